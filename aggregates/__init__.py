@@ -1,0 +1,1 @@
+"""The pure civfed domain: aggregates, rules and their guards."""

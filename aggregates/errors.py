@@ -1,0 +1,103 @@
+"""Domain exceptions. Services map each family to a transport status."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every rule a command can break."""
+
+
+class InvalidInput(DomainError):
+    """Input that no rule accepts; names the offending field."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class NotFound(DomainError):
+    """A wallet, merchant, prize, voucher or rule that does not exist."""
+
+
+class PreconditionFailed(DomainError):
+    """The command is well formed but the current state refuses it."""
+
+
+class InsufficientBalance(PreconditionFailed):
+    pass
+
+
+class WalletClosed(PreconditionFailed):
+    pass
+
+
+class WalletExpired(PreconditionFailed):
+    pass
+
+
+class ParticipantNotAllowed(PreconditionFailed):
+    pass
+
+
+class MerchantNotAccepted(PreconditionFailed):
+    pass
+
+
+class OutOfStock(PreconditionFailed):
+    pass
+
+
+class AlreadyAwarded(PreconditionFailed):
+    pass
+
+
+class VoucherAlreadyRedeemed(PreconditionFailed):
+    pass
+
+
+class VoucherExpired(PreconditionFailed):
+    pass
+
+
+class HoldNotActive(PreconditionFailed):
+    pass
+
+
+class IdempotencyConflict(PreconditionFailed):
+    """An idempotency key reused with different parameters."""
+
+
+class RuleRejected(DomainError):
+    """A rule that may not be published; names the rule and the problem."""
+
+    def __init__(self, rule_id: str, problem: str) -> None:
+        super().__init__(f"rule {rule_id!r} rejected: {problem}")
+        self.rule_id = rule_id
+        self.problem = problem
+
+
+class NegativeAward(RuleRejected):
+    pass
+
+
+class ProtectedAttribute(RuleRejected):
+    pass
+
+
+def refusal(exc: DomainError) -> dict[str, str]:
+    """A refusal as stored in an idempotency receipt."""
+    return {"refused": type(exc).__name__, "message": str(exc)}
+
+
+def rebuild(result: dict[str, str]) -> DomainError:
+    """The refusal a retried command gets back, as the same exception type."""
+    known = {cls.__name__: cls for cls in _subclasses(DomainError)}
+    cls = known.get(result["refused"], PreconditionFailed)
+    err = Exception.__new__(cls)
+    Exception.__init__(err, result["message"])
+    return err
+
+
+def _subclasses(cls: type[DomainError]) -> list[type[DomainError]]:
+    return [cls] + [s for sub in cls.__subclasses__() for s in _subclasses(sub)]

@@ -1,0 +1,51 @@
+"""Businesses that accept a city's tokens, and the prizes they put up."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from aggregates.errors import InvalidInput, MerchantNotAccepted, OutOfStock
+
+
+class Merchant(Aggregate):
+    @event("Registered")
+    def __init__(self, city: str, name: str, category: str, local: bool, basic_economy: bool) -> None:
+        self.city = city
+        self.name = name
+        self.category = category
+        self.local = local
+        self.basic_economy = basic_economy
+
+    def check_accepts(self, local_only: bool) -> None:
+        if local_only and not self.local:
+            raise MerchantNotAccepted(f"{self.name} is not a local shop; this currency is spent only locally")
+
+
+class Prize(Aggregate):
+    """A partner business's prize, claimable once a holder has enough points."""
+
+    @event("Offered")
+    def __init__(self, city: str, merchant_id: UUID, name: str, cost: int, stock: int) -> None:
+        self.city = city
+        self.merchant_id = merchant_id
+        self.name = name
+        self.cost = cost
+        self.stock = stock
+
+    @classmethod
+    def offer(cls, city: str, merchant_id: UUID, name: str, cost: int, stock: int) -> Prize:
+        if cost <= 0:
+            raise InvalidInput("cost", "must be a positive whole number")
+        if stock <= 0:
+            raise InvalidInput("stock", "must be a positive whole number")
+        return cls(city, merchant_id, name, cost, stock)
+
+    def check_in_stock(self) -> None:
+        if self.stock <= 0:
+            raise OutOfStock(f"prize {self.name!r} is out of stock")
+
+    @event("Claimed")
+    def claim(self, wallet_id: UUID) -> None:
+        self.stock -= 1

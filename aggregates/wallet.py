@@ -1,0 +1,162 @@
+"""A person's wallet in one city: rewards in, spending out, nothing else.
+
+There is deliberately no method that removes tokens for behaviour: tokens leave
+only when the holder spends them (directly, through a voucher or a redemption).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from aggregates.errors import (
+    HoldNotActive,
+    InsufficientBalance,
+    InvalidInput,
+    WalletClosed,
+    WalletExpired,
+)
+
+PARTICIPANT_KINDS = ("resident", "tourist", "business")
+
+
+@dataclass(frozen=True)
+class Hold:
+    amount: int
+    expires_at: dt.datetime
+    purpose: str
+
+
+class Wallet(Aggregate):
+    @event("Opened")
+    def __init__(self, city: str, participant_kind: str, consent_version: str,
+                 valid_until: dt.datetime | None) -> None:  # fmt: skip
+        self.city = city
+        self.participant_kind = participant_kind
+        self.consent_version = consent_version
+        self.valid_until = valid_until
+        self.balance = 0
+        self.carried: dict[str, int] = {}
+        self.holds: dict[str, Hold] = {}
+        self.closed = False
+
+    @classmethod
+    def open(cls, city: str, participant_kind: str, consent_version: str,
+             valid_until: dt.datetime | None) -> Wallet:  # fmt: skip
+        if participant_kind not in PARTICIPANT_KINDS:
+            raise InvalidInput("participant_kind", f"must be one of {PARTICIPANT_KINDS}")
+        if participant_kind == "tourist" and valid_until is None:
+            raise InvalidInput("valid_until", "a tourist wallet needs a validity end")
+        if not consent_version:
+            raise InvalidInput("consent_version", "a wallet opens only with recorded consent")
+        return cls(city, participant_kind, consent_version, valid_until)
+
+    # -- guards -------------------------------------------------------------
+    @property
+    def held(self) -> int:
+        return sum(h.amount for h in self.holds.values())
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+    def check_active(self, now: dt.datetime) -> None:
+        if self.closed:
+            raise WalletClosed(f"wallet {self.id} is closed")
+        if self.valid_until is not None and now >= self.valid_until:
+            raise WalletExpired(f"wallet {self.id} was valid until {self.valid_until.isoformat()}")
+
+    def check_available(self, amount: int) -> None:
+        if amount <= 0:
+            raise InvalidInput("amount", "must be a positive whole number")
+        if amount > self.available:
+            raise InsufficientBalance(f"needs {amount}, available {self.available}")
+
+    def check_hold(self, hold_id: str, now: dt.datetime) -> Hold:
+        hold = self.holds.get(hold_id)
+        if hold is None:
+            raise HoldNotActive(f"hold {hold_id} is not active")
+        if now >= hold.expires_at:
+            raise HoldNotActive(f"hold {hold_id} expired at {hold.expires_at.isoformat()}")
+        return hold
+
+    # -- rewards ------------------------------------------------------------
+    def credit(self, amount: int, rule_id: str, rule_version: int, activity_id: str,
+               explanation: str, carry_key: str | None = None, carried_after: int | None = None,
+               quantity: int | None = None) -> None:  # fmt: skip
+        if amount < 0:
+            raise InvalidInput("amount", "awards are never negative")
+        fields: dict[str, Any] = dict(
+            rule_id=rule_id, rule_version=rule_version, activity_id=activity_id,
+            explanation=explanation, carry_key=carry_key, carried_after=carried_after,
+            quantity=quantity,
+        )  # fmt: skip
+        if amount:
+            self._credited(amount=amount, **fields)
+        else:
+            self._progressed(**fields)
+
+    @event("Credited")
+    def _credited(self, amount: int, rule_id: str, rule_version: int, activity_id: str,
+                  explanation: str, carry_key: str | None, carried_after: int | None,
+                  quantity: int | None) -> None:  # fmt: skip
+        self.balance += amount
+        if carry_key is not None and carried_after is not None:
+            self.carried[carry_key] = carried_after
+
+    @event("Progressed")
+    def _progressed(self, rule_id: str, rule_version: int, activity_id: str, explanation: str,
+                    carry_key: str | None, carried_after: int | None,
+                    quantity: int | None) -> None:  # fmt: skip
+        """A measured activity that earned no whole token yet; the remainder carries."""
+        if carry_key is not None and carried_after is not None:
+            self.carried[carry_key] = carried_after
+
+    # -- spending -----------------------------------------------------------
+    def spend(self, amount: int, merchant_id: UUID, purchase_ref: str, now: dt.datetime) -> None:
+        self.release_expired(now)
+        self.check_active(now)
+        self.check_available(amount)
+        self._spent(amount, merchant_id, purchase_ref)
+
+    @event("Spent")
+    def _spent(self, amount: int, merchant_id: UUID, purchase_ref: str) -> None:
+        self.balance -= amount
+
+    def place_hold(self, hold_id: str, amount: int, expires_at: dt.datetime, purpose: str,
+                   now: dt.datetime) -> None:  # fmt: skip
+        self.release_expired(now)
+        self.check_active(now)
+        self.check_available(amount)
+        self._hold_placed(hold_id, amount, expires_at, purpose)
+
+    @event("HoldPlaced")
+    def _hold_placed(self, hold_id: str, amount: int, expires_at: dt.datetime, purpose: str) -> None:
+        self.holds[hold_id] = Hold(amount, expires_at, purpose)
+
+    @event("HoldReleased")
+    def release_hold(self, hold_id: str, reason: str) -> None:
+        self.holds.pop(hold_id)
+
+    def spend_hold(self, hold_id: str, merchant_id: UUID, purchase_ref: str, now: dt.datetime) -> None:
+        self.check_hold(hold_id, now)
+        self._hold_spent(hold_id, merchant_id, purchase_ref)
+
+    @event("HoldSpent")
+    def _hold_spent(self, hold_id: str, merchant_id: UUID, purchase_ref: str) -> None:
+        self.balance -= self.holds.pop(hold_id).amount
+
+    def release_expired(self, now: dt.datetime) -> None:
+        """Record the release of every lapsed hold, so events alone show it."""
+        for hold_id, hold in list(self.holds.items()):
+            if now >= hold.expires_at:
+                self.release_hold(hold_id, "expired")
+
+    # -- opting out ---------------------------------------------------------
+    @event("Closed")
+    def close(self, reason: str) -> None:
+        self.closed = True

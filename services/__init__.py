@@ -1,0 +1,1 @@
+"""Applications, adapters and the command line."""

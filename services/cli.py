@@ -1,0 +1,61 @@
+"""The `civfed` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from aggregates.errors import DomainError
+from services.config import ConfigError, load_settings
+
+
+def _settings(args: argparse.Namespace) -> dict[str, str]:
+    env = dict(os.environ)
+    if getattr(args, "data_dir", None):
+        env["CIVFED_DATA_DIR"] = str(Path(args.data_dir).expanduser())
+    return env
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from services.demo import render_table, run_demo
+
+    settings = load_settings(_settings(args))
+    report = run_demo(settings, scale=args.scale, quiet=args.json)
+    if args.json:
+        print(json.dumps({"data_dir": str(settings.CIVFED_DATA_DIR), "cities": report}, indent=2))
+    else:
+        print()
+        print(render_table(report))
+        print(f"\nEvent stores: {settings.CIVFED_DATA_DIR} (run again: nothing is counted twice)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="civfed", description="A federation of civic reward tokens.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="run the embedded four-city federation on SQLite")
+    demo.add_argument("--data-dir", help="where the SQLite stores live (default: per-user data dir)")
+    demo.add_argument("--json", action="store_true", help="print the figures as JSON")
+    demo.add_argument("--scale", type=float, default=1.0, help="scale the number of people (default 1.0)")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(f"civfed: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        print(f"civfed: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Settings from the environment, and city files validated at start-up."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGED_CITIES = Path(__file__).resolve().parent.parent / "cities"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "civfed"
+
+
+class ConfigError(Exception):
+    """A setting or city file that stops start-up; the message names it."""
+
+
+class Settings(BaseSettings):
+    """Environment settings. Names match eventsourcing's own variables."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=True)
+
+    CIVFED_DATA_DIR: Path = Field(default_factory=default_data_dir)
+    CIVFED_CITIES_DIR: Path = PACKAGED_CITIES
+    PERSISTENCE_MODULE: Literal["eventsourcing.sqlite", "eventsourcing.postgres"] = (
+        "eventsourcing.sqlite"
+    )
+    POSTGRES_DBNAME: str = ""
+    POSTGRES_HOST: str = ""
+    POSTGRES_PORT: int = 5432
+    POSTGRES_USER: str = ""
+    POSTGRES_PASSWORD: str = ""
+    POSTGRES_SCHEMA: str = ""
+
+    @model_validator(mode="after")
+    def _postgres_complete(self) -> Settings:
+        if self.PERSISTENCE_MODULE == "eventsourcing.postgres":
+            for name in ("POSTGRES_DBNAME", "POSTGRES_HOST", "POSTGRES_USER"):
+                if not getattr(self, name):
+                    raise ValueError(f"{name} must be set when PERSISTENCE_MODULE is eventsourcing.postgres")
+        return self
+
+    def eventsourcing_env(self, city: str) -> dict[str, str]:
+        env = {"PERSISTENCE_MODULE": self.PERSISTENCE_MODULE, "AGGREGATE_CACHE_MAXSIZE": "20000"}
+        if self.PERSISTENCE_MODULE == "eventsourcing.sqlite":
+            self.CIVFED_DATA_DIR.mkdir(parents=True, exist_ok=True)
+            env["SQLITE_DBNAME"] = str(self.CIVFED_DATA_DIR / f"{city}.sqlite")
+            env["SQLITE_LOCK_TIMEOUT"] = "30"
+        else:
+            for name in ("DBNAME", "HOST", "PORT", "USER", "PASSWORD", "SCHEMA"):
+                env[f"POSTGRES_{name}"] = str(getattr(self, f"POSTGRES_{name}"))
+        return env
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    try:
+        if env is None:
+            return Settings()
+        return Settings.model_validate({k: v for k, v in env.items() if k in Settings.model_fields})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, "environment")) from None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Currency(_Strict):
+    name: str
+    decimals: int = Field(default=0, ge=0, le=4)
+    local_only: bool = False
+
+
+class CityConfig(_Strict):
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]{1,30}$")
+    name: str
+    currency: Currency
+    participant_kinds: list[Literal["resident", "tourist", "business"]] = Field(min_length=1)
+    consent_versions: list[str] = Field(min_length=1)
+    voucher_ttl_hours: int = Field(default=72, gt=0)
+    tourist_max_days: int = Field(default=90, gt=0)
+
+
+class RuleSpec(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    kind: str
+    activity: str
+    params: dict[str, Any]
+    conditions: dict[str, Any] = {}
+    published_by: str
+    reason: str
+
+
+class RulebookFile(_Strict):
+    rules: list[RuleSpec] = Field(min_length=1)
+
+
+class City(BaseModel):
+    config: CityConfig
+    rules: list[RuleSpec]
+
+
+def _describe(exc: ValidationError, where: str) -> str:
+    parts = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()]
+    return f"invalid {where}: " + "; ".join(parts)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"missing file {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def load_city(key: str, cities_dir: Path = PACKAGED_CITIES) -> City:
+    folder = cities_dir / key
+    try:
+        config = CityConfig.model_validate(_read(folder / "city.toml"))
+        rulebook = RulebookFile.model_validate(_read(folder / "rulebook.toml"))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, f"city files in {folder}")) from None
+    if config.key != key:
+        raise ConfigError(f"{folder / 'city.toml'}: key {config.key!r} does not match folder {key!r}")
+    return City(config=config, rules=rulebook.rules)
+
+
+def city_keys(cities_dir: Path = PACKAGED_CITIES) -> list[str]:
+    return sorted(p.parent.name for p in cities_dir.glob("*/city.toml"))

@@ -1,0 +1,65 @@
+"""`civfed demo`: the embedded federation on SQLite, start to summary."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from projections.city_totals import city_totals
+from services.city import CityApplication
+from services.config import Settings, load_city
+from services.demo_scenario import SCENARIOS, ScenarioClock, estimate
+
+
+class Progress:
+    """A one-line progress bar on stderr, so stdout stays clean for --json."""
+
+    def __init__(self, label: str, total: int, out: TextIO = sys.stderr, width: int = 30) -> None:
+        self.label, self.total, self.out, self.width, self.done = label, max(total, 1), out, width, 0
+
+    def step(self, n: int) -> None:
+        self.done += n
+        if not self.out.isatty():
+            return
+        filled = min(self.width, self.width * self.done // self.total)
+        self.out.write(f"\r{self.label:<13} [{'#' * filled}{'.' * (self.width - filled)}] {self.done:>7} commands")
+        self.out.flush()
+
+    def finish(self) -> None:
+        self.out.write(f"\r{self.label:<13} [{'#' * self.width}] {self.done:>7} commands\n")
+
+
+def run_demo(settings: Settings, scale: float = 1.0, quiet: bool = False) -> dict[str, Any]:
+    report: dict[str, Any] = {}
+    for key, (scenario, people) in SCENARIOS.items():
+        city = load_city(key, settings.CIVFED_CITIES_DIR)
+        clock = ScenarioClock()
+        app = CityApplication(city, settings.eventsourcing_env(key), clock=clock)
+        people = max(20, int(people * scale))
+        bar = Progress(city.config.name, estimate(key, people), out=sys.stderr)
+        scenario(app, clock, (lambda n: None) if quiet else bar.step, people)
+        if not quiet:
+            bar.finish()
+        totals = city_totals(app, key).summary()
+        totals.update(name=city.config.name, currency=city.config.currency.name,
+                      decimals=city.config.currency.decimals)  # fmt: skip
+        report[key] = totals
+        app.close()
+    return report
+
+
+def fmt_amount(value: int, decimals: int) -> str:
+    return f"{value / 10**decimals:,.{decimals}f}"
+
+
+def render_table(report: dict[str, Any]) -> str:
+    head = f"{'city':<14}{'currency':<30}{'wallets':>9}{'issued':>12}{'spent':>12}{'outstanding':>13}{'CO2 saved':>13}"
+    lines = [head, "-" * len(head)]
+    for row in report.values():
+        d = row["decimals"]
+        co2 = f"{row['quantity'] / 1_000_000:,.1f} t" if row["quantity"] else "-"
+        lines.append(
+            f"{row['name']:<14}{row['currency']:<30}{row['wallets']:>9,}{fmt_amount(row['issued'], d):>12}"
+            f"{fmt_amount(row['spent'], d):>12}{fmt_amount(row['outstanding'], d):>13}{co2:>13}"
+        )
+    return "\n".join(lines)
