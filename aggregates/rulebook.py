@@ -13,11 +13,30 @@ from aggregates.errors import NegativeAward, NotFound, ProtectedAttribute, RuleR
 from aggregates.rules import FIXED_PER_ACTION, MEASURED_QUANTITY, RULE_KINDS
 
 PROTECTED_TERMS = (
-    "nationality", "citizenship", "passport", "ethnic", "race", "religio", "faith",
-    "political", "party_member", "health", "disab", "medical", "pregnan", "sexual",
-    "gender", "union", "birthplace", "country_of_birth", "migration", "immigra",
-    "genetic", "biometric", "criminal",
-)  # fmt: skip
+    "nationality",
+    "citizenship",
+    "passport",
+    "ethnic",
+    "race",
+    "religio",
+    "faith",
+    "political",
+    "party_member",
+    "health",
+    "disab",
+    "medical",
+    "pregnan",
+    "sexual",
+    "gender",
+    "union",
+    "birthplace",
+    "country_of_birth",
+    "migration",
+    "immigra",
+    "genetic",
+    "biometric",
+    "criminal",
+)
 ALLOWED_CONDITIONS = ("participant_kinds",)
 CONDITION_KINDS = ("resident", "tourist", "business")
 
@@ -106,13 +125,22 @@ class Rulebook(Aggregate):
             self._changed(rule.rule_id, rule.params, rule.conditions, by, why)
 
     @event("RulePublished")
-    def _published(self, rule_id: str, kind: str, activity: str, params: dict[str, Any],
-                   conditions: dict[str, Any], by: str, why: str) -> None:  # fmt: skip
+    def _published(
+        self,
+        rule_id: str,
+        kind: str,
+        activity: str,
+        params: dict[str, Any],
+        conditions: dict[str, Any],
+        by: str,
+        why: str,
+    ) -> None:
         self.rules[rule_id] = Rule(rule_id, kind, activity, 1, params, conditions)
 
     @event("RuleChanged")
-    def _changed(self, rule_id: str, params: dict[str, Any], conditions: dict[str, Any],
-                 by: str, why: str) -> None:  # fmt: skip
+    def _changed(
+        self, rule_id: str, params: dict[str, Any], conditions: dict[str, Any], by: str, why: str
+    ) -> None:
         old = self.rules[rule_id]
         self.rules[rule_id] = Rule(rule_id, old.kind, old.activity, old.version + 1, params, conditions)
 

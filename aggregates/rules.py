@@ -21,24 +21,30 @@ ONCE_PER_SUBJECT = "once_per_subject"
 PERCENTAGE_OF_AMOUNT = "percentage_of_amount"
 RULE_KINDS = (MEASURED_QUANTITY, FIXED_PER_ACTION, ONCE_PER_SUBJECT, PERCENTAGE_OF_AMOUNT)
 
+
 class _Input(BaseModel):
     # Minimisation: anything a rule does not need (GPS, routes, free text) is refused.
     model_config = ConfigDict(extra="forbid", frozen=True)
     date: dt.date
 
+
 class TripInput(_Input):
     mode: str = Field(min_length=1, max_length=32)
     distance_m: int = Field(ge=0, le=1_000_000)
 
+
 class ActionInput(_Input):
     action: str = Field(min_length=1, max_length=64)
+
 
 class SubjectInput(_Input):
     subject: str = Field(min_length=1, max_length=64)
 
+
 class PurchaseInput(_Input):
     amount_cents: int = Field(gt=0, le=100_000_000)
     merchant_id: UUID
+
 
 INPUT_MODELS: dict[str, type[_Input]] = {
     MEASURED_QUANTITY: TripInput,
@@ -46,6 +52,7 @@ INPUT_MODELS: dict[str, type[_Input]] = {
     ONCE_PER_SUBJECT: SubjectInput,
     PERCENTAGE_OF_AMOUNT: PurchaseInput,
 }
+
 
 @dataclass(frozen=True)
 class Award:
@@ -55,6 +62,7 @@ class Award:
     quantity: int | None = None
     subject_key: str | None = None
 
+
 def parse_input(kind: str, fields: dict[str, Any]) -> _Input:
     from pydantic import ValidationError
 
@@ -63,17 +71,22 @@ def parse_input(kind: str, fields: dict[str, Any]) -> _Input:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "activity"
-        problem = "not accepted: this rule needs only " + ", ".join(
-            INPUT_MODELS[kind].model_fields
-        ) if err["type"] == "extra_forbidden" else err["msg"]
+        problem = (
+            "not accepted: this rule needs only " + ", ".join(INPUT_MODELS[kind].model_fields)
+            if err["type"] == "extra_forbidden"
+            else err["msg"]
+        )
         raise InvalidInput(field, problem) from None
+
 
 def kg(grams: int) -> str:
     """Grams as kilograms with one decimal, truncated (display only)."""
     return f"{grams // 1000}.{grams % 1000 // 100} kg"
 
+
 def _day(d: dt.date) -> str:
     return f"{d.day} {d.strftime('%B')} {d.year}"
+
 
 def measured_quantity(params: dict[str, Any], trip: TripInput, carried: int) -> Award:
     factors: dict[str, int] = params["factors_g_per_km"]
@@ -90,12 +103,14 @@ def measured_quantity(params: dict[str, Any], trip: TripInput, carried: int) -> 
     )
     return Award(tokens, text, carried_after=rest, quantity=saved)
 
+
 def fixed_per_action(params: dict[str, Any], action: ActionInput) -> Award:
     points: dict[str, int] = params["points"]
     if action.action not in points:
         raise InvalidInput("action", f"unknown action {action.action!r}; known: {sorted(points)}")
     amount = points[action.action]
     return Award(amount, f"{action.action} on {_day(action.date)} earns {amount} points")
+
 
 def once_per_subject(params: dict[str, Any], subj: SubjectInput, wallet_id: UUID) -> Award:
     scope = params.get("scope", "city")
@@ -109,6 +124,7 @@ def once_per_subject(params: dict[str, Any], subj: SubjectInput, wallet_id: UUID
         subject_key=key,
     )
 
+
 def percentage_of_amount(params: dict[str, Any], buy: PurchaseInput) -> Award:
     bps = int(params["basis_points"])
     # Rounding is stated in the rulebook; only rounding down is offered, so
@@ -119,4 +135,3 @@ def percentage_of_amount(params: dict[str, Any], buy: PurchaseInput) -> Award:
         f"purchase of {buy.amount_cents / 100:.2f} EUR on {_day(buy.date)} earns "
         f"{bps / 100:.2f}% = {amount} (in hundredths, rounded down)",
     )
-

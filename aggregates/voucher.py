@@ -17,8 +17,9 @@ class Voucher(Aggregate):
     """
 
     @event("Issued")
-    def __init__(self, city: str, wallet_id: UUID, hold_id: str, amount: int,
-                 expires_at: dt.datetime) -> None:  # fmt: skip
+    def __init__(
+        self, city: str, wallet_id: UUID, hold_id: str, amount: int, expires_at: dt.datetime
+    ) -> None:
         self.city = city
         self.wallet_id = wallet_id
         self.hold_id = hold_id

@@ -33,8 +33,9 @@ class Hold:
 
 class Wallet(Aggregate):
     @event("Opened")
-    def __init__(self, city: str, participant_kind: str, consent_version: str,
-                 valid_until: dt.datetime | None) -> None:  # fmt: skip
+    def __init__(
+        self, city: str, participant_kind: str, consent_version: str, valid_until: dt.datetime | None
+    ) -> None:
         self.city = city
         self.participant_kind = participant_kind
         self.consent_version = consent_version
@@ -45,8 +46,9 @@ class Wallet(Aggregate):
         self.closed = False
 
     @classmethod
-    def open(cls, city: str, participant_kind: str, consent_version: str,
-             valid_until: dt.datetime | None) -> Wallet:  # fmt: skip
+    def open(
+        cls, city: str, participant_kind: str, consent_version: str, valid_until: dt.datetime | None
+    ) -> Wallet:
         if participant_kind not in PARTICIPANT_KINDS:
             raise InvalidInput("participant_kind", f"must be one of {PARTICIPANT_KINDS}")
         if participant_kind == "tourist" and valid_until is None:
@@ -85,33 +87,60 @@ class Wallet(Aggregate):
         return hold
 
     # -- rewards ------------------------------------------------------------
-    def credit(self, amount: int, rule_id: str, rule_version: int, activity_id: str,
-               explanation: str, carry_key: str | None = None, carried_after: int | None = None,
-               quantity: int | None = None) -> None:  # fmt: skip
+    def credit(
+        self,
+        amount: int,
+        rule_id: str,
+        rule_version: int,
+        activity_id: str,
+        explanation: str,
+        carry_key: str | None = None,
+        carried_after: int | None = None,
+        quantity: int | None = None,
+    ) -> None:
         if amount < 0:
             raise InvalidInput("amount", "awards are never negative")
         fields: dict[str, Any] = dict(
-            rule_id=rule_id, rule_version=rule_version, activity_id=activity_id,
-            explanation=explanation, carry_key=carry_key, carried_after=carried_after,
+            rule_id=rule_id,
+            rule_version=rule_version,
+            activity_id=activity_id,
+            explanation=explanation,
+            carry_key=carry_key,
+            carried_after=carried_after,
             quantity=quantity,
-        )  # fmt: skip
+        )
         if amount:
             self._credited(amount=amount, **fields)
         else:
             self._progressed(**fields)
 
     @event("Credited")
-    def _credited(self, amount: int, rule_id: str, rule_version: int, activity_id: str,
-                  explanation: str, carry_key: str | None, carried_after: int | None,
-                  quantity: int | None) -> None:  # fmt: skip
+    def _credited(
+        self,
+        amount: int,
+        rule_id: str,
+        rule_version: int,
+        activity_id: str,
+        explanation: str,
+        carry_key: str | None,
+        carried_after: int | None,
+        quantity: int | None,
+    ) -> None:
         self.balance += amount
         if carry_key is not None and carried_after is not None:
             self.carried[carry_key] = carried_after
 
     @event("Progressed")
-    def _progressed(self, rule_id: str, rule_version: int, activity_id: str, explanation: str,
-                    carry_key: str | None, carried_after: int | None,
-                    quantity: int | None) -> None:  # fmt: skip
+    def _progressed(
+        self,
+        rule_id: str,
+        rule_version: int,
+        activity_id: str,
+        explanation: str,
+        carry_key: str | None,
+        carried_after: int | None,
+        quantity: int | None,
+    ) -> None:
         """A measured activity that earned no whole token yet; the remainder carries."""
         if carry_key is not None and carried_after is not None:
             self.carried[carry_key] = carried_after
@@ -127,8 +156,9 @@ class Wallet(Aggregate):
     def _spent(self, amount: int, merchant_id: UUID, purchase_ref: str) -> None:
         self.balance -= amount
 
-    def place_hold(self, hold_id: str, amount: int, expires_at: dt.datetime, purpose: str,
-                   now: dt.datetime) -> None:  # fmt: skip
+    def place_hold(
+        self, hold_id: str, amount: int, expires_at: dt.datetime, purpose: str, now: dt.datetime
+    ) -> None:
         self.release_expired(now)
         self.check_active(now)
         self.check_available(amount)

@@ -10,7 +10,9 @@ from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
 
 
-def read_events(app: Application[UUID], after: int = 0, page: int = 1000) -> Iterator[tuple[int, DomainEventProtocol[Any]]]:
+def read_events(
+    app: Application[UUID], after: int = 0, page: int = 1000
+) -> Iterator[tuple[int, DomainEventProtocol[Any]]]:
     """Yield (notification id, event) for every event recorded after `after`."""
     while True:
         notifications = app.recorder.select_notifications(start=after, limit=page, inclusive_of_start=False)

@@ -23,7 +23,7 @@ Clock = Callable[[], dt.datetime]
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class CityApplication(Application[UUID]):
@@ -61,16 +61,21 @@ class CityApplication(Application[UUID]):
         return self.executor.run_group(cmds)
 
     # -- commands -------------------------------------------------------------
-    def open_wallet(self, key: str, participant_kind: str, consent_version: str,
-                    valid_until: dt.datetime | None = None) -> Command:  # fmt: skip
+    def open_wallet(
+        self, key: str, participant_kind: str, consent_version: str, valid_until: dt.datetime | None = None
+    ) -> Command:
         cfg = self.city.config
 
         def handle(uow: UnitOfWork) -> dict[str, Any]:
             if participant_kind not in cfg.participant_kinds:
                 raise ParticipantNotAllowed(f"{cfg.name} does not enrol {participant_kind} wallets")
             if consent_version not in cfg.consent_versions:
-                raise InvalidInput("consent_version", f"unknown consent text; current: {cfg.consent_versions[-1]}")
-            if valid_until is not None and valid_until > self.clock() + dt.timedelta(days=cfg.tourist_max_days):
+                raise InvalidInput(
+                    "consent_version", f"unknown consent text; current: {cfg.consent_versions[-1]}"
+                )
+            if valid_until is not None and valid_until > self.clock() + dt.timedelta(
+                days=cfg.tourist_max_days
+            ):
                 raise InvalidInput("valid_until", f"at most {cfg.tourist_max_days} days ahead")
             wallet = Wallet.open(self.key, participant_kind, consent_version, valid_until)
             uow.add(wallet)
@@ -79,14 +84,17 @@ class CityApplication(Application[UUID]):
         params = {"kind": participant_kind, "consent": consent_version, "until": valid_until}
         return Command("open_wallet", key, params, handle)
 
-    def record_activity(self, key: str, wallet_id: UUID, activity: str, fields: dict[str, Any],
-                        activity_id: str | None = None) -> Command:  # fmt: skip
+    def record_activity(
+        self, key: str, wallet_id: UUID, activity: str, fields: dict[str, Any], activity_id: str | None = None
+    ) -> Command:
         def handle(uow: UnitOfWork) -> dict[str, Any]:
             rule = self.rulebook.for_activity(activity)
             wallet = uow.get(wallet_id, Wallet, "wallet")
             wallet.check_active(self.clock())
             if not rule.allows(wallet.participant_kind):
-                raise ParticipantNotAllowed(f"rule {rule.rule_id} does not cover {wallet.participant_kind} wallets")
+                raise ParticipantNotAllowed(
+                    f"rule {rule.rule_id} does not cover {wallet.participant_kind} wallets"
+                )
             award = self._evaluate(uow, rule, wallet, rules.parse_input(rule.kind, fields))
             if award.subject_key is not None:
                 digest = SubjectClaim.digest(award.subject_key)
@@ -94,10 +102,22 @@ class CityApplication(Application[UUID]):
                 SubjectClaim.check_unclaimed(uow.find(claim_id, SubjectClaim), rule.rule_id)
                 uow.add(SubjectClaim(self.key, rule.rule_id, digest, wallet.id))
             carry_key = rule.rule_id if award.carried_after is not None else None
-            wallet.credit(award.amount, rule.rule_id, rule.version, activity_id or key,
-                          award.explanation, carry_key, award.carried_after, award.quantity)  # fmt: skip
-            return {"amount": award.amount, "rule_id": rule.rule_id, "rule_version": rule.version,
-                    "explanation": award.explanation}  # fmt: skip
+            wallet.credit(
+                award.amount,
+                rule.rule_id,
+                rule.version,
+                activity_id or key,
+                award.explanation,
+                carry_key,
+                award.carried_after,
+                award.quantity,
+            )
+            return {
+                "amount": award.amount,
+                "rule_id": rule.rule_id,
+                "rule_version": rule.version,
+                "explanation": award.explanation,
+            }
 
         params = {"wallet": wallet_id, "activity": activity, "fields": fields, "id": activity_id}
         return Command("record_activity", key, params, handle)
@@ -114,8 +134,9 @@ class CityApplication(Application[UUID]):
         merchant.check_accepts(local_only=bool(rule.params.get("requires_local_merchant")))
         return rules.percentage_of_amount(rule.params, inp)
 
-    def register_merchant(self, key: str, name: str, category: str, local: bool,
-                          basic_economy: bool = False) -> Command:  # fmt: skip
+    def register_merchant(
+        self, key: str, name: str, category: str, local: bool, basic_economy: bool = False
+    ) -> Command:
         def handle(uow: UnitOfWork) -> dict[str, Any]:
             merchant = Merchant(self.key, name, category, local, basic_economy)
             uow.add(merchant)
@@ -165,8 +186,12 @@ class CityApplication(Application[UUID]):
             wallet.place_hold(hold_id, amount, expires, "voucher", now)
             voucher = Voucher(self.key, wallet.id, hold_id, amount, expires)
             uow.add(voucher)
-            return {"voucher_id": str(voucher.id), "qr": voucher.qr_payload,
-                    "amount": amount, "expires_at": expires.isoformat()}  # fmt: skip
+            return {
+                "voucher_id": str(voucher.id),
+                "qr": voucher.qr_payload,
+                "amount": amount,
+                "expires_at": expires.isoformat(),
+            }
 
         return Command("issue_voucher", key, {"wallet": wallet_id, "amount": amount}, handle)
 

@@ -29,9 +29,7 @@ class Settings(BaseSettings):
 
     CIVFED_DATA_DIR: Path = Field(default_factory=default_data_dir)
     CIVFED_CITIES_DIR: Path = PACKAGED_CITIES
-    PERSISTENCE_MODULE: Literal["eventsourcing.sqlite", "eventsourcing.postgres"] = (
-        "eventsourcing.sqlite"
-    )
+    PERSISTENCE_MODULE: Literal["eventsourcing.sqlite", "eventsourcing.postgres"] = "eventsourcing.sqlite"
     POSTGRES_DBNAME: str = ""
     POSTGRES_HOST: str = ""
     POSTGRES_PORT: int = 5432

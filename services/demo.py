@@ -22,7 +22,9 @@ class Progress:
         if not self.out.isatty():
             return
         filled = min(self.width, self.width * self.done // self.total)
-        self.out.write(f"\r{self.label:<13} [{'#' * filled}{'.' * (self.width - filled)}] {self.done:>7} commands")
+        self.out.write(
+            f"\r{self.label:<13} [{'#' * filled}{'.' * (self.width - filled)}] {self.done:>7} commands"
+        )
         self.out.flush()
 
     def finish(self) -> None:
@@ -41,8 +43,9 @@ def run_demo(settings: Settings, scale: float = 1.0, quiet: bool = False) -> dic
         if not quiet:
             bar.finish()
         totals = city_totals(app, key).summary()
-        totals.update(name=city.config.name, currency=city.config.currency.name,
-                      decimals=city.config.currency.decimals)  # fmt: skip
+        totals.update(
+            name=city.config.name, currency=city.config.currency.name, decimals=city.config.currency.decimals
+        )
         report[key] = totals
         app.close()
     return report
@@ -53,7 +56,10 @@ def fmt_amount(value: int, decimals: int) -> str:
 
 
 def render_table(report: dict[str, Any]) -> str:
-    head = f"{'city':<14}{'currency':<30}{'wallets':>9}{'issued':>12}{'spent':>12}{'outstanding':>13}{'CO2 saved':>13}"
+    head = (
+        f"{'city':<14}{'currency':<30}{'wallets':>9}{'issued':>12}"
+        f"{'spent':>12}{'outstanding':>13}{'CO2 saved':>13}"
+    )
     lines = [head, "-" * len(head)]
     for row in report.values():
         d = row["decimals"]

@@ -26,6 +26,13 @@ class ConcurrentUpdate(PreconditionFailed):
     """Another writer kept winning; the command changed nothing and may be retried."""
 
 
+class _Replayed(Exception):
+    """Carries a stored result out of a handler that must not run again."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        self.result = result
+
+
 class UnitOfWork:
     """The aggregates one command (or one group of commands) reads and changes."""
 
@@ -42,7 +49,7 @@ class UnitOfWork:
         found = self.seen[aggregate_id]
         if found is not None and not isinstance(found, cls):
             return None
-        return found  # type: ignore[return-value]
+        return found
 
     def get(self, aggregate_id: UUID, cls: type[A], what: str) -> A:
         found = self.find(aggregate_id, cls)
@@ -70,17 +77,24 @@ class IdempotentExecutor:
         self.app = app
         self.city = city
 
-    def _apply(self, uow: UnitOfWork, cmd: Command) -> dict[str, Any]:
+    def _apply(self, uow: UnitOfWork, cmd: Command, look_first: bool) -> dict[str, Any]:
+        """Run one command into `uow`, adding its receipt.
+
+        With `look_first` false the receipt is not read beforehand: a retried key
+        then collides with its stored receipt at save time, which rolls the whole
+        save back, and the caller looks again. That saves a read per command.
+        """
         if not cmd.key:
             raise InvalidInput("idempotency_key", "required on every command")
-        receipt_id = Receipt.create_id(self.city, cmd.key)
         digest = params_hash(cmd.name, cmd.params)
-        receipt = uow.find(receipt_id, Receipt)
-        if receipt is not None:
-            return receipt.replay(cmd.name, digest)
+        # A key repeated inside one group is seen in memory, not at save time.
+        if look_first or Receipt.create_id(self.city, cmd.key) in uow.seen:
+            self._replay_if_recorded(uow, cmd, digest)
         try:
             result = cmd.handler(uow)
         except (PreconditionFailed, NotFound) as exc:
+            if not look_first:
+                self._replay_if_recorded(uow, cmd, digest)
             # Handlers run every check before they change anything, so only the
             # refusal itself is recorded here.
             uow.add(Receipt(self.city, cmd.key, cmd.name, digest, refusal(exc)))
@@ -88,36 +102,48 @@ class IdempotentExecutor:
         uow.add(Receipt(self.city, cmd.key, cmd.name, digest, result))
         return result
 
+    def _replay_if_recorded(self, uow: UnitOfWork, cmd: Command, digest: str) -> None:
+        receipt = uow.find(Receipt.create_id(self.city, cmd.key), Receipt)
+        if receipt is not None:
+            raise _Replayed(receipt.replay(cmd.name, digest))
+
     def run(self, cmd: Command, attempts: int = 5) -> dict[str, Any]:
-        for _ in range(attempts):
+        for attempt in range(attempts):
             uow = UnitOfWork(self.app)
+            refused: DomainError | None = None
             try:
-                result = self._apply(uow, cmd)
+                result = self._apply(uow, cmd, look_first=attempt > 0)
+            except _Replayed as replay:
+                return replay.result
             except DomainError as exc:
-                refused: DomainError | None = exc
-            else:
-                refused = None
+                refused = exc
             try:
                 self.app.save(*uow.changed())
             except IntegrityError:
-                # Lost a race: the receipt (if the twin committed) or fresh state decides.
+                # A stored receipt (a retry) or a concurrent writer: look again.
                 continue
             if refused is not None:
                 raise refused
             return result
         raise ConcurrentUpdate("too many concurrent updates; retry with the same key")
 
-    def run_group(self, cmds: Sequence[Command]) -> list[dict[str, Any] | DomainError]:
+    def run_group(
+        self, cmds: Sequence[Command], look_first: bool = False
+    ) -> list[dict[str, Any] | DomainError]:
         uow = UnitOfWork(self.app)
         results: list[dict[str, Any] | DomainError] = []
         for cmd in cmds:
             try:
-                results.append(self._apply(uow, cmd))
+                results.append(self._apply(uow, cmd, look_first))
+            except _Replayed as replay:
+                results.append(replay.result)
             except DomainError as exc:
                 results.append(exc)
         try:
             self.app.save(*uow.changed())
         except IntegrityError:
+            if not look_first:
+                return self.run_group(cmds, look_first=True)
             return [self._run_caught(cmd) for cmd in cmds]
         return results
 

@@ -1,0 +1,167 @@
+"""Ingest throughput: civfed's Vienna application against raw eventsourcing.
+
+Prints JSON. Both are measured in the same run on the same store, one aggregate
+per save() and grouped, so the ratio means something on a shared machine.
+
+    python benchmarks/ingest.py [--n 2000] [--group 1000] [--backends sqlite,postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+from services.city import CityApplication
+from services.config import load_city, load_settings
+
+
+class Counter(Aggregate):
+    @event("Created")
+    def __init__(self) -> None:
+        self.n = 0
+
+    @event("Incremented")
+    def increment(self) -> None:
+        self.n += 1
+
+
+class Raw(Application[uuid.UUID]):
+    name = "bench_raw"
+
+
+@contextmanager
+def store(backend: str) -> Iterator[dict[str, str]]:
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory() as d:
+            yield {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": os.path.join(d, "b.sqlite")}
+        return
+    import psycopg
+
+    schema = f"bench_{os.getpid()}"
+    dsn = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": "test",
+            "POSTGRES_HOST": "127.0.0.1",
+            "POSTGRES_PORT": "5432",
+            "POSTGRES_USER": "postgres",
+            "POSTGRES_PASSWORD": "",
+            "POSTGRES_SCHEMA": schema,
+        }
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def rate(events: int, fn: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    fn()
+    return round(events / (time.perf_counter() - start), 1)
+
+
+def raw(env: dict[str, str], n: int, group: int) -> dict[str, float]:
+    app = Raw(env)
+    one = rate(n, lambda: [app.save(Counter()) for _ in range(n)])
+
+    def grouped() -> None:
+        for _ in range(0, n, group):
+            app.save(*[Counter() for _ in range(group)])
+
+    out = {"one_per_save": one, "grouped": rate(n, grouped)}
+    app.close()
+    return out
+
+
+def civfed(env: dict[str, str], n: int, group: int, wallets: int = 200) -> dict[str, float]:
+    city = load_city("vienna")
+    app = CityApplication(city, {**load_settings({}).eventsourcing_env("vienna"), **env})
+    consent = city.config.consent_versions[-1]
+    ids = [
+        uuid.UUID(r["wallet_id"])
+        for r in app.execute_group(  # type: ignore[index]
+            [app.open_wallet(f"w{i}", "resident", consent) for i in range(wallets)]
+        )
+    ]
+    rnd = random.Random(0)
+
+    def trips(prefix: str) -> list[Any]:
+        return [
+            app.record_activity(
+                f"{prefix}{i}",
+                ids[i % wallets],
+                "trip",
+                {
+                    "mode": rnd.choice(["bike", "tram", "walk"]),
+                    "distance_m": rnd.randint(500, 20000),
+                    "date": "2026-05-04",
+                },
+            )
+            for i in range(n)
+        ]
+
+    singles, groups = trips("s"), trips("g")
+    before = app.recorder.max_notification_id() or 0
+    one = rate(n, lambda: [app.execute(c) for c in singles])
+    per_command = ((app.recorder.max_notification_id() or 0) - before) / n
+
+    def grouped() -> None:
+        for i in range(0, n, group):
+            app.execute_group(groups[i : i + group])
+
+    out = {"one_per_command": one, "grouped": rate(n, grouped), "events_per_command": per_command}
+    app.close()
+    return out
+
+
+def measure(backend: str, n: int, group: int) -> dict[str, Any]:
+    with store(backend) as env:
+        base = raw(env, n, group)
+    with store(backend) as env:
+        ours = civfed(env, n, group)
+    per = ours["events_per_command"]
+    events = {k: round(ours[k] * per, 1) for k in ("one_per_command", "grouped")}
+    return {
+        "raw_eventsourcing_events_per_s": base,
+        "civfed_commands_per_s": {k: ours[k] for k in ("one_per_command", "grouped")},
+        "civfed_events_per_command": per,
+        "civfed_events_per_s": events,
+        # Each civfed command also writes its idempotency receipt, so events/s is
+        # the like-for-like figure; commands/s is what a city feels.
+        "ratio_events_one_per_save": round(events["one_per_command"] / base["one_per_save"], 2),
+        "ratio_grouped_commands_vs_raw_one_per_save": round(ours["grouped"] / base["one_per_save"], 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--group", type=int, default=1000)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    args = parser.parse_args()
+    report: dict[str, Any] = {"n": args.n, "group": args.group}
+    for backend in args.backends.split(","):
+        try:
+            report[backend] = measure(backend, args.n, args.group)
+        except Exception as exc:  # a missing server is reported, not fatal
+            report[backend] = {"error": f"{type(exc).__name__}: {exc}"}
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Set up and run civfed from a fresh clone, with nothing but Python 3.11+.
+
+    python3 dev.py demo [civfed demo options]   run the embedded federation
+    python3 dev.py test [pytest options]        lint, type-check and run every test
+
+Each creates ./.venv on first use and reinstalls only when pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+
+
+def run(*cmd: str | Path) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True)
+
+
+def ensure_env(extra: str) -> None:
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be started by an older Python
+        sys.exit(f"civfed needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    if not PY.exists():
+        venv.create(VENV, with_pip=True)
+    spec = ".[test]" if extra else "."
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    stamp = VENV / ".civfed-installed"
+    # The stamp names the pyproject it installed and whether test tools came too.
+    installed = stamp.read_text().split() if stamp.exists() else []
+    if installed[:1] == [digest] and (installed[1:] == [".[test]"] or spec == "."):
+        return
+    run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(PY, "-m", "pip", "install", "--quiet", "-e", spec)
+    stamp.write_text(f"{digest} {spec}\n")
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("demo", "test"):
+        print(__doc__)
+        return 2
+    command, rest = argv[0], argv[1:]
+    try:
+        if command == "demo":
+            ensure_env("")
+            run(BIN / "civfed", "demo", *rest)
+        else:
+            ensure_env("test")
+            run(BIN / "ruff", "check", ".")
+            run(BIN / "ruff", "format", "--check", ".")
+            run(BIN / "mypy")
+            run(PY, "-m", "pytest", *(rest or ["-q"]))
+    except subprocess.CalledProcessError as exc:
+        return exc.returncode or 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
