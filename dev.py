@@ -50,11 +50,12 @@ def main(argv: list[str]) -> int:
         return 2
     command, rest = argv[0], argv[1:]
     try:
+        ensure_env("" if command == "demo" else "test")
+        # Stubs are build output: regenerate so an edited contract takes effect.
+        run(PY, "-m", "services.protogen")
         if command == "demo":
-            ensure_env("")
             run(BIN / "civfed", "demo", *rest)
         else:
-            ensure_env("test")
             run(BIN / "ruff", "check", ".")
             run(BIN / "ruff", "format", "--check", ".")
             run(BIN / "mypy")
