@@ -6,7 +6,7 @@ from pathlib import Path
 from setuptools import setup
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from services.protogen import generate  # noqa: E402
+from services.protogen import generate
 
 generate()
 setup()
