@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aggregates.errors import DomainError
 from services.config import ConfigError, load_settings
+from services.grpc.server import add_serve_parser
 
 
 def _settings(args: argparse.Namespace) -> dict[str, str]:
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print the figures as JSON")
     demo.add_argument("--scale", type=float, default=1.0, help="scale the number of people (default 1.0)")
     demo.set_defaults(func=cmd_demo)
+    add_serve_parser(sub)
     return parser
 
 
