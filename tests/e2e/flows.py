@@ -37,7 +37,9 @@ class Citizen:
 def vienna_citizen(v: CityStubs, name: str, km_by_bike: int) -> Citizen:
     """A Vienna resident with km_by_bike // 100 tokens (20 kg CO2 per token at 200 g/km)."""
     w = v.wallet.OpenWallet(
-        wallet_pb2.OpenWalletRequest(idempotency_key=f"open:{name}", participant_kind="resident", consent_version=CONSENT["vienna"]),
+        wallet_pb2.OpenWalletRequest(
+            idempotency_key=f"open:{name}", participant_kind="resident", consent_version=CONSENT["vienna"]
+        ),
         metadata=v.staff, timeout=5,
     )  # fmt: skip
     for i, start in enumerate(range(0, km_by_bike, 1000)):  # at most 1,000 km per trip
@@ -54,7 +56,9 @@ def vienna_citizen(v: CityStubs, name: str, km_by_bike: int) -> Citizen:
 
 def shop(city: CityStubs, name: str) -> tuple[str, Any]:
     m = city.merchant.RegisterMerchant(
-        merchant_pb2.RegisterMerchantRequest(idempotency_key=f"shop:{name}", name=name, category="food", local=True),
+        merchant_pb2.RegisterMerchantRequest(
+            idempotency_key=f"shop:{name}", name=name, category="food", local=True
+        ),
         metadata=city.staff, timeout=5,
     )  # fmt: skip
     return m.merchant_id, bearer(m.merchant_token)
