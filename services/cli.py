@@ -22,6 +22,7 @@ def _settings(args: argparse.Namespace) -> dict[str, str]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from services.demo import render_table, run_demo
+    from services.federation_demo import run_federation_demo
 
     settings = load_settings(_settings(args))
     report = run_demo(settings, scale=args.scale, quiet=args.json)
@@ -31,6 +32,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print()
         print(render_table(report))
         print(f"\nEvent stores: {settings.CIVFED_DATA_DIR} (run again: nothing is counted twice)")
+        print("\nThree city nodes on loopback over mutual TLS, redeeming across cities:")
+        print(run_federation_demo())
     return 0
 
 

@@ -124,7 +124,7 @@ def test_credentials_limit_each_role(v: CityStubs, wallet: Any) -> None:
         == grpc.StatusCode.PERMISSION_DENIED
     )
     events = v.wallet.ListMyEvents(mine, metadata=bearer(wallet.holder_token), timeout=5).events
-    assert [e.type for e in events][0] == "Wallet.Opened"
+    assert events[0].type == "Wallet.Opened"
 
 
 def test_garbage_never_yields_internal(fed: LocalFederation, v: CityStubs) -> None:
