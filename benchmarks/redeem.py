@@ -70,29 +70,40 @@ def echo_baseline(fed: LocalFederation, n: int) -> dict[str, float]:
 def redemptions(fed: LocalFederation, n: int) -> dict[str, float]:
     v, s = fed.stubs("vienna"), fed.stubs("sint_niklaas")
     w = v.wallet.OpenWallet(
-        wallet_pb2.OpenWalletRequest(idempotency_key="w", participant_kind="resident", consent_version="wien-2026-01"),
-        metadata=v.staff, timeout=5,
-    )  # fmt: skip
+        wallet_pb2.OpenWalletRequest(
+            idempotency_key="w", participant_kind="resident", consent_version="wien-2026-01"
+        ),
+        metadata=v.staff,
+        timeout=5,
+    )
     for i in range(n // 10 + 1):  # 1,000 km by bike = 10 tokens
         v.wallet.RecordActivity(
             wallet_pb2.RecordActivityRequest(
-                idempotency_key=f"t{i}", wallet_id=w.wallet_id, activity="trip", activity_id=f"t{i}",
+                idempotency_key=f"t{i}",
+                wallet_id=w.wallet_id,
+                activity="trip",
+                activity_id=f"t{i}",
                 fields={"mode": "bike", "distance_m": "1000000", "date": "2026-05-03"},
             ),
-            metadata=v.staff, timeout=5,
-        )  # fmt: skip
+            metadata=v.staff,
+            timeout=5,
+        )
     holder = bearer(w.holder_token)
     tokens = [
         v.wallet.IssueRedemptionVoucher(
-            wallet_pb2.IssueRedemptionVoucherRequest(idempotency_key=f"v{i}", wallet_id=w.wallet_id, amount=1),
-            metadata=holder, timeout=5,
+            wallet_pb2.IssueRedemptionVoucherRequest(
+                idempotency_key=f"v{i}", wallet_id=w.wallet_id, amount=1
+            ),
+            metadata=holder,
+            timeout=5,
         ).token
         for i in range(n)
-    ]  # fmt: skip
+    ]
     shop = s.merchant.RegisterMerchant(
         merchant_pb2.RegisterMerchantRequest(idempotency_key="s", name="Shop", category="food", local=True),
-        metadata=s.staff, timeout=5,
-    )  # fmt: skip
+        metadata=s.staff,
+        timeout=5,
+    )
     auth = bearer(shop.merchant_token)
 
     def redeem(i: int) -> Callable[[], Any]:

@@ -85,10 +85,17 @@ class Acceptor:
             credit = credit_units(voucher.amount, terms.rate_numerator, terms.rate_denominator)
             uow.add(
                 ForeignRedemption(
-                    self.key, home, voucher.voucher_id, merchant.id, voucher.amount, credit,
-                    terms.rate_numerator, terms.rate_denominator, now.date().isoformat(),
+                    self.key,
+                    home,
+                    voucher.voucher_id,
+                    merchant.id,
+                    voucher.amount,
+                    credit,
+                    terms.rate_numerator,
+                    terms.rate_denominator,
+                    now.date().isoformat(),
                 )
-            )  # fmt: skip
+            )
             return {"saga_id": str(saga_id)}
 
         return Command("accept_foreign_voucher", key, {"merchant": merchant_id, "token": token}, handle)
@@ -96,8 +103,7 @@ class Acceptor:
     def advance(self, saga_id: UUID, token: str | None = None) -> ForeignRedemption:
         """Move the saga on until it is finished, or a partner cannot be reached."""
         while True:
-            saga = self.app.repository.get(saga_id)
-            assert isinstance(saga, ForeignRedemption)
+            saga = UnitOfWork(self.app).get(saga_id, ForeignRedemption, "redemption")
             partner = self.partners[saga.home]
             if saga.state == "started":
                 if token is None:
@@ -110,8 +116,7 @@ class Acceptor:
                     self._refuse(saga_id, "started", str(exc))
                     continue
                 if answer.decision == ACCEPTED:
-                    rid = UUID(answer.redemption_id)
-                    self._transition(saga_id, "started", lambda s, u, rid=rid: s.reserved(rid))
+                    self._transition(saga_id, "started", self._reserved(UUID(answer.redemption_id)))
                 else:
                     self._refuse(saga_id, "started", "refused by the home city")
             elif saga.state == "reserved":
@@ -123,11 +128,21 @@ class Acceptor:
                 except PartnerRefused:
                     accepted = False
                 if accepted:
-                    self._transition(saga_id, "credited", lambda s, u: s.committed(s.home, s.home_amount))
+                    self._transition(saga_id, "credited", self._commit)
                 else:
                     self._transition(saga_id, "credited", self._reverse)
             else:
                 return saga
+
+    @staticmethod
+    def _reserved(rid: UUID) -> Callable[[ForeignRedemption, UnitOfWork], None]:
+        def change(saga: ForeignRedemption, uow: UnitOfWork) -> None:
+            saga.reserved(rid)
+
+        return change
+
+    def _commit(self, saga: ForeignRedemption, uow: UnitOfWork) -> None:
+        saga.committed(saga.home, saga.home_amount)
 
     def _credit(self, saga: ForeignRedemption, uow: UnitOfWork) -> None:
         merchant = uow.get(saga.merchant_id, Merchant, "merchant")

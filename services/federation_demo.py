@@ -37,29 +37,41 @@ def run_federation_demo() -> str:
                     wallet_pb2.OpenWalletRequest(
                         idempotency_key=f"w{n}", participant_kind="resident", consent_version=CITIES[home]
                     ),
-                    metadata=h.staff, timeout=5,
-                )  # fmt: skip
+                    metadata=h.staff,
+                    timeout=5,
+                )
                 activity, fields = EARN[home]
                 for i in range(10):
                     h.wallet.RecordActivity(
                         wallet_pb2.RecordActivityRequest(
-                            idempotency_key=f"a{n}.{i}", wallet_id=w.wallet_id, activity=activity,
-                            fields={**fields, "date": f"2026-05-{i + 1:02d}"}, activity_id=f"demo-{n}-{i}",
+                            idempotency_key=f"a{n}.{i}",
+                            wallet_id=w.wallet_id,
+                            activity=activity,
+                            fields={**fields, "date": f"2026-05-{i + 1:02d}"},
+                            activity_id=f"demo-{n}-{i}",
                         ),
-                        metadata=h.staff, timeout=5,
-                    )  # fmt: skip
+                        metadata=h.staff,
+                        timeout=5,
+                    )
                 token = h.wallet.IssueRedemptionVoucher(
-                    wallet_pb2.IssueRedemptionVoucherRequest(idempotency_key=f"v{n}", wallet_id=w.wallet_id, amount=amount),
-                    metadata=bearer(w.holder_token), timeout=5,
-                ).token  # fmt: skip
+                    wallet_pb2.IssueRedemptionVoucherRequest(
+                        idempotency_key=f"v{n}", wallet_id=w.wallet_id, amount=amount
+                    ),
+                    metadata=bearer(w.holder_token),
+                    timeout=5,
+                ).token
                 shop = a.merchant.RegisterMerchant(
-                    merchant_pb2.RegisterMerchantRequest(idempotency_key=f"s{n}", name=f"Shop {n}", category="food", local=True),
-                    metadata=a.staff, timeout=5,
-                )  # fmt: skip
+                    merchant_pb2.RegisterMerchantRequest(
+                        idempotency_key=f"s{n}", name=f"Shop {n}", category="food", local=True
+                    ),
+                    metadata=a.staff,
+                    timeout=5,
+                )
                 out = a.merchant.AcceptVoucher(
                     merchant_pb2.AcceptVoucherRequest(idempotency_key=f"sale{n}", redemption_token=token),
-                    metadata=bearer(shop.merchant_token), timeout=10,
-                )  # fmt: skip
+                    metadata=bearer(shop.merchant_token),
+                    timeout=10,
+                )
                 lines.append(
                     f"  {amount} {home} tokens at a {acceptor} shop: credited {out.credited.units} "
                     f"{out.credited.currency} (smallest unit)"

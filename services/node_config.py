@@ -46,7 +46,7 @@ class NodeSettings(BaseSettings):
 def load_node_settings(env: dict[str, str] | None = None) -> NodeSettings:
     try:
         if env is None:
-            return NodeSettings()  # type: ignore[call-arg]
+            return NodeSettings()
         wanted: dict[str, object] = {k: v for k, v in env.items() if k in NodeSettings.model_fields}
         if isinstance(wanted.get("CIVFED_PARTNERS"), str):
             try:

@@ -53,18 +53,24 @@ class PartnerClient:
 
     def reserve(self, key: str, token: str) -> federation_pb2.ReserveResponse:
         req = federation_pb2.ReserveRequest(idempotency_key=key, redemption_token=token)
-        return self._call(self.stub.Reserve, req)
+        reply: federation_pb2.ReserveResponse = self._call(self.stub.Reserve, req)
+        return reply
 
     def commit(self, key: str, redemption_id: str) -> federation_pb2.CommitResponse:
         req = federation_pb2.CommitRequest(idempotency_key=key, redemption_id=redemption_id)
-        return self._call(self.stub.Commit, req)
+        reply: federation_pb2.CommitResponse = self._call(self.stub.Commit, req)
+        return reply
 
     def cancel(self, key: str, redemption_id: str, reason: str) -> federation_pb2.CancelResponse:
         req = federation_pb2.CancelRequest(idempotency_key=key, redemption_id=redemption_id, reason=reason)
-        return self._call(self.stub.Cancel, req)
+        reply: federation_pb2.CancelResponse = self._call(self.stub.Cancel, req)
+        return reply
 
     def terms(self) -> federation_pb2.GetTermsResponse:
-        return self._call(self.stub.GetTerms, federation_pb2.GetTermsRequest())
+        reply: federation_pb2.GetTermsResponse = self._call(
+            self.stub.GetTerms, federation_pb2.GetTermsRequest()
+        )
+        return reply
 
     def close(self) -> None:
         self.channel.close()

@@ -17,7 +17,7 @@ ACCEPTED = federation_pb2.DECISION_ACCEPTED
 REFUSED = federation_pb2.DECISION_REFUSED
 
 
-class FederationService(federation_pb2_grpc.FederationServiceServicer):  # type: ignore[misc]
+class FederationService(federation_pb2_grpc.FederationServiceServicer):
     def __init__(self, node: CityNode) -> None:
         self.node = node
         self.app = node.app

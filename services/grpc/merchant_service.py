@@ -15,7 +15,7 @@ from services.grpc.node import CityNode
 from services.grpc.wallet_service import scoped
 
 
-class MerchantService(merchant_pb2_grpc.MerchantServiceServicer):  # type: ignore[misc]
+class MerchantService(merchant_pb2_grpc.MerchantServiceServicer):
     def __init__(self, node: CityNode) -> None:
         self.node = node
         self.app = node.app
@@ -53,6 +53,7 @@ class MerchantService(merchant_pb2_grpc.MerchantServiceServicer):  # type: ignor
         who.require("merchant")
         me = UUID(who.subject)
         lines, total = [], 0
+        e: Any
         for _, e in read_events(self.app):
             kind = event_type(e)
             if getattr(e, "merchant_id", None) != me:

@@ -7,6 +7,7 @@ import logging
 import threading
 from typing import Any
 
+from aggregates.redemption import ForeignRedemption
 from civfed.v1 import common_pb2
 from projections.redemptions import RedemptionLedger
 from services.city import CityApplication
@@ -17,7 +18,7 @@ from services.grpc.client import PartnerClient
 from services.grpc.tls import channel_credentials
 from services.node_config import NodeSettings
 from services.redemption_token import load_private_key, load_public_key
-from services.unit_of_work import Command
+from services.unit_of_work import Command, UnitOfWork
 
 log = logging.getLogger("civfed.node")
 
@@ -63,8 +64,13 @@ class CityNode:
         self.ledger.refresh(self.app)
         for rid in self.ledger.lapsed(self.app.clock()):
             self.execute(self.home.expire(rid))
+        # A saga just started may still be waiting on its shop's call: leave it be.
+        settle = dt.timedelta(seconds=4 * self.settings.CIVFED_CALL_TIMEOUT_SECONDS)
         for saga_id in list(self.ledger.unfinished):
             try:
+                saga = UnitOfWork(self.app).get(saga_id, ForeignRedemption, "redemption")
+                if saga.state == "started" and dt.datetime.now(dt.UTC) - saga.created_on < settle:
+                    continue
                 self.acceptor.advance(saga_id)
             except Exception as exc:  # a partner still down: try again next round
                 log.info("saga %s not advanced: %s", saga_id, exc)

@@ -17,7 +17,7 @@ def scoped(principal_role: str, subject: str, key: str) -> str:
     return f"{principal_role}:{subject}:{key}"
 
 
-class WalletService(wallet_pb2_grpc.WalletServiceServicer):  # type: ignore[misc]
+class WalletService(wallet_pb2_grpc.WalletServiceServicer):
     def __init__(self, node: CityNode) -> None:
         self.node = node
         self.app = node.app

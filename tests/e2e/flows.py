@@ -40,17 +40,21 @@ def vienna_citizen(v: CityStubs, name: str, km_by_bike: int) -> Citizen:
         wallet_pb2.OpenWalletRequest(
             idempotency_key=f"open:{name}", participant_kind="resident", consent_version=CONSENT["vienna"]
         ),
-        metadata=v.staff, timeout=5,
-    )  # fmt: skip
+        metadata=v.staff,
+        timeout=5,
+    )
     for i, start in enumerate(range(0, km_by_bike, 1000)):  # at most 1,000 km per trip
         km = min(1000, km_by_bike - start)
         v.wallet.RecordActivity(
             wallet_pb2.RecordActivityRequest(
-                idempotency_key=f"trip:{name}:{i}", wallet_id=w.wallet_id, activity="trip",
+                idempotency_key=f"trip:{name}:{i}",
+                wallet_id=w.wallet_id,
+                activity="trip",
                 fields={"mode": "bike", "distance_m": str(km * 1000), "date": "2026-05-03"},
             ),
-            metadata=v.staff, timeout=5,
-        )  # fmt: skip
+            metadata=v.staff,
+            timeout=5,
+        )
     return Citizen(v, w.wallet_id, w.holder_token)
 
 
@@ -59,8 +63,9 @@ def shop(city: CityStubs, name: str) -> tuple[str, Any]:
         merchant_pb2.RegisterMerchantRequest(
             idempotency_key=f"shop:{name}", name=name, category="food", local=True
         ),
-        metadata=city.staff, timeout=5,
-    )  # fmt: skip
+        metadata=city.staff,
+        timeout=5,
+    )
     return m.merchant_id, bearer(m.merchant_token)
 
 

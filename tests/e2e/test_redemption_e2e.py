@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
-from conftest import Cluster
+from cluster import Cluster
 from flows import accept, shop, vienna_citizen
 
 from civfed.v1 import federation_pb2, federation_pb2_grpc, merchant_pb2

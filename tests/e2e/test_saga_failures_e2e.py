@@ -6,7 +6,7 @@ import time
 
 import grpc
 import pytest
-from conftest import Cluster
+from cluster import Cluster
 from flows import Citizen, vienna_citizen
 
 from civfed.v1 import federation_pb2, federation_pb2_grpc
