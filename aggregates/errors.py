@@ -64,6 +64,18 @@ class HoldNotActive(PreconditionFailed):
     pass
 
 
+class NoAgreement(PreconditionFailed):
+    """Two cities that have not both opted in to redeeming each other's tokens."""
+
+
+class OverCap(PreconditionFailed):
+    """A redemption above the per-redemption or daily cap of the agreement."""
+
+
+class RedemptionClosed(PreconditionFailed):
+    """A redemption already committed, cancelled or expired."""
+
+
 class IdempotencyConflict(PreconditionFailed):
     """An idempotency key reused with different parameters."""
 

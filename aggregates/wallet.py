@@ -180,6 +180,15 @@ class Wallet(Aggregate):
     def _hold_spent(self, hold_id: str, merchant_id: UUID, purchase_ref: str) -> None:
         self.balance -= self.holds.pop(hold_id).amount
 
+    def burn_hold(self, hold_id: str, partner_city: str, redemption_id: UUID, now: dt.datetime) -> None:
+        """Tokens redeemed at a partner city's shop leave this ledger for good."""
+        self.check_hold(hold_id, now)
+        self._hold_burned(hold_id, partner_city, redemption_id)
+
+    @event("HoldBurned")
+    def _hold_burned(self, hold_id: str, partner_city: str, redemption_id: UUID) -> None:
+        self.balance -= self.holds.pop(hold_id).amount
+
     def release_expired(self, now: dt.datetime) -> None:
         """Record the release of every lapsed hold, so events alone show it."""
         for hold_id, hold in list(self.holds.items()):

@@ -1,4 +1,4 @@
-"""Per-city totals: wallets, tokens issued, spent and outstanding, CO2 saved."""
+"""Per-city totals: wallets, tokens issued, spent, burned and outstanding, CO2 saved."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ class CityTotals:
     closed_wallets: int = 0
     issued: int = 0
     spent: int = 0
+    burned: int = 0
     held: int = 0
     quantity: int = 0
     vouchers_redeemed: int = 0
@@ -27,7 +28,7 @@ class CityTotals:
 
     @property
     def outstanding(self) -> int:
-        return self.issued - self.spent
+        return self.issued - self.spent - self.burned
 
     def apply(self, kind: str, e: Any) -> None:
         wallet = str(e.originator_id)
@@ -52,6 +53,11 @@ class CityTotals:
             amount = self._hold_amounts.pop(e.hold_id)
             self.held -= amount
             self.spent += amount
+        elif kind == "Wallet.HoldBurned":
+            # Redeemed at a partner city's shop: gone from this ledger, owed in settlement.
+            amount = self._hold_amounts.pop(e.hold_id)
+            self.held -= amount
+            self.burned += amount
         elif kind == "Voucher.Redeemed":
             self.vouchers_redeemed += 1
         elif kind == "Prize.Claimed":

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aggregates.errors import DomainError
 from services.config import ConfigError, load_settings
+from services.grpc.server import add_serve_parser
 
 
 def _settings(args: argparse.Namespace) -> dict[str, str]:
@@ -21,6 +22,7 @@ def _settings(args: argparse.Namespace) -> dict[str, str]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from services.demo import render_table, run_demo
+    from services.federation_demo import run_federation_demo
 
     settings = load_settings(_settings(args))
     report = run_demo(settings, scale=args.scale, quiet=args.json)
@@ -30,6 +32,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print()
         print(render_table(report))
         print(f"\nEvent stores: {settings.CIVFED_DATA_DIR} (run again: nothing is counted twice)")
+        print("\nThree city nodes on loopback over mutual TLS, redeeming across cities:")
+        print(run_federation_demo())
     return 0
 
 
@@ -41,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print the figures as JSON")
     demo.add_argument("--scale", type=float, default=1.0, help="scale the number of people (default 1.0)")
     demo.set_defaults(func=cmd_demo)
+    add_serve_parser(sub)
     return parser
 
 

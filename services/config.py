@@ -76,6 +76,20 @@ class Currency(_Strict):
     local_only: bool = False
 
 
+class AcceptedToken(_Strict):
+    """Terms on which this city's shops take one partner's tokens (home units in)."""
+
+    rate_numerator: int = Field(gt=0)
+    rate_denominator: int = Field(gt=0)
+    per_redemption_cap: int = Field(gt=0)
+    daily_cap: int = Field(gt=0)
+
+
+class FederationTerms(_Strict):
+    accepts: dict[str, AcceptedToken] = {}
+    redeemable_at: list[str] = []
+
+
 class CityConfig(_Strict):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{1,30}$")
     name: str
@@ -84,6 +98,7 @@ class CityConfig(_Strict):
     consent_versions: list[str] = Field(min_length=1)
     voucher_ttl_hours: int = Field(default=72, gt=0)
     tourist_max_days: int = Field(default=90, gt=0)
+    federation: FederationTerms = FederationTerms()
 
 
 class RuleSpec(_Strict):

@@ -1,0 +1,101 @@
+"""FederationService: what a partner city may ask, and only what it needs to know."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from aggregates.errors import InvalidInput, NoAgreement, NotFound, PreconditionFailed
+from civfed.v1 import common_pb2, federation_pb2, federation_pb2_grpc
+from services.grpc import requests as rq
+from services.grpc.node import CityNode
+from services.grpc.tls import partner_city
+from services.redemption_token import verify
+
+ACCEPTED = federation_pb2.DECISION_ACCEPTED
+REFUSED = federation_pb2.DECISION_REFUSED
+
+
+class FederationService(federation_pb2_grpc.FederationServiceServicer):
+    def __init__(self, node: CityNode) -> None:
+        self.node = node
+        self.app = node.app
+
+    def _peer(self, context: grpc.ServicerContext) -> str:
+        return partner_city(context, self.node.partners)
+
+    def GetTerms(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._peer(context)
+        fed = self.app.city.config.federation
+        return federation_pb2.GetTermsResponse(
+            city=self.app.key,
+            currency=self.app.city.config.currency.name,
+            accepts=[
+                federation_pb2.AcceptedToken(
+                    home_city=home,
+                    rate=common_pb2.Rate(numerator=t.rate_numerator, denominator=t.rate_denominator),
+                    per_redemption_cap=t.per_redemption_cap,
+                    daily_cap=t.daily_cap,
+                )
+                for home, t in sorted(fed.accepts.items())
+            ],
+            redeemable_at=fed.redeemable_at,
+        )
+
+    def Reserve(self, request: Any, context: grpc.ServicerContext) -> Any:
+        acceptor = self._peer(context)
+        r = rq.parse(rq.Reserve, request)
+        voucher = verify(r.redemption_token, self.node.home.signing_key.public_key())
+        if voucher.home != self.app.key:
+            raise InvalidInput("redemption_token", "not a voucher of this city")
+        try:
+            out = self.node.execute(
+                self.node.home.reserve(f"partner:{acceptor}:{r.idempotency_key}", acceptor, voucher)
+            )
+        except NoAgreement:
+            raise
+        except (PreconditionFailed, NotFound):
+            # Minimal disclosure: refused and the amount, never why in terms of the holder.
+            return federation_pb2.ReserveResponse(decision=REFUSED, amount=self.node.amount(voucher.amount))
+        return federation_pb2.ReserveResponse(
+            decision=ACCEPTED,
+            amount=self.node.amount(out["amount"]),
+            redemption_id=out["redemption_id"],
+            hold_expires_at=out["hold_expires_at"],
+        )
+
+    def Commit(self, request: Any, context: grpc.ServicerContext) -> Any:
+        acceptor = self._peer(context)
+        r = rq.parse(rq.Commit, request)
+        cmd = self.node.home.commit(f"partner:{acceptor}:{r.idempotency_key}", acceptor, r.redemption_id)
+        out = self.node.execute(cmd)
+        decision = ACCEPTED if out["decision"] == "accepted" else REFUSED
+        return federation_pb2.CommitResponse(decision=decision, amount=self.node.amount(out["amount"]))
+
+    def Cancel(self, request: Any, context: grpc.ServicerContext) -> Any:
+        acceptor = self._peer(context)
+        r = rq.parse(rq.Cancel, request)
+        key = f"partner:{acceptor}:{r.idempotency_key}"
+        out = self.node.execute(
+            self.node.home.cancel(key, acceptor, r.redemption_id, r.reason or "cancelled")
+        )
+        return federation_pb2.CancelResponse(released=out["released"])
+
+    def GetSettlement(self, request: Any, context: grpc.ServicerContext) -> Any:
+        partner = self._peer(context)
+        ledger = self.node.ledger.refresh(self.app)
+        # A partner sees only its own position with this city.
+        positions = [p for p in ledger.positions.values() if p.partner == partner]
+        return federation_pb2.GetSettlementResponse(
+            city=self.app.key, positions=[position(p) for p in positions]
+        )
+
+
+def position(p: Any) -> federation_pb2.Position:
+    return federation_pb2.Position(
+        partner_city=p.partner,
+        payable_units=p.payable,
+        receivable_units=p.receivable,
+        redemptions=p.redemptions,
+    )

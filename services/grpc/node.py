@@ -1,0 +1,81 @@
+"""One city node's state: its application, credentials, and both sides of redemption."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from typing import Any
+
+from aggregates.redemption import ForeignRedemption
+from civfed.v1 import common_pb2
+from projections.redemptions import RedemptionLedger
+from services.city import CityApplication
+from services.federation_acceptor import Acceptor, Partner
+from services.federation_home import HomeRedemptions
+from services.grpc.auth import Credentials
+from services.grpc.client import PartnerClient
+from services.grpc.tls import channel_credentials
+from services.node_config import NodeSettings
+from services.redemption_token import load_private_key, load_public_key
+from services.unit_of_work import Command, UnitOfWork
+
+log = logging.getLogger("civfed.node")
+
+
+class CityNode:
+    def __init__(self, app: CityApplication, settings: NodeSettings) -> None:
+        self.app = app
+        self.settings = settings
+        # One writer at a time in this node: SQLite serialises writes anyway, and
+        # contention retries would only burn CPU.
+        self.lock = threading.Lock()
+        self.credentials = Credentials(
+            settings.CIVFED_STAFF_TOKEN.get_secret_value(), settings.CIVFED_TOKEN_SECRET.get_secret_value()
+        )
+        self.home = HomeRedemptions(
+            app,
+            load_private_key(settings.CIVFED_SIGNING_KEY_FILE),
+            dt.timedelta(seconds=settings.CIVFED_VOUCHER_TTL_SECONDS),
+            dt.timedelta(seconds=settings.CIVFED_HOLD_SECONDS),
+        )
+        creds = channel_credentials(
+            settings.CIVFED_TLS_CERT_FILE, settings.CIVFED_TLS_KEY_FILE, settings.CIVFED_TLS_CA_FILE
+        )
+        self.partners = {
+            city: Partner(
+                load_public_key(p.public_key_file),
+                PartnerClient(city, p.address, creds, settings.CIVFED_CALL_TIMEOUT_SECONDS),
+            )
+            for city, p in settings.CIVFED_PARTNERS.items()
+        }
+        self.acceptor = Acceptor(app, self.partners, self.lock)
+        self.ledger = RedemptionLedger()
+
+    def execute(self, cmd: Command) -> dict[str, Any]:
+        with self.lock:
+            return self.app.execute(cmd)
+
+    def amount(self, units: int) -> common_pb2.Amount:
+        return common_pb2.Amount(units=units, currency=self.app.city.config.currency.name)
+
+    def sweep(self) -> None:
+        """Release lapsed holds (home side) and move unfinished sagas on (accepting side)."""
+        self.ledger.refresh(self.app)
+        for rid in self.ledger.lapsed(self.app.clock()):
+            self.execute(self.home.expire(rid))
+        # A saga just started may still be waiting on its shop's call: leave it be.
+        settle = dt.timedelta(seconds=4 * self.settings.CIVFED_CALL_TIMEOUT_SECONDS)
+        for saga_id in list(self.ledger.unfinished):
+            try:
+                saga = UnitOfWork(self.app).get(saga_id, ForeignRedemption, "redemption")
+                if saga.state == "started" and dt.datetime.now(dt.UTC) - saga.created_on < settle:
+                    continue
+                self.acceptor.advance(saga_id)
+            except Exception as exc:  # a partner still down: try again next round
+                log.info("saga %s not advanced: %s", saga_id, exc)
+
+    def close(self) -> None:
+        for partner in self.partners.values():
+            partner.client.close()
+        self.app.close()

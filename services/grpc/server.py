@@ -1,0 +1,132 @@
+"""`civfed serve --city NAME`: one city node as a gRPC server over mutual TLS."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from concurrent import futures
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from civfed.v1 import (
+    federation_pb2,
+    federation_pb2_grpc,
+    merchant_pb2,
+    merchant_pb2_grpc,
+    wallet_pb2,
+    wallet_pb2_grpc,
+)
+from services.city import CityApplication
+from services.config import ConfigError, load_city, load_settings
+from services.grpc.errors import ErrorInterceptor
+from services.grpc.federation_service import FederationService
+from services.grpc.merchant_service import MerchantService
+from services.grpc.node import CityNode
+from services.grpc.tls import server_credentials
+from services.grpc.wallet_service import WalletService
+from services.node_config import NodeSettings, load_node_settings
+
+log = logging.getLogger("civfed.node")
+SERVICES = [
+    wallet_pb2.DESCRIPTOR.services_by_name["WalletService"].full_name,
+    merchant_pb2.DESCRIPTOR.services_by_name["MerchantService"].full_name,
+    federation_pb2.DESCRIPTOR.services_by_name["FederationService"].full_name,
+]
+
+
+class RunningNode:
+    """A started server plus its sweeper; `stop` drains in-flight calls first."""
+
+    def __init__(self, node: CityNode, settings: NodeSettings, workers: int = 16) -> None:
+        self.node = node
+        self.settings = settings
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=workers), interceptors=[ErrorInterceptor()]
+        )
+        wallet_pb2_grpc.add_WalletServiceServicer_to_server(WalletService(node), self.server)
+        merchant_pb2_grpc.add_MerchantServiceServicer_to_server(MerchantService(node), self.server)
+        federation_pb2_grpc.add_FederationServiceServicer_to_server(FederationService(node), self.server)
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            [*SERVICES, reflection.SERVICE_NAME, health.SERVICE_NAME], self.server
+        )
+        creds = server_credentials(
+            settings.CIVFED_TLS_CERT_FILE, settings.CIVFED_TLS_KEY_FILE, settings.CIVFED_TLS_CA_FILE
+        )
+        address = f"{settings.CIVFED_GRPC_HOST}:{settings.CIVFED_GRPC_PORT}"
+        self.port = self.server.add_secure_port(address, creds)
+        if not self.port:
+            raise ConfigError(f"CIVFED_GRPC_PORT: cannot listen on {address}")
+        self.stopping = threading.Event()
+        self.sweeper = threading.Thread(target=self._sweep, name="sweeper", daemon=True)
+
+    def start(self) -> RunningNode:
+        self.server.start()
+        for name in ("", *SERVICES):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.sweeper.start()
+        return self
+
+    def _sweep(self) -> None:
+        while not self.stopping.wait(self.settings.CIVFED_SWEEP_SECONDS):
+            try:
+                self.node.sweep()
+            except Exception:
+                log.exception("sweep failed; trying again next round")
+
+    def stop(self, grace: float | None = None) -> None:
+        """Refuse new calls, let in-flight ones finish within `grace`, then close the store."""
+        self.health.enter_graceful_shutdown()
+        self.stopping.set()
+        grace = self.settings.CIVFED_SHUTDOWN_GRACE_SECONDS if grace is None else grace
+        self.server.stop(grace).wait()
+        self.sweeper.join(timeout=5)
+        self.node.close()
+
+
+def start_node(settings: NodeSettings, env: dict[str, str]) -> RunningNode:
+    city_settings = load_settings(env)
+    city = load_city(settings.CIVFED_CITY, city_settings.CIVFED_CITIES_DIR)
+    app = CityApplication(city, city_settings.eventsourcing_env(city.config.key))
+    return RunningNode(CityNode(app, settings), settings).start()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    env = dict(os.environ)
+    env["CIVFED_CITY"] = args.city
+    if args.port is not None:
+        env["CIVFED_GRPC_PORT"] = str(args.port)
+    settings = load_node_settings(env)
+    running = start_node(settings, env)
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    print(
+        f"civfed: {args.city} serving on {settings.CIVFED_GRPC_HOST}:{running.port}",
+        file=sys.stderr,
+        flush=True,
+    )
+    done.wait()
+    running.stop()
+    print(f"civfed: {args.city} stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+def add_serve_parser(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="run one city node as a gRPC server over mutual TLS")
+    serve.add_argument("--city", required=True, help="the city key, e.g. vienna")
+    serve.add_argument("--port", type=int, help="listen port (default: CIVFED_GRPC_PORT)")
+    serve.set_defaults(func=cmd_serve)

@@ -1,0 +1,120 @@
+"""WalletService: thin translation from requests to city commands."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import grpc
+
+from civfed.v1 import wallet_pb2, wallet_pb2_grpc
+from services.grpc import requests as rq
+from services.grpc.node import CityNode
+
+
+def scoped(principal_role: str, subject: str, key: str) -> str:
+    """Idempotency keys are per caller, so one caller cannot replay another's result."""
+    return f"{principal_role}:{subject}:{key}"
+
+
+class WalletService(wallet_pb2_grpc.WalletServiceServicer):
+    def __init__(self, node: CityNode) -> None:
+        self.node = node
+        self.app = node.app
+
+    def OpenWallet(self, request: Any, context: grpc.ServicerContext) -> Any:
+        who = self.node.credentials.principal(context)
+        who.require("staff")
+        r = rq.parse(rq.OpenWallet, request)
+        key = scoped(who.role, who.subject, r.idempotency_key)
+        out = self.node.execute(self.app.open_wallet(key, r.participant_kind, r.consent_version))
+        holder = self.node.credentials.issue("holder", out["wallet_id"])
+        return wallet_pb2.OpenWalletResponse(wallet_id=out["wallet_id"], holder_token=holder)
+
+    def GetBalance(self, request: Any, context: grpc.ServicerContext) -> Any:
+        who = self.node.credentials.principal(context)
+        r = rq.parse(rq.WalletRef, request)
+        who.require_wallet(r.wallet_id)
+        wallet = self.app.wallet(r.wallet_id)
+        return wallet_pb2.GetBalanceResponse(
+            balance=self.node.amount(wallet.balance),
+            available=self.node.amount(wallet.available),
+            held=self.node.amount(wallet.held),
+        )
+
+    def RecordActivity(self, request: Any, context: grpc.ServicerContext) -> Any:
+        who = self.node.credentials.principal(context)
+        who.require("staff")  # crediting wallets is the city's own business
+        r = rq.parse(rq.RecordActivity, request)
+        key = scoped(who.role, who.subject, r.idempotency_key)
+        cmd = self.app.record_activity(key, r.wallet_id, r.activity, dict(r.fields), r.activity_id or None)
+        out = self.node.execute(cmd)
+        return wallet_pb2.RecordActivityResponse(
+            awarded=self.node.amount(out["amount"]),
+            rule_id=out["rule_id"],
+            rule_version=out["rule_version"],
+            explanation=out["explanation"],
+        )
+
+    def Spend(self, request: Any, context: grpc.ServicerContext) -> Any:
+        who = self.node.credentials.principal(context)
+        r = rq.parse(rq.Spend, request)
+        who.require("holder")
+        who.require_wallet(r.wallet_id)
+        key = scoped(who.role, who.subject, r.idempotency_key)
+        out = self.node.execute(self.app.spend(key, r.wallet_id, r.merchant_id, r.amount, r.purchase_ref))
+        return wallet_pb2.SpendResponse(
+            spent=self.node.amount(out["spent"]), available=self.node.amount(out["available"])
+        )
+
+    def IssueVoucher(self, request: Any, context: grpc.ServicerContext) -> Any:
+        who = self.node.credentials.principal(context)
+        r = rq.parse(rq.WalletAmount, request)
+        who.require("holder")
+        who.require_wallet(r.wallet_id)
+        key = scoped(who.role, who.subject, r.idempotency_key)
+        out = self.node.execute(self.app.issue_voucher(key, r.wallet_id, r.amount))
+        return wallet_pb2.IssueVoucherResponse(
+            voucher_id=out["voucher_id"],
+            qr=out["qr"],
+            amount=self.node.amount(out["amount"]),
+            expires_at=out["expires_at"],
+        )
+
+    def IssueRedemptionVoucher(self, request: Any, context: grpc.ServicerContext) -> Any:
+        who = self.node.credentials.principal(context)
+        r = rq.parse(rq.WalletAmount, request)
+        who.require("holder")
+        who.require_wallet(r.wallet_id)
+        key = scoped(who.role, who.subject, r.idempotency_key)
+        out = self.node.execute(self.node.home.issue(key, r.wallet_id, r.amount))
+        return wallet_pb2.IssueRedemptionVoucherResponse(token=out["token"], expires_at=out["expires_at"])
+
+    def CloseWallet(self, request: Any, context: grpc.ServicerContext) -> Any:
+        who = self.node.credentials.principal(context)
+        r = rq.parse(rq.CloseWallet, request)
+        who.require("holder")
+        who.require_wallet(r.wallet_id)
+        key = scoped(who.role, who.subject, r.idempotency_key)
+        out = self.node.execute(self.app.close_wallet(key, r.wallet_id, r.reason or "opted out"))
+        return wallet_pb2.CloseWalletResponse(balance=self.node.amount(out["balance"]))
+
+    def ListMyEvents(self, request: Any, context: grpc.ServicerContext) -> Any:
+        who = self.node.credentials.principal(context)
+        r = rq.parse(rq.WalletRef, request)
+        who.require("holder")  # staff have other tools; history is the holder's to read
+        who.require_wallet(r.wallet_id)
+        self.app.wallet(r.wallet_id)  # NOT_FOUND for an unknown wallet
+        events = []
+        for e in self.app.events.get(r.wallet_id):
+            fields = {k: v for k, v in vars(e).items() if k not in ("originator_id", "originator_version")}
+            stamp = fields.pop("timestamp", "")
+            events.append(
+                wallet_pb2.WalletEvent(
+                    version=e.originator_version,
+                    type=type(e).__qualname__,
+                    timestamp=str(stamp),
+                    fields_json=json.dumps(fields, default=str, sort_keys=True),
+                )
+            )
+        return wallet_pb2.ListMyEventsResponse(events=events)

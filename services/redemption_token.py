@@ -1,0 +1,106 @@
+"""Signed redemption vouchers: a pseudonymous reference and an amount, nothing else.
+
+A token is base64url(JSON payload) "." base64url(Ed25519 signature), signed with
+the home city's key. The reference is a random voucher id that only the home
+city can link to a wallet.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from uuid import UUID
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from aggregates.errors import InvalidInput, VoucherExpired
+
+
+@dataclass(frozen=True)
+class RedemptionVoucher:
+    home: str
+    voucher_id: UUID
+    amount: int
+    expires_at: dt.datetime
+
+    def check_unexpired(self, now: dt.datetime) -> None:
+        if now >= self.expires_at:
+            raise VoucherExpired(f"voucher expired at {self.expires_at.isoformat()}")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign(voucher: RedemptionVoucher, key: Ed25519PrivateKey) -> str:
+    payload = json.dumps(
+        {
+            "v": 1,
+            "home": voucher.home,
+            "ref": str(voucher.voucher_id),
+            "amount": voucher.amount,
+            "exp": int(voucher.expires_at.timestamp()),
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    ).encode()
+    return f"{_b64(payload)}.{_b64(key.sign(payload))}"
+
+
+def peek_home(token: str) -> str:
+    """The claimed home city, read before the signature can be checked."""
+    return _parse(token)[0].home
+
+
+def verify(token: str, public_key: Ed25519PublicKey) -> RedemptionVoucher:
+    voucher, payload, signature = _parse(token)
+    try:
+        public_key.verify(signature, payload)
+    except InvalidSignature:
+        raise InvalidInput("redemption_token", "signature does not verify") from None
+    return voucher
+
+
+def _parse(token: str) -> tuple[RedemptionVoucher, bytes, bytes]:
+    try:
+        body, sig = token.split(".")
+        payload, signature = _unb64(body), _unb64(sig)
+        data = json.loads(payload)
+        if data.get("v") != 1:
+            raise ValueError("unknown version")
+        amount = data["amount"]
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+            raise ValueError("bad amount")
+        voucher = RedemptionVoucher(
+            home=str(data["home"]),
+            voucher_id=UUID(str(data["ref"])),
+            amount=amount,
+            expires_at=dt.datetime.fromtimestamp(int(data["exp"]), dt.UTC),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, OverflowError):
+        raise InvalidInput("redemption_token", "not a well-formed redemption voucher") from None
+    return voucher, payload, signature
+
+
+def load_private_key(path: Path) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path} is not an Ed25519 private key")
+    return key
+
+
+def load_public_key(path: Path) -> Ed25519PublicKey:
+    key = serialization.load_pem_public_key(path.read_bytes())
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError(f"{path} is not an Ed25519 public key")
+    return key

@@ -1,0 +1,89 @@
+"""City nodes as `civfed serve` processes on loopback, over mutual TLS, and the conservation check."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from projections.city_totals import city_totals
+from projections.event_source import event_type, read_events
+from services.city import CityApplication
+from services.config import load_city, load_settings
+from services.grpc.local_federation import CityStubs, LocalFederation
+
+ROOT = Path(__file__).resolve().parents[2]
+CITIES = ["vienna", "rome", "sint_niklaas", "bologna"]
+
+
+class Cluster:
+    def __init__(self, fed: LocalFederation) -> None:
+        self.fed = fed
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._stubs: dict[str, CityStubs] = {}
+
+    def start(self, city: str) -> None:
+        env = {**os.environ, **self.fed.environment(city), "PYTHONPATH": str(ROOT)}
+        log = open(self.fed.folder / f"{city}.log", "ab")  # noqa: SIM115 - kept open for the child
+        self.procs[city] = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", "--city", city],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        self.wait_serving(city)
+
+    def wait_serving(self, city: str) -> None:
+        health = health_pb2_grpc.HealthStub(self.fed.channel(city))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                reply = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            if self.procs[city].poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{city} did not start: " + (self.fed.folder / f"{city}.log").read_text())
+            time.sleep(0.1)
+
+    def kill(self, city: str) -> None:
+        self.procs[city].send_signal(signal.SIGKILL)
+        self.procs[city].wait()
+        self._stubs.pop(city, None)
+
+    def stop(self, city: str) -> int:
+        proc = self.procs.pop(city)
+        proc.send_signal(signal.SIGTERM)
+        self._stubs.pop(city, None)
+        return proc.wait(timeout=30)
+
+    def stubs(self, city: str) -> CityStubs:
+        if city not in self._stubs:
+            self._stubs[city] = self.fed.stubs(city)
+        return self._stubs[city]
+
+    def open_app(self, city: str) -> CityApplication:
+        env = self.fed.environment(city)
+        settings = load_settings(env)
+        return CityApplication(load_city(city), settings.eventsourcing_env(city))
+
+
+def conservation(app: CityApplication, city: str) -> dict[str, Any]:
+    """Issued − spent − burned from events, against balances and holds of every wallet."""
+    totals = city_totals(app, city)
+    wallets = {e.originator_id for _, e in read_events(app) if event_type(e) == "Wallet.Opened"}
+    balances = sum(app.wallet(w).balance for w in wallets)
+    holds = sum(app.wallet(w).held for w in wallets)
+    assert totals.issued - totals.spent - totals.burned == balances, (city, totals.summary(), balances)
+    assert totals.held == holds, (city, totals.summary(), holds)
+    assert all(app.wallet(w).available >= 0 for w in wallets)
+    return {"burned": totals.burned, "held": totals.held, "balances": balances}

@@ -1,0 +1,111 @@
+"""The saga when a node dies or a partner repeats itself."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+import pytest
+from cluster import Cluster
+from flows import Citizen, vienna_citizen
+
+from civfed.v1 import federation_pb2, federation_pb2_grpc
+from projections.event_source import event_type, read_events
+
+ACCEPTED = federation_pb2.DECISION_ACCEPTED
+
+
+def as_city(cluster: Cluster, caller: str, callee: str) -> federation_pb2_grpc.FederationServiceStub:
+    """Call `callee`'s federation service with `caller`'s node certificate."""
+    f = cluster.fed.files[caller]
+    return federation_pb2_grpc.FederationServiceStub(cluster.fed.channel(callee, f.cert, f.key))
+
+
+def count(cluster: Cluster, city: str, kind: str) -> int:
+    app = cluster.open_app(city)
+    try:
+        return sum(1 for _, e in read_events(app) if event_type(e) == kind)
+    finally:
+        app.close()
+
+
+def wait_until(check: object, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.2)
+
+
+def reserved(cluster: Cluster, citizen: Citizen, amount: int) -> tuple[str, str]:
+    token = citizen.voucher(amount, f"v{amount}")
+    sn = as_city(cluster, "sint_niklaas", "vienna")
+    reply = sn.Reserve(federation_pb2.ReserveRequest(idempotency_key="r1", redemption_token=token), timeout=5)
+    assert reply.decision == ACCEPTED and reply.amount.units == amount
+    assert citizen.balance().held.units == amount
+    return token, reply.redemption_id
+
+
+def test_home_killed_after_reserve_then_the_hold_lapses(cluster: Cluster) -> None:
+    v = cluster.stubs("vienna")
+    fay = vienna_citizen(v, "fay", 600)
+    _, rid = reserved(cluster, fay, 4)
+    cluster.kill("vienna")  # SIGKILL: no chance to tidy up
+    sn = as_city(cluster, "sint_niklaas", "vienna")
+    with pytest.raises(grpc.RpcError) as err:
+        sn.Commit(federation_pb2.CommitRequest(idempotency_key="c1", redemption_id=rid), timeout=1)
+    assert err.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    cluster.start("vienna")
+    fay.city = cluster.stubs("vienna")
+    # The restarted node's sweeper releases the lapsed hold; a late commit is refused.
+    wait_until(lambda: fay.balance().held.units == 0)
+    with pytest.raises(grpc.RpcError) as err:
+        as_city(cluster, "sint_niklaas", "vienna").Commit(
+            federation_pb2.CommitRequest(idempotency_key="c2", redemption_id=rid), timeout=5
+        )
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "expired" in err.value.details()
+    assert fay.balance().balance.units == 6
+    assert count(cluster, "vienna", "Wallet.HoldBurned") == 0
+    assert count(cluster, "vienna", "Redemption.Expired") == 1
+
+
+def test_home_killed_after_reserve_then_cancel_releases_the_hold(cluster: Cluster) -> None:
+    v = cluster.stubs("vienna")
+    gus = vienna_citizen(v, "gus", 600)
+    _, rid = reserved(cluster, gus, 2)
+    cluster.kill("vienna")
+    cluster.start("vienna")
+    gus.city = cluster.stubs("vienna")
+    sn = as_city(cluster, "sint_niklaas", "vienna")
+    req = federation_pb2.CancelRequest(idempotency_key="x1", redemption_id=rid, reason="shop cancelled")
+    assert sn.Cancel(req, timeout=5).released
+    assert sn.Cancel(req, timeout=5).released  # a retry changes nothing
+    assert (gus.balance().balance.units, gus.balance().held.units) == (6, 0)
+    # Rome is a partner too, but this is not its redemption: refused, and nothing moves.
+    with pytest.raises(grpc.RpcError) as err:
+        as_city(cluster, "rome", "vienna").Commit(
+            federation_pb2.CommitRequest(idempotency_key="c", redemption_id=rid), timeout=5
+        )
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_acceptor_retrying_commit_burns_once(cluster: Cluster) -> None:
+    v = cluster.stubs("vienna")
+    hal = vienna_citizen(v, "hal", 500)
+    _, rid = reserved(cluster, hal, 5)
+    sn = as_city(cluster, "sint_niklaas", "vienna")
+    # The same key (a retry after a lost reply) and a fresh key (a confused acceptor).
+    for key in ("c1", "c1", "c2", "c3"):
+        reply = sn.Commit(federation_pb2.CommitRequest(idempotency_key=key, redemption_id=rid), timeout=5)
+        assert reply.decision == ACCEPTED and reply.amount.units == 5
+    assert (hal.balance().balance.units, hal.balance().held.units) == (0, 0)
+    assert count(cluster, "vienna", "Wallet.HoldBurned") == 1
+    assert count(cluster, "vienna", "Redemption.Committed") == 1
+    # A key reused with different parameters is refused and changes nothing.
+    with pytest.raises(grpc.RpcError) as err:
+        sn.Cancel(federation_pb2.CancelRequest(idempotency_key="c1", redemption_id=rid), timeout=5)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_graceful_shutdown_exits_cleanly(cluster: Cluster) -> None:
+    assert cluster.stop("rome") == 0

@@ -1,0 +1,152 @@
+"""Status codes, credentials and minimal disclosure at the service boundary."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import grpc
+import pytest
+
+from civfed.v1 import federation_pb2, merchant_pb2, wallet_pb2
+from services.config import ConfigError
+from services.grpc.auth import bearer
+from services.grpc.local_federation import CityStubs, LocalFederation
+from services.node_config import load_node_settings
+
+
+def code_of(call: Any, *args: Any, **kw: Any) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as err:
+        call(*args, timeout=5, **kw)
+    return err.value.code(), err.value.details()
+
+
+@pytest.fixture(scope="module")
+def v(fed: LocalFederation) -> CityStubs:
+    return fed.stubs("vienna")
+
+
+@pytest.fixture(scope="module")
+def wallet(v: CityStubs) -> wallet_pb2.OpenWalletResponse:
+    req = wallet_pb2.OpenWalletRequest(
+        idempotency_key="w1", participant_kind="resident", consent_version="wien-2026-01"
+    )
+    return v.wallet.OpenWallet(req, metadata=v.staff, timeout=5)
+
+
+def test_invalid_input_names_the_field(v: CityStubs, wallet: Any) -> None:
+    req = wallet_pb2.SpendRequest(
+        idempotency_key="s", wallet_id=wallet.wallet_id, merchant_id="nope", amount=1, purchase_ref="p"
+    )
+    code, details = code_of(v.wallet.Spend, req, metadata=bearer(wallet.holder_token))
+    assert (code, details.split(":")[0]) == (grpc.StatusCode.INVALID_ARGUMENT, "merchant_id")
+    req = wallet_pb2.SpendRequest(
+        idempotency_key="s",
+        wallet_id=wallet.wallet_id,
+        merchant_id=str(uuid.uuid4()),
+        amount=-5,
+        purchase_ref="p",
+    )
+    code, details = code_of(v.wallet.Spend, req, metadata=bearer(wallet.holder_token))
+    assert (code, details.split(":")[0]) == (grpc.StatusCode.INVALID_ARGUMENT, "amount")
+
+
+def test_unknown_wallet_and_merchant_are_not_found(v: CityStubs, wallet: Any) -> None:
+    code, _ = code_of(
+        v.wallet.GetBalance, wallet_pb2.GetBalanceRequest(wallet_id=str(uuid.uuid4())), metadata=v.staff
+    )
+    assert code == grpc.StatusCode.NOT_FOUND
+    req = wallet_pb2.SpendRequest(
+        idempotency_key="s2",
+        wallet_id=wallet.wallet_id,
+        merchant_id=str(uuid.uuid4()),
+        amount=1,
+        purchase_ref="p",
+    )
+    assert code_of(v.wallet.Spend, req, metadata=bearer(wallet.holder_token))[0] == grpc.StatusCode.NOT_FOUND
+
+
+def test_insufficient_balance_and_reused_key(v: CityStubs, wallet: Any) -> None:
+    m = v.merchant.RegisterMerchant(
+        merchant_pb2.RegisterMerchantRequest(idempotency_key="m", name="Cafe", category="food", local=True),
+        metadata=v.staff,
+        timeout=5,
+    )
+    req = wallet_pb2.SpendRequest(
+        idempotency_key="big",
+        wallet_id=wallet.wallet_id,
+        merchant_id=m.merchant_id,
+        amount=99,
+        purchase_ref="p",
+    )
+    code, details = code_of(v.wallet.Spend, req, metadata=bearer(wallet.holder_token))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "available" in details
+    other = wallet_pb2.IssueVoucherRequest(idempotency_key="big", wallet_id=wallet.wallet_id, amount=1)
+    code, details = code_of(v.wallet.IssueVoucher, other, metadata=bearer(wallet.holder_token))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "idempotency key" in details
+
+
+def test_credentials_limit_each_role(v: CityStubs, wallet: Any) -> None:
+    m = v.merchant.RegisterMerchant(
+        merchant_pb2.RegisterMerchantRequest(idempotency_key="m2", name="Shop", category="food", local=True),
+        metadata=v.staff,
+        timeout=5,
+    )
+    credit = wallet_pb2.RecordActivityRequest(
+        idempotency_key="a",
+        wallet_id=wallet.wallet_id,
+        activity="trip",
+        fields={"mode": "bike", "distance_m": "100000", "date": "2026-05-03"},
+    )
+    assert (
+        code_of(v.wallet.RecordActivity, credit, metadata=bearer(m.merchant_token))[0]
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    assert (
+        code_of(v.wallet.RecordActivity, credit, metadata=bearer(wallet.holder_token))[0]
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    assert code_of(v.wallet.RecordActivity, credit)[0] == grpc.StatusCode.UNAUTHENTICATED
+    assert (
+        code_of(v.wallet.RecordActivity, credit, metadata=bearer("holder.x.y"))[0]
+        == grpc.StatusCode.UNAUTHENTICATED
+    )
+    other = v.wallet.OpenWallet(
+        wallet_pb2.OpenWalletRequest(
+            idempotency_key="w2", participant_kind="resident", consent_version="wien-2026-01"
+        ),
+        metadata=v.staff,
+        timeout=5,
+    )
+    mine = wallet_pb2.ListMyEventsRequest(wallet_id=wallet.wallet_id)
+    assert (
+        code_of(v.wallet.ListMyEvents, mine, metadata=bearer(other.holder_token))[0]
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    events = v.wallet.ListMyEvents(mine, metadata=bearer(wallet.holder_token), timeout=5).events
+    assert events[0].type == "Wallet.Opened"
+
+
+def test_garbage_never_yields_internal(fed: LocalFederation, v: CityStubs) -> None:
+    sn = fed.files["sint_niklaas"]
+    partner: Any = type(v.federation)(fed.channel("vienna", sn.cert, sn.key))
+    for token in ("", ".", "a.b", "e30.e30", "x" * 3000, "eyJ2IjoxfQ.AAAA"):
+        code, details = code_of(
+            partner.Reserve, federation_pb2.ReserveRequest(idempotency_key="k", redemption_token=token)
+        )
+        assert code == grpc.StatusCode.INVALID_ARGUMENT, details
+        assert "Traceback" not in details
+    code, _ = code_of(
+        partner.Commit, federation_pb2.CommitRequest(idempotency_key="k", redemption_id=str(uuid.uuid4()))
+    )
+    assert code == grpc.StatusCode.NOT_FOUND
+
+
+def test_missing_setting_is_named(fed: LocalFederation) -> None:
+    env = fed.environment("vienna")
+    del env["CIVFED_TLS_CA_FILE"]
+    with pytest.raises(ConfigError, match="CIVFED_TLS_CA_FILE"):
+        load_node_settings(env)
+    env = {**fed.environment("vienna"), "CIVFED_PARTNERS": "{not json"}
+    with pytest.raises(ConfigError, match="CIVFED_PARTNERS"):
+        load_node_settings(env)
