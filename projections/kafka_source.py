@@ -43,8 +43,12 @@ class KafkaSource:
         for topic in self.topics:
             found = self.consumer.partitions_for_topic(topic) or set()
             stored = self.projector.positions(topic)
-            if not found and stored:
-                raise OffsetBeyondLog(f"{topic} does not exist but the projection has read it before")
+            missing = sorted(set(stored) - found)
+            if missing:
+                raise OffsetBeyondLog(
+                    f"{topic}: partitions {missing} were read before but are gone; the topic was reset "
+                    "or replaced. Run `civfed projections rebuild` to recompute from offset zero."
+                )
             parts += [TopicPartition(topic, p) for p in sorted(found)]
         positions = {tp: self.projector.positions(tp.topic).get(tp.partition, (0, 0))[0] for tp in parts}
         for tp, position in positions.items():

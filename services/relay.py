@@ -68,7 +68,7 @@ class Relay:
 
     def _connect(self) -> Any:
         if self._producer is None:
-            timeouts = {"request_timeout_ms": self.timeout_ms, "api_version_auto_timeout_ms": self.timeout_ms}
+            timeouts = {"request_timeout_ms": self.timeout_ms, "bootstrap_timeout_ms": self.timeout_ms}
             admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, **timeouts)
             try:
                 admin.create_topics([NewTopic(self.topic, self.partitions, 1)])
@@ -88,8 +88,11 @@ class Relay:
 
     def _disconnect(self) -> None:
         if self._producer is not None:
-            self._producer.close(timeout=0)
-            self._producer = None
+            producer, self._producer = self._producer, None
+            try:
+                producer.close(timeout=0)
+            except KafkaError:
+                pass  # unsent records are dropped; the stored position still points before them
 
     def publish_once(self, limit: int = 1000) -> int:
         """Publish the next page of the log; returns how many events the broker acknowledged."""
