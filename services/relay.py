@@ -9,6 +9,7 @@ Delivery is at-least-once; consumers de-duplicate on (city, notification id).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from typing import Any
@@ -89,10 +90,9 @@ class Relay:
     def _disconnect(self) -> None:
         if self._producer is not None:
             producer, self._producer = self._producer, None
-            try:
+            # Unsent records are dropped; the stored position still points before them.
+            with contextlib.suppress(KafkaError):
                 producer.close(timeout=0)
-            except KafkaError:
-                pass  # unsent records are dropped; the stored position still points before them
 
     def publish_once(self, limit: int = 1000) -> int:
         """Publish the next page of the log; returns how many events the broker acknowledged."""

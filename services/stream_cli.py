@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
 import threading
 from contextlib import ExitStack
 from pathlib import Path
@@ -150,13 +151,14 @@ def after_demo(settings: Settings, args: Any) -> None:
     """Build the read models from the notification logs; serve them with --serve."""
     stream = load_stream_settings({k: v for k, v in os.environ.items() if k != "CIVFED_KAFKA_BOOTSTRAP"})
     applied = project(settings, stream, city_keys(settings.CIVFED_CITIES_DIR), follow=False)
-    print(f"Read models: {applied} new events projected from the notification logs")
+    out = sys.stderr if getattr(args, "json", False) else sys.stdout  # keep --json output parseable
+    print(f"Read models: {applied} new events projected from the notification logs", file=out)
     if getattr(args, "serve", False):
         serve_dashboard(
             settings, stream, stream.CIVFED_DASHBOARD_HOST, args.port or stream.CIVFED_DASHBOARD_PORT
         )
     else:
-        print("See the dashboard: civfed demo --serve (or civfed dashboard)")
+        print("See the dashboard: civfed demo --serve (or civfed dashboard)", file=out)
 
 
 def register(sub: Any) -> None:

@@ -64,9 +64,9 @@ def start_broker() -> Broker:
         raise AssertionError  # unreachable: need() raises
     port = free_port()
     url = f"tcp://127.0.0.1:{port}"
+    args = ["broker", "--listener-url", url, "--advertised-listener-url", url]
     process = subprocess.Popen(
-        [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url]
-        + ["--storage-engine", "memory://tansu/"],
+        [str(binary), *args, "--storage-engine", "memory://tansu/"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
