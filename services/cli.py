@@ -11,6 +11,8 @@ from pathlib import Path
 from aggregates.errors import DomainError
 from services.config import ConfigError, load_settings
 from services.grpc.server import add_serve_parser
+from services.stream_cli import after_demo
+from services.stream_cli import register as register_stream_commands
 
 
 def _settings(args: argparse.Namespace) -> dict[str, str]:
@@ -34,6 +36,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"\nEvent stores: {settings.CIVFED_DATA_DIR} (run again: nothing is counted twice)")
         print("\nThree city nodes on loopback over mutual TLS, redeeming across cities:")
         print(run_federation_demo())
+    after_demo(settings, args)
     return 0
 
 
@@ -44,8 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", help="where the SQLite stores live (default: per-user data dir)")
     demo.add_argument("--json", action="store_true", help="print the figures as JSON")
     demo.add_argument("--scale", type=float, default=1.0, help="scale the number of people (default 1.0)")
+    demo.add_argument("--serve", action="store_true", help="then serve the dashboard until interrupted")
+    demo.add_argument("--port", type=int, help="dashboard port with --serve (default 8470)")
     demo.set_defaults(func=cmd_demo)
     add_serve_parser(sub)
+    register_stream_commands(sub)
     return parser
 
 

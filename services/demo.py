@@ -9,6 +9,7 @@ from projections.city_totals import city_totals
 from services.city import CityApplication
 from services.config import Settings, load_city
 from services.demo_scenario import SCENARIOS, ScenarioClock, estimate
+from services.demo_time import scenario_time
 
 
 class Progress:
@@ -39,7 +40,8 @@ def run_demo(settings: Settings, scale: float = 1.0, quiet: bool = False) -> dic
         app = CityApplication(city, settings.eventsourcing_env(key), clock=clock)
         people = max(20, int(people * scale))
         bar = Progress(city.config.name, estimate(key, people), out=sys.stderr)
-        scenario(app, clock, (lambda n: None) if quiet else bar.step, people)
+        with scenario_time(clock):
+            scenario(app, clock, (lambda n: None) if quiet else bar.step, people)
         if not quiet:
             bar.finish()
         totals = city_totals(app, key).summary()

@@ -1,0 +1,140 @@
+"""Event-path throughput on the tansu broker: relay vs raw produce, projection vs raw consume.
+
+Prints JSON. Each figure sits beside its baseline measured in the same run on
+the same broker, topic shape and messages, so the ratio means something on a
+shared machine. Read models go to SQLite (default) or PostgreSQL.
+
+    PYTHONPATH=. python benchmarks/projections.py [--people 400] [--days 5] [--store sqlite|postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from projections.kafka_source import KafkaSource, topic_for  # noqa: E402
+from projections.projector import Projector  # noqa: E402
+from projections.store import Store  # noqa: E402
+from services.city import CityApplication  # noqa: E402
+from services.config import load_city, load_settings  # noqa: E402
+from services.relay import Relay  # noqa: E402
+from tests.kafka.activity import season  # noqa: E402
+from tests.kafka.conftest import start_broker, stop_broker  # noqa: E402
+
+
+def raw_produce(bootstrap: str, messages: list[tuple[bytes, bytes]]) -> float:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    start = time.perf_counter()
+    for key, value in messages:
+        producer.send("bench.raw", key=key, value=value)
+    producer.flush()
+    elapsed = time.perf_counter() - start
+    producer.close()
+    return len(messages) / elapsed
+
+
+def raw_consume(bootstrap: str, topic: str, expected: int) -> float:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+    consumer.assign(parts)
+    for tp in parts:
+        consumer.seek(tp, 0)
+    seen, start = 0, time.perf_counter()
+    while seen < expected:
+        seen += sum(len(r) for r in consumer.poll(timeout_ms=1000, max_records=2000).values())
+    elapsed = time.perf_counter() - start
+    consumer.close()
+    return seen / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--people", type=int, default=400)
+    parser.add_argument("--days", type=int, default=5)
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+    settings = load_settings({"CIVFED_DATA_DIR": str(tmp)})
+    app = CityApplication(load_city("bologna"), settings.eventsourcing_env("bologna"))
+    season(app, "bench", people=args.people, days=args.days)
+    broker = start_broker()
+    try:
+        store = (
+            Store(f"sqlite:///{tmp / 'rm.sqlite'}")
+            if args.store == "sqlite"
+            else Store("postgresql://postgres@127.0.0.1:5432/test", _pg_schema())
+        )
+        relay = Relay(app, "bologna", broker.bootstrap, store, partitions=3)
+        start = time.perf_counter()
+        published = relay.publish_once(limit=10**7)
+        relay_rate = published / (time.perf_counter() - start)
+
+        # The same messages, produced raw to a topic of the same shape.
+        consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=None)
+        topic = topic_for("bologna")
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(parts)
+        for tp in parts:
+            consumer.seek(tp, 0)
+        messages: list[tuple[bytes, bytes]] = []
+        while len(messages) < published:
+            for records in consumer.poll(timeout_ms=1000).values():
+                messages += [(r.key, r.value) for r in records]
+        consumer.close()
+        produce_rate = raw_produce(broker.bootstrap, messages)
+
+        consume_rate = raw_consume(broker.bootstrap, topic, published)
+        source = KafkaSource(broker.bootstrap, ["bologna"], Projector(store))
+        start = time.perf_counter()
+        while source.applied < published:
+            source.poll_once()
+        project_rate = source.applied / (time.perf_counter() - start)
+        source.close()
+        relay.close()
+    finally:
+        stop_broker(broker)
+        app.close()
+        if args.store == "postgres":
+            store.close()
+            _drop(store.schema)
+    result: dict[str, Any] = {
+        "events": published,
+        "read_model_store": args.store,
+        "relay_events_per_s": round(relay_rate),
+        "raw_produce_per_s": round(produce_rate),
+        "projection_catch_up_events_per_s": round(project_rate),
+        "raw_consume_per_s": round(consume_rate),
+    }
+    print(json.dumps(result, indent=2))
+
+
+def _pg_schema() -> str:
+    import uuid
+
+    import psycopg
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return schema
+
+
+def _drop(schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""The daily dashboard per city, kept with the distinct people behind each cell.
+
+Cells are (city, day, metric, key) -> value; the people table lets queries
+suppress any cell built from fewer than K_ANONYMITY distinct wallets.
+
+Metrics: issued, issued_by_rule (key rule id), spent, spent_by_category (key
+merchant category), co2_g, active, vouchers_redeemed, prizes_redeemed,
+redemptions_by_partner (key partner city).
+"""
+
+from __future__ import annotations
+
+from civfed.v1 import events_pb2
+from projections.lookups import hold, merchant_category
+from projections.model import day_of, is_hold_consumed, partner_city
+from projections.store import Tx
+
+
+class Dashboard:
+    name = "dashboard"
+    tables = ("rm_cells", "rm_cell_people")
+    ddl = (
+        "CREATE TABLE IF NOT EXISTS rm_cells (city TEXT NOT NULL, day TEXT NOT NULL, metric TEXT NOT NULL, "
+        "key TEXT NOT NULL, value BIGINT NOT NULL, PRIMARY KEY (city, day, metric, key))",
+        "CREATE TABLE IF NOT EXISTS rm_cell_people (city TEXT NOT NULL, day TEXT NOT NULL, "
+        "metric TEXT NOT NULL, key TEXT NOT NULL, wallet_id TEXT NOT NULL, "
+        "PRIMARY KEY (city, day, metric, key, wallet_id))",
+    )
+
+    def apply(self, tx: Tx, e: events_pb2.Event) -> None:
+        amounts, refs = e.payload.amounts, e.payload.refs
+        day, wallet = day_of(e), e.aggregate_id
+
+        def add(metric: str, key: str, value: int, who: str = wallet) -> None:
+            cell = (e.city, day, metric, key)
+            tx.execute(
+                "INSERT INTO rm_cells VALUES (?, ?, ?, ?, ?) ON CONFLICT (city, day, metric, key) "
+                "DO UPDATE SET value = rm_cells.value + excluded.value",
+                (*cell, value),
+            )
+            tx.execute(
+                "INSERT INTO rm_cell_people VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", (*cell, who)
+            )
+
+        if e.type in ("Wallet.Credited", "Wallet.Progressed"):
+            if amount := amounts.get("amount", 0):
+                add("issued", "", amount)
+                add("issued_by_rule", refs.get("rule_id", ""), amount)
+            if quantity := amounts.get("quantity", 0):
+                add("co2_g", "", quantity)
+            add("active", "", 0)
+        elif e.type == "Wallet.Spent":
+            add("spent", "", amounts["amount"])
+            add("spent_by_category", merchant_category(tx, e.city, refs["merchant_id"]), amounts["amount"])
+            add("active", "", 0)
+        elif is_hold_consumed(e.type):
+            _, amount = hold(tx, e.city, refs["hold_id"])
+            add("spent", "", amount)
+            add("active", "", 0)
+            partner = partner_city(e)
+            if partner is not None:
+                add("redemptions_by_partner", partner, amount)
+            elif "merchant_id" in refs:
+                add("spent_by_category", merchant_category(tx, e.city, refs["merchant_id"]), amount)
+        elif e.type == "Voucher.Redeemed":
+            row = tx.one(
+                "SELECT wallet_id FROM rm_vouchers WHERE city = ? AND voucher_id = ?", (e.city, wallet)
+            )
+            add("vouchers_redeemed", "", 1, str(row[0]) if row else wallet)
+        elif e.type == "Prize.Claimed":
+            add("prizes_redeemed", "", 1, refs["wallet_id"])

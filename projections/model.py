@@ -1,0 +1,41 @@
+"""What every read model offers the projector, and small shared helpers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol
+
+from civfed.v1 import events_pb2
+from projections.store import Tx
+
+
+class ReadModel(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def ddl(self) -> tuple[str, ...]:
+        """CREATE TABLE IF NOT EXISTS statements for this model's tables."""
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The tables a rebuild empties."""
+
+    def apply(self, tx: Tx, event: events_pb2.Event) -> None:
+        """Change the read model for one event, inside the caller's transaction."""
+
+
+def day_of(event: events_pb2.Event) -> str:
+    return dt.datetime.fromtimestamp(event.time.seconds, dt.UTC).date().isoformat()
+
+
+def partner_city(event: events_pb2.Event) -> str | None:
+    """The other city a cross-city event names (any `*_city` ref that is not this city)."""
+    for name, value in sorted(event.payload.refs.items()):
+        if name.endswith("_city") and value and value != event.city:
+            return str(value)
+    return None
+
+
+def is_hold_consumed(type_name: str) -> bool:
+    """A hold that left the wallet: spent locally or burned for a partner city."""
+    return type_name.endswith((".HoldSpent", ".HoldBurned"))

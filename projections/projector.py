@@ -1,0 +1,80 @@
+"""Applies integration events to read models, exactly once per (city, notification id).
+
+Each batch is one transaction: the read-model changes and the new positions of
+the source commit together, so a crash anywhere leaves either all of a batch or
+none of it. Duplicated deliveries (the relay is at-least-once) are skipped by
+the per-partition high-water mark of notification ids, stored in the same row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from civfed.v1 import events_pb2
+from projections.balances import Balances
+from projections.dashboard import Dashboard
+from projections.lookups import Lookups
+from projections.model import ReadModel
+from projections.settlement import Settlement
+from projections.statements import Statements
+from projections.store import POSITIONS_DDL, Store, Tx, read_positions, write_position
+
+
+def default_models() -> list[ReadModel]:
+    # Lookups first: later models in the same transaction join against them.
+    return [Lookups(), Balances(), Dashboard(), Statements(), Settlement()]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One event as a source delivered it: where it sat and what comes next."""
+
+    part: int
+    next_position: int
+    event: events_pb2.Event | None  # None: an internal event that only advances the position
+    notification_id: int
+
+
+class Projector:
+    def __init__(self, store: Store, models: Sequence[ReadModel] | None = None) -> None:
+        self.store = store
+        self.models = list(models) if models is not None else default_models()
+        with store.transaction() as tx:
+            tx.execute(POSITIONS_DDL)
+            for model in self.models:
+                for ddl in model.ddl:
+                    tx.execute(ddl)
+
+    def positions(self, source: str) -> dict[int, tuple[int, int]]:
+        with self.store.transaction() as tx:
+            return read_positions(tx, source)
+
+    def apply_batch(self, source: str, deliveries: Iterable[Delivery]) -> int:
+        """Apply a batch in one transaction; returns how many events took effect."""
+        applied = 0
+        with self.store.transaction() as tx:
+            positions = read_positions(tx, source)
+            for d in deliveries:
+                position, last_nid = positions.get(d.part, (0, 0))
+                if d.next_position <= position:
+                    continue  # re-delivered offset, already reflected
+                if d.event is not None and d.notification_id > last_nid:
+                    self._apply(tx, d.event)
+                    applied += 1
+                positions[d.part] = (d.next_position, max(last_nid, d.notification_id))
+            for part, (position, last_nid) in positions.items():
+                write_position(tx, source, part, position, last_nid)
+        return applied
+
+    def _apply(self, tx: Tx, event: events_pb2.Event) -> None:
+        for model in self.models:
+            model.apply(tx, event)
+
+    def reset(self) -> None:
+        """Empty every read model and forget every position (the start of a rebuild)."""
+        with self.store.transaction() as tx:
+            tx.execute("DELETE FROM rm_positions")
+            for model in self.models:
+                for table in model.tables:
+                    tx.execute(f"DELETE FROM {table}")

@@ -1,0 +1,115 @@
+"""Where read models and their tracking positions live: SQLite or PostgreSQL.
+
+Read-model rows and the position they reflect are written in one transaction,
+which is what makes every event take effect exactly once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+POSITIONS_DDL = """
+CREATE TABLE IF NOT EXISTS rm_positions (
+    source TEXT NOT NULL,
+    part INTEGER NOT NULL,
+    position BIGINT NOT NULL,
+    last_nid BIGINT NOT NULL,
+    PRIMARY KEY (source, part)
+)
+"""
+
+
+class Tx(Protocol):
+    """The slice of a DB-API cursor the read models use, with `?` placeholders."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+    def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None: ...
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+
+class _Cursor:
+    def __init__(self, cursor: Any, pyformat: bool) -> None:
+        self.cursor = cursor
+        self.pyformat = pyformat
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.pyformat else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.cursor.execute(self._sql(sql), tuple(params))
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        self.cursor.execute(self._sql(sql), tuple(params))
+        row = self.cursor.fetchone()
+        return tuple(row) if row is not None else None
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self.cursor.execute(self._sql(sql), tuple(params))
+        return [tuple(r) for r in self.cursor.fetchall()]
+
+
+class Store:
+    """A read-model database: `sqlite:///path` or a `postgresql://` DSN.
+
+    For PostgreSQL, `schema` selects the search path (tests use a fresh one).
+    """
+
+    def __init__(self, url: str, schema: str = "") -> None:
+        self.url = url
+        self.schema = schema
+        self.postgres = url.startswith(("postgresql://", "postgres://"))
+        self._conn: Any = None
+
+    def connect(self) -> Any:
+        if self._conn is None:
+            if self.postgres:
+                import psycopg
+
+                options = f"-c search_path={self.schema}" if self.schema else ""
+                self._conn = psycopg.connect(self.url, options=options)
+            else:
+                path = self.url.removeprefix("sqlite:///")
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                self._conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+                self._conn.execute("PRAGMA journal_mode=WAL")
+        return self._conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """One atomic unit: everything inside commits together or not at all."""
+        conn = self.connect()
+        if self.postgres:
+            with conn.transaction(), conn.cursor() as cur:
+                yield _Cursor(cur, pyformat=True)
+        else:
+            cur = conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield _Cursor(cur, pyformat=False)
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def read_positions(tx: Tx, source: str) -> dict[int, tuple[int, int]]:
+    """part -> (position, last notification id applied) for one source."""
+    rows = tx.all("SELECT part, position, last_nid FROM rm_positions WHERE source = ?", (source,))
+    return {int(p): (int(pos), int(nid)) for p, pos, nid in rows}
+
+
+def write_position(tx: Tx, source: str, part: int, position: int, last_nid: int) -> None:
+    tx.execute(
+        "INSERT INTO rm_positions (source, part, position, last_nid) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (source, part) DO UPDATE SET position = excluded.position, last_nid = excluded.last_nid",
+        (source, part, position, last_nid),
+    )

@@ -1,0 +1,136 @@
+"""The outbox relay: a city's notification log to `civfed.<city>.events`.
+
+Commands never wait on Kafka: they only write the event store. The relay reads
+the log from its own durable position, publishes with acks=all keyed by
+aggregate id (so per-aggregate order holds), and records the new position only
+after the broker acknowledged. If the broker is away, events wait in the store.
+Delivery is at-least-once; consumers de-duplicate on (city, notification id).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from projections.integration import to_integration_event
+from projections.kafka_source import topic_for
+from projections.store import Store
+
+log = logging.getLogger(__name__)
+
+RELAY_DDL = (
+    "CREATE TABLE IF NOT EXISTS relay_positions (city TEXT NOT NULL, topic TEXT NOT NULL, "
+    "notification_id BIGINT NOT NULL, PRIMARY KEY (city, topic))"
+)
+
+
+class Relay:
+    def __init__(
+        self,
+        app: Application[UUID],
+        city: str,
+        bootstrap: str,
+        store: Store,
+        partitions: int = 3,
+        timeout_ms: int = 10_000,
+    ) -> None:
+        self.app, self.city, self.bootstrap, self.store = app, city, bootstrap, store
+        self.topic = topic_for(city)
+        self.partitions = partitions
+        self.timeout_ms = timeout_ms
+        self._producer: Any = None
+        with store.transaction() as tx:
+            tx.execute(RELAY_DDL)
+
+    @property
+    def position(self) -> int:
+        with self.store.transaction() as tx:
+            row = tx.one(
+                "SELECT notification_id FROM relay_positions WHERE city = ? AND topic = ?",
+                (self.city, self.topic),
+            )
+        return int(row[0]) if row else 0
+
+    def _record(self, notification_id: int) -> None:
+        with self.store.transaction() as tx:
+            tx.execute(
+                "INSERT INTO relay_positions VALUES (?, ?, ?) ON CONFLICT (city, topic) "
+                "DO UPDATE SET notification_id = excluded.notification_id",
+                (self.city, self.topic, notification_id),
+            )
+
+    def _connect(self) -> Any:
+        if self._producer is None:
+            timeouts = {"request_timeout_ms": self.timeout_ms, "bootstrap_timeout_ms": self.timeout_ms}
+            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, **timeouts)
+            try:
+                admin.create_topics([NewTopic(self.topic, self.partitions, 1)])
+            except TopicAlreadyExistsError:
+                pass
+            finally:
+                admin.close()
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.bootstrap,
+                acks="all",
+                linger_ms=5,
+                max_block_ms=self.timeout_ms,
+                delivery_timeout_ms=2 * self.timeout_ms + 1000,
+                **timeouts,
+            )
+        return self._producer
+
+    def _disconnect(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            # Unsent records are dropped; the stored position still points before them.
+            with contextlib.suppress(KafkaError):
+                producer.close(timeout=0)
+
+    def publish_once(self, limit: int = 1000) -> int:
+        """Publish the next page of the log; returns how many events the broker acknowledged."""
+        after = self.position
+        rows = self.app.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
+        if not rows:
+            return 0
+        sent: list[tuple[int, Any]] = []
+        try:
+            producer = self._connect()
+            for n in rows:
+                event = to_integration_event(self.city, n.id, self.app.mapper.to_domain_event(n))
+                future = None
+                if event is not None:
+                    key = event.aggregate_id.encode()
+                    future = producer.send(self.topic, key=key, value=event.SerializeToString())
+                sent.append((n.id, future))
+            producer.flush(timeout=2 * self.timeout_ms / 1000)
+        except KafkaError as exc:
+            log.warning("relay %s: broker unavailable (%s); events wait in the store", self.city, exc)
+            self._disconnect()
+        acked, last = 0, after
+        for nid, future in sent:
+            if future is not None:
+                if not future.is_done or future.failed():
+                    break
+                acked += 1
+            last = nid
+        if last > after:
+            self._record(last)  # only after the acknowledgement
+        if not sent or len(sent) < len(rows) or last < sent[-1][0]:
+            self._disconnect()  # a fresh connection for the retry
+        return acked
+
+    def run(self, stop: threading.Event, interval: float = 0.2) -> None:
+        while not stop.is_set():
+            if self.publish_once() == 0:
+                stop.wait(interval)
+
+    def close(self) -> None:
+        self._disconnect()

@@ -1,0 +1,44 @@
+"""A dashboard served over HTTP from a small demo data set."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from services.cli import main
+from services.config import load_settings
+from services.dashboard.app import create_app
+from services.stream_settings import load_stream_settings, read_model_store
+
+
+@pytest.fixture(scope="session")
+def dashboard_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data = tmp_path_factory.mktemp("demo")
+    # The demo builds the read models from the notification logs and exits.
+    assert main(["demo", "--data-dir", str(data), "--scale", "0.2", "--json"]) == 0
+    settings = load_settings({"CIVFED_DATA_DIR": str(data)})
+    store = read_model_store(settings, load_stream_settings({}))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "dashboard did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

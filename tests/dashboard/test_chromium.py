@@ -1,0 +1,69 @@
+"""Headless Chromium loads the dashboard pages and finds the charts drawn with data."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.dashboard.conftest import ARTIFACTS
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def chromium(url: str, profile: Path, *extra: str) -> str:
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing in CI; dev.py test installs it with apt-get")
+        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=10000",
+        "--window-size=900,2600",
+    ]
+    done = subprocess.run([CHROMIUM, *flags, *extra, url], capture_output=True, timeout=120, check=True)
+    return done.stdout.decode()
+
+
+def charts(dom: str) -> dict[str, int]:
+    """chart name -> number of figures drawn (suppressed cells are not counted)."""
+    found = re.findall(r'data-chart="([^"]+)"[^>]*data-points="(\d+)"', dom)
+    found += [(n, p) for p, n in re.findall(r'data-points="(\d+)"[^>]*data-chart="([^"]+)"', dom)]
+    return {name: int(points) for name, points in found}
+
+
+def test_city_page_draws_every_chart_with_data(dashboard_url: str, tmp_path: Path) -> None:
+    dom = chromium(f"{dashboard_url}/city/vienna", tmp_path / "profile", "--dump-dom")
+    assert 'data-ready="yes"' in dom
+    drawn = charts(dom)
+    for name in ("issued-spent", "co2", "active", "top-rules", "spent-by-category", "redeemed"):
+        assert drawn.get(name, 0) > 0, (name, drawn)
+    assert dom.count("<path") >= 3 and dom.count('class="bar"') >= 2
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "dashboard-vienna.png"
+    shot.unlink(missing_ok=True)
+    chromium(f"{dashboard_url}/city/vienna", tmp_path / "profile2", f"--screenshot={shot}")
+    assert shot.stat().st_size > 10_000
+
+
+def test_federation_page_draws_the_settlement_matrix(dashboard_url: str, tmp_path: Path) -> None:
+    dom = chromium(f"{dashboard_url}/", tmp_path / "profile", "--dump-dom")
+    assert 'data-ready="yes"' in dom
+    drawn = charts(dom)
+    assert drawn.get("issued-per-city", 0) == 4
+    assert "settlement" in drawn and 'class="matrix"' in dom
+    ARTIFACTS.mkdir(exist_ok=True)
+    chromium(
+        f"{dashboard_url}/", tmp_path / "profile2", f"--screenshot={ARTIFACTS / 'dashboard-federation.png'}"
+    )

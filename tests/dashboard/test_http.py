@@ -1,0 +1,54 @@
+"""The JSON API and pages of the dashboard service, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def get_json(url: str) -> Any:
+    status, body = get(url)
+    assert status == 200, body
+    return json.loads(body)
+
+
+def test_api_lists_cities_and_serves_k_anonymous_figures(dashboard_url: str) -> None:
+    assert get_json(f"{dashboard_url}/api/cities")["cities"] == ["bologna", "rome", "sint_niklaas", "vienna"]
+    vienna = get_json(f"{dashboard_url}/api/city/vienna")
+    assert len(vienna["days"]) == 28  # the demo's four weeks, dated on its own clock
+    co2 = [c for c in vienna["daily"]["co2_g"].values() if not c.get("suppressed")]
+    assert co2 and all(c["value"] > 0 and c["people"] >= 10 for c in co2)
+    for cells in (vienna["daily"]["issued"], vienna["issued_by_rule"], vienna["spent_by_category"]):
+        for c in cells.values():
+            assert c.get("suppressed") or c["people"] >= 10
+            if c.get("suppressed"):
+                assert set(c) == {"suppressed", "reason"}  # neither value nor head count leaks
+    federation = get_json(f"{dashboard_url}/api/federation")
+    assert set(federation["net_positions"]) == {"bologna", "rome", "sint_niklaas", "vienna"}
+
+
+@pytest.mark.parametrize("path", ["/", "/city/rome"])
+def test_pages_load_nothing_from_other_hosts(dashboard_url: str, path: str) -> None:
+    status, page = get(dashboard_url + path)
+    assert status == 200
+    assert '<script src="/static/charts.js">' in page
+    assert "http://" not in page and "https://" not in page
+    status, script = get(f"{dashboard_url}/static/charts.js")
+    assert status == 200 and "https://" not in script.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_unknown_city_is_404(dashboard_url: str) -> None:
+    assert get(f"{dashboard_url}/api/city/atlantis")[0] == 404
+    assert get(f"{dashboard_url}/city/atlantis")[0] == 404

@@ -1,0 +1,33 @@
+"""Commands that give a city's log a little of everything the read models count."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from services.city import CityApplication
+
+
+def season(app: CityApplication, tag: str, people: int = 12, days: int = 3) -> list[UUID]:
+    """Open wallets, award eco actions, spend some at a shop; returns the wallet ids."""
+    consent = app.city.config.consent_versions[-1]
+    opened = app.execute_group([app.open_wallet(f"{tag}:w{i}", "resident", consent) for i in range(people)])
+    wallets = [UUID(r["wallet_id"]) for r in opened if isinstance(r, dict)]
+    shop = UUID(app.execute(app.register_merchant(f"{tag}:shop", "Coop", "food", True))["merchant_id"])
+    for day in range(days):
+        app.execute_group(
+            [
+                app.record_activity(
+                    f"{tag}:a{day}:{i}",
+                    w,
+                    "eco_action",
+                    {"action": "bus_ride", "date": f"2026-05-0{day + 1}"},
+                )
+                for i, w in enumerate(wallets)
+            ]
+        )
+    app.execute_group([app.spend(f"{tag}:s{i}", w, shop, 1, f"r{i}") for i, w in enumerate(wallets[::2])])
+    return wallets
+
+
+def balances_from_app(app: CityApplication, wallets: list[UUID]) -> dict[str, tuple[int, int]]:
+    return {str(w): (app.wallet(w).balance, app.wallet(w).held) for w in wallets}
