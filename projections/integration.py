@@ -13,11 +13,29 @@ from uuid import UUID
 from civfed.v1 import events_pb2
 
 AMOUNT_FIELDS = ("amount", "quantity", "cost", "rule_version")
-REF_FIELDS = ("wallet_id", "merchant_id", "hold_id", "prize_id", "rule_id", "category", "participant_kind")
+REF_FIELDS = (
+    "wallet_id",
+    "merchant_id",
+    "hold_id",
+    "prize_id",
+    "rule_id",
+    "category",
+    "participant_kind",
+    "subject_kind",
+)
 
 # Aggregates whose events are public. Receipts, subject claims and rulebooks are
 # not: rulebooks are published separately, the others are internal bookkeeping.
-PUBLIC_AGGREGATES = ("Wallet", "Merchant", "Prize", "Voucher", "Redemption", "Settlement", "Federation")
+PUBLIC_AGGREGATES = (
+    "Wallet",
+    "Merchant",
+    "Prize",
+    "Voucher",
+    "Redemption",
+    "Settlement",
+    "Federation",
+    "Appeal",
+)
 
 
 def _is_exported(type_name: str) -> bool:
