@@ -36,6 +36,8 @@ MODELS: dict[str, list[type[BaseSettings]]] = {
     "projector": [Settings, StreamSettings],
     "dashboard": [Settings, StreamSettings],
 }
+# Read by libpq for every PostgreSQL connection, not by civfed's settings.
+LIBPQ = {"PGSSLMODE", "PGSSLROOTCERT", "PGCONNECT_TIMEOUT", "PGAPPNAME"}
 COMMANDS = {"node": cmd_serve, "relay": cmd_relay, "projector": cmd_project, "dashboard": cmd_dashboard}
 
 
@@ -61,7 +63,7 @@ def test_every_required_setting_is_set_in_every_overlay(overlays: dict[str, list
             missing = required_settings(role(c)) - set(env)
             assert not missing, f"{name}/{dep['metadata']['name']}: {sorted(missing)} not set"
             # Every name the manifests set is a real setting: a typo would be silently ignored.
-            known = {n for m in (Settings, NodeSettings, StreamSettings) for n in m.model_fields}
+            known = {n for m in (Settings, NodeSettings, StreamSettings) for n in m.model_fields} | LIBPQ
             assert set(env) <= known, (name, sorted(set(env) - known))
             if env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
                 for pg in ("POSTGRES_HOST", "POSTGRES_DBNAME", "POSTGRES_USER", "POSTGRES_PASSWORD"):
