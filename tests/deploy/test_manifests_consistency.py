@@ -204,7 +204,8 @@ def test_ports_and_probes_match_the_apps_defaults(overlays: dict[str, list[Doc]]
         assert env["CIVFED_GRPC_HOST"] == "0.0.0.0"  # the kubelet and the Service reach the pod IP
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             assert c[probe]["grpc"] == {"port": health_port}, (name, probe)
-        assert node["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > grace
+        pause = c["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert node["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > pause + grace
         svc = one(docs, "Service", "civfed-node")["spec"]["ports"]
         assert [(p["port"], p["targetPort"]) for p in svc] == [(grpc_port, "grpc")]
 
