@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import Cities, log_count, log_types, open_wallet, wallet_state
+from citykit import Cities, log_count, log_types, open_wallet, wallet_state
 
 from aggregates.errors import AlreadyAwarded, NegativeAward, ParticipantNotAllowed, ProtectedAttribute
 from services.config import PACKAGED_CITIES, load_city

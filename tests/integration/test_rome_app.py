@@ -6,7 +6,7 @@ import datetime as dt
 from uuid import UUID
 
 import pytest
-from conftest import Cities, event_names, merchant, open_wallet, wallet_state
+from citykit import Cities, event_names, merchant, open_wallet, wallet_state
 
 from aggregates.errors import InsufficientBalance, InvalidInput, OutOfStock, WalletExpired
 from services.city import CityApplication

@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 import pytest
-from conftest import Cities, log_count, merchant, open_wallet, wallet_state
+from citykit import Cities, log_count, merchant, open_wallet, wallet_state
 
 from aggregates.errors import AlreadyAwarded, MerchantNotAccepted, ParticipantNotAllowed
 from aggregates.receipt import SubjectClaim

@@ -6,7 +6,7 @@ import datetime as dt
 from uuid import UUID, uuid4
 
 import pytest
-from conftest import T0, Cities, event_names, log_count, merchant, open_wallet, wallet_state
+from citykit import T0, Cities, event_names, log_count, merchant, open_wallet, wallet_state
 
 from aggregates.errors import (
     InsufficientBalance,
