@@ -6,7 +6,7 @@ import datetime as dt
 from uuid import UUID
 
 import pytest
-from citykit import Cities, event_names, merchant, open_wallet, wallet_state
+from citykit import Cities, event_names, log_count, merchant, open_wallet, wallet_state
 
 from aggregates.errors import InsufficientBalance, InvalidInput, OutOfStock, WalletExpired
 from services.city import CityApplication
@@ -106,3 +106,36 @@ def test_a_tourist_wallet_lasts_at_most_the_citys_limit(cities: Cities) -> None:
     with pytest.raises(InvalidInput) as exc:
         open_wallet(app, "t3", "tourist")
     assert exc.value.field == "valid_until"
+
+
+def test_a_tourist_validity_end_must_be_ahead_and_carry_a_time_zone(cities: Cities) -> None:
+    app = cities.open("rome")
+    count = log_count(app)
+    for n, until in enumerate(
+        [
+            cities.clock() - dt.timedelta(days=1),
+            cities.clock(),
+            dt.datetime(2026, 5, 10, 12, 0),  # no time zone
+        ]
+    ):
+        with pytest.raises(InvalidInput) as exc:
+            open_wallet(app, f"t{n}", "tourist", valid_until=until)
+        assert exc.value.field == "valid_until"
+    assert log_count(app) == count
+
+
+@pytest.mark.parametrize("amount", [1.5, True])
+def test_amounts_are_whole_numbers_through_the_application(cities: Cities, amount: object) -> None:
+    app = cities.open("rome")
+    w, shop = open_wallet(app, "w"), merchant(app, "m")
+    act(app, "a", w, "recycling_drop_off")
+    count = log_count(app)
+    for cmd in (app.spend("s", w, shop, amount, "r"), app.issue_voucher("v", w, amount)):  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput) as exc:
+            app.execute(cmd)
+        assert exc.value.field == "amount"
+    with pytest.raises(InvalidInput) as exc:
+        app.execute(app.offer_prize("p", shop, "Gelato", amount, 1))  # type: ignore[arg-type]
+    assert exc.value.field == "cost"
+    assert log_count(app) == count
+    assert wallet_state(app, w)["balance"] == 10

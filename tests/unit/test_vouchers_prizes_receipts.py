@@ -110,3 +110,12 @@ def test_an_unknown_refusal_type_replays_as_precondition_failed() -> None:
     err = rebuild({"refused": "SomethingRemoved", "message": "old refusal"})
     assert type(err) is PreconditionFailed
     assert str(err) == "old refusal"
+
+
+@pytest.mark.parametrize(
+    ("cost", "stock", "field"), [(2.5, 1, "cost"), (10, 1.5, "stock"), (True, 1, "cost")]
+)
+def test_prize_cost_and_stock_are_whole_numbers(cost: object, stock: object, field: str) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        Prize.offer("rome", uuid4(), "Gelato", cost=cost, stock=stock)  # type: ignore[arg-type]
+    assert exc.value.field == field

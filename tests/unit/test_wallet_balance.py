@@ -188,3 +188,16 @@ def test_no_method_removes_tokens_except_spending_by_the_holder() -> None:
     assert outflows <= public
     for name in public:
         assert not any(word in name for word in ("debit", "penal", "fine", "deduct", "revoke", "confiscat"))
+
+
+@pytest.mark.parametrize("amount", [1.5, 0.5, True, "3"])
+def test_money_is_whole_numbers_only(amount: object) -> None:
+    wallet = funded(10)
+    wallet.collect_events()
+    with pytest.raises(InvalidInput) as exc:
+        wallet.spend(amount, SHOP, "p", T0)  # type: ignore[arg-type]
+    assert exc.value.field == "amount"
+    with pytest.raises(InvalidInput):
+        wallet.place_hold("h", amount, T0 + dt.timedelta(hours=1), "voucher", T0)  # type: ignore[arg-type]
+    assert (wallet.balance, wallet.held) == (10, 0)
+    assert wallet.collect_events() == []

@@ -52,3 +52,9 @@ def test_a_tourist_wallet_works_until_its_validity_end_and_not_at_it() -> None:
     with pytest.raises(WalletExpired):
         wallet.spend(5, uuid4(), "p2", end + dt.timedelta(days=1))
     assert wallet.balance == 15
+
+
+def test_a_validity_end_needs_a_time_zone() -> None:
+    with pytest.raises(InvalidInput) as exc:
+        Wallet.open("rome", "tourist", "roma-2026-03", dt.datetime(2026, 7, 8, 12, 0))
+    assert exc.value.field == "valid_until"
