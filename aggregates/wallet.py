@@ -54,6 +54,8 @@ class Wallet(Aggregate):
             raise InvalidInput("participant_kind", f"must be one of {PARTICIPANT_KINDS}")
         if participant_kind == "tourist" and valid_until is None:
             raise InvalidInput("valid_until", "a tourist wallet needs a validity end")
+        if valid_until is not None and valid_until.utcoffset() is None:
+            raise InvalidInput("valid_until", "needs a time zone")
         if not consent_version:
             raise InvalidInput("consent_version", "a wallet opens only with recorded consent")
         return cls(city, participant_kind, consent_version, valid_until)
@@ -74,7 +76,8 @@ class Wallet(Aggregate):
             raise WalletExpired(f"wallet {self.id} was valid until {self.valid_until.isoformat()}")
 
     def check_available(self, amount: int) -> None:
-        if amount <= 0:
+        # type() rather than isinstance: True is an int, and money is never a float.
+        if type(amount) is not int or amount <= 0:
             raise InvalidInput("amount", "must be a positive whole number")
         if amount > self.available:
             raise InsufficientBalance(f"needs {amount}, available {self.available}")

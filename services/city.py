@@ -75,11 +75,12 @@ class CityApplication(AppealCommands, Application[UUID]):
                 raise InvalidInput(
                     "consent_version", f"unknown consent text; current: {cfg.consent_versions[-1]}"
                 )
-            if valid_until is not None and valid_until > self.clock() + dt.timedelta(
+            wallet = Wallet.open(self.key, participant_kind, consent_version, valid_until)
+            now = self.clock()
+            if valid_until is not None and not now < valid_until <= now + dt.timedelta(
                 days=cfg.tourist_max_days
             ):
-                raise InvalidInput("valid_until", f"at most {cfg.tourist_max_days} days ahead")
-            wallet = Wallet.open(self.key, participant_kind, consent_version, valid_until)
+                raise InvalidInput("valid_until", f"must be ahead, at most {cfg.tourist_max_days} days")
             uow.add(wallet)
             return {"wallet_id": str(wallet.id)}
 

@@ -116,6 +116,17 @@ class RuleSpec(_Strict):
 class RulebookFile(_Strict):
     rules: list[RuleSpec] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _one_rule_per_id_and_activity(self) -> RulebookFile:
+        # A repeated id would be re-versioned on every start; a second rule for one
+        # activity would silently never apply.
+        for name in ("id", "activity"):
+            values = [getattr(rule, name) for rule in self.rules]
+            repeated = next((v for v in values if values.count(v) > 1), None)
+            if repeated is not None:
+                raise ValueError(f"{name} {repeated!r} is used by more than one rule")
+        return self
+
 
 class City(BaseModel):
     config: CityConfig
