@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 from services.city import CityApplication
+from tests.kafka.conftest import Broker, start_broker, stop_broker
 from tests.rights.apps import city_app
+
+
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    """A real Kafka-protocol broker (tansu), as in the event-path tests."""
+    b = start_broker()
+    yield b
+    stop_broker(b)
 
 
 @pytest.fixture
