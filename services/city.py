@@ -221,9 +221,9 @@ class CityApplication(AppealCommands, Application[UUID]):
             merchant.check_accepts(self.city.config.currency.local_only)
             voucher = uow.get(voucher_id, Voucher, "voucher")
             now = self.clock()
-            voucher.check_redeemable(now)
             wallet = uow.get(voucher.wallet_id, Wallet, "wallet")
             wallet.check_active(now)
+            voucher.check_redeemable(now)
             wallet.spend_hold(voucher.hold_id, merchant.id, f"voucher:{voucher.id}", now)
             voucher.redeem(merchant.id)
             return {"amount": voucher.amount, "merchant_id": str(merchant.id)}

@@ -11,6 +11,7 @@ from pathlib import Path
 from aggregates.errors import DomainError
 from services.config import ConfigError, load_settings
 from services.grpc.server import add_serve_parser
+from services.rights_cli import register as register_rights_commands
 from services.stream_cli import after_demo
 from services.stream_cli import register as register_stream_commands
 
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     add_serve_parser(sub)
     register_stream_commands(sub)
+    register_rights_commands(sub)
     return parser
 
 
