@@ -11,7 +11,7 @@ from services.config import load_city, load_settings
 
 def city_app(key: str, data_dir: Path, env: dict[str, str] | None = None) -> CityApplication:
     settings = load_settings({"CIVFED_DATA_DIR": str(data_dir), **(env or {})})
-    return CityApplication(load_city(key), settings.eventsourcing_env(key))
+    return CityApplication(load_city(key, settings.CIVFED_CITIES_DIR), settings.eventsourcing_env(key))
 
 
 def opened(app: CityApplication, tag: str = "w") -> UUID:

@@ -163,7 +163,7 @@ def test_retention_policy_runs_as_a_command_and_erases(
         )
     issued = city_totals(app, "vienna").issued
     app.clock = lambda: dt.datetime(2026, 4, 30, tzinfo=dt.UTC)  # type: ignore[method-assign]
-    assert run_retention(app)["erased"] == 0  # 89 days after the pilot: not yet
+    assert run_retention(app) == {"city": "vienna", "retention_due": False, "closed": 0, "erased": 0}
     app.close()
 
     monkeypatch.setenv("CIVFED_DATA_DIR", str(tmp_path / "data"))
