@@ -32,22 +32,17 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "Wallet.HoldSpent": ("purchase_ref",),
     "Wallet.CloseScheduled": ("reason",),
     "Wallet.Closed": ("reason",),
+    "Wallet.Erased": ("reason",),
     "Appeal.Filed": ("subject_ref", "reason", "filed_by"),
     "Appeal.Decided": ("reason",),
     # Command results hold explanations (an award, an appeal's remedy).
     "Receipt.Recorded": ("result",),
+    # Snapshots, if a city turns them on, copy the state: seal the appeal's texts
+    # inside it (a wallet's state holds amounts and ids only).
+    "Appeal.Snapshot": ("state.subject_ref", "state.reason", "state.filed_by", "state.decision_reason"),
 }
-# Snapshots (if a city turns them on) carry the whole state, appeal reasons included.
-SNAPSHOTTED = {"Wallet": "Wallet.Snapshot", "Appeal": "Appeal.Snapshot"}
 # Fields that name the owner when the event is not the wallet's own.
 OWNER_FIELDS = ("wallet_id", "owner")
-
-
-def redacted_like(value: Any) -> Any:
-    """A marker of the same shape as the erased value, so readers need no special case."""
-    if isinstance(value, dict):
-        return {"redacted": REDACTED}
-    return REDACTED
 
 
 class ShreddingMapper(Mapper[UUID]):
@@ -74,15 +69,18 @@ class ShreddingMapper(Mapper[UUID]):
         if not fields:
             return super().to_stored_event(domain_event)
         state = dict(vars(domain_event))
-        if type_name.endswith(".Snapshot"):
-            fields = ("state",)
         originator, version = state.pop("originator_id"), state.pop("originator_version")
         owner = self._owner(type_name, originator, state)
         if owner is not None:
             key = self.keys.key_for(owner, create=True)
             for name in fields:
-                if state.get(name) is not None:
-                    state[name] = self._seal(key, owner, originator, version, name, state[name])
+                parent, _, leaf = name.rpartition(".")
+                # A dotted name reaches into a nested dict (a snapshot's state), copied first.
+                holder = state
+                if parent:
+                    holder = state[parent] = dict(state[parent])
+                if holder.get(leaf) is not None:
+                    holder[leaf] = self._seal(key, owner, originator, version, name, holder[leaf])
         class_version = getattr(type(domain_event), "class_version", 1)
         if class_version > 1:
             state["class_version"] = class_version
@@ -95,9 +93,16 @@ class ShreddingMapper(Mapper[UUID]):
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         event = super().to_domain_event(stored_event)
+        originator, version = event.originator_id, event.originator_version
         for name, value in list(vars(event).items()):
-            if isinstance(value, dict) and value.get("seal") == SEALED:
-                event.__dict__[name] = self._open(event.originator_id, event.originator_version, name, value)
+            if not isinstance(value, dict):
+                continue
+            if value.get("seal") == SEALED:
+                event.__dict__[name] = self._open(originator, version, name, value)
+                continue
+            for inner, sealed in list(value.items()):
+                if isinstance(sealed, dict) and sealed.get("seal") == SEALED:
+                    value[inner] = self._open(originator, version, f"{name}.{inner}", sealed)
         return event
 
     def _aad(self, owner: UUID, originator: UUID, version: int, name: str) -> bytes:
@@ -136,11 +141,8 @@ def _type_name(domain_event: Any) -> str:
     name = type(domain_event).__qualname__
     if name.endswith("Snapshot"):
         snapped = str(getattr(domain_event, "topic", "")).rsplit(":", 1)[-1].rsplit(".", 1)[-1]
-        return SNAPSHOTTED.get(snapped, name)
+        return f"{snapped}.Snapshot"
     return name
-
-
-PERSONAL_FIELDS.update({name: ("state",) for name in SNAPSHOTTED.values()})
 
 
 def _shape(value: Any) -> str:

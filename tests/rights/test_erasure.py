@@ -20,6 +20,8 @@ from projections.log_source import catch_up_log
 from projections.projector import Projector
 from projections.store import Store
 from services.city import CityApplication
+from services.config import load_city as app_city
+from services.config import load_settings
 from services.history import history
 from services.personal_data import REDACTED
 from services.relay import Relay
@@ -175,3 +177,37 @@ def test_kafka_messages_carry_no_personal_data(broker: Broker, tmp_path: Path) -
     assert published > 5
     assert found(secrets, b"".join(raw)) == []
     assert any(str(anna).encode() in m for m in raw)  # pseudonymous id only
+
+
+def snapshotting_app(data_dir: Path) -> CityApplication:
+    env = load_settings({"CIVFED_DATA_DIR": str(data_dir)}).eventsourcing_env("vienna")
+    return CityApplication(app_city("vienna"), {**env, "IS_SNAPSHOTTING_ENABLED": "y"})
+
+
+def test_snapshots_hold_no_readable_personal_data(tmp_path: Path) -> None:
+    app = snapshotting_app(tmp_path)
+    anna, secrets = personal_life(app, "anna")
+    appeal_id = app.wallet(anna).appeals[0]
+    app.take_snapshot(appeal_id)
+    app.take_snapshot(anna)
+    assert app.snapshots is not None
+    assert len(list(app.snapshots.get(appeal_id))) == 1
+    app.close()
+    raw = raw_sqlite_bytes(tmp_path, "vienna")
+    assert b'aggregates.appeal:Appeal"' in raw  # the snapshot (its state's topic) is on disk
+    assert found(secrets, raw) == []
+
+    app = snapshotting_app(tmp_path)
+    assert app.appeal(appeal_id).reason.startswith("my commute anna")  # read back from the snapshot
+    erase_wallet(app, "anna:erase", anna, "holder asked for erasure")
+    app.close()
+    app = snapshotting_app(tmp_path)
+    appeal = app.appeal(appeal_id)
+    assert (appeal.status, appeal.reason, appeal.subject_ref, appeal.decision_reason) == (
+        "upheld",
+        REDACTED,
+        REDACTED,
+        REDACTED,
+    )
+    assert app.wallet(anna).erased
+    app.close()
