@@ -140,13 +140,14 @@ def test_remaining_balance_lapses_by_a_published_event_not_a_penalty(tmp_path: P
 
 
 def retention_cities(tmp_path: Path, pilot_ends: str, after_days: int) -> Path:
+    """The packaged cities, with Vienna's retention policy moved to the given dates."""
     cities = tmp_path / "cities"
     shutil.copytree(PACKAGED_CITIES, cities)
     toml = cities / "vienna" / "city.toml"
-    text = toml.read_text().replace(
-        "[currency]", f"[retention]\npilot_ends = {pilot_ends}\nerase_after_days = {after_days}\n\n[currency]"
-    )
-    toml.write_text(text)
+    text = toml.read_text()
+    assert "pilot_ends = 2027-06-30" in text and "erase_after_days = 90" in text
+    text = text.replace("pilot_ends = 2027-06-30", f"pilot_ends = {pilot_ends}")
+    toml.write_text(text.replace("erase_after_days = 90", f"erase_after_days = {after_days}"))
     return cities
 
 

@@ -177,3 +177,43 @@ def test_rules_show_prints_the_full_history(
     assert "mobility-co2 v2 changed by Vienna city council" in out
     assert "why: Wienertoken pilot: council vote 2026-14: every 15 kg of CO2" in out
     assert '"unit_grams": 15000' in out and '"unit_grams": 20000' in out
+
+
+def test_appeal_decisions_over_grpc_keep_four_eyes_and_belong_to_staff(fed: LocalFederation) -> None:
+    v = fed.stubs("vienna")
+    wallet, holder = holder_with_history(v, "fe1")
+    filed = v.wallet.FileAppeal(
+        wallet_pb2.FileAppealRequest(
+            idempotency_key="fe:a",
+            wallet_id=wallet,
+            subject_kind="award",
+            subject_ref="trip 3 May",
+            reason="filed at the service desk on the holder's behalf",
+            filed_by="clerk-1",
+        ),
+        metadata=v.staff,
+        timeout=5,
+    )
+    decide = wallet_pb2.DecideAppealRequest(
+        idempotency_key="fe:d",
+        appeal_id=filed.appeal_id,
+        upheld=False,
+        reason="award was right",
+        decided_by="clerk-1",
+    )
+    with pytest.raises(grpc.RpcError) as err:
+        v.wallet.DecideAppeal(decide, metadata=v.staff, timeout=5)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "another person" in err.value.details()
+    with pytest.raises(grpc.RpcError) as err:
+        v.wallet.DecideAppeal(decide, metadata=holder, timeout=5)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    no_reason = wallet_pb2.DecideAppealRequest(
+        idempotency_key="fe:d2", appeal_id=filed.appeal_id, upheld=False, reason="", decided_by="clerk-2"
+    )
+    with pytest.raises(grpc.RpcError) as err:
+        v.wallet.DecideAppeal(no_reason, metadata=v.staff, timeout=5)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith("reason")
+    my_appeals = wallet_pb2.ListMyAppealsRequest(wallet_id=wallet)
+    assert [a.status for a in v.wallet.ListMyAppeals(my_appeals, metadata=holder, timeout=5).appeals] == [
+        "open"
+    ]
