@@ -32,7 +32,8 @@ class KeyStore:
         self._keys = table
         self._aliases = f"{table}_aliases"
         self._pyformat = pyformat
-        self._lock = threading.Lock()
+        # One connection serves every thread of a node; calls on it take turns.
+        self._lock = threading.RLock()
         self._cache: dict[UUID, tuple[bytes, float]] = {}
         self._owners: dict[UUID, UUID] = {}
         blob = "BYTEA" if pyformat else "BLOB"
@@ -68,8 +69,9 @@ class KeyStore:
     def _run(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         if self._pyformat:
             sql = sql.replace("?", "%s")
-        cur = self._conn.execute(sql, params)
-        return list(cur.fetchall()) if cur.description else []
+        with self._lock:
+            cur = self._conn.execute(sql, params)
+            return list(cur.fetchall()) if cur.description else []
 
     # -- keys -----------------------------------------------------------------
     def key_for(self, owner: UUID, create: bool) -> bytes | None:
