@@ -1,4 +1,4 @@
-"""`civfed rules show <city>` and `civfed retention run --city <city>`."""
+"""`civfed rules show <city>`, `civfed retention run --city <city>`, `civfed erase --city <city> ID`."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from services.city import CityApplication
 from services.config import city_keys, load_city, load_settings
-from services.retention import run_retention
+from services.retention import erase_wallet, run_retention
 from services.rulebook_history import render, rule_history
 
 
@@ -45,6 +46,17 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_erase(args: argparse.Namespace) -> int:
+    app = _open(args, args.city)
+    try:
+        wallet = UUID(args.wallet_id)
+        out = erase_wallet(app, f"erase:{wallet}", wallet, args.reason)
+        print(json.dumps({"wallet_id": str(wallet), **out}))
+    finally:
+        app.close()
+    return 0
+
+
 def register(sub: Any) -> None:
     rules = sub.add_parser("rules", help="public rulebooks").add_subparsers(
         dest="rules_command", required=True
@@ -64,3 +76,10 @@ def register(sub: Any) -> None:
     run.add_argument("--city", help="one city (default: every city)")
     run.add_argument("--data-dir", help="where the SQLite stores live")
     run.set_defaults(func=cmd_retention_run)
+
+    erase = sub.add_parser("erase", help="erase one person's wallet now (crypto-shredding)")
+    erase.add_argument("wallet_id")
+    erase.add_argument("--city", required=True)
+    erase.add_argument("--reason", default="the holder asked for erasure")
+    erase.add_argument("--data-dir", help="where the SQLite stores live")
+    erase.set_defaults(func=cmd_erase)

@@ -101,7 +101,11 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
         who.require_wallet(r.wallet_id)
         key = scoped(who.role, who.subject, r.idempotency_key)
         out = self.node.execute(self.app.close_wallet(key, r.wallet_id, r.reason or "opted out"))
-        return wallet_pb2.CloseWalletResponse(balance=self.node.amount(out["balance"]))
+        return wallet_pb2.CloseWalletResponse(
+            balance=self.node.amount(out["balance"]),
+            closed=out["closed"],
+            final_spend_until=out.get("final_spend_until") or "",
+        )
 
     def ListMyEvents(self, request: Any, context: grpc.ServicerContext) -> Any:
         who = self.node.credentials.principal(context)

@@ -11,15 +11,19 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aggregates.errors import InvalidInput, WalletClosed
+from civfed.v1 import wallet_pb2
 from projections.city_totals import city_totals
 from services.city import CityApplication
 from services.cli import main
 from services.config import PACKAGED_CITIES
 from services.federation_home import HomeRedemptions
+from services.grpc.auth import bearer
+from services.grpc.local_federation import LocalFederation
 from services.personal_data import REDACTED
 from services.redemption_token import verify
 from services.retention import finish_closing, run_retention
@@ -180,3 +184,40 @@ def test_retention_policy_runs_as_a_command_and_erases(
     assert city_totals(app, "vienna").issued == issued
     assert main(["retention", "run", "--city", "vienna"]) == 0  # a second run has nothing left to do
     app.close()
+
+
+def test_closing_over_grpc_tells_the_holder_the_final_spend_window(fed: LocalFederation) -> None:
+    v = fed.stubs("vienna")
+    opened_ = v.wallet.OpenWallet(
+        wallet_pb2.OpenWalletRequest(
+            idempotency_key="cw", participant_kind="resident", consent_version="wien-2026-01"
+        ),
+        metadata=v.staff,
+        timeout=5,
+    )
+    trip = {"mode": "bike", "distance_m": "300000", "date": "2026-05-03"}
+    v.wallet.RecordActivity(
+        wallet_pb2.RecordActivityRequest(
+            idempotency_key="cw:t", wallet_id=opened_.wallet_id, activity="trip", fields=trip
+        ),
+        metadata=v.staff,
+        timeout=5,
+    )
+    holder = bearer(opened_.holder_token)
+    closing = v.wallet.CloseWallet(
+        wallet_pb2.CloseWalletRequest(idempotency_key="cw:c", wallet_id=opened_.wallet_id, reason="moving"),
+        metadata=holder,
+        timeout=5,
+    )
+    assert (closing.closed, closing.balance.units) == (False, 3)
+    until = dt.datetime.fromisoformat(closing.final_spend_until)
+    assert dt.timedelta(days=29) < until - dt.datetime.now(dt.UTC) <= dt.timedelta(days=30)
+    with pytest.raises(grpc.RpcError) as err:
+        v.wallet.RecordActivity(
+            wallet_pb2.RecordActivityRequest(
+                idempotency_key="cw:t2", wallet_id=opened_.wallet_id, activity="trip", fields=trip
+            ),
+            metadata=v.staff,
+            timeout=5,
+        )
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION

@@ -4,11 +4,8 @@ references: never an identity, a balance or a behaviour history."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from google.protobuf.descriptor import Descriptor
 
 from civfed.v1 import federation_pb2, wallet_pb2
@@ -42,15 +39,6 @@ def test_federation_responses_can_only_hold_amounts_decisions_and_references() -
     reachable = set().union(*(fields_of(m.output_type) for m in service.methods))
     assert reachable == ALLOWED_FIELDS
     assert {m.name for m in service.methods} == {"GetTerms", "Reserve", "Commit", "Cancel", "GetSettlement"}
-
-
-@pytest.fixture(scope="module")
-def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
-    f = LocalFederation(Path(tmp_path_factory.mktemp("fed")), ["vienna", "sint_niklaas"])
-    for city in f.cities:
-        f.start_in_process(city)
-    yield f
-    f.stop_all()
 
 
 def test_a_real_redemption_reveals_no_identity_or_history(fed: LocalFederation) -> None:

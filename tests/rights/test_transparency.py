@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +41,6 @@ def test_every_award_shows_rule_version_and_plain_explanation(vienna: CityApplic
     # Even a trip that earned no whole token yet is shown, with what it carried.
     assert (progressed.rule_id, progressed.rule_version) == ("mobility-co2", 1)
     assert progressed.explanation.endswith("13.5 kg carried")
-
-
-@pytest.fixture(scope="module")
-def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
-    f = LocalFederation(Path(tmp_path_factory.mktemp("fed")), ["vienna", "sint_niklaas"])
-    for city in f.cities:
-        f.start_in_process(city)
-    yield f
-    f.stop_all()
 
 
 def holder_with_history(v: CityStubs, tag: str) -> tuple[str, Any]:
