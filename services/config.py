@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
 from pathlib import Path
@@ -90,6 +91,13 @@ class FederationTerms(_Strict):
     redeemable_at: list[str] = []
 
 
+class Retention(_Strict):
+    """Erase every wallet `erase_after_days` after the pilot ends."""
+
+    pilot_ends: dt.date
+    erase_after_days: int = Field(ge=0)
+
+
 class CityConfig(_Strict):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{1,30}$")
     name: str
@@ -100,6 +108,10 @@ class CityConfig(_Strict):
     tourist_max_days: int = Field(default=90, gt=0)
     # Staff decide an appeal within this many days of its filing.
     appeal_decision_days: int = Field(default=30, gt=0)
+    # After a holder opts out, the remaining balance can be spent for this many
+    # days; then the wallet closes and what is left lapses (0: close at once).
+    final_spend_days: int = Field(default=30, ge=0)
+    retention: Retention | None = None
     federation: FederationTerms = FederationTerms()
 
 
