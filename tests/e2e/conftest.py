@@ -13,7 +13,7 @@ from services.grpc.local_federation import LocalFederation
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    fed = LocalFederation(tmp_path, CITIES, hold_seconds=3, sweep_seconds=0.3)
+    fed = LocalFederation(tmp_path, CITIES, hold_seconds=6, sweep_seconds=0.3)
     c = Cluster(fed)
     for city in ("vienna", "rome", "sint_niklaas"):
         c.start(city)
