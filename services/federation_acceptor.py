@@ -151,7 +151,7 @@ class Acceptor:
         return change
 
     def _commit(self, saga: ForeignRedemption, uow: UnitOfWork) -> None:
-        saga.committed(saga.home, saga.home_amount)
+        saga.committed(saga.home, saga.home_amount, saga.credit)
 
     def _credit(self, saga: ForeignRedemption, uow: UnitOfWork) -> None:
         merchant = uow.get(saga.merchant_id, Merchant, "merchant")
