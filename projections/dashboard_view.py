@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from projections.kanon import K_ANONYMITY, cell
-from projections.settlement import matrix
+from projections.settlement import matrix, net_positions
 from projections.store import Tx
 
 DAILY = ("issued", "spent", "co2_g", "active")
@@ -81,22 +81,13 @@ def city_dashboard(tx: Tx, city: str, k: int = K_ANONYMITY) -> dict[str, Any]:
 
 
 def federation_dashboard(tx: Tx, k: int = K_ANONYMITY) -> dict[str, Any]:
+    """The settlement matrix (debtor's units) and each city's net position per partner (its own units)."""
     pairs = matrix(tx)
     cells = [{"from": d, "to": c, **cell(amount, people, k)} for d, c, amount, people in pairs]
-    net: dict[str, int] = {}
-    withheld: set[str] = set()
-    for debtor, creditor, amount, people in pairs:
-        net[debtor] = net.get(debtor, 0) - amount
-        net[creditor] = net.get(creditor, 0) + amount
-        if people < k:
-            withheld |= {debtor, creditor}
     names = cities(tx)
-    positions = {
-        c: ({"suppressed": True, "reason": f"includes a pair with fewer than {k} people"})
-        if c in withheld
-        else {"value": net.get(c, 0)}
-        for c in names
-    }
+    positions: dict[str, dict[str, Any]] = {c: {} for c in names}
+    for (city, partner), (net, people) in sorted(net_positions(tx).items()):
+        positions.setdefault(city, {})[partner] = cell(net, people, k)
     totals = {c: city_dashboard(tx, c, k)["issued_by_rule"] for c in names}
     return {
         "k": k,
