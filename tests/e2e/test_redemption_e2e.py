@@ -97,6 +97,18 @@ def test_city_without_agreement_is_refused(cluster: Cluster) -> None:
         accept(b, bolo_shop, dan.voucher(1, "v1"), "x")
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "does not accept" in err.value.details()
+    # Nor does Vienna let Bologna's shops redeem its tokens: the home city refuses too,
+    # even when asked directly with Bologna's own node certificate.
+    bo = cluster.fed.files["bologna"]
+    as_bologna = federation_pb2_grpc.FederationServiceStub(cluster.fed.channel("vienna", bo.cert, bo.key))
+    with pytest.raises(grpc.RpcError) as err:
+        as_bologna.Reserve(
+            federation_pb2.ReserveRequest(idempotency_key="r", redemption_token=dan.voucher(1, "v2")),
+            timeout=5,
+        )
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "no redemption agreement" in err.value.details()
+    assert dan.balance().held.units == 0
     # Over the per-redemption cap of Sint-Niklaas for Vienna tokens (100).
     rich = vienna_citizen(v, "rich", 16_000)
     _, shop1 = shop(s, "Shop")
