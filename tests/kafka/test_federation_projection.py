@@ -17,6 +17,7 @@ from projections.settlement import matrix
 from projections.store import Store
 from services.grpc.local_federation import LocalFederation
 from services.relay import Relay
+from tests.e2e.cluster import conservation
 from tests.e2e.flows import accept, rome_citizen, shop, vienna_citizen
 from tests.kafka.conftest import Broker, snapshot
 
@@ -29,6 +30,8 @@ def fed(tmp_path: Path) -> Iterator[LocalFederation]:
     for city in CITIES:
         f.start_in_process(city)
     yield f
+    for city, running in f.running.items():
+        conservation(running.node.app, city)
     f.stop_all()
 
 
