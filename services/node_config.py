@@ -41,6 +41,8 @@ class NodeSettings(BaseSettings):
     CIVFED_CALL_TIMEOUT_SECONDS: float = Field(default=5, gt=0)
     CIVFED_SWEEP_SECONDS: float = Field(default=2, gt=0)
     CIVFED_SHUTDOWN_GRACE_SECONDS: float = Field(default=10, ge=0)
+    # Most commands saved in one transaction when calls queue up (1: one per save).
+    CIVFED_WRITE_BATCH: int = Field(default=200, ge=1, le=10_000)
 
     @model_validator(mode="after")
     def _hold_outlasts_a_saga(self) -> NodeSettings:

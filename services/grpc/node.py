@@ -32,7 +32,7 @@ class CityNode:
         # contention retries would only burn CPU. Commands that queue up behind
         # the writer are saved together (group commit).
         self.lock = threading.Lock()
-        self.writer = GroupWriter(app, self.lock)
+        self.writer = GroupWriter(app, self.lock, settings.CIVFED_WRITE_BATCH)
         self.credentials = Credentials(
             settings.CIVFED_STAFF_TOKEN.get_secret_value(), settings.CIVFED_TOKEN_SECRET.get_secret_value()
         )
