@@ -48,10 +48,20 @@ class GroupWriter:
         if not batch:
             return
         try:
+            self._run(batch)
+        finally:
+            # Whatever happened, no caller may wait for a batch that is over.
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(RuntimeError("the write batch ended without a result"))
+
+    def _run(self, batch: list[tuple[Command, Future[dict[str, Any]]]]) -> None:
+        try:
             results: list[dict[str, Any] | DomainError] = self.app.execute_group([c for c, _ in batch])
         except Exception:
-            # Something no rule expected: nothing was saved, so run each on its own
-            # and let the failure reach only the caller whose command caused it.
+            # Something no rule expected: run each on its own, so the failure reaches
+            # only the caller whose command caused it (a command the group already
+            # saved finds its receipt and replays its stored result).
             log.info("group of %d commands failed; running them one by one", len(batch))
             for cmd, done in batch:
                 try:
