@@ -1,7 +1,9 @@
 """A person's wallet in one city: rewards in, spending out, nothing else.
 
 There is deliberately no method that removes tokens for behaviour: tokens leave
-only when the holder spends them (directly, through a voucher or a redemption).
+only when the holder spends them (directly, through a voucher or a redemption),
+or, in a currency that depreciates, through the depreciation its city
+published in advance. Only such currencies give wallets lots.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from aggregates.depreciation import Lot, LotTerms, draw, total_at, value_at
 from aggregates.errors import (
     HoldNotActive,
+    HoldsNotOffered,
     InsufficientBalance,
     InvalidInput,
     WalletClosed,
@@ -44,6 +48,7 @@ class Wallet(Aggregate):
         self.carried: dict[str, int] = {}
         self.holds: dict[str, Hold] = {}
         self.closed = False
+        self.lots: list[Lot] = []  # minting order; stays empty unless the currency depreciates
 
     @classmethod
     def open(
@@ -72,11 +77,13 @@ class Wallet(Aggregate):
         if self.valid_until is not None and now >= self.valid_until:
             raise WalletExpired(f"wallet {self.id} was valid until {self.valid_until.isoformat()}")
 
-    def check_available(self, amount: int) -> None:
+    def check_available(self, amount: int, on: dt.date | None = None) -> None:
+        """With `on`, lots count at their depreciated value on that day."""
         if amount <= 0:
             raise InvalidInput("amount", "must be a positive whole number")
-        if amount > self.available:
-            raise InsufficientBalance(f"needs {amount}, available {self.available}")
+        available = total_at(self.lots, on) if self.lots and on is not None else self.available
+        if amount > available:
+            raise InsufficientBalance(f"needs {amount}, available {available}")
 
     def check_hold(self, hold_id: str, now: dt.datetime) -> Hold:
         hold = self.holds.get(hold_id)
@@ -97,9 +104,13 @@ class Wallet(Aggregate):
         carry_key: str | None = None,
         carried_after: int | None = None,
         quantity: int | None = None,
+        lot: LotTerms | None = None,
     ) -> None:
+        """An award; in a depreciating currency (`lot` given) it is also kept as a lot."""
         if amount < 0:
             raise InvalidInput("amount", "awards are never negative")
+        if lot is not None:
+            self.revalue(lot.on)
         fields: dict[str, Any] = dict(
             rule_id=rule_id,
             rule_version=rule_version,
@@ -111,6 +122,8 @@ class Wallet(Aggregate):
         )
         if amount:
             self._credited(amount=amount, **fields)
+            if lot is not None:
+                self._lot_opened(amount, lot.on.isoformat(), lot.ends_on.isoformat())
         else:
             self._progressed(**fields)
 
@@ -145,15 +158,60 @@ class Wallet(Aggregate):
         if carry_key is not None and carried_after is not None:
             self.carried[carry_key] = carried_after
 
+    # -- depreciating currencies: lots --------------------------------------
+    @event("LotOpened")
+    def _lot_opened(self, amount: int, on: str, ends_on: str) -> None:
+        self.lots.append(Lot(amount, dt.date.fromisoformat(on), dt.date.fromisoformat(ends_on)))
+
+    def revalue(self, on: dt.date) -> None:
+        """Record the published depreciation of the lots up to `on`, so events alone show it."""
+        if self.lots:
+            lost = self.balance - self.held - total_at(self.lots, on)
+            if lost > 0:
+                self._depreciated(lost, on.isoformat())
+
+    @event("Depreciated")
+    def _depreciated(self, amount: int, on: str) -> None:
+        self.balance -= amount
+        day = dt.date.fromisoformat(on)
+        self.lots = [lot for lot in self.lots if value_at(lot, day) > 0]
+
+    def _draw_lots(self, amount: int, now: dt.datetime, drawn_for: str) -> None:
+        if self.lots:
+            self._lots_drawn(amount, now.date().isoformat(), drawn_for)
+
+    @event("LotsDrawn")
+    def _lots_drawn(self, amount: int, on: str, drawn_for: str) -> None:
+        self.lots = draw(self.lots, amount, dt.date.fromisoformat(on))
+
+    def check_no_lots(self) -> None:
+        if self.lots:
+            raise HoldsNotOffered("holds are not offered in a depreciating currency; spend directly")
+
     # -- spending -----------------------------------------------------------
     def spend(self, amount: int, merchant_id: UUID, purchase_ref: str, now: dt.datetime) -> None:
         self.release_expired(now)
         self.check_active(now)
-        self.check_available(amount)
+        self.check_available(amount, now.date())
+        self.revalue(now.date())
         self._spent(amount, merchant_id, purchase_ref)
+        self._draw_lots(amount, now, "spending")
 
     @event("Spent")
     def _spent(self, amount: int, merchant_id: UUID, purchase_ref: str) -> None:
+        self.balance -= amount
+
+    def pay_tax(self, amount: int, treasury_id: UUID, assessment_ref: str, now: dt.datetime) -> None:
+        """Municipal tax paid from the wallet into the city treasury, against an assessment."""
+        self.release_expired(now)
+        self.check_active(now)
+        self.check_available(amount, now.date())
+        self.revalue(now.date())
+        self._tax_paid(amount, treasury_id, assessment_ref)
+        self._draw_lots(amount, now, "tax")
+
+    @event("TaxPaid")
+    def _tax_paid(self, amount: int, treasury_id: UUID, assessment_ref: str) -> None:
         self.balance -= amount
 
     def place_hold(
@@ -161,6 +219,7 @@ class Wallet(Aggregate):
     ) -> None:
         self.release_expired(now)
         self.check_active(now)
+        self.check_no_lots()
         self.check_available(amount)
         self._hold_placed(hold_id, amount, expires_at, purpose)
 

@@ -10,14 +10,16 @@ from uuid import UUID, uuid4
 from eventsourcing.application import Application
 
 from aggregates import rules
-from aggregates.errors import DomainError, InvalidInput, ParticipantNotAllowed
+from aggregates.errors import DomainError, InvalidInput, ParticipantNotAllowed, PreconditionFailed
 from aggregates.merchant import Merchant, Prize
 from aggregates.receipt import SubjectClaim
 from aggregates.rulebook import Rule, Rulebook
 from aggregates.voucher import Voucher
 from aggregates.wallet import Wallet
 from services.config import City
+from services.lots import new_lot
 from services.unit_of_work import Command, IdempotentExecutor, UnitOfWork
+from services.workflow import Workflow
 
 Clock = Callable[[], dt.datetime]
 
@@ -35,7 +37,11 @@ class CityApplication(Application[UUID]):
         super().__init__(env)
         self.clock = clock
         self.executor = IdempotentExecutor(self, self.key)
+        cur = city.config.currency
+        self.spending_terms = (cur.local_only, cur.basic_economy_only)
         self.rulebook = self._sync_rulebook()
+        terms = city.config.workflow
+        self.workflow = Workflow(self, terms) if terms is not None else None
 
     def _sync_rulebook(self) -> Rulebook:
         """Publish the rulebook file: new rules, changed versions, retirements."""
@@ -111,6 +117,7 @@ class CityApplication(Application[UUID]):
                 carry_key,
                 award.carried_after,
                 award.quantity,
+                lot=new_lot(self.city.config.currency, self.clock()),
             )
             return {
                 "amount": award.amount,
@@ -129,6 +136,8 @@ class CityApplication(Application[UUID]):
             return rules.fixed_per_action(rule.params, inp)
         if isinstance(inp, rules.SubjectInput):
             return rules.once_per_subject(rule.params, inp, wallet.id)
+        if isinstance(inp, rules.ApprovedTimeInput):
+            raise PreconditionFailed(f"rule {rule.rule_id} mints only through an approved work log")
         assert isinstance(inp, rules.PurchaseInput)
         merchant = uow.get(inp.merchant_id, Merchant, "merchant")
         merchant.check_accepts(local_only=bool(rule.params.get("requires_local_merchant")))
@@ -148,7 +157,7 @@ class CityApplication(Application[UUID]):
     def spend(self, key: str, wallet_id: UUID, merchant_id: UUID, amount: int, purchase_ref: str) -> Command:
         def handle(uow: UnitOfWork) -> dict[str, Any]:
             merchant = uow.get(merchant_id, Merchant, "merchant")
-            merchant.check_accepts(self.city.config.currency.local_only)
+            merchant.check_accepts(*self.spending_terms)
             wallet = uow.get(wallet_id, Wallet, "wallet")
             wallet.spend(amount, merchant.id, purchase_ref, self.clock())
             return {"spent": amount, "available": wallet.available}
@@ -198,7 +207,7 @@ class CityApplication(Application[UUID]):
     def redeem_voucher(self, key: str, voucher_id: UUID, merchant_id: UUID) -> Command:
         def handle(uow: UnitOfWork) -> dict[str, Any]:
             merchant = uow.get(merchant_id, Merchant, "merchant")
-            merchant.check_accepts(self.city.config.currency.local_only)
+            merchant.check_accepts(*self.spending_terms)
             voucher = uow.get(voucher_id, Voucher, "voucher")
             now = self.clock()
             voucher.check_redeemable(now)

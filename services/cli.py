@@ -13,6 +13,7 @@ from services.config import ConfigError, load_settings
 from services.grpc.server import add_serve_parser
 from services.stream_cli import after_demo
 from services.stream_cli import register as register_stream_commands
+from services.workflow_report import register as register_workflow_commands
 
 
 def _settings(args: argparse.Namespace) -> dict[str, str]:
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     add_serve_parser(sub)
     register_stream_commands(sub)
+    register_workflow_commands(sub)
     return parser
 
 
