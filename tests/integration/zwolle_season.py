@@ -32,7 +32,7 @@ class Clock:
 def store_env(request: pytest.FixtureRequest, tmp_path: Path, name: str = "zwolle") -> dict[str, str]:
     if request.param == "postgres":
         return load_settings(request.getfixturevalue("pg_env")).eventsourcing_env(name)
-    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / f"{name}.sqlite")}
+    return load_settings({"CIVFED_DATA_DIR": str(tmp_path)}).eventsourcing_env(name)
 
 
 @contextmanager
