@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -120,7 +121,7 @@ def test_with_k_of_one_every_figure_is_shown_and_the_treasury_matches(env: dict[
         assert report["treasury_received"] == {"value": wf.treasury_balance(), "people": 2}
         months = report["months"]
         assert months[-1]["tax"] == {"value": 120, "people": 2}
-        for before, m in zip(months, months[1:], strict=False):
+        for before, m in itertools.pairwise(months):
             flows = m["minted"]["value"] - m["spent"]["value"] - m["tax"].get("value", 0)
             assert m["supply"]["value"] == before["supply"]["value"] + flows - m["depreciated"]["value"]
         # With the default k, four people are too few for any figure.
