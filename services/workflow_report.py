@@ -32,6 +32,8 @@ def equilibrium_report(app: Application[UUID], city: str, k: int = K_ANONYMITY) 
 
 
 def _fmt(c: dict[str, Any], decimals: int) -> str:
+    if c.get("empty"):
+        return "-"  # nobody took part in this flow
     if "value" not in c:
         return "suppressed"
     return f"{c['value'] / 10**decimals:,.{decimals}f}"
