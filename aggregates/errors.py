@@ -88,6 +88,14 @@ class RedemptionClosed(PreconditionFailed):
     """A redemption already committed, cancelled or expired."""
 
 
+class SelfDecision(PreconditionFailed):
+    """The person who filed an appeal may not decide it (four eyes)."""
+
+
+class AppealAlreadyDecided(PreconditionFailed):
+    """An appeal is decided once; a further decision would rewrite the outcome."""
+
+
 class IdempotencyConflict(PreconditionFailed):
     """An idempotency key reused with different parameters."""
 

@@ -49,6 +49,7 @@ class Wallet(Aggregate):
         self.holds: dict[str, Hold] = {}
         self.closed = False
         self.lots: list[Lot] = []  # minting order; stays empty unless the currency depreciates
+        self.appeals: list[UUID] = []
 
     @classmethod
     def open(
@@ -253,6 +254,12 @@ class Wallet(Aggregate):
         for hold_id, hold in list(self.holds.items()):
             if now >= hold.expires_at:
                 self.release_hold(hold_id, "expired")
+
+    # -- appeals ------------------------------------------------------------
+    @event("AppealLodged")
+    def note_appeal(self, appeal_id: UUID, subject_kind: str) -> None:
+        """Links an appeal to the wallet, so the holder's history lists it."""
+        self.appeals.append(appeal_id)
 
     # -- opting out ---------------------------------------------------------
     @event("Closed")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from projections.appeals import appeal_figures
 from projections.kanon import K_ANONYMITY, cell
 from projections.settlement import matrix
 from projections.store import Tx
@@ -62,7 +63,7 @@ def city_dashboard(tx: Tx, city: str, k: int = K_ANONYMITY) -> dict[str, Any]:
         found = _period(tx, city, metric, k)
         # Totals without a key are one cell; keyed metrics are a breakdown.
         period[metric] = found.get("", cell(0, 0, k)) if metric.endswith("_redeemed") else found
-    out = {"city": city, "k": k, "days": days, "daily": daily, **period}
+    out = {"city": city, "k": k, "days": days, "daily": daily, **period, **appeal_figures(tx, city, k)}
     report = equilibrium(tx, city, k)
     if report is not None:  # a depreciating currency: its equilibrium and treasury
         out["equilibrium"] = report

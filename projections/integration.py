@@ -13,14 +13,32 @@ from uuid import UUID
 from civfed.v1 import events_pb2
 
 AMOUNT_FIELDS = ("amount", "quantity", "cost", "rule_version")
-REF_FIELDS = ("wallet_id", "merchant_id", "hold_id", "prize_id", "rule_id", "category", "participant_kind")
+REF_FIELDS = (
+    "wallet_id",
+    "merchant_id",
+    "hold_id",
+    "prize_id",
+    "rule_id",
+    "category",
+    "participant_kind",
+    "subject_kind",
+)
 # Lots of a depreciating currency: the days a lot was minted, re-based or ends, and
 # whether a draw paid a shop or municipal tax (closed vocabulary).
 LOT_FIELDS = ("on", "ends_on", "drawn_for")
 
 # Aggregates whose events are public. Receipts, subject claims and rulebooks are
 # not: rulebooks are published separately, the others are internal bookkeeping.
-PUBLIC_AGGREGATES = ("Wallet", "Merchant", "Prize", "Voucher", "Redemption", "Settlement", "Federation")
+PUBLIC_AGGREGATES = (
+    "Wallet",
+    "Merchant",
+    "Prize",
+    "Voucher",
+    "Redemption",
+    "Settlement",
+    "Federation",
+    "Appeal",
+)
 
 
 def _is_exported(type_name: str) -> bool:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from civfed.v1 import events_pb2
+from projections.appeals import Appeals
 from projections.balances import Balances
 from projections.dashboard import Dashboard
 from projections.lookups import Lookups
@@ -24,7 +25,7 @@ from projections.workflow import WorkflowMoney
 
 def default_models() -> list[ReadModel]:
     # Lookups first: later models in the same transaction join against them.
-    return [Lookups(), Balances(), Dashboard(), Statements(), Settlement(), WorkflowMoney()]
+    return [Lookups(), Balances(), Dashboard(), Statements(), Settlement(), Appeals(), WorkflowMoney()]
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from aggregates.receipt import SubjectClaim
 from aggregates.rulebook import Rule, Rulebook
 from aggregates.voucher import Voucher
 from aggregates.wallet import Wallet
+from services.appeals import AppealCommands
 from services.config import City
 from services.lots import new_lot
 from services.unit_of_work import Command, IdempotentExecutor, UnitOfWork
@@ -28,7 +29,7 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class CityApplication(Application[UUID]):
+class CityApplication(AppealCommands, Application[UUID]):
     def __init__(self, city: City, env: dict[str, str] | None = None, clock: Clock = utcnow) -> None:
         self.city = city
         self.key = city.config.key
@@ -39,6 +40,7 @@ class CityApplication(Application[UUID]):
         self.executor = IdempotentExecutor(self, self.key)
         cur = city.config.currency
         self.spending_terms = (cur.local_only, cur.basic_economy_only)
+        self._register_award_remedies()
         self.rulebook = self._sync_rulebook()
         terms = city.config.workflow
         self.workflow = Workflow(self, terms) if terms is not None else None
@@ -94,40 +96,46 @@ class CityApplication(Application[UUID]):
         self, key: str, wallet_id: UUID, activity: str, fields: dict[str, Any], activity_id: str | None = None
     ) -> Command:
         def handle(uow: UnitOfWork) -> dict[str, Any]:
-            rule = self.rulebook.for_activity(activity)
-            wallet = uow.get(wallet_id, Wallet, "wallet")
-            wallet.check_active(self.clock())
-            if not rule.allows(wallet.participant_kind):
-                raise ParticipantNotAllowed(
-                    f"rule {rule.rule_id} does not cover {wallet.participant_kind} wallets"
-                )
-            award = self._evaluate(uow, rule, wallet, rules.parse_input(rule.kind, fields))
-            if award.subject_key is not None:
-                digest = SubjectClaim.digest(award.subject_key)
-                claim_id = SubjectClaim.create_id(self.key, rule.rule_id, digest)
-                SubjectClaim.check_unclaimed(uow.find(claim_id, SubjectClaim), rule.rule_id)
-                uow.add(SubjectClaim(self.key, rule.rule_id, digest, wallet.id))
-            carry_key = rule.rule_id if award.carried_after is not None else None
-            wallet.credit(
-                award.amount,
-                rule.rule_id,
-                rule.version,
-                activity_id or key,
-                award.explanation,
-                carry_key,
-                award.carried_after,
-                award.quantity,
-                lot=new_lot(self.city.config.currency, self.clock()),
-            )
-            return {
-                "amount": award.amount,
-                "rule_id": rule.rule_id,
-                "rule_version": rule.version,
-                "explanation": award.explanation,
-            }
+            return self.credit_activity(uow, wallet_id, activity, fields, activity_id or key)
 
         params = {"wallet": wallet_id, "activity": activity, "fields": fields, "id": activity_id}
         return Command("record_activity", key, params, handle)
+
+    def credit_activity(
+        self, uow: UnitOfWork, wallet_id: UUID, activity: str, fields: dict[str, Any], activity_id: str
+    ) -> dict[str, Any]:
+        """The normal rule path: checks first, then the credit (used by appeals too)."""
+        rule = self.rulebook.for_activity(activity)
+        wallet = uow.get(wallet_id, Wallet, "wallet")
+        wallet.check_active(self.clock())
+        if not rule.allows(wallet.participant_kind):
+            raise ParticipantNotAllowed(
+                f"rule {rule.rule_id} does not cover {wallet.participant_kind} wallets"
+            )
+        award = self._evaluate(uow, rule, wallet, rules.parse_input(rule.kind, fields))
+        if award.subject_key is not None:
+            digest = SubjectClaim.digest(award.subject_key)
+            claim_id = SubjectClaim.create_id(self.key, rule.rule_id, digest)
+            SubjectClaim.check_unclaimed(uow.find(claim_id, SubjectClaim), rule.rule_id)
+            uow.add(SubjectClaim(self.key, rule.rule_id, digest, wallet.id))
+        carry_key = rule.rule_id if award.carried_after is not None else None
+        wallet.credit(
+            award.amount,
+            rule.rule_id,
+            rule.version,
+            activity_id,
+            award.explanation,
+            carry_key,
+            award.carried_after,
+            award.quantity,
+            lot=new_lot(self.city.config.currency, self.clock()),
+        )
+        return {
+            "amount": award.amount,
+            "rule_id": rule.rule_id,
+            "rule_version": rule.version,
+            "explanation": award.explanation,
+        }
 
     def _evaluate(self, uow: UnitOfWork, rule: Rule, wallet: Wallet, inp: rules._Input) -> rules.Award:
         if isinstance(inp, rules.TripInput):

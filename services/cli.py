@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from aggregates.errors import DomainError
+from services.check_config import add_check_config_parser
 from services.config import ConfigError, load_settings
 from services.grpc.server import add_serve_parser
 from services.stream_cli import after_demo
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_parser(sub)
     register_stream_commands(sub)
     register_workflow_commands(sub)
+    add_check_config_parser(sub)
     return parser
 
 

@@ -128,6 +128,8 @@ class CityConfig(_Strict):
     consent_versions: list[str] = Field(min_length=1)
     voucher_ttl_hours: int = Field(default=72, gt=0)
     tourist_max_days: int = Field(default=90, gt=0)
+    # Staff decide an appeal within this many days of its filing.
+    appeal_decision_days: int = Field(default=30, gt=0)
     federation: FederationTerms = FederationTerms()
     workflow: WorkflowTerms | None = None
 

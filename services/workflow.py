@@ -8,15 +8,17 @@ treasury. Every command carries an idempotency key, like the city's others.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from aggregates import rules
+from aggregates.appeal import Appeal
 from aggregates.depreciation import schedule, total_at
 from aggregates.errors import InvalidInput, NotFound, ParticipantNotAllowed, PreconditionFailed
 from aggregates.treasury import Treasury
 from aggregates.wallet import Wallet
 from aggregates.workflow import Task, WorkCatalogue, WorkLog
+from services.appeals import appeal_activity_id
 from services.config import WorkflowTerms
 from services.lots import new_lot
 from services.unit_of_work import Command, UnitOfWork
@@ -30,14 +32,6 @@ ROUNDING = (
 )
 
 
-class Appealed(Protocol):
-    """What the work-log remedy reads from an upheld appeal."""
-
-    id: UUID
-    subject_ref: str
-    decided_by: str
-
-
 class Workflow:
     def __init__(self, app: CityApplication, terms: WorkflowTerms) -> None:
         self.app = app
@@ -46,6 +40,8 @@ class Workflow:
         self.catalogue_id = WorkCatalogue.create_id(self.key)
         self.treasury_id = Treasury.create_id(self.key)
         self._sync_catalogue()
+        # A rejected log is appealed like an award; upheld, it mints through the same rule.
+        app.appeal_remedies["work_log"] = self.remedy
 
     def _sync_catalogue(self) -> None:
         """Publish the catalogue in the city file; categories removed from it are retired."""
@@ -136,7 +132,7 @@ class Workflow:
             log.check_four_eyes(approver)
             wallet, rule, award = self._award(uow, log)
             log.approve(approver, award.amount)
-            self._mint(wallet, rule, log, award.amount, award.explanation)
+            self._mint(wallet, rule, f"work-log:{log.id}", award.amount, award.explanation)
             return {"log_id": str(log.id), "amount": award.amount, "explanation": award.explanation}
 
         return Command("approve_log", key, {"log": log_id, "approver": approver}, handle)
@@ -149,16 +145,26 @@ class Workflow:
 
         return Command("reject_log", key, {"log": log_id, "approver": approver, "reason": reason}, handle)
 
-    def remedy(self, uow: UnitOfWork, appeal: Appealed, remedy: str) -> dict[str, Any]:
-        """An upheld appeal against a rejected log mints its minutes through the same rule."""
+    def remedy(self, uow: UnitOfWork, appeal: Appeal, spec: dict[str, Any]) -> dict[str, Any]:
+        """An upheld appeal against a rejected log mints its logged minutes through the same rule.
+
+        Runs inside the appeal decision's unit of work; checks everything first.
+        The appeal itself records who decided and why. `spec` is not needed: the
+        log already holds the minutes.
+        """
         try:
-            log = uow.get(UUID(appeal.subject_ref), WorkLog, "work log")
+            log_id = UUID(appeal.subject_ref)
         except ValueError:
             raise InvalidInput("subject_ref", "a work log id") from None
+        log = uow.get(log_id, WorkLog, "work log")
+        if log.wallet_id != appeal.wallet_id:
+            raise InvalidInput("subject_ref", "the work log belongs to another wallet")
+        if log.status != "rejected":
+            raise PreconditionFailed(f"work log {log.id} is {log.status}, not rejected")
         wallet, rule, award = self._award(uow, log)
-        log.reinstate(appeal.id, appeal.decided_by, award.amount)
-        explanation = f"appeal {appeal.id} upheld ({remedy}): {award.explanation}"
-        self._mint(wallet, rule, log, award.amount, explanation)
+        log.reinstate(appeal.id, award.amount)
+        explanation = f"appeal upheld against the rejection of these minutes: {award.explanation}"
+        self._mint(wallet, rule, appeal_activity_id(appeal), award.amount, explanation)
         return {"log_id": str(log.id), "amount": award.amount, "explanation": explanation}
 
     def _award(self, uow: UnitOfWork, log: WorkLog) -> tuple[Wallet, Any, rules.Award]:
@@ -174,9 +180,9 @@ class Workflow:
         work = rules.ApprovedTimeInput(date=log.worked_on, minutes=log.minutes, category=log.category)
         return wallet, rule, rules.per_approved_time(rule.params, work)
 
-    def _mint(self, wallet: Wallet, rule: Any, log: WorkLog, amount: int, explanation: str) -> None:
+    def _mint(self, wallet: Wallet, rule: Any, activity_id: str, amount: int, explanation: str) -> None:
         lot = new_lot(self.app.city.config.currency, self.app.clock())
-        wallet.credit(amount, rule.rule_id, rule.version, f"work-log:{log.id}", explanation, lot=lot)
+        wallet.credit(amount, rule.rule_id, rule.version, activity_id, explanation, lot=lot)
 
     # -- municipal tax --------------------------------------------------------
     def pay_tax(self, key: str, wallet_id: UUID, amount: int, assessment_ref: str) -> Command:

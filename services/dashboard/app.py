@@ -2,7 +2,8 @@
 
 Routes: `/` (federation page), `/city/{city}` (city page), `/api/cities`,
 `/api/city/{city}`, `/api/federation`, `/static/...` (charts drawn by our own
-script as SVG, so the pages work offline).
+script as SVG, so the pages work offline), and `/healthz` (the process answers) and
+`/readyz` (the read-model store answers) for liveness and readiness probes.
 """
 
 from __future__ import annotations
@@ -68,8 +69,22 @@ def create_app(store: Store) -> Starlette:
         with store.transaction() as tx:
             return JSONResponse(federation_dashboard(tx))
 
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            with store.transaction() as tx:
+                tx.one("SELECT 1")
+        except Exception as exc:  # any store failure means: do not route traffic here
+            store.close()  # the next probe reconnects
+            return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
     return Starlette(
         routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
             Route("/", federation_page),
             Route("/city/{city}", city_page),
             Route("/api/cities", api_cities),

@@ -43,6 +43,7 @@ class LocalFederation:
         self.ca = ThrowawayCA(self.folder / "pki")
         self.files: dict[str, NodeFiles] = {c: self.ca.node(c) for c in self.cities}
         self.ports = {c: free_port() for c in self.cities}
+        self.health_ports = {c: free_port() for c in self.cities}
         self.staff_token = secrets.token_urlsafe(24)
         self.secret = {c: secrets.token_urlsafe(24) for c in self.cities}
         # The client certificate city apps, shops and tests connect with.
@@ -60,6 +61,7 @@ class LocalFederation:
             "CIVFED_DATA_DIR": str(self.folder / "data" / city),
             "CIVFED_GRPC_HOST": "127.0.0.1",
             "CIVFED_GRPC_PORT": str(self.ports[city]),
+            "CIVFED_HEALTH_PORT": str(self.health_ports[city]),
             "CIVFED_TLS_CERT_FILE": str(f.cert),
             "CIVFED_TLS_KEY_FILE": str(f.key),
             "CIVFED_TLS_CA_FILE": str(self.ca.ca_file),

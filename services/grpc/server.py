@@ -65,11 +65,20 @@ class RunningNode:
         self.port = self.server.add_secure_port(address, creds)
         if not self.port:
             raise ConfigError(f"CIVFED_GRPC_PORT: cannot listen on {address}")
+        # Kubelet `grpc:` probes speak plaintext, so health alone gets its own port. It
+        # shares the servicer: graceful shutdown shows NOT_SERVING on both ports.
+        self.health_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.health_server)
+        health_address = f"{settings.CIVFED_GRPC_HOST}:{settings.CIVFED_HEALTH_PORT}"
+        self.health_port = self.health_server.add_insecure_port(health_address)
+        if not self.health_port:
+            raise ConfigError(f"CIVFED_HEALTH_PORT: cannot listen on {health_address}")
         self.stopping = threading.Event()
         self.sweeper = threading.Thread(target=self._sweep, name="sweeper", daemon=True)
 
     def start(self) -> RunningNode:
         self.server.start()
+        self.health_server.start()
         for name in ("", *SERVICES):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self.sweeper.start()
@@ -88,6 +97,7 @@ class RunningNode:
         self.stopping.set()
         grace = self.settings.CIVFED_SHUTDOWN_GRACE_SECONDS if grace is None else grace
         self.server.stop(grace).wait()
+        self.health_server.stop(0).wait()
         self.sweeper.join(timeout=5)
         self.node.close()
 
@@ -115,7 +125,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     print(
-        f"civfed: {args.city} serving on {settings.CIVFED_GRPC_HOST}:{running.port}",
+        f"civfed: {args.city} serving on {settings.CIVFED_GRPC_HOST}:{running.port}"
+        f" (plaintext health on port {running.health_port})",
         file=sys.stderr,
         flush=True,
     )

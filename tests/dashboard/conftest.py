@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from projections.store import Store
 from services.cli import main
 from services.config import load_settings
 from services.dashboard.app import create_app
@@ -23,7 +24,11 @@ def dashboard_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # The demo builds the read models from the notification logs and exits.
     assert main(["demo", "--data-dir", str(data), "--scale", "0.2", "--json"]) == 0
     settings = load_settings({"CIVFED_DATA_DIR": str(data)})
-    store = read_model_store(settings, load_stream_settings({}))
+    yield from serving(read_model_store(settings, load_stream_settings({})))
+
+
+def serving(store: Store) -> Iterator[str]:
+    """The dashboard over `store` on a free loopback port, until the generator closes."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -36,9 +41,11 @@ def dashboard_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     while not server.started:
         assert time.monotonic() < deadline, "dashboard did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

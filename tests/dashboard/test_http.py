@@ -75,3 +75,23 @@ def test_pages_load_nothing_from_other_hosts(dashboard_url: str, path: str) -> N
 def test_unknown_city_is_404(dashboard_url: str) -> None:
     assert get(f"{dashboard_url}/api/city/atlantis")[0] == 404
     assert get(f"{dashboard_url}/city/atlantis")[0] == 404
+
+
+def test_probes_report_live_and_ready(dashboard_url: str) -> None:
+    assert get_json(f"{dashboard_url}/healthz") == {"status": "ok"}
+    assert get_json(f"{dashboard_url}/readyz") == {"status": "ok"}
+
+
+def test_readiness_fails_while_the_read_model_store_is_unreachable() -> None:
+    from projections.store import Store
+    from tests.dashboard.conftest import serving
+
+    # Nothing listens on port 1: the store cannot connect.
+    urls = serving(Store("postgresql://civfed@127.0.0.1:1/civfed"))
+    url = next(urls)
+    try:
+        status, body = get(f"{url}/readyz")
+        assert status == 503 and json.loads(body)["status"] == "unavailable", body
+        assert get_json(f"{url}/healthz") == {"status": "ok"}  # alive: no restart loop over a database
+    finally:
+        urls.close()

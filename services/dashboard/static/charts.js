@@ -162,6 +162,10 @@ function renderCity(d) {
   ]);
   barChart(section("Redemptions in partner cities"), "redemptions-by-partner",
     Object.entries(d.redemptions_by_partner));
+  barChart(section("Appeals", "Appeals filed, and the median hours from filing to a decision."), "appeals", [
+    ["appeals filed", d.appeals],
+    ["median hours to decision", d.median_hours_to_decision],
+  ]);
   if (d.equilibrium) renderEquilibrium(d.equilibrium);
 }
 

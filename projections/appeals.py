@@ -1,0 +1,48 @@
+"""Appeals per city: when each was filed and decided, and by whose wallet (a pseudonym).
+
+Only times and pseudonymous ids arrive here; reasons stay in the city's store.
+"""
+
+from __future__ import annotations
+
+from statistics import median
+from typing import Any
+
+from civfed.v1 import events_pb2
+from projections.kanon import K_ANONYMITY, cell
+from projections.store import Tx
+
+
+class Appeals:
+    name = "appeals"
+    tables = ("rm_appeals",)
+    ddl = (
+        "CREATE TABLE IF NOT EXISTS rm_appeals (city TEXT NOT NULL, appeal_id TEXT NOT NULL, "
+        "wallet_id TEXT NOT NULL, filed_at BIGINT NOT NULL, decided_at BIGINT, "
+        "PRIMARY KEY (city, appeal_id))",
+    )
+
+    def apply(self, tx: Tx, e: events_pb2.Event) -> None:
+        if e.type == "Appeal.Filed":
+            tx.execute(
+                "INSERT INTO rm_appeals VALUES (?, ?, ?, ?, NULL) ON CONFLICT DO NOTHING",
+                (e.city, e.aggregate_id, e.payload.refs.get("wallet_id", ""), e.time.seconds),
+            )
+        elif e.type == "Appeal.Decided":
+            tx.execute(
+                "UPDATE rm_appeals SET decided_at = ? WHERE city = ? AND appeal_id = ?",
+                (e.time.seconds, e.city, e.aggregate_id),
+            )
+
+
+def appeal_figures(tx: Tx, city: str, k: int = K_ANONYMITY) -> dict[str, Any]:
+    """The number of appeals, and the median hours from filing to decision (k-anonymous)."""
+    rows = tx.all("SELECT wallet_id, filed_at, decided_at FROM rm_appeals WHERE city = ?", (city,))
+    filers = {str(w) for w, _, _ in rows}
+    decided = [(str(w), int(d) - int(f)) for w, f, d in rows if d is not None]
+    waits = [seconds for _, seconds in decided]
+    hours = int(median(waits)) // 3600 if waits else 0
+    return {
+        "appeals": cell(len(rows), len(filers), k),
+        "median_hours_to_decision": cell(hours, len({w for w, _ in decided}), k),
+    }

@@ -1,0 +1,137 @@
+"""Appeal commands: filing and deciding, with remedies registered per subject kind.
+
+An upheld appeal runs its remedy inside the same unit of work as the decision,
+so the decision and its effect are stored in one atomic save or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any, Protocol
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+
+from aggregates.appeal import Appeal, check_reason
+from aggregates.errors import InvalidInput, NotFound
+from aggregates.wallet import Wallet
+from services.config import City
+from services.unit_of_work import Command, UnitOfWork
+
+Remedy = Callable[[UnitOfWork, Appeal, dict[str, Any]], dict[str, Any]]
+
+
+class CityLike(Protocol):
+    """What appeals need of the city application."""
+
+    city: City
+    key: str
+    appeal_remedies: dict[str, Remedy]
+
+    def clock(self) -> dt.datetime: ...
+
+    def credit_activity(
+        self, uow: UnitOfWork, wallet_id: UUID, activity: str, fields: dict[str, Any], activity_id: str
+    ) -> dict[str, Any]: ...
+
+    @property
+    def repository(self) -> Any: ...
+
+    def wallet(self, wallet_id: UUID) -> Wallet: ...
+
+
+def appeal_activity_id(appeal: Appeal) -> str:
+    """The activity id of a credit granted on appeal: derived, so it is granted once."""
+    return f"appeal:{appeal.id}"
+
+
+def award_remedy(app: CityLike) -> Remedy:
+    """Credit the award through the normal rule path, as if recorded in the first place."""
+
+    def remedy(uow: UnitOfWork, appeal: Appeal, spec: dict[str, Any]) -> dict[str, Any]:
+        activity = spec.get("activity")
+        fields = spec.get("fields")
+        if not isinstance(activity, str) or not activity:
+            raise InvalidInput("remedy.activity", "an upheld award appeal names the activity to credit")
+        if not isinstance(fields, dict):
+            raise InvalidInput("remedy.fields", "an upheld award appeal gives the activity's fields")
+        return app.credit_activity(uow, appeal.wallet_id, activity, fields, appeal_activity_id(appeal))
+
+    return remedy
+
+
+class AppealCommands:
+    """Mixed into CityApplication; needs its city, key, clock and remedies."""
+
+    appeal_remedies: dict[str, Remedy]
+
+    def _register_award_remedies(self: CityLike) -> None:
+        self.appeal_remedies = {"award": award_remedy(self), "missing_award": award_remedy(self)}
+
+    def file_appeal(
+        self: CityLike,
+        key: str,
+        wallet_id: UUID,
+        subject_kind: str,
+        subject_ref: str,
+        reason: str,
+        filed_by: str,
+    ) -> Command:
+        def handle(uow: UnitOfWork) -> dict[str, Any]:
+            wallet = uow.get(wallet_id, Wallet, "wallet")
+            wallet.check_active(self.clock())
+            deadline = self.clock() + dt.timedelta(days=self.city.config.appeal_decision_days)
+            appeal = Appeal.file(self.key, wallet.id, subject_kind, subject_ref, reason, filed_by, deadline)
+            wallet.note_appeal(appeal.id, subject_kind)
+            uow.add(appeal)
+            return {"appeal_id": str(appeal.id), "status": appeal.status, "deadline": deadline.isoformat()}
+
+        params = {
+            "wallet": wallet_id,
+            "kind": subject_kind,
+            "ref": subject_ref,
+            "reason": reason,
+            "by": filed_by,
+        }
+        return Command("file_appeal", key, params, handle)
+
+    def decide_appeal(
+        self: CityLike,
+        key: str,
+        appeal_id: UUID,
+        upheld: bool,
+        reason: str,
+        decided_by: str,
+        remedy: dict[str, Any] | None = None,
+    ) -> Command:
+        def handle(uow: UnitOfWork) -> dict[str, Any]:
+            appeal = uow.get(appeal_id, Appeal, "appeal")
+            appeal.check_decidable(decided_by, self.clock())
+            check_reason("reason", reason)
+            result: dict[str, Any] = {"appeal_id": str(appeal.id), "status": "upheld" if upheld else "denied"}
+            if upheld:
+                run = self.appeal_remedies.get(appeal.subject_kind)
+                if run is None:
+                    raise InvalidInput("subject_kind", f"no remedy for {appeal.subject_kind!r} appeals")
+                # The remedy checks everything before it changes anything, so a refusal
+                # leaves the appeal open.
+                result["remedy"] = run(uow, appeal, remedy or {})
+            appeal.decide(upheld, reason, decided_by)
+            return result
+
+        params = {"appeal": appeal_id, "upheld": upheld, "reason": reason, "by": decided_by, "remedy": remedy}
+        return Command("decide_appeal", key, params, handle)
+
+    def appeal(self: CityLike, appeal_id: UUID) -> Appeal:
+        try:
+            found = self.repository.get(appeal_id)
+        except AggregateNotFoundError:
+            found = None
+        if not isinstance(found, Appeal):
+            raise NotFound(f"appeal {appeal_id} not found")
+        return found
+
+    def appeals_of(self: CityLike, wallet_id: UUID) -> list[Appeal]:
+        """The holder's appeals, with status and deadline, oldest first."""
+        return [AppealCommands.appeal(self, appeal_id) for appeal_id in self.wallet(wallet_id).appeals]

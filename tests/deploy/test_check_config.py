@@ -1,0 +1,125 @@
+"""`civfed check-config`: city files, rulebook and a role's environment, with nothing started."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from services.check_config import ROLES, check_config
+from services.config import PACKAGED_CITIES
+from services.grpc.local_federation import LocalFederation
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def cities(tmp_path: Path) -> Path:
+    """A writable copy of the packaged cities, to break on purpose."""
+    folder = tmp_path / "cities"
+    shutil.copytree(PACKAGED_CITIES, folder)
+    return folder
+
+
+def civfed(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The real command, as a pipeline runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_packaged_cities_pass_for_every_event_path_role(tmp_path: Path) -> None:
+    env = {"CIVFED_DATA_DIR": str(tmp_path / "data"), "CIVFED_KAFKA_BOOTSTRAP": "kafka:9092"}
+    for role in ("relay", "projector", "dashboard"):
+        report = check_config(role, None, env)
+        assert report.problems == [], (role, report.problems)
+        assert [c.split()[0] for c in report.checked] == [
+            "bologna",
+            "rome",
+            "sint_niklaas",
+            "vienna",
+            "zwolle",
+        ]
+    assert not (tmp_path / "data").exists()  # nothing was opened or created
+
+
+def test_a_complete_node_environment_passes(tmp_path: Path) -> None:
+    fed = LocalFederation(tmp_path, ["vienna", "rome", "sint_niklaas"])
+    result = civfed("check-config", "--role", "node", env=fed.environment("vienna"))
+    assert result.returncode == 0, result.stderr
+    assert "node configuration is valid: vienna (1 rule)" in result.stdout
+    assert "warning" not in result.stderr  # both partners named in [federation] are configured
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_negative_award_is_rejected_naming_the_rule_and_the_field(cities: Path) -> None:
+    rulebook = cities / "bologna" / "rulebook.toml"
+    rulebook.write_text(rulebook.read_text().replace("bus_ride = 3", "bus_ride = -3"))
+    result = civfed(
+        "check-config", "--role", "dashboard", "--city", "bologna", env={"CIVFED_CITIES_DIR": str(cities)}
+    )
+    assert result.returncode != 0
+    assert "rule 'eco-actions' rejected: params.points.bus_ride is negative (-3)" in result.stderr
+    assert "bologna/rulebook.toml" in result.stderr
+
+
+def test_every_broken_rule_is_reported_not_just_the_first(cities: Path) -> None:
+    rulebook = cities / "bologna" / "rulebook.toml"
+    text = rulebook.read_text().replace("bus_ride = 3", "bus_ride = -3").replace("award = 25", "award = -25")
+    rulebook.write_text(text.replace('scope = "person"', 'scope = "person"\nnationality = "it"'))
+    report = check_config("projector", ["bologna"], {"CIVFED_CITIES_DIR": str(cities)})
+    assert len(report.problems) == 2, report.problems
+    assert "'eco-actions'" in report.problems[0] and "bus_ride is negative" in report.problems[0]
+    assert "'civic-event'" in report.problems[1] and "protected attribute 'nationality'" in report.problems[1]
+
+
+def test_a_rule_missing_a_parameter_names_it(cities: Path) -> None:
+    rulebook = cities / "vienna" / "rulebook.toml"
+    rulebook.write_text(rulebook.read_text().replace('baseline_mode = "car"', ""))
+    report = check_config("dashboard", ["vienna"], {"CIVFED_CITIES_DIR": str(cities)})
+    assert report.problems == [
+        "vienna/rulebook.toml: rule 'mobility-co2' rejected: params.baseline_mode is missing"
+    ]
+
+
+def test_a_missing_node_setting_is_named(tmp_path: Path) -> None:
+    fed = LocalFederation(tmp_path, ["vienna"])
+    env = fed.environment("vienna")
+    del env["CIVFED_SIGNING_KEY_FILE"]
+    result = civfed("check-config", "--role", "node", env=env)
+    assert result.returncode != 0
+    assert "CIVFED_SIGNING_KEY_FILE: Field required" in result.stderr
+    assert env["CIVFED_TOKEN_SECRET"] not in result.stderr + result.stdout  # secrets never echoed
+
+
+def test_a_node_setting_naming_a_missing_file_is_named(tmp_path: Path) -> None:
+    fed = LocalFederation(tmp_path, ["vienna"])
+    env = {**fed.environment("vienna"), "CIVFED_TLS_CA_FILE": str(tmp_path / "nowhere.pem")}
+    report = check_config("node", None, env)
+    assert len(report.problems) == 1 and "CIVFED_TLS_CA_FILE" in report.problems[0], report.problems
+
+
+def test_role_requirements_are_named() -> None:
+    relay = check_config("relay", None, {})
+    assert relay.problems == ["invalid relay settings: CIVFED_KAFKA_BOOTSTRAP: required for the relay"]
+    postgres = check_config("dashboard", None, {"PERSISTENCE_MODULE": "eventsourcing.postgres"})
+    assert len(postgres.problems) == 1 and "POSTGRES_DBNAME must be set" in postgres.problems[0]
+    assert check_config("janitor", None, {}).problems == [
+        f"--role: 'janitor' is not one of {', '.join(ROLES)}"
+    ]
+
+
+def test_missing_city_files_are_named(tmp_path: Path) -> None:
+    report = check_config("dashboard", ["atlantis"], {"CIVFED_CITIES_DIR": str(tmp_path)})
+    assert report.problems == [f"missing file {tmp_path / 'atlantis' / 'city.toml'}"]
+    empty = check_config("dashboard", None, {"CIVFED_CITIES_DIR": str(tmp_path)})
+    assert empty.problems == [f"CIVFED_CITIES_DIR: no city folders (with city.toml) in {tmp_path}"]

@@ -1,0 +1,255 @@
+"""The manifests agree with the application: settings, files, commands and ports."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic_settings import BaseSettings
+
+from services.check_config import ROLE_REQUIRES, check_config
+from services.cli import build_parser
+from services.config import Settings
+from services.grpc.server import cmd_serve
+from services.node_config import NodeSettings, PartnerNode
+from services.stream_cli import cmd_dashboard, cmd_project, cmd_relay
+from services.stream_settings import StreamSettings
+from tests.deploy.conftest import (
+    OVERLAYS,
+    ROOT,
+    Doc,
+    containers,
+    effective_env,
+    expand,
+    generated,
+    one,
+    role,
+)
+
+MODELS: dict[str, list[type[BaseSettings]]] = {
+    "node": [Settings, NodeSettings],
+    "relay": [Settings, StreamSettings],
+    "projector": [Settings, StreamSettings],
+    "dashboard": [Settings, StreamSettings],
+}
+# Read by libpq for every PostgreSQL connection, not by civfed's settings.
+LIBPQ = {"PGSSLMODE", "PGSSLROOTCERT", "PGCONNECT_TIMEOUT", "PGAPPNAME"}
+COMMANDS = {"node": cmd_serve, "relay": cmd_relay, "projector": cmd_project, "dashboard": cmd_dashboard}
+
+
+def default(model: type[BaseSettings], name: str) -> Any:
+    return model.model_fields[name].default
+
+
+def required_settings(role_name: str) -> set[str]:
+    """Fields without a default in the role's settings models, plus the role's own needs."""
+    names = {n for m in MODELS[role_name] for n, f in m.model_fields.items() if f.is_required()}
+    return names | set(ROLE_REQUIRES.get(role_name, ()))
+
+
+def test_the_required_settings_are_derived_from_the_models() -> None:
+    assert {"CIVFED_CITY", "CIVFED_TLS_KEY_FILE", "CIVFED_TOKEN_SECRET"} <= required_settings("node")
+    assert "CIVFED_KAFKA_BOOTSTRAP" in required_settings("relay")
+
+
+def test_every_required_setting_is_set_in_every_overlay(overlays: dict[str, list[Doc]]) -> None:
+    for name, docs in overlays.items():
+        for dep, c in containers(docs):
+            env = effective_env(docs, c)
+            missing = required_settings(role(c)) - set(env)
+            assert not missing, f"{name}/{dep['metadata']['name']}: {sorted(missing)} not set"
+            # Every name the manifests set is a real setting: a typo would be silently ignored.
+            known = {n for m in (Settings, NodeSettings, StreamSettings) for n in m.model_fields} | LIBPQ
+            assert set(env) <= known, (name, sorted(set(env) - known))
+            if env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
+                for pg in ("POSTGRES_HOST", "POSTGRES_DBNAME", "POSTGRES_USER", "POSTGRES_PASSWORD"):
+                    assert env.get(pg), (name, pg)
+
+
+def _materialise(docs: list[Doc], c: Doc, dep: Doc, root: Path) -> dict[str, str]:
+    """The container's environment with its mounts laid out under `root`.
+
+    ConfigMap volumes get their rendered content. Secret volumes and optional
+    ConfigMaps are created by each city; they get stand-in files at the paths the
+    settings name, and secretKeyRef values get stand-in strings.
+    """
+    volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+    mounts = {m["mountPath"]: volumes[m["name"]] for m in c.get("volumeMounts", [])}
+    external: list[str] = []
+    for path, vol in mounts.items():
+        target = root / path.lstrip("/")
+        target.mkdir(parents=True, exist_ok=True)
+        cm = vol.get("configMap")
+        if cm and not cm.get("optional"):
+            data = one(docs, "ConfigMap", cm["name"])["data"]
+            for item in cm.get("items") or [{"key": k, "path": k} for k in data]:
+                (target / item["path"]).parent.mkdir(parents=True, exist_ok=True)
+                (target / item["path"]).write_text(data[item["key"]])
+        elif "secret" in vol or cm:
+            external.append(path)
+    env: dict[str, str] = {}
+    read = {n for m in MODELS[role(c)] for n in m.model_fields}
+    for key, value in effective_env(docs, c).items():
+        if key not in read:
+            continue  # another role's setting: this one ignores it
+        if isinstance(value, tuple):
+            env[key] = secrets.token_urlsafe(24)
+            continue
+        env[key] = value
+
+    def local(path: str) -> str:
+        for mount in mounts:
+            if path.startswith(mount.rstrip("/") + "/"):
+                if mount in external:
+                    (root / path.lstrip("/")).write_text("stand-in for a file the city provides\n")
+                return str(root / path.lstrip("/"))
+        raise AssertionError(f"{dep['metadata']['name']}: {path} is on no mounted volume")
+
+    for key, value in list(env.items()):
+        if key.endswith(("_FILE", "_DIR")) and value.startswith("/"):
+            if key == "CIVFED_DATA_DIR":
+                env[key] = str(root / value.lstrip("/"))  # /tmp: an emptyDir
+                continue
+            env[key] = local(value) if key.endswith("_FILE") else local(value + "/x")[:-2]
+    if "CIVFED_PARTNERS" in env:
+        partners = json.loads(env["CIVFED_PARTNERS"])
+        for p in partners.values():
+            p["public_key_file"] = local(p["public_key_file"])
+        env["CIVFED_PARTNERS"] = json.dumps(partners)
+    return env
+
+
+def test_check_config_passes_for_every_role_with_each_overlays_environment(
+    overlays: dict[str, list[Doc]], tmp_path: Path
+) -> None:
+    """The settings, the mounted city files and the paths they name, as the app reads them."""
+    for name, docs in overlays.items():
+        for dep, c in containers(docs):
+            root = tmp_path / name / dep["metadata"]["name"]
+            env = _materialise(docs, c, dep, root)
+            report = check_config(role(c), None, env)
+            assert report.problems == [], (name, role(c), report.problems)
+            assert [x.split()[0] for x in report.checked] == [OVERLAYS[name]], (name, role(c))
+            assert report.warnings == [], (name, role(c), report.warnings)
+
+
+def test_city_files_are_the_repositorys_and_mounted_read_only(overlays: dict[str, list[Doc]]) -> None:
+    for name, docs in overlays.items():
+        key = OVERLAYS[name]
+        data = generated(docs, "ConfigMap", "civfed-city")["data"]
+        for file in ("city.toml", "rulebook.toml"):
+            assert data[file] == (ROOT / "cities" / key / file).read_text(), (name, file)
+        for _dep, c in containers(docs):
+            for m in c.get("volumeMounts", []):
+                assert m.get("readOnly") or m["mountPath"] == "/tmp", (name, m)
+
+
+def test_partners_are_configured_for_every_city_in_the_federation_terms(
+    overlays: dict[str, list[Doc]], tmp_path: Path
+) -> None:
+    stand_in = tmp_path / "partner.pub"
+    stand_in.write_text("a partner's public key\n")
+    for name, docs in overlays.items():
+        node = one(docs, "Deployment", "civfed-node")["spec"]["template"]["spec"]["containers"][0]
+        partners = json.loads(effective_env(docs, node)["CIVFED_PARTNERS"])
+        terms = tomllib.loads((ROOT / "cities" / OVERLAYS[name] / "city.toml").read_text()).get(
+            "federation", {}
+        )
+        assert set(partners) == set(terms.get("accepts", {})) | set(terms.get("redeemable_at", [])), name
+        for city, p in partners.items():
+            PartnerNode.model_validate({**p, "public_key_file": stand_in})  # the app's own address rule
+            assert p["public_key_file"] == f"/etc/civfed/partners/{city}.pub"
+
+
+def test_each_roles_command_exists_in_the_image(overlays: dict[str, list[Doc]]) -> None:
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["civfed"]' in dockerfile
+    assert 'civfed = "services.cli:main"' in (ROOT / "pyproject.toml").read_text()
+    parser = build_parser()
+    for name, docs in overlays.items():
+        for _dep, c in containers(docs):
+            assert "command" not in c, "the image's entrypoint is the civfed command"
+            env = effective_env(docs, c)
+            args = [expand(a, env) for a in c["args"]]
+            assert not any("$(" in a for a in args), (name, args)
+            parsed = parser.parse_args(args)
+            assert parsed.func is COMMANDS[role(c)], (name, args)
+            if role(c) == "node":
+                assert parsed.city == OVERLAYS[name]
+            if role(c) == "projector":
+                assert parsed.follow
+
+
+def _ports(c: Doc) -> dict[str, int]:
+    return {p["name"]: p["containerPort"] for p in c.get("ports", [])}
+
+
+def test_ports_and_probes_match_the_apps_defaults(overlays: dict[str, list[Doc]]) -> None:
+    grpc_port = default(NodeSettings, "CIVFED_GRPC_PORT")
+    health_port = default(NodeSettings, "CIVFED_HEALTH_PORT")
+    http_port = default(StreamSettings, "CIVFED_DASHBOARD_PORT")
+    grace = default(NodeSettings, "CIVFED_SHUTDOWN_GRACE_SECONDS")
+    for name, docs in overlays.items():
+        node = one(docs, "Deployment", "civfed-node")
+        c = node["spec"]["template"]["spec"]["containers"][0]
+        env = effective_env(docs, c)
+        # Ports are left to the defaults; where set, they must agree.
+        for setting, port in (("CIVFED_GRPC_PORT", grpc_port), ("CIVFED_HEALTH_PORT", health_port)):
+            assert int(env.get(setting, port)) == port, (name, setting)
+        assert _ports(c) == {"grpc": grpc_port, "grpc-health": health_port}
+        assert env["CIVFED_GRPC_HOST"] == "0.0.0.0"  # the kubelet and the Service reach the pod IP
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            assert c[probe]["grpc"] == {"port": health_port}, (name, probe)
+        pause = c["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert node["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > pause + grace
+        svc = one(docs, "Service", "civfed-node")["spec"]["ports"]
+        assert [(p["port"], p["targetPort"]) for p in svc] == [(grpc_port, "grpc")]
+
+        dash = one(docs, "Deployment", "civfed-dashboard")["spec"]["template"]["spec"]["containers"][0]
+        denv = effective_env(docs, dash)
+        assert int(denv.get("CIVFED_DASHBOARD_PORT", http_port)) == http_port
+        assert denv["CIVFED_DASHBOARD_HOST"] == "0.0.0.0"
+        assert _ports(dash) == {"http": http_port}
+        assert dash["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": http_port}
+        assert dash["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": http_port}
+        assert one(docs, "Service", "civfed-dashboard")["spec"]["ports"][0]["targetPort"] == "http"
+
+        ingress = one(docs, "NetworkPolicy", "allow-federation-ingress")["spec"]["ingress"]
+        assert ingress == [{"ports": [{"port": grpc_port, "protocol": "TCP"}]}]
+        dash_in = one(docs, "NetworkPolicy", "allow-dashboard-ingress")["spec"]["ingress"]
+        assert [p["port"] for rule in dash_in for p in rule["ports"]] == [http_port]
+        pg = one(docs, "NetworkPolicy", "allow-postgres-egress")["spec"]["egress"]
+        assert [p["port"] for rule in pg for p in rule["ports"]] == [int(env["POSTGRES_PORT"])]
+        assert int(env["POSTGRES_PORT"]) == default(Settings, "POSTGRES_PORT")
+        kafka = one(docs, "NetworkPolicy", "allow-kafka-egress")["spec"]["egress"]
+        bootstrap = env["CIVFED_KAFKA_BOOTSTRAP"]
+        assert [p["port"] for rule in kafka for p in rule["ports"]] == [int(bootstrap.rsplit(":", 1)[1])]
+    exposed = re.search(r"^EXPOSE (.+)$", (ROOT / "deploy" / "Dockerfile").read_text(), re.M)
+    assert exposed and exposed.group(1).split() == [str(grpc_port), str(health_port), str(http_port)]
+
+
+def test_the_dashboard_serves_the_probe_paths() -> None:
+    from projections.store import Store
+    from services.dashboard.app import create_app
+
+    paths = {getattr(r, "path", None) for r in create_app(Store("sqlite:///unused")).routes}
+    assert {"/healthz", "/readyz"} <= paths
+
+
+def test_kafka_bootstrap_points_at_the_example_cluster(
+    overlays: dict[str, list[Doc]], kafka_docs: list[Doc]
+) -> None:
+    kafka = one(kafka_docs, "Kafka", "civfed")
+    listener = kafka["spec"]["kafka"]["listeners"][0]
+    expected = (
+        f"{kafka['metadata']['name']}-kafka-bootstrap.{kafka['metadata']['namespace']}.svc:{listener['port']}"
+    )
+    for name, docs in overlays.items():
+        relay = one(docs, "Deployment", "civfed-relay")["spec"]["template"]["spec"]["containers"][0]
+        assert effective_env(docs, relay)["CIVFED_KAFKA_BOOTSTRAP"] == expected, name
+        peers = listener["networkPolicyPeers"][0]["namespaceSelector"]["matchExpressions"][0]["values"]
+        assert f"civfed-{name}" in peers

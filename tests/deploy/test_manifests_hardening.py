@@ -1,0 +1,135 @@
+"""Hardening: no secret committed, locked-down containers, and deny-by-default networking."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+from pydantic import SecretStr
+
+from services.config import Settings
+from services.node_config import NodeSettings
+from services.stream_settings import StreamSettings
+from tests.deploy.conftest import DEPLOY, ROOT, Doc, containers, effective_env, of_kind, one, role
+
+
+def secret_settings() -> set[str]:
+    """Settings that carry secrets: SecretStr fields, and passwords."""
+    names = set()
+    for model in (Settings, NodeSettings, StreamSettings):
+        for name, f in model.model_fields.items():
+            if f.annotation is SecretStr or "PASSWORD" in name:
+                names.add(name)
+    return names
+
+
+def test_no_secret_is_committed_anywhere_under_deploy() -> None:
+    for path in sorted(DEPLOY.rglob("*")) + sorted((ROOT / "cities").rglob("kustomization.yaml")):
+        if path.suffix not in (".yaml", ".yml") or not path.is_file():
+            continue
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc:
+                continue
+            assert doc.get("kind") != "Secret", f"{path}: a Secret is committed"
+            assert not doc.get("secretGenerator"), f"{path}: generates a Secret from committed values"
+
+
+def test_secrets_come_only_from_secret_references(overlays: dict[str, list[Doc]]) -> None:
+    sensitive = secret_settings()
+    assert {"CIVFED_STAFF_TOKEN", "CIVFED_TOKEN_SECRET", "POSTGRES_PASSWORD"} <= sensitive
+    for name, docs in overlays.items():
+        for secret in of_kind(docs, "Secret"):
+            assert not secret.get("data") and not secret.get("stringData"), (name, secret["metadata"]["name"])
+        for cm in of_kind(docs, "ConfigMap"):
+            assert not sensitive & set(cm["data"]), (name, cm["metadata"]["name"])
+            for key, value in cm["data"].items():
+                assert "PRIVATE KEY" not in value and not re.search(r"://[^/\s]*:[^@\s]+@", value), (
+                    name,
+                    key,
+                )
+        for dep, c in containers(docs):
+            env = effective_env(docs, c)
+            for setting in sensitive & set(env):
+                assert isinstance(env[setting], tuple) and env[setting][0] == "secret", (name, setting)
+            if role(c) == "node":
+                # Private keys are files on Secret volumes, by name only.
+                volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+                mounts = {m["mountPath"]: volumes[m["name"]] for m in c["volumeMounts"]}
+                for setting in ("CIVFED_TLS_KEY_FILE", "CIVFED_TLS_CERT_FILE", "CIVFED_SIGNING_KEY_FILE"):
+                    folder = env[setting].rsplit("/", 1)[0]
+                    assert set(mounts[folder]["secret"]) == {"secretName", "defaultMode"}, (name, setting)
+
+
+def test_every_container_is_locked_down(overlays: dict[str, list[Doc]]) -> None:
+    uid = int(re.findall(r"^USER (\d+):(\d+)$", (DEPLOY / "Dockerfile").read_text(), re.M)[-1][0])
+    for name, docs in overlays.items():
+        for dep, c in containers(docs):
+            where = (name, dep["metadata"]["name"], c["name"])
+            pod = dep["spec"]["template"]["spec"]
+            sc = c["securityContext"]
+            assert sc["runAsNonRoot"] is True, where
+            assert sc["readOnlyRootFilesystem"] is True, where
+            assert sc["allowPrivilegeEscalation"] is False, where
+            assert sc["capabilities"] == {"drop": ["ALL"]}, where
+            assert sc["seccompProfile"] == {"type": "RuntimeDefault"}, where
+            assert pod["securityContext"]["runAsNonRoot"] is True, where
+            assert pod["securityContext"]["runAsUser"] == uid, where  # the image's own user
+            assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, where
+            assert pod["automountServiceAccountToken"] is False, where
+            assert "hostNetwork" not in pod and "hostPID" not in pod, where
+            # A read-only root needs a writable /tmp: an emptyDir, bounded.
+            volumes = {v["name"]: v for v in pod["volumes"]}
+            tmp = [m for m in c["volumeMounts"] if m["mountPath"] == "/tmp"]
+            assert len(tmp) == 1 and volumes[tmp[0]["name"]]["emptyDir"]["sizeLimit"], where
+            for kind in ("requests", "limits"):
+                assert set(c["resources"][kind]) == {"cpu", "memory"}, (where, kind)
+            assert not c["image"].endswith(":latest") and ":" in c["image"], where
+    assert one(overlays["rome"], "ServiceAccount", "civfed")["automountServiceAccountToken"] is False
+
+
+def _selects(policy: Doc, labels: dict[str, str]) -> bool:
+    sel = policy["spec"]["podSelector"]
+    if not sel:
+        return True
+    if not sel.get("matchLabels", {}).items() <= labels.items():
+        return False
+    return all(labels.get(e["key"]) in e["values"] for e in sel.get("matchExpressions", []))
+
+
+def test_network_policies_deny_by_default_and_open_only_what_each_role_needs(
+    overlays: dict[str, list[Doc]],
+) -> None:
+    grpc_port = NodeSettings.model_fields["CIVFED_GRPC_PORT"].default
+    http_port = StreamSettings.model_fields["CIVFED_DASHBOARD_PORT"].default
+    for name, docs in overlays.items():
+        policies = of_kind(docs, "NetworkPolicy")
+        deny = one(docs, "NetworkPolicy", "default-deny-all")["spec"]
+        assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}, name
+        for dep, c in containers(docs):
+            labels = dep["spec"]["template"]["metadata"]["labels"]
+            env = effective_env(docs, c)
+            pg, kafka = int(env["POSTGRES_PORT"]), int(env["CIVFED_KAFKA_BOOTSTRAP"].rsplit(":", 1)[1])
+            applying = [p for p in policies if _selects(p, labels)]
+            ingress = {
+                p["port"] for pol in applying for r in pol["spec"].get("ingress", []) for p in r["ports"]
+            }
+            egress = {
+                p["port"] for pol in applying for r in pol["spec"].get("egress", []) for p in r["ports"]
+            }
+            expected_in = {"node": {grpc_port}, "dashboard": {http_port}}.get(role(c), set())
+            expected_out = {
+                "node": {53, pg, grpc_port},
+                "relay": {53, pg, kafka},
+                "projector": {53, pg, kafka},
+                "dashboard": {53, pg},
+            }[role(c)]
+            assert ingress == expected_in, (name, role(c), ingress)
+            assert egress == expected_out, (name, role(c), egress)
+        for pol in policies:
+            for rule in pol["spec"].get("ingress", []) + pol["spec"].get("egress", []):
+                assert rule.get("ports"), (name, pol["metadata"]["name"], "a rule open on every port")
+        # Database egress goes to the city's own PostgreSQL range, not anywhere.
+        pg_rule = one(docs, "NetworkPolicy", "allow-postgres-egress")["spec"]["egress"][0]["to"]
+        assert [t["ipBlock"]["cidr"] for t in pg_rule] != ["0.0.0.0/0"], name
+        dns = one(docs, "NetworkPolicy", "allow-dns-egress")["spec"]["egress"][0]["to"][0]
+        assert dns["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}, name

@@ -1,0 +1,123 @@
+"""Every overlay renders, and every manifest is valid against the Kubernetes schema."""
+
+from __future__ import annotations
+
+import kubernetes_validate
+import pytest
+
+from services.check_config import ROLES
+from services.config import city_keys
+from tests.deploy.conftest import K8S, OVERLAYS, Doc, containers, effective_env, of_kind, one, render, role
+
+# kubectl 1.32 renders these; kubernetes-validate ships the 1.32 schemas.
+KUBERNETES_VERSION = "1.32.0"
+# Custom resources have no schema in kubernetes-validate: they are checked by hand below.
+CUSTOM_GROUPS = ("kafka.strimzi.io/",)
+
+
+def validate(doc: Doc) -> None:
+    try:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        where = f"{doc['kind']} {doc['metadata']['name']}"
+        raise AssertionError(f"{where}: {exc.message} at {'.'.join(map(str, exc.path))}") from None
+
+
+def test_there_is_one_overlay_per_city_and_nothing_else() -> None:
+    assert sorted(p.name for p in (K8S / "overlays").iterdir()) == sorted(OVERLAYS)
+    assert sorted(OVERLAYS.values()) == city_keys()
+
+
+def test_every_overlay_manifest_matches_the_kubernetes_schema(overlays: dict[str, list[Doc]]) -> None:
+    for name, docs in overlays.items():
+        assert len(docs) > 15, name
+        for doc in docs:
+            assert not doc["apiVersion"].startswith(CUSTOM_GROUPS), f"{name}: custom resource in an overlay"
+            validate(doc)
+
+
+def test_the_base_alone_is_valid_too() -> None:
+    for doc in render(K8S / "base"):
+        validate(doc)
+
+
+def test_the_schema_check_catches_a_misspelt_field(overlays: dict[str, list[Doc]]) -> None:
+    """Strict validation: an unknown field fails, so the checks above can fail."""
+    dep = dict(one(overlays["rome"], "Deployment", "civfed-node"))
+    dep["spec"] = {**dep["spec"], "replica": 2}
+    with pytest.raises(AssertionError, match="replica"):
+        validate(dep)
+
+
+def test_every_overlay_runs_each_role_in_its_own_namespace(overlays: dict[str, list[Doc]]) -> None:
+    for name, docs in overlays.items():
+        namespace = f"civfed-{name}"
+        assert one(docs, "Namespace", namespace)["metadata"]["labels"][
+            "pod-security.kubernetes.io/enforce"
+        ] == ("restricted")
+        assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == {namespace}
+        assert sorted(role(c) for _, c in containers(docs)) == sorted(ROLES)
+        settings = effective_env(
+            docs, one(docs, "Deployment", "civfed-node")["spec"]["template"]["spec"]["containers"][0]
+        )
+        assert settings["CIVFED_CITY"] == OVERLAYS[name]
+
+
+def test_workloads_services_and_autoscaling(overlays: dict[str, list[Doc]]) -> None:
+    for name, docs in overlays.items():
+        for single in ("civfed-relay", "civfed-projector"):
+            spec = one(docs, "Deployment", single)["spec"]
+            assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}, (name, single)
+        node = one(docs, "Deployment", "civfed-node")
+        assert node["spec"]["replicas"] >= 2
+        for service in ("civfed-node", "civfed-dashboard"):
+            svc = one(docs, "Service", service)
+            dep = one(docs, "Deployment", service)
+            assert svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
+        hpa = one(docs, "HorizontalPodAutoscaler", "civfed-dashboard")
+        assert hpa["spec"]["scaleTargetRef"] == {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": "civfed-dashboard",
+        }
+        assert 2 <= hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]
+        assert "replicas" not in one(docs, "Deployment", "civfed-dashboard")["spec"]  # the HPA owns it
+
+
+def test_every_workload_has_a_disruption_budget(overlays: dict[str, list[Doc]]) -> None:
+    for name, docs in overlays.items():
+        budgets = of_kind(docs, "PodDisruptionBudget")
+        for dep in of_kind(docs, "Deployment"):
+            labels = dep["spec"]["template"]["metadata"]["labels"]
+            matching = [b for b in budgets if b["spec"]["selector"]["matchLabels"].items() <= labels.items()]
+            assert len(matching) == 1, (name, dep["metadata"]["name"])
+            budget = matching[0]["spec"]
+            if dep["spec"].get("replicas", 2) == 1:
+                # minAvailable: 1 on a single replica would block every node drain.
+                assert budget == {"maxUnavailable": 1, "selector": budget["selector"]}
+            else:
+                assert budget["minAvailable"] == 1
+
+
+def test_the_example_kafka_keeps_three_replicas_and_two_in_sync(kafka_docs: list[Doc]) -> None:
+    from projections.kafka_source import topic_for
+    from services.stream_settings import StreamSettings
+
+    for doc in kafka_docs:  # custom resources: parsed, with the fields Strimzi requires
+        assert doc["apiVersion"] == "kafka.strimzi.io/v1beta2"
+        assert doc["metadata"]["name"] and isinstance(doc["spec"], dict)
+        assert doc["metadata"]["namespace"] == "kafka"
+    kafka = one(kafka_docs, "Kafka", "civfed")
+    config = kafka["spec"]["kafka"]["config"]
+    assert config["default.replication.factor"] == 3 and config["min.insync.replicas"] == 2
+    assert config["auto.create.topics.enable"] is False
+    pool = one(kafka_docs, "KafkaNodePool", "civfed")
+    assert pool["spec"]["replicas"] >= 3 and pool["metadata"]["labels"]["strimzi.io/cluster"] == "civfed"
+    topics = of_kind(kafka_docs, "KafkaTopic")
+    assert sorted(t["spec"]["topicName"] for t in topics) == sorted(topic_for(c) for c in city_keys())
+    partitions = StreamSettings.model_fields["CIVFED_KAFKA_PARTITIONS"].default
+    for t in topics:
+        assert t["metadata"]["labels"]["strimzi.io/cluster"] == "civfed"
+        assert t["spec"]["replicas"] == 3 and t["spec"]["partitions"] == partitions
+        assert t["spec"]["config"]["min.insync.replicas"] == 2
+        assert t["spec"]["config"]["retention.ms"] == -1  # rebuilds replay from offset zero
