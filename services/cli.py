@@ -45,7 +45,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="civfed", description="A federation of civic reward tokens.")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the embedded four-city federation on SQLite")
+    demo = sub.add_parser("demo", help="run the embedded five-city federation on SQLite")
     demo.add_argument("--data-dir", help="where the SQLite stores live (default: per-user data dir)")
     demo.add_argument("--json", action="store_true", help="print the figures as JSON")
     demo.add_argument("--scale", type=float, default=1.0, help="scale the number of people (default 1.0)")

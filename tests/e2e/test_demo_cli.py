@@ -93,6 +93,27 @@ def test_demo_json_has_the_workflow_citys_equilibrium_figures(tmp_path: Path) ->
     }
     assert report["treasury_received"]["people"] >= 10
 
+    # `civfed workflow report` gives the same figures from the same store, as JSON and as a table.
+    cli = [
+        sys.executable,
+        "-m",
+        "services.cli",
+        "workflow",
+        "report",
+        "--city",
+        "zwolle",
+        "--data-dir",
+        str(tmp_path),
+    ]
+    as_json = subprocess.run(
+        [*cli, "--json"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120
+    )
+    assert json.loads(as_json.stdout) == report
+    table = subprocess.run(cli, cwd=ROOT, capture_output=True, text=True, check=True, timeout=120).stdout
+    assert "2026-07" in table
+    assert f"{report['steady_state_supply']['value'] / 100:,.2f}" in table
+    assert "projected steady-state supply (issuance/yr × period / 2)" in table
+
     # The report's closing supply is what the wallets are worth when July ends.
     settings = load_settings({"CIVFED_DATA_DIR": str(tmp_path)})
     app = CityApplication(load_city("zwolle"), settings.eventsourcing_env("zwolle"))
