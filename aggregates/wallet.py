@@ -185,6 +185,10 @@ class Wallet(Aggregate):
     def _lots_drawn(self, amount: int, on: str, drawn_for: str) -> None:
         self.lots = draw(self.lots, amount, dt.date.fromisoformat(on))
 
+    def value_on(self, on: dt.date) -> int:
+        """The balance as of `on`: lots at their depreciated value (without lots, the balance)."""
+        return total_at(self.lots, on) + self.held if self.lots else self.balance
+
     def check_no_lots(self) -> None:
         if self.lots:
             raise HoldsNotOffered("holds are not offered in a depreciating currency; spend directly")

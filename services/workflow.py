@@ -13,7 +13,7 @@ from uuid import UUID
 
 from aggregates import rules
 from aggregates.appeal import Appeal
-from aggregates.depreciation import schedule, total_at
+from aggregates.depreciation import schedule
 from aggregates.errors import InvalidInput, NotFound, ParticipantNotAllowed, PreconditionFailed
 from aggregates.treasury import Treasury
 from aggregates.wallet import Wallet
@@ -206,7 +206,7 @@ class Workflow:
         return {
             "wallet_id": str(wallet.id),
             "on": day.isoformat(),
-            "value": total_at(wallet.lots, day),
+            "value": wallet.value_on(day),
             "lots": len(wallet.lots),
             "schedule": [
                 {"on": s.on.isoformat(), "value": s.value, "depreciation": s.depreciation} for s in steps

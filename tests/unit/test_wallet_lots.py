@@ -43,6 +43,7 @@ def test_a_currency_without_depreciation_keeps_no_lots() -> None:
     wallet.spend(100, uuid4(), "receipt", at(4000))
     assert wallet.lots == []
     assert wallet.balance == 200  # nothing depreciates, however late
+    assert wallet.value_on(at(4000).date()) == 200
     assert event_names(wallet) == ["Opened", "Credited", "Spent"]
 
 
@@ -83,7 +84,8 @@ def test_recorded_depreciation_plus_spending_plus_tax_accounts_for_every_minted_
     assert sums["TaxPaid"] == 5_000 and sums["Spent"] == 2_000
     assert sums["Depreciated"] > 0
     assert sums["Credited"] - sums["Depreciated"] - sums["Spent"] - sums["TaxPaid"] == wallet.balance
-    assert wallet.balance == total_at(wallet.lots, at(900).date())
+    assert wallet.balance == total_at(wallet.lots, at(900).date()) == wallet.value_on(at(900).date())
+    assert wallet.value_on(at(2000).date()) < wallet.balance  # not yet recorded, already shown
 
 
 def test_tax_or_spending_beyond_the_depreciated_value_is_refused_and_changes_nothing() -> None:
