@@ -128,7 +128,8 @@ function equilibriumTable(box, e) {
     row.insertCell().textContent = m.month;
     cols.forEach((c) => {
       const td = row.insertCell();
-      if (m[c].value === undefined) { td.textContent = "suppressed"; td.className = "suppressed"; }
+      if (m[c].empty) td.textContent = "–"; // nobody took part in this flow
+      else if (m[c].value === undefined) { td.textContent = "suppressed"; td.className = "suppressed"; }
       else td.textContent = m[c].value.toLocaleString();
     });
   });
@@ -139,9 +140,10 @@ function renderEquilibrium(e) {
   const note = `Linear depreciation over ${e.period_years} years (${e.period_days} days), published in advance ` +
     "and the same for everyone. Amounts in the smallest unit. " + e.method;
   equilibriumTable(section("Equilibrium: minted, depreciated, spent and money supply per month", note), e);
-  barChart(section("Money supply now and at the steady state"), "steady-state", [
-    ["supply at the latest month end", e.months[e.months.length - 1].supply],
-    ["steady state (issuance/yr × period / 2)", e.steady_state_supply],
+  barChart(section("Money supply now and at the steady state",
+    "Steady state = issuance per year at the current rate × period / 2."), "steady-state", [
+    ["supply now", e.months[e.months.length - 1].supply],
+    ["steady state", e.steady_state_supply],
   ]);
   barChart(section("Treasury: municipal tax received in tokens"), "treasury", [["treasury", e.treasury_received]]);
 }
