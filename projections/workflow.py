@@ -2,10 +2,13 @@
 
 The model replays each wallet's lots with the domain's own arithmetic
 (`aggregates.depreciation`), so the supply it finds on any day is exactly the
-sum of what the wallets are worth. When the first event of a new month
-arrives, the months before it are closed: their supply at month end (the value
-of every lot on the first day of the next month) is stored. Depreciation in a
-month is then supply at its start + minted − spent − tax − supply at its end.
+sum of what the wallets are worth. A month's closing supply is every lot valued
+on the first day of the next month. Each wallet is closed on its own: when its
+first event in a later month arrives, its value at the end of each month it
+leaves is added to those months. Wallets not yet closed for a month count at
+query time with the lots they hold now, which are the lots they held then.
+Only one wallet's order matters, which Kafka keeps per key, so the figures do
+not depend on how partitions interleave.
 
 Flows are dated by the lot events' own day, never by the event's wall-clock
 time, so the figures are the same whichever clock recorded them.
@@ -46,23 +49,25 @@ def load_lots(tx: Tx, city: str, wallet: str | None = None) -> dict[str, list[Lo
     return out
 
 
-def supply_on(tx: Tx, city: str, day: dt.date) -> tuple[int, int]:
-    """(total value of every lot on `day`, distinct wallets holding any of it)."""
-    supply = holders = 0
-    for lots in load_lots(tx, city).values():
-        worth = sum(value_at(lot, day) for lot in lots)
-        supply += worth
-        holders += worth > 0
-    return supply, holders
+def wallet_months(tx: Tx, city: str) -> dict[str, str]:
+    """wallet id -> the month of its latest lot event (the month it is still open in)."""
+    rows = tx.all("SELECT wallet_id, month FROM rm_wf_wallets WHERE city = ?", (city,))
+    return {str(w): str(m) for w, m in rows}
+
+
+def worth(lots: list[Lot], day: dt.date) -> int:
+    return sum(value_at(lot, day) for lot in lots)
 
 
 class WorkflowMoney:
     name = "workflow"
-    tables = ("rm_wf_lots", "rm_wf_months", "rm_wf_people", "rm_wf_state")
+    tables = ("rm_wf_lots", "rm_wf_wallets", "rm_wf_months", "rm_wf_people", "rm_wf_state")
     ddl = (
         "CREATE TABLE IF NOT EXISTS rm_wf_lots (city TEXT NOT NULL, wallet_id TEXT NOT NULL, "
         "seq INTEGER NOT NULL, value BIGINT NOT NULL, base_on TEXT NOT NULL, ends_on TEXT NOT NULL, "
         "PRIMARY KEY (city, wallet_id, seq))",
+        "CREATE TABLE IF NOT EXISTS rm_wf_wallets (city TEXT NOT NULL, wallet_id TEXT NOT NULL, "
+        "month TEXT NOT NULL, PRIMARY KEY (city, wallet_id))",
         "CREATE TABLE IF NOT EXISTS rm_wf_months (city TEXT NOT NULL, month TEXT NOT NULL, "
         "metric TEXT NOT NULL, value BIGINT NOT NULL, PRIMARY KEY (city, month, metric))",
         "CREATE TABLE IF NOT EXISTS rm_wf_people (city TEXT NOT NULL, month TEXT NOT NULL, "
@@ -76,22 +81,18 @@ class WorkflowMoney:
             return
         refs, amount, wallet = e.payload.refs, e.payload.amounts["amount"], e.aggregate_id
         on = dt.date.fromisoformat(refs["on"])
-        month = self._advance(tx, e.city, month_of(on))
+        lots = load_lots(tx, e.city, wallet).get(wallet, [])
+        month = self._advance(tx, e.city, wallet, month_of(on), lots)
         if e.type == "Wallet.LotOpened":
             ends_on = dt.date.fromisoformat(refs["ends_on"])
-            row = tx.one(
-                "SELECT COALESCE(MAX(seq), 0) FROM rm_wf_lots WHERE city = ? AND wallet_id = ?",
-                (e.city, wallet),
-            )
-            seq = int(row[0]) + 1 if row else 1
             tx.execute(
                 "INSERT INTO rm_wf_lots VALUES (?, ?, ?, ?, ?, ?)",
-                (e.city, wallet, seq, amount, on.isoformat(), ends_on.isoformat()),
+                (e.city, wallet, len(lots) + 1, amount, on.isoformat(), ends_on.isoformat()),
             )
             tx.execute("UPDATE rm_wf_state SET period_days = ? WHERE city = ?", ((ends_on - on).days, e.city))
             self._add(tx, e.city, month, "minted", amount, wallet)
             return
-        kept = draw(load_lots(tx, e.city, wallet).get(wallet, []), amount, on)
+        kept = draw(lots, amount, on)
         tx.execute("DELETE FROM rm_wf_lots WHERE city = ? AND wallet_id = ?", (e.city, wallet))
         for seq, lot in enumerate(kept, start=1):
             tx.execute(
@@ -111,27 +112,35 @@ class WorkflowMoney:
             (city, month, metric, wallet),
         )
 
-    def _advance(self, tx: Tx, city: str, month: str) -> str:
-        """Close every month before `month`; returns the month the event counts in.
+    def _advance(self, tx: Tx, city: str, wallet: str, month: str, lots: list[Lot]) -> str:
+        """Close the wallet's months before `month`; returns the month the event counts in.
 
-        A store's clock never runs backwards; should an event still be dated
-        before the open month, it counts in the open month so closed figures stay.
+        A wallet's clock never runs backwards; should an event still be dated
+        before the wallet's open month, it counts in that month, so closed
+        figures stay as they are.
         """
-        row = tx.one("SELECT month FROM rm_wf_state WHERE city = ?", (city,))
+        row = tx.one("SELECT month FROM rm_wf_wallets WHERE city = ? AND wallet_id = ?", (city, wallet))
         if row is None:
+            tx.execute("INSERT INTO rm_wf_wallets VALUES (?, ?, ?)", (city, wallet, month))
+        elif str(row[0]) >= month:
+            month = str(row[0])
+        else:
+            open_month = str(row[0])
+            while open_month < month:
+                value = worth(lots, month_end(open_month))
+                for metric, n in (("supply_closed", value), ("holders_closed", int(value > 0))):
+                    tx.execute(
+                        "INSERT INTO rm_wf_months VALUES (?, ?, ?, ?) ON CONFLICT (city, month, metric) "
+                        "DO UPDATE SET value = rm_wf_months.value + excluded.value",
+                        (city, open_month, metric, n),
+                    )
+                open_month = next_month(open_month)
+            tx.execute(
+                "UPDATE rm_wf_wallets SET month = ? WHERE city = ? AND wallet_id = ?", (month, city, wallet)
+            )
+        state = tx.one("SELECT month FROM rm_wf_state WHERE city = ?", (city,))
+        if state is None:
             tx.execute("INSERT INTO rm_wf_state VALUES (?, ?, 0)", (city, month))
-            return month
-        open_month = str(row[0])
-        if month <= open_month:
-            return open_month
-        while open_month < month:
-            supply, holders = supply_on(tx, city, month_end(open_month))
-            for metric, value in (("supply_end", supply), ("holders_end", holders)):
-                tx.execute(
-                    "INSERT INTO rm_wf_months VALUES (?, ?, ?, ?) ON CONFLICT (city, month, metric) "
-                    "DO UPDATE SET value = excluded.value",
-                    (city, open_month, metric, value),
-                )
-            open_month = next_month(open_month)
-        tx.execute("UPDATE rm_wf_state SET month = ? WHERE city = ?", (month, city))
+        elif str(state[0]) < month:
+            tx.execute("UPDATE rm_wf_state SET month = ? WHERE city = ?", (month, city))
         return month

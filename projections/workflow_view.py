@@ -14,7 +14,7 @@ from typing import Any
 from aggregates.depreciation import DAYS_PER_YEAR, steady_state_supply
 from projections.kanon import K_ANONYMITY, cell
 from projections.store import Tx
-from projections.workflow import month_end, next_month, supply_on
+from projections.workflow import load_lots, month_end, next_month, wallet_months, worth
 
 FLOWS = ("minted", "spent", "tax")
 RATE_MONTHS = 3  # the current issuance rate: the latest three months, annualised
@@ -54,16 +54,24 @@ def equilibrium(tx: Tx, city: str, k: int = K_ANONYMITY) -> dict[str, Any] | Non
             (city,),
         )
     }
-    # The open month closes on the lots as they stand: its figures are final once it ends.
-    supply, holders = supply_on(tx, city, month_end(open_month))
-    values[(open_month, "supply_end")], values[(open_month, "holders_end")] = supply, holders
+    # Closing supply: wallets already closed for a month, plus those still open in
+    # it or earlier, valued now on the lots they hold (unchanged since).
+    lots, opened = load_lots(tx, city), wallet_months(tx, city)
+    month = min([m for m, _ in values] + [open_month])
+    while month <= open_month:
+        open_here = [worth(lots.get(w, []), month_end(month)) for w, m in opened.items() if m <= month]
+        values[(month, "supply_end")] = values.get((month, "supply_closed"), 0) + sum(open_here)
+        values[(month, "holders_end")] = values.get((month, "holders_closed"), 0) + sum(
+            v > 0 for v in open_here
+        )
+        month = next_month(month)
 
     month = min(m for m, _ in values)
     rows: list[dict[str, Any]] = []
     before, before_cell = 0, {"value": 0}
     while month <= open_month:
         flows = {f: _flow(values.get((month, f), 0), people.get((month, f), 0), k) for f in FLOWS}
-        end = values.get((month, "supply_end"), before)
+        end = values[(month, "supply_end")]
         end_cell = _flow(end, values.get((month, "holders_end"), 0), k)
         lost = before + sum(values.get((month, f), 0) * (1 if f == "minted" else -1) for f in FLOWS) - end
         rows.append(

@@ -12,9 +12,12 @@ import pytest
 
 from aggregates.depreciation import total_at
 from projections.dashboard_view import city_dashboard
+from projections.integration import to_integration_event
 from projections.log_source import catch_up_log
 from projections.projector import Projector
 from projections.store import Store
+from projections.workflow import WorkflowMoney
+from projections.workflow_view import equilibrium
 from services.city import CityApplication
 from services.workflow_report import equilibrium_report, render_equilibrium
 from tests.conftest import PG_URL
@@ -129,3 +132,34 @@ def test_with_k_of_one_every_figure_is_shown_and_the_treasury_matches(env: dict[
         assert hidden is not None
         assert all("value" not in m["minted"] for m in hidden["months"])
         assert "value" not in hidden["steady_state_supply"]
+
+
+def test_the_figures_do_not_depend_on_how_wallets_interleave(env: dict[str, str], tmp_path: Path) -> None:
+    """Kafka keeps each wallet's order, not the order across wallets: replay one wallet at a time."""
+    clock = Clock()
+    with zwolle(env, clock) as (app, _):
+        three_months(app, clock, 12)
+        rows = app.recorder.select_notifications(start=0, limit=100_000)
+        events = [
+            e
+            for e in (to_integration_event("zwolle", n.id, app.mapper.to_domain_event(n)) for n in rows)
+            if e is not None
+        ]
+    by_wallet = sorted(
+        events, key=lambda e: e.aggregate_id, reverse=True
+    )  # stable: keeps each wallet's order
+    assert [e.notification_id for e in by_wallet] != [e.notification_id for e in events]
+    reports = []
+    for name, order in (("log", events), ("wallets", by_wallet)):
+        store = Store(f"sqlite:///{tmp_path / f'{name}.sqlite'}")
+        model = WorkflowMoney()
+        with store.transaction() as tx:
+            for ddl in model.ddl:
+                tx.execute(ddl)
+            for e in order:
+                model.apply(tx, e)
+        with store.transaction() as tx:
+            reports.append(equilibrium(tx, "zwolle", k=1))
+        store.close()
+    assert reports[0] is not None and len(reports[0]["months"]) == 3
+    assert reports[0] == reports[1]
