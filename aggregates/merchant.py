@@ -40,9 +40,9 @@ class Prize(Aggregate):
 
     @classmethod
     def offer(cls, city: str, merchant_id: UUID, name: str, cost: int, stock: int) -> Prize:
-        if cost <= 0:
+        if type(cost) is not int or cost <= 0:
             raise InvalidInput("cost", "must be a positive whole number")
-        if stock <= 0:
+        if type(stock) is not int or stock <= 0:
             raise InvalidInput("stock", "must be a positive whole number")
         return cls(city, merchant_id, name, cost, stock)
 

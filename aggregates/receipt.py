@@ -34,7 +34,16 @@ class Receipt(Aggregate):
         return uuid5(NAMESPACE_URL, f"civfed:{city}:receipt:{key}")
 
     @event("Recorded")
-    def __init__(self, city: str, key: str, command: str, params_hash: str, result: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        city: str,
+        key: str,
+        command: str,
+        params_hash: str,
+        result: dict[str, Any],
+        owner: UUID | None = None,
+    ) -> None:
+        # `owner` is the wallet the command was about: its result is that person's data.
         self.command = command
         self.params_hash = params_hash
         self.result = result

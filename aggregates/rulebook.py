@@ -75,7 +75,9 @@ def _numbers(value: Any, path: str) -> list[tuple[str, Any]]:
 def check_rule(rule_id: str, kind: str, params: dict[str, Any], conditions: dict[str, Any]) -> None:
     """Publish-time validation: rewards only, no protected attributes, own data only."""
     for word in _words(conditions) + _words(params):
-        norm = "_" + re.sub(r"[^a-z]+", "_", word.lower()).strip("_")
+        # Split camelCase first, so "tradeUnionMember" is read as trade_union_member.
+        split = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", word)
+        norm = "_" + re.sub(r"[^a-z]+", "_", split.lower()).strip("_")
         for term in PROTECTED_TERMS:
             # Match word starts, so "religious" hits "religio" but "trace" misses "race".
             if "_" + term in norm:
@@ -85,6 +87,13 @@ def check_rule(rule_id: str, kind: str, params: dict[str, Any], conditions: dict
             raise RuleRejected(rule_id, f"condition {key!r} reads another city's data")
         if key not in ALLOWED_CONDITIONS:
             raise RuleRejected(rule_id, f"unknown condition {key!r}")
+    kinds = conditions.get("participant_kinds", [])
+    if not isinstance(kinds, list):
+        raise RuleRejected(rule_id, f"participant_kinds must be a list of {CONDITION_KINDS}")
+    for kind_name in kinds:
+        # Only the published kinds: a free-form group here could single people out.
+        if kind_name not in CONDITION_KINDS:
+            raise RuleRejected(rule_id, f"participant kind {kind_name!r} is not one of {CONDITION_KINDS}")
     if kind not in RULE_KINDS:
         raise RuleRejected(rule_id, f"unknown rule kind {kind!r}")
     for path, number in _numbers(params, "params"):

@@ -10,7 +10,11 @@ from aggregates.errors import InvalidInput
 
 
 class Treasury(Aggregate):
-    """One per city. Records what was received against which assessment, not who paid."""
+    """One per city. Records what was received, from which wallet, against which assessment.
+
+    The assessment reference is the payer's personal data: the store seals it with
+    their key, so erasing them leaves the amounts and removes the reference.
+    """
 
     @staticmethod
     def create_id(city: str) -> UUID:
@@ -27,13 +31,13 @@ class Treasury(Aggregate):
         if not assessment_ref.strip() or len(assessment_ref) > 64:
             raise InvalidInput("assessment_ref", "a tax assessment reference of 1 to 64 characters")
 
-    def receive(self, amount: int, assessment_ref: str) -> None:
+    def receive(self, amount: int, assessment_ref: str, wallet_id: UUID) -> None:
         self.check_assessment_ref(assessment_ref)
         if amount <= 0:
             raise InvalidInput("amount", "must be a positive whole number")
-        self._received(amount, assessment_ref)
+        self._received(amount, assessment_ref, wallet_id)
 
     @event("TaxReceived")
-    def _received(self, amount: int, assessment_ref: str) -> None:
+    def _received(self, amount: int, assessment_ref: str, wallet_id: UUID) -> None:
         self.balance += amount
         self.received[assessment_ref] = self.received.get(assessment_ref, 0) + amount

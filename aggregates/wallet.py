@@ -49,6 +49,8 @@ class Wallet(Aggregate):
         self.holds: dict[str, Hold] = {}
         self.closed = False
         self.lots: list[Lot] = []  # minting order; stays empty unless the currency depreciates
+        self.closes_at: dt.datetime | None = None
+        self.erased = False
         self.appeals: list[UUID] = []
 
     @classmethod
@@ -59,6 +61,8 @@ class Wallet(Aggregate):
             raise InvalidInput("participant_kind", f"must be one of {PARTICIPANT_KINDS}")
         if participant_kind == "tourist" and valid_until is None:
             raise InvalidInput("valid_until", "a tourist wallet needs a validity end")
+        if valid_until is not None and valid_until.utcoffset() is None:
+            raise InvalidInput("valid_until", "needs a time zone")
         if not consent_version:
             raise InvalidInput("consent_version", "a wallet opens only with recorded consent")
         return cls(city, participant_kind, consent_version, valid_until)
@@ -73,14 +77,21 @@ class Wallet(Aggregate):
         return self.balance - self.held
 
     def check_active(self, now: dt.datetime) -> None:
-        if self.closed:
+        if self.closed or (self.closes_at is not None and now >= self.closes_at):
             raise WalletClosed(f"wallet {self.id} is closed")
         if self.valid_until is not None and now >= self.valid_until:
             raise WalletExpired(f"wallet {self.id} was valid until {self.valid_until.isoformat()}")
 
+    def check_earning(self, now: dt.datetime) -> None:
+        """Active and not leaving: a wallet in its final spend window earns nothing more."""
+        self.check_active(now)
+        if self.closes_at is not None:
+            raise WalletClosed(f"wallet {self.id} is closing; only its final spending is processed")
+
     def check_available(self, amount: int, on: dt.date | None = None) -> None:
         """With `on`, lots count at their depreciated value on that day."""
-        if amount <= 0:
+        # type() rather than isinstance: True is an int, and money is never a float.
+        if type(amount) is not int or amount <= 0:
             raise InvalidInput("amount", "must be a positive whole number")
         available = total_at(self.lots, on) if self.lots and on is not None else self.available
         if amount > available:
@@ -266,6 +277,48 @@ class Wallet(Aggregate):
         self.appeals.append(appeal_id)
 
     # -- opting out ---------------------------------------------------------
+    def leave(self, now: dt.datetime, final_spend_days: int, reason: str) -> None:
+        """The holder opts out: closed at once, or after the city's final spend window."""
+        self.check_earning(now)
+        if final_spend_days > 0 and self.available > 0:
+            self._close_scheduled(now + dt.timedelta(days=final_spend_days), reason)
+        else:
+            self.finish(reason, now)
+
+    @event("CloseScheduled")
+    def _close_scheduled(self, closes_at: dt.datetime, reason: str) -> None:
+        self.closes_at = closes_at
+
+    def check_closing_due(self, now: dt.datetime) -> None:
+        if self.closed:
+            raise WalletClosed(f"wallet {self.id} is closed")
+        if self.closes_at is None or now < self.closes_at:
+            raise WalletClosed(f"wallet {self.id} has no final spend window that has ended")
+
+    def finish(self, reason: str, now: dt.datetime) -> None:
+        """Close now: holds are released and any balance lapses (not a penalty).
+
+        Lots are valued on `now`'s day first, so what lapses is what they are worth.
+        """
+        for hold_id in list(self.holds):
+            self.release_hold(hold_id, "wallet closed")
+        self.revalue(now.date())
+        self.close(reason)
+        if self.balance:
+            amount = self.balance
+            self._lapsed(amount)
+            self._draw_lots(amount, now, "lapse")
+
+    @event("Lapsed")
+    def _lapsed(self, amount: int) -> None:
+        """The balance of a closed wallet leaves circulation, as the city's rules publish."""
+        self.balance -= amount
+
+    @event("Erased")
+    def mark_erased(self, reason: str) -> None:
+        """Personal data is being erased (its key destroyed); amounts and rules remain."""
+        self.erased = True
+
     @event("Closed")
     def close(self, reason: str) -> None:
         self.closed = True

@@ -26,6 +26,7 @@ class CityTotals:
     burned: int = 0
     depreciated: int = 0
     tax_paid: int = 0
+    lapsed: int = 0
     held: int = 0
     quantity: int = 0
     vouchers_redeemed: int = 0
@@ -35,7 +36,7 @@ class CityTotals:
 
     @property
     def outstanding(self) -> int:
-        return self.issued - self.spent - self.burned - self.depreciated - self.tax_paid
+        return self.issued - self.spent - self.burned - self.lapsed - self.depreciated - self.tax_paid
 
     def apply(self, kind: str, e: Any) -> None:
         wallet = str(e.originator_id)
@@ -69,6 +70,9 @@ class CityTotals:
             amount = self._hold_amounts.pop(e.hold_id)
             self.held -= amount
             self.burned += amount
+        elif kind == "Wallet.Lapsed":
+            # A closed wallet's remainder, left unspent after the final spend window.
+            self.lapsed += e.amount
         elif kind == "Voucher.Redeemed":
             self.vouchers_redeemed += 1
         elif kind == "Prize.Claimed":

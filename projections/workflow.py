@@ -99,7 +99,8 @@ class WorkflowMoney:
                 "INSERT INTO rm_wf_lots VALUES (?, ?, ?, ?, ?, ?)",
                 (e.city, wallet, seq, lot.value, lot.base_on.isoformat(), lot.ends_on.isoformat()),
             )
-        self._add(tx, e.city, month, "tax" if refs.get("drawn_for") == "tax" else "spent", amount, wallet)
+        flow = {"tax": "tax", "lapse": "lapsed"}.get(refs.get("drawn_for", ""), "spent")
+        self._add(tx, e.city, month, flow, amount, wallet)
 
     def _add(self, tx: Tx, city: str, month: str, metric: str, value: int, wallet: str) -> None:
         tx.execute(

@@ -1,7 +1,7 @@
 """The equilibrium report of a depreciating currency, month by month, k-anonymous.
 
 Per month: tokens minted, depreciated, spent in shops, paid as municipal tax,
-and the money supply at month end; then the current issuance rate and the
+lapsed in closed wallets, and the money supply at month end; then the current issuance rate and the
 steady-state supply it leads to under linear depreciation,
 issuance per year × period / 2. Every figure is a `kanon.cell`; a derived
 figure is withheld whenever one of the figures it is derived from is.
@@ -16,7 +16,7 @@ from projections.kanon import K_ANONYMITY, cell
 from projections.store import Tx
 from projections.workflow import load_lots, month_end, next_month, wallet_months, worth
 
-FLOWS = ("minted", "spent", "tax")
+FLOWS = ("minted", "spent", "tax", "lapsed")  # lapsed: left in a wallet when it closed
 RATE_MONTHS = 3  # the current issuance rate: the latest three months, annualised
 
 

@@ -80,7 +80,7 @@ class AppealCommands:
     ) -> Command:
         def handle(uow: UnitOfWork) -> dict[str, Any]:
             wallet = uow.get(wallet_id, Wallet, "wallet")
-            wallet.check_active(self.clock())
+            wallet.check_earning(self.clock())
             deadline = self.clock() + dt.timedelta(days=self.city.config.appeal_decision_days)
             appeal = Appeal.file(self.key, wallet.id, subject_kind, subject_ref, reason, filed_by, deadline)
             wallet.note_appeal(appeal.id, subject_kind)
@@ -107,6 +107,9 @@ class AppealCommands:
     ) -> Command:
         def handle(uow: UnitOfWork) -> dict[str, Any]:
             appeal = uow.get(appeal_id, Appeal, "appeal")
+            uow.owner = appeal.wallet_id
+            # A closed wallet is not processed any further, appeals included.
+            uow.get(appeal.wallet_id, Wallet, "wallet").check_earning(self.clock())
             appeal.check_decidable(decided_by, self.clock())
             check_reason("reason", reason)
             result: dict[str, Any] = {"appeal_id": str(appeal.id), "status": "upheld" if upheld else "denied"}

@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.application import Application
+from eventsourcing.persistence import Mapper
 
 from aggregates import rules
 from aggregates.errors import DomainError, InvalidInput, ParticipantNotAllowed, PreconditionFailed
@@ -18,7 +19,9 @@ from aggregates.voucher import Voucher
 from aggregates.wallet import Wallet
 from services.appeals import AppealCommands
 from services.config import City
+from services.keystore import KeyStore, open_keystore
 from services.lots import new_lot
+from services.personal_data import ShreddingMapper
 from services.unit_of_work import Command, IdempotentExecutor, UnitOfWork
 from services.workflow import Workflow
 
@@ -44,6 +47,15 @@ class CityApplication(AppealCommands, Application[UUID]):
         self.rulebook = self._sync_rulebook()
         terms = city.config.workflow
         self.workflow = Workflow(self, terms) if terms is not None else None
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Personal fields are sealed with their owner's key (see services/personal_data.py)."""
+        transcoder = self.construct_transcoder()
+        self.keys: KeyStore | None = None
+        if self.env.get("CIVFED_PERSONAL_ENCRYPTION", "on") == "off":  # benchmarks compare both
+            return self.factory.mapper(transcoder=transcoder)
+        self.keys = open_keystore(self.env, self.name)
+        return ShreddingMapper(transcoder, self.keys)
 
     def _sync_rulebook(self) -> Rulebook:
         """Publish the rulebook file: new rules, changed versions, retirements."""
@@ -81,11 +93,12 @@ class CityApplication(AppealCommands, Application[UUID]):
                 raise InvalidInput(
                     "consent_version", f"unknown consent text; current: {cfg.consent_versions[-1]}"
                 )
-            if valid_until is not None and valid_until > self.clock() + dt.timedelta(
+            wallet = Wallet.open(self.key, participant_kind, consent_version, valid_until)
+            now = self.clock()
+            if valid_until is not None and not now < valid_until <= now + dt.timedelta(
                 days=cfg.tourist_max_days
             ):
-                raise InvalidInput("valid_until", f"at most {cfg.tourist_max_days} days ahead")
-            wallet = Wallet.open(self.key, participant_kind, consent_version, valid_until)
+                raise InvalidInput("valid_until", f"must be ahead, at most {cfg.tourist_max_days} days")
             uow.add(wallet)
             return {"wallet_id": str(wallet.id)}
 
@@ -107,7 +120,7 @@ class CityApplication(AppealCommands, Application[UUID]):
         """The normal rule path: checks first, then the credit (used by appeals too)."""
         rule = self.rulebook.for_activity(activity)
         wallet = uow.get(wallet_id, Wallet, "wallet")
-        wallet.check_active(self.clock())
+        wallet.check_earning(self.clock())
         if not rule.allows(wallet.participant_kind):
             raise ParticipantNotAllowed(
                 f"rule {rule.rule_id} does not cover {wallet.participant_kind} wallets"
@@ -218,8 +231,9 @@ class CityApplication(AppealCommands, Application[UUID]):
             merchant.check_accepts(*self.spending_terms)
             voucher = uow.get(voucher_id, Voucher, "voucher")
             now = self.clock()
-            voucher.check_redeemable(now)
             wallet = uow.get(voucher.wallet_id, Wallet, "wallet")
+            wallet.check_active(now)
+            voucher.check_redeemable(now)
             wallet.spend_hold(voucher.hold_id, merchant.id, f"voucher:{voucher.id}", now)
             voucher.redeem(merchant.id)
             return {"amount": voucher.amount, "merchant_id": str(merchant.id)}
@@ -229,11 +243,16 @@ class CityApplication(AppealCommands, Application[UUID]):
     def close_wallet(self, key: str, wallet_id: UUID, reason: str = "opted out") -> Command:
         def handle(uow: UnitOfWork) -> dict[str, Any]:
             wallet = uow.get(wallet_id, Wallet, "wallet")
-            wallet.check_active(self.clock())
-            wallet.close(reason)
-            return {"closed": True, "balance": wallet.balance}
+            wallet.leave(self.clock(), self.city.config.final_spend_days, reason)
+            closes = wallet.closes_at.isoformat() if wallet.closes_at and not wallet.closed else None
+            return {"closed": wallet.closed, "balance": wallet.balance, "final_spend_until": closes}
 
         return Command("close_wallet", key, {"wallet": wallet_id, "reason": reason}, handle)
+
+    def close(self) -> None:
+        super().close()
+        if self.keys is not None:
+            self.keys.close()
 
     # -- queries --------------------------------------------------------------
     def wallet(self, wallet_id: UUID) -> Wallet:

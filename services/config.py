@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
 from pathlib import Path
@@ -106,6 +107,13 @@ class FederationTerms(_Strict):
     redeemable_at: list[str] = []
 
 
+class Retention(_Strict):
+    """Erase every wallet `erase_after_days` after the pilot ends."""
+
+    pilot_ends: dt.date
+    erase_after_days: int = Field(ge=0)
+
+
 class WorkCategorySpec(_Strict):
     code: str
     title: str
@@ -130,6 +138,10 @@ class CityConfig(_Strict):
     tourist_max_days: int = Field(default=90, gt=0)
     # Staff decide an appeal within this many days of its filing.
     appeal_decision_days: int = Field(default=30, gt=0)
+    # After a holder opts out, the remaining balance can be spent for this many
+    # days; then the wallet closes and what is left lapses (0: close at once).
+    final_spend_days: int = Field(default=30, ge=0)
+    retention: Retention | None = None
     federation: FederationTerms = FederationTerms()
     workflow: WorkflowTerms | None = None
 
@@ -146,6 +158,17 @@ class RuleSpec(_Strict):
 
 class RulebookFile(_Strict):
     rules: list[RuleSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_rule_per_id_and_activity(self) -> RulebookFile:
+        # A repeated id would be re-versioned on every start; a second rule for one
+        # activity would silently never apply.
+        for name in ("id", "activity"):
+            values = [getattr(rule, name) for rule in self.rules]
+            repeated = next((v for v in values if values.count(v) > 1), None)
+            if repeated is not None:
+                raise ValueError(f"{name} {repeated!r} is used by more than one rule")
+        return self
 
 
 class City(BaseModel):

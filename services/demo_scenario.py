@@ -66,6 +66,7 @@ def vienna(app: CityApplication, clock: ScenarioClock, step: Step, people: int) 
         "merchant_id",
     )
     modes = ["bike"] * 4 + ["walk"] * 2 + ["tram", "subway", "bus", "train", "escooter", "car"]
+    appeals: list[UUID] = []
     for day in range(WEEKS * 7):
         date = clock.day(day)
         cmds = []
@@ -82,6 +83,7 @@ def vienna(app: CityApplication, clock: ScenarioClock, step: Step, people: int) 
                     )
                 )
         run_group(app, cmds, step)
+        appeals = vienna_appeals(app, wallets, day, appeals, step)
         if day % 7 == 6:  # Sunday: some residents claim a reward by QR code
             issued = run_group(
                 app,
@@ -96,6 +98,36 @@ def vienna(app: CityApplication, clock: ScenarioClock, step: Step, people: int) 
             run_group(
                 app, [app.redeem_voucher(f"demo:r{v}", v, rnd.choice(merchants)) for v in vouchers[::2]], step
             )
+
+
+def vienna_appeals(
+    app: CityApplication, wallets: list[UUID], day: int, appeals: list[UUID], step: Step
+) -> list[UUID]:
+    """One resident in 25 appeals a trip the app missed; staff decide within 1 to 9 days."""
+    if day == 6:
+        cmds = [
+            app.file_appeal(
+                f"demo:appeal{w}", wallet, "missing_award", f"trip on day {day}", "not counted", "holder"
+            )
+            for w, wallet in enumerate(wallets)
+            if w % 25 == 0
+        ]
+        return ids(run_group(app, cmds, step), "appeal_id")
+    trip = {"mode": "bike", "distance_m": 6000, "date": (START + dt.timedelta(days=6)).date().isoformat()}
+    due = [(i, a) for i, a in enumerate(appeals) if day == 7 + i % 9]
+    decisions = [
+        app.decide_appeal(
+            f"demo:decide{a}",
+            a,
+            i % 3 != 0,
+            "trip confirmed in the app's log" if i % 3 else "no trip recorded that day",
+            "mobility office, appeals desk",
+            {"activity": "trip", "fields": trip} if i % 3 else None,
+        )
+        for i, a in due
+    ]
+    run_group(app, decisions, step)
+    return appeals
 
 
 def rome(app: CityApplication, clock: ScenarioClock, step: Step, people: int) -> None:

@@ -55,8 +55,9 @@ class HomeRedemptions:
             check_agreement(acceptor in self.app.city.config.federation.redeemable_at, self.key, acceptor)
             now = self.app.clock()
             redemption = uow.get(Redemption.create_id(self.key, voucher.voucher_id), Redemption, "voucher")
-            redemption.check_reservable(now)
             wallet = uow.get(redemption.wallet_id, Wallet, "wallet")
+            wallet.check_active(now)  # a closed wallet is refused before anything else
+            redemption.check_reservable(now)
             hold_id = f"redemption:{redemption.id}"
             expires = now + self.hold_ttl
             wallet.place_hold(hold_id, redemption.amount, expires, f"redemption at {acceptor}", now)

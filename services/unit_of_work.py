@@ -39,6 +39,8 @@ class UnitOfWork:
     def __init__(self, app: Application[UUID]) -> None:
         self.app = app
         self.seen: dict[UUID, Aggregate | None] = {}
+        # The wallet the current command is about; its receipt is that person's data.
+        self.owner: UUID | None = None
 
     def find(self, aggregate_id: UUID, cls: type[A]) -> A | None:
         if aggregate_id not in self.seen:
@@ -90,6 +92,8 @@ class IdempotentExecutor:
         # A key repeated inside one group is seen in memory, not at save time.
         if look_first or Receipt.create_id(self.city, cmd.key) in uow.seen:
             self._replay_if_recorded(uow, cmd, digest)
+        wallet = cmd.params.get("wallet")
+        uow.owner = wallet if isinstance(wallet, UUID) else None
         try:
             result = cmd.handler(uow)
         except (PreconditionFailed, NotFound) as exc:
@@ -97,9 +101,9 @@ class IdempotentExecutor:
                 self._replay_if_recorded(uow, cmd, digest)
             # Handlers run every check before they change anything, so only the
             # refusal itself is recorded here.
-            uow.add(Receipt(self.city, cmd.key, cmd.name, digest, refusal(exc)))
+            uow.add(Receipt(self.city, cmd.key, cmd.name, digest, refusal(exc), uow.owner))
             raise
-        uow.add(Receipt(self.city, cmd.key, cmd.name, digest, result))
+        uow.add(Receipt(self.city, cmd.key, cmd.name, digest, result, uow.owner))
         return result
 
     def _replay_if_recorded(self, uow: UnitOfWork, cmd: Command, digest: str) -> None:

@@ -96,7 +96,7 @@ class Workflow:
     def claim_task(self, key: str, task_id: UUID, wallet_id: UUID) -> Command:
         def handle(uow: UnitOfWork) -> dict[str, Any]:
             now = self.app.clock()
-            uow.get(wallet_id, Wallet, "wallet").check_active(now)
+            uow.get(wallet_id, Wallet, "wallet").check_earning(now)
             task = uow.get(task_id, Task, "task")
             task.claim(wallet_id, now)
             return {"task_id": str(task.id), "claimed": True}
@@ -128,6 +128,7 @@ class Workflow:
     def approve_log(self, key: str, log_id: UUID, approver: str) -> Command:
         def handle(uow: UnitOfWork) -> dict[str, Any]:
             log = uow.get(log_id, WorkLog, "work log")
+            uow.owner = log.wallet_id  # the receipt's explanation is the participant's data
             log.check_pending()
             log.check_four_eyes(approver)
             wallet, rule, award = self._award(uow, log)
@@ -140,6 +141,7 @@ class Workflow:
     def reject_log(self, key: str, log_id: UUID, approver: str, reason: str) -> Command:
         def handle(uow: UnitOfWork) -> dict[str, Any]:
             log = uow.get(log_id, WorkLog, "work log")
+            uow.owner = log.wallet_id  # the receipt's reason is the participant's data
             log.reject(approver, reason)
             return {"log_id": str(log.id), "amount": 0, "reason": reason}
 
@@ -172,7 +174,7 @@ class Workflow:
         if rule.kind != rules.PER_APPROVED_TIME:
             raise NotFound(f"rule {rule.rule_id} is not a per_approved_time rule")
         wallet = uow.get(log.wallet_id, Wallet, "wallet")
-        wallet.check_active(self.app.clock())
+        wallet.check_earning(self.app.clock())
         if not rule.allows(wallet.participant_kind):
             raise ParticipantNotAllowed(
                 f"rule {rule.rule_id} does not cover {wallet.participant_kind} wallets"
@@ -191,7 +193,7 @@ class Workflow:
             treasury = uow.get(self.treasury_id, Treasury, "treasury")
             wallet = uow.get(wallet_id, Wallet, "wallet")
             wallet.pay_tax(amount, treasury.id, assessment_ref, self.app.clock())
-            treasury.receive(amount, assessment_ref)
+            treasury.receive(amount, assessment_ref, wallet.id)
             return {"paid": amount, "assessment_ref": assessment_ref, "available": wallet.available}
 
         params = {"wallet": wallet_id, "amount": amount, "assessment": assessment_ref}

@@ -40,7 +40,7 @@ def _fmt(c: dict[str, Any], decimals: int) -> str:
 
 
 def render_equilibrium(report: dict[str, Any], name: str, currency: str, decimals: int) -> str:
-    cols = ("minted", "depreciated", "spent", "tax", "supply")
+    cols = ("minted", "depreciated", "spent", "tax", "lapsed", "supply")
     head = f"{'month':<10}" + "".join(f"{c:>14}" for c in cols)
     lines = [f"Equilibrium report, {name} ({currency}; k = {report['k']})", head, "-" * len(head)]
     for row in report["months"]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from civfed.v1 import federation_pb2_grpc, merchant_pb2_grpc, wallet_pb2_grpc
+from civfed.v1 import federation_pb2_grpc, merchant_pb2_grpc, rulebook_pb2_grpc, wallet_pb2_grpc
 from services.grpc.auth import bearer
 from services.grpc.pki import NodeFiles, ThrowawayCA
 from services.grpc.server import RunningNode, start_node
@@ -102,13 +102,14 @@ class LocalFederation:
 
 
 class CityStubs:
-    """Typed-enough handles on one node's three services, with staff credentials at hand."""
+    """Typed-enough handles on one node's services, with staff credentials at hand."""
 
     def __init__(self, channel: grpc.Channel, staff_token: str) -> None:
         self.channel = channel
         self.wallet: Any = wallet_pb2_grpc.WalletServiceStub(channel)
         self.merchant: Any = merchant_pb2_grpc.MerchantServiceStub(channel)
         self.federation: Any = federation_pb2_grpc.FederationServiceStub(channel)
+        self.rulebook: Any = rulebook_pb2_grpc.RulebookServiceStub(channel)
         self.staff = bearer(staff_token)
 
     def close(self) -> None:

@@ -20,6 +20,8 @@ from civfed.v1 import (
     federation_pb2_grpc,
     merchant_pb2,
     merchant_pb2_grpc,
+    rulebook_pb2,
+    rulebook_pb2_grpc,
     wallet_pb2,
     wallet_pb2_grpc,
 )
@@ -29,6 +31,7 @@ from services.grpc.errors import ErrorInterceptor
 from services.grpc.federation_service import FederationService
 from services.grpc.merchant_service import MerchantService
 from services.grpc.node import CityNode
+from services.grpc.rulebook_service import RulebookService
 from services.grpc.tls import server_credentials
 from services.grpc.wallet_service import WalletService
 from services.node_config import NodeSettings, load_node_settings
@@ -38,6 +41,7 @@ SERVICES = [
     wallet_pb2.DESCRIPTOR.services_by_name["WalletService"].full_name,
     merchant_pb2.DESCRIPTOR.services_by_name["MerchantService"].full_name,
     federation_pb2.DESCRIPTOR.services_by_name["FederationService"].full_name,
+    rulebook_pb2.DESCRIPTOR.services_by_name["RulebookService"].full_name,
 ]
 
 
@@ -53,6 +57,7 @@ class RunningNode:
         wallet_pb2_grpc.add_WalletServiceServicer_to_server(WalletService(node), self.server)
         merchant_pb2_grpc.add_MerchantServiceServicer_to_server(MerchantService(node), self.server)
         federation_pb2_grpc.add_FederationServiceServicer_to_server(FederationService(node), self.server)
+        rulebook_pb2_grpc.add_RulebookServiceServicer_to_server(RulebookService(node), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from uuid import UUID
 
 import grpc
 
+from aggregates.appeal import Appeal
+from aggregates.errors import InvalidInput
 from civfed.v1 import wallet_pb2, wallet_pb2_grpc
 from services.grpc import requests as rq
 from services.grpc.node import CityNode
+from services.history import history
 
 
 def scoped(principal_role: str, subject: str, key: str) -> str:
@@ -98,7 +102,11 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
         who.require_wallet(r.wallet_id)
         key = scoped(who.role, who.subject, r.idempotency_key)
         out = self.node.execute(self.app.close_wallet(key, r.wallet_id, r.reason or "opted out"))
-        return wallet_pb2.CloseWalletResponse(balance=self.node.amount(out["balance"]))
+        return wallet_pb2.CloseWalletResponse(
+            balance=self.node.amount(out["balance"]),
+            closed=out["closed"],
+            final_spend_until=out.get("final_spend_until") or "",
+        )
 
     def ListMyEvents(self, request: Any, context: grpc.ServicerContext) -> Any:
         who = self.node.credentials.principal(context)
@@ -106,16 +114,64 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
         who.require("holder")  # staff have other tools; history is the holder's to read
         who.require_wallet(r.wallet_id)
         self.app.wallet(r.wallet_id)  # NOT_FOUND for an unknown wallet
-        events = []
-        for e in self.app.events.get(r.wallet_id):
-            fields = {k: v for k, v in vars(e).items() if k not in ("originator_id", "originator_version")}
-            stamp = fields.pop("timestamp", "")
-            events.append(
-                wallet_pb2.WalletEvent(
-                    version=e.originator_version,
-                    type=type(e).__qualname__,
-                    timestamp=str(stamp),
-                    fields_json=json.dumps(fields, default=str, sort_keys=True),
-                )
+        events = [
+            wallet_pb2.WalletEvent(
+                version=e.version,
+                type=e.type,
+                timestamp=e.timestamp,
+                fields_json=json.dumps(e.fields, default=str, sort_keys=True),
+                rule_id=e.rule_id,
+                rule_version=e.rule_version,
+                explanation=e.explanation,
+                aggregate_id=str(e.aggregate_id),
             )
+            for e in history(self.app, r.wallet_id)
+        ]
         return wallet_pb2.ListMyEventsResponse(events=events)
+
+    def FileAppeal(self, request: Any, context: grpc.ServicerContext) -> Any:
+        who = self.node.credentials.principal(context)
+        r = rq.parse(rq.FileAppeal, request)
+        who.require("holder", "staff")
+        who.require_wallet(r.wallet_id)
+        if who.role == "staff" and not r.filed_by:
+            raise InvalidInput("filed_by", "staff filing for a holder must name themselves")
+        filed_by = r.filed_by if who.role == "staff" else f"holder:{r.wallet_id}"
+        key = scoped(who.role, who.subject, r.idempotency_key)
+        cmd = self.app.file_appeal(key, r.wallet_id, r.subject_kind, r.subject_ref, r.reason, filed_by)
+        out = self.node.execute(cmd)
+        return self._status(self.app.appeal(UUID(out["appeal_id"])))
+
+    def DecideAppeal(self, request: Any, context: grpc.ServicerContext) -> Any:
+        who = self.node.credentials.principal(context)
+        who.require("staff")
+        r = rq.parse(rq.DecideAppeal, request)
+        remedy = (
+            {"activity": r.remedy_activity, "fields": dict(r.remedy_fields)} if r.remedy_activity else None
+        )
+        key = scoped(who.role, who.subject, r.idempotency_key)
+        cmd = self.app.decide_appeal(key, r.appeal_id, r.upheld, r.reason, r.decided_by, remedy)
+        out = self.node.execute(cmd)
+        awarded = out.get("remedy", {}).get("amount", 0)
+        return self._status(self.app.appeal(r.appeal_id), awarded)
+
+    def ListMyAppeals(self, request: Any, context: grpc.ServicerContext) -> Any:
+        who = self.node.credentials.principal(context)
+        r = rq.parse(rq.WalletRef, request)
+        who.require_wallet(r.wallet_id)
+        appeals = [self._status(a) for a in self.app.appeals_of(r.wallet_id)]
+        return wallet_pb2.ListMyAppealsResponse(appeals=appeals)
+
+    def _status(self, appeal: Appeal, awarded: int = 0) -> Any:
+        return wallet_pb2.AppealStatus(
+            appeal_id=str(appeal.id),
+            wallet_id=str(appeal.wallet_id),
+            subject_kind=appeal.subject_kind,
+            subject_ref=appeal.subject_ref,
+            status=appeal.status,
+            filed_at=appeal.created_on.isoformat(),
+            deadline=appeal.deadline.isoformat(),
+            decided_at=appeal.decided_at.isoformat() if appeal.decided_at else "",
+            decision_reason=appeal.decision_reason or "",
+            awarded=self.node.amount(awarded),
+        )

@@ -78,12 +78,12 @@ class Cluster:
 
 
 def conservation(app: CityApplication, city: str) -> dict[str, Any]:
-    """Issued − spent − burned from events, against balances and holds of every wallet."""
+    """Issued − spent − burned − lapsed from events, against balances and holds of every wallet."""
     totals = city_totals(app, city)
     wallets = {e.originator_id for _, e in read_events(app) if event_type(e) == "Wallet.Opened"}
     balances = sum(app.wallet(w).balance for w in wallets)
     holds = sum(app.wallet(w).held for w in wallets)
-    assert totals.issued - totals.spent - totals.burned == balances, (city, totals.summary(), balances)
+    assert totals.outstanding == balances, (city, totals.summary(), balances)
     assert totals.held == holds, (city, totals.summary(), holds)
     assert all(app.wallet(w).available >= 0 for w in wallets)
     return {"burned": totals.burned, "held": totals.held, "balances": balances}

@@ -142,11 +142,11 @@ def test_the_time_rule_must_require_four_eyes() -> None:
 
 
 def test_treasury_records_tax_against_assessments() -> None:
-    treasury = Treasury("zwolle")
-    treasury.receive(5_000, "AANSLAG-2027-001")
-    treasury.receive(1_000, "AANSLAG-2027-001")
-    treasury.receive(250, "AANSLAG-2027-002")
+    treasury, payer = Treasury("zwolle"), uuid4()
+    treasury.receive(5_000, "AANSLAG-2027-001", payer)
+    treasury.receive(1_000, "AANSLAG-2027-001", payer)
+    treasury.receive(250, "AANSLAG-2027-002", uuid4())
     assert treasury.balance == 6_250
     assert treasury.received == {"AANSLAG-2027-001": 6_000, "AANSLAG-2027-002": 250}
     with pytest.raises(InvalidInput, match="assessment_ref"):
-        treasury.receive(1, "")
+        treasury.receive(1, "", payer)

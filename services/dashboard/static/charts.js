@@ -116,7 +116,7 @@ function matrixTable(box, cities, cells) {
 
 // The equilibrium report of a depreciating currency: one row per month.
 function equilibriumTable(box, e) {
-  const cols = ["minted", "depreciated", "spent", "tax", "supply"];
+  const cols = ["minted", "depreciated", "spent", "tax", "lapsed", "supply"];
   const table = document.createElement("table");
   table.className = "matrix";
   table.dataset.chart = "equilibrium";

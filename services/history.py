@@ -1,0 +1,70 @@
+"""A holder's own history: every event about their wallet and their appeals.
+
+Each entry says what happened, when, under which rule and rule version, and why
+in plain words. After erasure the personal fields read "[erased]"; amounts, rules
+and times stay, so the entry is still there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+
+from aggregates.wallet import Wallet
+from projections.event_source import event_type
+
+HIDDEN = ("originator_id", "originator_version", "timestamp")
+
+
+@dataclass(frozen=True)
+class Entry:
+    aggregate_id: UUID
+    version: int
+    type: str
+    timestamp: str
+    rule_id: str
+    rule_version: int
+    explanation: str
+    fields: dict[str, Any]
+
+
+def describe(kind: str, fields: dict[str, Any]) -> str:
+    """The plain-language line of an event that has no rule explanation of its own."""
+    if "explanation" in fields:
+        return str(fields["explanation"])
+    if kind == "Appeal.Filed":
+        subject = f"{fields.get('subject_kind')} {fields.get('subject_ref')}"
+        return f"appeal filed against {subject}: {fields.get('reason')}"
+    if kind == "Appeal.Decided":
+        outcome = "upheld" if fields.get("upheld") else "denied"
+        return f"appeal {outcome} by {fields.get('decided_by')}: {fields.get('reason')}"
+    if "amount" in fields:
+        return f"{kind.split('.')[-1].lower()}: {fields['amount']}"
+    return kind.split(".")[-1]
+
+
+def history(app: Application[UUID], wallet_id: UUID) -> list[Entry]:
+    """The wallet's events, then each appeal's events, in the order they were recorded."""
+    wallet: Any = app.repository.get(wallet_id)
+    assert isinstance(wallet, Wallet)
+    entries: list[tuple[str, Entry]] = []
+    for aggregate_id in [wallet_id, *wallet.appeals]:
+        for e in app.events.get(aggregate_id):
+            fields = {k: v for k, v in vars(e).items() if k not in HIDDEN}
+            kind = event_type(e)
+            stamp = vars(e)["timestamp"].isoformat()
+            entry = Entry(
+                aggregate_id=aggregate_id,
+                version=e.originator_version,
+                type=kind,
+                timestamp=stamp,
+                rule_id=str(fields.get("rule_id") or ""),
+                rule_version=int(fields.get("rule_version") or 0),
+                explanation=describe(kind, fields),
+                fields=fields,
+            )
+            entries.append((stamp, entry))
+    return [entry for _, entry in sorted(entries, key=lambda pair: pair[0])]

@@ -1,0 +1,85 @@
+"""`civfed rules show <city>`, `civfed retention run --city <city>`, `civfed erase --city <city> ID`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from services.city import CityApplication
+from services.config import city_keys, load_city, load_settings
+from services.retention import erase_wallet, run_retention
+from services.rulebook_history import render, rule_history
+
+
+def _open(args: argparse.Namespace, city: str) -> CityApplication:
+    env = dict(os.environ)
+    if getattr(args, "data_dir", None):
+        env["CIVFED_DATA_DIR"] = str(Path(args.data_dir).expanduser())
+    settings = load_settings(env)
+    return CityApplication(load_city(city, settings.CIVFED_CITIES_DIR), settings.eventsourcing_env(city))
+
+
+def cmd_rules_show(args: argparse.Namespace) -> int:
+    app = _open(args, args.city)
+    try:
+        print(render(app.key, rule_history(app, app.key)))
+    finally:
+        app.close()
+    return 0
+
+
+def cmd_retention_run(args: argparse.Namespace) -> int:
+    settings = load_settings(dict(os.environ))
+    cities = [args.city] if args.city else city_keys(settings.CIVFED_CITIES_DIR)
+    reports: list[dict[str, Any]] = []
+    for city in cities:
+        app = _open(args, city)
+        try:
+            reports.append(run_retention(app))
+        finally:
+            app.close()
+    print(json.dumps(reports, indent=2))
+    return 0
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    app = _open(args, args.city)
+    try:
+        wallet = UUID(args.wallet_id)
+        out = erase_wallet(app, f"erase:{wallet}", wallet, args.reason)
+        print(json.dumps({"wallet_id": str(wallet), **out}))
+    finally:
+        app.close()
+    return 0
+
+
+def register(sub: Any) -> None:
+    rules = sub.add_parser("rules", help="public rulebooks").add_subparsers(
+        dest="rules_command", required=True
+    )
+    show = rules.add_parser("show", help="print a city's rules and their full change history")
+    show.add_argument("city")
+    show.add_argument("--data-dir", help="where the SQLite stores live")
+    show.set_defaults(func=cmd_rules_show)
+
+    retention = sub.add_parser("retention", help="data retention").add_subparsers(
+        dest="retention_command", required=True
+    )
+    run = retention.add_parser(
+        "run",
+        help="close wallets whose final spend window ended; erase all once the retention period is over",
+    )
+    run.add_argument("--city", help="one city (default: every city)")
+    run.add_argument("--data-dir", help="where the SQLite stores live")
+    run.set_defaults(func=cmd_retention_run)
+
+    erase = sub.add_parser("erase", help="erase one person's wallet now (crypto-shredding)")
+    erase.add_argument("wallet_id")
+    erase.add_argument("--city", required=True)
+    erase.add_argument("--reason", default="the holder asked for erasure")
+    erase.add_argument("--data-dir", help="where the SQLite stores live")
+    erase.set_defaults(func=cmd_erase)

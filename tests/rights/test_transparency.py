@@ -1,0 +1,209 @@
+"""Transparency: a holder reads every event about them, with rule, version and explanation;
+rulebooks and their full history are public (API and `civfed rules show`)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from civfed.v1 import rulebook_pb2, wallet_pb2
+from services.city import CityApplication
+from services.cli import main
+from services.config import PACKAGED_CITIES
+from services.grpc.auth import bearer
+from services.grpc.local_federation import CityStubs, LocalFederation
+from services.history import history
+from tests.rights.apps import city_app, opened
+
+TRIP = {"mode": "bike", "distance_m": "225000", "date": "2026-05-03"}
+
+
+def test_every_award_shows_rule_version_and_plain_explanation(vienna: CityApplication) -> None:
+    wallet = opened(vienna)
+    vienna.execute(vienna.record_activity("t1", wallet, "trip", {**TRIP, "distance_m": 225_000}))
+    vienna.execute(
+        vienna.record_activity(
+            "t2", wallet, "trip", {"mode": "tram", "distance_m": 50_000, "date": "2026-05-04"}
+        )
+    )
+    entries = history(vienna, wallet)
+    assert [e.type for e in entries] == ["Wallet.Opened", "Wallet.Credited", "Wallet.Progressed"]
+    credited, progressed = entries[1], entries[2]
+    assert (credited.rule_id, credited.rule_version) == ("mobility-co2", 1)
+    assert credited.explanation == (
+        "225.0 km by bike on 3 May 2026 saved 45.0 kg CO2; 20.0 kg = 1 token; 5.0 kg carried"
+    )
+    # Even a trip that earned no whole token yet is shown, with what it carried.
+    assert (progressed.rule_id, progressed.rule_version) == ("mobility-co2", 1)
+    assert progressed.explanation.endswith("13.5 kg carried")
+
+
+def holder_with_history(v: CityStubs, tag: str) -> tuple[str, Any]:
+    opened_ = v.wallet.OpenWallet(
+        wallet_pb2.OpenWalletRequest(
+            idempotency_key=tag, participant_kind="resident", consent_version="wien-2026-01"
+        ),
+        metadata=v.staff,
+        timeout=5,
+    )
+    req = wallet_pb2.RecordActivityRequest(
+        idempotency_key=f"{tag}:t", wallet_id=opened_.wallet_id, activity="trip", fields=TRIP
+    )
+    v.wallet.RecordActivity(req, metadata=v.staff, timeout=5)
+    return opened_.wallet_id, bearer(opened_.holder_token)
+
+
+def test_holder_lists_own_events_and_appeals_over_grpc(fed: LocalFederation) -> None:
+    v = fed.stubs("vienna")
+    wallet, holder = holder_with_history(v, "h1")
+    filed = v.wallet.FileAppeal(
+        wallet_pb2.FileAppealRequest(
+            idempotency_key="a1",
+            wallet_id=wallet,
+            subject_kind="missing_award",
+            subject_ref="tram 4 May",
+            reason="my tram trip is missing",
+        ),
+        metadata=holder,
+        timeout=5,
+    )
+    assert filed.status == "open" and filed.deadline > filed.filed_at
+    decided = v.wallet.DecideAppeal(
+        wallet_pb2.DecideAppealRequest(
+            idempotency_key="d1",
+            appeal_id=filed.appeal_id,
+            upheld=True,
+            reason="the trip is in the mobility app's log",
+            decided_by="officer-2",
+            remedy_activity="trip",
+            remedy_fields={"mode": "tram", "distance_m": "50000", "date": "2026-05-04"},
+        ),
+        metadata=v.staff,
+        timeout=5,
+    )
+    assert (decided.status, decided.awarded.units) == ("upheld", 0)  # 8.5 kg: carried, not yet a token
+
+    events = v.wallet.ListMyEvents(
+        wallet_pb2.ListMyEventsRequest(wallet_id=wallet), metadata=holder, timeout=5
+    )
+    by_type = {e.type: e for e in events.events}
+    assert {"Wallet.Opened", "Wallet.Credited", "Wallet.Progressed", "Appeal.Filed", "Appeal.Decided"} <= set(
+        by_type
+    )
+    credit = by_type["Wallet.Credited"]
+    assert (credit.rule_id, credit.rule_version) == ("mobility-co2", 1)
+    assert credit.explanation.startswith("225.0 km by bike on 3 May 2026 saved 45.0 kg CO2")
+    assert json.loads(credit.fields_json)["amount"] == 2
+    assert by_type["Appeal.Filed"].explanation.endswith("my tram trip is missing")
+    assert by_type["Appeal.Decided"].explanation == (
+        "appeal upheld by officer-2: the trip is in the mobility app's log"
+    )
+    assert by_type["Appeal.Filed"].aggregate_id == filed.appeal_id
+
+    appeals = v.wallet.ListMyAppeals(
+        wallet_pb2.ListMyAppealsRequest(wallet_id=wallet), metadata=holder, timeout=5
+    )
+    assert [(a.appeal_id, a.status, a.deadline) for a in appeals.appeals] == [
+        (filed.appeal_id, "upheld", filed.deadline)
+    ]
+
+
+def test_citizens_read_only_their_own_history(fed: LocalFederation) -> None:
+    v = fed.stubs("vienna")
+    mine, _ = holder_with_history(v, "own1")
+    _, other = holder_with_history(v, "own2")
+    for call, req in (
+        (v.wallet.ListMyEvents, wallet_pb2.ListMyEventsRequest(wallet_id=mine)),
+        (v.wallet.ListMyAppeals, wallet_pb2.ListMyAppealsRequest(wallet_id=mine)),
+    ):
+        with pytest.raises(grpc.RpcError) as err:
+            call(req, metadata=other, timeout=5)
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_rulebook_is_public_over_grpc_without_credentials(fed: LocalFederation) -> None:
+    v = fed.stubs("vienna")
+    book = v.rulebook.GetRulebook(rulebook_pb2.GetRulebookRequest(), timeout=5)  # no bearer token
+    assert book.city == "vienna"
+    assert [(r.rule_id, r.version, r.active) for r in book.rules] == [("mobility-co2", 1, True)]
+    assert json.loads(book.rules[0].params_json)["unit_grams"] == 20000
+    first = book.history[0]
+    assert (first.rule_id, first.version, first.action, first.by) == (
+        "mobility-co2",
+        1,
+        "published",
+        "Vienna mobility office",
+    )
+    assert "20 kg of CO2" in first.why and first.at
+
+
+def changed_cities(tmp_path: Path) -> Path:
+    cities = tmp_path / "cities"
+    shutil.copytree(PACKAGED_CITIES, cities)
+    return cities
+
+
+def test_rules_show_prints_the_full_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cities = changed_cities(tmp_path)
+    monkeypatch.setenv("CIVFED_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CIVFED_CITIES_DIR", str(cities))
+    city_app("vienna", tmp_path / "data", {"CIVFED_CITIES_DIR": str(cities)}).close()
+    rulebook = cities / "vienna" / "rulebook.toml"
+    text = rulebook.read_text().replace("unit_grams = 20000", "unit_grams = 15000")
+    text = text.replace('published_by = "Vienna mobility office"', 'published_by = "Vienna city council"')
+    text = text.replace("every 20 kg of CO2", "council vote 2026-14: every 15 kg of CO2")
+    rulebook.write_text(text)
+
+    assert main(["rules", "show", "vienna"]) == 0
+    out = capsys.readouterr().out
+    assert "mobility-co2 v1 published by Vienna mobility office" in out
+    assert "mobility-co2 v2 changed by Vienna city council" in out
+    assert "why: Wienertoken pilot: council vote 2026-14: every 15 kg of CO2" in out
+    assert '"unit_grams": 15000' in out and '"unit_grams": 20000' in out
+
+
+def test_appeal_decisions_over_grpc_keep_four_eyes_and_belong_to_staff(fed: LocalFederation) -> None:
+    v = fed.stubs("vienna")
+    wallet, holder = holder_with_history(v, "fe1")
+    filed = v.wallet.FileAppeal(
+        wallet_pb2.FileAppealRequest(
+            idempotency_key="fe:a",
+            wallet_id=wallet,
+            subject_kind="award",
+            subject_ref="trip 3 May",
+            reason="filed at the service desk on the holder's behalf",
+            filed_by="clerk-1",
+        ),
+        metadata=v.staff,
+        timeout=5,
+    )
+    decide = wallet_pb2.DecideAppealRequest(
+        idempotency_key="fe:d",
+        appeal_id=filed.appeal_id,
+        upheld=False,
+        reason="award was right",
+        decided_by="clerk-1",
+    )
+    with pytest.raises(grpc.RpcError) as err:
+        v.wallet.DecideAppeal(decide, metadata=v.staff, timeout=5)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "another person" in err.value.details()
+    with pytest.raises(grpc.RpcError) as err:
+        v.wallet.DecideAppeal(decide, metadata=holder, timeout=5)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    no_reason = wallet_pb2.DecideAppealRequest(
+        idempotency_key="fe:d2", appeal_id=filed.appeal_id, upheld=False, reason="", decided_by="clerk-2"
+    )
+    with pytest.raises(grpc.RpcError) as err:
+        v.wallet.DecideAppeal(no_reason, metadata=v.staff, timeout=5)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith("reason")
+    my_appeals = wallet_pb2.ListMyAppealsRequest(wallet_id=wallet)
+    assert [a.status for a in v.wallet.ListMyAppeals(my_appeals, metadata=holder, timeout=5).appeals] == [
+        "open"
+    ]

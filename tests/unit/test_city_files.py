@@ -1,0 +1,97 @@
+"""City files are validated at start-up; every problem names its file and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.config import ConfigError, city_keys, load_city
+
+CITY = """
+key = "linz"
+name = "Linz"
+participant_kinds = ["resident"]
+consent_versions = ["linz-1"]
+
+[currency]
+name = "Linzer Punkte"
+"""
+
+RULE = """
+[[rules]]
+id = "{id}"
+kind = "fixed_per_action"
+activity = "{activity}"
+published_by = "Stadt Linz"
+reason = "test"
+
+[rules.params.points]
+tree_planted = 5
+"""
+
+
+def write(folder: Path, city: str = CITY, rulebook: str = RULE.format(id="trees", activity="green")) -> Path:
+    (folder / "linz").mkdir(parents=True, exist_ok=True)
+    (folder / "linz" / "city.toml").write_text(city)
+    (folder / "linz" / "rulebook.toml").write_text(rulebook)
+    return folder
+
+
+def test_the_packaged_cities_are_the_five_and_all_load() -> None:
+    assert city_keys() == ["bologna", "rome", "sint_niklaas", "vienna", "zwolle"]
+    for key in city_keys():
+        assert load_city(key).config.key == key
+
+
+def test_a_valid_new_city_loads(tmp_path: Path) -> None:
+    city = load_city("linz", write(tmp_path))
+    assert city.config.name == "Linz"
+    assert [r.id for r in city.rules] == ["trees"]
+    assert city_keys(tmp_path) == ["linz"]
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    write(tmp_path)
+    (tmp_path / "linz" / "rulebook.toml").unlink()
+    with pytest.raises(ConfigError, match=r"missing file .*rulebook\.toml"):
+        load_city("linz", tmp_path)
+
+
+def test_broken_toml_is_named(tmp_path: Path) -> None:
+    write(tmp_path, city=CITY + "\n[currency\n")
+    with pytest.raises(ConfigError, match=r"city\.toml"):
+        load_city("linz", tmp_path)
+
+
+def test_an_unknown_field_is_named(tmp_path: Path) -> None:
+    write(tmp_path, city=CITY.replace('name = "Linz"', 'name = "Linz"\nscore_citizens = true'))
+    with pytest.raises(ConfigError, match="score_citizens"):
+        load_city("linz", tmp_path)
+
+
+def test_a_key_that_differs_from_its_folder_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, city=CITY.replace('key = "linz"', 'key = "graz"'))
+    with pytest.raises(ConfigError, match="does not match folder"):
+        load_city("linz", tmp_path)
+
+
+def test_an_unknown_participant_kind_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, city=CITY.replace('["resident"]', '["resident", "foreigner"]'))
+    with pytest.raises(ConfigError, match="participant_kinds"):
+        load_city("linz", tmp_path)
+
+
+def test_a_rule_id_used_twice_is_refused(tmp_path: Path) -> None:
+    twice = RULE.format(id="trees", activity="green") + RULE.format(id="trees", activity="other")
+    write(tmp_path, rulebook=twice)
+    with pytest.raises(ConfigError, match="'trees'"):
+        load_city("linz", tmp_path)
+
+
+def test_two_rules_for_one_activity_are_refused(tmp_path: Path) -> None:
+    # Only one rule decides an activity; a second would silently never apply.
+    twice = RULE.format(id="trees", activity="green") + RULE.format(id="more-trees", activity="green")
+    write(tmp_path, rulebook=twice)
+    with pytest.raises(ConfigError, match="'green'"):
+        load_city("linz", tmp_path)
