@@ -135,8 +135,9 @@ class ForeignRedemption(Aggregate):
         self.state = "credited"
 
     @event("Committed")
-    def committed(self, home: str, home_amount: int) -> None:
-        """The settlement claim: `home` owes this city `home_amount` of its units."""
+    def committed(self, home_city: str, home_amount: int, credit: int) -> None:
+        """The settlement claim: `home_city` owes this city `home_amount` of its own units,
+        which this city valued at `credit` of its units when it credited the shop."""
         self.state = "committed"
 
     @event("CreditReversed")

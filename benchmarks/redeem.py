@@ -1,9 +1,12 @@
 """Cross-city redemption latency and throughput over loopback, beside a raw gRPC echo.
 
-    PYTHONPATH=. python benchmarks/redeem.py [--redemptions N]
+    PYTHONPATH=. python benchmarks/redeem.py [--redemptions N] [--threads T]
 
 Both run in this process over the same mutual TLS, so the echo is the floor a
 redemption (a shop call, plus reserve and commit between two nodes) stands on.
+Sequential calls first; then T shop tills at once, against an echo called by T
+threads, with the nodes saving queued commands together (group commit) and,
+for comparison in the same run, one command per save.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,10 +24,14 @@ from typing import Any
 
 import grpc
 
-from civfed.v1 import merchant_pb2, wallet_pb2
-from services.grpc.auth import bearer
-from services.grpc.local_federation import LocalFederation, free_port
-from services.grpc.tls import server_credentials
+# The project root first: this folder's projections.py would shadow the package.
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from civfed.v1 import merchant_pb2, wallet_pb2  # noqa: E402
+from services.grpc.auth import bearer  # noqa: E402
+from services.grpc.local_federation import LocalFederation, free_port  # noqa: E402
+from services.grpc.tls import server_credentials  # noqa: E402
 
 
 def timed(calls: list[Callable[[], Any]]) -> dict[str, float]:
@@ -43,7 +51,29 @@ def timed(calls: list[Callable[[], Any]]) -> dict[str, float]:
     }
 
 
-def echo_baseline(fed: LocalFederation, n: int) -> dict[str, float]:
+def timed_concurrently(calls: list[Callable[[], Any]], threads: int) -> dict[str, float]:
+    latencies: list[float] = []
+
+    def run(call: Callable[[], Any]) -> None:
+        t = time.perf_counter()
+        call()
+        latencies.append(time.perf_counter() - t)
+
+    start = time.perf_counter()
+    with futures.ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(run, calls))
+    elapsed = time.perf_counter() - start
+    q = statistics.quantiles(latencies, n=100)
+    return {
+        "calls": len(calls),
+        "threads": threads,
+        "p50_ms": round(q[49] * 1000, 3),
+        "p99_ms": round(q[98] * 1000, 3),
+        "per_second": round(len(calls) / elapsed, 1),
+    }
+
+
+def echo_baseline(fed: LocalFederation, n: int, threads: int = 1) -> dict[str, float]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     handler = grpc.unary_unary_rpc_method_handler(lambda req, ctx: req)
     server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("bench.Echo", {"Echo": handler})])
@@ -61,78 +91,117 @@ def echo_baseline(fed: LocalFederation, n: int) -> dict[str, float]:
     echo = channel.unary_unary("/bench.Echo/Echo")
     payload = b"x" * 200
     echo(payload, timeout=5)  # warm up the connection
-    result = timed([lambda: echo(payload, timeout=5) for _ in range(n)])
+    calls = [lambda: echo(payload, timeout=5) for _ in range(n)]
+    result = timed(calls) if threads == 1 else timed_concurrently(calls, threads)
     channel.close()
     server.stop(0)
     return result
 
 
-def redemptions(fed: LocalFederation, n: int) -> dict[str, float]:
-    v, s = fed.stubs("vienna"), fed.stubs("sint_niklaas")
+def citizen(v: Any, key: str, tokens: int) -> tuple[str, Any]:
+    """A Vienna wallet with at least `tokens` tokens (1,000 km by bike = 10 tokens)."""
     w = v.wallet.OpenWallet(
         wallet_pb2.OpenWalletRequest(
-            idempotency_key="w", participant_kind="resident", consent_version="wien-2026-01"
+            idempotency_key=key, participant_kind="resident", consent_version="wien-2026-01"
         ),
         metadata=v.staff,
         timeout=5,
     )
-    for i in range(n // 10 + 1):  # 1,000 km by bike = 10 tokens
+    for i in range(tokens // 10 + 1):
         v.wallet.RecordActivity(
             wallet_pb2.RecordActivityRequest(
-                idempotency_key=f"t{i}",
+                idempotency_key=f"{key}:t{i}",
                 wallet_id=w.wallet_id,
                 activity="trip",
-                activity_id=f"t{i}",
+                activity_id=f"{key}:t{i}",
                 fields={"mode": "bike", "distance_m": "1000000", "date": "2026-05-03"},
             ),
             metadata=v.staff,
             timeout=5,
         )
-    holder = bearer(w.holder_token)
-    tokens = [
-        v.wallet.IssueRedemptionVoucher(
-            wallet_pb2.IssueRedemptionVoucherRequest(
-                idempotency_key=f"v{i}", wallet_id=w.wallet_id, amount=1
-            ),
-            metadata=holder,
-            timeout=5,
-        ).token
-        for i in range(n)
-    ]
+    return w.wallet_id, bearer(w.holder_token)
+
+
+def redemptions(fed: LocalFederation, n: int, threads: int = 1, tag: str = "seq") -> dict[str, float]:
+    """`n` one-token redemptions at one shop, from one wallet per till (all keys fresh per `tag`)."""
+    v, s = fed.stubs("vienna"), fed.stubs("sint_niklaas")
+    wallets = [citizen(v, f"{tag}:w{t}", n // threads + 1) for t in range(threads)]
+    tokens = []
+    for i in range(n):
+        wallet_id, holder = wallets[i % threads]
+        tokens.append(
+            v.wallet.IssueRedemptionVoucher(
+                wallet_pb2.IssueRedemptionVoucherRequest(
+                    idempotency_key=f"{tag}:v{i}", wallet_id=wallet_id, amount=1
+                ),
+                metadata=holder,
+                timeout=5,
+            ).token
+        )
     shop = s.merchant.RegisterMerchant(
-        merchant_pb2.RegisterMerchantRequest(idempotency_key="s", name="Shop", category="food", local=True),
+        merchant_pb2.RegisterMerchantRequest(
+            idempotency_key=f"{tag}:s", name="Shop", category="food", local=True
+        ),
         metadata=s.staff,
         timeout=5,
     )
     auth = bearer(shop.merchant_token)
 
     def redeem(i: int) -> Callable[[], Any]:
-        req = merchant_pb2.AcceptVoucherRequest(idempotency_key=f"sale{i}", redemption_token=tokens[i])
+        req = merchant_pb2.AcceptVoucherRequest(idempotency_key=f"{tag}:sale{i}", redemption_token=tokens[i])
         return lambda: s.merchant.AcceptVoucher(req, metadata=auth, timeout=10)
 
-    return timed([redeem(i) for i in range(n)])
+    calls = [redeem(i) for i in range(n)]
+    result = timed(calls) if threads == 1 else timed_concurrently(calls, threads)
+    statement = s.merchant.GetStatement(merchant_pb2.GetStatementRequest(), metadata=auth, timeout=10)
+    assert statement.total.units == 50 * n, "every redemption must have gone through"
+    v.close()
+    s.close()
+    return result
+
+
+def federation(folder: str, write_batch: int) -> LocalFederation:
+    fed = LocalFederation(
+        Path(folder), ["vienna", "sint_niklaas"], extra_env={"CIVFED_WRITE_BATCH": str(write_batch)}
+    )
+    for city in ("vienna", "sint_niklaas"):
+        fed.start_in_process(city)
+    return fed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--redemptions", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=16)
     args = parser.parse_args()
+    n, threads = args.redemptions, args.threads
     with tempfile.TemporaryDirectory() as folder:
-        fed = LocalFederation(Path(folder), ["vienna", "sint_niklaas"])
+        fed = federation(folder + "/sequential", 200)
         try:
-            for city in ("vienna", "sint_niklaas"):
-                fed.start_in_process(city)
-            baseline = echo_baseline(fed, args.redemptions * 5)
-            redeem = redemptions(fed, args.redemptions)
+            baseline = echo_baseline(fed, n * 5)
+            redeem = redemptions(fed, n)
+            concurrent_echo = echo_baseline(fed, n * 5, threads)
+            grouped = redemptions(fed, n, threads, tag="grouped")
+        finally:
+            fed.stop_all()
+        fed = federation(folder + "/single", 1)
+        try:
+            single = redemptions(fed, n, threads, tag="single")
         finally:
             fed.stop_all()
     print(
         json.dumps(
             {
-                "transport": "loopback, mutual TLS, sequential unary calls, SQLite stores",
+                "transport": "loopback, mutual TLS, unary calls, SQLite stores",
                 "baseline_grpc_echo": baseline,
                 "cross_city_redemption": redeem,
                 "redemption_p50_over_echo_p50": round(redeem["p50_ms"] / baseline["p50_ms"], 1),
+                "concurrent": {
+                    "baseline_grpc_echo": concurrent_echo,
+                    "cross_city_redemption_group_commit": grouped,
+                    "cross_city_redemption_one_command_per_save": single,
+                    "group_commit_speed_up": round(grouped["per_second"] / single["per_second"], 2),
+                },
             },
             indent=2,
         )

@@ -3,15 +3,20 @@
 Cells are (city, day, metric, key) -> value; the people table lets queries
 suppress any cell built from fewer than K_ANONYMITY distinct wallets.
 
-Metrics: issued, issued_by_rule (key rule id), spent, spent_by_category (key
-merchant category), co2_g, active, vouchers_redeemed, prizes_redeemed,
+Metrics: issued, issued_by_rule (key rule id), spent, spent_by_merchant (key
+merchant id), co2_g, active, vouchers_redeemed, prizes_redeemed,
 redemptions_by_partner (key partner city).
+
+Spending is kept per merchant id, not per category: a wallet's spend and the
+merchant's registration travel on different partitions, so the spend may be
+projected first. The category is joined in when the dashboard is read
+(`dashboard_view`), from the merchants table the Registered events fill.
 """
 
 from __future__ import annotations
 
 from civfed.v1 import events_pb2
-from projections.lookups import hold, merchant_category
+from projections.lookups import hold
 from projections.model import day_of, is_hold_consumed, partner_city
 from projections.store import Tx
 
@@ -51,7 +56,7 @@ class Dashboard:
             add("active", "", 0)
         elif e.type == "Wallet.Spent":
             add("spent", "", amounts["amount"])
-            add("spent_by_category", merchant_category(tx, e.city, refs["merchant_id"]), amounts["amount"])
+            add("spent_by_merchant", refs["merchant_id"], amounts["amount"])
             add("active", "", 0)
         elif is_hold_consumed(e.type):
             _, amount = hold(tx, e.city, refs["hold_id"])
@@ -61,7 +66,7 @@ class Dashboard:
             if partner is not None:
                 add("redemptions_by_partner", partner, amount)
             elif "merchant_id" in refs:
-                add("spent_by_category", merchant_category(tx, e.city, refs["merchant_id"]), amount)
+                add("spent_by_merchant", refs["merchant_id"], amount)
         elif e.type == "Voucher.Redeemed":
             row = tx.one(
                 "SELECT wallet_id FROM rm_vouchers WHERE city = ? AND voucher_id = ?", (e.city, wallet)

@@ -10,7 +10,7 @@ from typing import Any
 
 from projections.appeals import appeal_figures
 from projections.kanon import K_ANONYMITY, cell
-from projections.settlement import matrix
+from projections.settlement import matrix, net_positions
 from projections.store import Tx
 from projections.workflow_view import equilibrium
 
@@ -35,17 +35,33 @@ def _daily(tx: Tx, city: str, metric: str, k: int) -> dict[str, dict[str, Any]]:
     return {str(d): cell(int(n) if metric == "active" else int(v), int(n), k) for d, v, n in rows}
 
 
+# Spending is stored per merchant; its category is joined in only now, so a
+# spend projected before its merchant's registration still lands in the right
+# category. A merchant never registered in the log counts as "other".
+BY_CATEGORY = (
+    "SELECT COALESCE(m.category, 'other'), {figure} FROM {table} x LEFT JOIN rm_merchants m "
+    "ON m.city = x.city AND m.merchant_id = x.key WHERE x.city = ? AND x.metric = 'spent_by_merchant' "
+    "GROUP BY COALESCE(m.category, 'other')"
+)
+
+
 def _period(tx: Tx, city: str, metric: str, k: int) -> dict[str, dict[str, Any]]:
-    values = tx.all(
-        "SELECT key, SUM(value) FROM rm_cells WHERE city = ? AND metric = ? GROUP BY key", (city, metric)
-    )
-    people = dict(
-        tx.all(
-            "SELECT key, COUNT(DISTINCT wallet_id) FROM rm_cell_people WHERE city = ? AND metric = ? "
-            "GROUP BY key",
-            (city, metric),
+    if metric == "spent_by_category":
+        values = tx.all(BY_CATEGORY.format(figure="SUM(x.value)", table="rm_cells"), (city,))
+        people = dict(
+            tx.all(BY_CATEGORY.format(figure="COUNT(DISTINCT x.wallet_id)", table="rm_cell_people"), (city,))
         )
-    )
+    else:
+        values = tx.all(
+            "SELECT key, SUM(value) FROM rm_cells WHERE city = ? AND metric = ? GROUP BY key", (city, metric)
+        )
+        people = dict(
+            tx.all(
+                "SELECT key, COUNT(DISTINCT wallet_id) FROM rm_cell_people WHERE city = ? AND metric = ? "
+                "GROUP BY key",
+                (city, metric),
+            )
+        )
     ordered = sorted(values, key=lambda r: -int(r[1]))
     return {str(key): cell(int(v), int(people.get(key, 0)), k) for key, v in ordered}
 
@@ -71,22 +87,13 @@ def city_dashboard(tx: Tx, city: str, k: int = K_ANONYMITY) -> dict[str, Any]:
 
 
 def federation_dashboard(tx: Tx, k: int = K_ANONYMITY) -> dict[str, Any]:
+    """The settlement matrix (debtor's units) and each city's net position per partner (its own units)."""
     pairs = matrix(tx)
     cells = [{"from": d, "to": c, **cell(amount, people, k)} for d, c, amount, people in pairs]
-    net: dict[str, int] = {}
-    withheld: set[str] = set()
-    for debtor, creditor, amount, people in pairs:
-        net[debtor] = net.get(debtor, 0) - amount
-        net[creditor] = net.get(creditor, 0) + amount
-        if people < k:
-            withheld |= {debtor, creditor}
     names = cities(tx)
-    positions = {
-        c: ({"suppressed": True, "reason": f"includes a pair with fewer than {k} people"})
-        if c in withheld
-        else {"value": net.get(c, 0)}
-        for c in names
-    }
+    positions: dict[str, dict[str, Any]] = {c: {} for c in names}
+    for (city, partner), (net, people) in sorted(net_positions(tx).items()):
+        positions.setdefault(city, {})[partner] = cell(net, people, k)
     totals = {c: city_dashboard(tx, c, k)["issued_by_rule"] for c in names}
     return {
         "k": k,

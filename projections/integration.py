@@ -12,7 +12,9 @@ from uuid import UUID
 
 from civfed.v1 import events_pb2
 
-AMOUNT_FIELDS = ("amount", "quantity", "cost", "rule_version")
+# "home_amount" is in the home city's units and "credit" in the accepting
+# city's; every other amount is in the units of the city that emits the event.
+AMOUNT_FIELDS = ("amount", "quantity", "cost", "rule_version", "home_amount", "credit")
 REF_FIELDS = (
     "wallet_id",
     "merchant_id",
@@ -39,10 +41,15 @@ PUBLIC_AGGREGATES = (
     "Federation",
     "Appeal",
 )
+# Single public events of otherwise internal aggregates. The accepting city's
+# saga stays internal (its voucher reference and shop would link two cities'
+# streams); only its settlement claim is published: the home city, the home
+# amount and what the shop was credited.
+PUBLIC_EVENTS = ("ForeignRedemption.Committed",)
 
 
 def _is_exported(type_name: str) -> bool:
-    return type_name.split(".", 1)[0] in PUBLIC_AGGREGATES
+    return type_name.split(".", 1)[0] in PUBLIC_AGGREGATES or type_name in PUBLIC_EVENTS
 
 
 def payload_of(event: Any) -> events_pb2.Payload:

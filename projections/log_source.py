@@ -1,12 +1,14 @@
-"""The embedded source: each city's notification log, read directly and polled.
+"""The embedded source: each city's notification log, read directly.
 
 The position is the last notification id read, tracked like a Kafka offset
 (source `log:<city>`, partition 0), in the same transaction as the read models.
+Following wakes on PostgreSQL's LISTEN/NOTIFY; SQLite logs are polled.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -14,6 +16,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 
 from projections.integration import to_integration_event
+from projections.pg_notify import NotifyListener, listens
 from projections.projector import Delivery, Projector
 
 
@@ -42,13 +45,34 @@ def follow_logs(
     apps: Sequence[tuple[str, Application[UUID]]],
     stop: threading.Event,
     interval: float = 0.5,
+    fallback: float = 30.0,
 ) -> None:
-    """Poll every city's log until `stop` is set.
+    """Follow every city's log until `stop` is set.
 
-    eventsourcing's push-style subscription does not cover SQLite, so polling is
-    the one mechanism that works on both stores.
+    With only PostgreSQL stores the follower sleeps until a store notifies it
+    (or `fallback` seconds pass, in case a notification was lost); any SQLite
+    store is polled every `interval` seconds.
     """
-    while not stop.is_set():
-        for city, app in apps:
-            catch_up_log(projector, app, city)
-        stop.wait(interval)
+    wake = threading.Event()
+    listeners = [NotifyListener(app, wake, stop) for _, app in apps if listens(app)]
+    pause = interval if len(listeners) < len(apps) else fallback
+    try:
+        while not stop.is_set():
+            wake.clear()  # before reading: a write during the read wakes the next round
+            for city, app in apps:
+                catch_up_log(projector, app, city)
+            _sleep(wake, stop, pause)
+    finally:
+        wake.set()
+        for listener in listeners:
+            listener.join()
+
+
+def _sleep(wake: threading.Event, stop: threading.Event, seconds: float) -> None:
+    """Until a store notifies, `stop` is set, or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while not stop.is_set() and not wake.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        wake.wait(min(left, 0.2))

@@ -54,8 +54,3 @@ def hold(tx: Tx, city: str, hold_id: str) -> tuple[str, int]:
     if row is None:
         raise LookupError(f"{city}: hold {hold_id} was never placed in this log")
     return str(row[0]), int(row[1])
-
-
-def merchant_category(tx: Tx, city: str, merchant_id: str) -> str:
-    row = tx.one("SELECT category FROM rm_merchants WHERE city = ? AND merchant_id = ?", (city, merchant_id))
-    return str(row[0]) if row else "other"

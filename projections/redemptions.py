@@ -20,7 +20,13 @@ class Position:
     partner: str
     payable: int = 0  # our units redeemed at the partner's shops: we owe
     receivable: int = 0  # the partner's units redeemed at our shops: they owe
+    receivable_value: int = 0  # what our shops were credited for them, in our units
     redemptions: int = 0
+
+    @property
+    def net(self) -> int:
+        """Claims on the partner minus claims of the partner, in this city's units."""
+        return self.receivable_value - self.payable
 
 
 @dataclass
@@ -64,8 +70,9 @@ class RedemptionLedger:
             self.unfinished.discard(rid)
         elif kind == "ForeignRedemption.Committed":
             self.unfinished.discard(rid)
-            p = self._partner(e.home)
+            p = self._partner(e.home_city)
             p.receivable += e.home_amount
+            p.receivable_value += e.credit
             p.redemptions += 1
 
     def lapsed(self, now: dt.datetime) -> list[UUID]:

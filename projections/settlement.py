@@ -1,9 +1,17 @@
 """Federation settlement: what each home city owes each acceptor city, and net positions.
 
-A redemption of a home city's tokens at a partner city's merchant burns a hold
-on the home wallet (`Wallet.HoldBurned` naming the partner in a `*_city` ref).
-Only that home-side event is counted, so a redemption that both cities record
-is never counted twice.
+Two public events make a cross-city redemption's claim:
+
+- the home city's `Wallet.HoldBurned(hold_id, partner_city, redemption_id)`:
+  the held tokens left the wallet for a partner's shop. Its amount is the hold's
+  (looked up from `HoldPlaced`), in the home city's units. This is the claim
+  "home owes acceptor", counted once, with the wallet behind it for k-anonymity.
+- the accepting city's `ForeignRedemption.Committed(home_city, home_amount,
+  credit)`: what its shop was credited for those tokens, in its own units.
+
+A pair's net position is kept in each city's own currency, as the city node's
+settlement call reports it: what its shops were credited for the partner's
+tokens, minus its own tokens redeemed at the partner's shops.
 """
 
 from __future__ import annotations
@@ -16,17 +24,30 @@ from projections.store import Tx
 
 class Settlement:
     name = "settlement"
-    tables = ("rm_settlement", "rm_settlement_people")
+    tables = ("rm_settlement", "rm_settlement_people", "rm_settlement_credits")
     ddl = (
         "CREATE TABLE IF NOT EXISTS rm_settlement (debtor TEXT NOT NULL, creditor TEXT NOT NULL, "
         "amount BIGINT NOT NULL, redemptions BIGINT NOT NULL, PRIMARY KEY (debtor, creditor))",
         "CREATE TABLE IF NOT EXISTS rm_settlement_people (debtor TEXT NOT NULL, creditor TEXT NOT NULL, "
         "wallet_id TEXT NOT NULL, PRIMARY KEY (debtor, creditor, wallet_id))",
+        # Credited by the creditor (acceptor) to its shops, in the creditor's units.
+        "CREATE TABLE IF NOT EXISTS rm_settlement_credits (debtor TEXT NOT NULL, creditor TEXT NOT NULL, "
+        "credited BIGINT NOT NULL, redemptions BIGINT NOT NULL, PRIMARY KEY (debtor, creditor))",
     )
 
     def apply(self, tx: Tx, e: events_pb2.Event) -> None:
         partner = partner_city(e)
-        if partner is None or not is_hold_consumed(e.type):
+        if partner is None:
+            return
+        if e.type == "ForeignRedemption.Committed":
+            tx.execute(
+                "INSERT INTO rm_settlement_credits VALUES (?, ?, ?, 1) ON CONFLICT (debtor, creditor) "
+                "DO UPDATE SET credited = rm_settlement_credits.credited + excluded.credited, "
+                "redemptions = rm_settlement_credits.redemptions + 1",
+                (partner, e.city, e.payload.amounts["credit"]),
+            )
+            return
+        if not is_hold_consumed(e.type):
             return
         wallet, amount = hold(tx, e.city, e.payload.refs["hold_id"])
         tx.execute(
@@ -40,20 +61,38 @@ class Settlement:
         )
 
 
-def net_positions(tx: Tx) -> dict[str, int]:
-    """city -> what it is owed minus what it owes (sums to zero across the federation)."""
-    net: dict[str, int] = {}
-    for debtor, creditor, amount in tx.all("SELECT debtor, creditor, amount FROM rm_settlement"):
-        net[debtor] = net.get(debtor, 0) - int(amount)
-        net[creditor] = net.get(creditor, 0) + int(amount)
-    return net
-
-
 def matrix(tx: Tx) -> list[tuple[str, str, int, int]]:
-    """(debtor, creditor, amount, distinct people) for every pair with redemptions."""
+    """(debtor, creditor, amount in the debtor's units, distinct people) for every pair with redemptions."""
     rows = tx.all(
         "SELECT s.debtor, s.creditor, s.amount, COUNT(p.wallet_id) FROM rm_settlement s "
         "LEFT JOIN rm_settlement_people p ON p.debtor = s.debtor AND p.creditor = s.creditor "
         "GROUP BY s.debtor, s.creditor, s.amount ORDER BY s.debtor, s.creditor"
     )
     return [(str(d), str(c), int(a), int(n)) for d, c, a, n in rows]
+
+
+def net_positions(tx: Tx) -> dict[tuple[str, str], tuple[int, int]]:
+    """(city, partner) -> (net in the city's units, fewest people behind either direction).
+
+    Net = what the city's shops were credited for the partner's tokens minus the
+    city's own tokens redeemed at the partner's shops; above zero the partner owes.
+    """
+    owes = {(d, c): (a, n) for d, c, a, n in matrix(tx)}
+    credited = {
+        (str(d), str(c)): int(v)
+        for d, c, v in tx.all("SELECT debtor, creditor, credited FROM rm_settlement_credits")
+    }
+    out: dict[tuple[str, str], tuple[int, int]] = {}
+    for debtor, creditor in {*owes, *credited}:
+        for city, partner in ((debtor, creditor), (creditor, debtor)):
+            if (city, partner) in out:
+                continue
+            payable, payers = owes.get((city, partner), (0, 0))
+            value = credited.get((partner, city), 0)
+            # The people behind the partner's claim are the partner's wallets.
+            redeemers = owes.get((partner, city), (0, 0))[1]
+            directions = [payers] if (city, partner) in owes else []
+            if (partner, city) in owes or (partner, city) in credited:
+                directions.append(redeemers)
+            out[(city, partner)] = (value - payable, min(directions))
+    return out

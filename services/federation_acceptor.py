@@ -39,11 +39,18 @@ class Partner:
 
 
 class Acceptor:
-    def __init__(self, app: CityApplication, partners: Mapping[str, Partner], lock: threading.Lock) -> None:
+    def __init__(
+        self,
+        app: CityApplication,
+        partners: Mapping[str, Partner],
+        lock: threading.Lock,
+        execute: Callable[[Command], dict[str, Any]],
+    ) -> None:
         self.app = app
         self.key = app.key
         self.partners = partners
         self.lock = lock
+        self.execute = execute
 
     def _step(self, fn: Callable[[UnitOfWork], Any]) -> Any:
         """One local step, saved atomically; a concurrent writer means read and try again."""
@@ -116,7 +123,9 @@ class Acceptor:
                     self._refuse(saga_id, "started", str(exc))
                     continue
                 if answer.decision == ACCEPTED:
-                    self._transition(saga_id, "started", self._reserved(UUID(answer.redemption_id)))
+                    # Reserved and credited in one save: the hold's time goes to the commit.
+                    rid = UUID(answer.redemption_id)
+                    self._transition(saga_id, "started", self._reserved_and_credited(rid))
                 else:
                     self._refuse(saga_id, "started", "refused by the home city")
             elif saga.state == "reserved":
@@ -134,15 +143,15 @@ class Acceptor:
             else:
                 return saga
 
-    @staticmethod
-    def _reserved(rid: UUID) -> Callable[[ForeignRedemption, UnitOfWork], None]:
+    def _reserved_and_credited(self, rid: UUID) -> Callable[[ForeignRedemption, UnitOfWork], None]:
         def change(saga: ForeignRedemption, uow: UnitOfWork) -> None:
             saga.reserved(rid)
+            self._credit(saga, uow)
 
         return change
 
     def _commit(self, saga: ForeignRedemption, uow: UnitOfWork) -> None:
-        saga.committed(saga.home, saga.home_amount)
+        saga.committed(saga.home, saga.home_amount, saga.credit)
 
     def _credit(self, saga: ForeignRedemption, uow: UnitOfWork) -> None:
         merchant = uow.get(saga.merchant_id, Merchant, "merchant")
@@ -175,9 +184,7 @@ class Acceptor:
         self._step(step)
 
     def accept(self, key: str, merchant_id: UUID, token: str) -> dict[str, Any]:
-        cmd = self.start(key, merchant_id, token)
-        with self.lock:
-            started = self.app.execute(cmd)
+        started = self.execute(self.start(key, merchant_id, token))
         saga = self.advance(UUID(started["saga_id"]), token)
         if saga.state != "committed":
             raise PreconditionFailed(f"redemption {saga.state}: the home city did not accept it")

@@ -76,7 +76,12 @@ def run_federation_demo() -> str:
                     f"  {amount} {home} tokens at a {acceptor} shop: credited {out.credited.units} "
                     f"{out.credited.currency} (smallest unit)"
                 )
-            lines += ["", f"{'city':<14}{'partner':<14}{'payable':>9}{'receivable':>12}{'redemptions':>13}"]
+            lines += [
+                "",
+                "payable: own units redeemed at the partner's shops; receivable: the partner's units",
+                "redeemed here; net: what the partner owes on balance, in the city's own units",
+                f"{'city':<14}{'partner':<14}{'payable':>9}{'receivable':>12}{'net':>7}{'redemptions':>13}",
+            ]
             for city in CITIES:
                 for partner in CITIES:
                     if partner == city:
@@ -86,7 +91,7 @@ def run_federation_demo() -> str:
                     for p in stub.GetSettlement(federation_pb2.GetSettlementRequest(), timeout=5).positions:
                         lines.append(
                             f"{city:<14}{p.partner_city:<14}{p.payable_units:>9}"
-                            f"{p.receivable_units:>12}{p.redemptions:>13}"
+                            f"{p.receivable_units:>12}{p.net_units:>7}{p.redemptions:>13}"
                         )
             for s in stubs.values():
                 s.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from pydantic import BaseModel, ConfigDict, Field, FilePath, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, FilePath, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.config import ConfigError, _describe
@@ -44,6 +44,19 @@ class NodeSettings(BaseSettings):
     CIVFED_CALL_TIMEOUT_SECONDS: float = Field(default=5, gt=0)
     CIVFED_SWEEP_SECONDS: float = Field(default=2, gt=0)
     CIVFED_SHUTDOWN_GRACE_SECONDS: float = Field(default=10, ge=0)
+    # Most commands saved in one transaction when calls queue up (1: one per save).
+    CIVFED_WRITE_BATCH: int = Field(default=200, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _hold_outlasts_a_saga(self) -> NodeSettings:
+        # A partner's reserve and its commit may each take a full call deadline;
+        # a hold shorter than both would lapse under a sale that is going well.
+        if self.CIVFED_HOLD_SECONDS < 2 * self.CIVFED_CALL_TIMEOUT_SECONDS:
+            raise ValueError(
+                "CIVFED_HOLD_SECONDS must be at least twice CIVFED_CALL_TIMEOUT_SECONDS "
+                f"({self.CIVFED_HOLD_SECONDS} < 2 x {self.CIVFED_CALL_TIMEOUT_SECONDS})"
+            )
+        return self
 
 
 def load_node_settings(env: dict[str, str] | None = None) -> NodeSettings:

@@ -87,15 +87,19 @@ class FederationService(federation_pb2_grpc.FederationServiceServicer):
         ledger = self.node.ledger.refresh(self.app)
         # A partner sees only its own position with this city.
         positions = [p for p in ledger.positions.values() if p.partner == partner]
+        currency = self.app.city.config.currency.name
         return federation_pb2.GetSettlementResponse(
-            city=self.app.key, positions=[position(p) for p in positions]
+            city=self.app.key, positions=[position(p, currency) for p in positions]
         )
 
 
-def position(p: Any) -> federation_pb2.Position:
+def position(p: Any, currency: str) -> federation_pb2.Position:
     return federation_pb2.Position(
         partner_city=p.partner,
+        home_currency=currency,
         payable_units=p.payable,
         receivable_units=p.receivable,
+        receivable_value_units=p.receivable_value,
+        net_units=p.net,
         redemptions=p.redemptions,
     )

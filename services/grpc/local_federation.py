@@ -38,6 +38,8 @@ class LocalFederation:
     hold_seconds: float = 120
     sweep_seconds: float = 2
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Settings for one city only, e.g. its own PostgreSQL schema.
+    city_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.ca = ThrowawayCA(self.folder / "pki")
@@ -79,6 +81,7 @@ class LocalFederation:
             "CIVFED_SHUTDOWN_GRACE_SECONDS": "2",
             "CIVFED_CALL_TIMEOUT_SECONDS": "3",
             **self.extra_env,
+            **self.city_env.get(city, {}),
         }
 
     def start_in_process(self, city: str) -> RunningNode:

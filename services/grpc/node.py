@@ -13,6 +13,7 @@ from projections.redemptions import RedemptionLedger
 from services.city import CityApplication
 from services.federation_acceptor import Acceptor, Partner
 from services.federation_home import HomeRedemptions
+from services.group_writer import GroupWriter
 from services.grpc.auth import Credentials
 from services.grpc.client import PartnerClient
 from services.grpc.tls import channel_credentials
@@ -28,8 +29,10 @@ class CityNode:
         self.app = app
         self.settings = settings
         # One writer at a time in this node: SQLite serialises writes anyway, and
-        # contention retries would only burn CPU.
+        # contention retries would only burn CPU. Commands that queue up behind
+        # the writer are saved together (group commit).
         self.lock = threading.Lock()
+        self.writer = GroupWriter(app, self.lock, settings.CIVFED_WRITE_BATCH)
         self.credentials = Credentials(
             settings.CIVFED_STAFF_TOKEN.get_secret_value(), settings.CIVFED_TOKEN_SECRET.get_secret_value()
         )
@@ -49,12 +52,11 @@ class CityNode:
             )
             for city, p in settings.CIVFED_PARTNERS.items()
         }
-        self.acceptor = Acceptor(app, self.partners, self.lock)
+        self.acceptor = Acceptor(app, self.partners, self.lock, self.writer.execute)
         self.ledger = RedemptionLedger()
 
     def execute(self, cmd: Command) -> dict[str, Any]:
-        with self.lock:
-            return self.app.execute(cmd)
+        return self.writer.execute(cmd)
 
     def amount(self, units: int) -> common_pb2.Amount:
         return common_pb2.Amount(units=units, currency=self.app.city.config.currency.name)

@@ -7,6 +7,7 @@ from typing import Any
 
 from civfed.v1 import merchant_pb2, wallet_pb2
 from services.grpc.auth import bearer
+from services.grpc.client import call_with_retry
 from services.grpc.local_federation import CityStubs
 
 CONSENT = {"vienna": "wien-2026-01", "rome": "roma-2026-03", "sint_niklaas": "sengzen-2026-02"}
@@ -70,5 +71,30 @@ def shop(city: CityStubs, name: str) -> tuple[str, Any]:
 
 
 def accept(city: CityStubs, merchant_auth: Any, token: str, key: str) -> Any:
+    """A shop's till: a deadline on every call, and a retry with the same key only on UNAVAILABLE."""
     req = merchant_pb2.AcceptVoucherRequest(idempotency_key=key, redemption_token=token)
-    return city.merchant.AcceptVoucher(req, metadata=merchant_auth, timeout=20)
+    return call_with_retry(city.merchant.AcceptVoucher, req, timeout=20, metadata=merchant_auth)
+
+
+def rome_citizen(r: CityStubs, name: str, drop_offs: int) -> Citizen:
+    """A Rome resident with 10 points per recycling drop-off."""
+    w = r.wallet.OpenWallet(
+        wallet_pb2.OpenWalletRequest(
+            idempotency_key=f"open:{name}", participant_kind="resident", consent_version=CONSENT["rome"]
+        ),
+        metadata=r.staff,
+        timeout=5,
+    )
+    for i in range(drop_offs):
+        r.wallet.RecordActivity(
+            wallet_pb2.RecordActivityRequest(
+                idempotency_key=f"drop:{name}:{i}",
+                wallet_id=w.wallet_id,
+                activity="eco_action",
+                activity_id=f"drop:{name}:{i}",
+                fields={"action": "recycling_drop_off", "date": "2026-05-04"},
+            ),
+            metadata=r.staff,
+            timeout=5,
+        )
+    return Citizen(r, w.wallet_id, w.holder_token)

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
-from cluster import Cluster
-from flows import Citizen, vienna_citizen
+from cluster import CITIES, Cluster, conservation
+from flows import Citizen, shop, vienna_citizen
 
-from civfed.v1 import federation_pb2, federation_pb2_grpc
+from aggregates.redemption import ForeignRedemption
+from civfed.v1 import federation_pb2, federation_pb2_grpc, merchant_pb2
 from projections.event_source import event_type, read_events
+from services.grpc.local_federation import LocalFederation
+from services.grpc.server import RunningNode
+from services.unit_of_work import UnitOfWork
 
 ACCEPTED = federation_pb2.DECISION_ACCEPTED
 
@@ -109,3 +116,94 @@ def test_acceptor_retrying_commit_burns_once(cluster: Cluster) -> None:
 
 def test_graceful_shutdown_exits_cleanly(cluster: Cluster) -> None:
     assert cluster.stop("rome") == 0
+
+
+@pytest.fixture
+def home_and_acceptor(tmp_path: Path) -> Iterator[tuple[Cluster, RunningNode]]:
+    """Vienna as a `civfed serve` process; Sint-Niklaas in this process, so a test can time a crash."""
+    fed = LocalFederation(tmp_path, CITIES, hold_seconds=6, sweep_seconds=0.3)
+    cluster = Cluster(fed)
+    cluster.start("vienna")
+    acceptor = fed.start_in_process("sint_niklaas")
+    yield cluster, acceptor
+    for s in cluster._stubs.values():
+        s.close()
+    fed.stop_all()
+    for city in list(cluster.procs):
+        assert cluster.stop(city) == 0
+    for city in ("vienna", "sint_niklaas"):
+        app = cluster.open_app(city)
+        try:
+            conservation(app, city)
+        finally:
+            app.close()
+
+
+def kill_home_before_commit(cluster: Cluster, acceptor: RunningNode) -> None:
+    """The next commit the acceptor sends finds Vienna gone: killed after reserve, before commit."""
+    client = acceptor.node.partners["vienna"].client
+    commit = client.commit
+
+    def killed_first(key: str, redemption_id: str) -> federation_pb2.CommitResponse:
+        cluster.kill("vienna")
+        client.commit = commit  # type: ignore[method-assign]
+        return commit(key, redemption_id)
+
+    client.commit = killed_first  # type: ignore[method-assign]
+
+
+def saga_states(acceptor: RunningNode) -> list[str]:
+    app = acceptor.node.app
+    return [
+        UnitOfWork(app).get(e.originator_id, ForeignRedemption, "saga").state
+        for _, e in read_events(app)
+        if event_type(e) == "ForeignRedemption.Started"
+    ]
+
+
+def sale_during_crash(cluster: Cluster, acceptor: RunningNode, name: str) -> tuple[Citizen, object]:
+    """A shop presents a voucher for 3 of 5 tokens; Vienna dies between reserve and commit."""
+    v = cluster.stubs("vienna")
+    citizen = vienna_citizen(v, name, 500)
+    token = citizen.voucher(3, "v1")
+    s = cluster.fed.stubs("sint_niklaas")
+    _, shop_auth = shop(s, f"Shop of {name}")
+    kill_home_before_commit(cluster, acceptor)
+    request = merchant_pb2.AcceptVoucherRequest(idempotency_key="sale", redemption_token=token)
+    with pytest.raises(grpc.RpcError) as err:
+        s.merchant.AcceptVoucher(request, metadata=shop_auth, timeout=20)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE  # the shop may retry with the same key
+    assert saga_states(acceptor) == ["credited"]
+    return citizen, (s, shop_auth)
+
+
+def statement_total(shop: object) -> int:
+    s, auth = shop  # type: ignore[misc]
+    return int(
+        s.merchant.GetStatement(merchant_pb2.GetStatementRequest(), metadata=auth, timeout=5).total.units
+    )
+
+
+def test_home_killed_mid_saga_and_back_in_time_commits_once(home_and_acceptor: Any) -> None:
+    cluster, acceptor = home_and_acceptor
+    citizen, till = sale_during_crash(cluster, acceptor, "ivo")
+    cluster.start("vienna")  # back within the hold: the acceptor's sweeper finishes the sale
+    citizen.city = cluster.stubs("vienna")
+    wait_until(lambda: saga_states(acceptor) == ["committed"])
+    assert (citizen.balance().balance.units, citizen.balance().held.units) == (2, 0)
+    assert statement_total(till) == 150
+    assert count(cluster, "vienna", "Wallet.HoldBurned") == 1
+
+
+def test_home_killed_mid_saga_past_the_hold_reverses_the_credit(home_and_acceptor: Any) -> None:
+    cluster, acceptor = home_and_acceptor
+    citizen, till = sale_during_crash(cluster, acceptor, "jo")
+    time.sleep(6.5)  # the hold lapses while Vienna is down
+    cluster.start("vienna")
+    citizen.city = cluster.stubs("vienna")
+    wait_until(lambda: saga_states(acceptor) == ["reversed"])
+    wait_until(lambda: citizen.balance().held.units == 0)
+    assert citizen.balance().balance.units == 5  # nothing burned
+    assert statement_total(till) == 0  # credited once, reversed once
+    assert count(cluster, "vienna", "Wallet.HoldBurned") == 0
+    assert count(cluster, "vienna", "Redemption.Expired") == 1

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.grpc.local_federation import LocalFederation
+from tests.e2e.cluster import conservation
 
 
 @pytest.fixture(scope="module")
@@ -16,4 +17,7 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
     for city in f.cities:
         f.start_in_process(city)
     yield f
+    # Token conservation in every city once the module's tests are done.
+    for city, running in f.running.items():
+        conservation(running.node.app, city)
     f.stop_all()

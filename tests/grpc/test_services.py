@@ -150,3 +150,75 @@ def test_missing_setting_is_named(fed: LocalFederation) -> None:
     env = {**fed.environment("vienna"), "CIVFED_PARTNERS": "{not json"}
     with pytest.raises(ConfigError, match="CIVFED_PARTNERS"):
         load_node_settings(env)
+
+
+def test_federation_input_errors_name_the_field(fed: LocalFederation, v: CityStubs) -> None:
+    sn = fed.files["sint_niklaas"]
+    partner: Any = type(v.federation)(fed.channel("vienna", sn.cert, sn.key))
+    cases = [
+        (
+            partner.Reserve,
+            federation_pb2.ReserveRequest(idempotency_key="k", redemption_token=""),
+            "redemption_token",
+        ),
+        (
+            partner.Reserve,
+            federation_pb2.ReserveRequest(idempotency_key="k", redemption_token="a.b"),
+            "redemption_token",
+        ),
+        (partner.Reserve, federation_pb2.ReserveRequest(redemption_token="a.b"), "idempotency_key"),
+        (
+            partner.Commit,
+            federation_pb2.CommitRequest(idempotency_key="k", redemption_id="nope"),
+            "redemption_id",
+        ),
+        (
+            partner.Cancel,
+            federation_pb2.CancelRequest(
+                idempotency_key="k", redemption_id=str(uuid.uuid4()), reason="x" * 501
+            ),
+            "reason",
+        ),
+    ]
+    for call, request, field in cases:
+        code, details = code_of(call, request)
+        assert (code, details.split(":")[0]) == (grpc.StatusCode.INVALID_ARGUMENT, field), details
+
+
+def test_reused_key_with_other_parameters_changes_nothing(v: CityStubs, wallet: Any) -> None:
+    holder = bearer(wallet.holder_token)
+    trip = wallet_pb2.RecordActivityRequest(
+        idempotency_key="reuse-1",
+        wallet_id=wallet.wallet_id,
+        activity="trip",
+        fields={"mode": "bike", "distance_m": "300000", "date": "2026-05-03"},
+    )
+    first = v.wallet.RecordActivity(trip, metadata=v.staff, timeout=5)
+    assert first.awarded.units == 3
+    history = v.wallet.ListMyEvents(
+        wallet_pb2.ListMyEventsRequest(wallet_id=wallet.wallet_id), metadata=holder, timeout=5
+    )
+    before = (
+        v.wallet.GetBalance(
+            wallet_pb2.GetBalanceRequest(wallet_id=wallet.wallet_id), metadata=holder, timeout=5
+        ),
+        len(history.events),
+    )
+    # The same key again with the same parameters: the stored result, nothing new.
+    assert v.wallet.RecordActivity(trip, metadata=v.staff, timeout=5) == first
+    # The same key with other parameters: refused, and nothing changes.
+    longer = wallet_pb2.RecordActivityRequest()
+    longer.CopyFrom(trip)
+    longer.fields["distance_m"] = "900000"
+    code, details = code_of(v.wallet.RecordActivity, longer, metadata=v.staff)
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "idempotency key" in details
+    history = v.wallet.ListMyEvents(
+        wallet_pb2.ListMyEventsRequest(wallet_id=wallet.wallet_id), metadata=holder, timeout=5
+    )
+    after = (
+        v.wallet.GetBalance(
+            wallet_pb2.GetBalanceRequest(wallet_id=wallet.wallet_id), metadata=holder, timeout=5
+        ),
+        len(history.events),
+    )
+    assert after == before

@@ -94,6 +94,14 @@ def _activities(app: CityApplication, w: list[UUID], shops: list[UUID]) -> list[
     ]
 
 
+_EARNING: dict[str, tuple[str, dict[str, Any]]] = {
+    "vienna": ("trip", {"mode": "bike", "distance_m": 1_000, "date": DATE}),
+    "rome": ("eco_action", {"action": "recycling_drop_off", "date": DATE}),
+    "sint_niklaas": ("event_attendance", {"subject": "late-fair", "date": DATE}),
+    "bologna": ("eco_action", {"action": "bike_to_work", "date": DATE}),
+}
+
+
 def season(app: CityApplication, run: Run) -> tuple[list[Result], list[UUID]]:
     """Run the city's season; returns every result in order and the wallet ids."""
     consent = app.city.config.consent_versions[-1]
@@ -134,6 +142,8 @@ def season(app: CityApplication, run: Run) -> tuple[list[Result], list[UUID]]:
             app.redeem_voucher("redeem1", voucher, shops[0]),
             app.close_wallet("close3", wallets[3]),
             app.spend("after-close", wallets[3], shops[0], 1, "r3"),
+            # Leaving stops earning at once, even while a final spend window is open.
+            app.record_activity("earn-after-close", wallets[3], *_EARNING[app.key]),
             app.spend("spend1", wallets[1], shops[0], 1, "r1"),  # a retry, inside a later phase
         ]
     )

@@ -51,7 +51,12 @@ def test_wallet_lifecycle(cities: Cities, city: str) -> None:
     app.execute(app.spend("s3", w, shop, earned - 2, "r3"))
     assert wallet_state(app, w)["balance"] == 0
 
-    assert app.execute(app.close_wallet("close", w)) == {"closed": True, "balance": 0}
+    # Nothing left to spend, so leaving closes the wallet at once: no final spend window.
+    assert app.execute(app.close_wallet("close", w)) == {
+        "closed": True,
+        "balance": 0,
+        "final_spend_until": None,
+    }
     with pytest.raises(WalletClosed):
         app.execute(app.record_activity("earn-after", w, activity, fields))
     assert event_names(app, w)[-1] == "Closed"

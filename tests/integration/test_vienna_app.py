@@ -17,6 +17,7 @@ from aggregates.errors import (
     VoucherExpired,
     WalletClosed,
 )
+from services.retention import finish_closing
 
 
 def trip(mode: str, km: int, date: str = "2026-05-03") -> dict[str, object]:
@@ -168,15 +169,23 @@ def test_closing_a_wallet_stops_all_processing(cities: Cities) -> None:
     w = open_wallet(app, "open-1")
     shop = merchant(app, "m1")
     app.execute(app.record_activity("t1", w, "trip", trip("bike", 100)))
-    assert app.execute(app.close_wallet("c1", w)) == {"closed": True, "balance": 1}
+    # Vienna's published choice: 30 days to spend what is left, earning nothing more.
+    window_end = cities.clock.now + dt.timedelta(days=app.city.config.final_spend_days)
+    assert app.execute(app.close_wallet("c1", w)) == {
+        "closed": False,
+        "balance": 1,
+        "final_spend_until": window_end.isoformat(),
+    }
     with pytest.raises(WalletClosed):
         app.execute(app.record_activity("t2", w, "trip", trip("bike", 100)))
+    with pytest.raises(WalletClosed):
+        app.execute(app.close_wallet("c2", w))
+    cities.clock.now = window_end
     with pytest.raises(WalletClosed):
         app.execute(app.spend("s1", w, shop, 1, "r1"))
     with pytest.raises(WalletClosed):
         app.execute(app.issue_voucher("v1", w, 1))
-    with pytest.raises(WalletClosed):
-        app.execute(app.close_wallet("c2", w))
+    app.execute(finish_closing(app, "finish-1", w))
     state = wallet_state(app, w)
-    assert (state["closed"], state["balance"]) == (True, 1)
-    assert event_names(app, w) == ["Opened", "Credited", "Closed"]
+    assert (state["closed"], state["balance"]) == (True, 0)
+    assert event_names(app, w) == ["Opened", "Credited", "CloseScheduled", "Closed", "Lapsed"]

@@ -182,8 +182,11 @@ function renderFederation(d) {
   barChart(section("Redemptions between cities"), "redemptions-between-cities",
     d.settlement.map((c) => [`${c.from} → ${c.to}`, c]));
   matrixTable(section("Settlement matrix", "What each home city owes each acceptor city."), d.cities, d.settlement);
-  barChart(section("Net settlement positions"), "net-positions",
-    Object.entries(d.net_positions).map(([c, x]) => [c, x.suppressed ? x : {value: Math.abs(x.value)}]));
+  // Each city's net position with each partner, in the city's own units: owed to it (+) or by it (−).
+  const nets = Object.entries(d.net_positions).flatMap(([c, partners]) =>
+    Object.entries(partners).map(([p, x]) => [`${c} ↔ ${p} ${x.suppressed ? "" : x.value >= 0 ? "(owed)" : "(owes)"}`,
+      x.suppressed ? x : {value: Math.abs(x.value)}]));
+  barChart(section("Net settlement positions", "Per pair, in the first city's own units."), "net-positions", nets);
 }
 
 async function main() {

@@ -1,0 +1,108 @@
+"""Group commit: concurrent commands saved together give each caller exactly its own answer."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from aggregates.errors import IdempotencyConflict, InsufficientBalance
+from services.city import CityApplication
+from services.config import load_city, load_settings
+from services.group_writer import GroupWriter
+from services.unit_of_work import Command, UnitOfWork
+
+
+class CountingApp(CityApplication):
+    """Counts store transactions, to show that queued commands share them."""
+
+    saves = 0
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        type(self).saves += 1
+        return super().save(*objs, **kwargs)
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[CountingApp]:
+    settings = load_settings({"CIVFED_DATA_DIR": str(tmp_path)})
+    a = CountingApp(load_city("bologna"), settings.eventsourcing_env("bologna"))
+    yield a
+    a.close()
+
+
+def funded_wallet(app: CityApplication, tokens: int) -> tuple[UUID, UUID]:
+    consent = app.city.config.consent_versions[-1]
+    wallet = UUID(app.execute(app.open_wallet("w", "resident", consent))["wallet_id"])
+    shop = UUID(app.execute(app.register_merchant("m", "Coop", "food", True))["merchant_id"])
+    earned = 0
+    for day in range(1, 29):
+        if earned >= tokens:
+            break
+        fields = {"action": "bus_ride", "date": f"2026-05-{day:02d}"}
+        earned += app.execute(app.record_activity(f"a{day}", wallet, "eco_action", fields))["amount"]
+    return wallet, shop
+
+
+def test_racing_spends_are_decided_in_order_and_share_transactions(app: CountingApp) -> None:
+    wallet, shop = funded_wallet(app, 10)
+    balance = app.wallet(wallet).balance
+    assert 10 <= balance < 40  # some of the forty spends must be refused
+    writer = GroupWriter(app, threading.Lock())
+    CountingApp.saves = 0
+    start = threading.Barrier(40)
+
+    def spend(i: int) -> str:
+        start.wait()
+        try:
+            writer.execute(app.spend(f"s{i}", wallet, shop, 1, f"r{i}"))
+            return "spent"
+        except InsufficientBalance:
+            return "refused"
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        outcomes = list(pool.map(spend, range(40)))
+    assert outcomes.count("spent") == min(balance, 40)
+    assert app.wallet(wallet).balance == balance - outcomes.count("spent") >= 0
+    assert CountingApp.saves < 40  # forty commands, fewer transactions
+    # Each answer was recorded under its own key: a retry replays it.
+    for i, outcome in enumerate(outcomes):
+        if outcome == "spent":
+            assert writer.execute(app.spend(f"s{i}", wallet, shop, 1, f"r{i}"))["spent"] == 1
+        else:
+            with pytest.raises(InsufficientBalance):
+                writer.execute(app.spend(f"s{i}", wallet, shop, 1, f"r{i}"))
+
+
+def test_a_failing_command_fails_only_its_caller(app: CountingApp) -> None:
+    wallet, shop = funded_wallet(app, 3)
+    writer = GroupWriter(app, threading.Lock())
+    gate = threading.Barrier(3)
+
+    def broken(uow: UnitOfWork) -> dict[str, Any]:
+        raise ValueError("a bug in one handler")
+
+    commands = [
+        app.spend("ok", wallet, shop, 1, "ok"),
+        Command("broken", "broken", {}, broken),
+        app.spend("m", wallet, shop, 2, "reused key, other parameters"),  # "m" registered the shop
+    ]
+
+    def run(cmd: Command) -> object:
+        gate.wait()
+        try:
+            return writer.execute(cmd)
+        except Exception as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        ok, failed, conflict = pool.map(run, commands)
+    assert ok == {"spent": 1, "available": app.wallet(wallet).available}
+    assert isinstance(failed, ValueError)
+    assert isinstance(conflict, IdempotencyConflict)
+    assert app.wallet(wallet).balance == app.wallet(wallet).available
