@@ -20,6 +20,9 @@ from aggregates.errors import (
 from aggregates.workflow import WorkLog
 from projections.city_totals import city_totals
 from projections.event_source import event_type, read_events
+from services.personal_data import REDACTED
+from services.retention import erase_wallet
+from services.workflow_report import equilibrium_report
 from tests.integration.zwolle_season import START, Clock, ok, open_wallets, store_env, work_day, zwolle
 
 STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -201,3 +204,34 @@ def test_catalogue_changes_from_the_council_and_retired_work_takes_no_tasks(env:
         app.execute(wf.retire_category("r1", "repair-cafe", "Raadsbesluit 2027-001"))
         with pytest.raises(WorkNotOpen, match="Raadsbesluit 2027-001"):
             app.execute(wf.post_task("t1", "repair-cafe", "Wijkcentrum", day(1), day(1, 12), 3, "coord:anna"))
+
+
+def test_erasure_lapses_the_lots_at_their_value_and_keeps_the_totals(env: dict[str, str]) -> None:
+    clock = Clock(day(0, 8))
+    with zwolle(env, clock) as (app, wf):
+        (worker,) = open_wallets(app, "t", 1)
+        work_day(app, wf, clock, "d0", day(0), {worker: 600})
+        clock.set(day(300, 10))
+        app.execute(wf.pay_tax("tax", worker, 100, "AANSLAG-2027-0099"))
+        clock.set(day(400, 10))
+        worth = wf.balance(worker)["value"]
+        # Day 300: worth floor(1000 × 2255/2555) = 882, less 100 tax, rebased; day 400: × 2155/2255.
+        assert worth == (1000 * 2255 // 2555 - 100) * 2155 // 2255 == 747
+        erase_wallet(app, "erase", worker, "asked to be forgotten")
+
+        wallet = app.wallet(worker)
+        assert (wallet.closed, wallet.balance, wallet.lots) == (True, 0, [])
+        totals = city_totals(app, "zwolle")
+        assert totals.lapsed == worth  # what lapses is what the lots were worth that day
+        assert totals.issued - totals.depreciated - totals.spent - totals.tax_paid - totals.lapsed == 0
+        report = equilibrium_report(app, "zwolle", k=1)
+        assert report is not None
+        assert sum(m["lapsed"].get("value", 0) for m in report["months"]) == worth
+        assert report["months"][-1]["supply"].get("empty") is True  # nobody holds any tokens now
+        # The tax stays in the treasury; the assessment reference is erased with the person.
+        assert wf.treasury_balance() == 100
+        treasury_events = app.events.get(wf.treasury_id)
+        received = [e for e in treasury_events if type(e).__qualname__ == "Treasury.TaxReceived"]
+        assert [(e.amount, e.assessment_ref) for e in received] == [(100, REDACTED)]
+        paid = [e for e in app.events.get(worker) if type(e).__qualname__ == "Wallet.TaxPaid"]
+        assert [(e.amount, e.assessment_ref) for e in paid] == [(100, REDACTED)]

@@ -18,7 +18,7 @@ ALLOWED_FIELDS = {
     # Terms and settlement: city-level figures only.
     "city", "accepts", "home_city", "rate", "numerator", "denominator", "per_redemption_cap",
     "daily_cap", "redeemable_at", "positions", "partner_city", "home_currency", "payable_units",
-    "receivable_units", "redemptions",
+    "receivable_units", "redemptions", "receivable_value_units", "net_units",
 }  # fmt: skip
 
 
