@@ -64,6 +64,18 @@ class HoldNotActive(PreconditionFailed):
     pass
 
 
+class HoldsNotOffered(PreconditionFailed):
+    """A hold asked of a wallet whose currency depreciates: such tokens are spent directly."""
+
+
+class SelfApproval(PreconditionFailed):
+    """Four eyes: nobody approves their own hours."""
+
+
+class WorkNotOpen(PreconditionFailed):
+    """A retired work category, a task that is full or closed, or a log already decided."""
+
+
 class NoAgreement(PreconditionFailed):
     """Two cities that have not both opted in to redeeming each other's tokens."""
 

@@ -18,9 +18,13 @@ class Merchant(Aggregate):
         self.local = local
         self.basic_economy = basic_economy
 
-    def check_accepts(self, local_only: bool) -> None:
+    def check_accepts(self, local_only: bool, basic_economy_only: bool = False) -> None:
         if local_only and not self.local:
             raise MerchantNotAccepted(f"{self.name} is not a local shop; this currency is spent only locally")
+        if basic_economy_only and not self.basic_economy:
+            raise MerchantNotAccepted(
+                f"{self.name} is not in the basic economy; this currency is spent only there"
+            )
 
 
 class Prize(Aggregate):

@@ -10,7 +10,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from aggregates.errors import NegativeAward, NotFound, ProtectedAttribute, RuleRejected
-from aggregates.rules import FIXED_PER_ACTION, MEASURED_QUANTITY, RULE_KINDS
+from aggregates.rules import FIXED_PER_ACTION, MEASURED_QUANTITY, PER_APPROVED_TIME, RULE_KINDS
 
 PROTECTED_TERMS = (
     "nationality",
@@ -111,6 +111,11 @@ def check_rule(rule_id: str, kind: str, params: dict[str, Any], conditions: dict
             raise RuleRejected(rule_id, "unit_grams must be positive")
     if kind == FIXED_PER_ACTION and not params.get("points"):
         raise RuleRejected(rule_id, "points table is empty")
+    if kind == PER_APPROVED_TIME:
+        if not params.get("units_per_hour"):
+            raise RuleRejected(rule_id, "units_per_hour must be a positive whole number")
+        if params.get("four_eyes") is not True:
+            raise RuleRejected(rule_id, "four_eyes must be true: nobody approves their own hours")
 
 
 class Rulebook(Aggregate):

@@ -19,7 +19,8 @@ MEASURED_QUANTITY = "measured_quantity"
 FIXED_PER_ACTION = "fixed_per_action"
 ONCE_PER_SUBJECT = "once_per_subject"
 PERCENTAGE_OF_AMOUNT = "percentage_of_amount"
-RULE_KINDS = (MEASURED_QUANTITY, FIXED_PER_ACTION, ONCE_PER_SUBJECT, PERCENTAGE_OF_AMOUNT)
+PER_APPROVED_TIME = "per_approved_time"
+RULE_KINDS = (MEASURED_QUANTITY, FIXED_PER_ACTION, ONCE_PER_SUBJECT, PERCENTAGE_OF_AMOUNT, PER_APPROVED_TIME)
 
 
 class _Input(BaseModel):
@@ -46,11 +47,19 @@ class PurchaseInput(_Input):
     merchant_id: UUID
 
 
+class ApprovedTimeInput(_Input):
+    """Minutes a coordinator approved; only the workflow's approval path builds one."""
+
+    minutes: int = Field(gt=0, le=24 * 60)
+    category: str = Field(min_length=1, max_length=64)
+
+
 INPUT_MODELS: dict[str, type[_Input]] = {
     MEASURED_QUANTITY: TripInput,
     FIXED_PER_ACTION: ActionInput,
     ONCE_PER_SUBJECT: SubjectInput,
     PERCENTAGE_OF_AMOUNT: PurchaseInput,
+    PER_APPROVED_TIME: ApprovedTimeInput,
 }
 
 
@@ -134,4 +143,16 @@ def percentage_of_amount(params: dict[str, Any], buy: PurchaseInput) -> Award:
         amount,
         f"purchase of {buy.amount_cents / 100:.2f} EUR on {_day(buy.date)} earns "
         f"{bps / 100:.2f}% = {amount} (in hundredths, rounded down)",
+    )
+
+
+def per_approved_time(params: dict[str, Any], work: ApprovedTimeInput) -> Award:
+    per_hour = int(params["units_per_hour"])
+    # Pro rata in whole minutes, rounded down to the smallest unit of the currency.
+    amount = work.minutes * per_hour // 60
+    hours, minutes = divmod(work.minutes, 60)
+    return Award(
+        amount,
+        f"{hours} h {minutes:02d} min of approved {work.category} work on {_day(work.date)} earns "
+        f"{amount} ({per_hour} per hour, pro rata per minute, rounded down)",
     )

@@ -1,7 +1,9 @@
 """A person's wallet in one city: rewards in, spending out, nothing else.
 
 There is deliberately no method that removes tokens for behaviour: tokens leave
-only when the holder spends them (directly, through a voucher or a redemption).
+only when the holder spends them (directly, through a voucher or a redemption),
+or, in a currency that depreciates, through the depreciation its city
+published in advance. Only such currencies give wallets lots.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from aggregates.depreciation import Lot, LotTerms, draw, total_at, value_at
 from aggregates.errors import (
     HoldNotActive,
+    HoldsNotOffered,
     InsufficientBalance,
     InvalidInput,
     WalletClosed,
@@ -44,6 +48,7 @@ class Wallet(Aggregate):
         self.carried: dict[str, int] = {}
         self.holds: dict[str, Hold] = {}
         self.closed = False
+        self.lots: list[Lot] = []  # minting order; stays empty unless the currency depreciates
         self.closes_at: dt.datetime | None = None
         self.erased = False
         self.appeals: list[UUID] = []
@@ -83,12 +88,14 @@ class Wallet(Aggregate):
         if self.closes_at is not None:
             raise WalletClosed(f"wallet {self.id} is closing; only its final spending is processed")
 
-    def check_available(self, amount: int) -> None:
+    def check_available(self, amount: int, on: dt.date | None = None) -> None:
+        """With `on`, lots count at their depreciated value on that day."""
         # type() rather than isinstance: True is an int, and money is never a float.
         if type(amount) is not int or amount <= 0:
             raise InvalidInput("amount", "must be a positive whole number")
-        if amount > self.available:
-            raise InsufficientBalance(f"needs {amount}, available {self.available}")
+        available = total_at(self.lots, on) if self.lots and on is not None else self.available
+        if amount > available:
+            raise InsufficientBalance(f"needs {amount}, available {available}")
 
     def check_hold(self, hold_id: str, now: dt.datetime) -> Hold:
         hold = self.holds.get(hold_id)
@@ -109,9 +116,13 @@ class Wallet(Aggregate):
         carry_key: str | None = None,
         carried_after: int | None = None,
         quantity: int | None = None,
+        lot: LotTerms | None = None,
     ) -> None:
+        """An award; in a depreciating currency (`lot` given) it is also kept as a lot."""
         if amount < 0:
             raise InvalidInput("amount", "awards are never negative")
+        if lot is not None:
+            self.revalue(lot.on)
         fields: dict[str, Any] = dict(
             rule_id=rule_id,
             rule_version=rule_version,
@@ -123,6 +134,8 @@ class Wallet(Aggregate):
         )
         if amount:
             self._credited(amount=amount, **fields)
+            if lot is not None:
+                self._lot_opened(amount, lot.on.isoformat(), lot.ends_on.isoformat())
         else:
             self._progressed(**fields)
 
@@ -157,15 +170,64 @@ class Wallet(Aggregate):
         if carry_key is not None and carried_after is not None:
             self.carried[carry_key] = carried_after
 
+    # -- depreciating currencies: lots --------------------------------------
+    @event("LotOpened")
+    def _lot_opened(self, amount: int, on: str, ends_on: str) -> None:
+        self.lots.append(Lot(amount, dt.date.fromisoformat(on), dt.date.fromisoformat(ends_on)))
+
+    def revalue(self, on: dt.date) -> None:
+        """Record the published depreciation of the lots up to `on`, so events alone show it."""
+        if self.lots:
+            lost = self.balance - self.held - total_at(self.lots, on)
+            if lost > 0:
+                self._depreciated(lost, on.isoformat())
+
+    @event("Depreciated")
+    def _depreciated(self, amount: int, on: str) -> None:
+        self.balance -= amount
+        day = dt.date.fromisoformat(on)
+        self.lots = [lot for lot in self.lots if value_at(lot, day) > 0]
+
+    def _draw_lots(self, amount: int, now: dt.datetime, drawn_for: str) -> None:
+        if self.lots:
+            self._lots_drawn(amount, now.date().isoformat(), drawn_for)
+
+    @event("LotsDrawn")
+    def _lots_drawn(self, amount: int, on: str, drawn_for: str) -> None:
+        self.lots = draw(self.lots, amount, dt.date.fromisoformat(on))
+
+    def value_on(self, on: dt.date) -> int:
+        """The balance as of `on`: lots at their depreciated value (without lots, the balance)."""
+        return total_at(self.lots, on) + self.held if self.lots else self.balance
+
+    def check_no_lots(self) -> None:
+        if self.lots:
+            raise HoldsNotOffered("holds are not offered in a depreciating currency; spend directly")
+
     # -- spending -----------------------------------------------------------
     def spend(self, amount: int, merchant_id: UUID, purchase_ref: str, now: dt.datetime) -> None:
         self.release_expired(now)
         self.check_active(now)
-        self.check_available(amount)
+        self.check_available(amount, now.date())
+        self.revalue(now.date())
         self._spent(amount, merchant_id, purchase_ref)
+        self._draw_lots(amount, now, "spending")
 
     @event("Spent")
     def _spent(self, amount: int, merchant_id: UUID, purchase_ref: str) -> None:
+        self.balance -= amount
+
+    def pay_tax(self, amount: int, treasury_id: UUID, assessment_ref: str, now: dt.datetime) -> None:
+        """Municipal tax paid from the wallet into the city treasury, against an assessment."""
+        self.release_expired(now)
+        self.check_active(now)
+        self.check_available(amount, now.date())
+        self.revalue(now.date())
+        self._tax_paid(amount, treasury_id, assessment_ref)
+        self._draw_lots(amount, now, "tax")
+
+    @event("TaxPaid")
+    def _tax_paid(self, amount: int, treasury_id: UUID, assessment_ref: str) -> None:
         self.balance -= amount
 
     def place_hold(
@@ -173,6 +235,7 @@ class Wallet(Aggregate):
     ) -> None:
         self.release_expired(now)
         self.check_active(now)
+        self.check_no_lots()
         self.check_available(amount)
         self._hold_placed(hold_id, amount, expires_at, purpose)
 
@@ -220,7 +283,7 @@ class Wallet(Aggregate):
         if final_spend_days > 0 and self.available > 0:
             self._close_scheduled(now + dt.timedelta(days=final_spend_days), reason)
         else:
-            self.finish(reason)
+            self.finish(reason, now)
 
     @event("CloseScheduled")
     def _close_scheduled(self, closes_at: dt.datetime, reason: str) -> None:
@@ -232,13 +295,19 @@ class Wallet(Aggregate):
         if self.closes_at is None or now < self.closes_at:
             raise WalletClosed(f"wallet {self.id} has no final spend window that has ended")
 
-    def finish(self, reason: str) -> None:
-        """Close now: holds are released and any balance lapses (not a penalty)."""
+    def finish(self, reason: str, now: dt.datetime) -> None:
+        """Close now: holds are released and any balance lapses (not a penalty).
+
+        Lots are valued on `now`'s day first, so what lapses is what they are worth.
+        """
         for hold_id in list(self.holds):
             self.release_hold(hold_id, "wallet closed")
+        self.revalue(now.date())
         self.close(reason)
         if self.balance:
-            self._lapsed(self.balance)
+            amount = self.balance
+            self._lapsed(amount)
+            self._draw_lots(amount, now, "lapse")
 
     @event("Lapsed")
     def _lapsed(self, amount: int) -> None:

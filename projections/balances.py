@@ -30,7 +30,7 @@ class Balances:
             self._add(tx, e.city, e.aggregate_id, 0, 0)
         elif e.type == "Wallet.Credited":
             self._add(tx, e.city, e.aggregate_id, amount, 0)
-        elif e.type in ("Wallet.Spent", "Wallet.Lapsed"):
+        elif e.type in ("Wallet.Spent", "Wallet.Lapsed", "Wallet.TaxPaid", "Wallet.Depreciated"):
             self._add(tx, e.city, e.aggregate_id, -amount, 0)
         elif e.type == "Wallet.HoldPlaced":
             self._add(tx, e.city, e.aggregate_id, 0, amount)

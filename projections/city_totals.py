@@ -1,4 +1,9 @@
-"""Per-city totals: wallets, tokens issued, spent, burned and outstanding, CO2 saved."""
+"""Per-city totals: wallets, tokens issued, spent, burned and outstanding, CO2 saved.
+
+In a depreciating currency, `depreciated` is the depreciation wallets have
+recorded so far and `tax_paid` what went to the treasury; both leave the
+outstanding balance like spending does.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ class CityTotals:
     issued: int = 0
     spent: int = 0
     burned: int = 0
+    depreciated: int = 0
+    tax_paid: int = 0
     lapsed: int = 0
     held: int = 0
     quantity: int = 0
@@ -29,7 +36,7 @@ class CityTotals:
 
     @property
     def outstanding(self) -> int:
-        return self.issued - self.spent - self.burned - self.lapsed
+        return self.issued - self.spent - self.burned - self.lapsed - self.depreciated - self.tax_paid
 
     def apply(self, kind: str, e: Any) -> None:
         wallet = str(e.originator_id)
@@ -46,6 +53,10 @@ class CityTotals:
                 self.per_wallet_quantity[wallet] = self.per_wallet_quantity.get(wallet, 0) + e.quantity
         elif kind == "Wallet.Spent":
             self.spent += e.amount
+        elif kind == "Wallet.Depreciated":
+            self.depreciated += e.amount
+        elif kind == "Wallet.TaxPaid":
+            self.tax_paid += e.amount
         elif kind == "Wallet.HoldPlaced":
             self.held += e.amount
         elif kind == "Wallet.HoldReleased":

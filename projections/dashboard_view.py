@@ -12,6 +12,7 @@ from projections.appeals import appeal_figures
 from projections.kanon import K_ANONYMITY, cell
 from projections.settlement import matrix, net_positions
 from projections.store import Tx
+from projections.workflow_view import equilibrium
 
 DAILY = ("issued", "spent", "co2_g", "active")
 PERIOD = (
@@ -78,7 +79,11 @@ def city_dashboard(tx: Tx, city: str, k: int = K_ANONYMITY) -> dict[str, Any]:
         found = _period(tx, city, metric, k)
         # Totals without a key are one cell; keyed metrics are a breakdown.
         period[metric] = found.get("", cell(0, 0, k)) if metric.endswith("_redeemed") else found
-    return {"city": city, "k": k, "days": days, "daily": daily, **period, **appeal_figures(tx, city, k)}
+    out = {"city": city, "k": k, "days": days, "daily": daily, **period, **appeal_figures(tx, city, k)}
+    report = equilibrium(tx, city, k)
+    if report is not None:  # a depreciating currency: its equilibrium and treasury
+        out["equilibrium"] = report
+    return out
 
 
 def federation_dashboard(tx: Tx, k: int = K_ANONYMITY) -> dict[str, Any]:

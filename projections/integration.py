@@ -25,6 +25,9 @@ REF_FIELDS = (
     "participant_kind",
     "subject_kind",
 )
+# Lots of a depreciating currency: the days a lot was minted, re-based or ends, and
+# whether a draw paid a shop or municipal tax (closed vocabulary).
+LOT_FIELDS = ("on", "ends_on", "drawn_for")
 
 # Aggregates whose events are public. Receipts, subject claims and rulebooks are
 # not: rulebooks are published separately, the others are internal bookkeeping.
@@ -61,7 +64,7 @@ def payload_of(event: Any) -> events_pb2.Payload:
             continue
         if name in AMOUNT_FIELDS and isinstance(value, int) and not isinstance(value, bool):
             payload.amounts[name] = value
-        elif name in REF_FIELDS and isinstance(value, str | UUID):
+        elif name in REF_FIELDS + LOT_FIELDS and isinstance(value, str | UUID):
             payload.refs[name] = str(value)
         elif name.endswith("_city") and isinstance(value, str):
             payload.refs[name] = value

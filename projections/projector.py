@@ -20,11 +20,12 @@ from projections.model import ReadModel
 from projections.settlement import Settlement
 from projections.statements import Statements
 from projections.store import POSITIONS_DDL, Store, Tx, read_positions, write_position
+from projections.workflow import WorkflowMoney
 
 
 def default_models() -> list[ReadModel]:
     # Lookups first: later models in the same transaction join against them.
-    return [Lookups(), Balances(), Dashboard(), Statements(), Settlement(), Appeals()]
+    return [Lookups(), Balances(), Dashboard(), Statements(), Settlement(), Appeals(), WorkflowMoney()]
 
 
 @dataclass(frozen=True)

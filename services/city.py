@@ -11,7 +11,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper
 
 from aggregates import rules
-from aggregates.errors import DomainError, InvalidInput, ParticipantNotAllowed
+from aggregates.errors import DomainError, InvalidInput, ParticipantNotAllowed, PreconditionFailed
 from aggregates.merchant import Merchant, Prize
 from aggregates.receipt import SubjectClaim
 from aggregates.rulebook import Rule, Rulebook
@@ -20,8 +20,10 @@ from aggregates.wallet import Wallet
 from services.appeals import AppealCommands
 from services.config import City
 from services.keystore import KeyStore, open_keystore
+from services.lots import new_lot
 from services.personal_data import ShreddingMapper
 from services.unit_of_work import Command, IdempotentExecutor, UnitOfWork
+from services.workflow import Workflow
 
 Clock = Callable[[], dt.datetime]
 
@@ -39,8 +41,12 @@ class CityApplication(AppealCommands, Application[UUID]):
         super().__init__(env)
         self.clock = clock
         self.executor = IdempotentExecutor(self, self.key)
+        cur = city.config.currency
+        self.spending_terms = (cur.local_only, cur.basic_economy_only)
         self._register_award_remedies()
         self.rulebook = self._sync_rulebook()
+        terms = city.config.workflow
+        self.workflow = Workflow(self, terms) if terms is not None else None
 
     def construct_mapper(self) -> Mapper[UUID]:
         """Personal fields are sealed with their owner's key (see services/personal_data.py)."""
@@ -135,6 +141,7 @@ class CityApplication(AppealCommands, Application[UUID]):
             carry_key,
             award.carried_after,
             award.quantity,
+            lot=new_lot(self.city.config.currency, self.clock()),
         )
         return {
             "amount": award.amount,
@@ -150,6 +157,8 @@ class CityApplication(AppealCommands, Application[UUID]):
             return rules.fixed_per_action(rule.params, inp)
         if isinstance(inp, rules.SubjectInput):
             return rules.once_per_subject(rule.params, inp, wallet.id)
+        if isinstance(inp, rules.ApprovedTimeInput):
+            raise PreconditionFailed(f"rule {rule.rule_id} mints only through an approved work log")
         assert isinstance(inp, rules.PurchaseInput)
         merchant = uow.get(inp.merchant_id, Merchant, "merchant")
         merchant.check_accepts(local_only=bool(rule.params.get("requires_local_merchant")))
@@ -169,7 +178,7 @@ class CityApplication(AppealCommands, Application[UUID]):
     def spend(self, key: str, wallet_id: UUID, merchant_id: UUID, amount: int, purchase_ref: str) -> Command:
         def handle(uow: UnitOfWork) -> dict[str, Any]:
             merchant = uow.get(merchant_id, Merchant, "merchant")
-            merchant.check_accepts(self.city.config.currency.local_only)
+            merchant.check_accepts(*self.spending_terms)
             wallet = uow.get(wallet_id, Wallet, "wallet")
             wallet.spend(amount, merchant.id, purchase_ref, self.clock())
             return {"spent": amount, "available": wallet.available}
@@ -219,7 +228,7 @@ class CityApplication(AppealCommands, Application[UUID]):
     def redeem_voucher(self, key: str, voucher_id: UUID, merchant_id: UUID) -> Command:
         def handle(uow: UnitOfWork) -> dict[str, Any]:
             merchant = uow.get(merchant_id, Merchant, "merchant")
-            merchant.check_accepts(self.city.config.currency.local_only)
+            merchant.check_accepts(*self.spending_terms)
             voucher = uow.get(voucher_id, Voucher, "voucher")
             now = self.clock()
             wallet = uow.get(voucher.wallet_id, Wallet, "wallet")

@@ -15,6 +15,7 @@ from services.grpc.server import add_serve_parser
 from services.rights_cli import register as register_rights_commands
 from services.stream_cli import after_demo
 from services.stream_cli import register as register_stream_commands
+from services.workflow_report import register as register_workflow_commands
 
 
 def _settings(args: argparse.Namespace) -> dict[str, str]:
@@ -45,7 +46,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="civfed", description="A federation of civic reward tokens.")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the embedded four-city federation on SQLite")
+    demo = sub.add_parser("demo", help="run the embedded five-city federation on SQLite")
     demo.add_argument("--data-dir", help="where the SQLite stores live (default: per-user data dir)")
     demo.add_argument("--json", action="store_true", help="print the figures as JSON")
     demo.add_argument("--scale", type=float, default=1.0, help="scale the number of people (default 1.0)")
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     add_serve_parser(sub)
     register_stream_commands(sub)
+    register_workflow_commands(sub)
     add_check_config_parser(sub)
     register_rights_commands(sub)
     return parser

@@ -11,6 +11,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aggregates.depreciation import period_days
+
 PACKAGED_CITIES = Path(__file__).resolve().parent.parent / "cities"
 
 
@@ -71,10 +73,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Depreciation(_Strict):
+    """Published in advance: every minted lot falls linearly to zero over this period."""
+
+    method: Literal["linear"] = "linear"
+    basis: Literal["years", "life_expectancy"] = "years"
+    years: int = Field(default=7, gt=0, le=120)
+
+    @property
+    def days(self) -> int:
+        return period_days(self.years)
+
+
 class Currency(_Strict):
     name: str
     decimals: int = Field(default=0, ge=0, le=4)
     local_only: bool = False
+    basic_economy_only: bool = False
+    depreciation: Depreciation | None = None
 
 
 class AcceptedToken(_Strict):
@@ -98,6 +114,20 @@ class Retention(_Strict):
     erase_after_days: int = Field(ge=0)
 
 
+class WorkCategorySpec(_Strict):
+    code: str
+    title: str
+    sector: str
+    decision_ref: str
+
+
+class WorkflowTerms(_Strict):
+    """A workflow city: the council's work catalogue and the activity its time rule rewards."""
+
+    activity: str = "approved_work"
+    categories: list[WorkCategorySpec] = Field(min_length=1)
+
+
 class CityConfig(_Strict):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{1,30}$")
     name: str
@@ -113,6 +143,7 @@ class CityConfig(_Strict):
     final_spend_days: int = Field(default=30, ge=0)
     retention: Retention | None = None
     federation: FederationTerms = FederationTerms()
+    workflow: WorkflowTerms | None = None
 
 
 class RuleSpec(_Strict):

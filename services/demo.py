@@ -10,6 +10,7 @@ from services.city import CityApplication
 from services.config import Settings, load_city
 from services.demo_scenario import SCENARIOS, ScenarioClock, estimate
 from services.demo_time import scenario_time
+from services.workflow_report import equilibrium_report, render_equilibrium
 
 
 class Progress:
@@ -48,6 +49,8 @@ def run_demo(settings: Settings, scale: float = 1.0, quiet: bool = False) -> dic
         totals.update(
             name=city.config.name, currency=city.config.currency.name, decimals=city.config.currency.decimals
         )
+        if app.workflow is not None:  # a workflow city: its equilibrium figures, k-anonymous
+            totals["equilibrium"] = equilibrium_report(app, key)
         report[key] = totals
         app.close()
     return report
@@ -70,4 +73,10 @@ def render_table(report: dict[str, Any]) -> str:
             f"{row['name']:<14}{row['currency']:<30}{row['wallets']:>9,}{fmt_amount(row['issued'], d):>12}"
             f"{fmt_amount(row['spent'], d):>12}{fmt_amount(row['outstanding'], d):>13}{co2:>13}"
         )
+    for row in report.values():
+        if row.get("equilibrium"):
+            lines += [
+                "",
+                render_equilibrium(row["equilibrium"], row["name"], row["currency"], row["decimals"]),
+            ]
     return "\n".join(lines)

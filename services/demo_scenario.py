@@ -15,6 +15,7 @@ from uuid import UUID
 
 from aggregates.errors import DomainError
 from services.city import CityApplication
+from services.demo_workflow import zwolle
 from services.unit_of_work import Command
 
 START = dt.datetime(2026, 5, 4, 7, 0, tzinfo=dt.UTC)
@@ -324,10 +325,11 @@ SCENARIOS: dict[str, tuple[Callable[[CityApplication, ScenarioClock, Step, int],
     "rome": (rome, 900),
     "sint_niklaas": (sint_niklaas, 400),
     "bologna": (bologna, 200),
+    "zwolle": (zwolle, 300),
 }
 
 
 def estimate(city: str, people: int) -> int:
     """Roughly how many commands a city's scenario runs, for the progress bar."""
-    per_day = {"vienna": 0.9, "rome": 0.3, "sint_niklaas": 0.28, "bologna": 0.55}[city]
+    per_day = {"vienna": 0.9, "rome": 0.3, "sint_niklaas": 0.28, "bologna": 0.55, "zwolle": 2.3}[city]
     return int(people * (1 + per_day * WEEKS * 7))

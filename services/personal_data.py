@@ -33,6 +33,10 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "Wallet.CloseScheduled": ("reason",),
     "Wallet.Closed": ("reason",),
     "Wallet.Erased": ("reason",),
+    "Wallet.TaxPaid": ("assessment_ref",),
+    "Treasury.TaxReceived": ("assessment_ref",),
+    "WorkLog.Logged": ("logged_by",),
+    "WorkLog.Rejected": ("reason",),
     "Appeal.Filed": ("subject_ref", "reason", "filed_by"),
     "Appeal.Decided": ("reason",),
     # Command results hold explanations (an award, an appeal's remedy).

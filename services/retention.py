@@ -25,7 +25,7 @@ def finish_closing(app: CityApplication, key: str, wallet_id: UUID) -> Command:
         wallet = uow.get(wallet_id, Wallet, "wallet")
         wallet.check_closing_due(app.clock())
         lapsed = wallet.balance
-        wallet.finish("final spend window ended")
+        wallet.finish("final spend window ended", app.clock())
         return {"closed": True, "lapsed": lapsed}
 
     return Command("finish_closing", key, {"wallet": wallet_id}, handle)
@@ -39,7 +39,7 @@ def erase_wallet(app: CityApplication, key: str, wallet_id: UUID, reason: str) -
         if wallet.erased:
             return {"erased": True}
         if not wallet.closed:
-            wallet.finish("erased")
+            wallet.finish("erased", app.clock())
         wallet.mark_erased(reason)
         return {"erased": True}
 

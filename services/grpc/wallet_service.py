@@ -40,9 +40,10 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
         r = rq.parse(rq.WalletRef, request)
         who.require_wallet(r.wallet_id)
         wallet = self.app.wallet(r.wallet_id)
+        value = wallet.value_on(self.app.clock().date())  # a depreciating currency: today's value
         return wallet_pb2.GetBalanceResponse(
-            balance=self.node.amount(wallet.balance),
-            available=self.node.amount(wallet.available),
+            balance=self.node.amount(value),
+            available=self.node.amount(value - wallet.held),
             held=self.node.amount(wallet.held),
         )
 

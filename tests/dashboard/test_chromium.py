@@ -57,11 +57,21 @@ def test_city_page_draws_every_chart_with_data(dashboard_url: str, tmp_path: Pat
     assert shot.stat().st_size > 10_000
 
 
+def test_workflow_city_page_draws_its_equilibrium_and_treasury(dashboard_url: str, tmp_path: Path) -> None:
+    dom = chromium(f"{dashboard_url}/city/zwolle", tmp_path / "profile", "--dump-dom")
+    assert 'data-ready="yes"' in dom
+    drawn = charts(dom)
+    assert drawn.get("equilibrium", 0) >= 3 * 4  # three months, at least four figures each
+    assert drawn.get("steady-state", 0) == 2
+    assert drawn.get("treasury", 0) == 1
+    assert "Equilibrium: minted, depreciated, spent and money supply per month" in dom
+
+
 def test_federation_page_draws_the_settlement_matrix(dashboard_url: str, tmp_path: Path) -> None:
     dom = chromium(f"{dashboard_url}/", tmp_path / "profile", "--dump-dom")
     assert 'data-ready="yes"' in dom
     drawn = charts(dom)
-    assert drawn.get("issued-per-city", 0) == 4
+    assert drawn.get("issued-per-city", 0) == 5
     assert "settlement" in drawn and 'class="matrix"' in dom
     ARTIFACTS.mkdir(exist_ok=True)
     chromium(

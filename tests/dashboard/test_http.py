@@ -25,7 +25,13 @@ def get_json(url: str) -> Any:
 
 
 def test_api_lists_cities_and_serves_k_anonymous_figures(dashboard_url: str) -> None:
-    assert get_json(f"{dashboard_url}/api/cities")["cities"] == ["bologna", "rome", "sint_niklaas", "vienna"]
+    assert get_json(f"{dashboard_url}/api/cities")["cities"] == [
+        "bologna",
+        "rome",
+        "sint_niklaas",
+        "vienna",
+        "zwolle",
+    ]
     vienna = get_json(f"{dashboard_url}/api/city/vienna")
     assert len(vienna["days"]) == 28  # the demo's four weeks, dated on its own clock
     co2 = [c for c in vienna["daily"]["co2_g"].values() if not c.get("suppressed")]
@@ -36,7 +42,24 @@ def test_api_lists_cities_and_serves_k_anonymous_figures(dashboard_url: str) -> 
             if c.get("suppressed"):
                 assert set(c) == {"suppressed", "reason"}  # neither value nor head count leaks
     federation = get_json(f"{dashboard_url}/api/federation")
-    assert set(federation["net_positions"]) == {"bologna", "rome", "sint_niklaas", "vienna"}
+    assert set(federation["net_positions"]) == {"bologna", "rome", "sint_niklaas", "vienna", "zwolle"}
+
+
+def test_workflow_city_shows_its_equilibrium_and_treasury_as_aggregates(dashboard_url: str) -> None:
+    zwolle = get_json(f"{dashboard_url}/api/city/zwolle")
+    report = zwolle["equilibrium"]
+    assert [m["month"] for m in report["months"]] == ["2026-05", "2026-06", "2026-07"]
+    for m in report["months"]:
+        for name in ("minted", "spent", "tax", "supply"):
+            c = m[name]
+            assert c.get("suppressed") or c["people"] >= 10, (m["month"], name, c)
+            assert set(c) <= {"value", "people", "suppressed", "reason", "empty"}
+    assert report["steady_state_supply"]["value"] == report["issuance_per_year"]["value"] * 2555 // 730
+    assert report["treasury_received"]["value"] > 0 and report["treasury_received"]["people"] >= 10
+    # No per-person hours anywhere: only the rule's total, drawn from at least k people.
+    assert list(zwolle["issued_by_rule"]) == ["approved-hours"]
+    assert "minutes" not in json.dumps(zwolle)
+    assert "co2" not in json.dumps(zwolle["equilibrium"])
 
 
 @pytest.mark.parametrize("path", ["/", "/city/rome"])

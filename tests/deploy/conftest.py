@@ -18,7 +18,13 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 # Overlay folder -> city key (folder names follow Kubernetes naming, keys the city files).
-OVERLAYS = {"rome": "rome", "vienna": "vienna", "sint-niklaas": "sint_niklaas", "bologna": "bologna"}
+OVERLAYS = {
+    "rome": "rome",
+    "vienna": "vienna",
+    "sint-niklaas": "sint_niklaas",
+    "bologna": "bologna",
+    "zwolle": "zwolle",
+}
 ROLE_OF_COMMAND = {"serve": "node", "relay": "relay", "project": "projector", "dashboard": "dashboard"}
 
 Doc = dict[str, Any]

@@ -42,7 +42,13 @@ def test_packaged_cities_pass_for_every_event_path_role(tmp_path: Path) -> None:
     for role in ("relay", "projector", "dashboard"):
         report = check_config(role, None, env)
         assert report.problems == [], (role, report.problems)
-        assert [c.split()[0] for c in report.checked] == ["bologna", "rome", "sint_niklaas", "vienna"]
+        assert [c.split()[0] for c in report.checked] == [
+            "bologna",
+            "rome",
+            "sint_niklaas",
+            "vienna",
+            "zwolle",
+        ]
     assert not (tmp_path / "data").exists()  # nothing was opened or created
 
 

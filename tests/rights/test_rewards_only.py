@@ -1,6 +1,7 @@
 """Rewards only: no event, method or API deducts tokens for behaviour, blacklists or ranks
-people; tokens leave a wallet only when its holder spends them or, after they leave, by the
-city's published lapse; rule validation refuses negative awards."""
+people; tokens leave a wallet only when its holder spends them (in a shop or on municipal
+tax), by the depreciation a city publishes in advance, or, after they leave, by the city's
+published lapse; rule validation refuses negative awards."""
 
 from __future__ import annotations
 
@@ -20,16 +21,20 @@ import aggregates.merchant
 import aggregates.receipt
 import aggregates.redemption
 import aggregates.rulebook
+import aggregates.treasury
 import aggregates.voucher
 import aggregates.wallet
+import aggregates.workflow
 from aggregates.errors import InvalidInput, NegativeAward
 from aggregates.rulebook import check_rule
 from aggregates.wallet import Wallet
 from civfed.v1 import events_pb2, federation_pb2, merchant_pb2, rulebook_pb2, wallet_pb2
 from services.city import CityApplication
+from services.config import load_city, load_settings
 from services.federation_home import HomeRedemptions
 from services.redemption_token import verify
 from services.retention import erase_wallet
+from tests.integration.zwolle_season import START, Clock, work_day
 from tests.rights.apps import city_app, opened
 
 FORBIDDEN = {
@@ -40,7 +45,7 @@ FORBIDDEN = {
 }  # fmt: skip
 MODULES = (
     aggregates.appeal, aggregates.merchant, aggregates.receipt, aggregates.redemption,
-    aggregates.rulebook, aggregates.voucher, aggregates.wallet,
+    aggregates.rulebook, aggregates.voucher, aggregates.wallet, aggregates.workflow, aggregates.treasury,
 )  # fmt: skip
 
 
@@ -94,7 +99,14 @@ def test_no_api_deducts_blacklists_or_ranks() -> None:
     assert [n for n in names if words(n) & FORBIDDEN] == []
 
 
-OUTFLOWS = {"Wallet.Spent", "Wallet.HoldSpent", "Wallet.HoldBurned", "Wallet.Lapsed"}
+OUTFLOWS = {
+    "Wallet.Spent",
+    "Wallet.HoldSpent",
+    "Wallet.HoldBurned",
+    "Wallet.Lapsed",
+    "Wallet.TaxPaid",  # the holder pays municipal tax
+    "Wallet.Depreciated",  # the depreciation the city published in advance, the same for all
+}
 
 
 def every_wallet_event(app: CityApplication) -> list[UUID]:
@@ -123,19 +135,40 @@ def every_wallet_event(app: CityApplication) -> list[UUID]:
     return [a, b]
 
 
-def test_tokens_leave_a_wallet_only_by_spending_or_the_published_lapse(vienna: CityApplication) -> None:
-    wallets = every_wallet_event(vienna)
+def depreciating_wallet_events(app: CityApplication, clock: Clock) -> list[UUID]:
+    """A wallet in a depreciating currency: lots, recorded depreciation, tax, leaving."""
+    assert app.workflow is not None
+    w = opened(app, "z")
+    work_day(app, app.workflow, clock, "d0", START, {w: 600})  # Credited, LotOpened
+    shop = UUID(app.execute(app.register_merchant("shop", "Bakker", "food", True, True))["merchant_id"])
+    clock.set(START + dt.timedelta(days=200))
+    app.execute(app.spend("s", w, shop, 100, "bread"))  # Depreciated, Spent, LotsDrawn
+    app.execute(app.workflow.pay_tax("t", w, 100, "AANSLAG-1"))  # TaxPaid, LotsDrawn
+    return [w]
+
+
+def test_tokens_leave_a_wallet_only_by_spending_or_the_published_lapse(
+    vienna: CityApplication, tmp_path: Path
+) -> None:
+    clock = Clock()
+    settings = load_settings({"CIVFED_DATA_DIR": str(tmp_path / "zwolle")})
+    zwolle = CityApplication(load_city("zwolle"), settings.eventsourcing_env("zwolle"), clock=clock)
     seen: set[str] = set()
     decreasing: set[str] = set()
-    for w in wallets:
-        for e in vienna.events.get(w):
-            kind = type(e).__qualname__
-            seen.add(kind)
-            if e.originator_version > 1:
-                before = vienna.repository.get(w, version=e.originator_version - 1).balance
-                after = vienna.repository.get(w, version=e.originator_version).balance
-                if after < before:
-                    decreasing.add(kind)
+    for app, wallets in (
+        (vienna, every_wallet_event(vienna)),
+        (zwolle, depreciating_wallet_events(zwolle, clock)),
+    ):
+        for w in wallets:
+            for e in app.events.get(w):
+                kind = type(e).__qualname__
+                seen.add(kind)
+                if e.originator_version > 1:
+                    before = app.repository.get(w, version=e.originator_version - 1).balance
+                    after = app.repository.get(w, version=e.originator_version).balance
+                    if after < before:
+                        decreasing.add(kind)
+    zwolle.close()
     assert seen == {f"Wallet.{e.__name__}" for e in event_classes(Wallet)}, "a wallet event is not exercised"
     assert decreasing == OUTFLOWS
 
@@ -147,13 +180,16 @@ def test_only_spending_and_leaving_reach_the_outflow_events() -> None:
         "Wallet.HoldBurned": "_hold_burned",
     }
     private["Wallet.Lapsed"] = "_lapsed"
+    private["Wallet.TaxPaid"] = "_tax_paid"
+    private["Wallet.Depreciated"] = "_depreciated"
     callers = {
         name
         for name, fn in inspect.getmembers(Wallet, inspect.isfunction)
         if not name.startswith("_") and any(f"self.{m}(" in inspect.getsource(fn) for m in private.values())
     }
-    # Spending by the holder (directly, by voucher, at a partner city's shop) and leaving.
-    assert callers == {"spend", "spend_hold", "burn_hold", "finish"}
+    # Spending by the holder (directly, by voucher, at a partner city's shop, on tax),
+    # leaving, and recording the published depreciation of a wallet's lots.
+    assert callers == {"spend", "spend_hold", "burn_hold", "finish", "pay_tax", "revalue"}
 
 
 def test_a_negative_credit_is_refused(vienna: CityApplication) -> None:

@@ -38,8 +38,8 @@ def write(folder: Path, city: str = CITY, rulebook: str = RULE.format(id="trees"
     return folder
 
 
-def test_the_packaged_cities_are_the_four_and_all_load() -> None:
-    assert city_keys() == ["bologna", "rome", "sint_niklaas", "vienna"]
+def test_the_packaged_cities_are_the_five_and_all_load() -> None:
+    assert city_keys() == ["bologna", "rome", "sint_niklaas", "vienna", "zwolle"]
     for key in city_keys():
         assert load_city(key).config.key == key
 

@@ -114,6 +114,40 @@ function matrixTable(box, cities, cells) {
   box.appendChild(table);
 }
 
+// The equilibrium report of a depreciating currency: one row per month.
+function equilibriumTable(box, e) {
+  const cols = ["minted", "depreciated", "spent", "tax", "lapsed", "supply"];
+  const table = document.createElement("table");
+  table.className = "matrix";
+  table.dataset.chart = "equilibrium";
+  table.dataset.points = e.months.reduce((n, m) => n + cols.filter((c) => m[c].value !== undefined).length, 0);
+  const head = table.insertRow();
+  ["month", ...cols].forEach((c) => (head.insertCell().textContent = c));
+  e.months.forEach((m) => {
+    const row = table.insertRow();
+    row.insertCell().textContent = m.month;
+    cols.forEach((c) => {
+      const td = row.insertCell();
+      if (m[c].empty) td.textContent = "–"; // nobody took part in this flow
+      else if (m[c].value === undefined) { td.textContent = "suppressed"; td.className = "suppressed"; }
+      else td.textContent = m[c].value.toLocaleString();
+    });
+  });
+  box.appendChild(table);
+}
+
+function renderEquilibrium(e) {
+  const note = `Linear depreciation over ${e.period_years} years (${e.period_days} days), published in advance ` +
+    "and the same for everyone. Amounts in the smallest unit. " + e.method;
+  equilibriumTable(section("Equilibrium: minted, depreciated, spent and money supply per month", note), e);
+  barChart(section("Money supply now and at the steady state",
+    "Steady state = issuance per year at the current rate × period / 2."), "steady-state", [
+    ["supply now", e.months[e.months.length - 1].supply],
+    ["steady state", e.steady_state_supply],
+  ]);
+  barChart(section("Treasury: municipal tax received in tokens"), "treasury", [["treasury", e.treasury_received]]);
+}
+
 function renderCity(d) {
   const daily = d.daily;
   lineChart(section("Tokens issued and spent per day"), "issued-spent", d.days, [
@@ -134,6 +168,7 @@ function renderCity(d) {
     ["appeals filed", d.appeals],
     ["median hours to decision", d.median_hours_to_decision],
   ]);
+  if (d.equilibrium) renderEquilibrium(d.equilibrium);
 }
 
 function renderFederation(d) {

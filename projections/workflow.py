@@ -1,0 +1,147 @@
+"""Lots and monthly flows of depreciating currencies, for the equilibrium report.
+
+The model replays each wallet's lots with the domain's own arithmetic
+(`aggregates.depreciation`), so the supply it finds on any day is exactly the
+sum of what the wallets are worth. A month's closing supply is every lot valued
+on the first day of the next month. Each wallet is closed on its own: when its
+first event in a later month arrives, its value at the end of each month it
+leaves is added to those months. Wallets not yet closed for a month count at
+query time with the lots they hold now, which are the lots they held then.
+Only one wallet's order matters, which Kafka keeps per key, so the figures do
+not depend on how partitions interleave.
+
+Flows are dated by the lot events' own day, never by the event's wall-clock
+time, so the figures are the same whichever clock recorded them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from aggregates.depreciation import Lot, draw, value_at
+from civfed.v1 import events_pb2
+from projections.store import Tx
+
+
+def month_of(day: dt.date) -> str:
+    return day.isoformat()[:7]
+
+
+def next_month(month: str) -> str:
+    year, mon = int(month[:4]), int(month[5:7])
+    return f"{year + mon // 12:04d}-{mon % 12 + 1:02d}"
+
+
+def month_end(month: str) -> dt.date:
+    """The day a month's closing supply is valued on: the first day of the next month."""
+    return dt.date.fromisoformat(next_month(month) + "-01")
+
+
+def load_lots(tx: Tx, city: str, wallet: str | None = None) -> dict[str, list[Lot]]:
+    sql = "SELECT wallet_id, value, base_on, ends_on FROM rm_wf_lots WHERE city = ?"
+    params: tuple[str, ...] = (city,)
+    if wallet is not None:
+        sql, params = sql + " AND wallet_id = ?", (city, wallet)
+    out: dict[str, list[Lot]] = {}
+    for w, value, base_on, ends_on in tx.all(sql + " ORDER BY wallet_id, seq", params):
+        lot = Lot(int(value), dt.date.fromisoformat(str(base_on)), dt.date.fromisoformat(str(ends_on)))
+        out.setdefault(str(w), []).append(lot)
+    return out
+
+
+def wallet_months(tx: Tx, city: str) -> dict[str, str]:
+    """wallet id -> the month of its latest lot event (the month it is still open in)."""
+    rows = tx.all("SELECT wallet_id, month FROM rm_wf_wallets WHERE city = ?", (city,))
+    return {str(w): str(m) for w, m in rows}
+
+
+def worth(lots: list[Lot], day: dt.date) -> int:
+    return sum(value_at(lot, day) for lot in lots)
+
+
+class WorkflowMoney:
+    name = "workflow"
+    tables = ("rm_wf_lots", "rm_wf_wallets", "rm_wf_months", "rm_wf_people", "rm_wf_state")
+    ddl = (
+        "CREATE TABLE IF NOT EXISTS rm_wf_lots (city TEXT NOT NULL, wallet_id TEXT NOT NULL, "
+        "seq INTEGER NOT NULL, value BIGINT NOT NULL, base_on TEXT NOT NULL, ends_on TEXT NOT NULL, "
+        "PRIMARY KEY (city, wallet_id, seq))",
+        "CREATE TABLE IF NOT EXISTS rm_wf_wallets (city TEXT NOT NULL, wallet_id TEXT NOT NULL, "
+        "month TEXT NOT NULL, PRIMARY KEY (city, wallet_id))",
+        "CREATE TABLE IF NOT EXISTS rm_wf_months (city TEXT NOT NULL, month TEXT NOT NULL, "
+        "metric TEXT NOT NULL, value BIGINT NOT NULL, PRIMARY KEY (city, month, metric))",
+        "CREATE TABLE IF NOT EXISTS rm_wf_people (city TEXT NOT NULL, month TEXT NOT NULL, "
+        "metric TEXT NOT NULL, wallet_id TEXT NOT NULL, PRIMARY KEY (city, month, metric, wallet_id))",
+        "CREATE TABLE IF NOT EXISTS rm_wf_state (city TEXT PRIMARY KEY, month TEXT NOT NULL, "
+        "period_days INTEGER NOT NULL)",
+    )
+
+    def apply(self, tx: Tx, e: events_pb2.Event) -> None:
+        if e.type not in ("Wallet.LotOpened", "Wallet.LotsDrawn"):
+            return
+        refs, amount, wallet = e.payload.refs, e.payload.amounts["amount"], e.aggregate_id
+        on = dt.date.fromisoformat(refs["on"])
+        lots = load_lots(tx, e.city, wallet).get(wallet, [])
+        month = self._advance(tx, e.city, wallet, month_of(on), lots)
+        if e.type == "Wallet.LotOpened":
+            ends_on = dt.date.fromisoformat(refs["ends_on"])
+            tx.execute(
+                "INSERT INTO rm_wf_lots VALUES (?, ?, ?, ?, ?, ?)",
+                (e.city, wallet, len(lots) + 1, amount, on.isoformat(), ends_on.isoformat()),
+            )
+            tx.execute("UPDATE rm_wf_state SET period_days = ? WHERE city = ?", ((ends_on - on).days, e.city))
+            self._add(tx, e.city, month, "minted", amount, wallet)
+            return
+        kept = draw(lots, amount, on)
+        tx.execute("DELETE FROM rm_wf_lots WHERE city = ? AND wallet_id = ?", (e.city, wallet))
+        for seq, lot in enumerate(kept, start=1):
+            tx.execute(
+                "INSERT INTO rm_wf_lots VALUES (?, ?, ?, ?, ?, ?)",
+                (e.city, wallet, seq, lot.value, lot.base_on.isoformat(), lot.ends_on.isoformat()),
+            )
+        flow = {"tax": "tax", "lapse": "lapsed"}.get(refs.get("drawn_for", ""), "spent")
+        self._add(tx, e.city, month, flow, amount, wallet)
+
+    def _add(self, tx: Tx, city: str, month: str, metric: str, value: int, wallet: str) -> None:
+        tx.execute(
+            "INSERT INTO rm_wf_months VALUES (?, ?, ?, ?) ON CONFLICT (city, month, metric) "
+            "DO UPDATE SET value = rm_wf_months.value + excluded.value",
+            (city, month, metric, value),
+        )
+        tx.execute(
+            "INSERT INTO rm_wf_people VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (city, month, metric, wallet),
+        )
+
+    def _advance(self, tx: Tx, city: str, wallet: str, month: str, lots: list[Lot]) -> str:
+        """Close the wallet's months before `month`; returns the month the event counts in.
+
+        A wallet's clock never runs backwards; should an event still be dated
+        before the wallet's open month, it counts in that month, so closed
+        figures stay as they are.
+        """
+        row = tx.one("SELECT month FROM rm_wf_wallets WHERE city = ? AND wallet_id = ?", (city, wallet))
+        if row is None:
+            tx.execute("INSERT INTO rm_wf_wallets VALUES (?, ?, ?)", (city, wallet, month))
+        elif str(row[0]) >= month:
+            month = str(row[0])
+        else:
+            open_month = str(row[0])
+            while open_month < month:
+                value = worth(lots, month_end(open_month))
+                for metric, n in (("supply_closed", value), ("holders_closed", int(value > 0))):
+                    tx.execute(
+                        "INSERT INTO rm_wf_months VALUES (?, ?, ?, ?) ON CONFLICT (city, month, metric) "
+                        "DO UPDATE SET value = rm_wf_months.value + excluded.value",
+                        (city, open_month, metric, n),
+                    )
+                open_month = next_month(open_month)
+            tx.execute(
+                "UPDATE rm_wf_wallets SET month = ? WHERE city = ? AND wallet_id = ?", (month, city, wallet)
+            )
+        state = tx.one("SELECT month FROM rm_wf_state WHERE city = ?", (city,))
+        if state is None:
+            tx.execute("INSERT INTO rm_wf_state VALUES (?, ?, 0)", (city, month))
+        elif str(state[0]) < month:
+            tx.execute("UPDATE rm_wf_state SET month = ? WHERE city = ?", (month, city))
+        return month

@@ -1,0 +1,94 @@
+"""The equilibrium report from a city's own notification log, and its text form.
+
+The report runs the same read model and view as the dashboard, in a private
+in-memory store, so the CLI, the demo and the dashboard cannot disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+
+from projections.kanon import K_ANONYMITY
+from projections.log_source import catch_up_log
+from projections.projector import Projector
+from projections.store import Store
+from projections.workflow import WorkflowMoney
+from projections.workflow_view import equilibrium
+
+
+def equilibrium_report(app: Application[UUID], city: str, k: int = K_ANONYMITY) -> dict[str, Any] | None:
+    store = Store("sqlite:///:memory:")
+    try:
+        catch_up_log(Projector(store, [WorkflowMoney()]), app, city)
+        with store.transaction() as tx:
+            return equilibrium(tx, city, k)
+    finally:
+        store.close()
+
+
+def _fmt(c: dict[str, Any], decimals: int) -> str:
+    if c.get("empty"):
+        return "-"  # nobody took part in this flow
+    if "value" not in c:
+        return "suppressed"
+    return f"{c['value'] / 10**decimals:,.{decimals}f}"
+
+
+def render_equilibrium(report: dict[str, Any], name: str, currency: str, decimals: int) -> str:
+    cols = ("minted", "depreciated", "spent", "tax", "lapsed", "supply")
+    head = f"{'month':<10}" + "".join(f"{c:>14}" for c in cols)
+    lines = [f"Equilibrium report, {name} ({currency}; k = {report['k']})", head, "-" * len(head)]
+    for row in report["months"]:
+        lines.append(f"{row['month']:<10}" + "".join(f"{_fmt(row[c], decimals):>14}" for c in cols))
+    lines += [
+        f"depreciation period: {report['period_days']:,} days ({report['period_years']} years), linear",
+        f"issuance per year at the current rate: {_fmt(report['issuance_per_year'], decimals)}",
+        f"projected steady-state supply (issuance/yr × period / 2): "
+        f"{_fmt(report['steady_state_supply'], decimals)}",
+        f"treasury received in tax: {_fmt(report['treasury_received'], decimals)}",
+        f"method: {report['method']}",
+    ]
+    return "\n".join(lines)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from services.city import CityApplication
+    from services.config import load_city, load_settings
+
+    env = dict(os.environ)
+    if args.data_dir:
+        env["CIVFED_DATA_DIR"] = str(Path(args.data_dir).expanduser())
+    settings = load_settings(env)
+    city = load_city(args.city, settings.CIVFED_CITIES_DIR)
+    app = CityApplication(city, settings.eventsourcing_env(args.city))
+    try:
+        report = equilibrium_report(app, args.city)
+    finally:
+        app.close()
+    if report is None:
+        print(f"civfed: {city.config.name} has no depreciating lots to report on")
+        return 1
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        cur = city.config.currency
+        print(render_equilibrium(report, city.config.name, cur.name, cur.decimals))
+    return 0
+
+
+def register(sub: Any) -> None:
+    group = sub.add_parser("workflow", help="social-workflow cities")
+    wsub = group.add_subparsers(dest="workflow_command", required=True)
+    report = wsub.add_parser("report", help="the monthly equilibrium report of a city")
+    report.add_argument("--city", required=True, help="the city key, e.g. zwolle")
+    report.add_argument("--data-dir", help="where the SQLite stores live")
+    report.add_argument("--json", action="store_true", help="print the report as JSON")
+    report.set_defaults(func=cmd_report)
