@@ -41,11 +41,21 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
         who.require_wallet(r.wallet_id)
         wallet = self.app.wallet(r.wallet_id)
         value = wallet.value_on(self.app.clock().date())  # a depreciating currency: today's value
-        return wallet_pb2.GetBalanceResponse(
+        response = wallet_pb2.GetBalanceResponse(
             balance=self.node.amount(value),
             available=self.node.amount(value - wallet.held),
             held=self.node.amount(wallet.held),
         )
+        if self.app.workflow is not None and wallet.lots:
+            published = self.app.workflow.balance(wallet.id)
+            response.rounding = published["rounding"]
+            for step in published["schedule"]:
+                response.schedule.add(
+                    on=step["on"],
+                    value=self.node.amount(step["value"]),
+                    depreciation=self.node.amount(step["depreciation"]),
+                )
+        return response
 
     def RecordActivity(self, request: Any, context: grpc.ServicerContext) -> Any:
         who = self.node.credentials.principal(context)

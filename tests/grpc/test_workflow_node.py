@@ -1,4 +1,4 @@
-"""A workflow city's node: the balance over gRPC is today's depreciated value."""
+"""A workflow city's node: the balance over gRPC is today's value and its published schedule."""
 
 from __future__ import annotations
 
@@ -34,6 +34,16 @@ def test_zwolle_balance_over_grpc_shows_the_value_on_the_nodes_day(tmp_path: Pat
         today = stubs.wallet.GetBalance(ask, metadata=bearer(opened.holder_token), timeout=5)
         assert (today.balance.units, today.available.units) == (1000, 1000)
         assert today.balance.currency == "Zwolse uren"
+        # The published schedule: 12 steps of 30 days, each the floor of the straight line.
+        assert "floor" in today.rounding
+        assert len(today.schedule) == 12
+        first = today.schedule[0]
+        assert first.on == (START + dt.timedelta(days=30)).date().isoformat()
+        assert first.value.units == 1000 * (2555 - 30) // 2555
+        assert first.depreciation.units == 1000 - first.value.units
+        values = [step.value.units for step in today.schedule]
+        assert values == sorted(values, reverse=True)
+        assert sum(step.depreciation.units for step in today.schedule) == 1000 - values[-1]
 
         clock.set(START + dt.timedelta(days=365))
         later = stubs.wallet.GetBalance(ask, metadata=bearer(opened.holder_token), timeout=5)
