@@ -23,6 +23,7 @@ from services.check_config import check_config
 from services.city import CityApplication
 from services.cli import main
 from services.config import ConfigError, load_settings
+from services.grpc.local_federation import LocalFederation
 from services.history import history
 from services.keystore import KeyStore, KeyStoreError
 from services.keystore_key import SETTING, KeyStoreKeyError
@@ -165,6 +166,22 @@ def test_postgresql_without_a_key_store_key_does_not_start(pg_env: dict[str, str
     # The projector and dashboard read Kafka and the read models only: they need no key.
     for role in ("projector", "dashboard"):
         assert not [p for p in check_config(role, ["vienna"], env).problems if SETTING in p]
+
+
+def test_a_node_on_postgresql_without_the_key_does_not_start(
+    pg_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    store = {k: v for k, v in pg_env.items() if k != SETTING}
+    fed = LocalFederation(tmp_path, ["vienna"], city_env={"vienna": store})
+    monkeypatch.delenv(SETTING, raising=False)
+    for name, value in fed.environment("vienna").items():
+        monkeypatch.setenv(name, value)
+    assert main(["serve", "--city", "vienna"]) == 2
+    err = capsys.readouterr().err
+    assert f"configuration error: {SETTING}: must be set when PERSISTENCE_MODULE is eventsourcing." in err
 
 
 def test_a_wrapped_key_copied_to_another_wallet_does_not_open(store: Store, keks: tuple[Path, Path]) -> None:
