@@ -11,6 +11,7 @@ default) and with that encryption off, to show what crypto-shredding costs.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import random
@@ -55,15 +56,21 @@ def store(backend: str) -> Iterator[dict[str, str]]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     try:
-        yield {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": "test",
-            "POSTGRES_HOST": "127.0.0.1",
-            "POSTGRES_PORT": "5432",
-            "POSTGRES_USER": "postgres",
-            "POSTGRES_PASSWORD": "",
-            "POSTGRES_SCHEMA": schema,
-        }
+        with tempfile.TemporaryDirectory() as d:
+            # PostgreSQL requires the key-store key that wraps the per-wallet keys.
+            kek = os.path.join(d, "keystore.key")
+            with open(kek, "w") as f:
+                f.write(base64.b64encode(os.urandom(32)).decode())
+            yield {
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_DBNAME": "test",
+                "POSTGRES_HOST": "127.0.0.1",
+                "POSTGRES_PORT": "5432",
+                "POSTGRES_USER": "postgres",
+                "POSTGRES_PASSWORD": "",
+                "POSTGRES_SCHEMA": schema,
+                "CIVFED_KEYSTORE_KEY_FILE": kek,
+            }
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -21,12 +21,17 @@ from pydantic import ValidationError
 from aggregates.errors import DomainError
 from aggregates.rulebook import check_rule
 from services.config import PACKAGED_CITIES, City, ConfigError, _describe, city_keys, load_city, load_settings
+from services.keystore_key import SETTING
 from services.node_config import load_node_settings
 from services.stream_settings import load_stream_settings
 
 ROLES = ("node", "relay", "projector", "dashboard")
 # Settings a role cannot run without, beyond the fields the settings models require.
 ROLE_REQUIRES: dict[str, tuple[str, ...]] = {"relay": ("CIVFED_KAFKA_BOOTSTRAP",)}
+# Roles that open a city's event store (and so its key store): on PostgreSQL they
+# need the key-store key; SQLite makes one in the data dir.
+OPENS_CITY_STORE = ("node", "relay")
+POSTGRES_REQUIRES: dict[str, tuple[str, ...]] = {role: (SETTING,) for role in OPENS_CITY_STORE}
 
 
 @dataclass
@@ -57,6 +62,12 @@ def check_rules(city: City) -> list[str]:
 
 def _role_settings(role: str, env: Mapping[str, str], report: Report) -> dict[str, Any]:
     """Validate the role's own settings; returns the node's partners (or nothing)."""
+    if env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
+        for name in POSTGRES_REQUIRES.get(role, ()):
+            if not env.get(name):
+                report.problems.append(
+                    f"invalid {role} settings: {name}: required for the {role} on eventsourcing.postgres"
+                )
     if role == "node":
         try:
             node = load_node_settings(dict(env))

@@ -12,6 +12,7 @@ from aggregates.errors import DomainError
 from services.check_config import add_check_config_parser
 from services.config import ConfigError, load_settings
 from services.grpc.server import add_serve_parser
+from services.keys_cli import register as register_keys_commands
 from services.rights_cli import register as register_rights_commands
 from services.stream_cli import after_demo
 from services.stream_cli import register as register_stream_commands
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_workflow_commands(sub)
     add_check_config_parser(sub)
     register_rights_commands(sub)
+    register_keys_commands(sub)
     return parser
 
 

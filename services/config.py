@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aggregates.depreciation import period_days
@@ -39,6 +39,21 @@ class Settings(BaseSettings):
     POSTGRES_USER: str = ""
     POSTGRES_PASSWORD: str = ""
     POSTGRES_SCHEMA: str = ""
+    # The key-store key (services/keystore_key.py). Required on PostgreSQL by the roles
+    # that open a city's store; the embedded SQLite default makes one in the data dir.
+    CIVFED_KEYSTORE_KEY_FILE: Path | None = None
+
+    @field_validator("CIVFED_KEYSTORE_KEY_FILE")
+    @classmethod
+    def _key_file_holds_a_key(cls, path: Path | None) -> Path | None:
+        from services.keystore_key import KeyStoreKeyError, read_kek
+
+        if path is not None:
+            try:
+                read_kek(path)
+            except KeyStoreKeyError as exc:
+                raise ValueError(exc.detail) from None
+        return path
 
     @model_validator(mode="after")
     def _postgres_complete(self) -> Settings:
@@ -57,6 +72,8 @@ class Settings(BaseSettings):
         else:
             for name in ("DBNAME", "HOST", "PORT", "USER", "PASSWORD", "SCHEMA"):
                 env[f"POSTGRES_{name}"] = str(getattr(self, f"POSTGRES_{name}"))
+        if self.CIVFED_KEYSTORE_KEY_FILE is not None:
+            env["CIVFED_KEYSTORE_KEY_FILE"] = str(self.CIVFED_KEYSTORE_KEY_FILE)
         return env
 
 

@@ -1,10 +1,14 @@
-"""Per-person keys, kept apart from the events they protect.
+"""Per-person keys, kept apart from the events they protect, wrapped by the key-store key.
 
-One AES-256 key per owner (a wallet), plus aliases that tie other aggregates
-(an appeal, a receipt) to their owner. Erasure overwrites the key with NULL and
-keeps the row, so no new key can ever be made for that person. SQLite runs with
-secure_delete, and PostgreSQL is vacuumed after erasures, so the erased key's
-bytes do not linger in free pages.
+One AES-256 data key per owner (a wallet), plus aliases that tie other aggregates
+(an appeal, a receipt) to their owner. Each data key is stored wrapped: AES-GCM
+under the key-store key (CIVFED_KEYSTORE_KEY_FILE, see services/keystore_key.py),
+with the store's name and the owner's id as associated data, so a stolen copy of
+the database opens nothing and a wrapped key copied to another owner's row does
+not open. Erasure overwrites the wrapped key with NULL and keeps the row, so no
+new key can ever be made for that person. SQLite runs with secure_delete, and
+PostgreSQL is vacuumed after erasures and rotations, so old bytes do not linger
+in free pages.
 """
 
 from __future__ import annotations
@@ -13,24 +17,41 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import UUID
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from services.keystore_key import DEFAULT_NAME, SETTING, KeyStoreKeyError, generate_kek, kek_id, read_kek
 
 # Keys are cached briefly; an erasure made by another process takes effect here
 # within this many seconds (erasure in this process takes effect at once).
 CACHE_SECONDS = 30.0
 ERASED = b""
+# Stored form of a data key: version, key-store key id, nonce, AES-GCM(data key).
+WRAP_VERSION = b"\x01"
+_ID_BYTES, _NONCE_BYTES, _KEY_BYTES = 8, 12, 32
+WRAPPED_BYTES = 1 + _ID_BYTES + _NONCE_BYTES + _KEY_BYTES + 16
+
+
+class KeyStoreError(Exception):
+    """A stored key that does not open: altered, or copied from another owner's row."""
 
 
 class KeyStore:
-    """Owner keys and aliases in one SQLite file or one PostgreSQL schema."""
+    """Owner keys (wrapped) and aliases in one SQLite file or one PostgreSQL schema."""
 
-    def __init__(self, conn: Any, table: str, pyformat: bool) -> None:
+    def __init__(self, conn: Any, table: str, pyformat: bool, kek: bytes) -> None:
         self._conn = conn
         self._keys = table
         self._aliases = f"{table}_aliases"
+        self._meta = f"{table}_meta"
+        # Bound into every wrapped key: without the schema, so a store can move schemas.
+        self.name = table.rpartition(".")[2]
         self._pyformat = pyformat
         # One connection serves every thread of a node; calls on it take turns.
         self._lock = threading.RLock()
@@ -44,15 +65,18 @@ class KeyStore:
             f"CREATE TABLE IF NOT EXISTS {self._aliases} "
             "(subject_id TEXT PRIMARY KEY, owner_id TEXT NOT NULL)"
         )
+        self._run(f"CREATE TABLE IF NOT EXISTS {self._meta} (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self._use(kek)
+        self._adopt()
 
     @classmethod
-    def sqlite(cls, path: str, table: str) -> KeyStore:
+    def sqlite(cls, path: str, table: str, kek: bytes) -> KeyStore:
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         conn.execute("PRAGMA secure_delete = ON")
-        return cls(conn, table, pyformat=False)
+        return cls(conn, table, pyformat=False, kek=kek)
 
     @classmethod
-    def postgres(cls, env: dict[str, str], table: str) -> KeyStore:
+    def postgres(cls, env: dict[str, str], table: str, kek: bytes) -> KeyStore:
         import psycopg
 
         conn = psycopg.connect(
@@ -64,7 +88,7 @@ class KeyStore:
             autocommit=True,
         )
         schema = env.get("POSTGRES_SCHEMA")
-        return cls(conn, f"{schema}.{table}" if schema else table, pyformat=True)
+        return cls(conn, f"{schema}.{table}" if schema else table, pyformat=True, kek=kek)
 
     def _run(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         if self._pyformat:
@@ -73,23 +97,128 @@ class KeyStore:
             cur = self._conn.execute(sql, params)
             return list(cur.fetchall()) if cur.description else []
 
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """All or nothing, with the key tables locked against other writers."""
+        with self._lock:
+            if self._pyformat:
+                with self._conn.transaction():
+                    self._run(f"LOCK TABLE {self._meta}, {self._keys} IN SHARE ROW EXCLUSIVE MODE")
+                    yield
+                return
+            self._run("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._run("ROLLBACK")
+                raise
+            self._run("COMMIT")
+
+    # -- wrapping ---------------------------------------------------------------
+    def _use(self, kek: bytes) -> None:
+        self._kek = AESGCM(kek)
+        self._kek_id = kek_id(kek)
+
+    def _aad(self, owner: str) -> bytes:
+        return f"civfed keystore v1\x00{self.name}\x00{owner}".encode()
+
+    def _wrap(self, owner: str, key: bytes, kek: AESGCM | None = None, kid: str | None = None) -> bytes:
+        nonce = os.urandom(_NONCE_BYTES)
+        ident = bytes.fromhex(kid or self._kek_id)
+        return WRAP_VERSION + ident + nonce + (kek or self._kek).encrypt(nonce, key, self._aad(owner))
+
+    def _unwrap(self, owner: str, stored: bytes) -> bytes:
+        if len(stored) != WRAPPED_BYTES or stored[:1] != WRAP_VERSION:
+            raise KeyStoreError(f"{self.name}: the stored key of {owner} is not a wrapped key")
+        if stored[1 : 1 + _ID_BYTES].hex() != self._kek_id:
+            raise KeyStoreKeyError(
+                f"the key of {owner} in {self.name} is wrapped under another key-store key; "
+                "after a rotation, point it at the new key file"
+            )
+        nonce = stored[1 + _ID_BYTES : 1 + _ID_BYTES + _NONCE_BYTES]
+        try:
+            return self._kek.decrypt(nonce, stored[1 + _ID_BYTES + _NONCE_BYTES :], self._aad(owner))
+        except InvalidTag:
+            raise KeyStoreError(
+                f"{self.name}: the stored key of {owner} does not open: it was altered "
+                "or copied from another owner's row"
+            ) from None
+
+    def _stored_kek_id(self) -> str | None:
+        rows = self._run(f"SELECT value FROM {self._meta} WHERE name = 'kek_id'")
+        return str(rows[0][0]) if rows else None
+
+    def _check_kek(self, stored: str | None) -> None:
+        if stored is not None and stored != self._kek_id:
+            raise KeyStoreKeyError(
+                f"this key-store key does not open the key store {self.name}: its keys are wrapped "
+                "under another key (after a rotation, point the setting at the new key file)"
+            )
+
+    def _adopt(self) -> None:
+        """Record which key wraps this store; wrap keys stored in clear by older versions."""
+        stored = self._stored_kek_id()
+        self._check_kek(stored)
+        if stored is not None:
+            return
+        with self._transaction():
+            stored = self._stored_kek_id()
+            self._check_kek(stored)
+            if stored is not None:
+                return  # another process adopted it meanwhile, with this same key
+            for owner, key in self._run(f"SELECT owner_id, key FROM {self._keys} WHERE key IS NOT NULL"):
+                if len(bytes(key)) != _KEY_BYTES:
+                    raise KeyStoreError(f"{self.name}: the key of {owner} is neither clear nor wrapped")
+                self._run(
+                    f"UPDATE {self._keys} SET key = ? WHERE owner_id = ?",
+                    (self._wrap(str(owner), bytes(key)), str(owner)),
+                )
+            self._run(f"INSERT INTO {self._meta} VALUES ('kek_id', ?)", (self._kek_id,))
+
+    def rotate(self, new_kek: bytes) -> int:
+        """Rewrap every stored key under `new_kek`, all in one transaction; returns how many."""
+        new, new_id = AESGCM(new_kek), kek_id(new_kek)
+        if new_id == self._kek_id:
+            raise KeyStoreKeyError("it holds the key in use; make a new one to rotate", "--new-key-file")
+        with self._transaction():
+            self._check_kek(self._stored_kek_id())
+            rows = self._run(f"SELECT owner_id, key FROM {self._keys} WHERE key IS NOT NULL")
+            for owner, stored in rows:
+                key = self._unwrap(str(owner), bytes(stored))
+                self._run(
+                    f"UPDATE {self._keys} SET key = ? WHERE owner_id = ?",
+                    (self._wrap(str(owner), key, new, new_id), str(owner)),
+                )
+            self._run(f"UPDATE {self._meta} SET value = ? WHERE name = 'kek_id'", (new_id,))
+        self._use(new_kek)
+        if self._pyformat:
+            self._run(f"VACUUM {self._keys}")  # the old wrapped rows
+        return len(rows)
+
     # -- keys -----------------------------------------------------------------
     def key_for(self, owner: UUID, create: bool) -> bytes | None:
         """The owner's key; None once erased (or, without `create`, if never made)."""
         cached = self._cache.get(owner)
         if cached is not None and time.monotonic() - cached[1] < CACHE_SECONDS:
             return cached[0] or None
+        select = f"SELECT key FROM {self._keys} WHERE owner_id = ?"
         with self._lock:
-            rows = self._run(f"SELECT key FROM {self._keys} WHERE owner_id = ?", (str(owner),))
+            rows = self._run(select, (str(owner),))
             if not rows and create:
+                # Only while the store is still wrapped under this process's key: a
+                # process left running through a rotation must not add keys under the old one.
                 self._run(
-                    f"INSERT INTO {self._keys} (owner_id, key) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                    (str(owner), os.urandom(32)),
+                    f"INSERT INTO {self._keys} (owner_id, key) SELECT ?, ? WHERE EXISTS "
+                    f"(SELECT 1 FROM {self._meta} WHERE name = 'kek_id' AND value = ?) "
+                    "ON CONFLICT DO NOTHING",
+                    (str(owner), self._wrap(str(owner), os.urandom(_KEY_BYTES)), self._kek_id),
                 )
-                rows = self._run(f"SELECT key FROM {self._keys} WHERE owner_id = ?", (str(owner),))
+                rows = self._run(select, (str(owner),))
+                if not rows:
+                    self._check_kek(self._stored_kek_id())
         if not rows:
             return None
-        key = bytes(rows[0][0]) if rows[0][0] is not None else ERASED
+        key = self._unwrap(str(owner), bytes(rows[0][0])) if rows[0][0] is not None else ERASED
         self._cache[owner] = (key, time.monotonic())
         return key or None
 
@@ -142,12 +271,34 @@ class KeyStore:
         self._conn.close()
 
 
+def keystore_kek(env: dict[str, str]) -> bytes:
+    """The key-store key the environment names; the embedded SQLite default makes its own.
+
+    Without the setting: an in-memory store gets a key for this process alone, a
+    SQLite file store uses (and on first use makes) `keystore.key` in its folder, and
+    PostgreSQL refuses to start.
+    """
+    path = env.get(SETTING)
+    if path:
+        return read_kek(Path(path))
+    if env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
+        raise KeyStoreKeyError(
+            "must be set when PERSISTENCE_MODULE is eventsourcing.postgres: a file holding "
+            "32 random bytes, base64-encoded (see docs/RIGHTS.md)"
+        )
+    dbname = env.get("SQLITE_DBNAME", ":memory:")
+    if dbname == ":memory:" or dbname.startswith("file::memory:"):
+        return os.urandom(_KEY_BYTES)
+    return generate_kek(Path(dbname).parent / DEFAULT_NAME)
+
+
 def open_keystore(env: dict[str, str], name: str) -> KeyStore:
     """The key store beside an application's event store: same server, separate table or file."""
     table = f"{name}_keys"
+    kek = keystore_kek(env)
     if env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
-        return KeyStore.postgres(env, table)
+        return KeyStore.postgres(env, table, kek)
     dbname = env.get("SQLITE_DBNAME", ":memory:")
     if dbname == ":memory:" or dbname.startswith("file::memory:"):
-        return KeyStore.sqlite(":memory:", table)
-    return KeyStore.sqlite(str(Path(dbname).with_suffix(".keys.sqlite")), table)
+        return KeyStore.sqlite(":memory:", table, kek)
+    return KeyStore.sqlite(str(Path(dbname).with_suffix(".keys.sqlite")), table, kek)

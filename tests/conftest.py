@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -52,8 +54,17 @@ def new_schema(created: list[str]) -> str:
     return schema
 
 
+def write_kek(path: Path) -> Path:
+    """A fresh key-store key file, as `openssl rand -base64 32` writes one."""
+    path.write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
+    path.chmod(0o600)
+    return path
+
+
 @pytest.fixture
-def pg_env(pg_schemas: list[str]) -> dict[str, str]:
+def pg_env(pg_schemas: list[str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A fresh schema, and the key-store key that PostgreSQL requires."""
+    kek = write_kek(tmp_path_factory.mktemp("kek") / "keystore.key")
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": "test",
@@ -61,4 +72,5 @@ def pg_env(pg_schemas: list[str]) -> dict[str, str]:
         "POSTGRES_PORT": "5432",
         "POSTGRES_USER": "postgres",
         "POSTGRES_SCHEMA": new_schema(pg_schemas),
+        "CIVFED_KEYSTORE_KEY_FILE": str(kek),
     }

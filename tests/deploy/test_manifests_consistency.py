@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -11,10 +12,11 @@ from typing import Any
 
 from pydantic_settings import BaseSettings
 
-from services.check_config import ROLE_REQUIRES, check_config
+from services.check_config import POSTGRES_REQUIRES, ROLE_REQUIRES, check_config
 from services.cli import build_parser
 from services.config import Settings
 from services.grpc.server import cmd_serve
+from services.keystore_key import SETTING as KEK
 from services.node_config import NodeSettings, PartnerNode
 from services.stream_cli import cmd_dashboard, cmd_project, cmd_relay
 from services.stream_settings import StreamSettings
@@ -45,22 +47,29 @@ def default(model: type[BaseSettings], name: str) -> Any:
     return model.model_fields[name].default
 
 
-def required_settings(role_name: str) -> set[str]:
+def required_settings(role_name: str, postgres: bool) -> set[str]:
     """Fields without a default in the role's settings models, plus the role's own needs."""
     names = {n for m in MODELS[role_name] for n, f in m.model_fields.items() if f.is_required()}
-    return names | set(ROLE_REQUIRES.get(role_name, ()))
+    names |= set(ROLE_REQUIRES.get(role_name, ()))
+    return names | set(POSTGRES_REQUIRES.get(role_name, ())) if postgres else names
 
 
 def test_the_required_settings_are_derived_from_the_models() -> None:
-    assert {"CIVFED_CITY", "CIVFED_TLS_KEY_FILE", "CIVFED_TOKEN_SECRET"} <= required_settings("node")
-    assert "CIVFED_KAFKA_BOOTSTRAP" in required_settings("relay")
+    assert {"CIVFED_CITY", "CIVFED_TLS_KEY_FILE", "CIVFED_TOKEN_SECRET"} <= required_settings("node", False)
+    assert "CIVFED_KAFKA_BOOTSTRAP" in required_settings("relay", False)
+    # The roles that open a city's store need the key-store key on PostgreSQL.
+    for name in ("node", "relay"):
+        assert KEK not in required_settings(name, False) and KEK in required_settings(name, True)
+    for name in ("projector", "dashboard"):
+        assert KEK not in required_settings(name, True)
 
 
 def test_every_required_setting_is_set_in_every_overlay(overlays: dict[str, list[Doc]]) -> None:
     for name, docs in overlays.items():
         for dep, c in containers(docs):
             env = effective_env(docs, c)
-            missing = required_settings(role(c)) - set(env)
+            postgres = env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+            missing = required_settings(role(c), postgres) - set(env)
             assert not missing, f"{name}/{dep['metadata']['name']}: {sorted(missing)} not set"
             # Every name the manifests set is a real setting: a typo would be silently ignored.
             known = {n for m in (Settings, NodeSettings, StreamSettings) for n in m.model_fields} | LIBPQ
@@ -115,6 +124,8 @@ def _materialise(docs: list[Doc], c: Doc, dep: Doc, root: Path) -> dict[str, str
                 env[key] = str(root / value.lstrip("/"))  # /tmp: an emptyDir
                 continue
             env[key] = local(value) if key.endswith("_FILE") else local(value + "/x")[:-2]
+    if KEK in env:  # the Secret's stand-in must be a key the app accepts
+        Path(env[KEK]).write_text(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
     if "CIVFED_PARTNERS" in env:
         partners = json.loads(env["CIVFED_PARTNERS"])
         for p in partners.values():

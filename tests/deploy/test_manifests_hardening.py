@@ -8,6 +8,7 @@ import yaml
 from pydantic import SecretStr
 
 from services.config import Settings
+from services.keystore_key import SETTING as KEK
 from services.node_config import NodeSettings
 from services.stream_settings import StreamSettings
 from tests.deploy.conftest import DEPLOY, ROOT, Doc, containers, effective_env, of_kind, one, role
@@ -51,13 +52,21 @@ def test_secrets_come_only_from_secret_references(overlays: dict[str, list[Doc]]
             env = effective_env(docs, c)
             for setting in sensitive & set(env):
                 assert isinstance(env[setting], tuple) and env[setting][0] == "secret", (name, setting)
-            if role(c) == "node":
-                # Private keys are files on Secret volumes, by name only.
-                volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
-                mounts = {m["mountPath"]: volumes[m["name"]] for m in c["volumeMounts"]}
-                for setting in ("CIVFED_TLS_KEY_FILE", "CIVFED_TLS_CERT_FILE", "CIVFED_SIGNING_KEY_FILE"):
-                    folder = env[setting].rsplit("/", 1)[0]
-                    assert set(mounts[folder]["secret"]) == {"secretName", "defaultMode"}, (name, setting)
+            # Private keys are files on Secret volumes, by name only. The key-store key
+            # goes only to the roles that open the city's store.
+            volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+            mounts = {m["mountPath"]: volumes[m["name"]] for m in c["volumeMounts"]}
+            files = {
+                "node": ("CIVFED_TLS_KEY_FILE", "CIVFED_TLS_CERT_FILE", "CIVFED_SIGNING_KEY_FILE", KEK),
+                "relay": (KEK,),
+            }.get(role(c), ())
+            for setting in files:
+                folder = env[setting].rsplit("/", 1)[0]
+                assert set(mounts[folder]["secret"]) == {"secretName", "defaultMode"}, (name, setting)
+            if KEK in files:
+                assert mounts["/etc/civfed/keystore"]["secret"]["secretName"] == "civfed-keystore-key"
+            else:
+                assert KEK not in env and "civfed-keystore-key" not in str(volumes), (name, role(c))
 
 
 def test_every_container_is_locked_down(overlays: dict[str, list[Doc]]) -> None:

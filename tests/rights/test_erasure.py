@@ -7,6 +7,7 @@ models, and the messages on a real Kafka-protocol broker, with totals unchanged.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -79,7 +80,13 @@ def test_erasure_on_sqlite_leaves_totals_and_redacts_everything(tmp_path: Path) 
     assert run_retention(app)["closed"] == 1  # the window ended: closed, remainder lapsed
     key = key_bytes(app, anna)
     keys_file = tmp_path / "vienna.keys.sqlite"
-    assert key in keys_file.read_bytes()
+    with sqlite3.connect(keys_file) as conn:
+        (wrapped,) = conn.execute(
+            "SELECT key FROM civfed_vienna_keys WHERE owner_id = ?", (str(anna),)
+        ).fetchone()
+    conn.close()
+    # The key is on disk only wrapped under the key-store key, never in clear.
+    assert bytes(wrapped) in keys_file.read_bytes() and key not in keys_file.read_bytes()
     before = conserved(app)
 
     erase_wallet(app, "anna:erase", anna, "holder asked for erasure")
@@ -88,7 +95,7 @@ def test_erasure_on_sqlite_leaves_totals_and_redacts_everything(tmp_path: Path) 
 
     # Raw bytes: the event store never had them, and the key is gone from its file.
     assert found(anna_secrets, raw_sqlite_bytes(tmp_path, "vienna")) == []
-    assert key not in keys_file.read_bytes()
+    assert key not in keys_file.read_bytes() and bytes(wrapped) not in keys_file.read_bytes()
 
     # Reopened (no cache): anna's history is all there but redacted; bert's is intact.
     app = city_app("vienna", tmp_path)
