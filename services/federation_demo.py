@@ -49,12 +49,15 @@ def store_env(settings: Settings) -> dict[str, str]:
     return {name: str(getattr(settings, name)) for name in Settings.model_fields}
 
 
-def redeem_pair(n: int, home: CityStubs, acceptor: CityStubs, names: tuple[str, str]) -> str:
+def redeem_pair(n: int, home: CityStubs, acceptor: CityStubs, names: tuple[str, str]) -> dict[str, Any]:
     """PEOPLE residents of `home` each redeem a voucher at one shop in `acceptor`."""
     prefix = f"{KEY}:{names[0]}-at-{names[1]}"
     shop = acceptor.merchant.RegisterMerchant(
         merchant_pb2.RegisterMerchantRequest(
-            idempotency_key=f"{prefix}:shop", name=f"{names[0].title()} visitors' café", category="food", local=True
+            idempotency_key=f"{prefix}:shop",
+            name=f"{names[0].title()} visitors' café",
+            category="food",
+            local=True,
         ),
         metadata=acceptor.staff,
         timeout=5,
@@ -65,7 +68,9 @@ def redeem_pair(n: int, home: CityStubs, acceptor: CityStubs, names: tuple[str, 
     for i in range(PEOPLE):
         w = home.wallet.OpenWallet(
             wallet_pb2.OpenWalletRequest(
-                idempotency_key=f"{prefix}:wallet{i}", participant_kind="resident", consent_version=CITIES[names[0]]
+                idempotency_key=f"{prefix}:wallet{i}",
+                participant_kind="resident",
+                consent_version=CITIES[names[0]],
             ),
             metadata=home.staff,
             timeout=5,
@@ -97,20 +102,19 @@ def redeem_pair(n: int, home: CityStubs, acceptor: CityStubs, names: tuple[str, 
         tokens += units
         credited += out.credited.units
         currency = out.credited.currency
-    return (
-        f"  {PEOPLE} people redeemed {tokens} {names[0]} tokens at a {names[1]} shop: "
-        f"credited {credited} {currency} (smallest unit)"
-    )
+    return {
+        "home": names[0],
+        "acceptor": names[1],
+        "people": PEOPLE,
+        "tokens": tokens,
+        "credited": credited,
+        "currency": currency,
+    }
 
 
-def settlement_lines(fed: LocalFederation) -> list[str]:
-    """Each node's settlement positions, as each partner node is told them."""
-    lines = [
-        "",
-        "payable: own units redeemed at the partner's shops; receivable: the partner's units",
-        "redeemed here; net: what the partner owes on balance, in the city's own units",
-        f"{'city':<14}{'partner':<14}{'payable':>9}{'receivable':>12}{'net':>7}{'redemptions':>13}",
-    ]
+def positions(fed: LocalFederation) -> list[dict[str, Any]]:
+    """Each node's settlement position with each partner, as that partner's node is told it."""
+    found = []
     for city in CITIES:
         for partner in CITIES:
             if partner == city:
@@ -119,16 +123,41 @@ def settlement_lines(fed: LocalFederation) -> list[str]:
             channel = fed.channel(city, f.cert, f.key)
             stub: Any = federation_pb2_grpc.FederationServiceStub(channel)
             for p in stub.GetSettlement(federation_pb2.GetSettlementRequest(), timeout=5).positions:
-                lines.append(
-                    f"{city:<14}{p.partner_city:<14}{p.payable_units:>9}"
-                    f"{p.receivable_units:>12}{p.net_units:>7}{p.redemptions:>13}"
+                found.append(
+                    {
+                        "city": city,
+                        "partner": p.partner_city,
+                        "payable": p.payable_units,
+                        "receivable": p.receivable_units,
+                        "net": p.net_units,
+                        "redemptions": p.redemptions,
+                    }
                 )
             channel.close()
-    return lines
+    return found
 
 
-def run_federation_demo(settings: Settings) -> str:
-    """Redeem across cities through the nodes; the lines to print."""
+def render_federation(report: dict[str, Any]) -> str:
+    lines = [
+        f"  {s['people']} people redeemed {s['tokens']} {s['home']} tokens at a {s['acceptor']} shop: "
+        f"credited {s['credited']} {s['currency']} (smallest unit)"
+        for s in report["sales"]
+    ]
+    lines += [
+        "",
+        "payable: own units redeemed at the partner's shops; receivable: the partner's units",
+        "redeemed here; net: what the partner owes on balance, in the city's own units",
+        f"{'city':<14}{'partner':<14}{'payable':>9}{'receivable':>12}{'net':>7}{'redemptions':>13}",
+    ]
+    lines += [
+        f"{p['city']:<14}{p['partner']:<14}{p['payable']:>9}{p['receivable']:>12}{p['net']:>7}{p['redemptions']:>13}"
+        for p in report["positions"]
+    ]
+    return "\n".join(lines)
+
+
+def run_federation_demo(settings: Settings) -> dict[str, Any]:
+    """Redeem across cities through the nodes: the sales per pair and the settlement positions."""
 
     def clock() -> dt.datetime:
         return SEASON_END
@@ -145,10 +174,10 @@ def run_federation_demo(settings: Settings) -> str:
                 fed.start_in_process(city, clock)
             stubs = {c: fed.stubs(c) for c in CITIES}
             try:
-                lines = [redeem_pair(n, stubs[h], stubs[a], (h, a)) for n, (h, a) in enumerate(PAIRS)]
+                sales = [redeem_pair(n, stubs[h], stubs[a], (h, a)) for n, (h, a) in enumerate(PAIRS)]
             finally:
                 for s in stubs.values():
                     s.close()
-            return "\n".join(lines + settlement_lines(fed))
+            return {"sales": sales, "positions": positions(fed)}
         finally:
             fed.stop_all()
