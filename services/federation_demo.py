@@ -2,16 +2,16 @@
 
 The nodes open the same event stores as the embedded demo, so their redemptions
 and settlement claims are part of the demo's data set and reach the dashboards.
-They run on the scenario clock, on the season's last day, so the data set stays
-one season. Every request key starts with `federation-demo:` (the scenario's
-start with `demo:`). Run again, every call replays its receipt: the voucher
-tokens that replay were signed with the keys kept in the data directory, so they
-still verify, and nothing is refused or counted twice.
+They run on the scenario's clock: their people earn through the season like
+everyone else and redeem in its last week. Every request key starts with
+`federation-demo:` (the scenario's start with `demo:`). Run again, every call
+replays its receipt: the voucher tokens that replay were signed with the keys
+kept in the data directory, so they still verify, and nothing is refused or
+counted twice.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,97 +19,122 @@ from typing import Any
 from civfed.v1 import federation_pb2, federation_pb2_grpc, merchant_pb2, wallet_pb2
 from projections.kanon import K_ANONYMITY
 from services.config import Settings
-from services.demo_scenario import START, WEEKS
+from services.demo_scenario import WEEKS, ScenarioClock
 from services.demo_time import scenario_time
 from services.grpc.auth import bearer
 from services.grpc.local_federation import CityStubs, LocalFederation
 
 CITIES = {"vienna": "wien-2026-01", "rome": "roma-2026-03", "sint_niklaas": "sengzen-2026-02"}
-# (home, acceptor): whose tokens are redeemed at whose shops.
-PAIRS = [("vienna", "sint_niklaas"), ("vienna", "rome"), ("rome", "sint_niklaas"), ("rome", "vienna")]
-# Distinct people per pair: enough that the dashboards may publish each pair's figures.
-PEOPLE = K_ANONYMITY + 2
-# One activity earns each person enough for any amount below (9 Wienertoken, 10 Rome points).
-EARN = {
-    "vienna": ("trip", {"mode": "bike", "distance_m": "900000"}),
-    "rome": ("eco_action", {"action": "recycling_drop_off"}),
+# (home, acceptor, people): whose tokens are redeemed at whose shops, by how many
+# people, one voucher each. At least K_ANONYMITY people per pair, so the
+# dashboards may publish every pair's figures.
+PAIRS = [
+    ("vienna", "sint_niklaas", K_ANONYMITY + 2),
+    ("vienna", "rome", K_ANONYMITY + 1),
+    ("rome", "sint_niklaas", K_ANONYMITY + 2),
+    ("rome", "vienna", K_ANONYMITY + 1),
+]
+# home -> (activity, fields, every how many days). Vienna: a 10 km commute each
+# way by bike instead of by car, 4 kg CO2 every other day (2 tokens in three
+# weeks); Rome: recycling dropped off once a week, 10 points (30 in three weeks).
+EARNING = {
+    "vienna": ("trip", {"mode": "bike", "distance_m": "20000"}, 2),
+    "rome": ("eco_action", {"action": "recycling_drop_off"}, 7),
 }
+EARNING_DAYS = 21  # three weeks of earning; redemptions in the season's last week
+AMOUNTS = {"vienna": (1, 2), "rome": (10, 20)}
 KEY = "federation-demo"
-# Late on the season's last day.
-SEASON_END = START + dt.timedelta(days=WEEKS * 7 - 1, hours=11)
 
 
-def amount(pair: int, person: int) -> int:
-    """A spread of redemption sizes, 2 to 8 tokens, the same on every run."""
-    return 2 + (person * 3 + pair) % 7
+class Visitors:
+    """One pair's people: residents of `home` who redeem a voucher at a shop in `acceptor`."""
+
+    def __init__(self, n: int, home: CityStubs, acceptor: CityStubs, names: tuple[str, str], people: int):
+        self.n, self.home, self.acceptor, self.names, self.people = n, home, acceptor, names, people
+        self.prefix = f"{KEY}:{names[0]}-at-{names[1]}"
+        self.wallets: list[Any] = []
+        self.shop: Any = None
+        self.tokens = self.credited = 0
+        self.currency = ""
+
+    def open(self) -> None:
+        home = self.names[0]
+        self.shop = self.acceptor.merchant.RegisterMerchant(
+            merchant_pb2.RegisterMerchantRequest(
+                idempotency_key=f"{self.prefix}:shop",
+                name=f"{home.title()} visitors' café",
+                category="food",
+                local=True,
+            ),
+            metadata=self.acceptor.staff,
+            timeout=5,
+        )
+        self.wallets = [
+            self.home.wallet.OpenWallet(
+                wallet_pb2.OpenWalletRequest(
+                    idempotency_key=f"{self.prefix}:wallet{i}",
+                    participant_kind="resident",
+                    consent_version=CITIES[home],
+                ),
+                metadata=self.home.staff,
+                timeout=5,
+            )
+            for i in range(self.people)
+        ]
+
+    def play(self, day: int, date: str) -> None:
+        """What this pair's people do on the season's `day`."""
+        activity, fields, every = EARNING[self.names[0]]
+        for i, w in enumerate(self.wallets):
+            if day < EARNING_DAYS and day % every == i % every:
+                self.home.wallet.RecordActivity(
+                    wallet_pb2.RecordActivityRequest(
+                        idempotency_key=f"{self.prefix}:earn{i}:{day}",
+                        wallet_id=w.wallet_id,
+                        activity=activity,
+                        fields={**fields, "date": date},
+                        activity_id=f"{self.prefix}:activity{i}:{day}",
+                    ),
+                    metadata=self.home.staff,
+                    timeout=5,
+                )
+            if day == EARNING_DAYS + i % 7:
+                self.redeem(i, w)
+
+    def redeem(self, i: int, wallet: Any) -> None:
+        units = AMOUNTS[self.names[0]][(i + self.n) % 2]
+        token = self.home.wallet.IssueRedemptionVoucher(
+            wallet_pb2.IssueRedemptionVoucherRequest(
+                idempotency_key=f"{self.prefix}:voucher{i}", wallet_id=wallet.wallet_id, amount=units
+            ),
+            metadata=bearer(wallet.holder_token),
+            timeout=5,
+        ).token
+        out = self.acceptor.merchant.AcceptVoucher(
+            merchant_pb2.AcceptVoucherRequest(
+                idempotency_key=f"{self.prefix}:sale{i}", redemption_token=token
+            ),
+            metadata=bearer(self.shop.merchant_token),
+            timeout=10,
+        )
+        self.tokens += units
+        self.credited += out.credited.units
+        self.currency = out.credited.currency
+
+    def sale(self) -> dict[str, Any]:
+        return {
+            "home": self.names[0],
+            "acceptor": self.names[1],
+            "people": self.people,
+            "tokens": self.tokens,
+            "credited": self.credited,
+            "currency": self.currency,
+        }
 
 
 def store_env(settings: Settings) -> dict[str, str]:
     """The demo's store settings, so the nodes open the embedded demo's city stores."""
     return {name: str(getattr(settings, name)) for name in Settings.model_fields}
-
-
-def redeem_pair(n: int, home: CityStubs, acceptor: CityStubs, names: tuple[str, str]) -> dict[str, Any]:
-    """PEOPLE residents of `home` each redeem a voucher at one shop in `acceptor`."""
-    prefix = f"{KEY}:{names[0]}-at-{names[1]}"
-    shop = acceptor.merchant.RegisterMerchant(
-        merchant_pb2.RegisterMerchantRequest(
-            idempotency_key=f"{prefix}:shop",
-            name=f"{names[0].title()} visitors' café",
-            category="food",
-            local=True,
-        ),
-        metadata=acceptor.staff,
-        timeout=5,
-    )
-    activity, fields = EARN[names[0]]
-    tokens = credited = 0
-    currency = ""
-    for i in range(PEOPLE):
-        w = home.wallet.OpenWallet(
-            wallet_pb2.OpenWalletRequest(
-                idempotency_key=f"{prefix}:wallet{i}",
-                participant_kind="resident",
-                consent_version=CITIES[names[0]],
-            ),
-            metadata=home.staff,
-            timeout=5,
-        )
-        home.wallet.RecordActivity(
-            wallet_pb2.RecordActivityRequest(
-                idempotency_key=f"{prefix}:earn{i}",
-                wallet_id=w.wallet_id,
-                activity=activity,
-                fields={**fields, "date": SEASON_END.date().isoformat()},
-                activity_id=f"{prefix}:activity{i}",
-            ),
-            metadata=home.staff,
-            timeout=5,
-        )
-        units = amount(n, i)
-        token = home.wallet.IssueRedemptionVoucher(
-            wallet_pb2.IssueRedemptionVoucherRequest(
-                idempotency_key=f"{prefix}:voucher{i}", wallet_id=w.wallet_id, amount=units
-            ),
-            metadata=bearer(w.holder_token),
-            timeout=5,
-        ).token
-        out = acceptor.merchant.AcceptVoucher(
-            merchant_pb2.AcceptVoucherRequest(idempotency_key=f"{prefix}:sale{i}", redemption_token=token),
-            metadata=bearer(shop.merchant_token),
-            timeout=10,
-        )
-        tokens += units
-        credited += out.credited.units
-        currency = out.credited.currency
-    return {
-        "home": names[0],
-        "acceptor": names[1],
-        "people": PEOPLE,
-        "tokens": tokens,
-        "credited": credited,
-        "currency": currency,
-    }
 
 
 def positions(fed: LocalFederation) -> list[dict[str, Any]]:
@@ -159,9 +184,7 @@ def render_federation(report: dict[str, Any]) -> str:
 def run_federation_demo(settings: Settings) -> dict[str, Any]:
     """Redeem across cities through the nodes: the sales per pair and the settlement positions."""
 
-    def clock() -> dt.datetime:
-        return SEASON_END
-
+    clock = ScenarioClock()
     with tempfile.TemporaryDirectory(prefix="civfed-pki-") as folder, scenario_time(clock):
         fed = LocalFederation(
             Path(folder),
@@ -174,7 +197,15 @@ def run_federation_demo(settings: Settings) -> dict[str, Any]:
                 fed.start_in_process(city, clock)
             stubs = {c: fed.stubs(c) for c in CITIES}
             try:
-                sales = [redeem_pair(n, stubs[h], stubs[a], (h, a)) for n, (h, a) in enumerate(PAIRS)]
+                pairs = [Visitors(n, stubs[h], stubs[a], (h, a), k) for n, (h, a, k) in enumerate(PAIRS)]
+                clock.day(0)
+                for pair in pairs:
+                    pair.open()
+                for day in range(WEEKS * 7):
+                    date = clock.day(day).isoformat()
+                    for pair in pairs:
+                        pair.play(day, date)
+                sales = [pair.sale() for pair in pairs]
             finally:
                 for s in stubs.values():
                     s.close()
