@@ -10,7 +10,7 @@ from typing import Any
 
 from projections.appeals import appeal_figures
 from projections.kanon import K_ANONYMITY, cell
-from projections.settlement import matrix, net_positions
+from projections.settlement import matrix, net_positions, redemptions_between
 from projections.store import Tx
 from projections.workflow_view import equilibrium
 
@@ -87,9 +87,16 @@ def city_dashboard(tx: Tx, city: str, k: int = K_ANONYMITY) -> dict[str, Any]:
 
 
 def federation_dashboard(tx: Tx, k: int = K_ANONYMITY) -> dict[str, Any]:
-    """The settlement matrix (debtor's units) and each city's net position per partner (its own units)."""
+    """The settlement matrix (debtor's units), redemptions per pair, and net positions (each city's units).
+
+    Every settlement figure is drawn from the people who redeemed, so each is
+    k-anonymous by those wallets; a net position takes the fewer people of its
+    two directions.
+    """
     pairs = matrix(tx)
     cells = [{"from": d, "to": c, **cell(amount, people, k)} for d, c, amount, people in pairs]
+    # How many vouchers each home city's people redeemed at each partner's shops.
+    counts = [{"from": d, "to": c, **cell(n, people, k)} for d, c, n, people in redemptions_between(tx)]
     names = cities(tx)
     positions: dict[str, dict[str, Any]] = {c: {} for c in names}
     for (city, partner), (net, people) in sorted(net_positions(tx).items()):
@@ -99,6 +106,7 @@ def federation_dashboard(tx: Tx, k: int = K_ANONYMITY) -> dict[str, Any]:
         "k": k,
         "cities": names,
         "settlement": cells,
+        "redemptions": counts,
         "net_positions": positions,
         "issued_by_rule": totals,
     }

@@ -71,6 +71,16 @@ def matrix(tx: Tx) -> list[tuple[str, str, int, int]]:
     return [(str(d), str(c), int(a), int(n)) for d, c, a, n in rows]
 
 
+def redemptions_between(tx: Tx) -> list[tuple[str, str, int, int]]:
+    """(home, acceptor, redemptions, distinct people) for every pair with redemptions."""
+    rows = tx.all(
+        "SELECT s.debtor, s.creditor, s.redemptions, COUNT(p.wallet_id) FROM rm_settlement s "
+        "LEFT JOIN rm_settlement_people p ON p.debtor = s.debtor AND p.creditor = s.creditor "
+        "GROUP BY s.debtor, s.creditor, s.redemptions ORDER BY s.debtor, s.creditor"
+    )
+    return [(str(d), str(c), int(r), int(n)) for d, c, r, n in rows]
+
+
 def net_positions(tx: Tx) -> dict[tuple[str, str], tuple[int, int]]:
     """(city, partner) -> (net in the city's units, fewest people behind either direction).
 

@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 
 from civfed.v1 import federation_pb2_grpc, merchant_pb2_grpc, rulebook_pb2_grpc, wallet_pb2_grpc
+from services.city import Clock, utcnow
 from services.grpc.auth import bearer
 from services.grpc.pki import NodeFiles, ThrowawayCA
 from services.grpc.server import RunningNode, start_node
@@ -40,10 +41,12 @@ class LocalFederation:
     extra_env: dict[str, str] = field(default_factory=dict)
     # Settings for one city only, e.g. its own PostgreSQL schema.
     city_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Where the cities' voucher signing keys are kept across runs (None: throwaway).
+    signing_folder: Path | None = None
 
     def __post_init__(self) -> None:
         self.ca = ThrowawayCA(self.folder / "pki")
-        self.files: dict[str, NodeFiles] = {c: self.ca.node(c) for c in self.cities}
+        self.files: dict[str, NodeFiles] = {c: self.ca.node(c, self.signing_folder) for c in self.cities}
         self.ports = {c: free_port() for c in self.cities}
         self.health_ports = {c: free_port() for c in self.cities}
         self.staff_token = secrets.token_urlsafe(24)
@@ -84,9 +87,10 @@ class LocalFederation:
             **self.city_env.get(city, {}),
         }
 
-    def start_in_process(self, city: str) -> RunningNode:
+    def start_in_process(self, city: str, clock: Clock = utcnow) -> RunningNode:
+        """Start `city`'s node in this process; `clock` is the time its commands see."""
         env = self.environment(city)
-        self.running[city] = start_node(load_node_settings(env), env)
+        self.running[city] = start_node(load_node_settings(env), env, clock)
         return self.running[city]
 
     def stop_all(self) -> None:

@@ -71,7 +71,8 @@ class CityNode:
         for saga_id in list(self.ledger.unfinished):
             try:
                 saga = UnitOfWork(self.app).get(saga_id, ForeignRedemption, "redemption")
-                if saga.state == "started" and dt.datetime.now(dt.UTC) - saga.created_on < settle:
+                # On the application's clock, the one its events are dated by.
+                if saga.state == "started" and self.app.clock() - saga.created_on < settle:
                     continue
                 self.acceptor.advance(saga_id)
             except Exception as exc:  # a partner still down: try again next round

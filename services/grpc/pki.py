@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import NameOID
 
+from services.redemption_token import load_private_key
+
 PEM = serialization.Encoding.PEM
 
 
@@ -79,12 +81,23 @@ class ThrowawayCA:
         key_file.write_bytes(_key_pem(key))
         return cert_file, key_file
 
-    def node(self, city: str) -> NodeFiles:
-        """TLS certificate plus the Ed25519 key the city signs its vouchers with."""
+    def node(self, city: str, signing_folder: Path | None = None) -> NodeFiles:
+        """TLS certificate plus the Ed25519 key the city signs its vouchers with.
+
+        With `signing_folder` the signing key is kept there and reused when found:
+        vouchers a node issued earlier (and replays of them) still verify after a
+        restart, as with a city's long-lived key. TLS certificates stay throwaway.
+        """
         cert, key = self.issue(city)
-        signing = Ed25519PrivateKey.generate()
-        signing_file, public_file = self.folder / f"{city}.sign.key", self.folder / f"{city}.sign.pub"
-        signing_file.write_bytes(_key_pem(signing))
+        folder = signing_folder or self.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        signing_file, public_file = folder / f"{city}.sign.key", folder / f"{city}.sign.pub"
+        if signing_folder is not None and signing_file.exists():
+            signing = load_private_key(signing_file)
+        else:
+            signing = Ed25519PrivateKey.generate()
+            signing_file.touch(mode=0o600)
+            signing_file.write_bytes(_key_pem(signing))
         public_file.write_bytes(
             signing.public_key().public_bytes(PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         )

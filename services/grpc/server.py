@@ -25,7 +25,7 @@ from civfed.v1 import (
     wallet_pb2,
     wallet_pb2_grpc,
 )
-from services.city import CityApplication
+from services.city import CityApplication, Clock, utcnow
 from services.config import ConfigError, load_city, load_settings
 from services.grpc.errors import ErrorInterceptor
 from services.grpc.federation_service import FederationService
@@ -107,10 +107,10 @@ class RunningNode:
         self.node.close()
 
 
-def start_node(settings: NodeSettings, env: dict[str, str]) -> RunningNode:
+def start_node(settings: NodeSettings, env: dict[str, str], clock: Clock = utcnow) -> RunningNode:
     city_settings = load_settings(env)
     city = load_city(settings.CIVFED_CITY, city_settings.CIVFED_CITIES_DIR)
-    app = CityApplication(city, city_settings.eventsourcing_env(city.config.key))
+    app = CityApplication(city, city_settings.eventsourcing_env(city.config.key), clock=clock)
     return RunningNode(CityNode(app, settings), settings).start()
 
 

@@ -46,7 +46,15 @@ def test_city_page_draws_every_chart_with_data(dashboard_url: str, tmp_path: Pat
     dom = chromium(f"{dashboard_url}/city/vienna", tmp_path / "profile", "--dump-dom")
     assert 'data-ready="yes"' in dom
     drawn = charts(dom)
-    for name in ("issued-spent", "co2", "active", "top-rules", "spent-by-category", "redeemed"):
+    for name in (
+        "issued-spent",
+        "co2",
+        "active",
+        "top-rules",
+        "spent-by-category",
+        "redeemed",
+        "redemptions-by-partner",
+    ):
         assert drawn.get(name, 0) > 0, (name, drawn)
     assert dom.count("<path") >= 3 and dom.count('class="bar"') >= 2
 
@@ -67,13 +75,39 @@ def test_workflow_city_page_draws_its_equilibrium_and_treasury(dashboard_url: st
     assert "Equilibrium: minted, depreciated, spent and money supply per month" in dom
 
 
+def matrix_cells(dom: str) -> list[list[str]]:
+    """The settlement matrix as drawn: rows of cell texts, the header row first."""
+    table = re.search(r'<table class="matrix".*?</table>', dom, re.S)
+    assert table, "no settlement matrix"
+    rows = re.findall(r"<tr>(.*?)</tr>", table.group(0), re.S)
+    return [[re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)] for r in rows]
+
+
 def test_federation_page_draws_the_settlement_matrix(dashboard_url: str, tmp_path: Path) -> None:
     dom = chromium(f"{dashboard_url}/", tmp_path / "profile", "--dump-dom")
     assert 'data-ready="yes"' in dom
     drawn = charts(dom)
     assert drawn.get("issued-per-city", 0) == 5
-    assert "settlement" in drawn and 'class="matrix"' in dom
+    # Four city pairs redeem across cities, each with enough people to be shown.
+    assert drawn.get("settlement") == 4 and 'class="matrix"' in dom
+    assert drawn.get("redemptions-between-cities") == 4
+    assert drawn.get("net-positions") == 6
+    assert "no data yet" not in dom and "suppressed (fewer than 10 people)" not in dom
+
+    head, *rows = matrix_cells(dom)
+    assert head == ["owes ↓ / to →", "bologna", "rome", "sint_niklaas", "vienna", "zwolle"]
+    drawn_matrix = {row[0]: dict(zip(head[1:], row[1:], strict=True)) for row in rows}
+    for home, acceptor in (
+        ("vienna", "sint_niklaas"),
+        ("vienna", "rome"),
+        ("rome", "sint_niklaas"),
+        ("rome", "vienna"),
+    ):
+        assert int(drawn_matrix[home][acceptor].replace(",", "")) > 0, (home, acceptor, drawn_matrix)
+    assert drawn_matrix["bologna"]["vienna"] == "–"  # no redemptions: no claim
+
     ARTIFACTS.mkdir(exist_ok=True)
-    chromium(
-        f"{dashboard_url}/", tmp_path / "profile2", f"--screenshot={ARTIFACTS / 'dashboard-federation.png'}"
-    )
+    shot = ARTIFACTS / "dashboard-federation.png"
+    shot.unlink(missing_ok=True)
+    chromium(f"{dashboard_url}/", tmp_path / "profile2", f"--screenshot={shot}")
+    assert shot.stat().st_size > 10_000

@@ -62,6 +62,24 @@ def test_workflow_city_shows_its_equilibrium_and_treasury_as_aggregates(dashboar
     assert "co2" not in json.dumps(zwolle["equilibrium"])
 
 
+def test_federation_api_serves_redemptions_between_cities_and_settlement(dashboard_url: str) -> None:
+    federation = get_json(f"{dashboard_url}/api/federation")
+    pairs = {("vienna", "sint_niklaas"), ("vienna", "rome"), ("rome", "sint_niklaas"), ("rome", "vienna")}
+    # The demo's nodes redeem with enough people per pair that every figure is shown.
+    for name in ("settlement", "redemptions"):
+        cells = {(c["from"], c["to"]): c for c in federation[name]}
+        assert set(cells) == pairs, name
+        assert all(c["value"] > 0 and c["people"] >= 10 for c in cells.values()), cells
+    counts = {(c["from"], c["to"]): c for c in federation["redemptions"]}
+    # One voucher per person: as many redemptions as people.
+    assert all(c["value"] == c["people"] for c in counts.values())
+    nets = federation["net_positions"]
+    shown = [cell for partners in nets.values() for cell in partners.values()]
+    assert len(shown) == 6 and all(not c.get("suppressed") and c["people"] >= 10 for c in shown)
+    # Sint-Niklaas only accepts: the partners owe it; both pay out there.
+    assert nets["sint_niklaas"]["vienna"]["value"] > 0 > nets["vienna"]["sint_niklaas"]["value"]
+
+
 @pytest.mark.parametrize("path", ["/", "/city/rome"])
 def test_pages_load_nothing_from_other_hosts(dashboard_url: str, path: str) -> None:
     status, page = get(dashboard_url + path)

@@ -179,9 +179,9 @@ function renderFederation(d) {
     return [c, shown.length ? {value} : {suppressed: true}];
   });
   barChart(section("Tokens issued per city (rules with 10 or more people)"), "issued-per-city", totals);
-  barChart(section("Redemptions between cities"), "redemptions-between-cities",
-    d.settlement.map((c) => [`${c.from} → ${c.to}`, c]));
-  matrixTable(section("Settlement matrix", "What each home city owes each acceptor city."), d.cities, d.settlement);
+  barChart(section("Redemptions between cities", "Vouchers redeemed at partner shops, home city → acceptor city."),
+    "redemptions-between-cities", d.redemptions.map((c) => [`${c.from} → ${c.to}`, c]));
+  matrixTable(section("Settlement matrix", "What each home city owes each acceptor city, in the home city's own units."), d.cities, d.settlement);
   // Each city's net position with each partner, in the city's own units: owed to it (+) or by it (−).
   const nets = Object.entries(d.net_positions).flatMap(([c, partners]) =>
     Object.entries(partners).map(([p, x]) => [`${c} ↔ ${p} ${x.suppressed ? "" : x.value >= 0 ? "(owed)" : "(owes)"}`,
