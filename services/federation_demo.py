@@ -134,7 +134,9 @@ class Visitors:
 
 def store_env(settings: Settings) -> dict[str, str]:
     """The demo's store settings, so the nodes open the embedded demo's city stores."""
-    return {name: str(getattr(settings, name)) for name in Settings.model_fields}
+    values = {name: getattr(settings, name) for name in Settings.model_fields}
+    # An unset optional setting stays unset, rather than becoming the text "None".
+    return {name: str(value) for name, value in values.items() if value is not None}
 
 
 def positions(fed: LocalFederation) -> list[dict[str, Any]]:
