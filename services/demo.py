@@ -63,16 +63,22 @@ def fmt_amount(value: int, decimals: int) -> str:
 def render_table(report: dict[str, Any]) -> str:
     head = (
         f"{'city':<14}{'currency':<30}{'wallets':>9}{'issued':>12}"
-        f"{'spent':>12}{'outstanding':>13}{'CO2 saved':>13}"
+        f"{'spent':>12}{'other out':>12}{'outstanding':>13}{'CO2 saved':>13}"
     )
     lines = [head, "-" * len(head)]
     for row in report.values():
         d = row["decimals"]
         co2 = f"{row['quantity'] / 1_000_000:,.1f} t" if row["quantity"] else "-"
+        other = row["burned"] + row["lapsed"] + row["depreciated"] + row["tax_paid"]
         lines.append(
             f"{row['name']:<14}{row['currency']:<30}{row['wallets']:>9,}{fmt_amount(row['issued'], d):>12}"
-            f"{fmt_amount(row['spent'], d):>12}{fmt_amount(row['outstanding'], d):>13}{co2:>13}"
+            f"{fmt_amount(row['spent'], d):>12}{fmt_amount(other, d):>12}"
+            f"{fmt_amount(row['outstanding'], d):>13}{co2:>13}"
         )
+    lines.append(
+        "other out: redeemed at partner cities' shops, depreciated as published, paid as municipal tax,"
+        " or lapsed after leaving"
+    )
     for row in report.values():
         if row.get("equilibrium"):
             lines += [
