@@ -158,7 +158,12 @@ def after_demo(settings: Settings, args: Any) -> None:
             settings, stream, stream.CIVFED_DASHBOARD_HOST, args.port or stream.CIVFED_DASHBOARD_PORT
         )
     else:
-        print("See the dashboard: civfed demo --serve (or civfed dashboard)", file=out)
+        address = f"http://{stream.CIVFED_DASHBOARD_HOST}:{args.port or stream.CIVFED_DASHBOARD_PORT}/"
+        print(
+            f"Dashboard: {address} while `civfed dashboard --data-dir {settings.CIVFED_DATA_DIR}`"
+            " (or `civfed demo --serve`) runs",
+            file=out,
+        )
 
 
 def register(sub: Any) -> None:
