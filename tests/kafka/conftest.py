@@ -74,13 +74,6 @@ def stop_broker(broker: Broker) -> None:
 
 
 @pytest.fixture
-def broker() -> Iterator[Broker]:
-    b = start_broker()
-    yield b
-    stop_broker(b)
-
-
-@pytest.fixture
 def bologna(pg_env: dict[str, str]) -> Iterator[CityApplication]:
     settings = load_settings(pg_env)
     app = CityApplication(load_city("bologna"), settings.eventsourcing_env("bologna"))
