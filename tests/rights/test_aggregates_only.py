@@ -4,21 +4,16 @@ no pseudonym at all; appeals are counted the same way."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import uvicorn
-
 from projections.kanon import K_ANONYMITY
 from projections.log_source import catch_up_log
 from projections.projector import Projector
 from projections.store import Store
-from services.dashboard.app import create_app
+from tests.dashboard.conftest import serving
 from tests.rights.apps import city_app
 
 DATE = {"date": "2026-05-04"}
@@ -33,22 +28,6 @@ def cells(value: Any) -> list[dict[str, Any]]:
     if isinstance(value, list):
         return [c for v in value for c in cells(v)]
     return []
-
-
-def serve(store: Store) -> tuple[uvicorn.Server, threading.Thread, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "dashboard did not start"
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{port}"
 
 
 def test_dashboards_publish_only_figures_from_ten_or_more_people(tmp_path: Path) -> None:
@@ -76,15 +55,11 @@ def test_dashboards_publish_only_figures_from_ten_or_more_people(tmp_path: Path)
     app.close()
 
     store = Store(f"sqlite:///{tmp_path / 'rm.sqlite'}")  # connects in the server's thread
-    server, thread, url = serve(store)
-    try:
+    with serving(store) as url:
         with urllib.request.urlopen(f"{url}/api/city/bologna", timeout=10) as r:
             body = r.read().decode()
         with urllib.request.urlopen(f"{url}/api/federation", timeout=10) as r:
             federation = r.read().decode()
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
     board = json.loads(body)
     assert board["issued_by_rule"]["civic-event"] == {"suppressed": True, "reason": "fewer than 10 people"}
