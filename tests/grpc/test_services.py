@@ -13,6 +13,7 @@ from services.config import ConfigError
 from services.grpc.auth import bearer
 from services.grpc.local_federation import CityStubs, LocalFederation
 from services.node_config import load_node_settings
+from tests.e2e.flows import open_wallet
 
 
 def code_of(call: Any, *args: Any, **kw: Any) -> tuple[grpc.StatusCode, str]:
@@ -28,10 +29,7 @@ def v(fed: LocalFederation) -> CityStubs:
 
 @pytest.fixture(scope="module")
 def wallet(v: CityStubs) -> wallet_pb2.OpenWalletResponse:
-    req = wallet_pb2.OpenWalletRequest(
-        idempotency_key="w1", participant_kind="resident", consent_version="wien-2026-01"
-    )
-    return v.wallet.OpenWallet(req, metadata=v.staff, timeout=5)
+    return open_wallet(v, "w1")
 
 
 def test_invalid_input_names_the_field(v: CityStubs, wallet: Any) -> None:
@@ -111,13 +109,7 @@ def test_credentials_limit_each_role(v: CityStubs, wallet: Any) -> None:
         code_of(v.wallet.RecordActivity, credit, metadata=bearer("holder.x.y"))[0]
         == grpc.StatusCode.UNAUTHENTICATED
     )
-    other = v.wallet.OpenWallet(
-        wallet_pb2.OpenWalletRequest(
-            idempotency_key="w2", participant_kind="resident", consent_version="wien-2026-01"
-        ),
-        metadata=v.staff,
-        timeout=5,
-    )
+    other = open_wallet(v, "w2")
     mine = wallet_pb2.ListMyEventsRequest(wallet_id=wallet.wallet_id)
     assert (
         code_of(v.wallet.ListMyEvents, mine, metadata=bearer(other.holder_token))[0]
