@@ -202,19 +202,22 @@ class Workflow:
     # -- queries --------------------------------------------------------------
     def balance(self, wallet_id: UUID, on: dt.date | None = None) -> dict[str, Any]:
         """Current value and the published schedule of upcoming depreciation (monthly, 12 steps)."""
-        wallet = self.app.wallet(wallet_id)
-        day = on or self.app.clock().date()
-        steps = schedule(wallet.lots, day)
-        return {
-            "wallet_id": str(wallet.id),
-            "on": day.isoformat(),
-            "value": wallet.value_on(day),
-            "lots": len(wallet.lots),
-            "schedule": [
-                {"on": s.on.isoformat(), "value": s.value, "depreciation": s.depreciation} for s in steps
-            ],
-            "rounding": ROUNDING,
-        }
+        return published_balance(self.app.wallet(wallet_id), on or self.app.clock().date())
 
     def treasury_balance(self) -> int:
         return UnitOfWork(self.app).get(self.treasury_id, Treasury, "treasury").balance
+
+
+def published_balance(wallet: Wallet, day: dt.date) -> dict[str, Any]:
+    """A wallet's value on `day` and the published schedule of its upcoming depreciation."""
+    steps = schedule(wallet.lots, day)
+    return {
+        "wallet_id": str(wallet.id),
+        "on": day.isoformat(),
+        "value": wallet.value_on(day),
+        "lots": len(wallet.lots),
+        "schedule": [
+            {"on": s.on.isoformat(), "value": s.value, "depreciation": s.depreciation} for s in steps
+        ],
+        "rounding": ROUNDING,
+    }
