@@ -120,7 +120,8 @@ class CityApplication(AppealCommands, Application[UUID]):
         """The normal rule path: checks first, then the credit (used by appeals too)."""
         rule = self.rulebook.for_activity(activity)
         wallet = uow.get(wallet_id, Wallet, "wallet")
-        wallet.check_earning(self.clock())
+        now = self.clock()
+        wallet.check_earning(now)
         if not rule.allows(wallet.participant_kind):
             raise ParticipantNotAllowed(
                 f"rule {rule.rule_id} does not cover {wallet.participant_kind} wallets"
@@ -141,7 +142,7 @@ class CityApplication(AppealCommands, Application[UUID]):
             carry_key,
             award.carried_after,
             award.quantity,
-            lot=new_lot(self.city.config.currency, self.clock()),
+            lot=new_lot(self.city.config.currency, now),
         )
         return {
             "amount": award.amount,
