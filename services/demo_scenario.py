@@ -10,18 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Callable
-from typing import Any
 from uuid import UUID
 
-from aggregates.errors import DomainError
 from services.city import CityApplication
+from services.demo_groups import Step, ids, run_group
 from services.demo_workflow import zwolle
-from services.unit_of_work import Command
 
 START = dt.datetime(2026, 5, 4, 7, 0, tzinfo=dt.UTC)
 WEEKS = 4
-GROUP = 500
-Step = Callable[[int], None]
 
 
 class ScenarioClock:
@@ -34,19 +30,6 @@ class ScenarioClock:
     def day(self, n: int) -> dt.date:
         self.now = START + dt.timedelta(days=n)
         return self.now.date()
-
-
-def run_group(app: CityApplication, cmds: list[Command], step: Step) -> list[dict[str, Any] | DomainError]:
-    results: list[dict[str, Any] | DomainError] = []
-    for i in range(0, len(cmds), GROUP):
-        chunk = cmds[i : i + GROUP]
-        results += app.execute_group(chunk)
-        step(len(chunk))
-    return results
-
-
-def ids(results: list[dict[str, Any] | DomainError], field: str) -> list[UUID]:
-    return [UUID(r[field]) for r in results if isinstance(r, dict)]
 
 
 def vienna(app: CityApplication, clock: ScenarioClock, step: Step, people: int) -> None:
