@@ -32,12 +32,17 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def app_name(city: str) -> str:
+    """A city application's name: it prefixes the city's tables (events and key store),
+    so cities can share one PostgreSQL."""
+    return f"civfed_{city}"
+
+
 class CityApplication(AppealCommands, Application[UUID]):
     def __init__(self, city: City, env: dict[str, str] | None = None, clock: Clock = utcnow) -> None:
         self.city = city
         self.key = city.config.key
-        # The name prefixes this city's tables, so cities can share one PostgreSQL.
-        self.name = f"civfed_{self.key}"
+        self.name = app_name(self.key)
         super().__init__(env)
         self.clock = clock
         self.executor = IdempotentExecutor(self, self.key)

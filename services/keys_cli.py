@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from services.city import app_name
 from services.config import city_keys, cli_environment, load_city, load_settings
 from services.keystore import open_keystore
 from services.keystore_key import SETTING, read_kek
@@ -24,7 +25,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     report = []
     for city in cities:
         load_city(city, settings.CIVFED_CITIES_DIR)  # a mistyped key opens no stray store
-        keys = open_keystore(settings.eventsourcing_env(city), f"civfed_{city}")
+        keys = open_keystore(settings.eventsourcing_env(city), app_name(city))
         try:
             report.append({"city": city, "rewrapped": keys.rotate(new_kek)})
         finally:
