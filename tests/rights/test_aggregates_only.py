@@ -7,16 +7,14 @@ import json
 import urllib.request
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 from projections.kanon import K_ANONYMITY
 from projections.log_source import catch_up_log
 from projections.projector import Projector
 from projections.store import Store
 from tests.dashboard.conftest import serving
+from tests.kafka.activity import nine_and_ten
 from tests.rights.apps import city_app
-
-DATE = {"date": "2026-05-04"}
 
 
 def cells(value: Any) -> list[dict[str, Any]]:
@@ -32,21 +30,8 @@ def cells(value: Any) -> list[dict[str, Any]]:
 
 def test_dashboards_publish_only_figures_from_ten_or_more_people(tmp_path: Path) -> None:
     app = city_app("bologna", tmp_path)
-    consent = app.city.config.consent_versions[-1]
-    opened = app.execute_group([app.open_wallet(f"w{i}", "resident", consent) for i in range(19)])
-    wallets = [UUID(r["wallet_id"]) for r in opened if isinstance(r, dict)]
     # Nine people under one rule (several times each), ten under the other; nine appeal.
-    app.execute_group(
-        [
-            app.record_activity(f"c{i}:{n}", w, "civic_event", {"subject": f"clean-{n}", **DATE})
-            for i, w in enumerate(wallets[:9])
-            for n in range(3)
-        ]
-        + [
-            app.record_activity(f"e{i}", w, "eco_action", {"action": "bus_ride", **DATE})
-            for i, w in enumerate(wallets[9:])
-        ]
-    )
+    wallets = nine_and_ten(app)
     for i, w in enumerate(wallets[:9]):
         app.execute(app.file_appeal(f"a{i}", w, "award", "x", "wrong", "holder"))
     store = Store(f"sqlite:///{tmp_path / 'rm.sqlite'}")
