@@ -25,3 +25,10 @@ def run_group(app: CityApplication, cmds: list[Command], step: Step) -> list[dic
 
 def ids(results: list[dict[str, Any] | DomainError], field: str) -> list[UUID]:
     return [UUID(r[field]) for r in results if isinstance(r, dict)]
+
+
+def open_residents(app: CityApplication, people: int, step: Step) -> list[UUID]:
+    """`people` resident wallets under the city's current consent text; returns their ids."""
+    consent = app.city.config.consent_versions[-1]
+    opened = run_group(app, [app.open_wallet(f"demo:w{i}", "resident", consent) for i in range(people)], step)
+    return ids(opened, "wallet_id")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from uuid import UUID
 
 from services.city import CityApplication
-from services.demo_groups import Step, ids, run_group
+from services.demo_groups import Step, ids, open_residents, run_group
 from services.demo_workflow import zwolle
 
 START = dt.datetime(2026, 5, 4, 7, 0, tzinfo=dt.UTC)
@@ -34,11 +34,7 @@ class ScenarioClock:
 
 def vienna(app: CityApplication, clock: ScenarioClock, step: Step, people: int) -> None:
     rnd = random.Random(1)
-    consent = app.city.config.consent_versions[-1]
-    wallets = ids(
-        run_group(app, [app.open_wallet(f"demo:w{i}", "resident", consent) for i in range(people)], step),
-        "wallet_id",
-    )
+    wallets = open_residents(app, people, step)
     shops = [
         ("Wiener Linien ticket office", "transport"),
         ("Bio-Markt Naschmarkt", "food"),
@@ -197,12 +193,8 @@ def rome(app: CityApplication, clock: ScenarioClock, step: Step, people: int) ->
 
 def sint_niklaas(app: CityApplication, clock: ScenarioClock, step: Step, people: int) -> None:
     rnd = random.Random(3)
-    consent = app.city.config.consent_versions[-1]
     clock.day(0)
-    wallets = ids(
-        run_group(app, [app.open_wallet(f"demo:w{i}", "resident", consent) for i in range(people)], step),
-        "wallet_id",
-    )
+    wallets = open_residents(app, people, step)
     shops = ids(
         run_group(
             app,
@@ -266,12 +258,8 @@ def sint_niklaas(app: CityApplication, clock: ScenarioClock, step: Step, people:
 
 def bologna(app: CityApplication, clock: ScenarioClock, step: Step, people: int) -> None:
     rnd = random.Random(4)
-    consent = app.city.config.consent_versions[-1]
     clock.day(0)
-    wallets = ids(
-        run_group(app, [app.open_wallet(f"demo:w{i}", "resident", consent) for i in range(people)], step),
-        "wallet_id",
-    )
+    wallets = open_residents(app, people, step)
     shop = ids(
         [app.execute(app.register_merchant("demo:coop", "Coop di quartiere", "food", True))], "merchant_id"
     )[0]

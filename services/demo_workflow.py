@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from aggregates.workflow import WorkLog
 from services.city import CityApplication
-from services.demo_groups import Step, ids, run_group
+from services.demo_groups import Step, ids, open_residents, run_group
 from services.unit_of_work import Command
 
 if TYPE_CHECKING:
@@ -37,12 +37,8 @@ def zwolle(app: CityApplication, clock: ScenarioClock, step: Step, people: int) 
     wf = app.workflow
     assert wf is not None and app.city.config.workflow is not None
     rnd = random.Random(5)
-    consent = app.city.config.consent_versions[-1]
     clock.day(0)
-    wallets = ids(
-        run_group(app, [app.open_wallet(f"demo:w{i}", "resident", consent) for i in range(people)], step),
-        "wallet_id",
-    )
+    wallets = open_residents(app, people, step)
     taking_part = [w for w in wallets if rnd.random() < 0.7]  # by choice; nobody else is recorded
     shops = ids(
         run_group(
