@@ -179,6 +179,17 @@ def test_federation_input_errors_name_the_field(fed: LocalFederation, v: CityStu
 
 def test_reused_key_with_other_parameters_changes_nothing(v: CityStubs, wallet: Any) -> None:
     holder = bearer(wallet.holder_token)
+
+    def state() -> tuple[Any, int]:
+        """The holder's balance and how many events their history lists."""
+        history = v.wallet.ListMyEvents(
+            wallet_pb2.ListMyEventsRequest(wallet_id=wallet.wallet_id), metadata=holder, timeout=5
+        )
+        balance = v.wallet.GetBalance(
+            wallet_pb2.GetBalanceRequest(wallet_id=wallet.wallet_id), metadata=holder, timeout=5
+        )
+        return balance, len(history.events)
+
     trip = wallet_pb2.RecordActivityRequest(
         idempotency_key="reuse-1",
         wallet_id=wallet.wallet_id,
@@ -187,15 +198,7 @@ def test_reused_key_with_other_parameters_changes_nothing(v: CityStubs, wallet: 
     )
     first = v.wallet.RecordActivity(trip, metadata=v.staff, timeout=5)
     assert first.awarded.units == 3
-    history = v.wallet.ListMyEvents(
-        wallet_pb2.ListMyEventsRequest(wallet_id=wallet.wallet_id), metadata=holder, timeout=5
-    )
-    before = (
-        v.wallet.GetBalance(
-            wallet_pb2.GetBalanceRequest(wallet_id=wallet.wallet_id), metadata=holder, timeout=5
-        ),
-        len(history.events),
-    )
+    before = state()
     # The same key again with the same parameters: the stored result, nothing new.
     assert v.wallet.RecordActivity(trip, metadata=v.staff, timeout=5) == first
     # The same key with other parameters: refused, and nothing changes.
@@ -204,13 +207,5 @@ def test_reused_key_with_other_parameters_changes_nothing(v: CityStubs, wallet: 
     longer.fields["distance_m"] = "900000"
     code, details = code_of(v.wallet.RecordActivity, longer, metadata=v.staff)
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "idempotency key" in details
-    history = v.wallet.ListMyEvents(
-        wallet_pb2.ListMyEventsRequest(wallet_id=wallet.wallet_id), metadata=holder, timeout=5
-    )
-    after = (
-        v.wallet.GetBalance(
-            wallet_pb2.GetBalanceRequest(wallet_id=wallet.wallet_id), metadata=holder, timeout=5
-        ),
-        len(history.events),
-    )
+    after = state()
     assert after == before
