@@ -91,6 +91,3 @@ class Appeal(Aggregate):
     def decided_at(self) -> dt.datetime | None:
         # Decided is an appeal's last event, so its time is the decision's time.
         return None if self.upheld is None else self.modified_on
-
-    def is_overdue(self, now: dt.datetime) -> bool:
-        return self.upheld is None and now > self.deadline

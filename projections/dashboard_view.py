@@ -10,7 +10,7 @@ from typing import Any
 
 from projections.appeals import appeal_figures
 from projections.kanon import K_ANONYMITY, cell
-from projections.settlement import matrix, net_positions, redemptions_between
+from projections.settlement import net_positions, pairs
 from projections.store import Tx
 from projections.workflow_view import equilibrium
 
@@ -93,10 +93,10 @@ def federation_dashboard(tx: Tx, k: int = K_ANONYMITY) -> dict[str, Any]:
     k-anonymous by those wallets; a net position takes the fewer people of its
     two directions.
     """
-    pairs = matrix(tx)
-    cells = [{"from": d, "to": c, **cell(amount, people, k)} for d, c, amount, people in pairs]
+    rows = pairs(tx)
+    cells = [{"from": d, "to": c, **cell(amount, people, k)} for d, c, amount, _, people in rows]
     # How many vouchers each home city's people redeemed at each partner's shops.
-    counts = [{"from": d, "to": c, **cell(n, people, k)} for d, c, n, people in redemptions_between(tx)]
+    counts = [{"from": d, "to": c, **cell(n, people, k)} for d, c, _, n, people in rows]
     names = cities(tx)
     positions: dict[str, dict[str, Any]] = {c: {} for c in names}
     for (city, partner), (net, people) in sorted(net_positions(tx).items()):

@@ -61,24 +61,20 @@ class Settlement:
         )
 
 
+def pairs(tx: Tx) -> list[tuple[str, str, int, int, int]]:
+    """(debtor, creditor, amount in the debtor's units, redemptions, distinct people) for every
+    pair with redemptions."""
+    rows = tx.all(
+        "SELECT s.debtor, s.creditor, s.amount, s.redemptions, COUNT(p.wallet_id) FROM rm_settlement s "
+        "LEFT JOIN rm_settlement_people p ON p.debtor = s.debtor AND p.creditor = s.creditor "
+        "GROUP BY s.debtor, s.creditor, s.amount, s.redemptions ORDER BY s.debtor, s.creditor"
+    )
+    return [(str(d), str(c), int(a), int(r), int(n)) for d, c, a, r, n in rows]
+
+
 def matrix(tx: Tx) -> list[tuple[str, str, int, int]]:
     """(debtor, creditor, amount in the debtor's units, distinct people) for every pair with redemptions."""
-    rows = tx.all(
-        "SELECT s.debtor, s.creditor, s.amount, COUNT(p.wallet_id) FROM rm_settlement s "
-        "LEFT JOIN rm_settlement_people p ON p.debtor = s.debtor AND p.creditor = s.creditor "
-        "GROUP BY s.debtor, s.creditor, s.amount ORDER BY s.debtor, s.creditor"
-    )
-    return [(str(d), str(c), int(a), int(n)) for d, c, a, n in rows]
-
-
-def redemptions_between(tx: Tx) -> list[tuple[str, str, int, int]]:
-    """(home, acceptor, redemptions, distinct people) for every pair with redemptions."""
-    rows = tx.all(
-        "SELECT s.debtor, s.creditor, s.redemptions, COUNT(p.wallet_id) FROM rm_settlement s "
-        "LEFT JOIN rm_settlement_people p ON p.debtor = s.debtor AND p.creditor = s.creditor "
-        "GROUP BY s.debtor, s.creditor, s.redemptions ORDER BY s.debtor, s.creditor"
-    )
-    return [(str(d), str(c), int(r), int(n)) for d, c, r, n in rows]
+    return [(d, c, a, n) for d, c, a, _, n in pairs(tx)]
 
 
 def net_positions(tx: Tx) -> dict[tuple[str, str], tuple[int, int]]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from aggregates.depreciation import Lot, draw, value_at
+from aggregates.depreciation import Lot, draw, total_at
 from civfed.v1 import events_pb2
 from projections.store import Tx
 
@@ -55,8 +55,12 @@ def wallet_months(tx: Tx, city: str) -> dict[str, str]:
     return {str(w): str(m) for w, m in rows}
 
 
-def worth(lots: list[Lot], day: dt.date) -> int:
-    return sum(value_at(lot, day) for lot in lots)
+def add_to_month(tx: Tx, city: str, month: str, metric: str, value: int) -> None:
+    tx.execute(
+        "INSERT INTO rm_wf_months VALUES (?, ?, ?, ?) ON CONFLICT (city, month, metric) "
+        "DO UPDATE SET value = rm_wf_months.value + excluded.value",
+        (city, month, metric, value),
+    )
 
 
 class WorkflowMoney:
@@ -103,11 +107,7 @@ class WorkflowMoney:
         self._add(tx, e.city, month, flow, amount, wallet)
 
     def _add(self, tx: Tx, city: str, month: str, metric: str, value: int, wallet: str) -> None:
-        tx.execute(
-            "INSERT INTO rm_wf_months VALUES (?, ?, ?, ?) ON CONFLICT (city, month, metric) "
-            "DO UPDATE SET value = rm_wf_months.value + excluded.value",
-            (city, month, metric, value),
-        )
+        add_to_month(tx, city, month, metric, value)
         tx.execute(
             "INSERT INTO rm_wf_people VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (city, month, metric, wallet),
@@ -128,13 +128,9 @@ class WorkflowMoney:
         else:
             open_month = str(row[0])
             while open_month < month:
-                value = worth(lots, month_end(open_month))
-                for metric, n in (("supply_closed", value), ("holders_closed", int(value > 0))):
-                    tx.execute(
-                        "INSERT INTO rm_wf_months VALUES (?, ?, ?, ?) ON CONFLICT (city, month, metric) "
-                        "DO UPDATE SET value = rm_wf_months.value + excluded.value",
-                        (city, open_month, metric, n),
-                    )
+                value = total_at(lots, month_end(open_month))
+                add_to_month(tx, city, open_month, "supply_closed", value)
+                add_to_month(tx, city, open_month, "holders_closed", int(value > 0))
                 open_month = next_month(open_month)
             tx.execute(
                 "UPDATE rm_wf_wallets SET month = ? WHERE city = ? AND wallet_id = ?", (month, city, wallet)

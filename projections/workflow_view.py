@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aggregates.depreciation import DAYS_PER_YEAR, steady_state_supply
+from aggregates.depreciation import DAYS_PER_YEAR, steady_state_supply, total_at
 from projections.kanon import K_ANONYMITY, cell
 from projections.store import Tx
-from projections.workflow import load_lots, month_end, next_month, wallet_months, worth
+from projections.workflow import load_lots, month_end, next_month, wallet_months
 
 FLOWS = ("minted", "spent", "tax", "lapsed")  # lapsed: left in a wallet when it closed
 RATE_MONTHS = 3  # the current issuance rate: the latest three months, annualised
@@ -59,7 +59,7 @@ def equilibrium(tx: Tx, city: str, k: int = K_ANONYMITY) -> dict[str, Any] | Non
     lots, opened = load_lots(tx, city), wallet_months(tx, city)
     month = min([m for m, _ in values] + [open_month])
     while month <= open_month:
-        open_here = [worth(lots.get(w, []), month_end(month)) for w, m in opened.items() if m <= month]
+        open_here = [total_at(lots.get(w, []), month_end(month)) for w, m in opened.items() if m <= month]
         values[(month, "supply_end")] = values.get((month, "supply_closed"), 0) + sum(open_here)
         values[(month, "holders_end")] = values.get((month, "holders_closed"), 0) + sum(
             v > 0 for v in open_here

@@ -80,8 +80,9 @@ class AppealCommands:
     ) -> Command:
         def handle(uow: UnitOfWork) -> dict[str, Any]:
             wallet = uow.get(wallet_id, Wallet, "wallet")
-            wallet.check_earning(self.clock())
-            deadline = self.clock() + dt.timedelta(days=self.city.config.appeal_decision_days)
+            now = self.clock()
+            wallet.check_earning(now)
+            deadline = now + dt.timedelta(days=self.city.config.appeal_decision_days)
             appeal = Appeal.file(self.key, wallet.id, subject_kind, subject_ref, reason, filed_by, deadline)
             wallet.note_appeal(appeal.id, subject_kind)
             uow.add(appeal)
@@ -109,8 +110,9 @@ class AppealCommands:
             appeal = uow.get(appeal_id, Appeal, "appeal")
             uow.owner = appeal.wallet_id
             # A closed wallet is not processed any further, appeals included.
-            uow.get(appeal.wallet_id, Wallet, "wallet").check_earning(self.clock())
-            appeal.check_decidable(decided_by, self.clock())
+            now = self.clock()
+            uow.get(appeal.wallet_id, Wallet, "wallet").check_earning(now)
+            appeal.check_decidable(decided_by, now)
             check_reason("reason", reason)
             result: dict[str, Any] = {"appeal_id": str(appeal.id), "status": "upheld" if upheld else "denied"}
             if upheld:

@@ -32,12 +32,17 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def app_name(city: str) -> str:
+    """A city application's name: it prefixes the city's tables (events and key store),
+    so cities can share one PostgreSQL."""
+    return f"civfed_{city}"
+
+
 class CityApplication(AppealCommands, Application[UUID]):
     def __init__(self, city: City, env: dict[str, str] | None = None, clock: Clock = utcnow) -> None:
         self.city = city
         self.key = city.config.key
-        # The name prefixes this city's tables, so cities can share one PostgreSQL.
-        self.name = f"civfed_{self.key}"
+        self.name = app_name(self.key)
         super().__init__(env)
         self.clock = clock
         self.executor = IdempotentExecutor(self, self.key)
@@ -120,7 +125,8 @@ class CityApplication(AppealCommands, Application[UUID]):
         """The normal rule path: checks first, then the credit (used by appeals too)."""
         rule = self.rulebook.for_activity(activity)
         wallet = uow.get(wallet_id, Wallet, "wallet")
-        wallet.check_earning(self.clock())
+        now = self.clock()
+        wallet.check_earning(now)
         if not rule.allows(wallet.participant_kind):
             raise ParticipantNotAllowed(
                 f"rule {rule.rule_id} does not cover {wallet.participant_kind} wallets"
@@ -141,7 +147,7 @@ class CityApplication(AppealCommands, Application[UUID]):
             carry_key,
             award.carried_after,
             award.quantity,
-            lot=new_lot(self.city.config.currency, self.clock()),
+            lot=new_lot(self.city.config.currency, now),
         )
         return {
             "amount": award.amount,

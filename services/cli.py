@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
 
 from aggregates.errors import DomainError
 from services.check_config import add_check_config_parser
-from services.config import ConfigError, load_settings
+from services.config import ConfigError, cli_environment, load_settings
 from services.grpc.server import add_serve_parser
 from services.keys_cli import register as register_keys_commands
 from services.rights_cli import register as register_rights_commands
@@ -19,18 +17,11 @@ from services.stream_cli import register as register_stream_commands
 from services.workflow_report import register as register_workflow_commands
 
 
-def _settings(args: argparse.Namespace) -> dict[str, str]:
-    env = dict(os.environ)
-    if getattr(args, "data_dir", None):
-        env["CIVFED_DATA_DIR"] = str(Path(args.data_dir).expanduser())
-    return env
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     from services.demo import render_table, run_demo
     from services.federation_demo import render_federation, run_federation_demo
 
-    settings = load_settings(_settings(args))
+    settings = load_settings(cli_environment(args.data_dir))
     # The nodes redeem on the same city stores first, so the summary counts their
     # wallets on every run alike, the first one included.
     federation = run_federation_demo(settings)

@@ -77,6 +77,14 @@ class Settings(BaseSettings):
         return env
 
 
+def cli_environment(data_dir: str | None) -> dict[str, str]:
+    """The process environment, with a command line's --data-dir in place of CIVFED_DATA_DIR."""
+    env = dict(os.environ)
+    if data_dir:
+        env["CIVFED_DATA_DIR"] = str(Path(data_dir).expanduser())
+    return env
+
+
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     try:
         if env is None:

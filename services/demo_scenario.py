@@ -10,18 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Callable
-from typing import Any
 from uuid import UUID
 
-from aggregates.errors import DomainError
 from services.city import CityApplication
+from services.demo_groups import Step, ids, open_residents, run_group
 from services.demo_workflow import zwolle
-from services.unit_of_work import Command
 
 START = dt.datetime(2026, 5, 4, 7, 0, tzinfo=dt.UTC)
 WEEKS = 4
-GROUP = 500
-Step = Callable[[int], None]
 
 
 class ScenarioClock:
@@ -36,26 +32,9 @@ class ScenarioClock:
         return self.now.date()
 
 
-def run_group(app: CityApplication, cmds: list[Command], step: Step) -> list[dict[str, Any] | DomainError]:
-    results: list[dict[str, Any] | DomainError] = []
-    for i in range(0, len(cmds), GROUP):
-        chunk = cmds[i : i + GROUP]
-        results += app.execute_group(chunk)
-        step(len(chunk))
-    return results
-
-
-def ids(results: list[dict[str, Any] | DomainError], field: str) -> list[UUID]:
-    return [UUID(r[field]) for r in results if isinstance(r, dict)]
-
-
 def vienna(app: CityApplication, clock: ScenarioClock, step: Step, people: int) -> None:
     rnd = random.Random(1)
-    consent = app.city.config.consent_versions[-1]
-    wallets = ids(
-        run_group(app, [app.open_wallet(f"demo:w{i}", "resident", consent) for i in range(people)], step),
-        "wallet_id",
-    )
+    wallets = open_residents(app, people, step)
     shops = [
         ("Wiener Linien ticket office", "transport"),
         ("Bio-Markt Naschmarkt", "food"),
@@ -214,12 +193,8 @@ def rome(app: CityApplication, clock: ScenarioClock, step: Step, people: int) ->
 
 def sint_niklaas(app: CityApplication, clock: ScenarioClock, step: Step, people: int) -> None:
     rnd = random.Random(3)
-    consent = app.city.config.consent_versions[-1]
     clock.day(0)
-    wallets = ids(
-        run_group(app, [app.open_wallet(f"demo:w{i}", "resident", consent) for i in range(people)], step),
-        "wallet_id",
-    )
+    wallets = open_residents(app, people, step)
     shops = ids(
         run_group(
             app,
@@ -283,12 +258,8 @@ def sint_niklaas(app: CityApplication, clock: ScenarioClock, step: Step, people:
 
 def bologna(app: CityApplication, clock: ScenarioClock, step: Step, people: int) -> None:
     rnd = random.Random(4)
-    consent = app.city.config.consent_versions[-1]
     clock.day(0)
-    wallets = ids(
-        run_group(app, [app.open_wallet(f"demo:w{i}", "resident", consent) for i in range(people)], step),
-        "wallet_id",
-    )
+    wallets = open_residents(app, people, step)
     shop = ids(
         [app.execute(app.register_merchant("demo:coop", "Coop di quartiere", "food", True))], "merchant_id"
     )[0]

@@ -12,20 +12,17 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-from uuid import UUID
+from typing import TYPE_CHECKING
 
-from aggregates.errors import DomainError
 from aggregates.workflow import WorkLog
 from services.city import CityApplication
+from services.demo_groups import Step, ids, open_residents, run_group
 from services.unit_of_work import Command
 
 if TYPE_CHECKING:
     from services.demo_scenario import ScenarioClock
 
 WEEKS = 12
-Step = Callable[[int], None]
 SHOPS = [
     ("Supermarkt Assendorp", "food", True),
     ("Bakkerij Diepenmaat", "food", True),
@@ -36,32 +33,15 @@ SHOPS = [
 COORDINATORS = ("coord:wijkteam-noord", "coord:wijkteam-zuid")
 
 
-def _group(app: CityApplication, cmds: list[Command], step: Step) -> list[dict[str, Any] | DomainError]:
-    results: list[dict[str, Any] | DomainError] = []
-    for i in range(0, len(cmds), 500):
-        chunk = cmds[i : i + 500]
-        results += app.execute_group(chunk)
-        step(len(chunk))
-    return results
-
-
-def _ids(results: list[dict[str, Any] | DomainError], field: str) -> list[UUID]:
-    return [UUID(r[field]) for r in results if isinstance(r, dict)]
-
-
 def zwolle(app: CityApplication, clock: ScenarioClock, step: Step, people: int) -> None:
     wf = app.workflow
     assert wf is not None and app.city.config.workflow is not None
     rnd = random.Random(5)
-    consent = app.city.config.consent_versions[-1]
     clock.day(0)
-    wallets = _ids(
-        _group(app, [app.open_wallet(f"demo:w{i}", "resident", consent) for i in range(people)], step),
-        "wallet_id",
-    )
+    wallets = open_residents(app, people, step)
     taking_part = [w for w in wallets if rnd.random() < 0.7]  # by choice; nobody else is recorded
-    shops = _ids(
-        _group(
+    shops = ids(
+        run_group(
             app,
             [
                 app.register_merchant(f"demo:shop{i}", n, c, True, basic)
@@ -89,9 +69,9 @@ def zwolle(app: CityApplication, clock: ScenarioClock, step: Step, people: int) 
                     )
                 )
                 posted.append((k, coordinator))
-        tasks = list(zip(_ids(_group(app, posts, step), "task_id"), posted, strict=True))
+        tasks = list(zip(ids(run_group(app, posts, step), "task_id"), posted, strict=True))
         wanted = [(w, t) for w in taking_part for t in rnd.sample(tasks, rnd.choice((2, 2, 3)))]
-        claimed = _group(
+        claimed = run_group(
             app, [wf.claim_task(f"demo:claim{week}:{w}:{t[0]}", t[0], w) for w, t in wanted], step
         )
         done = [pair for pair, r in zip(wanted, claimed, strict=True) if isinstance(r, dict)]
@@ -108,7 +88,7 @@ def zwolle(app: CityApplication, clock: ScenarioClock, step: Step, people: int) 
                     cmds.append(wf.reject_log(f"demo:reject{log}", log, coordinator, reason))
                 else:
                     cmds.append(wf.approve_log(f"demo:approve{log}", log, coordinator))
-            _group(app, cmds, step)
+            run_group(app, cmds, step)
         clock.day(7 * week + 5)  # Saturday: shopping in the basic economy
         spends = [
             app.spend(f"demo:spend{week}:{i}", w, rnd.choice(basic), rnd.randint(200, 600), f"bon-{week}-{i}")
@@ -116,9 +96,9 @@ def zwolle(app: CityApplication, clock: ScenarioClock, step: Step, people: int) 
             if rnd.random() < 0.7
         ]
         spends += [app.spend(f"demo:film{week}", taking_part[0], cinema, 100, f"film-{week}")]  # refused
-        _group(app, spends, step)
+        run_group(app, spends, step)
         if week == 9:
-            _group(
+            run_group(
                 app,
                 [
                     wf.pay_tax(f"demo:tax{i}", w, rnd.randint(300, 900), f"ZW-OZB-2026-{i:05d}")

@@ -9,26 +9,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from services.config import city_keys, load_city, load_settings
+from services.city import app_name
+from services.config import city_keys, cli_environment, load_city, load_settings
 from services.keystore import open_keystore
 from services.keystore_key import SETTING, read_kek
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
-    env = dict(os.environ)
-    if args.data_dir:
-        env["CIVFED_DATA_DIR"] = str(Path(args.data_dir).expanduser())
-    settings = load_settings(env)
+    settings = load_settings(cli_environment(args.data_dir))
     new_kek = read_kek(Path(args.new_key_file).expanduser(), "--new-key-file")
     cities = args.city or city_keys(settings.CIVFED_CITIES_DIR)
     report = []
     for city in cities:
         load_city(city, settings.CIVFED_CITIES_DIR)  # a mistyped key opens no stray store
-        keys = open_keystore(settings.eventsourcing_env(city), f"civfed_{city}")
+        keys = open_keystore(settings.eventsourcing_env(city), app_name(city))
         try:
             report.append({"city": city, "rewrapped": keys.rotate(new_kek)})
         finally:

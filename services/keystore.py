@@ -3,9 +3,9 @@
 One AES-256 data key per owner (a wallet), plus aliases that tie other aggregates
 (an appeal, a receipt) to their owner. Each data key is stored wrapped: AES-GCM
 under the key-store key (CIVFED_KEYSTORE_KEY_FILE, see services/keystore_key.py),
-with the store's name and the owner's id as associated data, so a stolen copy of
-the database opens nothing and a wrapped key copied to another owner's row does
-not open. Erasure overwrites the wrapped key with NULL and keeps the row, so no
+with the store's name and the owner's id as associated data (services/key_wrapping.py),
+so a stolen copy of the database opens nothing and a wrapped key copied to another
+owner's row does not open. Erasure overwrites the wrapped key with NULL and keeps the row, so no
 new key can ever be made for that person. SQLite runs with secure_delete, and
 PostgreSQL is vacuumed after erasures and rotations, so old bytes do not linger
 in free pages.
@@ -23,23 +23,13 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-from services.keystore_key import DEFAULT_NAME, SETTING, KeyStoreKeyError, generate_kek, kek_id, read_kek
+from services.key_wrapping import KEY_BYTES, KeyStoreError, KeyWrapper
+from services.keystore_key import DEFAULT_NAME, SETTING, KeyStoreKeyError, generate_kek, read_kek
 
 # Keys are cached briefly; an erasure made by another process takes effect here
 # within this many seconds (erasure in this process takes effect at once).
 CACHE_SECONDS = 30.0
 ERASED = b""
-# Stored form of a data key: version, key-store key id, nonce, AES-GCM(data key).
-WRAP_VERSION = b"\x01"
-_ID_BYTES, _NONCE_BYTES, _KEY_BYTES = 8, 12, 32
-WRAPPED_BYTES = 1 + _ID_BYTES + _NONCE_BYTES + _KEY_BYTES + 16
-
-
-class KeyStoreError(Exception):
-    """A stored key that does not open: altered, or copied from another owner's row."""
 
 
 class KeyStore:
@@ -66,7 +56,7 @@ class KeyStore:
             "(subject_id TEXT PRIMARY KEY, owner_id TEXT NOT NULL)"
         )
         self._run(f"CREATE TABLE IF NOT EXISTS {self._meta} (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        self._use(kek)
+        self._wrapper = KeyWrapper(kek, self.name)
         self._adopt()
 
     @classmethod
@@ -114,42 +104,12 @@ class KeyStore:
                 raise
             self._run("COMMIT")
 
-    # -- wrapping ---------------------------------------------------------------
-    def _use(self, kek: bytes) -> None:
-        self._kek = AESGCM(kek)
-        self._kek_id = kek_id(kek)
-
-    def _aad(self, owner: str) -> bytes:
-        return f"civfed keystore v1\x00{self.name}\x00{owner}".encode()
-
-    def _wrap(self, owner: str, key: bytes, kek: AESGCM | None = None, kid: str | None = None) -> bytes:
-        nonce = os.urandom(_NONCE_BYTES)
-        ident = bytes.fromhex(kid or self._kek_id)
-        return WRAP_VERSION + ident + nonce + (kek or self._kek).encrypt(nonce, key, self._aad(owner))
-
-    def _unwrap(self, owner: str, stored: bytes) -> bytes:
-        if len(stored) != WRAPPED_BYTES or stored[:1] != WRAP_VERSION:
-            raise KeyStoreError(f"{self.name}: the stored key of {owner} is not a wrapped key")
-        if stored[1 : 1 + _ID_BYTES].hex() != self._kek_id:
-            raise KeyStoreKeyError(
-                f"the key of {owner} in {self.name} is wrapped under another key-store key; "
-                "after a rotation, point it at the new key file"
-            )
-        nonce = stored[1 + _ID_BYTES : 1 + _ID_BYTES + _NONCE_BYTES]
-        try:
-            return self._kek.decrypt(nonce, stored[1 + _ID_BYTES + _NONCE_BYTES :], self._aad(owner))
-        except InvalidTag:
-            raise KeyStoreError(
-                f"{self.name}: the stored key of {owner} does not open: it was altered "
-                "or copied from another owner's row"
-            ) from None
-
     def _stored_kek_id(self) -> str | None:
         rows = self._run(f"SELECT value FROM {self._meta} WHERE name = 'kek_id'")
         return str(rows[0][0]) if rows else None
 
     def _check_kek(self, stored: str | None) -> None:
-        if stored is not None and stored != self._kek_id:
+        if stored is not None and stored != self._wrapper.kek_id:
             raise KeyStoreKeyError(
                 f"this key-store key does not open the key store {self.name}: its keys are wrapped "
                 "under another key (after a rotation, point the setting at the new key file)"
@@ -167,30 +127,30 @@ class KeyStore:
             if stored is not None:
                 return  # another process adopted it meanwhile, with this same key
             for owner, key in self._run(f"SELECT owner_id, key FROM {self._keys} WHERE key IS NOT NULL"):
-                if len(bytes(key)) != _KEY_BYTES:
+                if len(bytes(key)) != KEY_BYTES:
                     raise KeyStoreError(f"{self.name}: the key of {owner} is neither clear nor wrapped")
                 self._run(
                     f"UPDATE {self._keys} SET key = ? WHERE owner_id = ?",
-                    (self._wrap(str(owner), bytes(key)), str(owner)),
+                    (self._wrapper.wrap(str(owner), bytes(key)), str(owner)),
                 )
-            self._run(f"INSERT INTO {self._meta} VALUES ('kek_id', ?)", (self._kek_id,))
+            self._run(f"INSERT INTO {self._meta} VALUES ('kek_id', ?)", (self._wrapper.kek_id,))
 
     def rotate(self, new_kek: bytes) -> int:
         """Rewrap every stored key under `new_kek`, all in one transaction; returns how many."""
-        new, new_id = AESGCM(new_kek), kek_id(new_kek)
-        if new_id == self._kek_id:
+        new = KeyWrapper(new_kek, self.name)
+        if new.kek_id == self._wrapper.kek_id:
             raise KeyStoreKeyError("it holds the key in use; make a new one to rotate", "--new-key-file")
         with self._transaction():
             self._check_kek(self._stored_kek_id())
             rows = self._run(f"SELECT owner_id, key FROM {self._keys} WHERE key IS NOT NULL")
             for owner, stored in rows:
-                key = self._unwrap(str(owner), bytes(stored))
+                key = self._wrapper.unwrap(str(owner), bytes(stored))
                 self._run(
                     f"UPDATE {self._keys} SET key = ? WHERE owner_id = ?",
-                    (self._wrap(str(owner), key, new, new_id), str(owner)),
+                    (new.wrap(str(owner), key), str(owner)),
                 )
-            self._run(f"UPDATE {self._meta} SET value = ? WHERE name = 'kek_id'", (new_id,))
-        self._use(new_kek)
+            self._run(f"UPDATE {self._meta} SET value = ? WHERE name = 'kek_id'", (new.kek_id,))
+        self._wrapper = new
         if self._pyformat:
             self._run(f"VACUUM {self._keys}")  # the old wrapped rows
         return len(rows)
@@ -211,14 +171,14 @@ class KeyStore:
                     f"INSERT INTO {self._keys} (owner_id, key) SELECT ?, ? WHERE EXISTS "
                     f"(SELECT 1 FROM {self._meta} WHERE name = 'kek_id' AND value = ?) "
                     "ON CONFLICT DO NOTHING",
-                    (str(owner), self._wrap(str(owner), os.urandom(_KEY_BYTES)), self._kek_id),
+                    (str(owner), self._wrapper.wrap(str(owner), os.urandom(KEY_BYTES)), self._wrapper.kek_id),
                 )
                 rows = self._run(select, (str(owner),))
                 if not rows:
                     self._check_kek(self._stored_kek_id())
         if not rows:
             return None
-        key = self._unwrap(str(owner), bytes(rows[0][0])) if rows[0][0] is not None else ERASED
+        key = self._wrapper.unwrap(str(owner), bytes(rows[0][0])) if rows[0][0] is not None else ERASED
         self._cache[owner] = (key, time.monotonic())
         return key or None
 
@@ -288,7 +248,7 @@ def keystore_kek(env: dict[str, str]) -> bytes:
         )
     dbname = env.get("SQLITE_DBNAME", ":memory:")
     if dbname == ":memory:" or dbname.startswith("file::memory:"):
-        return os.urandom(_KEY_BYTES)
+        return os.urandom(KEY_BYTES)
     return generate_kek(Path(dbname).parent / DEFAULT_NAME)
 
 

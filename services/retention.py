@@ -23,9 +23,10 @@ def finish_closing(app: CityApplication, key: str, wallet_id: UUID) -> Command:
 
     def handle(uow: UnitOfWork) -> dict[str, Any]:
         wallet = uow.get(wallet_id, Wallet, "wallet")
-        wallet.check_closing_due(app.clock())
+        now = app.clock()
+        wallet.check_closing_due(now)
         lapsed = wallet.balance
-        wallet.finish("final spend window ended", app.clock())
+        wallet.finish("final spend window ended", now)
         return {"closed": True, "lapsed": lapsed}
 
     return Command("finish_closing", key, {"wallet": wallet_id}, handle)

@@ -5,21 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from services.city import CityApplication
-from services.config import city_keys, load_city, load_settings
+from services.config import city_keys, cli_environment, load_city, load_settings
 from services.retention import erase_wallet, run_retention
 from services.rulebook_history import render, rule_history
 
 
 def _open(args: argparse.Namespace, city: str) -> CityApplication:
-    env = dict(os.environ)
-    if getattr(args, "data_dir", None):
-        env["CIVFED_DATA_DIR"] = str(Path(args.data_dir).expanduser())
-    settings = load_settings(env)
+    settings = load_settings(cli_environment(getattr(args, "data_dir", None)))
     return CityApplication(load_city(city, settings.CIVFED_CITIES_DIR), settings.eventsourcing_env(city))
 
 

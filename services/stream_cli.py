@@ -12,7 +12,6 @@ import signal
 import sys
 import threading
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -22,14 +21,12 @@ from projections.kafka_source import KafkaSource
 from projections.log_source import catch_up_log, follow_logs
 from projections.projector import Projector
 from services.city import CityApplication
-from services.config import Settings, city_keys, load_city, load_settings
+from services.config import Settings, city_keys, cli_environment, load_city, load_settings
 from services.stream_settings import StreamSettings, load_stream_settings, read_model_store
 
 
 def _env(args: argparse.Namespace) -> dict[str, str]:
-    env = dict(os.environ)
-    if getattr(args, "data_dir", None):
-        env["CIVFED_DATA_DIR"] = str(Path(args.data_dir).expanduser())
+    env = cli_environment(getattr(args, "data_dir", None))
     if getattr(args, "kafka", None):
         env["CIVFED_KAFKA_BOOTSTRAP"] = args.kafka
     return env

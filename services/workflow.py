@@ -131,9 +131,10 @@ class Workflow:
             uow.owner = log.wallet_id  # the receipt's explanation is the participant's data
             log.check_pending()
             log.check_four_eyes(approver)
-            wallet, rule, award = self._award(uow, log)
+            now = self.app.clock()
+            wallet, rule, award = self._award(uow, log, now)
             log.approve(approver, award.amount)
-            self._mint(wallet, rule, f"work-log:{log.id}", award.amount, award.explanation)
+            self._mint(wallet, rule, f"work-log:{log.id}", award.amount, award.explanation, now)
             return {"log_id": str(log.id), "amount": award.amount, "explanation": award.explanation}
 
         return Command("approve_log", key, {"log": log_id, "approver": approver}, handle)
@@ -163,18 +164,19 @@ class Workflow:
             raise InvalidInput("subject_ref", "the work log belongs to another wallet")
         if log.status != "rejected":
             raise PreconditionFailed(f"work log {log.id} is {log.status}, not rejected")
-        wallet, rule, award = self._award(uow, log)
+        now = self.app.clock()
+        wallet, rule, award = self._award(uow, log, now)
         log.reinstate(appeal.id, award.amount)
         explanation = f"appeal upheld against the rejection of these minutes: {award.explanation}"
-        self._mint(wallet, rule, appeal_activity_id(appeal), award.amount, explanation)
+        self._mint(wallet, rule, appeal_activity_id(appeal), award.amount, explanation, now)
         return {"log_id": str(log.id), "amount": award.amount, "explanation": explanation}
 
-    def _award(self, uow: UnitOfWork, log: WorkLog) -> tuple[Wallet, Any, rules.Award]:
+    def _award(self, uow: UnitOfWork, log: WorkLog, now: dt.datetime) -> tuple[Wallet, Any, rules.Award]:
         rule = self.app.rulebook.for_activity(self.terms.activity)
         if rule.kind != rules.PER_APPROVED_TIME:
             raise NotFound(f"rule {rule.rule_id} is not a per_approved_time rule")
         wallet = uow.get(log.wallet_id, Wallet, "wallet")
-        wallet.check_earning(self.app.clock())
+        wallet.check_earning(now)
         if not rule.allows(wallet.participant_kind):
             raise ParticipantNotAllowed(
                 f"rule {rule.rule_id} does not cover {wallet.participant_kind} wallets"
@@ -182,8 +184,10 @@ class Workflow:
         work = rules.ApprovedTimeInput(date=log.worked_on, minutes=log.minutes, category=log.category)
         return wallet, rule, rules.per_approved_time(rule.params, work)
 
-    def _mint(self, wallet: Wallet, rule: Any, activity_id: str, amount: int, explanation: str) -> None:
-        lot = new_lot(self.app.city.config.currency, self.app.clock())
+    def _mint(
+        self, wallet: Wallet, rule: Any, activity_id: str, amount: int, explanation: str, now: dt.datetime
+    ) -> None:
+        lot = new_lot(self.app.city.config.currency, now)
         wallet.credit(amount, rule.rule_id, rule.version, activity_id, explanation, lot=lot)
 
     # -- municipal tax --------------------------------------------------------
@@ -202,19 +206,22 @@ class Workflow:
     # -- queries --------------------------------------------------------------
     def balance(self, wallet_id: UUID, on: dt.date | None = None) -> dict[str, Any]:
         """Current value and the published schedule of upcoming depreciation (monthly, 12 steps)."""
-        wallet = self.app.wallet(wallet_id)
-        day = on or self.app.clock().date()
-        steps = schedule(wallet.lots, day)
-        return {
-            "wallet_id": str(wallet.id),
-            "on": day.isoformat(),
-            "value": wallet.value_on(day),
-            "lots": len(wallet.lots),
-            "schedule": [
-                {"on": s.on.isoformat(), "value": s.value, "depreciation": s.depreciation} for s in steps
-            ],
-            "rounding": ROUNDING,
-        }
+        return published_balance(self.app.wallet(wallet_id), on or self.app.clock().date())
 
     def treasury_balance(self) -> int:
         return UnitOfWork(self.app).get(self.treasury_id, Treasury, "treasury").balance
+
+
+def published_balance(wallet: Wallet, day: dt.date) -> dict[str, Any]:
+    """A wallet's value on `day` and the published schedule of its upcoming depreciation."""
+    steps = schedule(wallet.lots, day)
+    return {
+        "wallet_id": str(wallet.id),
+        "on": day.isoformat(),
+        "value": wallet.value_on(day),
+        "lots": len(wallet.lots),
+        "schedule": [
+            {"on": s.on.isoformat(), "value": s.value, "depreciation": s.depreciation} for s in steps
+        ],
+        "rounding": ROUNDING,
+    }

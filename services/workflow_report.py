@@ -57,16 +57,10 @@ def render_equilibrium(report: dict[str, Any], name: str, currency: str, decimal
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    import os
-    from pathlib import Path
-
     from services.city import CityApplication
-    from services.config import load_city, load_settings
+    from services.config import cli_environment, load_city, load_settings
 
-    env = dict(os.environ)
-    if args.data_dir:
-        env["CIVFED_DATA_DIR"] = str(Path(args.data_dir).expanduser())
-    settings = load_settings(env)
+    settings = load_settings(cli_environment(args.data_dir))
     city = load_city(args.city, settings.CIVFED_CITIES_DIR)
     app = CityApplication(city, settings.eventsourcing_env(args.city))
     try:

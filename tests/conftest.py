@@ -8,8 +8,12 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.kafka.conftest import Broker
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -74,3 +78,13 @@ def pg_env(pg_schemas: list[str], tmp_path_factory: pytest.TempPathFactory) -> d
         "POSTGRES_SCHEMA": new_schema(pg_schemas),
         "CIVFED_KEYSTORE_KEY_FILE": str(kek),
     }
+
+
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    """A real Kafka-protocol broker (tansu) for one test."""
+    from tests.kafka.conftest import start_broker, stop_broker  # that module imports this one
+
+    b = start_broker()
+    yield b
+    stop_broker(b)

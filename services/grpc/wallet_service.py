@@ -14,6 +14,7 @@ from civfed.v1 import wallet_pb2, wallet_pb2_grpc
 from services.grpc import requests as rq
 from services.grpc.node import CityNode
 from services.history import history
+from services.workflow import published_balance
 
 
 def scoped(principal_role: str, subject: str, key: str) -> str:
@@ -40,14 +41,15 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
         r = rq.parse(rq.WalletRef, request)
         who.require_wallet(r.wallet_id)
         wallet = self.app.wallet(r.wallet_id)
-        value = wallet.value_on(self.app.clock().date())  # a depreciating currency: today's value
+        today = self.app.clock().date()
+        value = wallet.value_on(today)  # a depreciating currency: today's value
         response = wallet_pb2.GetBalanceResponse(
             balance=self.node.amount(value),
             available=self.node.amount(value - wallet.held),
             held=self.node.amount(wallet.held),
         )
         if self.app.workflow is not None and wallet.lots:
-            published = self.app.workflow.balance(wallet.id)
+            published = published_balance(wallet, today)  # the wallet and day already read
             response.rounding = published["rounding"]
             for step in published["schedule"]:
                 response.schedule.add(

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,11 +25,13 @@ def dashboard_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # The demo builds the read models from the notification logs and exits.
     assert main(["demo", "--data-dir", str(data), "--scale", "0.2", "--json"]) == 0
     settings = load_settings({"CIVFED_DATA_DIR": str(data)})
-    yield from serving(read_model_store(settings, load_stream_settings({})))
+    with serving(read_model_store(settings, load_stream_settings({}))) as url:
+        yield url
 
 
+@contextmanager
 def serving(store: Store) -> Iterator[str]:
-    """The dashboard over `store` on a free loopback port, until the generator closes."""
+    """The dashboard over `store` on a free loopback port, until the block ends."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

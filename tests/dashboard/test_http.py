@@ -105,11 +105,7 @@ def test_readiness_fails_while_the_read_model_store_is_unreachable() -> None:
     from tests.dashboard.conftest import serving
 
     # Nothing listens on port 1: the store cannot connect.
-    urls = serving(Store("postgresql://civfed@127.0.0.1:1/civfed"))
-    url = next(urls)
-    try:
+    with serving(Store("postgresql://civfed@127.0.0.1:1/civfed")) as url:
         status, body = get(f"{url}/readyz")
         assert status == 503 and json.loads(body)["status"] == "unavailable", body
         assert get_json(f"{url}/healthz") == {"status": "ok"}  # alive: no restart loop over a database
-    finally:
-        urls.close()

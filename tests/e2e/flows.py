@@ -35,27 +35,34 @@ class Citizen:
         return str(self.city.wallet.IssueRedemptionVoucher(req, metadata=self.auth, timeout=5).token)
 
 
-def vienna_citizen(v: CityStubs, name: str, km_by_bike: int) -> Citizen:
-    """A Vienna resident with km_by_bike // 100 tokens (20 kg CO2 per token at 200 g/km)."""
-    w = v.wallet.OpenWallet(
+def open_wallet(city: CityStubs, key: str, consent: str = CONSENT["vienna"]) -> Any:
+    """A resident's wallet, opened by staff; the response carries its id and holder token."""
+    return city.wallet.OpenWallet(
         wallet_pb2.OpenWalletRequest(
-            idempotency_key=f"open:{name}", participant_kind="resident", consent_version=CONSENT["vienna"]
+            idempotency_key=key, participant_kind="resident", consent_version=consent
         ),
-        metadata=v.staff,
+        metadata=city.staff,
         timeout=5,
     )
+
+
+def record_activity(
+    city: CityStubs, key: str, wallet_id: str, activity: str, fields: dict[str, str], activity_id: str = ""
+) -> Any:
+    """An activity recorded by staff."""
+    req = wallet_pb2.RecordActivityRequest(
+        idempotency_key=key, wallet_id=wallet_id, activity=activity, fields=fields, activity_id=activity_id
+    )
+    return city.wallet.RecordActivity(req, metadata=city.staff, timeout=5)
+
+
+def vienna_citizen(v: CityStubs, name: str, km_by_bike: int) -> Citizen:
+    """A Vienna resident with km_by_bike // 100 tokens (20 kg CO2 per token at 200 g/km)."""
+    w = open_wallet(v, f"open:{name}")
     for i, start in enumerate(range(0, km_by_bike, 1000)):  # at most 1,000 km per trip
         km = min(1000, km_by_bike - start)
-        v.wallet.RecordActivity(
-            wallet_pb2.RecordActivityRequest(
-                idempotency_key=f"trip:{name}:{i}",
-                wallet_id=w.wallet_id,
-                activity="trip",
-                fields={"mode": "bike", "distance_m": str(km * 1000), "date": "2026-05-03"},
-            ),
-            metadata=v.staff,
-            timeout=5,
-        )
+        trip = {"mode": "bike", "distance_m": str(km * 1000), "date": "2026-05-03"}
+        record_activity(v, f"trip:{name}:{i}", w.wallet_id, "trip", trip)
     return Citizen(v, w.wallet_id, w.holder_token)
 
 
@@ -78,23 +85,10 @@ def accept(city: CityStubs, merchant_auth: Any, token: str, key: str) -> Any:
 
 def rome_citizen(r: CityStubs, name: str, drop_offs: int) -> Citizen:
     """A Rome resident with 10 points per recycling drop-off."""
-    w = r.wallet.OpenWallet(
-        wallet_pb2.OpenWalletRequest(
-            idempotency_key=f"open:{name}", participant_kind="resident", consent_version=CONSENT["rome"]
-        ),
-        metadata=r.staff,
-        timeout=5,
-    )
+    w = open_wallet(r, f"open:{name}", CONSENT["rome"])
     for i in range(drop_offs):
-        r.wallet.RecordActivity(
-            wallet_pb2.RecordActivityRequest(
-                idempotency_key=f"drop:{name}:{i}",
-                wallet_id=w.wallet_id,
-                activity="eco_action",
-                activity_id=f"drop:{name}:{i}",
-                fields={"action": "recycling_drop_off", "date": "2026-05-04"},
-            ),
-            metadata=r.staff,
-            timeout=5,
+        drop = {"action": "recycling_drop_off", "date": "2026-05-04"}
+        record_activity(
+            r, f"drop:{name}:{i}", w.wallet_id, "eco_action", drop, activity_id=f"drop:{name}:{i}"
         )
     return Citizen(r, w.wallet_id, w.holder_token)

@@ -13,6 +13,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from civfed.v1 import federation_pb2, merchant_pb2, wallet_pb2
 from services.grpc.auth import bearer
 from services.grpc.local_federation import LocalFederation
+from tests.e2e.flows import open_wallet
 
 FILES = {"civfed.v1.WalletService": wallet_pb2, "civfed.v1.MerchantService": merchant_pb2}
 ODD_STRINGS = ["", " ", "not-a-uuid", "x" * 5000, "\u0000\u202e", "eyJ2IjoxfQ.AAAA", "-1", "1e309"]
@@ -56,13 +57,7 @@ def methods(module: Any, service: str) -> list[tuple[str, Any, Any]]:
 @pytest.mark.timeout(600)
 def test_odd_requests_from_every_role_never_yield_internal(fed: LocalFederation) -> None:
     v = fed.stubs("vienna")
-    opened = v.wallet.OpenWallet(
-        wallet_pb2.OpenWalletRequest(
-            idempotency_key="odd-w", participant_kind="resident", consent_version="wien-2026-01"
-        ),
-        metadata=v.staff,
-        timeout=5,
-    )
+    opened = open_wallet(v, "odd-w")
     shop = v.merchant.RegisterMerchant(
         merchant_pb2.RegisterMerchantRequest(
             idempotency_key="odd-m", name="Odd", category="food", local=True

@@ -13,6 +13,7 @@ from services.config import ConfigError
 from services.grpc.auth import bearer
 from services.grpc.local_federation import CityStubs, LocalFederation
 from services.node_config import load_node_settings
+from tests.e2e.flows import open_wallet
 
 
 def code_of(call: Any, *args: Any, **kw: Any) -> tuple[grpc.StatusCode, str]:
@@ -28,10 +29,7 @@ def v(fed: LocalFederation) -> CityStubs:
 
 @pytest.fixture(scope="module")
 def wallet(v: CityStubs) -> wallet_pb2.OpenWalletResponse:
-    req = wallet_pb2.OpenWalletRequest(
-        idempotency_key="w1", participant_kind="resident", consent_version="wien-2026-01"
-    )
-    return v.wallet.OpenWallet(req, metadata=v.staff, timeout=5)
+    return open_wallet(v, "w1")
 
 
 def test_invalid_input_names_the_field(v: CityStubs, wallet: Any) -> None:
@@ -111,13 +109,7 @@ def test_credentials_limit_each_role(v: CityStubs, wallet: Any) -> None:
         code_of(v.wallet.RecordActivity, credit, metadata=bearer("holder.x.y"))[0]
         == grpc.StatusCode.UNAUTHENTICATED
     )
-    other = v.wallet.OpenWallet(
-        wallet_pb2.OpenWalletRequest(
-            idempotency_key="w2", participant_kind="resident", consent_version="wien-2026-01"
-        ),
-        metadata=v.staff,
-        timeout=5,
-    )
+    other = open_wallet(v, "w2")
     mine = wallet_pb2.ListMyEventsRequest(wallet_id=wallet.wallet_id)
     assert (
         code_of(v.wallet.ListMyEvents, mine, metadata=bearer(other.holder_token))[0]
@@ -187,6 +179,17 @@ def test_federation_input_errors_name_the_field(fed: LocalFederation, v: CityStu
 
 def test_reused_key_with_other_parameters_changes_nothing(v: CityStubs, wallet: Any) -> None:
     holder = bearer(wallet.holder_token)
+
+    def state() -> tuple[Any, int]:
+        """The holder's balance and how many events their history lists."""
+        history = v.wallet.ListMyEvents(
+            wallet_pb2.ListMyEventsRequest(wallet_id=wallet.wallet_id), metadata=holder, timeout=5
+        )
+        balance = v.wallet.GetBalance(
+            wallet_pb2.GetBalanceRequest(wallet_id=wallet.wallet_id), metadata=holder, timeout=5
+        )
+        return balance, len(history.events)
+
     trip = wallet_pb2.RecordActivityRequest(
         idempotency_key="reuse-1",
         wallet_id=wallet.wallet_id,
@@ -195,15 +198,7 @@ def test_reused_key_with_other_parameters_changes_nothing(v: CityStubs, wallet: 
     )
     first = v.wallet.RecordActivity(trip, metadata=v.staff, timeout=5)
     assert first.awarded.units == 3
-    history = v.wallet.ListMyEvents(
-        wallet_pb2.ListMyEventsRequest(wallet_id=wallet.wallet_id), metadata=holder, timeout=5
-    )
-    before = (
-        v.wallet.GetBalance(
-            wallet_pb2.GetBalanceRequest(wallet_id=wallet.wallet_id), metadata=holder, timeout=5
-        ),
-        len(history.events),
-    )
+    before = state()
     # The same key again with the same parameters: the stored result, nothing new.
     assert v.wallet.RecordActivity(trip, metadata=v.staff, timeout=5) == first
     # The same key with other parameters: refused, and nothing changes.
@@ -212,13 +207,5 @@ def test_reused_key_with_other_parameters_changes_nothing(v: CityStubs, wallet: 
     longer.fields["distance_m"] = "900000"
     code, details = code_of(v.wallet.RecordActivity, longer, metadata=v.staff)
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "idempotency key" in details
-    history = v.wallet.ListMyEvents(
-        wallet_pb2.ListMyEventsRequest(wallet_id=wallet.wallet_id), metadata=holder, timeout=5
-    )
-    after = (
-        v.wallet.GetBalance(
-            wallet_pb2.GetBalanceRequest(wallet_id=wallet.wallet_id), metadata=holder, timeout=5
-        ),
-        len(history.events),
-    )
+    after = state()
     assert after == before

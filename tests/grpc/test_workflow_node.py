@@ -9,6 +9,7 @@ from uuid import UUID
 from civfed.v1 import wallet_pb2
 from services.grpc.auth import bearer
 from services.grpc.local_federation import LocalFederation
+from tests.e2e.flows import open_wallet
 from tests.integration.zwolle_season import START, Clock, work_day
 
 
@@ -17,13 +18,7 @@ def test_zwolle_balance_over_grpc_shows_the_value_on_the_nodes_day(tmp_path: Pat
     running = fed.start_in_process("zwolle")
     stubs = fed.stubs("zwolle")
     try:
-        opened = stubs.wallet.OpenWallet(
-            wallet_pb2.OpenWalletRequest(
-                idempotency_key="w1", participant_kind="resident", consent_version="zwolle-werkt-2026-09"
-            ),
-            metadata=stubs.staff,
-            timeout=5,
-        )
+        opened = open_wallet(stubs, "w1", "zwolle-werkt-2026-09")
         app = running.node.app
         assert app.workflow is not None
         clock = Clock()

@@ -31,3 +31,24 @@ def season(app: CityApplication, tag: str, people: int = 12, days: int = 3) -> l
 
 def balances_from_app(app: CityApplication, wallets: list[UUID]) -> dict[str, tuple[int, int]]:
     return {str(w): (app.wallet(w).balance, app.wallet(w).held) for w in wallets}
+
+
+def nine_and_ten(app: CityApplication) -> list[UUID]:
+    """Nineteen wallets: the first nine earn under civic-event (three times each), the other
+    ten under eco-actions, all on 4 May 2026; returns the wallet ids."""
+    consent = app.city.config.consent_versions[-1]
+    opened = app.execute_group([app.open_wallet(f"w{i}", "resident", consent) for i in range(19)])
+    wallets = [UUID(r["wallet_id"]) for r in opened if isinstance(r, dict)]
+    date = {"date": "2026-05-04"}
+    app.execute_group(
+        [
+            app.record_activity(f"c{i}:{n}", w, "civic_event", {"subject": f"clean-{n}", **date})
+            for i, w in enumerate(wallets[:9])
+            for n in range(3)
+        ]
+        + [
+            app.record_activity(f"e{i}", w, "eco_action", {"action": "bus_ride", **date})
+            for i, w in enumerate(wallets[9:])
+        ]
+    )
+    return wallets

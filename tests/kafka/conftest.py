@@ -10,13 +10,18 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from uuid import UUID
 
 import pytest
+from eventsourcing.application import Application
+from kafka import KafkaConsumer, TopicPartition
 
 from projections.projector import Projector
 from projections.store import Store
 from services.city import CityApplication
 from services.config import load_city, load_settings
+from services.relay import Relay
 from tests.conftest import PG_URL, free_port, need, new_schema
 
 
@@ -74,13 +79,6 @@ def stop_broker(broker: Broker) -> None:
 
 
 @pytest.fixture
-def broker() -> Iterator[Broker]:
-    b = start_broker()
-    yield b
-    stop_broker(b)
-
-
-@pytest.fixture
 def bologna(pg_env: dict[str, str]) -> Iterator[CityApplication]:
     settings = load_settings(pg_env)
     app = CityApplication(load_city("bologna"), settings.eventsourcing_env("bologna"))
@@ -101,6 +99,24 @@ def fresh_store(pg_schemas: list[str]) -> Iterator[Store]:
     store = Store(PG_URL, new_schema(pg_schemas))
     yield store
     store.close()
+
+
+def relay_once(app: Application[UUID], city: str, bootstrap: str, store: Store) -> tuple[int, list[Any]]:
+    """One relay pass of the city's log onto a one-partition topic: how many events it
+    published, and the records read back from the topic."""
+    relay = Relay(app, city, bootstrap, store, partitions=1, timeout_ms=3000)
+    published = relay.publish_once(limit=100_000)
+    relay.close()
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    tp = TopicPartition(f"civfed.{city}.events", 0)
+    consumer.assign([tp])
+    consumer.seek(tp, 0)
+    records: list[Any] = []
+    while len(records) < published:
+        for batch in consumer.poll(timeout_ms=2000).values():
+            records += batch
+    consumer.close()
+    return published, records
 
 
 def snapshot(store: Store) -> dict[str, list[tuple[object, ...]]]:

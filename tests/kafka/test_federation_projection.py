@@ -17,8 +17,8 @@ from projections.settlement import matrix
 from projections.store import Store
 from services.grpc.local_federation import LocalFederation
 from services.relay import Relay
-from tests.e2e.cluster import conservation
 from tests.e2e.flows import accept, rome_citizen, shop, vienna_citizen
+from tests.grpc.conftest import in_process_federation
 from tests.kafka.conftest import Broker, snapshot
 
 CITIES = ["vienna", "rome", "sint_niklaas"]
@@ -26,13 +26,8 @@ CITIES = ["vienna", "rome", "sint_niklaas"]
 
 @pytest.fixture
 def fed(tmp_path: Path) -> Iterator[LocalFederation]:
-    f = LocalFederation(tmp_path, CITIES)
-    for city in CITIES:
-        f.start_in_process(city)
-    yield f
-    for city, running in f.running.items():
-        conservation(running.node.app, city)
-    f.stop_all()
+    with in_process_federation(tmp_path, CITIES) as f:
+        yield f
 
 
 def redeem_across(fed: LocalFederation) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from uuid import UUID
 
 from projections.dashboard_view import city_dashboard
 from projections.log_source import catch_up_log
@@ -11,27 +10,14 @@ from projections.projector import Projector
 from projections.store import Store
 from services.city import CityApplication
 from services.config import load_city, load_settings
+from tests.kafka.activity import nine_and_ten
 
 
 def test_nine_people_are_suppressed_and_ten_are_shown(tmp_path: Path) -> None:
     settings = load_settings({"CIVFED_DATA_DIR": str(tmp_path)})
     app = CityApplication(load_city("bologna"), settings.eventsourcing_env("bologna"))
-    consent = app.city.config.consent_versions[-1]
-    opened = app.execute_group([app.open_wallet(f"w{i}", "resident", consent) for i in range(19)])
-    wallets = [UUID(r["wallet_id"]) for r in opened if isinstance(r, dict)]
-    date = {"date": "2026-05-04"}
     # Nine people earn under the civic-event rule (several times each), ten under eco-actions.
-    app.execute_group(
-        [
-            app.record_activity(f"c{i}:{n}", w, "civic_event", {"subject": f"clean-{n}", **date})
-            for i, w in enumerate(wallets[:9])
-            for n in range(3)
-        ]
-        + [
-            app.record_activity(f"e{i}", w, "eco_action", {"action": "bus_ride", **date})
-            for i, w in enumerate(wallets[9:])
-        ]
-    )
+    nine_and_ten(app)
     store = Store(f"sqlite:///{tmp_path / 'rm.sqlite'}")
     catch_up_log(Projector(store), app, "bologna")
     with store.transaction() as tx:

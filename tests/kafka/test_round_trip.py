@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from kafka import KafkaConsumer, TopicPartition
-
 from projections.balances import balances
 from projections.dashboard_view import city_dashboard
 from projections.integration import decode
@@ -13,7 +11,7 @@ from projections.store import Store
 from services.city import CityApplication
 from services.relay import Relay
 from tests.kafka.activity import balances_from_app, season
-from tests.kafka.conftest import Broker
+from tests.kafka.conftest import Broker, relay_once
 
 
 def test_command_reaches_the_read_model_through_kafka(
@@ -41,18 +39,8 @@ def test_published_events_carry_no_personal_data(
     broker: Broker, bologna: CityApplication, read_store: Store
 ) -> None:
     season(bologna, "pd", people=3, days=1)
-    relay = Relay(bologna, "bologna", broker.bootstrap, read_store, partitions=1, timeout_ms=3000)
-    published = relay.publish_once(limit=100_000)
-    relay.close()
-    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=None, enable_auto_commit=False)
-    tp = TopicPartition("civfed.bologna.events", 0)
-    consumer.assign([tp])
-    consumer.seek(tp, 0)
-    events = []
-    while len(events) < published:
-        for records in consumer.poll(timeout_ms=2000).values():
-            events += [decode(r.value) for r in records]
-    consumer.close()
+    _, records = relay_once(bologna, "bologna", broker.bootstrap, read_store)
+    events = [decode(r.value) for r in records]
     allowed = {"amount", "quantity", "cost", "rule_version"}
     for e in events:
         assert set(e.payload.amounts) <= allowed

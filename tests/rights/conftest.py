@@ -9,16 +9,8 @@ import pytest
 
 from services.city import CityApplication
 from services.grpc.local_federation import LocalFederation
-from tests.kafka.conftest import Broker, start_broker, stop_broker
+from tests.grpc.conftest import in_process_federation
 from tests.rights.apps import city_app
-
-
-@pytest.fixture
-def broker() -> Iterator[Broker]:
-    """A real Kafka-protocol broker (tansu), as in the event-path tests."""
-    b = start_broker()
-    yield b
-    stop_broker(b)
 
 
 @pytest.fixture
@@ -31,8 +23,6 @@ def vienna(tmp_path: Path) -> Iterator[CityApplication]:
 @pytest.fixture(scope="module")
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
     """Vienna and Sint-Niklaas nodes in this process, over mutual TLS on loopback."""
-    f = LocalFederation(Path(tmp_path_factory.mktemp("fed")), ["vienna", "sint_niklaas"])
-    for city in f.cities:
-        f.start_in_process(city)
-    yield f
-    f.stop_all()
+    path = Path(tmp_path_factory.mktemp("fed"))
+    with in_process_federation(path, ["vienna", "sint_niklaas"], conserved=False) as f:
+        yield f

@@ -4,24 +4,17 @@ no pseudonym at all; appeals are counted the same way."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
-from uuid import UUID
-
-import uvicorn
 
 from projections.kanon import K_ANONYMITY
 from projections.log_source import catch_up_log
 from projections.projector import Projector
 from projections.store import Store
-from services.dashboard.app import create_app
+from tests.dashboard.conftest import serving
+from tests.kafka.activity import nine_and_ten
 from tests.rights.apps import city_app
-
-DATE = {"date": "2026-05-04"}
 
 
 def cells(value: Any) -> list[dict[str, Any]]:
@@ -35,39 +28,10 @@ def cells(value: Any) -> list[dict[str, Any]]:
     return []
 
 
-def serve(store: Store) -> tuple[uvicorn.Server, threading.Thread, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "dashboard did not start"
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
 def test_dashboards_publish_only_figures_from_ten_or_more_people(tmp_path: Path) -> None:
     app = city_app("bologna", tmp_path)
-    consent = app.city.config.consent_versions[-1]
-    opened = app.execute_group([app.open_wallet(f"w{i}", "resident", consent) for i in range(19)])
-    wallets = [UUID(r["wallet_id"]) for r in opened if isinstance(r, dict)]
     # Nine people under one rule (several times each), ten under the other; nine appeal.
-    app.execute_group(
-        [
-            app.record_activity(f"c{i}:{n}", w, "civic_event", {"subject": f"clean-{n}", **DATE})
-            for i, w in enumerate(wallets[:9])
-            for n in range(3)
-        ]
-        + [
-            app.record_activity(f"e{i}", w, "eco_action", {"action": "bus_ride", **DATE})
-            for i, w in enumerate(wallets[9:])
-        ]
-    )
+    wallets = nine_and_ten(app)
     for i, w in enumerate(wallets[:9]):
         app.execute(app.file_appeal(f"a{i}", w, "award", "x", "wrong", "holder"))
     store = Store(f"sqlite:///{tmp_path / 'rm.sqlite'}")
@@ -76,15 +40,11 @@ def test_dashboards_publish_only_figures_from_ten_or_more_people(tmp_path: Path)
     app.close()
 
     store = Store(f"sqlite:///{tmp_path / 'rm.sqlite'}")  # connects in the server's thread
-    server, thread, url = serve(store)
-    try:
+    with serving(store) as url:
         with urllib.request.urlopen(f"{url}/api/city/bologna", timeout=10) as r:
             body = r.read().decode()
         with urllib.request.urlopen(f"{url}/api/federation", timeout=10) as r:
             federation = r.read().decode()
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
     board = json.loads(body)
     assert board["issued_by_rule"]["civic-event"] == {"suppressed": True, "reason": "fewer than 10 people"}

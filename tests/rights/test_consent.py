@@ -28,6 +28,7 @@ from services.personal_data import REDACTED
 from services.redemption_token import verify
 from services.retention import finish_closing, run_retention
 from services.unit_of_work import Command
+from tests.e2e.flows import open_wallet, record_activity
 from tests.rights.apps import city_app, opened
 
 TRIP = {"mode": "bike", "distance_m": 60_000, "date": "2026-05-03"}  # 12 kg: no token yet
@@ -188,21 +189,9 @@ def test_retention_policy_runs_as_a_command_and_erases(
 
 def test_closing_over_grpc_tells_the_holder_the_final_spend_window(fed: LocalFederation) -> None:
     v = fed.stubs("vienna")
-    opened_ = v.wallet.OpenWallet(
-        wallet_pb2.OpenWalletRequest(
-            idempotency_key="cw", participant_kind="resident", consent_version="wien-2026-01"
-        ),
-        metadata=v.staff,
-        timeout=5,
-    )
+    opened_ = open_wallet(v, "cw")
     trip = {"mode": "bike", "distance_m": "300000", "date": "2026-05-03"}
-    v.wallet.RecordActivity(
-        wallet_pb2.RecordActivityRequest(
-            idempotency_key="cw:t", wallet_id=opened_.wallet_id, activity="trip", fields=trip
-        ),
-        metadata=v.staff,
-        timeout=5,
-    )
+    record_activity(v, "cw:t", opened_.wallet_id, "trip", trip)
     holder = bearer(opened_.holder_token)
     closing = v.wallet.CloseWallet(
         wallet_pb2.CloseWalletRequest(idempotency_key="cw:c", wallet_id=opened_.wallet_id, reason="moving"),
@@ -213,11 +202,5 @@ def test_closing_over_grpc_tells_the_holder_the_final_spend_window(fed: LocalFed
     until = dt.datetime.fromisoformat(closing.final_spend_until)
     assert dt.timedelta(days=29) < until - dt.datetime.now(dt.UTC) <= dt.timedelta(days=30)
     with pytest.raises(grpc.RpcError) as err:
-        v.wallet.RecordActivity(
-            wallet_pb2.RecordActivityRequest(
-                idempotency_key="cw:t2", wallet_id=opened_.wallet_id, activity="trip", fields=trip
-            ),
-            metadata=v.staff,
-            timeout=5,
-        )
+        record_activity(v, "cw:t2", opened_.wallet_id, "trip", trip)
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION

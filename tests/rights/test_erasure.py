@@ -14,7 +14,6 @@ from uuid import UUID
 
 import psycopg
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
 from projections.city_totals import city_totals
 from projections.event_source import read_events
@@ -27,10 +26,9 @@ from services.config import load_city as app_city
 from services.config import load_settings
 from services.history import history
 from services.personal_data import REDACTED
-from services.relay import Relay
 from services.retention import erase_wallet, run_retention
 from tests.conftest import PG_URL
-from tests.kafka.conftest import Broker
+from tests.kafka.conftest import Broker, relay_once
 from tests.rights.apps import city_app, personal_life
 
 
@@ -169,18 +167,8 @@ def test_kafka_messages_carry_no_personal_data(broker: Broker, tmp_path: Path) -
     anna, secrets = personal_life(app, "anna")
     erase_wallet(app, "anna:erase", anna, "holder asked for erasure")
     store = Store(f"sqlite:///{tmp_path / 'relay.sqlite'}")
-    relay = Relay(app, "vienna", broker.bootstrap, store, partitions=1, timeout_ms=3000)
-    published = relay.publish_once(limit=100_000)
-    relay.close()
-    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=None, enable_auto_commit=False)
-    tp = TopicPartition("civfed.vienna.events", 0)
-    consumer.assign([tp])
-    consumer.seek(tp, 0)
-    raw: list[bytes] = []
-    while len(raw) < published:
-        for records in consumer.poll(timeout_ms=2000).values():
-            raw += [r.value + (r.key or b"") for r in records]
-    consumer.close()
+    published, records = relay_once(app, "vienna", broker.bootstrap, store)
+    raw = [r.value + (r.key or b"") for r in records]
     store.close()
     app.close()
     assert published > 5

@@ -11,6 +11,7 @@ from google.protobuf.descriptor import Descriptor
 from civfed.v1 import federation_pb2, wallet_pb2
 from services.grpc.auth import bearer
 from services.grpc.local_federation import LocalFederation
+from tests.e2e.flows import open_wallet, record_activity
 
 ALLOWED_FIELDS = {
     # Reserve / Commit / Cancel: the decision, the amount, the redemption's own reference.
@@ -43,25 +44,9 @@ def test_federation_responses_can_only_hold_amounts_decisions_and_references() -
 
 def test_a_real_redemption_reveals_no_identity_or_history(fed: LocalFederation) -> None:
     v = fed.stubs("vienna")
-    opened = v.wallet.OpenWallet(
-        wallet_pb2.OpenWalletRequest(
-            idempotency_key="w", participant_kind="resident", consent_version="wien-2026-01"
-        ),
-        metadata=v.staff,
-        timeout=5,
-    )
+    opened = open_wallet(v, "w")
     trip = {"mode": "bike", "distance_m": "300000", "date": "2026-05-03"}
-    award = v.wallet.RecordActivity(
-        wallet_pb2.RecordActivityRequest(
-            idempotency_key="t",
-            wallet_id=opened.wallet_id,
-            activity="trip",
-            fields=trip,
-            activity_id="trip-77x",
-        ),
-        metadata=v.staff,
-        timeout=5,
-    )
+    award = record_activity(v, "t", opened.wallet_id, "trip", trip, activity_id="trip-77x")
     holder = bearer(opened.holder_token)
     token = v.wallet.IssueRedemptionVoucher(
         wallet_pb2.IssueRedemptionVoucherRequest(idempotency_key="rv", wallet_id=opened.wallet_id, amount=2),

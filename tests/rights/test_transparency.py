@@ -18,6 +18,7 @@ from services.config import PACKAGED_CITIES
 from services.grpc.auth import bearer
 from services.grpc.local_federation import CityStubs, LocalFederation
 from services.history import history
+from tests.e2e.flows import open_wallet, record_activity
 from tests.rights.apps import city_app, opened
 
 TRIP = {"mode": "bike", "distance_m": "225000", "date": "2026-05-03"}
@@ -44,17 +45,8 @@ def test_every_award_shows_rule_version_and_plain_explanation(vienna: CityApplic
 
 
 def holder_with_history(v: CityStubs, tag: str) -> tuple[str, Any]:
-    opened_ = v.wallet.OpenWallet(
-        wallet_pb2.OpenWalletRequest(
-            idempotency_key=tag, participant_kind="resident", consent_version="wien-2026-01"
-        ),
-        metadata=v.staff,
-        timeout=5,
-    )
-    req = wallet_pb2.RecordActivityRequest(
-        idempotency_key=f"{tag}:t", wallet_id=opened_.wallet_id, activity="trip", fields=TRIP
-    )
-    v.wallet.RecordActivity(req, metadata=v.staff, timeout=5)
+    opened_ = open_wallet(v, tag)
+    record_activity(v, f"{tag}:t", opened_.wallet_id, "trip", TRIP)
     return opened_.wallet_id, bearer(opened_.holder_token)
 
 
