@@ -23,9 +23,10 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 
 
-def run(*cmd: str | Path) -> None:
-    print("+", " ".join(str(c) for c in cmd), flush=True)
-    subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True)
+def run(*cmd: str | Path, setup: bool = False) -> None:
+    # Set-up chatter goes to stderr, so `dev.py demo --json` prints only the JSON on stdout.
+    print("+", " ".join(str(c) for c in cmd), file=sys.stderr, flush=True)
+    subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True, stdout=sys.stderr if setup else None)
 
 
 def ensure_env(extra: str) -> None:
@@ -40,8 +41,8 @@ def ensure_env(extra: str) -> None:
     installed = stamp.read_text().split() if stamp.exists() else []
     if installed[:1] == [digest] and (installed[1:] == [".[test]"] or spec == "."):
         return
-    run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    run(PY, "-m", "pip", "install", "--quiet", "-e", spec)
+    run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip", setup=True)
+    run(PY, "-m", "pip", "install", "--quiet", "-e", spec, setup=True)
     stamp.write_text(f"{digest} {spec}\n")
 
 
@@ -53,7 +54,7 @@ def main(argv: list[str]) -> int:
     try:
         ensure_env("" if command == "demo" else "test")
         # Stubs are build output: regenerate so an edited contract takes effect.
-        run(PY, "-m", "services.protogen")
+        run(PY, "-m", "services.protogen", setup=True)
         if command == "demo":
             run(BIN / "civfed", "demo", *rest)
         else:

@@ -210,3 +210,18 @@ def test_demo_json_has_the_workflow_citys_equilibrium_figures(twice: dict[str, A
         assert zw["outstanding"] == sum(app.wallet(w).balance for w in wallets)
     finally:
         app.close()
+
+
+def test_the_readme_demo_command_prints_only_json_on_stdout(tmp_path: Path) -> None:
+    """`python3 dev.py demo --json`: set-up lines go to stderr, so stdout parses as JSON."""
+    out = subprocess.run(
+        [sys.executable, "dev.py", "demo", "--json", "--scale", "0.05", "--data-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    report = json.loads(out.stdout)
+    assert set(report["cities"]) == {"vienna", "rome", "sint_niklaas", "bologna", "zwolle"}
+    assert "services.protogen" in out.stderr
