@@ -14,6 +14,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from projections.integration import decode
 from projections.projector import Delivery, Projector
+from services.stream_settings import StreamSettings, kafka_client_kwargs, kafka_settings
 
 
 class OffsetBeyondLog(RuntimeError):
@@ -25,12 +26,12 @@ def topic_for(city: str) -> str:
 
 
 class KafkaSource:
-    def __init__(self, bootstrap: str, cities: Sequence[str], projector: Projector) -> None:
+    def __init__(self, kafka: StreamSettings | str, cities: Sequence[str], projector: Projector) -> None:
         self.projector = projector
         self.topics = [topic_for(c) for c in cities]
         self.applied = 0
         self.consumer: Any = KafkaConsumer(
-            bootstrap_servers=bootstrap,
+            **kafka_client_kwargs(kafka_settings(kafka)),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="none",  # never jump silently: an out-of-range offset raises

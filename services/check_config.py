@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from aggregates.errors import DomainError
 from aggregates.rulebook import check_rule
-from services.config import PACKAGED_CITIES, City, ConfigError, _describe, city_keys, load_city, load_settings
+from services.config import PACKAGED_CITIES, City, ConfigError, city_keys, load_city, load_settings
 from services.keystore_key import SETTING
 from services.node_config import load_node_settings
 from services.stream_settings import load_stream_settings
@@ -77,8 +75,8 @@ def _role_settings(role: str, env: Mapping[str, str], report: Report) -> dict[st
         return dict(node.CIVFED_PARTNERS)
     try:
         load_stream_settings(dict(env))
-    except ValidationError as exc:
-        report.problems.append(_describe(exc, "stream settings"))
+    except ConfigError as exc:
+        report.problems.append(str(exc))
     for name in ROLE_REQUIRES.get(role, ()):
         if not env.get(name):
             report.problems.append(f"invalid {role} settings: {name}: required for the {role}")

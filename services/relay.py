@@ -23,6 +23,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from projections.integration import to_integration_event
 from projections.kafka_source import topic_for
 from projections.store import Store
+from services.stream_settings import StreamSettings, kafka_client_kwargs, kafka_settings
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +38,18 @@ class Relay:
         self,
         app: Application[UUID],
         city: str,
-        bootstrap: str,
+        kafka: StreamSettings | str,
         store: Store,
-        partitions: int = 3,
-        timeout_ms: int = 10_000,
+        partitions: int | None = None,
+        timeout_ms: int | None = None,
     ) -> None:
-        self.app, self.city, self.bootstrap, self.store = app, city, bootstrap, store
+        """`kafka`: the stream settings, or a bare bootstrap address (PLAINTEXT);
+        the other arguments override the settings' values."""
+        self.app, self.city, self.store = app, city, store
+        self.kafka = kafka_settings(kafka)
         self.topic = topic_for(city)
-        self.partitions = partitions
-        self.timeout_ms = timeout_ms
+        self.partitions = partitions or self.kafka.CIVFED_KAFKA_PARTITIONS
+        self.timeout_ms = timeout_ms or self.kafka.CIVFED_RELAY_TIMEOUT_MS
         self._producer: Any = None
         with store.transaction() as tx:
             tx.execute(RELAY_DDL)
@@ -67,10 +71,13 @@ class Relay:
                 (self.city, self.topic, notification_id),
             )
 
+    def _client_kwargs(self) -> dict[str, Any]:
+        timeouts = {"request_timeout_ms": self.timeout_ms, "bootstrap_timeout_ms": self.timeout_ms}
+        return {**kafka_client_kwargs(self.kafka), **timeouts}
+
     def _connect(self) -> Any:
         if self._producer is None:
-            timeouts = {"request_timeout_ms": self.timeout_ms, "bootstrap_timeout_ms": self.timeout_ms}
-            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, **timeouts)
+            admin = KafkaAdminClient(**self._client_kwargs())
             try:
                 admin.create_topics([NewTopic(self.topic, self.partitions, 1)])
             except TopicAlreadyExistsError:
@@ -78,12 +85,11 @@ class Relay:
             finally:
                 admin.close()
             self._producer = KafkaProducer(
-                bootstrap_servers=self.bootstrap,
+                **self._client_kwargs(),
                 acks="all",
                 linger_ms=5,
                 max_block_ms=self.timeout_ms,
                 delivery_timeout_ms=2 * self.timeout_ms + 1000,
-                **timeouts,
             )
         return self._producer
 

@@ -59,7 +59,7 @@ def project(settings: Settings, stream: StreamSettings, cities: list[str], follo
     with ExitStack() as stack:
         stack.callback(store.close)
         if stream.CIVFED_KAFKA_BOOTSTRAP:
-            source = KafkaSource(stream.CIVFED_KAFKA_BOOTSTRAP, cities, projector)
+            source = KafkaSource(stream, cities, projector)
             stack.callback(source.close)
             source.catch_up()
             if follow:
@@ -105,14 +105,7 @@ def cmd_relay(args: argparse.Namespace) -> int:
         stack.callback(store.close)
         threads = []
         for key, app in open_apps(settings, _cities(settings, args.city), stack):
-            relay = Relay(
-                app,
-                key,
-                stream.CIVFED_KAFKA_BOOTSTRAP,
-                store,
-                stream.CIVFED_KAFKA_PARTITIONS,
-                stream.CIVFED_RELAY_TIMEOUT_MS,
-            )
+            relay = Relay(app, key, stream, store)
             stack.callback(relay.close)
             if args.once:
                 print(f"{key}: published {relay.publish_once(limit=1_000_000)} events")
@@ -146,7 +139,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 def after_demo(settings: Settings, args: Any) -> None:
     """Build the read models from the notification logs; serve them with --serve."""
-    stream = load_stream_settings({k: v for k, v in os.environ.items() if k != "CIVFED_KAFKA_BOOTSTRAP"})
+    stream = load_stream_settings({k: v for k, v in os.environ.items() if not k.startswith("CIVFED_KAFKA_")})
     applied = project(settings, stream, city_keys(settings.CIVFED_CITIES_DIR), follow=False)
     out = sys.stderr if getattr(args, "json", False) else sys.stdout  # keep --json output parseable
     print(f"Read models: {applied} new events projected from the notification logs", file=out)

@@ -123,3 +123,48 @@ def test_missing_city_files_are_named(tmp_path: Path) -> None:
     assert report.problems == [f"missing file {tmp_path / 'atlantis' / 'city.toml'}"]
     empty = check_config("dashboard", None, {"CIVFED_CITIES_DIR": str(tmp_path)})
     assert empty.problems == [f"CIVFED_CITIES_DIR: no city folders (with city.toml) in {tmp_path}"]
+
+
+def test_kafka_security_problems_are_named_for_the_relay_and_the_projector(tmp_path: Path) -> None:
+    (tmp_path / "ca.crt").write_text("a CA\n")
+    env = {
+        "CIVFED_DATA_DIR": str(tmp_path / "data"),
+        "CIVFED_KAFKA_BOOTSTRAP": "kafka:9093",
+        "CIVFED_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "CIVFED_KAFKA_SSL_CAFILE": str(tmp_path / "ca.crt"),
+        "CIVFED_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "CIVFED_KAFKA_SASL_PASSWORD_FILE": str(tmp_path / "nowhere"),
+    }
+    for role in ("relay", "projector"):
+        report = check_config(role, None, env)
+        assert len(report.problems) == 1, (role, report.problems)
+        assert (
+            "CIVFED_KAFKA_SASL_USERNAME: required when CIVFED_KAFKA_SECURITY_PROTOCOL is SASL_SSL"
+            in (report.problems[0])
+        )
+        assert f"CIVFED_KAFKA_SASL_PASSWORD_FILE: no such file {tmp_path / 'nowhere'}" in report.problems[0]
+    (tmp_path / "password").write_text("s3cret\n")
+    fixed = {
+        **env,
+        "CIVFED_KAFKA_SASL_USERNAME": "civfed-rome",
+        "CIVFED_KAFKA_SASL_PASSWORD_FILE": str(tmp_path / "password"),
+    }
+    result = civfed(
+        "check-config", "--role", "relay", env={**fixed, "CIVFED_KAFKA_SSL_CAFILE": str(tmp_path / "x")}
+    )
+    assert result.returncode == 2 and "CIVFED_KAFKA_SSL_CAFILE: no such file" in result.stderr
+    assert "s3cret" not in result.stderr + result.stdout
+    for role in ("relay", "projector"):
+        assert check_config(role, None, fixed).problems == [], role
+
+
+def test_the_relay_and_projector_refuse_to_start_with_incomplete_kafka_security(tmp_path: Path) -> None:
+    env = {
+        "CIVFED_DATA_DIR": str(tmp_path / "data"),
+        "CIVFED_KAFKA_BOOTSTRAP": "127.0.0.1:9",
+        "CIVFED_KAFKA_SECURITY_PROTOCOL": "SSL",
+    }
+    for command in (("relay", "--once"), ("project",)):
+        result = civfed(*command, env=env)
+        assert result.returncode == 2, (command, result.stderr)
+        assert "CIVFED_KAFKA_SSL_CAFILE: required when CIVFED_KAFKA_SECURITY_PROTOCOL is SSL" in result.stderr

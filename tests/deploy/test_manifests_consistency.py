@@ -119,11 +119,12 @@ def _materialise(docs: list[Doc], c: Doc, dep: Doc, root: Path) -> dict[str, str
         raise AssertionError(f"{dep['metadata']['name']}: {path} is on no mounted volume")
 
     for key, value in list(env.items()):
-        if key.endswith(("_FILE", "_DIR")) and value.startswith("/"):
+        # _FILE, and kafka-python's spellings: CIVFED_KAFKA_SSL_CAFILE, _CERTFILE, _KEYFILE.
+        if key.endswith(("FILE", "_DIR")) and value.startswith("/"):
             if key == "CIVFED_DATA_DIR":
                 env[key] = str(root / value.lstrip("/"))  # /tmp: an emptyDir
                 continue
-            env[key] = local(value) if key.endswith("_FILE") else local(value + "/x")[:-2]
+            env[key] = local(value) if key.endswith("FILE") else local(value + "/x")[:-2]
     if KEK in env:  # the Secret's stand-in must be a key the app accepts
         Path(env[KEK]).write_text(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
     if "CIVFED_PARTNERS" in env:
@@ -264,3 +265,45 @@ def test_kafka_bootstrap_points_at_the_example_cluster(
         assert effective_env(docs, relay)["CIVFED_KAFKA_BOOTSTRAP"] == expected, name
         peers = listener["networkPolicyPeers"][0]["namespaceSelector"]["matchExpressions"][0]["values"]
         assert f"civfed-{name}" in peers
+
+
+def test_kafka_is_reached_over_tls_with_each_citys_own_scram_user(
+    overlays: dict[str, list[Doc]], kafka_docs: list[Doc]
+) -> None:
+    from projections.kafka_source import topic_for
+
+    kafka = one(kafka_docs, "Kafka", "civfed")["spec"]["kafka"]
+    assert [(x["tls"], x["authentication"]) for x in kafka["listeners"]] == [
+        (True, {"type": "scram-sha-512"})
+    ]
+    assert kafka["authorization"] == {"type": "simple"}
+    users = {u["metadata"]["name"]: u["spec"] for u in kafka_docs if u["kind"] == "KafkaUser"}
+    for name, docs in overlays.items():
+        seen = set()
+        for dep, c in containers(docs):
+            env = effective_env(docs, c)
+            if role(c) not in ("relay", "projector"):
+                assert env.get("CIVFED_KAFKA_SECURITY_PROTOCOL") is None, (name, role(c))
+                continue
+            assert env["CIVFED_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", (name, role(c))
+            assert env["CIVFED_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512", (name, role(c))
+            volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+            mounts = {m["mountPath"]: volumes[m["name"]] for m in c["volumeMounts"]}
+            for setting, secret in (
+                ("CIVFED_KAFKA_SSL_CAFILE", "civfed-kafka-ca"),
+                ("CIVFED_KAFKA_SASL_PASSWORD_FILE", "civfed-kafka-user"),
+            ):
+                assert mounts[env[setting].rsplit("/", 1)[0]]["secret"]["secretName"] == secret, (
+                    name,
+                    setting,
+                )
+            seen.add(env["CIVFED_KAFKA_SASL_USERNAME"])
+        assert seen == {f"civfed-{name}"}, name  # one user per city, shared by its relay and projector
+        user = users[f"civfed-{name}"]
+        assert user["authentication"] == {"type": "scram-sha-512"}
+        acls = user["authorization"]["acls"]
+        assert [
+            (a["resource"]["type"], a["resource"]["name"], a["resource"]["patternType"]) for a in acls
+        ] == [("topic", topic_for(OVERLAYS[name]), "literal")], name
+        assert {"Create", "Write", "Read", "Describe"} <= set(acls[0]["operations"]), name
+    assert sorted(users) == sorted(f"civfed-{name}" for name in overlays)

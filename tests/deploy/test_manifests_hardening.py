@@ -13,13 +13,17 @@ from services.node_config import NodeSettings
 from services.stream_settings import StreamSettings
 from tests.deploy.conftest import DEPLOY, ROOT, Doc, containers, effective_env, of_kind, one, role
 
+# The Kafka cluster's CA and the city's Kafka password, for the roles that talk to Kafka.
+KAFKA_FILES = ("CIVFED_KAFKA_SSL_CAFILE", "CIVFED_KAFKA_SASL_PASSWORD_FILE")
+
 
 def secret_settings() -> set[str]:
     """Settings that carry secrets: SecretStr fields, and passwords."""
     names = set()
     for model in (Settings, NodeSettings, StreamSettings):
         for name, f in model.model_fields.items():
-            if f.annotation is SecretStr or "PASSWORD" in name:
+            # A *_FILE setting is a path; its content is checked to be on a Secret volume.
+            if f.annotation is SecretStr or ("PASSWORD" in name and not name.endswith("_FILE")):
                 names.add(name)
     return names
 
@@ -58,7 +62,8 @@ def test_secrets_come_only_from_secret_references(overlays: dict[str, list[Doc]]
             mounts = {m["mountPath"]: volumes[m["name"]] for m in c["volumeMounts"]}
             files = {
                 "node": ("CIVFED_TLS_KEY_FILE", "CIVFED_TLS_CERT_FILE", "CIVFED_SIGNING_KEY_FILE", KEK),
-                "relay": (KEK,),
+                "relay": (KEK, *KAFKA_FILES),
+                "projector": KAFKA_FILES,
             }.get(role(c), ())
             for setting in files:
                 folder = env[setting].rsplit("/", 1)[0]
