@@ -42,15 +42,18 @@ class Relay:
         store: Store,
         partitions: int | None = None,
         timeout_ms: int | None = None,
+        replication: int | None = None,
     ) -> None:
         """`kafka`: the stream settings, or a bare bootstrap address (PLAINTEXT);
         the other arguments override the settings' values."""
         self.app, self.city, self.store = app, city, store
         self.kafka = kafka_settings(kafka)
         self.topic = topic_for(city)
-        self.partitions = partitions or self.kafka.CIVFED_KAFKA_PARTITIONS
+        self.partitions = partitions or self.kafka.CIVFED_KAFKA_TOPIC_PARTITIONS
+        self.replication = replication or self.kafka.CIVFED_KAFKA_REPLICATION_FACTOR
         self.timeout_ms = timeout_ms or self.kafka.CIVFED_RELAY_TIMEOUT_MS
         self._producer: Any = None
+        self._topic_ready = False
         with store.transaction() as tx:
             tx.execute(RELAY_DDL)
 
@@ -75,15 +78,42 @@ class Relay:
         timeouts = {"request_timeout_ms": self.timeout_ms, "bootstrap_timeout_ms": self.timeout_ms}
         return {**kafka_client_kwargs(self.kafka), **timeouts}
 
+    def ensure_topic(self) -> bool:
+        """Create the topic if it is missing, never altering one that exists.
+
+        Returns whether the topic is known to exist. A broker that is down is
+        logged, not raised: the relay starts anyway and tries again when it publishes.
+        """
+        if self._topic_ready:
+            return True
+        try:
+            admin = KafkaAdminClient(**self._client_kwargs())
+        except KafkaError as exc:
+            log.warning("relay %s: cannot reach the broker to check %s (%s)", self.city, self.topic, exc)
+            return False
+        try:
+            admin.create_topics([NewTopic(self.topic, self.partitions, self.replication)])
+            log.info(
+                "relay %s: created %s (%d partitions, %d replicas)",
+                self.city,
+                self.topic,
+                self.partitions,
+                self.replication,
+            )
+        except TopicAlreadyExistsError:
+            pass  # as it is: a new partition count would move aggregates between partitions
+        except KafkaError as exc:
+            log.warning("relay %s: could not create %s (%s)", self.city, self.topic, exc)
+            return False
+        finally:
+            with contextlib.suppress(KafkaError):
+                admin.close()
+        self._topic_ready = True
+        return True
+
     def _connect(self) -> Any:
         if self._producer is None:
-            admin = KafkaAdminClient(**self._client_kwargs())
-            try:
-                admin.create_topics([NewTopic(self.topic, self.partitions, 1)])
-            except TopicAlreadyExistsError:
-                pass
-            finally:
-                admin.close()
+            self.ensure_topic()  # a refusal here leaves it to the broker, as before
             self._producer = KafkaProducer(
                 **self._client_kwargs(),
                 acks="all",
@@ -134,6 +164,7 @@ class Relay:
         return acked
 
     def run(self, stop: threading.Event, interval: float = 0.2) -> None:
+        self.ensure_topic()
         while not stop.is_set():
             if self.publish_once() == 0:
                 stop.wait(interval)

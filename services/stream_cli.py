@@ -107,6 +107,7 @@ def cmd_relay(args: argparse.Namespace) -> int:
         for key, app in open_apps(settings, _cities(settings, args.city), stack):
             relay = Relay(app, key, stream, store)
             stack.callback(relay.close)
+            relay.ensure_topic()  # a broker that is down only delays this: publishing retries it
             if args.once:
                 print(f"{key}: published {relay.publish_once(limit=1_000_000)} events")
                 continue

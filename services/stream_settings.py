@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
-from pydantic import ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from projections.store import Store
@@ -33,7 +33,11 @@ class StreamSettings(BaseSettings):
     CIVFED_KAFKA_SASL_USERNAME: str = ""
     # A file (a mounted Secret), so the password is never an environment value.
     CIVFED_KAFKA_SASL_PASSWORD_FILE: Path | None = None
-    CIVFED_KAFKA_PARTITIONS: int = 3
+    # The relay creates its topic with these when the topic is missing; an
+    # existing topic is never altered. 1 replica suits a one-node broker; the
+    # Kubernetes manifests set 3.
+    CIVFED_KAFKA_TOPIC_PARTITIONS: int = Field(default=6, ge=1)
+    CIVFED_KAFKA_REPLICATION_FACTOR: int = Field(default=1, ge=1)
     CIVFED_RELAY_TIMEOUT_MS: int = 10_000
     # sqlite:///path or postgresql://...; default: beside the event stores.
     CIVFED_READ_MODELS_URL: str = ""

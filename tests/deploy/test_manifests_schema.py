@@ -99,7 +99,9 @@ def test_every_workload_has_a_disruption_budget(overlays: dict[str, list[Doc]]) 
                 assert budget["minAvailable"] == 1
 
 
-def test_the_example_kafka_keeps_three_replicas_and_two_in_sync(kafka_docs: list[Doc]) -> None:
+def test_the_example_kafka_keeps_three_replicas_and_two_in_sync(
+    kafka_docs: list[Doc], overlays: dict[str, list[Doc]]
+) -> None:
     from projections.kafka_source import topic_for
     from services.stream_settings import StreamSettings
 
@@ -115,7 +117,13 @@ def test_the_example_kafka_keeps_three_replicas_and_two_in_sync(kafka_docs: list
     assert pool["spec"]["replicas"] >= 3 and pool["metadata"]["labels"]["strimzi.io/cluster"] == "civfed"
     topics = of_kind(kafka_docs, "KafkaTopic")
     assert sorted(t["spec"]["topicName"] for t in topics) == sorted(topic_for(c) for c in city_keys())
-    partitions = StreamSettings.model_fields["CIVFED_KAFKA_PARTITIONS"].default
+    partitions = StreamSettings.model_fields["CIVFED_KAFKA_TOPIC_PARTITIONS"].default
+    for name, docs in overlays.items():
+        # A topic the relay creates itself has the same shape as the KafkaTopics.
+        relay = one(docs, "Deployment", "civfed-relay")["spec"]["template"]["spec"]["containers"][0]
+        env = effective_env(docs, relay)
+        assert int(env["CIVFED_KAFKA_REPLICATION_FACTOR"]) == 3, name
+        assert int(env.get("CIVFED_KAFKA_TOPIC_PARTITIONS", partitions)) == partitions, name
     for t in topics:
         assert t["metadata"]["labels"]["strimzi.io/cluster"] == "civfed"
         assert t["spec"]["replicas"] == 3 and t["spec"]["partitions"] == partitions

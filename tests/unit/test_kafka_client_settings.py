@@ -122,11 +122,13 @@ def test_a_client_certificate_needs_its_key(files: dict[str, str]) -> None:
     assert "CIVFED_KAFKA_SSL_KEYFILE: required for a client certificate" in problem(env)
 
 
-def test_unknown_protocol_and_mechanism_are_named(files: dict[str, str]) -> None:
+def test_unknown_protocol_mechanism_and_counts_are_named(files: dict[str, str]) -> None:
     assert "CIVFED_KAFKA_SECURITY_PROTOCOL" in problem({"CIVFED_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT"})
     assert "CIVFED_KAFKA_SASL_MECHANISM" in problem(
         {**sasl_env(files), "CIVFED_KAFKA_SASL_MECHANISM": "GSSAPI"}
     )
+    assert "CIVFED_KAFKA_TOPIC_PARTITIONS" in problem({"CIVFED_KAFKA_TOPIC_PARTITIONS": "0"})
+    assert "CIVFED_KAFKA_REPLICATION_FACTOR" in problem({"CIVFED_KAFKA_REPLICATION_FACTOR": "0"})
 
 
 def test_the_password_never_appears_in_an_error(files: dict[str, str]) -> None:
