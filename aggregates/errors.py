@@ -84,6 +84,10 @@ class OverCap(PreconditionFailed):
     """A redemption above the per-redemption or daily cap of the agreement."""
 
 
+class BuysNothing(PreconditionFailed):
+    """A cross-city redemption whose credit would round down to zero."""
+
+
 class RedemptionClosed(PreconditionFailed):
     """A redemption already committed, cancelled or expired."""
 

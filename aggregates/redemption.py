@@ -8,11 +8,13 @@ exactly once: a replayed voucher finds it past Issued and is refused.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
 from aggregates.errors import (
+    BuysNothing,
     InvalidInput,
     NoAgreement,
     OverCap,
@@ -22,11 +24,34 @@ from aggregates.errors import (
 )
 
 
+@dataclass(frozen=True)
+class Terms:
+    """What one city's shops give for another city's tokens, as the accepting city publishes."""
+
+    rate_numerator: int
+    rate_denominator: int
+    per_redemption_cap: int
+    daily_cap: int
+
+
 def credit_units(home_amount: int, numerator: int, denominator: int) -> int:
     """Home units to the acceptor's smallest unit, exactly, rounded down."""
     if numerator <= 0 or denominator <= 0:
         raise InvalidInput("rate", "numerator and denominator must be positive")
     return home_amount * numerator // denominator
+
+
+def check_buys_something(home_amount: int, numerator: int, denominator: int, acceptor: str) -> int:
+    """The credit a voucher buys at `acceptor`; refused if it rounds down to nothing,
+    since the holder would give up tokens and the shop receive none."""
+    credit = credit_units(home_amount, numerator, denominator)
+    if credit <= 0:
+        smallest = -(-denominator // numerator)  # the least amount worth one unit there
+        raise BuysNothing(
+            f"{home_amount} is worth nothing at {acceptor} (rate {numerator}/{denominator}, "
+            f"rounded down); the least that buys anything there is {smallest}"
+        )
+    return credit
 
 
 class Redemption(Aggregate):
@@ -117,10 +142,6 @@ class ForeignRedemption(Aggregate):
         self.state = "started"
         self.home_redemption_id: UUID | None = None
 
-    def check_merchant(self, merchant_id: UUID) -> None:
-        if merchant_id != self.merchant_id:
-            raise VoucherAlreadyRedeemed("voucher was already presented at another shop")
-
     @event("Reserved")
     def reserved(self, home_redemption_id: UUID) -> None:
         self.state = "reserved"
@@ -174,3 +195,12 @@ class DailyAllowance(Aggregate):
 def check_agreement(accepted: bool, home: str, acceptor: str) -> None:
     if not accepted:
         raise NoAgreement(f"{acceptor} and {home} have no redemption agreement")
+
+
+def check_spendable_at(amount: int, terms: Terms | None, home: str, acceptor: str) -> None:
+    """A voucher meant for `acceptor` must be one its shops can take and that buys something."""
+    check_agreement(terms is not None, home, acceptor)
+    assert terms is not None
+    check_buys_something(amount, terms.rate_numerator, terms.rate_denominator, acceptor)
+    if amount > terms.per_redemption_cap:
+        raise OverCap(f"{amount} is above {acceptor}'s per-redemption cap of {terms.per_redemption_cap}")

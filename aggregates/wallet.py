@@ -280,8 +280,12 @@ class Wallet(Aggregate):
     def leave(self, now: dt.datetime, final_spend_days: int, reason: str) -> None:
         """The holder opts out: closed at once, or after the city's final spend window."""
         self.check_earning(now)
-        if final_spend_days > 0 and self.available > 0:
-            self._close_scheduled(now + dt.timedelta(days=final_spend_days), reason)
+        # Held tokens are still the holder's: a voucher out at a shop keeps the window open,
+        # and stays redeemable until it expires even if that is after the window's end.
+        if final_spend_days > 0 and self.value_on(now.date()) > 0:
+            window_ends = now + dt.timedelta(days=final_spend_days)
+            last_hold = max((h.expires_at for h in self.holds.values()), default=window_ends)
+            self._close_scheduled(max(window_ends, last_hold), reason)
         else:
             self.finish(reason, now)
 

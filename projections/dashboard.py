@@ -66,11 +66,8 @@ class Dashboard:
             if partner is not None:
                 add("redemptions_by_partner", partner, amount)
             elif "merchant_id" in refs:
+                # A local voucher taken by a shop: the hold's spend is the redemption.
                 add("spent_by_merchant", refs["merchant_id"], amount)
-        elif e.type == "Voucher.Redeemed":
-            row = tx.one(
-                "SELECT wallet_id FROM rm_vouchers WHERE city = ? AND voucher_id = ?", (e.city, wallet)
-            )
-            add("vouchers_redeemed", "", 1, str(row[0]) if row else wallet)
+                add("vouchers_redeemed", "", 1)
         elif e.type == "Prize.Claimed":
             add("prizes_redeemed", "", 1, refs["wallet_id"])

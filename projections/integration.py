@@ -15,60 +15,60 @@ from civfed.v1 import events_pb2
 # "home_amount" is in the home city's units and "credit" in the accepting
 # city's; every other amount is in the units of the city that emits the event.
 AMOUNT_FIELDS = ("amount", "quantity", "cost", "rule_version", "home_amount", "credit")
-REF_FIELDS = (
-    "wallet_id",
-    "merchant_id",
-    "hold_id",
-    "prize_id",
-    "rule_id",
-    "category",
-    "participant_kind",
-    "subject_kind",
-)
-# Lots of a depreciating currency: the days a lot was minted, re-based or ends, and
-# whether a draw paid a shop or municipal tax (closed vocabulary).
-LOT_FIELDS = ("on", "ends_on", "drawn_for")
 
-# Aggregates whose events are public. Receipts, subject claims and rulebooks are
-# not: rulebooks are published separately, the others are internal bookkeeping.
-PUBLIC_AGGREGATES = (
-    "Wallet",
-    "Merchant",
-    "Prize",
-    "Voucher",
-    "Redemption",
-    "Settlement",
-    "Federation",
-    "Appeal",
-)
-# Single public events of otherwise internal aggregates. The accepting city's
-# saga stays internal (its voucher reference and shop would link two cities'
-# streams); only its settlement claim is published: the home city, the home
-# amount and what the shop was credited.
-PUBLIC_EVENTS = ("ForeignRedemption.Committed",)
+# Exactly what each public event type carries, beside its envelope (city,
+# notification id, aggregate id, version, type, time). Everything else, and every
+# other event type, stays in the city's own store. docs/RIGHTS.md lists the same
+# table, and a test holds the two together.
+#
+# What is left out, on purpose: every reference a counterpart sees (a voucher's
+# QR id, a signed voucher's reference, a redemption id, the accepting city's saga
+# and its shop), explanations, names, purchase and activity references. Hold ids
+# are random and never shown to anyone outside the city, so they only pair a
+# hold with its release, spend or burn inside one wallet's stream.
+PUBLIC_FIELDS: dict[str, tuple[str, ...]] = {
+    "Wallet.Opened": ("participant_kind",),
+    "Wallet.Credited": ("amount", "rule_id", "rule_version", "quantity"),
+    "Wallet.Progressed": ("rule_id", "rule_version", "quantity"),
+    "Wallet.LotOpened": ("amount", "on", "ends_on"),
+    "Wallet.Depreciated": ("amount", "on"),
+    "Wallet.LotsDrawn": ("amount", "on", "drawn_for"),
+    "Wallet.Spent": ("amount", "merchant_id"),
+    "Wallet.TaxPaid": ("amount",),
+    "Wallet.HoldPlaced": ("hold_id", "amount"),
+    "Wallet.HoldReleased": ("hold_id",),
+    "Wallet.HoldSpent": ("hold_id", "merchant_id"),
+    "Wallet.HoldBurned": ("hold_id", "partner_city"),
+    "Wallet.AppealLodged": ("subject_kind",),
+    "Wallet.CloseScheduled": (),
+    "Wallet.Lapsed": ("amount",),
+    "Wallet.Erased": (),
+    "Wallet.Closed": (),
+    "Merchant.Registered": ("category",),
+    "Prize.Offered": ("merchant_id", "cost"),
+    "Prize.Claimed": ("wallet_id",),
+    "Appeal.Filed": ("wallet_id", "subject_kind"),
+    "Appeal.Decided": (),
+    # The accepting city's settlement claim: the home city, the home amount and
+    # what its shop was credited. No voucher, shop or wallet.
+    "ForeignRedemption.Committed": ("home_city", "home_amount", "credit"),
+}
 
 
-def _is_exported(type_name: str) -> bool:
-    return type_name.split(".", 1)[0] in PUBLIC_AGGREGATES or type_name in PUBLIC_EVENTS
+# Events whose aggregate id a counterpart has seen (the accepting city's saga id is the
+# redemption id its shop got back): published with an empty aggregate id.
+UNNAMED = ("ForeignRedemption.Committed",)
 
 
-def payload_of(event: Any) -> events_pb2.Payload:
-    """The allowlisted fields of a domain event, whatever its type.
-
-    Events added by other flows (for example a cross-city hold burn carrying
-    `acceptor_city`) pass through the same filter without code here.
-    """
+def payload_of(type_name: str, event: Any) -> events_pb2.Payload:
+    """The allowlisted fields of one domain event (see PUBLIC_FIELDS)."""
     payload = events_pb2.Payload()
-    for name, value in vars(event).items():
-        if name in ("originator_id", "originator_version", "timestamp"):
-            continue
-        if name in AMOUNT_FIELDS and isinstance(value, int) and not isinstance(value, bool):
-            payload.amounts[name] = value
-        elif name in REF_FIELDS + LOT_FIELDS and isinstance(value, str | UUID):
-            payload.refs[name] = str(value)
-        elif name.endswith("_city") and isinstance(value, str):
-            payload.refs[name] = value
-        elif name.endswith("_id") and isinstance(value, UUID):
+    for name in PUBLIC_FIELDS.get(type_name, ()):
+        value = getattr(event, name, None)
+        if name in AMOUNT_FIELDS:
+            if isinstance(value, int) and not isinstance(value, bool):
+                payload.amounts[name] = value
+        elif isinstance(value, str | UUID):
             payload.refs[name] = str(value)
     return payload
 
@@ -76,15 +76,15 @@ def payload_of(event: Any) -> events_pb2.Payload:
 def to_integration_event(city: str, notification_id: int, event: Any) -> events_pb2.Event | None:
     """The public envelope for one stored domain event, or None if it stays internal."""
     type_name = type(event).__qualname__
-    if not _is_exported(type_name):
+    if type_name not in PUBLIC_FIELDS:
         return None
     out = events_pb2.Event(
         city=city,
         notification_id=notification_id,
-        aggregate_id=str(event.originator_id),
+        aggregate_id="" if type_name in UNNAMED else str(event.originator_id),
         version=event.originator_version,
         type=type_name,
-        payload=payload_of(event),
+        payload=payload_of(type_name, event),
     )
     out.time.FromDatetime(event.timestamp)
     return out

@@ -1,4 +1,4 @@
-"""Reference rows other read models join against: merchants, holds, vouchers, prizes.
+"""Reference rows other read models join against: merchants, holds, prizes.
 
 Applied first in every transaction, and never deleted, so a later event in the
 same batch can find what an earlier one created.
@@ -12,14 +12,12 @@ from projections.store import Tx
 
 class Lookups:
     name = "lookups"
-    tables = ("rm_merchants", "rm_holds", "rm_vouchers", "rm_prizes")
+    tables = ("rm_merchants", "rm_holds", "rm_prizes")
     ddl = (
         "CREATE TABLE IF NOT EXISTS rm_merchants (city TEXT NOT NULL, merchant_id TEXT NOT NULL, "
         "category TEXT NOT NULL, PRIMARY KEY (city, merchant_id))",
         "CREATE TABLE IF NOT EXISTS rm_holds (city TEXT NOT NULL, hold_id TEXT NOT NULL, "
         "wallet_id TEXT NOT NULL, amount BIGINT NOT NULL, PRIMARY KEY (city, hold_id))",
-        "CREATE TABLE IF NOT EXISTS rm_vouchers (city TEXT NOT NULL, voucher_id TEXT NOT NULL, "
-        "wallet_id TEXT NOT NULL, amount BIGINT NOT NULL, PRIMARY KEY (city, voucher_id))",
         "CREATE TABLE IF NOT EXISTS rm_prizes (city TEXT NOT NULL, prize_id TEXT NOT NULL, "
         "merchant_id TEXT NOT NULL, cost BIGINT NOT NULL, PRIMARY KEY (city, prize_id))",
     )
@@ -35,11 +33,6 @@ class Lookups:
             tx.execute(
                 "INSERT INTO rm_holds VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (e.city, refs["hold_id"], e.aggregate_id, amounts["amount"]),
-            )
-        elif e.type == "Voucher.Issued":
-            tx.execute(
-                "INSERT INTO rm_vouchers VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (e.city, e.aggregate_id, refs["wallet_id"], amounts["amount"]),
             )
         elif e.type == "Prize.Offered":
             tx.execute(

@@ -19,9 +19,9 @@ from uuid import UUID
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import IntegrityError
 
-from aggregates.errors import DomainError, NoAgreement, PreconditionFailed
+from aggregates.errors import DomainError, NoAgreement, PreconditionFailed, VoucherAlreadyRedeemed
 from aggregates.merchant import Merchant
-from aggregates.redemption import DailyAllowance, ForeignRedemption, credit_units
+from aggregates.redemption import DailyAllowance, ForeignRedemption, check_buys_something
 from civfed.v1 import federation_pb2
 from services.city import CityApplication
 from services.grpc.client import PartnerClient
@@ -77,19 +77,22 @@ class Acceptor:
         def handle(uow: UnitOfWork) -> dict[str, Any]:
             merchant = uow.get(merchant_id, Merchant, "merchant")
             saga_id = ForeignRedemption.create_id(self.key, home, voucher.voucher_id)
-            existing = uow.find(saga_id, ForeignRedemption)
-            if existing is not None:
-                existing.check_merchant(merchant.id)
-                return {"saga_id": str(saga_id)}
+            if uow.find(saga_id, ForeignRedemption) is not None:
+                # The same sale retried with its own key replays its receipt before this
+                # point; any other sale, at this shop or another, is a second presentation.
+                raise VoucherAlreadyRedeemed("voucher was already presented")
             now = self.app.clock()
             voucher.check_unexpired(now)
+            # Refused before anything is held: a credit of nothing would burn the holder's tokens.
+            credit = check_buys_something(
+                voucher.amount, terms.rate_numerator, terms.rate_denominator, self.app.city.config.name
+            )
             day = now.date().isoformat()
             allowance_id = DailyAllowance.create_id(self.key, home, day)
             allowance = uow.find(allowance_id, DailyAllowance) or DailyAllowance(self.key, home, day)
             allowance.check_room(voucher.amount, terms.per_redemption_cap, terms.daily_cap)
             allowance.use(voucher.amount)
             uow.add(allowance)
-            credit = credit_units(voucher.amount, terms.rate_numerator, terms.rate_denominator)
             uow.add(
                 ForeignRedemption(
                     self.key,
@@ -192,5 +195,6 @@ class Acceptor:
             "credited": saga.credit,
             "home_city": saga.home,
             "home_amount": saga.home_amount,
+            "home_currency": self.partners[saga.home].client.published_terms().currency,
             "redemption_id": str(saga.id),
         }

@@ -13,7 +13,7 @@ from uuid import UUID, uuid4
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from aggregates.redemption import Redemption, check_agreement
+from aggregates.redemption import Redemption, Terms, check_agreement, check_spendable_at
 from aggregates.wallet import Wallet
 from services.city import CityApplication
 from services.redemption_token import RedemptionVoucher, sign
@@ -34,10 +34,21 @@ class HomeRedemptions:
         self.voucher_ttl = voucher_ttl
         self.hold_ttl = hold_ttl
 
-    def issue(self, key: str, wallet_id: UUID, amount: int) -> Command:
-        """A signed voucher for `amount`; no tokens move until a partner reserves."""
+    def issue(
+        self, key: str, wallet_id: UUID, amount: int, redeem_at: str = "", terms: Terms | None = None
+    ) -> Command:
+        """A signed voucher for `amount`; no tokens move until a partner reserves.
+
+        With `redeem_at`, `terms` are that partner's published terms for this city's
+        tokens (None if it takes none): a voucher that could buy nothing there is refused.
+        """
 
         def handle(uow: UnitOfWork) -> dict[str, Any]:
+            if redeem_at:
+                check_agreement(
+                    redeem_at in self.app.city.config.federation.redeemable_at, self.key, redeem_at
+                )
+                check_spendable_at(amount, terms, self.key, redeem_at)
             now = self.app.clock()
             wallet = uow.get(wallet_id, Wallet, "wallet")
             wallet.check_active(now)
@@ -48,7 +59,11 @@ class HomeRedemptions:
             uow.add(Redemption(self.key, voucher.voucher_id, wallet.id, amount, expires))
             return {"token": sign(voucher, self.signing_key), "expires_at": expires.isoformat()}
 
-        return Command("issue_redemption_voucher", key, {"wallet": wallet_id, "amount": amount}, handle)
+        # "at" only when given, so receipts stored before it existed still replay.
+        params: dict[str, Any] = {"wallet": wallet_id, "amount": amount} | (
+            {"at": redeem_at} if redeem_at else {}
+        )
+        return Command("issue_redemption_voucher", key, params, handle)
 
     def reserve(self, key: str, acceptor: str, voucher: RedemptionVoucher) -> Command:
         def handle(uow: UnitOfWork) -> dict[str, Any]:
@@ -58,7 +73,9 @@ class HomeRedemptions:
             wallet = uow.get(redemption.wallet_id, Wallet, "wallet")
             wallet.check_active(now)  # a closed wallet is refused before anything else
             redemption.check_reservable(now)
-            hold_id = f"redemption:{redemption.id}"
+            # Random, not derived from the redemption id the partner holds: the hold id is
+            # on the city's event stream beside the wallet, the redemption id is not.
+            hold_id = f"redemption:{uuid4()}"
             expires = now + self.hold_ttl
             wallet.place_hold(hold_id, redemption.amount, expires, f"redemption at {acceptor}", now)
             redemption.reserve(acceptor, hold_id, expires)

@@ -42,6 +42,7 @@ class PartnerClient:
         options = [("grpc.ssl_target_name_override", city)]
         self.channel = grpc.secure_channel(address, credentials, options=options)
         self.stub = federation_pb2_grpc.FederationServiceStub(self.channel)
+        self._terms: tuple[float, federation_pb2.GetTermsResponse] | None = None
 
     def _call(self, fn: Callable[..., R], request: Any) -> R:
         try:
@@ -71,6 +72,14 @@ class PartnerClient:
             self.stub.GetTerms, federation_pb2.GetTermsRequest()
         )
         return reply
+
+    def published_terms(self, max_age: float = 60.0) -> federation_pb2.GetTermsResponse:
+        """The partner's terms, asked again at most every `max_age` seconds: they change
+        only when its city file does, and a sale should not wait on them."""
+        now = time.monotonic()
+        if self._terms is None or now - self._terms[0] > max_age:
+            self._terms = (now, self.terms())
+        return self._terms[1]
 
     def close(self) -> None:
         self.channel.close()

@@ -44,7 +44,7 @@ class MerchantService(merchant_pb2_grpc.MerchantServiceServicer):
         return merchant_pb2.AcceptVoucherResponse(
             credited=self.node.amount(out["credited"]),
             home_city=out["home_city"],
-            home_amount=common_pb2.Amount(units=out["home_amount"], currency=out["home_city"]),
+            home_amount=common_pb2.Amount(units=out["home_amount"], currency=out["home_currency"]),
             redemption_id=out["redemption_id"],
         )
 

@@ -7,7 +7,7 @@ import logging
 import threading
 from typing import Any
 
-from aggregates.redemption import ForeignRedemption
+from aggregates.redemption import ForeignRedemption, Terms
 from civfed.v1 import common_pb2
 from projections.redemptions import RedemptionLedger
 from services.city import CityApplication
@@ -57,6 +57,17 @@ class CityNode:
 
     def execute(self, cmd: Command) -> dict[str, Any]:
         return self.writer.execute(cmd)
+
+    def partner_terms(self, acceptor: str) -> Terms | None:
+        """What `acceptor`'s shops give for this city's tokens, from its own published terms."""
+        partner = self.partners.get(acceptor)
+        # No call to a city this one has no agreement with: the command refuses it anyway.
+        if partner is None or acceptor not in self.app.city.config.federation.redeemable_at:
+            return None
+        for t in partner.client.published_terms().accepts:
+            if t.home_city == self.app.key:
+                return Terms(t.rate.numerator, t.rate.denominator, t.per_redemption_cap, t.daily_cap)
+        return None
 
     def amount(self, units: int) -> common_pb2.Amount:
         return common_pb2.Amount(units=units, currency=self.app.city.config.currency.name)

@@ -60,6 +60,10 @@ class WalletAmount(_Request):
     amount: Units
 
 
+class IssueRedemptionVoucher(WalletAmount):
+    redeem_at: Annotated[str, Field(max_length=31, pattern=r"^([a-z][a-z0-9_]{1,30})?$")] = ""
+
+
 class CloseWallet(_Request):
     idempotency_key: Key
     wallet_id: UUID

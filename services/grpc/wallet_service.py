@@ -100,11 +100,12 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
 
     def IssueRedemptionVoucher(self, request: Any, context: grpc.ServicerContext) -> Any:
         who = self.node.credentials.principal(context)
-        r = rq.parse(rq.WalletAmount, request)
+        r = rq.parse(rq.IssueRedemptionVoucher, request)
         who.require("holder")
         who.require_wallet(r.wallet_id)
         key = scoped(who.role, who.subject, r.idempotency_key)
-        out = self.node.execute(self.node.home.issue(key, r.wallet_id, r.amount))
+        terms = self.node.partner_terms(r.redeem_at) if r.redeem_at else None
+        out = self.node.execute(self.node.home.issue(key, r.wallet_id, r.amount, r.redeem_at, terms))
         return wallet_pb2.IssueRedemptionVoucherResponse(token=out["token"], expires_at=out["expires_at"])
 
     def CloseWallet(self, request: Any, context: grpc.ServicerContext) -> Any:

@@ -4,11 +4,15 @@ references: never an identity, a balance or a behaviour history."""
 from __future__ import annotations
 
 import base64
+import json
+from pathlib import Path
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor
 
-from civfed.v1 import federation_pb2, wallet_pb2
+from civfed.v1 import federation_pb2, merchant_pb2, wallet_pb2
+from projections.event_source import event_type, read_events
+from projections.integration import PUBLIC_FIELDS, to_integration_event
 from services.grpc.auth import bearer
 from services.grpc.local_federation import LocalFederation
 from tests.e2e.flows import open_wallet, record_activity
@@ -78,3 +82,92 @@ def test_a_real_redemption_reveals_no_identity_or_history(fed: LocalFederation) 
         assert [p for p in personal if p.encode() in raw] == []
     # The home ledger knows the wallet; the answer the partner got named only the redemption.
     assert responses[0].redemption_id != opened.wallet_id
+
+
+def exported(fed: LocalFederation, city: str) -> list[Any]:
+    """Every integration event a city's relay would publish, from its whole store."""
+    app = fed.running[city].node.app
+    events = [
+        to_integration_event(city, n.id, app.mapper.to_domain_event(n))
+        for n in app.recorder.select_notifications(start=0, limit=1_000_000)
+    ]
+    return [e for e in events if e is not None]
+
+
+def test_no_reference_a_counterpart_sees_is_on_the_public_stream(fed: LocalFederation) -> None:
+    """A shop or partner holding a voucher reference, a QR id or a redemption id cannot find
+    it on either city's stream, so it cannot reach the wallet's pseudonymous history."""
+    v, s = fed.stubs("vienna"), fed.stubs("sint_niklaas")
+    opened = open_wallet(v, "tunnel")
+    trip = {"mode": "bike", "distance_m": "600000", "date": "2026-05-03"}
+    record_activity(v, "tunnel:t", opened.wallet_id, "trip", trip)
+    holder = bearer(opened.holder_token)
+    shop = s.merchant.RegisterMerchant(
+        merchant_pb2.RegisterMerchantRequest(idempotency_key="tunnel:s", name="Shop", category="food"),
+        metadata=s.staff,
+        timeout=5,
+    )
+    home_shop = v.merchant.RegisterMerchant(
+        merchant_pb2.RegisterMerchantRequest(
+            idempotency_key="tunnel:h", name="Home", category="food", local=True
+        ),
+        metadata=v.staff,
+        timeout=5,
+    )
+    # A local voucher: the shop sees its id and QR text.
+    local = v.wallet.IssueVoucher(
+        wallet_pb2.IssueVoucherRequest(idempotency_key="tunnel:lv", wallet_id=opened.wallet_id, amount=1),
+        metadata=holder,
+        timeout=5,
+    )
+    v.merchant.AcceptVoucher(
+        merchant_pb2.AcceptVoucherRequest(idempotency_key="tunnel:la", local_voucher_id=local.voucher_id),
+        metadata=bearer(home_shop.merchant_token),
+        timeout=5,
+    )
+    # A cross-city voucher: the shop sees its reference and the answer's redemption id; the
+    # accepting city sees the redemption id Vienna's Reserve returned.
+    token = v.wallet.IssueRedemptionVoucher(
+        wallet_pb2.IssueRedemptionVoucherRequest(
+            idempotency_key="tunnel:rv", wallet_id=opened.wallet_id, amount=2
+        ),
+        metadata=holder,
+        timeout=5,
+    ).token
+    sold = s.merchant.AcceptVoucher(
+        merchant_pb2.AcceptVoucherRequest(idempotency_key="tunnel:sale", redemption_token=token),
+        metadata=bearer(shop.merchant_token),
+        timeout=20,
+    )
+    voucher_ref = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))["ref"]
+    home_redemptions = [
+        str(e.originator_id)
+        for _, e in read_events(fed.running["vienna"].node.app)
+        if event_type(e) == "Redemption.Reserved"
+    ]
+    seen_by_counterparts = [local.voucher_id, local.qr, voucher_ref, sold.redemption_id, *home_redemptions]
+    assert home_redemptions and all(seen_by_counterparts)
+    for city in ("vienna", "sint_niklaas"):
+        stream = [e.SerializeToString() for e in exported(fed, city)]
+        for ref in seen_by_counterparts:
+            assert not any(ref.encode() in raw for raw in stream), (city, ref)
+    # The scan reads the right stream: the wallet's own events are on it.
+    assert any(
+        opened.wallet_id.encode() in raw for raw in (e.SerializeToString() for e in exported(fed, "vienna"))
+    )
+
+
+def documented_fields() -> dict[str, tuple[str, ...]]:
+    """The table of public event types and their fields in docs/RIGHTS.md."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "RIGHTS.md").read_text()
+    table = text.split("<!-- public-events -->")[1]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    out = {}
+    for row in rows:
+        kind, fields = (cell.strip() for cell in row.strip("|").split("|")[:2])
+        out[kind.strip("`")] = tuple(f.strip("` ") for f in fields.split(",") if f.strip("` -"))
+    return out
+
+
+def test_the_published_table_of_stream_fields_is_the_allowlist() -> None:
+    assert documented_fields() == PUBLIC_FIELDS
