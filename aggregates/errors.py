@@ -20,6 +20,11 @@ class NotFound(DomainError):
     """A wallet, merchant, prize, voucher or rule that does not exist."""
 
 
+def not_found(what: str, aggregate_id: object) -> NotFound:
+    """The one answer for an id that does not exist, or that the caller may not know of."""
+    return NotFound(f"{what} {aggregate_id} not found")
+
+
 class PreconditionFailed(DomainError):
     """The command is well formed but the current state refuses it."""
 

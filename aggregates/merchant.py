@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -17,6 +18,28 @@ class Merchant(Aggregate):
         self.category = category
         self.local = local
         self.basic_economy = basic_economy
+
+    @classmethod
+    def admit(
+        cls,
+        city: str,
+        name: str,
+        category: str,
+        local: bool,
+        basic_economy: bool,
+        categories: Mapping[str, str],
+    ) -> Merchant:
+        """A merchant in one of the city's declared categories (code -> display name).
+
+        The category is published on the public stream, so it must be one of the
+        city's codes, never free text; the refusal does not repeat what was given.
+        """
+        if category not in categories:
+            allowed = ", ".join(sorted(categories))
+            if not allowed:
+                raise InvalidInput("category", "this city declares no merchant categories")
+            raise InvalidInput("category", f"not one of this city's categories; allowed: {allowed}")
+        return cls(city, name, category, local, basic_economy)
 
     def check_accepts(self, local_only: bool, basic_economy_only: bool = False) -> None:
         if local_only and not self.local:

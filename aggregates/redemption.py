@@ -21,6 +21,7 @@ from aggregates.errors import (
     RedemptionClosed,
     VoucherAlreadyRedeemed,
     VoucherExpired,
+    not_found,
 )
 
 
@@ -83,8 +84,10 @@ class Redemption(Aggregate):
 
     def check_acceptor(self, acceptor: str) -> None:
         if self.acceptor != acceptor:
-            # The same answer as an unknown redemption: nothing about others leaks.
-            raise RedemptionClosed("no such redemption for this city")
+            # Exactly the answer for an unknown redemption id, status and text alike:
+            # a partner learns nothing about other cities' redemptions, or vouchers
+            # not yet presented, not even that they exist.
+            raise not_found("redemption", self.id)
 
     def check_committable(self, acceptor: str) -> None:
         self.check_acceptor(acceptor)

@@ -174,7 +174,9 @@ class CityApplication(AppealCommands, Application[UUID]):
         self, key: str, name: str, category: str, local: bool, basic_economy: bool = False
     ) -> Command:
         def handle(uow: UnitOfWork) -> dict[str, Any]:
-            merchant = Merchant(self.key, name, category, local, basic_economy)
+            merchant = Merchant.admit(
+                self.key, name, category, local, basic_economy, self.city.config.merchant_categories
+            )
             uow.add(merchant)
             return {"merchant_id": str(merchant.id)}
 

@@ -6,9 +6,17 @@ import datetime as dt
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aggregates.depreciation import period_days
@@ -153,6 +161,12 @@ class WorkflowTerms(_Strict):
     categories: list[WorkCategorySpec] = Field(min_length=1)
 
 
+# A merchant category: a short lowercase code, published on the public stream, and the
+# name shown for it. Only the codes a city declares are accepted at registration.
+CategoryCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+CategoryName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+
+
 class CityConfig(_Strict):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{1,30}$")
     name: str
@@ -169,6 +183,9 @@ class CityConfig(_Strict):
     retention: Retention | None = None
     federation: FederationTerms = FederationTerms()
     workflow: WorkflowTerms | None = None
+    # The closed list of merchant categories: code -> display name. Without the
+    # table a city declares none, and every merchant registration is refused.
+    merchant_categories: dict[CategoryCode, CategoryName] = {}
 
 
 class RuleSpec(_Strict):

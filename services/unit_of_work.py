@@ -16,7 +16,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
-from aggregates.errors import DomainError, InvalidInput, NotFound, PreconditionFailed, refusal
+from aggregates.errors import DomainError, InvalidInput, NotFound, PreconditionFailed, not_found, refusal
 from aggregates.receipt import Receipt, params_hash
 
 A = TypeVar("A", bound=Aggregate)
@@ -56,7 +56,7 @@ class UnitOfWork:
     def get(self, aggregate_id: UUID, cls: type[A], what: str) -> A:
         found = self.find(aggregate_id, cls)
         if found is None:
-            raise NotFound(f"{what} {aggregate_id} not found")
+            raise not_found(what, aggregate_id)
         return found
 
     def add(self, aggregate: Aggregate) -> None:

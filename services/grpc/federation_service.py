@@ -6,7 +6,16 @@ from typing import Any
 
 import grpc
 
-from aggregates.errors import InvalidInput, NoAgreement, NotFound, PreconditionFailed
+from aggregates.errors import (
+    HoldsNotOffered,
+    InsufficientBalance,
+    InvalidInput,
+    NotFound,
+    VoucherAlreadyRedeemed,
+    VoucherExpired,
+    WalletClosed,
+    WalletExpired,
+)
 from civfed.v1 import common_pb2, federation_pb2, federation_pb2_grpc
 from services.grpc import requests as rq
 from services.grpc.node import CityNode
@@ -15,6 +24,18 @@ from services.redemption_token import verify
 
 ACCEPTED = federation_pb2.DECISION_ACCEPTED
 REFUSED = federation_pb2.DECISION_REFUSED
+# What the voucher or its holder decided: answered only as "refused" and the amount,
+# never why. Anything else (no agreement, a reused idempotency key, a busy writer) is
+# about the partner's own call and keeps its own status, as on every other command.
+HOLDER_REFUSALS = (
+    NotFound,
+    VoucherAlreadyRedeemed,
+    VoucherExpired,
+    WalletClosed,
+    WalletExpired,
+    InsufficientBalance,
+    HoldsNotOffered,
+)
 
 
 class FederationService(federation_pb2_grpc.FederationServiceServicer):
@@ -53,9 +74,7 @@ class FederationService(federation_pb2_grpc.FederationServiceServicer):
             out = self.node.execute(
                 self.node.home.reserve(f"partner:{acceptor}:{r.idempotency_key}", acceptor, voucher)
             )
-        except NoAgreement:
-            raise
-        except (PreconditionFailed, NotFound):
+        except HOLDER_REFUSALS:
             # Minimal disclosure: refused and the amount, never why in terms of the holder.
             return federation_pb2.ReserveResponse(decision=REFUSED, amount=self.node.amount(voucher.amount))
         return federation_pb2.ReserveResponse(

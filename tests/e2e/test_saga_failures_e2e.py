@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import grpc
 import pytest
@@ -13,7 +15,7 @@ from cluster import CITIES, Cluster, conservation
 from flows import Citizen, shop, vienna_citizen
 
 from aggregates.redemption import ForeignRedemption
-from civfed.v1 import federation_pb2, federation_pb2_grpc, merchant_pb2
+from civfed.v1 import federation_pb2, federation_pb2_grpc, merchant_pb2, wallet_pb2
 from projections.event_source import event_type, read_events
 from services.grpc.local_federation import LocalFederation
 from services.grpc.server import RunningNode
@@ -93,7 +95,7 @@ def test_home_killed_after_reserve_then_cancel_releases_the_hold(cluster: Cluste
         as_city(cluster, "rome", "vienna").Commit(
             federation_pb2.CommitRequest(idempotency_key="c", redemption_id=rid), timeout=5
         )
-    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_acceptor_retrying_commit_burns_once(cluster: Cluster) -> None:
@@ -112,6 +114,67 @@ def test_acceptor_retrying_commit_burns_once(cluster: Cluster) -> None:
     with pytest.raises(grpc.RpcError) as err:
         sn.Cancel(federation_pb2.CancelRequest(idempotency_key="c1", redemption_id=rid), timeout=5)
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def refusal(call: Any, request: Any, rid: str = "") -> tuple[grpc.StatusCode, str]:
+    """The status and details a call fails with, the redemption id it names written as <id>."""
+    with pytest.raises(grpc.RpcError) as err:
+        call(request, timeout=5)
+    details = err.value.details() or ""
+    return err.value.code(), details.replace(rid, "<id>") if rid else details
+
+
+def test_another_partners_redemption_answers_exactly_like_an_unknown_one(cluster: Cluster) -> None:
+    v = cluster.stubs("vienna")
+    ivy = vienna_citizen(v, "ivy", 500)
+    _, rid = reserved(cluster, ivy, 3)  # reserved by Sint-Niklaas
+    rome = as_city(cluster, "rome", "vienna")
+    not_found = (grpc.StatusCode.NOT_FOUND, "redemption <id> not found")
+    # Sint-Niklaas's redemption, an id that exists nowhere, then the first again.
+    for n, target in enumerate((rid, str(uuid4()), rid)):
+        commit = federation_pb2.CommitRequest(idempotency_key=f"rc{n}", redemption_id=target)
+        cancel = federation_pb2.CancelRequest(idempotency_key=f"rx{n}", redemption_id=target)
+        # Rome learns nothing: neither whether the id exists nor that another city holds it.
+        assert refusal(rome.Commit, commit, target) == not_found
+        assert refusal(rome.Cancel, cancel, target) == not_found
+        assert refusal(rome.Commit, commit, target) == not_found  # a retry
+    assert (ivy.balance().balance.units, ivy.balance().held.units) == (5, 3)  # nothing moved
+    sn = as_city(cluster, "sint_niklaas", "vienna")
+    done = sn.Commit(federation_pb2.CommitRequest(idempotency_key="c1", redemption_id=rid), timeout=5)
+    assert (done.decision, done.amount.units) == (ACCEPTED, 3)
+    assert (ivy.balance().balance.units, ivy.balance().held.units) == (2, 0)
+
+
+def test_a_reserve_key_reused_for_another_voucher_is_the_reused_key_error(cluster: Cluster) -> None:
+    v = cluster.stubs("vienna")
+    jo = vienna_citizen(v, "jo", 500)
+    first, other = jo.voucher(2, "vj1"), jo.voucher(3, "vj2")
+    sn = as_city(cluster, "sint_niklaas", "vienna")
+
+    def reserve(key: str, token: str) -> federation_pb2.ReserveRequest:
+        return federation_pb2.ReserveRequest(idempotency_key=key, redemption_token=token)
+
+    reply = sn.Reserve(reserve("rk", first), timeout=5)
+    assert (reply.decision, reply.amount.units) == (ACCEPTED, 2)
+    # The same key with the same voucher: the stored answer, and nothing held twice.
+    assert sn.Reserve(reserve("rk", first), timeout=5) == reply
+    # The same key with another voucher: the answer every command gives for a reused key,
+    # not a refusal that would read as the holder lacking tokens.
+    reused = (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "idempotency key was already used with different parameters",
+    )
+    assert refusal(sn.Reserve, reserve("rk", other)) == reused
+    issue = wallet_pb2.IssueRedemptionVoucherRequest(idempotency_key="vj1", wallet_id=jo.wallet_id, amount=1)
+    assert refusal(partial(v.wallet.IssueRedemptionVoucher, metadata=jo.auth), issue) == reused
+    assert (jo.balance().balance.units, jo.balance().held.units) == (5, 2)  # the other voucher held nothing
+    fresh = sn.Reserve(reserve("rk2", other), timeout=5)
+    assert (fresh.decision, fresh.amount.units) == (ACCEPTED, 3)
+    for n, r in enumerate((reply, fresh)):
+        sn.Cancel(
+            federation_pb2.CancelRequest(idempotency_key=f"x{n}", redemption_id=r.redemption_id), timeout=5
+        )
+    assert (jo.balance().balance.units, jo.balance().held.units) == (5, 0)
 
 
 def test_graceful_shutdown_exits_cleanly(cluster: Cluster) -> None:

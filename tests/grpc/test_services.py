@@ -84,6 +84,23 @@ def test_insufficient_balance_and_reused_key(v: CityStubs, wallet: Any) -> None:
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "idempotency key" in details
 
 
+def test_a_free_text_merchant_category_is_invalid_and_names_the_field(v: CityStubs) -> None:
+    def register(category: str) -> merchant_pb2.RegisterMerchantRequest:
+        return merchant_pb2.RegisterMerchantRequest(
+            idempotency_key="praxis", name="Praxis", category=category, local=True
+        )
+
+    text = "BBNAME Dr Maria Muster psychotherapy"
+    code, details = code_of(v.merchant.RegisterMerchant, register(text), metadata=v.staff)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    allowed = "cafe, culture, food, mobility, retail, transport"  # Vienna's city.toml
+    assert details == f"category: not one of this city's categories; allowed: {allowed}"
+    assert "Muster" not in details
+    # Nothing was recorded under the key: the corrected registration goes through.
+    m = v.merchant.RegisterMerchant(register("culture"), metadata=v.staff, timeout=5)
+    assert m.merchant_id and m.merchant_token
+
+
 def test_credentials_limit_each_role(v: CityStubs, wallet: Any) -> None:
     m = v.merchant.RegisterMerchant(
         merchant_pb2.RegisterMerchantRequest(idempotency_key="m2", name="Shop", category="food", local=True),

@@ -95,3 +95,36 @@ def test_two_rules_for_one_activity_are_refused(tmp_path: Path) -> None:
     write(tmp_path, rulebook=twice)
     with pytest.raises(ConfigError, match="'green'"):
         load_city("linz", tmp_path)
+
+
+CATEGORIES = """
+[merchant_categories]
+food = "Lebensmittel"
+cafe = "Cafés und Bars"
+"""
+
+
+def test_merchant_categories_are_codes_with_display_names(tmp_path: Path) -> None:
+    assert load_city("linz", write(tmp_path)).config.merchant_categories == {}  # none declared
+    city = load_city("linz", write(tmp_path, city=CITY + CATEGORIES))
+    assert city.config.merchant_categories == {"food": "Lebensmittel", "cafe": "Cafés und Bars"}
+    for key in city_keys():  # every packaged city declares its list
+        assert load_city(key).config.merchant_categories
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '"Dr Maria Muster psychotherapy" = "Therapy"',  # free text is no code
+        'Food = "Food"',  # codes are lowercase
+        '"9shops" = "Shops"',
+        f'{"x" * 33} = "Too long"',
+        'food = ""',  # a display name is required
+        'food = "   "',
+        "food = 1",
+    ],
+)
+def test_a_malformed_merchant_category_is_named(tmp_path: Path, line: str) -> None:
+    write(tmp_path, city=CITY + "\n[merchant_categories]\n" + line + "\n")
+    with pytest.raises(ConfigError, match="merchant_categories"):
+        load_city("linz", tmp_path)
