@@ -9,6 +9,10 @@ from eventsourcing.domain import Aggregate, event
 
 from aggregates.errors import InvalidInput, MerchantNotAccepted, OutOfStock
 
+# What a shop is paid for: a holder's direct payment, a local voucher, a prize it put
+# up, or a partner city's voucher (credited at the agreed rate).
+PAYMENT_KINDS = ("payment", "voucher", "prize", "redemption")
+
 
 class Merchant(Aggregate):
     @event("Registered")
@@ -40,6 +44,28 @@ class Merchant(Aggregate):
                 raise InvalidInput("category", "this city declares no merchant categories")
             raise InvalidInput("category", f"not one of this city's categories; allowed: {allowed}")
         return cls(city, name, category, local, basic_economy)
+
+    # -- what the shop was paid: its statement, with no wallet in it ----------
+    class Paid(Aggregate.Event):
+        """Tokens received. `kind` is one of PAYMENT_KINDS; `reference` is one the shop
+        itself was shown (a voucher, a prize, a redemption), never the holder's."""
+
+        amount: int
+        kind: str
+        reference: str
+
+    class PaymentReversed(Aggregate.Event):
+        """A credit taken back because the sale behind it did not complete."""
+
+        amount: int
+        kind: str
+        reference: str
+
+    def paid(self, amount: int, kind: str, reference: str = "") -> None:
+        self.trigger_event(self.Paid, amount=amount, kind=kind, reference=reference)
+
+    def payment_reversed(self, amount: int, kind: str, reference: str = "") -> None:
+        self.trigger_event(self.PaymentReversed, amount=amount, kind=kind, reference=reference)
 
     def check_accepts(self, local_only: bool, basic_economy_only: bool = False) -> None:
         if local_only and not self.local:

@@ -205,16 +205,32 @@ class Wallet(Aggregate):
             raise HoldsNotOffered("holds are not offered in a depreciating currency; spend directly")
 
     # -- spending -----------------------------------------------------------
-    def spend(self, amount: int, merchant_id: UUID, purchase_ref: str, now: dt.datetime) -> None:
+    def spend(
+        self,
+        amount: int,
+        merchant_id: UUID,
+        purchase_ref: str,
+        now: dt.datetime,
+        category: str = "",
+        spent_for: str = "purchase",
+    ) -> None:
+        """`category` is the merchant's category code; `spent_for` is "purchase" or "prize"."""
         self.release_expired(now)
         self.check_active(now)
         self.check_available(amount, now.date())
         self.revalue(now.date())
-        self._spent(amount, merchant_id, purchase_ref)
+        self._spent(amount, merchant_id, purchase_ref, category, spent_for)
         self._draw_lots(amount, now, "spending")
 
     @event("Spent")
-    def _spent(self, amount: int, merchant_id: UUID, purchase_ref: str) -> None:
+    def _spent(
+        self,
+        amount: int,
+        merchant_id: UUID,
+        purchase_ref: str,
+        category: str = "",
+        spent_for: str = "purchase",
+    ) -> None:
         self.balance -= amount
 
     def pay_tax(self, amount: int, treasury_id: UUID, assessment_ref: str, now: dt.datetime) -> None:
@@ -247,12 +263,14 @@ class Wallet(Aggregate):
     def release_hold(self, hold_id: str, reason: str) -> None:
         self.holds.pop(hold_id)
 
-    def spend_hold(self, hold_id: str, merchant_id: UUID, purchase_ref: str, now: dt.datetime) -> None:
+    def spend_hold(
+        self, hold_id: str, merchant_id: UUID, purchase_ref: str, now: dt.datetime, category: str = ""
+    ) -> None:
         self.check_hold(hold_id, now)
-        self._hold_spent(hold_id, merchant_id, purchase_ref)
+        self._hold_spent(hold_id, merchant_id, purchase_ref, category)
 
     @event("HoldSpent")
-    def _hold_spent(self, hold_id: str, merchant_id: UUID, purchase_ref: str) -> None:
+    def _hold_spent(self, hold_id: str, merchant_id: UUID, purchase_ref: str, category: str = "") -> None:
         self.balance -= self.holds.pop(hold_id).amount
 
     def burn_hold(self, hold_id: str, partner_city: str, redemption_id: UUID, now: dt.datetime) -> None:

@@ -3,14 +3,12 @@
 Cells are (city, day, metric, key) -> value; the people table lets queries
 suppress any cell built from fewer than K_ANONYMITY distinct wallets.
 
-Metrics: issued, issued_by_rule (key rule id), spent, spent_by_merchant (key
-merchant id), co2_g, active, vouchers_redeemed, prizes_redeemed,
+Metrics: issued, issued_by_rule (key rule id), spent, spent_by_category (key
+the merchant's category code), co2_g, active, vouchers_redeemed, prizes_redeemed,
 redemptions_by_partner (key partner city).
 
-Spending is kept per merchant id, not per category: a wallet's spend and the
-merchant's registration travel on different partitions, so the spend may be
-projected first. The category is joined in when the dashboard is read
-(`dashboard_view`), from the merchants table the Registered events fill.
+A spend carries its merchant's category, not the merchant: the stream never puts
+a shop beside a wallet, so a shop cannot find its customers' histories there.
 """
 
 from __future__ import annotations
@@ -56,8 +54,10 @@ class Dashboard:
             add("active", "", 0)
         elif e.type == "Wallet.Spent":
             add("spent", "", amounts["amount"])
-            add("spent_by_merchant", refs["merchant_id"], amounts["amount"])
+            add("spent_by_category", refs.get("category") or "other", amounts["amount"])
             add("active", "", 0)
+            if refs.get("spent_for") == "prize":
+                add("prizes_redeemed", "", 1)
         elif is_hold_consumed(e.type):
             _, amount = hold(tx, e.city, refs["hold_id"])
             add("spent", "", amount)
@@ -65,9 +65,7 @@ class Dashboard:
             partner = partner_city(e)
             if partner is not None:
                 add("redemptions_by_partner", partner, amount)
-            elif "merchant_id" in refs:
+            else:
                 # A local voucher taken by a shop: the hold's spend is the redemption.
-                add("spent_by_merchant", refs["merchant_id"], amount)
+                add("spent_by_category", refs.get("category") or "other", amount)
                 add("vouchers_redeemed", "", 1)
-        elif e.type == "Prize.Claimed":
-            add("prizes_redeemed", "", 1, refs["wallet_id"])

@@ -35,33 +35,17 @@ def _daily(tx: Tx, city: str, metric: str, k: int) -> dict[str, dict[str, Any]]:
     return {str(d): cell(int(n) if metric == "active" else int(v), int(n), k) for d, v, n in rows}
 
 
-# Spending is stored per merchant; its category is joined in only now, so a
-# spend projected before its merchant's registration still lands in the right
-# category. A merchant never registered in the log counts as "other".
-BY_CATEGORY = (
-    "SELECT COALESCE(m.category, 'other'), {figure} FROM {table} x LEFT JOIN rm_merchants m "
-    "ON m.city = x.city AND m.merchant_id = x.key WHERE x.city = ? AND x.metric = 'spent_by_merchant' "
-    "GROUP BY COALESCE(m.category, 'other')"
-)
-
-
 def _period(tx: Tx, city: str, metric: str, k: int) -> dict[str, dict[str, Any]]:
-    if metric == "spent_by_category":
-        values = tx.all(BY_CATEGORY.format(figure="SUM(x.value)", table="rm_cells"), (city,))
-        people = dict(
-            tx.all(BY_CATEGORY.format(figure="COUNT(DISTINCT x.wallet_id)", table="rm_cell_people"), (city,))
+    values = tx.all(
+        "SELECT key, SUM(value) FROM rm_cells WHERE city = ? AND metric = ? GROUP BY key", (city, metric)
+    )
+    people = dict(
+        tx.all(
+            "SELECT key, COUNT(DISTINCT wallet_id) FROM rm_cell_people WHERE city = ? AND metric = ? "
+            "GROUP BY key",
+            (city, metric),
         )
-    else:
-        values = tx.all(
-            "SELECT key, SUM(value) FROM rm_cells WHERE city = ? AND metric = ? GROUP BY key", (city, metric)
-        )
-        people = dict(
-            tx.all(
-                "SELECT key, COUNT(DISTINCT wallet_id) FROM rm_cell_people WHERE city = ? AND metric = ? "
-                "GROUP BY key",
-                (city, metric),
-            )
-        )
+    )
     ordered = sorted(values, key=lambda r: -int(r[1]))
     return {str(key): cell(int(v), int(people.get(key, 0)), k) for key, v in ordered}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -26,6 +27,14 @@ from services.unit_of_work import Command, IdempotentExecutor, UnitOfWork
 from services.workflow import Workflow
 
 Clock = Callable[[], dt.datetime]
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    kind: str  # one of PAYMENT_KINDS, or "reversal"
+    reference: str
+    amount: int
+    at: dt.datetime
 
 
 def utcnow() -> dt.datetime:
@@ -188,7 +197,8 @@ class CityApplication(AppealCommands, Application[UUID]):
             merchant = uow.get(merchant_id, Merchant, "merchant")
             merchant.check_accepts(*self.spending_terms)
             wallet = uow.get(wallet_id, Wallet, "wallet")
-            wallet.spend(amount, merchant.id, purchase_ref, self.clock())
+            wallet.spend(amount, merchant.id, purchase_ref, self.clock(), merchant.category)
+            merchant.paid(amount, "payment")
             return {"spent": amount, "available": wallet.available}
 
         params = {"wallet": wallet_id, "merchant": merchant_id, "amount": amount, "ref": purchase_ref}
@@ -209,7 +219,11 @@ class CityApplication(AppealCommands, Application[UUID]):
             prize = uow.get(prize_id, Prize, "prize")
             prize.check_in_stock()
             wallet = uow.get(wallet_id, Wallet, "wallet")
-            wallet.spend(prize.cost, prize.merchant_id, f"prize:{prize.id}", self.clock())
+            merchant = uow.get(prize.merchant_id, Merchant, "merchant")
+            wallet.spend(
+                prize.cost, merchant.id, f"prize:{prize.id}", self.clock(), merchant.category, "prize"
+            )
+            merchant.paid(prize.cost, "prize", str(prize.id))
             prize.claim(wallet.id)
             return {"prize_id": str(prize.id), "cost": prize.cost}
 
@@ -242,7 +256,8 @@ class CityApplication(AppealCommands, Application[UUID]):
             wallet = uow.get(voucher.wallet_id, Wallet, "wallet")
             wallet.check_active(now)
             voucher.check_redeemable(now)
-            wallet.spend_hold(voucher.hold_id, merchant.id, f"voucher:{voucher.id}", now)
+            wallet.spend_hold(voucher.hold_id, merchant.id, f"voucher:{voucher.id}", now, merchant.category)
+            merchant.paid(voucher.amount, "voucher", str(voucher.id))
             voucher.redeem(merchant.id)
             return {"amount": voucher.amount, "merchant_id": str(merchant.id)}
 
@@ -265,3 +280,15 @@ class CityApplication(AppealCommands, Application[UUID]):
     # -- queries --------------------------------------------------------------
     def wallet(self, wallet_id: UUID) -> Wallet:
         return UnitOfWork(self).get(wallet_id, Wallet, "wallet")
+
+    def statement(self, merchant_id: UUID) -> list[StatementLine]:
+        """What a shop was paid, from its own event stream: one read however long the city's
+        log grows, and with no wallet in it."""
+        UnitOfWork(self).get(merchant_id, Merchant, "merchant")
+        lines = []
+        for e in self.repository.event_store.get(merchant_id):
+            if isinstance(e, Merchant.Paid):
+                lines.append(StatementLine(e.kind, e.reference, e.amount, e.timestamp))
+            elif isinstance(e, Merchant.PaymentReversed):
+                lines.append(StatementLine("reversal", e.reference, -e.amount, e.timestamp))
+        return lines

@@ -159,9 +159,13 @@ class Acceptor:
     def _credit(self, saga: ForeignRedemption, uow: UnitOfWork) -> None:
         merchant = uow.get(saga.merchant_id, Merchant, "merchant")
         saga.credit_merchant(merchant.id, saga.credit)
+        merchant.paid(saga.credit, "redemption", str(saga.id))
 
     def _reverse(self, saga: ForeignRedemption, uow: UnitOfWork) -> None:
         saga.reverse(saga.merchant_id, saga.credit, "the home city did not commit in time")
+        uow.get(saga.merchant_id, Merchant, "merchant").payment_reversed(
+            saga.credit, "redemption", str(saga.id)
+        )
         self._give_back(saga, uow)
 
     def _refuse(self, saga_id: UUID, expected: str, reason: str) -> None:

@@ -9,7 +9,6 @@ import grpc
 
 from aggregates.errors import InvalidInput
 from civfed.v1 import common_pb2, merchant_pb2, merchant_pb2_grpc
-from projections.event_source import event_type, read_events
 from services.grpc import requests as rq
 from services.grpc.node import CityNode
 from services.grpc.wallet_service import scoped
@@ -51,29 +50,16 @@ class MerchantService(merchant_pb2_grpc.MerchantServiceServicer):
     def GetStatement(self, request: Any, context: grpc.ServicerContext) -> Any:
         who = self.node.credentials.principal(context)
         who.require("merchant")
-        me = UUID(who.subject)
-        lines, total = [], 0
-        e: Any
-        for _, e in read_events(self.app):
-            kind = event_type(e)
-            if getattr(e, "merchant_id", None) != me:
-                continue
-            if kind == "Wallet.Spent" or kind == "Wallet.HoldSpent":
-                units = getattr(e, "amount", None)
-                if units is None:
-                    continue  # a local voucher: its amount is on the matching Voucher.Redeemed
-                lines.append(("payment", e.purchase_ref, units, ""))
-            elif kind == "ForeignRedemption.MerchantCredited":
-                lines.append(("redemption", str(e.originator_id), e.units, ""))
-            elif kind == "ForeignRedemption.CreditReversed":
-                lines.append(("reversal", str(e.originator_id), -e.units, ""))
-            else:
-                continue
-            total += lines[-1][2]
+        lines = self.app.statement(UUID(who.subject))
         return merchant_pb2.GetStatementResponse(
             lines=[
-                merchant_pb2.StatementLine(kind=k, reference=ref, credited=self.node.amount(u), home_city=h)
-                for k, ref, u, h in lines
+                merchant_pb2.StatementLine(
+                    kind=line.kind,
+                    reference=line.reference,
+                    credited=self.node.amount(line.amount),
+                    timestamp=line.at.isoformat(),
+                )
+                for line in lines
             ],
-            total=self.node.amount(total),
+            total=self.node.amount(sum(line.amount for line in lines)),
         )

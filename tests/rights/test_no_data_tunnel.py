@@ -151,6 +151,14 @@ def test_no_reference_a_counterpart_sees_is_on_the_public_stream(fed: LocalFeder
         stream = [e.SerializeToString() for e in exported(fed, city)]
         for ref in seen_by_counterparts:
             assert not any(ref.encode() in raw for raw in stream), (city, ref)
+    # Nor is a shop beside a wallet: a shop knows its own merchant id and when its customers paid.
+    shops = [home_shop.merchant_id, shop.merchant_id]
+    for city in ("vienna", "sint_niklaas"):
+        for e in exported(fed, city):
+            if e.type.startswith(("Wallet.", "Prize.Claimed", "Appeal.")):
+                assert not any(m.encode() in e.SerializeToString() for m in shops), (city, e.type)
+    paid = [e for e in exported(fed, "vienna") if e.type == "Merchant.Paid"]
+    assert [(e.aggregate_id, e.payload.refs["kind"]) for e in paid] == [(home_shop.merchant_id, "voucher")]
     # The scan reads the right stream: the wallet's own events are on it.
     assert any(
         opened.wallet_id.encode() in raw for raw in (e.SerializeToString() for e in exported(fed, "vienna"))
