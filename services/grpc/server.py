@@ -72,7 +72,9 @@ class RunningNode:
             raise ConfigError(f"CIVFED_GRPC_PORT: cannot listen on {address}")
         # Kubelet `grpc:` probes speak plaintext, so health alone gets its own port. It
         # shares the servicer: graceful shutdown shows NOT_SERVING on both ports.
-        self.health_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        self.health_server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=2), interceptors=[ErrorInterceptor()]
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.health_server)
         health_address = f"{settings.CIVFED_GRPC_HOST}:{settings.CIVFED_HEALTH_PORT}"
         self.health_port = self.health_server.add_insecure_port(health_address)
