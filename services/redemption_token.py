@@ -16,10 +16,10 @@ from pathlib import Path
 from uuid import UUID
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from aggregates.errors import InvalidInput, VoucherExpired
+from services import pem_files
 
 # Bounds on a voucher's numbers, so a crafted one is refused before it reaches
 # datetime (which overflows past year 9999) or an int64 field on the wire.
@@ -114,14 +114,18 @@ def _whole(data: dict[str, object], name: str, low: int, high: int) -> int:
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    """The Ed25519 key a city signs its vouchers with; ValueError names the file otherwise."""
+    wanted = "an Ed25519 private key"
+    key = pem_files.private_key(path, wanted)
     if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path} is not an Ed25519 private key")
+        raise ValueError(f"{path} is not {wanted}{pem_files.algorithm(key)}")
     return key
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
-    key = serialization.load_pem_public_key(path.read_bytes())
+    """A partner's voucher key; ValueError names the file otherwise."""
+    wanted = "an Ed25519 public key"
+    key = pem_files.public_key(path, wanted)
     if not isinstance(key, Ed25519PublicKey):
-        raise ValueError(f"{path} is not an Ed25519 public key")
+        raise ValueError(f"{path} is not {wanted}{pem_files.algorithm(key)}")
     return key
