@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     def eventsourcing_env(self, city: str) -> dict[str, str]:
         env = {"PERSISTENCE_MODULE": self.PERSISTENCE_MODULE, "AGGREGATE_CACHE_MAXSIZE": "20000"}
         if self.PERSISTENCE_MODULE == "eventsourcing.sqlite":
-            self.CIVFED_DATA_DIR.mkdir(parents=True, exist_ok=True)
+            _make_data_dir(self.CIVFED_DATA_DIR)
             env["SQLITE_DBNAME"] = str(self.CIVFED_DATA_DIR / f"{city}.sqlite")
             env["SQLITE_LOCK_TIMEOUT"] = "30"
         else:
@@ -83,6 +83,16 @@ class Settings(BaseSettings):
         if self.CIVFED_KEYSTORE_KEY_FILE is not None:
             env["CIVFED_KEYSTORE_KEY_FILE"] = str(self.CIVFED_KEYSTORE_KEY_FILE)
         return env
+
+
+def _make_data_dir(path: Path) -> None:
+    """The SQLite stores' folder, made if missing; a file in the way names the setting."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(f"CIVFED_DATA_DIR: {path} is not a directory") from None
+    except OSError as exc:
+        raise ConfigError(f"CIVFED_DATA_DIR: cannot create {path} ({exc.strerror})") from None
 
 
 def cli_environment(data_dir: str | None) -> dict[str, str]:

@@ -8,18 +8,24 @@ city can link to a wallet.
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from aggregates.errors import InvalidInput, VoucherExpired
+from services import pem_files
+
+# Bounds on a voucher's numbers, so a crafted one is refused before it reaches
+# datetime (which overflows past year 9999) or an int64 field on the wire.
+MAX_EXP = 253_402_300_799  # 9999-12-31T23:59:59Z
+MAX_AMOUNT = 10**12  # the most any request may move (services/grpc/requests.py: Units)
+HOME = re.compile(r"[a-z][a-z0-9_]{1,30}")  # a city key, as in city.toml
 
 
 @dataclass(frozen=True)
@@ -75,32 +81,51 @@ def _parse(token: str) -> tuple[RedemptionVoucher, bytes, bytes]:
     try:
         body, sig = token.split(".")
         payload, signature = _unb64(body), _unb64(sig)
-        data = json.loads(payload)
-        if data.get("v") != 1:
-            raise ValueError("unknown version")
-        amount = data["amount"]
-        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-            raise ValueError("bad amount")
-        voucher = RedemptionVoucher(
-            home=str(data["home"]),
-            voucher_id=UUID(str(data["ref"])),
-            amount=amount,
-            expires_at=dt.datetime.fromtimestamp(int(data["exp"]), dt.UTC),
-        )
-    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, OverflowError):
+        voucher = _voucher(json.loads(payload))
+    # OSError and OverflowError come from datetime on some platforms, RecursionError
+    # from deeply nested JSON: a crafted payload is a refusal, never an internal error.
+    except (ValueError, KeyError, TypeError, AttributeError, OSError, OverflowError, RecursionError):
         raise InvalidInput("redemption_token", "not a well-formed redemption voucher") from None
     return voucher, payload, signature
 
 
+def _voucher(data: object) -> RedemptionVoucher:
+    """The payload's fields, each of the type and within the range `sign` writes."""
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    _whole(data, "v", 1, 1)  # the only version there is
+    home, ref = data["home"], data["ref"]
+    if not isinstance(home, str) or not HOME.fullmatch(home) or not isinstance(ref, str):
+        raise ValueError("bad home or ref")
+    return RedemptionVoucher(
+        home=home,
+        voucher_id=UUID(ref),
+        amount=_whole(data, "amount", 1, MAX_AMOUNT),
+        expires_at=dt.datetime.fromtimestamp(_whole(data, "exp", 0, MAX_EXP), dt.UTC),
+    )
+
+
+def _whole(data: dict[str, object], name: str, low: int, high: int) -> int:
+    """A JSON integer (not a float, string or boolean) between `low` and `high`."""
+    value = data[name]
+    if type(value) is not int or not low <= value <= high:
+        raise ValueError(f"bad {name}")
+    return value
+
+
 def load_private_key(path: Path) -> Ed25519PrivateKey:
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    """The Ed25519 key a city signs its vouchers with; ValueError names the file otherwise."""
+    wanted = "an Ed25519 private key"
+    key = pem_files.private_key(path, wanted)
     if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path} is not an Ed25519 private key")
+        raise ValueError(f"{path} is not {wanted}{pem_files.algorithm(key)}")
     return key
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
-    key = serialization.load_pem_public_key(path.read_bytes())
+    """A partner's voucher key; ValueError names the file otherwise."""
+    wanted = "an Ed25519 public key"
+    key = pem_files.public_key(path, wanted)
     if not isinstance(key, Ed25519PublicKey):
-        raise ValueError(f"{path} is not an Ed25519 public key")
+        raise ValueError(f"{path} is not {wanted}{pem_files.algorithm(key)}")
     return key

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from typing import Any
 from uuid import UUID
 
@@ -43,9 +44,14 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
-    app = _open(args, args.city)
+    # Checked before the store is opened: a typo opens (or creates) nothing.
     try:
         wallet = UUID(args.wallet_id)
+    except ValueError:
+        print(f"civfed erase: WALLET_ID: {args.wallet_id!r} is not a wallet id (a UUID)", file=sys.stderr)
+        return 2
+    app = _open(args, args.city)
+    try:
         out = erase_wallet(app, f"erase:{wallet}", wallet, args.reason)
         print(json.dumps({"wallet_id": str(wallet), **out}))
     finally:
@@ -74,7 +80,7 @@ def register(sub: Any) -> None:
     run.set_defaults(func=cmd_retention_run)
 
     erase = sub.add_parser("erase", help="erase one person's wallet now (crypto-shredding)")
-    erase.add_argument("wallet_id")
+    erase.add_argument("wallet_id", metavar="WALLET_ID")
     erase.add_argument("--city", required=True)
     erase.add_argument("--reason", default="the holder asked for erasure")
     erase.add_argument("--data-dir", help="where the SQLite stores live")

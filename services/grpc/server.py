@@ -6,12 +6,15 @@ import argparse
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
+from collections.abc import Callable
 from concurrent import futures
 from typing import Any
 
 import grpc
+from eventsourcing.persistence import PersistenceError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -26,7 +29,7 @@ from civfed.v1 import (
     wallet_pb2_grpc,
 )
 from services.city import CityApplication, Clock, utcnow
-from services.config import ConfigError, load_city, load_settings
+from services.config import City, ConfigError, Settings, load_city, load_settings
 from services.grpc.errors import ErrorInterceptor
 from services.grpc.federation_service import FederationService
 from services.grpc.merchant_service import MerchantService
@@ -35,6 +38,7 @@ from services.grpc.rulebook_service import RulebookService
 from services.grpc.tls import server_credentials
 from services.grpc.wallet_service import WalletService
 from services.node_config import NodeSettings, load_node_settings
+from services.node_files import check_node_files
 
 log = logging.getLogger("civfed.node")
 SERVICES = [
@@ -67,17 +71,17 @@ class RunningNode:
             settings.CIVFED_TLS_CERT_FILE, settings.CIVFED_TLS_KEY_FILE, settings.CIVFED_TLS_CA_FILE
         )
         address = f"{settings.CIVFED_GRPC_HOST}:{settings.CIVFED_GRPC_PORT}"
-        self.port = self.server.add_secure_port(address, creds)
-        if not self.port:
-            raise ConfigError(f"CIVFED_GRPC_PORT: cannot listen on {address}")
+        self.port = _listen("CIVFED_GRPC_PORT", address, lambda: self.server.add_secure_port(address, creds))
         # Kubelet `grpc:` probes speak plaintext, so health alone gets its own port. It
         # shares the servicer: graceful shutdown shows NOT_SERVING on both ports.
-        self.health_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        self.health_server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=2), interceptors=[ErrorInterceptor()]
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.health_server)
         health_address = f"{settings.CIVFED_GRPC_HOST}:{settings.CIVFED_HEALTH_PORT}"
-        self.health_port = self.health_server.add_insecure_port(health_address)
-        if not self.health_port:
-            raise ConfigError(f"CIVFED_HEALTH_PORT: cannot listen on {health_address}")
+        self.health_port = _listen(
+            "CIVFED_HEALTH_PORT", health_address, lambda: self.health_server.add_insecure_port(health_address)
+        )
         self.stopping = threading.Event()
         self.sweeper = threading.Thread(target=self._sweep, name="sweeper", daemon=True)
 
@@ -107,11 +111,40 @@ class RunningNode:
         self.node.close()
 
 
+def _listen(setting: str, address: str, add_port: Callable[[], int]) -> int:
+    """The port bound; grpc says only "Failed to bind" (in use, or not this host's address)."""
+    try:
+        port = add_port()
+    except RuntimeError:
+        port = 0
+    if not port:
+        raise ConfigError(f"{setting}: cannot listen on {address} (in use, or not an address of this host)")
+    return port
+
+
+def _open_app(city: City, settings: Settings, clock: Clock) -> CityApplication:
+    """The city's application; an SQLite file that is not a store names CIVFED_DATA_DIR."""
+    try:
+        return CityApplication(city, settings.eventsourcing_env(city.config.key), clock=clock)
+    except (PersistenceError, sqlite3.Error) as exc:
+        if settings.PERSISTENCE_MODULE != "eventsourcing.sqlite":
+            raise  # a database server that cannot be reached is not a bad setting
+        raise ConfigError(
+            f"CIVFED_DATA_DIR: cannot open the {city.config.key} stores in {settings.CIVFED_DATA_DIR} ({exc})"
+        ) from None
+
+
 def start_node(settings: NodeSettings, env: dict[str, str], clock: Clock = utcnow) -> RunningNode:
+    # Before the store is opened: a wrong key or certificate file stops start-up naming it.
+    check_node_files(settings)
     city_settings = load_settings(env)
     city = load_city(settings.CIVFED_CITY, city_settings.CIVFED_CITIES_DIR)
-    app = CityApplication(city, city_settings.eventsourcing_env(city.config.key), clock=clock)
-    return RunningNode(CityNode(app, settings), settings).start()
+    node = CityNode(_open_app(city, city_settings, clock), settings)
+    try:
+        return RunningNode(node, settings).start()
+    except BaseException:
+        node.close()
+        raise
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
