@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))  # before benchmarks/, whose projections.py would 
 
 from benchmarks.ingest import rate, raw, store  # noqa: E402
 from services.city import CityApplication  # noqa: E402
-from services.config import load_city, load_settings  # noqa: E402
+from services.settings.cities import load_city, load_settings  # noqa: E402
 from services.workflow_report import equilibrium_report  # noqa: E402
 
 START = dt.datetime(2026, 9, 1, 8, 0, tzinfo=dt.UTC)

@@ -26,7 +26,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 from services.city import CityApplication
-from services.config import load_city, load_settings
+from services.settings.cities import load_city, load_settings
 
 
 class Counter(Aggregate):

@@ -22,12 +22,13 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from projections.kafka_source import KafkaSource, topic_for  # noqa: E402
+from projections.integration import topic_for  # noqa: E402
+from projections.kafka_source import KafkaSource  # noqa: E402
 from projections.projector import Projector  # noqa: E402
 from projections.store import Store  # noqa: E402
 from services.city import CityApplication  # noqa: E402
-from services.config import load_city, load_settings  # noqa: E402
 from services.relay import Relay  # noqa: E402
+from services.settings.cities import load_city, load_settings  # noqa: E402
 from tests.kafka.activity import season  # noqa: E402
 from tests.kafka.conftest import start_broker, stop_broker  # noqa: E402
 

@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from civfed.v1 import merchant_pb2, wallet_pb2  # noqa: E402
+from services.demo.local_federation import LocalFederation, free_port  # noqa: E402
 from services.grpc.auth import bearer  # noqa: E402
-from services.grpc.local_federation import LocalFederation, free_port  # noqa: E402
 from services.grpc.tls import server_credentials  # noqa: E402
 
 

@@ -76,6 +76,11 @@ def payload_of(type_name: str, event: Any) -> events_pb2.Payload:
     return payload
 
 
+def topic_for(city: str) -> str:
+    """The Kafka topic a city publishes its integration events to."""
+    return f"civfed.{city}.events"
+
+
 def to_integration_event(city: str, notification_id: int, event: Any) -> events_pb2.Event | None:
     """The public envelope for one stored domain event, or None if it stays internal."""
     type_name = type(event).__qualname__

@@ -7,31 +7,29 @@ transaction as the read-model change they produced.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from projections.integration import decode
+from projections.integration import decode, topic_for
 from projections.projector import Delivery, Projector
-from services.stream_settings import StreamSettings, kafka_client_kwargs, kafka_settings
 
 
 class OffsetBeyondLog(RuntimeError):
     """A stored offset past the end of the topic: the topic was reset or replaced."""
 
 
-def topic_for(city: str) -> str:
-    return f"civfed.{city}.events"
-
-
 class KafkaSource:
-    def __init__(self, kafka: StreamSettings | str, cities: Sequence[str], projector: Projector) -> None:
+    def __init__(self, client: Mapping[str, Any] | str, cities: Sequence[str], projector: Projector) -> None:
+        """`client` holds the Kafka client settings (address, TLS, SASL) that whoever builds
+        the source resolved, or a plain bootstrap address."""
         self.projector = projector
         self.topics = [topic_for(c) for c in cities]
         self.applied = 0
+        settings = {"bootstrap_servers": client} if isinstance(client, str) else dict(client)
         self.consumer: Any = KafkaConsumer(
-            **kafka_client_kwargs(kafka_settings(kafka)),
+            **settings,
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="none",  # never jump silently: an out-of-range offset raises

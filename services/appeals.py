@@ -16,7 +16,7 @@ from eventsourcing.application import AggregateNotFoundError
 from aggregates.appeal import Appeal, check_reason
 from aggregates.errors import InvalidInput, NotFound
 from aggregates.wallet import Wallet
-from services.config import City
+from services.settings.cities import City
 from services.unit_of_work import Command, UnitOfWork
 
 Remedy = Callable[[UnitOfWork, Appeal, dict[str, Any]], dict[str, Any]]

@@ -19,10 +19,10 @@ from aggregates.rulebook import Rule, Rulebook
 from aggregates.voucher import Voucher
 from aggregates.wallet import Wallet
 from services.appeals import AppealCommands
-from services.config import City
-from services.keystore import KeyStore, open_keystore
 from services.lots import new_lot
-from services.personal_data import ShreddingMapper
+from services.privacy.keystore import KeyStore, open_keystore
+from services.privacy.sealing import ShreddingMapper
+from services.settings.cities import City
 from services.unit_of_work import Command, IdempotentExecutor, UnitOfWork
 from services.workflow import Workflow
 
@@ -61,9 +61,12 @@ class CityApplication(AppealCommands, Application[UUID]):
         self.rulebook = self._sync_rulebook()
         terms = city.config.workflow
         self.workflow = Workflow(self, terms) if terms is not None else None
+        if self.workflow is not None:
+            # A rejected log is appealed like an award; upheld, it mints through the same rule.
+            self.appeal_remedies["work_log"] = self.workflow.remedy
 
     def construct_mapper(self) -> Mapper[UUID]:
-        """Personal fields are sealed with their owner's key (see services/personal_data.py)."""
+        """Personal fields are sealed with their owner's key (see services/privacy/sealing.py)."""
         transcoder = self.construct_transcoder()
         self.keys: KeyStore | None = None
         if self.env.get("CIVFED_PERSONAL_ENCRYPTION", "on") == "off":  # benchmarks compare both

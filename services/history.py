@@ -14,7 +14,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 
 from aggregates.wallet import Wallet
-from projections.event_source import event_type
+from services.event_log import event_type
 
 HIDDEN = ("originator_id", "originator_version", "timestamp")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from aggregates.depreciation import LotTerms, lot_terms
-from services.config import Currency
+from services.settings.cities import Currency
 
 
 def new_lot(currency: Currency, now: dt.datetime) -> LotTerms | None:

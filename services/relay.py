@@ -20,10 +20,9 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from projections.integration import to_integration_event
-from projections.kafka_source import topic_for
+from projections.integration import to_integration_event, topic_for
 from projections.store import Store
-from services.stream_settings import StreamSettings, kafka_client_kwargs, kafka_settings
+from services.settings.stream import StreamSettings, kafka_client_kwargs, kafka_settings
 
 log = logging.getLogger(__name__)
 

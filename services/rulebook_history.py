@@ -13,7 +13,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 
 from aggregates.rulebook import Rulebook
-from projections.event_source import event_type
+from services.event_log import event_type
 
 ACTIONS = {
     "Rulebook.RulePublished": "published",

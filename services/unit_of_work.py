@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -33,10 +33,17 @@ class _Replayed(Exception):
         self.result = result
 
 
+class Store(Protocol):
+    """Where a unit of work reads aggregates from: an application's repository."""
+
+    @property
+    def repository(self) -> Any: ...
+
+
 class UnitOfWork:
     """The aggregates one command (or one group of commands) reads and changes."""
 
-    def __init__(self, app: Application[UUID]) -> None:
+    def __init__(self, app: Store) -> None:
         self.app = app
         self.seen: dict[UUID, Aggregate | None] = {}
         # The wallet the current command is about; its receipt is that person's data.

@@ -8,23 +8,39 @@ treasury. Every command carries an idempotency key, like the city's others.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from aggregates import rules
 from aggregates.appeal import Appeal
 from aggregates.depreciation import schedule
 from aggregates.errors import InvalidInput, NotFound, ParticipantNotAllowed, PreconditionFailed
+from aggregates.rulebook import Rulebook
 from aggregates.treasury import Treasury
 from aggregates.wallet import Wallet
 from aggregates.workflow import Task, WorkCatalogue, WorkLog
 from services.appeals import appeal_activity_id
-from services.config import WorkflowTerms
 from services.lots import new_lot
+from services.settings.cities import City, WorkflowTerms
 from services.unit_of_work import Command, UnitOfWork
 
-if TYPE_CHECKING:
-    from services.city import CityApplication
+
+class WorkflowHost(Protocol):
+    """What the workflow needs of its city application (which owns it)."""
+
+    key: str
+    city: City
+    rulebook: Rulebook
+
+    def clock(self) -> dt.datetime: ...
+
+    def wallet(self, wallet_id: UUID) -> Wallet: ...
+
+    def save(self, *aggregates: Any) -> Any: ...
+
+    @property
+    def repository(self) -> Any: ...
+
 
 ROUNDING = (
     "a lot minted with value v on day b, ending on day e, is worth floor(v × (e − d) / (e − b)) on day d; "
@@ -33,15 +49,13 @@ ROUNDING = (
 
 
 class Workflow:
-    def __init__(self, app: CityApplication, terms: WorkflowTerms) -> None:
+    def __init__(self, app: WorkflowHost, terms: WorkflowTerms) -> None:
         self.app = app
         self.key = app.key
         self.terms = terms
         self.catalogue_id = WorkCatalogue.create_id(self.key)
         self.treasury_id = Treasury.create_id(self.key)
         self._sync_catalogue()
-        # A rejected log is appealed like an award; upheld, it mints through the same rule.
-        app.appeal_remedies["work_log"] = self.remedy
 
     def _sync_catalogue(self) -> None:
         """Publish the catalogue in the city file; categories removed from it are retired."""

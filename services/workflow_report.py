@@ -58,7 +58,7 @@ def render_equilibrium(report: dict[str, Any], name: str, currency: str, decimal
 
 def cmd_report(args: argparse.Namespace) -> int:
     from services.city import CityApplication
-    from services.config import cli_environment, load_city, load_settings
+    from services.settings.cities import cli_environment, load_city, load_settings
 
     settings = load_settings(cli_environment(args.data_dir))
     city = load_city(args.city, settings.CIVFED_CITIES_DIR)

@@ -17,10 +17,10 @@ from aggregates.errors import (
     WalletExpired,
 )
 from civfed.v1 import common_pb2, federation_pb2, federation_pb2_grpc
+from services.federation.vouchers import verify
 from services.grpc import requests as rq
 from services.grpc.node import CityNode
 from services.grpc.tls import partner_city
-from services.redemption_token import verify
 
 ACCEPTED = federation_pb2.DECISION_ACCEPTED
 REFUSED = federation_pb2.DECISION_REFUSED

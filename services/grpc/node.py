@@ -9,16 +9,16 @@ from typing import Any
 
 from aggregates.redemption import ForeignRedemption, Terms
 from civfed.v1 import common_pb2
-from projections.redemptions import RedemptionLedger
 from services.city import CityApplication
-from services.federation_acceptor import Acceptor, Partner
-from services.federation_home import HomeRedemptions
+from services.federation.acceptor import Acceptor, Partner
+from services.federation.home import HomeRedemptions
+from services.federation.ledger import RedemptionLedger
+from services.federation.vouchers import load_private_key, load_public_key
 from services.group_writer import GroupWriter
 from services.grpc.auth import Credentials
 from services.grpc.client import PartnerClient
 from services.grpc.tls import channel_credentials
-from services.node_config import NodeSettings
-from services.redemption_token import load_private_key, load_public_key
+from services.settings.node import NodeSettings
 from services.unit_of_work import Command, UnitOfWork
 
 log = logging.getLogger("civfed.node")

@@ -29,7 +29,6 @@ from civfed.v1 import (
     wallet_pb2_grpc,
 )
 from services.city import CityApplication, Clock, utcnow
-from services.config import City, ConfigError, Settings, load_city, load_settings
 from services.grpc.errors import ErrorInterceptor
 from services.grpc.federation_service import FederationService
 from services.grpc.merchant_service import MerchantService
@@ -37,8 +36,10 @@ from services.grpc.node import CityNode
 from services.grpc.rulebook_service import RulebookService
 from services.grpc.tls import server_credentials
 from services.grpc.wallet_service import WalletService
-from services.node_config import NodeSettings, load_node_settings
-from services.node_files import check_node_files
+from services.settings.cities import City, Settings, load_city, load_settings
+from services.settings.errors import ConfigError
+from services.settings.node import NodeSettings, load_node_settings
+from services.settings.node_files import check_node_files
 
 log = logging.getLogger("civfed.node")
 SERVICES = [

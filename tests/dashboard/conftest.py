@@ -14,9 +14,9 @@ import uvicorn
 
 from projections.store import Store
 from services.cli import main
-from services.config import load_settings
 from services.dashboard.app import create_app
-from services.stream_settings import load_stream_settings, read_model_store
+from services.settings.cities import load_settings
+from services.settings.stream import load_stream_settings, read_model_store
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from services.check_config import ROLES, check_config
-from services.config import PACKAGED_CITIES
-from services.grpc.local_federation import LocalFederation
+from services.cli.check_config import ROLES, check_config
+from services.demo.local_federation import LocalFederation
+from services.settings.cities import PACKAGED_CITIES
 
 ROOT = Path(__file__).resolve().parents[2]
 

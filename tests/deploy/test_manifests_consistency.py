@@ -12,14 +12,14 @@ from typing import Any
 
 from pydantic_settings import BaseSettings
 
-from services.check_config import POSTGRES_REQUIRES, ROLE_REQUIRES, check_config
 from services.cli import build_parser
-from services.config import Settings
+from services.cli.check_config import POSTGRES_REQUIRES, ROLE_REQUIRES, check_config
+from services.cli.stream import cmd_dashboard, cmd_project, cmd_relay
 from services.grpc.server import cmd_serve
-from services.keystore_key import SETTING as KEK
-from services.node_config import NodeSettings, PartnerNode
-from services.stream_cli import cmd_dashboard, cmd_project, cmd_relay
-from services.stream_settings import StreamSettings
+from services.privacy.keystore_key import SETTING as KEK
+from services.settings.cities import Settings
+from services.settings.node import NodeSettings, PartnerNode
+from services.settings.stream import StreamSettings
 from tests.deploy.conftest import (
     OVERLAYS,
     ROOT,
@@ -270,7 +270,7 @@ def test_kafka_bootstrap_points_at_the_example_cluster(
 def test_kafka_is_reached_over_tls_with_each_citys_own_scram_user(
     overlays: dict[str, list[Doc]], kafka_docs: list[Doc]
 ) -> None:
-    from projections.kafka_source import topic_for
+    from projections.integration import topic_for
 
     kafka = one(kafka_docs, "Kafka", "civfed")["spec"]["kafka"]
     assert [(x["tls"], x["authentication"]) for x in kafka["listeners"]] == [

@@ -7,10 +7,10 @@ import re
 import yaml
 from pydantic import SecretStr
 
-from services.config import Settings
-from services.keystore_key import SETTING as KEK
-from services.node_config import NodeSettings
-from services.stream_settings import StreamSettings
+from services.privacy.keystore_key import SETTING as KEK
+from services.settings.cities import Settings
+from services.settings.node import NodeSettings
+from services.settings.stream import StreamSettings
 from tests.deploy.conftest import DEPLOY, ROOT, Doc, containers, effective_env, of_kind, one, role
 
 # The Kafka cluster's CA and the city's Kafka password, for the roles that talk to Kafka.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import kubernetes_validate
 import pytest
 
-from services.check_config import ROLES
-from services.config import city_keys
+from services.cli.check_config import ROLES
+from services.settings.cities import city_keys
 from tests.deploy.conftest import K8S, OVERLAYS, Doc, containers, effective_env, of_kind, one, render, role
 
 # kubectl 1.32 renders these; kubernetes-validate ships the 1.32 schemas.
@@ -102,8 +102,8 @@ def test_every_workload_has_a_disruption_budget(overlays: dict[str, list[Doc]]) 
 def test_the_example_kafka_keeps_three_replicas_and_two_in_sync(
     kafka_docs: list[Doc], overlays: dict[str, list[Doc]]
 ) -> None:
-    from projections.kafka_source import topic_for
-    from services.stream_settings import StreamSettings
+    from projections.integration import topic_for
+    from services.settings.stream import StreamSettings
 
     for doc in kafka_docs:  # custom resources: parsed, with the fields Strimzi requires
         assert doc["apiVersion"] == "kafka.strimzi.io/v1beta2"

@@ -13,11 +13,11 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from projections.city_totals import city_totals
-from projections.event_source import event_type, read_events
 from services.city import CityApplication
-from services.config import load_city, load_settings
-from services.grpc.local_federation import CityStubs, LocalFederation
+from services.city_totals import city_totals
+from services.demo.local_federation import CityStubs, LocalFederation
+from services.event_log import event_type, read_events
+from services.settings.cities import load_city, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 CITIES = ["vienna", "rome", "sint_niklaas", "bologna"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cluster import CITIES, Cluster, conservation
 
-from services.grpc.local_federation import LocalFederation
+from services.demo.local_federation import LocalFederation
 from tests.conftest import new_schema
 
 NODES = ("vienna", "rome", "sint_niklaas")

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from civfed.v1 import merchant_pb2, wallet_pb2
+from services.demo.local_federation import CityStubs
 from services.grpc.auth import bearer
 from services.grpc.client import call_with_retry
-from services.grpc.local_federation import CityStubs
 
 CONSENT = {"vienna": "wien-2026-01", "rome": "roma-2026-03", "sint_niklaas": "sengzen-2026-02"}
 

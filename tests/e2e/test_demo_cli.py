@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from aggregates.depreciation import total_at
-from projections.city_totals import city_totals
 from projections.dashboard_view import federation_dashboard
-from projections.event_source import event_type, read_events
 from services.city import CityApplication
-from services.config import load_city, load_settings
-from services.stream_settings import load_stream_settings, read_model_store
+from services.city_totals import city_totals
+from services.event_log import event_type, read_events
+from services.settings.cities import load_city, load_settings
+from services.settings.stream import load_stream_settings, read_model_store
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ from cluster import Cluster
 from flows import accept, rome_citizen, shop, vienna_citizen
 
 from civfed.v1 import merchant_pb2, wallet_pb2
-from projections.event_source import event_type, read_events
+from services.event_log import event_type, read_events
 
 
 def count(cluster: Cluster, city: str, kind: str) -> int:

@@ -12,7 +12,7 @@ from cluster import Cluster
 from flows import accept, shop, vienna_citizen
 
 from civfed.v1 import federation_pb2, federation_pb2_grpc, merchant_pb2
-from projections.event_source import event_type, read_events
+from services.event_log import event_type, read_events
 
 
 def events_of(cluster: Cluster, city: str, kind: str) -> list[object]:

@@ -16,8 +16,8 @@ from flows import Citizen, shop, vienna_citizen
 
 from aggregates.redemption import ForeignRedemption
 from civfed.v1 import federation_pb2, federation_pb2_grpc, merchant_pb2, wallet_pb2
-from projections.event_source import event_type, read_events
-from services.grpc.local_federation import LocalFederation
+from services.demo.local_federation import LocalFederation
+from services.event_log import event_type, read_events
 from services.grpc.server import RunningNode
 from services.unit_of_work import UnitOfWork
 

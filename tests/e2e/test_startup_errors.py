@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from services.grpc.local_federation import LocalFederation
+from services.demo.local_federation import LocalFederation
 
 ROOT = Path(__file__).resolve().parents[2]
 PEM = serialization.Encoding.PEM

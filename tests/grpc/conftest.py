@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.grpc.local_federation import LocalFederation
+from services.demo.local_federation import LocalFederation
 from tests.e2e.cluster import conservation
 
 

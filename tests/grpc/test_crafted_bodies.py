@@ -24,10 +24,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from civfed.v1 import federation_pb2, merchant_pb2
+from services.demo.local_federation import LocalFederation
+from services.federation.vouchers import load_private_key
 from services.grpc.auth import bearer
-from services.grpc.local_federation import LocalFederation
 from services.grpc.server import SERVICES
-from services.redemption_token import load_private_key
 from tests.e2e.flows import shop, vienna_citizen
 
 OK, INVALID = grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT

@@ -11,7 +11,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from civfed.v1 import wallet_pb2, wallet_pb2_grpc
-from services.grpc.local_federation import LocalFederation
+from services.demo.local_federation import LocalFederation
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING

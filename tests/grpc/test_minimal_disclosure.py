@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from civfed.v1 import common_pb2, federation_pb2
-from services.grpc.local_federation import LocalFederation
+from services.demo.local_federation import LocalFederation
 from tests.e2e.flows import Citizen, vienna_citizen
 
 SERVICE = "/civfed.v1.FederationService/"

@@ -11,8 +11,8 @@ import pytest
 from google.protobuf.descriptor import FieldDescriptor
 
 from civfed.v1 import federation_pb2, merchant_pb2, wallet_pb2
+from services.demo.local_federation import LocalFederation
 from services.grpc.auth import bearer
-from services.grpc.local_federation import LocalFederation
 from tests.e2e.flows import open_wallet
 
 FILES = {"civfed.v1.WalletService": wallet_pb2, "civfed.v1.MerchantService": merchant_pb2}

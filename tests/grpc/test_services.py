@@ -9,10 +9,10 @@ import grpc
 import pytest
 
 from civfed.v1 import federation_pb2, merchant_pb2, wallet_pb2
-from services.config import ConfigError
+from services.demo.local_federation import CityStubs, LocalFederation
 from services.grpc.auth import bearer
-from services.grpc.local_federation import CityStubs, LocalFederation
-from services.node_config import load_node_settings
+from services.settings.errors import ConfigError
+from services.settings.node import load_node_settings
 from tests.e2e.flows import open_wallet
 
 

@@ -10,8 +10,8 @@ from uuid import uuid4
 import pytest
 
 from aggregates.errors import InvalidInput
-from services.grpc.pki import ThrowawayCA
-from services.redemption_token import RedemptionVoucher, load_private_key, load_public_key, sign, verify
+from services.demo.pki import ThrowawayCA
+from services.federation.vouchers import RedemptionVoucher, load_private_key, load_public_key, sign, verify
 
 
 def voucher_from(key_file: Path) -> str:

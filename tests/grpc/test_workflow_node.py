@@ -7,8 +7,8 @@ from pathlib import Path
 from uuid import UUID
 
 from civfed.v1 import wallet_pb2
+from services.demo.local_federation import LocalFederation
 from services.grpc.auth import bearer
-from services.grpc.local_federation import LocalFederation
 from tests.e2e.flows import open_wallet
 from tests.integration.zwolle_season import START, Clock, work_day
 

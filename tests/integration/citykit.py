@@ -8,9 +8,9 @@ from typing import Any
 from uuid import UUID
 
 from aggregates.wallet import Wallet
-from projections.event_source import event_type, read_events
 from services.city import CityApplication
-from services.config import PACKAGED_CITIES, load_city, load_settings
+from services.event_log import event_type, read_events
+from services.settings.cities import PACKAGED_CITIES, load_city, load_settings
 
 T0 = dt.datetime(2026, 5, 4, 8, 0, tzinfo=dt.UTC)
 

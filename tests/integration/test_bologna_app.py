@@ -11,13 +11,13 @@ import pytest
 from citykit import Cities, log_count, log_types, open_wallet, wallet_state
 
 from aggregates.errors import AlreadyAwarded, NegativeAward, ParticipantNotAllowed, ProtectedAttribute
-from services.config import PACKAGED_CITIES, load_city
+from services.settings.cities import PACKAGED_CITIES, load_city
 
 ROOT = Path(__file__).resolve().parents[2]
 # Files that only *use* Bologna as a name: the demo's story of simulated residents (which
 # actions they take on which day) and a benchmark that picks it as its sample city. Bologna
 # runs without either, as every other test here shows.
-USES_ONLY = {Path("services/demo_scenario.py"), Path("benchmarks/projections.py")}
+USES_ONLY = {Path("services/demo/scenario.py"), Path("benchmarks/projections.py")}
 NOT_SOURCE = {".venv", ".git", "tests", "civfed", "cities", "build"}
 
 

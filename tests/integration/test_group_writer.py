@@ -13,8 +13,8 @@ import pytest
 
 from aggregates.errors import IdempotencyConflict, InsufficientBalance
 from services.city import CityApplication
-from services.config import load_city, load_settings
 from services.group_writer import GroupWriter
+from services.settings.cities import load_city, load_settings
 from services.unit_of_work import Command, UnitOfWork
 
 

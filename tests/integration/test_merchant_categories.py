@@ -10,7 +10,7 @@ import pytest
 from citykit import Cities, log_count, log_types
 
 from aggregates.errors import InvalidInput
-from services.config import PACKAGED_CITIES, city_keys
+from services.settings.cities import PACKAGED_CITIES, city_keys
 
 FREE_TEXT = "BBNAME Dr Maria Muster psychotherapy"
 

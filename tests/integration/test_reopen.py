@@ -8,7 +8,7 @@ import pytest
 from city_scenarios import normalised, run_singly, season
 from citykit import Cities, log_types, wallet_state
 
-from projections.city_totals import city_totals
+from services.city_totals import city_totals
 
 CITIES = ["vienna", "rome", "sint_niklaas", "bologna"]
 

@@ -17,7 +17,7 @@ from aggregates.errors import (
     VoucherExpired,
     WalletClosed,
 )
-from services.retention import finish_closing
+from services.privacy.retention import finish_closing
 
 
 def trip(mode: str, km: int, date: str = "2026-05-03") -> dict[str, object]:

@@ -18,10 +18,10 @@ from aggregates.errors import (
     WorkNotOpen,
 )
 from aggregates.workflow import WorkLog
-from projections.city_totals import city_totals
-from projections.event_source import event_type, read_events
-from services.personal_data import REDACTED
-from services.retention import erase_wallet
+from services.city_totals import city_totals
+from services.event_log import event_type, read_events
+from services.privacy.retention import erase_wallet
+from services.privacy.sealing import REDACTED
 from services.workflow_report import equilibrium_report
 from tests.integration.zwolle_season import START, Clock, ok, open_wallets, store_env, work_day, zwolle
 

@@ -11,7 +11,7 @@ import datetime as dt
 from pathlib import Path
 
 from aggregates.depreciation import total_at
-from services.config import load_settings
+from services.settings.cities import load_settings
 from services.workflow_report import equilibrium_report
 from tests.integration.zwolle_season import START, Clock, open_wallets, work_day, zwolle
 

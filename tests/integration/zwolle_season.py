@@ -12,7 +12,7 @@ from uuid import UUID
 import pytest
 
 from services.city import CityApplication
-from services.config import load_city, load_settings
+from services.settings.cities import load_city, load_settings
 from services.workflow import Workflow
 
 START = dt.datetime(2026, 9, 1, 9, 0, tzinfo=dt.UTC)

@@ -20,8 +20,8 @@ from kafka import KafkaConsumer, TopicPartition
 from projections.projector import Projector
 from projections.store import Store
 from services.city import CityApplication
-from services.config import load_city, load_settings
 from services.relay import Relay
+from services.settings.cities import load_city, load_settings
 from tests.conftest import PG_URL, free_port, need, new_schema
 
 

@@ -9,7 +9,7 @@ from projections.integration import to_integration_event
 from projections.projector import Delivery, Projector
 from projections.store import Store
 from services.city import CityApplication
-from services.config import load_city, load_settings
+from services.settings.cities import load_city, load_settings
 from tests.kafka.activity import season
 
 

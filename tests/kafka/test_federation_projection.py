@@ -15,7 +15,7 @@ from projections.log_source import catch_up_log
 from projections.projector import Projector
 from projections.settlement import matrix
 from projections.store import Store
-from services.grpc.local_federation import LocalFederation
+from services.demo.local_federation import LocalFederation
 from services.relay import Relay
 from tests.e2e.flows import accept, rome_citizen, shop, vienna_citizen
 from tests.grpc.conftest import in_process_federation

@@ -12,7 +12,7 @@ from projections.log_source import follow_logs
 from projections.projector import Projector
 from projections.store import Store
 from services.city import CityApplication
-from services.config import load_city, load_settings
+from services.settings.cities import load_city, load_settings
 from tests.conftest import PG_URL
 from tests.kafka.activity import balances_from_app, season
 

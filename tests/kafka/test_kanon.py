@@ -9,7 +9,7 @@ from projections.log_source import catch_up_log
 from projections.projector import Projector
 from projections.store import Store
 from services.city import CityApplication
-from services.config import load_city, load_settings
+from services.settings.cities import load_city, load_settings
 from tests.kafka.activity import nine_and_ten
 
 

@@ -13,7 +13,7 @@ from kafka import KafkaAdminClient, KafkaConsumer
 from projections.store import Store
 from services.city import CityApplication
 from services.relay import Relay
-from services.stream_settings import kafka_client_kwargs, load_stream_settings
+from services.settings.stream import kafka_client_kwargs, load_stream_settings
 from tests.kafka.activity import season
 from tests.kafka.conftest import Broker
 

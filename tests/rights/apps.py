@@ -6,7 +6,7 @@ from pathlib import Path
 from uuid import UUID
 
 from services.city import CityApplication
-from services.config import load_city, load_settings
+from services.settings.cities import load_city, load_settings
 
 
 def city_app(key: str, data_dir: Path, env: dict[str, str] | None = None) -> CityApplication:

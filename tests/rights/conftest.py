@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.city import CityApplication
-from services.grpc.local_federation import LocalFederation
+from services.demo.local_federation import LocalFederation
 from tests.grpc.conftest import in_process_federation
 from tests.rights.apps import city_app
 

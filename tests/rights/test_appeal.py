@@ -173,7 +173,7 @@ def test_dashboard_shows_appeal_count_and_median_time_k_anonymously(tmp_path: Pa
     from projections.log_source import catch_up_log
     from projections.projector import Projector
     from projections.store import Store
-    from services.demo_time import scenario_time
+    from services.demo.clock import scenario_time
 
     app = city_app("vienna", tmp_path)
     start = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)

@@ -17,16 +17,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aggregates.errors import InvalidInput, WalletClosed
 from civfed.v1 import wallet_pb2
-from projections.city_totals import city_totals
 from services.city import CityApplication
+from services.city_totals import city_totals
 from services.cli import main
-from services.config import PACKAGED_CITIES
-from services.federation_home import HomeRedemptions
+from services.demo.local_federation import LocalFederation
+from services.federation.home import HomeRedemptions
+from services.federation.vouchers import verify
 from services.grpc.auth import bearer
-from services.grpc.local_federation import LocalFederation
-from services.personal_data import REDACTED
-from services.redemption_token import verify
-from services.retention import finish_closing, run_retention
+from services.privacy.retention import finish_closing, run_retention
+from services.privacy.sealing import REDACTED
+from services.settings.cities import PACKAGED_CITIES
 from services.unit_of_work import Command
 from tests.e2e.flows import open_wallet, record_activity
 from tests.rights.apps import city_app, opened

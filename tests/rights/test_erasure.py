@@ -15,18 +15,18 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from projections.city_totals import city_totals
-from projections.event_source import read_events
 from projections.log_source import catch_up_log
 from projections.projector import Projector
 from projections.store import Store
 from services.city import CityApplication
+from services.city_totals import city_totals
 from services.cli import main
-from services.config import load_city as app_city
-from services.config import load_settings
+from services.event_log import read_events
 from services.history import history
-from services.personal_data import REDACTED
-from services.retention import erase_wallet, run_retention
+from services.privacy.retention import erase_wallet, run_retention
+from services.privacy.sealing import REDACTED
+from services.settings.cities import load_city as app_city
+from services.settings.cities import load_settings
 from tests.conftest import PG_URL
 from tests.kafka.conftest import Broker, relay_once
 from tests.rights.apps import city_app, personal_life

@@ -19,16 +19,17 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from services.check_config import check_config
 from services.city import CityApplication
 from services.cli import main
-from services.config import ConfigError, load_settings
-from services.grpc.local_federation import LocalFederation
+from services.cli.check_config import check_config
+from services.demo.local_federation import LocalFederation
 from services.history import history
-from services.keystore import KeyStore, KeyStoreError
-from services.keystore_key import SETTING, KeyStoreKeyError
-from services.personal_data import REDACTED
-from services.retention import erase_wallet
+from services.privacy.keystore import KeyStore, KeyStoreError
+from services.privacy.keystore_key import SETTING, KeyStoreKeyError
+from services.privacy.retention import erase_wallet
+from services.privacy.sealing import REDACTED
+from services.settings.cities import load_settings
+from services.settings.errors import ConfigError
 from tests.conftest import PG_URL, write_kek
 from tests.rights.apps import city_app, personal_life
 

@@ -11,10 +11,10 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor
 
 from civfed.v1 import federation_pb2, merchant_pb2, wallet_pb2
-from projections.event_source import event_type, read_events
 from projections.integration import PUBLIC_FIELDS, to_integration_event
+from services.demo.local_federation import LocalFederation
+from services.event_log import event_type, read_events
 from services.grpc.auth import bearer
-from services.grpc.local_federation import LocalFederation
 from tests.e2e.flows import open_wallet, record_activity
 
 ALLOWED_FIELDS = {

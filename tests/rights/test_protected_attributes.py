@@ -12,7 +12,7 @@ import pytest
 
 from aggregates.errors import ProtectedAttribute, RuleRejected
 from aggregates.rulebook import Rule, Rulebook, check_rule
-from services.config import PACKAGED_CITIES
+from services.settings.cities import PACKAGED_CITIES
 from tests.rights.apps import city_app
 
 POINTS = {"points": {"litter_picking": 10}}

@@ -30,10 +30,10 @@ from aggregates.rulebook import check_rule
 from aggregates.wallet import Wallet
 from civfed.v1 import events_pb2, federation_pb2, merchant_pb2, rulebook_pb2, wallet_pb2
 from services.city import CityApplication
-from services.config import load_city, load_settings
-from services.federation_home import HomeRedemptions
-from services.redemption_token import verify
-from services.retention import erase_wallet
+from services.federation.home import HomeRedemptions
+from services.federation.vouchers import verify
+from services.privacy.retention import erase_wallet
+from services.settings.cities import load_city, load_settings
 from tests.integration.zwolle_season import START, Clock, work_day
 from tests.rights.apps import city_app, opened
 
@@ -221,7 +221,7 @@ def test_rule_validation_refuses_negative_awards(kind: str, params: dict[str, An
 def test_a_negative_rule_in_a_rulebook_file_stops_start_up(tmp_path: Path) -> None:
     import shutil
 
-    from services.config import PACKAGED_CITIES
+    from services.settings.cities import PACKAGED_CITIES
 
     cities = tmp_path / "cities"
     shutil.copytree(PACKAGED_CITIES, cities)

@@ -14,10 +14,10 @@ import pytest
 from civfed.v1 import rulebook_pb2, wallet_pb2
 from services.city import CityApplication
 from services.cli import main
-from services.config import PACKAGED_CITIES
+from services.demo.local_federation import CityStubs, LocalFederation
 from services.grpc.auth import bearer
-from services.grpc.local_federation import CityStubs, LocalFederation
 from services.history import history
+from services.settings.cities import PACKAGED_CITIES
 from tests.e2e.flows import open_wallet, record_activity
 from tests.rights.apps import city_app, opened
 

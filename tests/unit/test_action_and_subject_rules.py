@@ -20,7 +20,7 @@ from aggregates.rules import (
     once_per_subject,
     percentage_of_amount,
 )
-from services.config import RuleSpec, load_city
+from services.settings.cities import RuleSpec, load_city
 
 DAY = dt.date(2026, 6, 1)
 

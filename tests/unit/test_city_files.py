@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from services.config import ConfigError, city_keys, load_city
+from services.settings.cities import city_keys, load_city
+from services.settings.errors import ConfigError
 
 CITY = """
 key = "linz"

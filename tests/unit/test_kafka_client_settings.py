@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from services.config import ConfigError
-from services.stream_settings import kafka_client_kwargs, load_stream_settings
+from services.settings.errors import ConfigError
+from services.settings.stream import kafka_client_kwargs, load_stream_settings
 
 BOOTSTRAP = "kafka.example:9093"
 

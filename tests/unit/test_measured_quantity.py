@@ -9,7 +9,7 @@ import pytest
 
 from aggregates.errors import InvalidInput
 from aggregates.rules import MEASURED_QUANTITY, TripInput, measured_quantity, parse_input
-from services.config import load_city
+from services.settings.cities import load_city
 
 DAY = dt.date(2026, 5, 3)
 

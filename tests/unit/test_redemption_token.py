@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aggregates.errors import InvalidInput
-from services.redemption_token import MAX_AMOUNT, MAX_EXP, RedemptionVoucher, peek_home, sign, verify
+from services.federation.vouchers import MAX_AMOUNT, MAX_EXP, RedemptionVoucher, peek_home, sign, verify
 
 KEY = Ed25519PrivateKey.generate()
 GOOD = {"v": 1, "home": "vienna", "ref": str(uuid4()), "amount": 3, "exp": 1_780_000_000}

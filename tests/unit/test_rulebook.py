@@ -8,7 +8,7 @@ import pytest
 
 from aggregates.errors import NegativeAward, NotFound, ProtectedAttribute, RuleRejected
 from aggregates.rulebook import Rule, Rulebook, check_rule
-from services.config import city_keys, load_city
+from services.settings.cities import city_keys, load_city
 
 POINTS: dict[str, Any] = {"points": {"recycling_drop_off": 10}}
 VIENNA: dict[str, Any] = {

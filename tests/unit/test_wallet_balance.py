@@ -16,7 +16,7 @@ from aggregates.errors import (
 )
 from aggregates.rules import TripInput, measured_quantity
 from aggregates.wallet import Wallet
-from services.config import load_city
+from services.settings.cities import load_city
 
 T0 = dt.datetime(2026, 5, 4, 9, 0, tzinfo=dt.UTC)
 SHOP = uuid4()

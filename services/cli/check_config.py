@@ -1,0 +1,157 @@
+"""`civfed check-config`: validate a city's files and one role's environment, start nothing.
+
+Platform teams run it in their pipelines (and before a rollout) with the same
+environment the role will get. It opens no database, broker or port: it reads the
+settings, the city files and the certificate and key files they name, and runs the
+rule validation that publishing a rulebook runs (`aggregates.rulebook.check_rule`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aggregates.errors import DomainError
+from aggregates.rulebook import check_rule
+from services.privacy.keystore_key import SETTING
+from services.settings.cities import PACKAGED_CITIES, City, city_keys, load_city, load_settings
+from services.settings.errors import ConfigError
+from services.settings.node import load_node_settings
+from services.settings.stream import load_stream_settings
+
+ROLES = ("node", "relay", "projector", "dashboard")
+# Settings a role cannot run without, beyond the fields the settings models require.
+ROLE_REQUIRES: dict[str, tuple[str, ...]] = {"relay": ("CIVFED_KAFKA_BOOTSTRAP",)}
+# Roles that open a city's event store (and so its key store): on PostgreSQL they
+# need the key-store key; SQLite makes one in the data dir.
+OPENS_CITY_STORE = ("node", "relay")
+POSTGRES_REQUIRES: dict[str, tuple[str, ...]] = {role: (SETTING,) for role in OPENS_CITY_STORE}
+
+
+@dataclass
+class Report:
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+
+
+def check_rules(city: City) -> list[str]:
+    """Every rule of the city's rulebook, through the same guard as publishing."""
+    problems = []
+    for spec in city.rules:
+        try:
+            check_rule(spec.id, spec.kind, spec.params, spec.conditions)
+        except DomainError as exc:
+            problems.append(f"{city.config.key}/rulebook.toml: {exc}")
+        except KeyError as exc:
+            problems.append(
+                f"{city.config.key}/rulebook.toml: rule {spec.id!r} rejected: params.{exc.args[0]} is missing"
+            )
+        except (TypeError, AttributeError) as exc:
+            problems.append(
+                f"{city.config.key}/rulebook.toml: rule {spec.id!r} rejected: malformed params ({exc})"
+            )
+    return problems
+
+
+def _role_settings(role: str, env: Mapping[str, str], report: Report) -> dict[str, Any]:
+    """Validate the role's own settings; returns the node's partners (or nothing)."""
+    if env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
+        for name in POSTGRES_REQUIRES.get(role, ()):
+            if not env.get(name):
+                report.problems.append(
+                    f"invalid {role} settings: {name}: required for the {role} on eventsourcing.postgres"
+                )
+    if role == "node":
+        try:
+            node = load_node_settings(dict(env))
+        except ConfigError as exc:
+            report.problems.append(str(exc))
+            return {}
+        return dict(node.CIVFED_PARTNERS)
+    try:
+        load_stream_settings(dict(env))
+    except ConfigError as exc:
+        report.problems.append(str(exc))
+    for name in ROLE_REQUIRES.get(role, ()):
+        if not env.get(name):
+            report.problems.append(f"invalid {role} settings: {name}: required for the {role}")
+    return {}
+
+
+def _federation(city: City, partners: dict[str, Any], report: Report) -> None:
+    """Partners named in [federation] need an address and key in CIVFED_PARTNERS."""
+    terms = city.config.federation
+    for other in sorted(set(terms.accepts) | set(terms.redeemable_at)):
+        if other not in partners:
+            report.warnings.append(
+                f"{city.config.key}: [federation] names {other!r} but CIVFED_PARTNERS has no entry for it;"
+                " redemptions with it will be refused"
+            )
+    for other in sorted(set(partners) - set(terms.accepts) - set(terms.redeemable_at)):
+        report.warnings.append(
+            f"CIVFED_PARTNERS: {other!r} has no terms in [federation] of {city.config.key}"
+        )
+
+
+def check_config(role: str, cities: list[str] | None, env: Mapping[str, str]) -> Report:
+    """All problems found (each naming its setting, file or rule), not just the first."""
+    report = Report()
+    if role not in ROLES:
+        report.problems.append(f"--role: {role!r} is not one of {', '.join(ROLES)}")
+        return report
+    cities_dir = Path(env.get("CIVFED_CITIES_DIR") or PACKAGED_CITIES)
+    try:
+        cities_dir = load_settings(dict(env)).CIVFED_CITIES_DIR
+    except ConfigError as exc:
+        report.problems.append(str(exc))
+    if role == "node" and not cities and env.get("CIVFED_CITY"):
+        cities = [env["CIVFED_CITY"]]
+    if role == "node" and cities and len(cities) != 1:
+        report.problems.append("--city: a node serves exactly one city")
+    node_env = dict(env)
+    if role == "node" and cities:
+        node_env["CIVFED_CITY"] = cities[0]
+    partners = _role_settings(role, node_env, report)
+    keys = cities or city_keys(cities_dir)
+    if not keys:
+        report.problems.append(f"CIVFED_CITIES_DIR: no city folders (with city.toml) in {cities_dir}")
+    for key in keys:
+        try:
+            city = load_city(key, cities_dir)
+        except ConfigError as exc:
+            report.problems.append(str(exc))
+            continue
+        report.problems.extend(check_rules(city))
+        if role == "node":
+            _federation(city, partners, report)
+        n = len(city.rules)
+        report.checked.append(f"{key} ({n} rule{'' if n == 1 else 's'})")
+    return report
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    report = check_config(args.role, args.city, os.environ)
+    for warning in report.warnings:
+        print(f"civfed check-config: warning: {warning}", file=sys.stderr)
+    for problem in report.problems:
+        print(f"civfed check-config: {problem}", file=sys.stderr)
+    if report.problems:
+        print(f"civfed check-config: {len(report.problems)} problem(s) for role {args.role}", file=sys.stderr)
+        return 2
+    print(f"civfed check-config: {args.role} configuration is valid: {', '.join(report.checked)}")
+    return 0
+
+
+def add_check_config_parser(sub: Any) -> None:
+    check = sub.add_parser(
+        "check-config", help="validate city files, rulebook and a role's environment without starting"
+    )
+    check.add_argument("--role", required=True, choices=ROLES, help="whose settings to check")
+    check.add_argument("--city", action="append", help="a city key (repeatable; default: CIVFED_CITY or all)")
+    check.set_defaults(func=cmd_check_config)

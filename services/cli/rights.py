@@ -1,0 +1,87 @@
+"""`civfed rules show <city>`, `civfed retention run --city <city>`, `civfed erase --city <city> ID`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+from uuid import UUID
+
+from services.city import CityApplication
+from services.privacy.retention import erase_wallet, run_retention
+from services.rulebook_history import render, rule_history
+from services.settings.cities import city_keys, cli_environment, load_city, load_settings
+
+
+def _open(args: argparse.Namespace, city: str) -> CityApplication:
+    settings = load_settings(cli_environment(getattr(args, "data_dir", None)))
+    return CityApplication(load_city(city, settings.CIVFED_CITIES_DIR), settings.eventsourcing_env(city))
+
+
+def cmd_rules_show(args: argparse.Namespace) -> int:
+    app = _open(args, args.city)
+    try:
+        print(render(app.key, rule_history(app, app.key)))
+    finally:
+        app.close()
+    return 0
+
+
+def cmd_retention_run(args: argparse.Namespace) -> int:
+    settings = load_settings(dict(os.environ))
+    cities = [args.city] if args.city else city_keys(settings.CIVFED_CITIES_DIR)
+    reports: list[dict[str, Any]] = []
+    for city in cities:
+        app = _open(args, city)
+        try:
+            reports.append(run_retention(app))
+        finally:
+            app.close()
+    print(json.dumps(reports, indent=2))
+    return 0
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    # Checked before the store is opened: a typo opens (or creates) nothing.
+    try:
+        wallet = UUID(args.wallet_id)
+    except ValueError:
+        print(f"civfed erase: WALLET_ID: {args.wallet_id!r} is not a wallet id (a UUID)", file=sys.stderr)
+        return 2
+    app = _open(args, args.city)
+    try:
+        out = erase_wallet(app, f"erase:{wallet}", wallet, args.reason)
+        print(json.dumps({"wallet_id": str(wallet), **out}))
+    finally:
+        app.close()
+    return 0
+
+
+def register(sub: Any) -> None:
+    rules = sub.add_parser("rules", help="public rulebooks").add_subparsers(
+        dest="rules_command", required=True
+    )
+    show = rules.add_parser("show", help="print a city's rules and their full change history")
+    show.add_argument("city")
+    show.add_argument("--data-dir", help="where the SQLite stores live")
+    show.set_defaults(func=cmd_rules_show)
+
+    retention = sub.add_parser("retention", help="data retention").add_subparsers(
+        dest="retention_command", required=True
+    )
+    run = retention.add_parser(
+        "run",
+        help="close wallets whose final spend window ended; erase all once the retention period is over",
+    )
+    run.add_argument("--city", help="one city (default: every city)")
+    run.add_argument("--data-dir", help="where the SQLite stores live")
+    run.set_defaults(func=cmd_retention_run)
+
+    erase = sub.add_parser("erase", help="erase one person's wallet now (crypto-shredding)")
+    erase.add_argument("wallet_id", metavar="WALLET_ID")
+    erase.add_argument("--city", required=True)
+    erase.add_argument("--reason", default="the holder asked for erasure")
+    erase.add_argument("--data-dir", help="where the SQLite stores live")
+    erase.set_defaults(func=cmd_erase)

@@ -1,0 +1,193 @@
+"""`civfed relay`, `civfed project`, `civfed projections rebuild`, `civfed dashboard`.
+
+Also what `civfed demo` does after the scenario: build the read models from the
+notification logs and, with `--serve`, show the dashboard.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from contextlib import ExitStack
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+
+from projections.kafka_source import KafkaSource
+from projections.log_source import catch_up_log, follow_logs
+from projections.projector import Projector
+from services.city import CityApplication
+from services.settings.cities import Settings, city_keys, cli_environment, load_city, load_settings
+from services.settings.stream import (
+    StreamSettings,
+    kafka_client_kwargs,
+    load_stream_settings,
+    read_model_store,
+)
+
+
+def _env(args: argparse.Namespace) -> dict[str, str]:
+    env = cli_environment(getattr(args, "data_dir", None))
+    if getattr(args, "kafka", None):
+        env["CIVFED_KAFKA_BOOTSTRAP"] = args.kafka
+    return env
+
+
+def _cities(settings: Settings, chosen: list[str] | None) -> list[str]:
+    return chosen or city_keys(settings.CIVFED_CITIES_DIR)
+
+
+def open_apps(settings: Settings, cities: list[str], stack: ExitStack) -> list[tuple[str, Application[UUID]]]:
+    apps: list[tuple[str, Application[UUID]]] = []
+    for key in cities:
+        app = CityApplication(load_city(key, settings.CIVFED_CITIES_DIR), settings.eventsourcing_env(key))
+        stack.callback(app.close)
+        apps.append((key, app))
+    return apps
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def project(settings: Settings, stream: StreamSettings, cities: list[str], follow: bool) -> int:
+    """Catch the read models up (and keep following with `follow`); returns events applied."""
+    store = read_model_store(settings, stream)
+    projector = Projector(store)
+    with ExitStack() as stack:
+        stack.callback(store.close)
+        if stream.CIVFED_KAFKA_BOOTSTRAP:
+            source = KafkaSource(kafka_client_kwargs(stream), cities, projector)
+            stack.callback(source.close)
+            source.catch_up()
+            if follow:
+                source.follow(_stop_on_signals())
+            return source.applied
+        apps = open_apps(settings, cities, stack)
+        applied = sum(catch_up_log(projector, app, key) for key, app in apps)
+        if follow:
+            follow_logs(projector, apps, _stop_on_signals())
+        return applied
+
+
+def cmd_project(args: argparse.Namespace) -> int:
+    env = _env(args)
+    settings, stream = load_settings(env), load_stream_settings(env)
+    applied = project(settings, stream, _cities(settings, args.city), args.follow)
+    print(f"applied {applied} events")
+    return 0
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    env = _env(args)
+    settings, stream = load_settings(env), load_stream_settings(env)
+    store = read_model_store(settings, stream)
+    Projector(store).reset()
+    store.close()
+    applied = project(settings, stream, _cities(settings, args.city), follow=False)
+    print(f"rebuilt read models from offset zero: {applied} events")
+    return 0
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
+    from services.relay import Relay
+
+    env = _env(args)
+    settings, stream = load_settings(env), load_stream_settings(env)
+    if not stream.CIVFED_KAFKA_BOOTSTRAP:
+        print("civfed relay: set CIVFED_KAFKA_BOOTSTRAP or --kafka HOST:PORT")
+        return 2
+    stop = _stop_on_signals()
+    store = read_model_store(settings, stream)
+    with ExitStack() as stack:
+        stack.callback(store.close)
+        threads = []
+        for key, app in open_apps(settings, _cities(settings, args.city), stack):
+            relay = Relay(app, key, stream, store)
+            stack.callback(relay.close)
+            relay.ensure_topic()  # a broker that is down only delays this: publishing retries it
+            if args.once:
+                print(f"{key}: published {relay.publish_once(limit=1_000_000)} events")
+                continue
+            threads.append(threading.Thread(target=relay.run, args=(stop,), daemon=True))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    return 0
+
+
+def serve_dashboard(settings: Settings, stream: StreamSettings, host: str, port: int) -> None:
+    import uvicorn
+
+    from services.dashboard.app import create_app
+
+    store = read_model_store(settings, stream)
+    print(f"Dashboard: http://{host}:{port}/", flush=True)
+    uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    env = _env(args)
+    settings, stream = load_settings(env), load_stream_settings(env)
+    host = args.host or stream.CIVFED_DASHBOARD_HOST
+    port = args.port if args.port is not None else stream.CIVFED_DASHBOARD_PORT
+    serve_dashboard(settings, stream, host, port)
+    return 0
+
+
+def after_demo(settings: Settings, args: Any) -> None:
+    """Build the read models from the notification logs; serve them with --serve."""
+    stream = load_stream_settings({k: v for k, v in os.environ.items() if not k.startswith("CIVFED_KAFKA_")})
+    applied = project(settings, stream, city_keys(settings.CIVFED_CITIES_DIR), follow=False)
+    out = sys.stderr if getattr(args, "json", False) else sys.stdout  # keep --json output parseable
+    print(f"Read models: {applied} new events projected from the notification logs", file=out)
+    if getattr(args, "serve", False):
+        serve_dashboard(
+            settings, stream, stream.CIVFED_DASHBOARD_HOST, args.port or stream.CIVFED_DASHBOARD_PORT
+        )
+    else:
+        address = f"http://{stream.CIVFED_DASHBOARD_HOST}:{args.port or stream.CIVFED_DASHBOARD_PORT}/"
+        print(
+            f"Dashboard: {address} while `civfed dashboard --data-dir {settings.CIVFED_DATA_DIR}`"
+            " (or `civfed demo --serve`) runs",
+            file=out,
+        )
+
+
+def register(sub: Any) -> None:
+    """Add the event-path subcommands to the `civfed` parser."""
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", help="where the SQLite stores live")
+        p.add_argument("--city", action="append", help="a city key (repeatable; default: all)")
+        p.add_argument("--kafka", help="Kafka bootstrap HOST:PORT (default: CIVFED_KAFKA_BOOTSTRAP)")
+
+    relay = sub.add_parser("relay", help="publish each city's notification log to Kafka")
+    common(relay)
+    relay.add_argument("--once", action="store_true", help="publish what is there, then stop")
+    relay.set_defaults(func=cmd_relay)
+
+    proj = sub.add_parser("project", help="update the read models (Kafka, or the logs without it)")
+    common(proj)
+    proj.add_argument("--follow", action="store_true", help="keep following new events")
+    proj.set_defaults(func=cmd_project)
+
+    group = sub.add_parser("projections", help="manage the read models")
+    psub = group.add_subparsers(dest="projections_command", required=True)
+    rebuild = psub.add_parser("rebuild", help="recompute every read model from offset zero")
+    common(rebuild)
+    rebuild.set_defaults(func=cmd_rebuild)
+
+    dash = sub.add_parser("dashboard", help="serve the dashboards over HTTP")
+    dash.add_argument("--data-dir", help="where the SQLite stores live")
+    dash.add_argument("--host")
+    dash.add_argument("--port", type=int)
+    dash.set_defaults(func=cmd_dashboard)

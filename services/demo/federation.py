@@ -1,0 +1,216 @@
+"""Three city nodes on loopback redeeming across cities, on the demo's own city stores.
+
+The nodes open the same event stores as the embedded demo, so their redemptions
+and settlement claims are part of the demo's data set and reach the dashboards.
+They run on the scenario's clock: their people earn through the season like
+everyone else and redeem in its last week. Every request key starts with
+`federation-demo:` (the scenario's start with `demo:`). Run again, every call
+replays its receipt: the voucher tokens that replay were signed with the keys
+kept in the data directory, so they still verify, and nothing is refused or
+counted twice.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from civfed.v1 import federation_pb2, federation_pb2_grpc, merchant_pb2, wallet_pb2
+from projections.kanon import K_ANONYMITY
+from services.demo.clock import ScenarioClock, scenario_time
+from services.demo.local_federation import CityStubs, LocalFederation
+from services.demo.scenario import WEEKS
+from services.grpc.auth import bearer
+from services.settings.cities import Settings
+
+CITIES = {"vienna": "wien-2026-01", "rome": "roma-2026-03", "sint_niklaas": "sengzen-2026-02"}
+# (home, acceptor, people): whose tokens are redeemed at whose shops, by how many
+# people, one voucher each. At least K_ANONYMITY people per pair, so the
+# dashboards may publish every pair's figures.
+PAIRS = [
+    ("vienna", "sint_niklaas", K_ANONYMITY + 2),
+    ("vienna", "rome", K_ANONYMITY + 1),
+    ("rome", "sint_niklaas", K_ANONYMITY + 2),
+    ("rome", "vienna", K_ANONYMITY + 1),
+]
+# home -> (activity, fields, every how many days). Vienna: a 10 km commute each
+# way by bike instead of by car, 4 kg CO2 every other day (2 tokens in three
+# weeks); Rome: recycling dropped off once a week, 10 points (30 in three weeks).
+EARNING = {
+    "vienna": ("trip", {"mode": "bike", "distance_m": "20000"}, 2),
+    "rome": ("eco_action", {"action": "recycling_drop_off"}, 7),
+}
+EARNING_DAYS = 21  # three weeks of earning; redemptions in the season's last week
+AMOUNTS = {"vienna": (1, 2), "rome": (10, 20)}
+KEY = "federation-demo"
+
+
+class Visitors:
+    """One pair's people: residents of `home` who redeem a voucher at a shop in `acceptor`."""
+
+    def __init__(self, n: int, home: CityStubs, acceptor: CityStubs, names: tuple[str, str], people: int):
+        self.n, self.home, self.acceptor, self.names, self.people = n, home, acceptor, names, people
+        self.prefix = f"{KEY}:{names[0]}-at-{names[1]}"
+        self.wallets: list[Any] = []
+        self.shop: Any = None
+        self.tokens = self.credited = 0
+        self.currency = ""
+
+    def open(self) -> None:
+        home = self.names[0]
+        self.shop = self.acceptor.merchant.RegisterMerchant(
+            merchant_pb2.RegisterMerchantRequest(
+                idempotency_key=f"{self.prefix}:shop",
+                name=f"{home.title()} visitors' café",
+                category="food",
+                local=True,
+            ),
+            metadata=self.acceptor.staff,
+            timeout=5,
+        )
+        self.wallets = [
+            self.home.wallet.OpenWallet(
+                wallet_pb2.OpenWalletRequest(
+                    idempotency_key=f"{self.prefix}:wallet{i}",
+                    participant_kind="resident",
+                    consent_version=CITIES[home],
+                ),
+                metadata=self.home.staff,
+                timeout=5,
+            )
+            for i in range(self.people)
+        ]
+
+    def play(self, day: int, date: str) -> None:
+        """What this pair's people do on the season's `day`."""
+        activity, fields, every = EARNING[self.names[0]]
+        for i, w in enumerate(self.wallets):
+            if day < EARNING_DAYS and day % every == i % every:
+                self.home.wallet.RecordActivity(
+                    wallet_pb2.RecordActivityRequest(
+                        idempotency_key=f"{self.prefix}:earn{i}:{day}",
+                        wallet_id=w.wallet_id,
+                        activity=activity,
+                        fields={**fields, "date": date},
+                        activity_id=f"{self.prefix}:activity{i}:{day}",
+                    ),
+                    metadata=self.home.staff,
+                    timeout=5,
+                )
+            if day == EARNING_DAYS + i % 7:
+                self.redeem(i, w)
+
+    def redeem(self, i: int, wallet: Any) -> None:
+        units = AMOUNTS[self.names[0]][(i + self.n) % 2]
+        token = self.home.wallet.IssueRedemptionVoucher(
+            wallet_pb2.IssueRedemptionVoucherRequest(
+                idempotency_key=f"{self.prefix}:voucher{i}", wallet_id=wallet.wallet_id, amount=units
+            ),
+            metadata=bearer(wallet.holder_token),
+            timeout=5,
+        ).token
+        out = self.acceptor.merchant.AcceptVoucher(
+            merchant_pb2.AcceptVoucherRequest(
+                idempotency_key=f"{self.prefix}:sale{i}", redemption_token=token
+            ),
+            metadata=bearer(self.shop.merchant_token),
+            timeout=10,
+        )
+        self.tokens += units
+        self.credited += out.credited.units
+        self.currency = out.credited.currency
+
+    def sale(self) -> dict[str, Any]:
+        return {
+            "home": self.names[0],
+            "acceptor": self.names[1],
+            "people": self.people,
+            "tokens": self.tokens,
+            "credited": self.credited,
+            "currency": self.currency,
+        }
+
+
+def store_env(settings: Settings) -> dict[str, str]:
+    """The demo's store settings, so the nodes open the embedded demo's city stores."""
+    values = {name: getattr(settings, name) for name in Settings.model_fields}
+    # An unset optional setting stays unset, rather than becoming the text "None".
+    return {name: str(value) for name, value in values.items() if value is not None}
+
+
+def positions(fed: LocalFederation) -> list[dict[str, Any]]:
+    """Each node's settlement position with each partner, as that partner's node is told it."""
+    found = []
+    for city in CITIES:
+        for partner in CITIES:
+            if partner == city:
+                continue
+            f = fed.files[partner]
+            channel = fed.channel(city, f.cert, f.key)
+            stub: Any = federation_pb2_grpc.FederationServiceStub(channel)
+            for p in stub.GetSettlement(federation_pb2.GetSettlementRequest(), timeout=5).positions:
+                found.append(
+                    {
+                        "city": city,
+                        "partner": p.partner_city,
+                        "payable": p.payable_units,
+                        "receivable": p.receivable_units,
+                        "net": p.net_units,
+                        "redemptions": p.redemptions,
+                    }
+                )
+            channel.close()
+    return found
+
+
+def render_federation(report: dict[str, Any]) -> str:
+    lines = [
+        f"  {s['people']} people redeemed {s['tokens']} {s['home']} tokens at a {s['acceptor']} shop: "
+        f"credited {s['credited']} {s['currency']} (smallest unit)"
+        for s in report["sales"]
+    ]
+    lines += [
+        "",
+        "payable: own units redeemed at the partner's shops; receivable: the partner's units",
+        "redeemed here; net: what the partner owes on balance, in the city's own units",
+        f"{'city':<14}{'partner':<14}{'payable':>9}{'receivable':>12}{'net':>7}{'redemptions':>13}",
+    ]
+    lines += [
+        f"{p['city']:<14}{p['partner']:<14}{p['payable']:>9}{p['receivable']:>12}{p['net']:>7}{p['redemptions']:>13}"
+        for p in report["positions"]
+    ]
+    return "\n".join(lines)
+
+
+def run_federation_demo(settings: Settings) -> dict[str, Any]:
+    """Redeem across cities through the nodes: the sales per pair and the settlement positions."""
+
+    clock = ScenarioClock()
+    with tempfile.TemporaryDirectory(prefix="civfed-pki-") as folder, scenario_time(clock):
+        fed = LocalFederation(
+            Path(folder),
+            list(CITIES),
+            extra_env=store_env(settings),
+            signing_folder=settings.CIVFED_DATA_DIR / "federation-keys",
+        )
+        try:
+            for city in CITIES:
+                fed.start_in_process(city, clock)
+            stubs = {c: fed.stubs(c) for c in CITIES}
+            try:
+                pairs = [Visitors(n, stubs[h], stubs[a], (h, a), k) for n, (h, a, k) in enumerate(PAIRS)]
+                clock.day(0)
+                for pair in pairs:
+                    pair.open()
+                for day in range(WEEKS * 7):
+                    date = clock.day(day).isoformat()
+                    for pair in pairs:
+                        pair.play(day, date)
+                sales = [pair.sale() for pair in pairs]
+            finally:
+                for s in stubs.values():
+                    s.close()
+            return {"sales": sales, "positions": positions(fed)}
+        finally:
+            fed.stop_all()

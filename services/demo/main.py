@@ -1,0 +1,88 @@
+"""`civfed demo`: the embedded federation on SQLite, start to summary."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from services.city import CityApplication
+from services.city_totals import city_totals
+from services.demo.clock import ScenarioClock, scenario_time
+from services.demo.scenario import SCENARIOS, estimate
+from services.settings.cities import Settings, load_city
+from services.workflow_report import equilibrium_report, render_equilibrium
+
+
+class Progress:
+    """A one-line progress bar on stderr, so stdout stays clean for --json."""
+
+    def __init__(self, label: str, total: int, out: TextIO = sys.stderr, width: int = 30) -> None:
+        self.label, self.total, self.out, self.width, self.done = label, max(total, 1), out, width, 0
+
+    def step(self, n: int) -> None:
+        self.done += n
+        if not self.out.isatty():
+            return
+        filled = min(self.width, self.width * self.done // self.total)
+        self.out.write(
+            f"\r{self.label:<13} [{'#' * filled}{'.' * (self.width - filled)}] {self.done:>7} commands"
+        )
+        self.out.flush()
+
+    def finish(self) -> None:
+        self.out.write(f"\r{self.label:<13} [{'#' * self.width}] {self.done:>7} commands\n")
+
+
+def run_demo(settings: Settings, scale: float = 1.0, quiet: bool = False) -> dict[str, Any]:
+    report: dict[str, Any] = {}
+    for key, (scenario, people) in SCENARIOS.items():
+        city = load_city(key, settings.CIVFED_CITIES_DIR)
+        clock = ScenarioClock()
+        app = CityApplication(city, settings.eventsourcing_env(key), clock=clock)
+        people = max(20, int(people * scale))
+        bar = Progress(city.config.name, estimate(key, people), out=sys.stderr)
+        with scenario_time(clock):
+            scenario(app, clock, (lambda n: None) if quiet else bar.step, people)
+        if not quiet:
+            bar.finish()
+        totals = city_totals(app, key).summary()
+        totals.update(
+            name=city.config.name, currency=city.config.currency.name, decimals=city.config.currency.decimals
+        )
+        if app.workflow is not None:  # a workflow city: its equilibrium figures, k-anonymous
+            totals["equilibrium"] = equilibrium_report(app, key)
+        report[key] = totals
+        app.close()
+    return report
+
+
+def fmt_amount(value: int, decimals: int) -> str:
+    return f"{value / 10**decimals:,.{decimals}f}"
+
+
+def render_table(report: dict[str, Any]) -> str:
+    head = (
+        f"{'city':<14}{'currency':<30}{'wallets':>9}{'issued':>12}"
+        f"{'spent':>12}{'other out':>12}{'outstanding':>13}{'CO2 saved':>13}"
+    )
+    lines = [head, "-" * len(head)]
+    for row in report.values():
+        d = row["decimals"]
+        co2 = f"{row['quantity'] / 1_000_000:,.1f} t" if row["quantity"] else "-"
+        other = row["burned"] + row["lapsed"] + row["depreciated"] + row["tax_paid"]
+        lines.append(
+            f"{row['name']:<14}{row['currency']:<30}{row['wallets']:>9,}{fmt_amount(row['issued'], d):>12}"
+            f"{fmt_amount(row['spent'], d):>12}{fmt_amount(other, d):>12}"
+            f"{fmt_amount(row['outstanding'], d):>13}{co2:>13}"
+        )
+    lines.append(
+        "other out: redeemed at partner cities' shops, depreciated as published, paid as municipal tax,"
+        " or lapsed after leaving"
+    )
+    for row in report.values():
+        if row.get("equilibrium"):
+            lines += [
+                "",
+                render_equilibrium(row["equilibrium"], row["name"], row["currency"], row["decimals"]),
+            ]
+    return "\n".join(lines)

@@ -1,0 +1,264 @@
+"""Per-person keys, kept apart from the events they protect, wrapped by the key-store key.
+
+One AES-256 data key per owner (a wallet), plus aliases that tie other aggregates
+(an appeal, a receipt) to their owner. Each data key is stored wrapped: AES-GCM
+under the key-store key (CIVFED_KEYSTORE_KEY_FILE, see services/privacy/keystore_key.py),
+with the store's name and the owner's id as associated data (services/privacy/key_wrapping.py),
+so a stolen copy of the database opens nothing and a wrapped key copied to another
+owner's row does not open. Erasure overwrites the wrapped key with NULL and keeps the row, so no
+new key can ever be made for that person. SQLite runs with secure_delete, and
+PostgreSQL is vacuumed after erasures and rotations, so old bytes do not linger
+in free pages.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from services.privacy.key_wrapping import KEY_BYTES, KeyStoreError, KeyWrapper
+from services.privacy.keystore_key import DEFAULT_NAME, SETTING, KeyStoreKeyError, generate_kek, read_kek
+
+# Keys are cached briefly; an erasure made by another process takes effect here
+# within this many seconds (erasure in this process takes effect at once).
+CACHE_SECONDS = 30.0
+ERASED = b""
+
+
+class KeyStore:
+    """Owner keys (wrapped) and aliases in one SQLite file or one PostgreSQL schema."""
+
+    def __init__(self, conn: Any, table: str, pyformat: bool, kek: bytes) -> None:
+        self._conn = conn
+        self._keys = table
+        self._aliases = f"{table}_aliases"
+        self._meta = f"{table}_meta"
+        # Bound into every wrapped key: without the schema, so a store can move schemas.
+        self.name = table.rpartition(".")[2]
+        self._pyformat = pyformat
+        # One connection serves every thread of a node; calls on it take turns.
+        self._lock = threading.RLock()
+        self._cache: dict[UUID, tuple[bytes, float]] = {}
+        self._owners: dict[UUID, UUID] = {}
+        blob = "BYTEA" if pyformat else "BLOB"
+        self._run(
+            f"CREATE TABLE IF NOT EXISTS {self._keys} (owner_id TEXT PRIMARY KEY, key {blob}, erased_at TEXT)"
+        )
+        self._run(
+            f"CREATE TABLE IF NOT EXISTS {self._aliases} "
+            "(subject_id TEXT PRIMARY KEY, owner_id TEXT NOT NULL)"
+        )
+        self._run(f"CREATE TABLE IF NOT EXISTS {self._meta} (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self._wrapper = KeyWrapper(kek, self.name)
+        self._adopt()
+
+    @classmethod
+    def sqlite(cls, path: str, table: str, kek: bytes) -> KeyStore:
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        conn.execute("PRAGMA secure_delete = ON")
+        return cls(conn, table, pyformat=False, kek=kek)
+
+    @classmethod
+    def postgres(cls, env: dict[str, str], table: str, kek: bytes) -> KeyStore:
+        import psycopg
+
+        conn = psycopg.connect(
+            host=env.get("POSTGRES_HOST"),
+            port=int(env.get("POSTGRES_PORT") or 5432),
+            dbname=env.get("POSTGRES_DBNAME"),
+            user=env.get("POSTGRES_USER"),
+            password=env.get("POSTGRES_PASSWORD") or None,
+            autocommit=True,
+        )
+        schema = env.get("POSTGRES_SCHEMA")
+        return cls(conn, f"{schema}.{table}" if schema else table, pyformat=True, kek=kek)
+
+    def _run(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        if self._pyformat:
+            sql = sql.replace("?", "%s")
+        with self._lock:
+            cur = self._conn.execute(sql, params)
+            return list(cur.fetchall()) if cur.description else []
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """All or nothing, with the key tables locked against other writers."""
+        with self._lock:
+            if self._pyformat:
+                with self._conn.transaction():
+                    self._run(f"LOCK TABLE {self._meta}, {self._keys} IN SHARE ROW EXCLUSIVE MODE")
+                    yield
+                return
+            self._run("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._run("ROLLBACK")
+                raise
+            self._run("COMMIT")
+
+    def _stored_kek_id(self) -> str | None:
+        rows = self._run(f"SELECT value FROM {self._meta} WHERE name = 'kek_id'")
+        return str(rows[0][0]) if rows else None
+
+    def _check_kek(self, stored: str | None) -> None:
+        if stored is not None and stored != self._wrapper.kek_id:
+            raise KeyStoreKeyError(
+                f"this key-store key does not open the key store {self.name}: its keys are wrapped "
+                "under another key (after a rotation, point the setting at the new key file)"
+            )
+
+    def _adopt(self) -> None:
+        """Record which key wraps this store; wrap keys stored in clear by older versions."""
+        stored = self._stored_kek_id()
+        self._check_kek(stored)
+        if stored is not None:
+            return
+        with self._transaction():
+            stored = self._stored_kek_id()
+            self._check_kek(stored)
+            if stored is not None:
+                return  # another process adopted it meanwhile, with this same key
+            for owner, key in self._run(f"SELECT owner_id, key FROM {self._keys} WHERE key IS NOT NULL"):
+                if len(bytes(key)) != KEY_BYTES:
+                    raise KeyStoreError(f"{self.name}: the key of {owner} is neither clear nor wrapped")
+                self._run(
+                    f"UPDATE {self._keys} SET key = ? WHERE owner_id = ?",
+                    (self._wrapper.wrap(str(owner), bytes(key)), str(owner)),
+                )
+            self._run(f"INSERT INTO {self._meta} VALUES ('kek_id', ?)", (self._wrapper.kek_id,))
+
+    def rotate(self, new_kek: bytes) -> int:
+        """Rewrap every stored key under `new_kek`, all in one transaction; returns how many."""
+        new = KeyWrapper(new_kek, self.name)
+        if new.kek_id == self._wrapper.kek_id:
+            raise KeyStoreKeyError("it holds the key in use; make a new one to rotate", "--new-key-file")
+        with self._transaction():
+            self._check_kek(self._stored_kek_id())
+            rows = self._run(f"SELECT owner_id, key FROM {self._keys} WHERE key IS NOT NULL")
+            for owner, stored in rows:
+                key = self._wrapper.unwrap(str(owner), bytes(stored))
+                self._run(
+                    f"UPDATE {self._keys} SET key = ? WHERE owner_id = ?",
+                    (new.wrap(str(owner), key), str(owner)),
+                )
+            self._run(f"UPDATE {self._meta} SET value = ? WHERE name = 'kek_id'", (new.kek_id,))
+        self._wrapper = new
+        if self._pyformat:
+            self._run(f"VACUUM {self._keys}")  # the old wrapped rows
+        return len(rows)
+
+    # -- keys -----------------------------------------------------------------
+    def key_for(self, owner: UUID, create: bool) -> bytes | None:
+        """The owner's key; None once erased (or, without `create`, if never made)."""
+        cached = self._cache.get(owner)
+        if cached is not None and time.monotonic() - cached[1] < CACHE_SECONDS:
+            return cached[0] or None
+        select = f"SELECT key FROM {self._keys} WHERE owner_id = ?"
+        with self._lock:
+            rows = self._run(select, (str(owner),))
+            if not rows and create:
+                # Only while the store is still wrapped under this process's key: a
+                # process left running through a rotation must not add keys under the old one.
+                self._run(
+                    f"INSERT INTO {self._keys} (owner_id, key) SELECT ?, ? WHERE EXISTS "
+                    f"(SELECT 1 FROM {self._meta} WHERE name = 'kek_id' AND value = ?) "
+                    "ON CONFLICT DO NOTHING",
+                    (str(owner), self._wrapper.wrap(str(owner), os.urandom(KEY_BYTES)), self._wrapper.kek_id),
+                )
+                rows = self._run(select, (str(owner),))
+                if not rows:
+                    self._check_kek(self._stored_kek_id())
+        if not rows:
+            return None
+        key = self._wrapper.unwrap(str(owner), bytes(rows[0][0])) if rows[0][0] is not None else ERASED
+        self._cache[owner] = (key, time.monotonic())
+        return key or None
+
+    def erase(self, owners: Iterable[UUID]) -> int:
+        """Destroy the owners' keys for good; returns how many were erased now."""
+        owners = list(owners)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        erased = 0
+        with self._lock:
+            for owner in owners:
+                self._cache[owner] = (ERASED, time.monotonic())
+                found = self._run(f"SELECT erased_at FROM {self._keys} WHERE owner_id = ?", (str(owner),))
+                if found and found[0][0] is not None:
+                    continue
+                self._run(
+                    f"INSERT INTO {self._keys} (owner_id, key, erased_at) VALUES (?, NULL, ?) "
+                    "ON CONFLICT (owner_id) DO UPDATE SET key = NULL, erased_at = excluded.erased_at",
+                    (str(owner), stamp),
+                )
+                erased += 1
+            if erased and self._pyformat:
+                # Dead row versions would still hold the key bytes until vacuumed.
+                self._run(f"VACUUM {self._keys}")
+        return erased
+
+    def is_erased(self, owner: UUID) -> bool:
+        rows = self._run(f"SELECT erased_at FROM {self._keys} WHERE owner_id = ?", (str(owner),))
+        return bool(rows) and rows[0][0] is not None
+
+    # -- aliases --------------------------------------------------------------
+    def link(self, subject: UUID, owner: UUID) -> None:
+        if self._owners.get(subject) == owner:
+            return
+        with self._lock:
+            self._run(
+                f"INSERT INTO {self._aliases} VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (str(subject), str(owner)),
+            )
+        self._owners[subject] = owner
+
+    def owner_of(self, subject: UUID) -> UUID | None:
+        if subject not in self._owners:
+            rows = self._run(f"SELECT owner_id FROM {self._aliases} WHERE subject_id = ?", (str(subject),))
+            if not rows:
+                return None
+            self._owners[subject] = UUID(str(rows[0][0]))
+        return self._owners[subject]
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def keystore_kek(env: dict[str, str]) -> bytes:
+    """The key-store key the environment names; the embedded SQLite default makes its own.
+
+    Without the setting: an in-memory store gets a key for this process alone, a
+    SQLite file store uses (and on first use makes) `keystore.key` in its folder, and
+    PostgreSQL refuses to start.
+    """
+    path = env.get(SETTING)
+    if path:
+        return read_kek(Path(path))
+    if env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
+        raise KeyStoreKeyError(
+            "must be set when PERSISTENCE_MODULE is eventsourcing.postgres: a file holding "
+            "32 random bytes, base64-encoded (see docs/RIGHTS.md)"
+        )
+    dbname = env.get("SQLITE_DBNAME", ":memory:")
+    if dbname == ":memory:" or dbname.startswith("file::memory:"):
+        return os.urandom(KEY_BYTES)
+    return generate_kek(Path(dbname).parent / DEFAULT_NAME)
+
+
+def open_keystore(env: dict[str, str], name: str) -> KeyStore:
+    """The key store beside an application's event store: same server, separate table or file."""
+    table = f"{name}_keys"
+    kek = keystore_kek(env)
+    if env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
+        return KeyStore.postgres(env, table, kek)
+    dbname = env.get("SQLITE_DBNAME", ":memory:")
+    if dbname == ":memory:" or dbname.startswith("file::memory:"):
+        return KeyStore.sqlite(":memory:", table, kek)
+    return KeyStore.sqlite(str(Path(dbname).with_suffix(".keys.sqlite")), table, kek)

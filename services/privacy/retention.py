@@ -1,0 +1,74 @@
+"""Leaving and erasure: final spend windows that end, crypto-shredding, retention.
+
+Erasure is two steps: an `Erased` event saved with the wallet closed (one atomic
+save, idempotent like every command), then the owner's key is destroyed. If the
+second step is interrupted, running the erasure again finishes it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from uuid import UUID
+
+from aggregates.errors import PreconditionFailed
+from aggregates.wallet import Wallet
+from services.city import CityApplication
+from services.event_log import event_type, read_events
+from services.unit_of_work import Command, UnitOfWork
+
+
+def finish_closing(app: CityApplication, key: str, wallet_id: UUID) -> Command:
+    """Close a wallet whose final spend window has ended; what is left lapses."""
+
+    def handle(uow: UnitOfWork) -> dict[str, Any]:
+        wallet = uow.get(wallet_id, Wallet, "wallet")
+        now = app.clock()
+        wallet.check_closing_due(now)
+        lapsed = wallet.balance
+        wallet.finish("final spend window ended", now)
+        return {"closed": True, "lapsed": lapsed}
+
+    return Command("finish_closing", key, {"wallet": wallet_id}, handle)
+
+
+def erase_wallet(app: CityApplication, key: str, wallet_id: UUID, reason: str) -> dict[str, Any]:
+    """Close the wallet if needed, record the erasure, then destroy the person's key."""
+
+    def handle(uow: UnitOfWork) -> dict[str, Any]:
+        wallet = uow.get(wallet_id, Wallet, "wallet")
+        if wallet.erased:
+            return {"erased": True}
+        if not wallet.closed:
+            wallet.finish("erased", app.clock())
+        wallet.mark_erased(reason)
+        return {"erased": True}
+
+    out = app.execute(Command("erase_wallet", key, {"wallet": wallet_id, "reason": reason}, handle))
+    if app.keys is not None:
+        app.keys.erase([wallet_id])
+    return out
+
+
+def wallet_ids(app: CityApplication) -> list[UUID]:
+    return [UUID(str(e.originator_id)) for _, e in read_events(app) if event_type(e) == "Wallet.Opened"]
+
+
+def run_retention(app: CityApplication) -> dict[str, Any]:
+    """Close wallets whose final spend window ended; erase all once the retention period is over."""
+    now = app.clock()
+    policy = app.city.config.retention
+    due = policy is not None and now.date() >= policy.pilot_ends + dt.timedelta(days=policy.erase_after_days)
+    closed = erased = 0
+    for wallet_id in wallet_ids(app):
+        wallet = app.wallet(wallet_id)
+        if due and not wallet.erased:
+            erase_wallet(app, f"retention:erase:{wallet_id}", wallet_id, "retention period after the pilot")
+            erased += 1
+        elif not wallet.closed and wallet.closes_at is not None and now >= wallet.closes_at:
+            try:
+                app.execute(finish_closing(app, f"retention:close:{wallet_id}", wallet_id))
+                closed += 1
+            except PreconditionFailed:
+                pass  # closed meanwhile by another run
+    return {"city": app.key, "retention_due": due, "closed": closed, "erased": erased}

@@ -1,0 +1,153 @@
+"""Personal fields of events, sealed with their owner's key (crypto-shredding).
+
+The mapper seals the listed fields with AES-GCM under the owner's key before
+the event is stored, and opens them when it is read. Once the key is erased the
+fields read as a redaction marker: the event, its amounts and its rule remain,
+so totals and token conservation still hold, and history shows the entry.
+The domain never sees any of this.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from typing import Any
+from uuid import UUID
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.utils import get_topic
+
+from services.privacy.keystore import KeyStore
+
+REDACTED = "[erased]"
+SEALED = "sealed:v1"
+
+# Event type -> its personal fields. Anything written by or about one person
+# that is not an amount, a pseudonymous id or a closed-vocabulary code.
+PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "Wallet.Credited": ("activity_id", "explanation"),
+    "Wallet.Progressed": ("activity_id", "explanation"),
+    "Wallet.Spent": ("purchase_ref",),
+    "Wallet.HoldSpent": ("purchase_ref",),
+    "Wallet.CloseScheduled": ("reason",),
+    "Wallet.Closed": ("reason",),
+    "Wallet.Erased": ("reason",),
+    "Wallet.TaxPaid": ("assessment_ref",),
+    "Treasury.TaxReceived": ("assessment_ref",),
+    "WorkLog.Logged": ("logged_by",),
+    "WorkLog.Rejected": ("reason",),
+    "Appeal.Filed": ("subject_ref", "reason", "filed_by"),
+    "Appeal.Decided": ("reason",),
+    # Command results hold explanations (an award, an appeal's remedy).
+    "Receipt.Recorded": ("result",),
+    # Snapshots, if a city turns them on, copy the state: seal the appeal's texts
+    # inside it (a wallet's state holds amounts and ids only).
+    "Appeal.Snapshot": ("state.subject_ref", "state.reason", "state.filed_by", "state.decision_reason"),
+}
+# Fields that name the owner when the event is not the wallet's own.
+OWNER_FIELDS = ("wallet_id", "owner")
+
+
+class ShreddingMapper(Mapper[UUID]):
+    def __init__(self, transcoder: Transcoder, keys: KeyStore) -> None:
+        super().__init__(transcoder)
+        self.keys = keys
+
+    def _owner(self, type_name: str, originator: UUID, state: dict[str, Any]) -> UUID | None:
+        if type_name.startswith("Wallet."):
+            return originator
+        for name in OWNER_FIELDS:
+            value = state.get(name)
+            if isinstance(value, UUID):
+                # Later events of this aggregate may not name the owner (an appeal's
+                # decision); a receipt has no later events, so it needs no link.
+                if value != originator and not type_name.startswith("Receipt."):
+                    self.keys.link(originator, value)
+                return value
+        return self.keys.owner_of(originator)
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        type_name = _type_name(domain_event)
+        fields = PERSONAL_FIELDS.get(type_name)
+        if not fields:
+            return super().to_stored_event(domain_event)
+        state = dict(vars(domain_event))
+        originator, version = state.pop("originator_id"), state.pop("originator_version")
+        owner = self._owner(type_name, originator, state)
+        if owner is not None:
+            key = self.keys.key_for(owner, create=True)
+            for name in fields:
+                parent, _, leaf = name.rpartition(".")
+                # A dotted name reaches into a nested dict (a snapshot's state), copied first.
+                holder = state
+                if parent:
+                    holder = state[parent] = dict(state[parent])
+                if holder.get(leaf) is not None:
+                    holder[leaf] = self._seal(key, owner, originator, version, name, holder[leaf])
+        class_version = getattr(type(domain_event), "class_version", 1)
+        if class_version > 1:
+            state["class_version"] = class_version
+        return StoredEvent(
+            originator_id=originator,
+            originator_version=version,
+            topic=get_topic(type(domain_event)),
+            state=self.transcoder.encode(state),
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        event = super().to_domain_event(stored_event)
+        originator, version = event.originator_id, event.originator_version
+        for name, value in list(vars(event).items()):
+            if not isinstance(value, dict):
+                continue
+            if value.get("seal") == SEALED:
+                event.__dict__[name] = self._open(originator, version, name, value)
+                continue
+            for inner, sealed in list(value.items()):
+                if isinstance(sealed, dict) and sealed.get("seal") == SEALED:
+                    value[inner] = self._open(originator, version, f"{name}.{inner}", sealed)
+        return event
+
+    def _aad(self, owner: UUID, originator: UUID, version: int, name: str) -> bytes:
+        # Binds the ciphertext to its place: it cannot be moved to another event or field.
+        return f"{owner}|{originator}|{version}|{name}".encode()
+
+    def _seal(
+        self, key: bytes | None, owner: UUID, originator: UUID, version: int, name: str, value: Any
+    ) -> dict[str, Any]:
+        if key is None:
+            # An erased person gets no new personal data, not even encrypted.
+            return {"seal": SEALED, "owner": str(owner), "shape": _shape(value), "data": ""}
+        nonce = os.urandom(12)
+        plain = self.transcoder.encode({"v": value})
+        data = AESGCM(key).encrypt(nonce, plain, self._aad(owner, originator, version, name))
+        return {
+            "seal": SEALED,
+            "owner": str(owner),
+            "shape": _shape(value),
+            "data": base64.b64encode(nonce + data).decode(),
+        }
+
+    def _open(self, originator: UUID, version: int, name: str, sealed: dict[str, Any]) -> Any:
+        owner = UUID(sealed["owner"])
+        key = self.keys.key_for(owner, create=False)
+        marker = {"redacted": REDACTED} if sealed.get("shape") == "dict" else REDACTED
+        if key is None or not sealed["data"]:
+            return marker
+        raw = base64.b64decode(sealed["data"])
+        plain = AESGCM(key).decrypt(raw[:12], raw[12:], self._aad(owner, originator, version, name))
+        return self.transcoder.decode(plain)["v"]
+
+
+def _type_name(domain_event: Any) -> str:
+    """ "Wallet.Credited"; a snapshot is named after the aggregate it holds."""
+    name = type(domain_event).__qualname__
+    if name.endswith("Snapshot"):
+        snapped = str(getattr(domain_event, "topic", "")).rsplit(":", 1)[-1].rsplit(".", 1)[-1]
+        return f"{snapped}.Snapshot"
+    return name
+
+
+def _shape(value: Any) -> str:
+    return "dict" if isinstance(value, dict) else "str"

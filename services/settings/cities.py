@@ -1,0 +1,250 @@
+"""Settings from the environment, and city files validated at start-up."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from aggregates.depreciation import period_days
+from services.settings.errors import ConfigError, describe
+
+PACKAGED_CITIES = Path(__file__).resolve().parents[2] / "cities"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "civfed"
+
+
+class Settings(BaseSettings):
+    """Environment settings. Names match eventsourcing's own variables."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=True)
+
+    CIVFED_DATA_DIR: Path = Field(default_factory=default_data_dir)
+    CIVFED_CITIES_DIR: Path = PACKAGED_CITIES
+    PERSISTENCE_MODULE: Literal["eventsourcing.sqlite", "eventsourcing.postgres"] = "eventsourcing.sqlite"
+    POSTGRES_DBNAME: str = ""
+    POSTGRES_HOST: str = ""
+    POSTGRES_PORT: int = 5432
+    POSTGRES_USER: str = ""
+    POSTGRES_PASSWORD: str = ""
+    POSTGRES_SCHEMA: str = ""
+    # The key-store key (services/privacy/keystore_key.py). Required on PostgreSQL by the roles
+    # that open a city's store; the embedded SQLite default makes one in the data dir.
+    CIVFED_KEYSTORE_KEY_FILE: Path | None = None
+
+    @field_validator("CIVFED_KEYSTORE_KEY_FILE")
+    @classmethod
+    def _key_file_holds_a_key(cls, path: Path | None) -> Path | None:
+        from services.privacy.keystore_key import KeyStoreKeyError, read_kek
+
+        if path is not None:
+            try:
+                read_kek(path)
+            except KeyStoreKeyError as exc:
+                raise ValueError(exc.detail) from None
+        return path
+
+    @model_validator(mode="after")
+    def _postgres_complete(self) -> Settings:
+        if self.PERSISTENCE_MODULE == "eventsourcing.postgres":
+            for name in ("POSTGRES_DBNAME", "POSTGRES_HOST", "POSTGRES_USER"):
+                if not getattr(self, name):
+                    raise ValueError(f"{name} must be set when PERSISTENCE_MODULE is eventsourcing.postgres")
+        return self
+
+    def eventsourcing_env(self, city: str) -> dict[str, str]:
+        env = {"PERSISTENCE_MODULE": self.PERSISTENCE_MODULE, "AGGREGATE_CACHE_MAXSIZE": "20000"}
+        if self.PERSISTENCE_MODULE == "eventsourcing.sqlite":
+            _make_data_dir(self.CIVFED_DATA_DIR)
+            env["SQLITE_DBNAME"] = str(self.CIVFED_DATA_DIR / f"{city}.sqlite")
+            env["SQLITE_LOCK_TIMEOUT"] = "30"
+        else:
+            for name in ("DBNAME", "HOST", "PORT", "USER", "PASSWORD", "SCHEMA"):
+                env[f"POSTGRES_{name}"] = str(getattr(self, f"POSTGRES_{name}"))
+        if self.CIVFED_KEYSTORE_KEY_FILE is not None:
+            env["CIVFED_KEYSTORE_KEY_FILE"] = str(self.CIVFED_KEYSTORE_KEY_FILE)
+        return env
+
+
+def _make_data_dir(path: Path) -> None:
+    """The SQLite stores' folder, made if missing; a file in the way names the setting."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(f"CIVFED_DATA_DIR: {path} is not a directory") from None
+    except OSError as exc:
+        raise ConfigError(f"CIVFED_DATA_DIR: cannot create {path} ({exc.strerror})") from None
+
+
+def cli_environment(data_dir: str | None) -> dict[str, str]:
+    """The process environment, with a command line's --data-dir in place of CIVFED_DATA_DIR."""
+    env = dict(os.environ)
+    if data_dir:
+        env["CIVFED_DATA_DIR"] = str(Path(data_dir).expanduser())
+    return env
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    try:
+        if env is None:
+            return Settings()
+        return Settings.model_validate({k: v for k, v in env.items() if k in Settings.model_fields})
+    except ValidationError as exc:
+        raise ConfigError(describe(exc, "environment")) from None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Depreciation(_Strict):
+    """Published in advance: every minted lot falls linearly to zero over this period."""
+
+    method: Literal["linear"] = "linear"
+    basis: Literal["years", "life_expectancy"] = "years"
+    years: int = Field(default=7, gt=0, le=120)
+
+    @property
+    def days(self) -> int:
+        return period_days(self.years)
+
+
+class Currency(_Strict):
+    name: str
+    decimals: int = Field(default=0, ge=0, le=4)
+    local_only: bool = False
+    basic_economy_only: bool = False
+    depreciation: Depreciation | None = None
+
+
+class AcceptedToken(_Strict):
+    """Terms on which this city's shops take one partner's tokens (home units in)."""
+
+    rate_numerator: int = Field(gt=0)
+    rate_denominator: int = Field(gt=0)
+    per_redemption_cap: int = Field(gt=0)
+    daily_cap: int = Field(gt=0)
+
+
+class FederationTerms(_Strict):
+    accepts: dict[str, AcceptedToken] = {}
+    redeemable_at: list[str] = []
+
+
+class Retention(_Strict):
+    """Erase every wallet `erase_after_days` after the pilot ends."""
+
+    pilot_ends: dt.date
+    erase_after_days: int = Field(ge=0)
+
+
+class WorkCategorySpec(_Strict):
+    code: str
+    title: str
+    sector: str
+    decision_ref: str
+
+
+class WorkflowTerms(_Strict):
+    """A workflow city: the council's work catalogue and the activity its time rule rewards."""
+
+    activity: str = "approved_work"
+    categories: list[WorkCategorySpec] = Field(min_length=1)
+
+
+# A merchant category: a short lowercase code, published on the public stream, and the
+# name shown for it. Only the codes a city declares are accepted at registration.
+CategoryCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+CategoryName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+
+
+class CityConfig(_Strict):
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]{1,30}$")
+    name: str
+    currency: Currency
+    participant_kinds: list[Literal["resident", "tourist", "business"]] = Field(min_length=1)
+    consent_versions: list[str] = Field(min_length=1)
+    voucher_ttl_hours: int = Field(default=72, gt=0)
+    tourist_max_days: int = Field(default=90, gt=0)
+    # Staff decide an appeal within this many days of its filing.
+    appeal_decision_days: int = Field(default=30, gt=0)
+    # After a holder opts out, the remaining balance can be spent for this many
+    # days; then the wallet closes and what is left lapses (0: close at once).
+    final_spend_days: int = Field(default=30, ge=0)
+    retention: Retention | None = None
+    federation: FederationTerms = FederationTerms()
+    workflow: WorkflowTerms | None = None
+    # The closed list of merchant categories: code -> display name. Without the
+    # table a city declares none, and every merchant registration is refused.
+    merchant_categories: dict[CategoryCode, CategoryName] = {}
+
+
+class RuleSpec(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    kind: str
+    activity: str
+    params: dict[str, Any]
+    conditions: dict[str, Any] = {}
+    published_by: str
+    reason: str
+
+
+class RulebookFile(_Strict):
+    rules: list[RuleSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_rule_per_id_and_activity(self) -> RulebookFile:
+        # A repeated id would be re-versioned on every start; a second rule for one
+        # activity would silently never apply.
+        for name in ("id", "activity"):
+            values = [getattr(rule, name) for rule in self.rules]
+            repeated = next((v for v in values if values.count(v) > 1), None)
+            if repeated is not None:
+                raise ValueError(f"{name} {repeated!r} is used by more than one rule")
+        return self
+
+
+class City(BaseModel):
+    config: CityConfig
+    rules: list[RuleSpec]
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"missing file {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def load_city(key: str, cities_dir: Path = PACKAGED_CITIES) -> City:
+    folder = cities_dir / key
+    try:
+        config = CityConfig.model_validate(_read(folder / "city.toml"))
+        rulebook = RulebookFile.model_validate(_read(folder / "rulebook.toml"))
+    except ValidationError as exc:
+        raise ConfigError(describe(exc, f"city files in {folder}")) from None
+    if config.key != key:
+        raise ConfigError(f"{folder / 'city.toml'}: key {config.key!r} does not match folder {key!r}")
+    return City(config=config, rules=rulebook.rules)
+
+
+def city_keys(cities_dir: Path = PACKAGED_CITIES) -> list[str]:
+    return sorted(p.parent.name for p in cities_dir.glob("*/city.toml"))
