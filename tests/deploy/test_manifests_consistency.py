@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic_settings import BaseSettings
 
-from services.cli.main import build_parser
 from services.cli.check_config import POSTGRES_REQUIRES, ROLE_REQUIRES, check_config
+from services.cli.main import build_parser
 from services.cli.stream import cmd_dashboard, cmd_project, cmd_relay
 from services.grpc.server import cmd_serve
 from services.privacy.keystore_key import SETTING as KEK

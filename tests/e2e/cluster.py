@@ -71,6 +71,14 @@ class Cluster:
             self._stubs[city] = self.fed.stubs(city)
         return self._stubs[city]
 
+    def events(self, city: str, kind: str) -> list[Any]:
+        """Every stored event of one type in a city's store, read while the node runs."""
+        app = self.open_app(city)
+        try:
+            return [e for _, e in read_events(app) if event_type(e) == kind]
+        finally:
+            app.close()
+
     def open_app(self, city: str) -> CityApplication:
         env = self.fed.environment(city)
         settings = load_settings(env)
