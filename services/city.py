@@ -12,10 +12,11 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper
 
 from aggregates import rules
-from aggregates.errors import DomainError, InvalidInput, ParticipantNotAllowed, PreconditionFailed
+from aggregates.errors import DomainError, InvalidInput, ParticipantNotAllowed
 from aggregates.merchant import Merchant, Prize
 from aggregates.receipt import SubjectClaim
-from aggregates.rulebook import Rule, Rulebook
+from aggregates.rulebook import Rulebook
+from aggregates.rules import Rule
 from aggregates.voucher import Voucher
 from aggregates.wallet import Wallet
 from services.appeals import AppealCommands
@@ -138,12 +139,12 @@ class CityApplication(AppealCommands, Application[UUID]):
         rule = self.rulebook.for_activity(activity)
         wallet = uow.get(wallet_id, Wallet, "wallet")
         now = self.clock()
-        wallet.check_earning(now)
-        if not rule.allows(wallet.participant_kind):
-            raise ParticipantNotAllowed(
-                f"rule {rule.rule_id} does not cover {wallet.participant_kind} wallets"
-            )
-        award = self._evaluate(uow, rule, wallet, rules.parse_input(rule.kind, fields))
+        rule.check_covers(wallet, now)
+
+        def merchant_accepts(merchant_id: UUID, local_only: bool) -> None:
+            uow.get(merchant_id, Merchant, "merchant").check_accepts(local_only=local_only)
+
+        award = rules.evaluate(rule, fields, rules.Context.of(rule, wallet, merchant_accepts))
         if award.subject_key is not None:
             digest = SubjectClaim.digest(award.subject_key)
             claim_id = SubjectClaim.create_id(self.key, rule.rule_id, digest)
@@ -167,20 +168,6 @@ class CityApplication(AppealCommands, Application[UUID]):
             "rule_version": rule.version,
             "explanation": award.explanation,
         }
-
-    def _evaluate(self, uow: UnitOfWork, rule: Rule, wallet: Wallet, inp: rules._Input) -> rules.Award:
-        if isinstance(inp, rules.TripInput):
-            return rules.measured_quantity(rule.params, inp, wallet.carried.get(rule.rule_id, 0))
-        if isinstance(inp, rules.ActionInput):
-            return rules.fixed_per_action(rule.params, inp)
-        if isinstance(inp, rules.SubjectInput):
-            return rules.once_per_subject(rule.params, inp, wallet.id)
-        if isinstance(inp, rules.ApprovedTimeInput):
-            raise PreconditionFailed(f"rule {rule.rule_id} mints only through an approved work log")
-        assert isinstance(inp, rules.PurchaseInput)
-        merchant = uow.get(inp.merchant_id, Merchant, "merchant")
-        merchant.check_accepts(local_only=bool(rule.params.get("requires_local_merchant")))
-        return rules.percentage_of_amount(rule.params, inp)
 
     def register_merchant(
         self, key: str, name: str, category: str, local: bool, basic_economy: bool = False

@@ -14,7 +14,7 @@ from uuid import UUID
 from aggregates import rules
 from aggregates.appeal import Appeal
 from aggregates.depreciation import schedule
-from aggregates.errors import InvalidInput, NotFound, ParticipantNotAllowed, PreconditionFailed
+from aggregates.errors import InvalidInput, NotFound, PreconditionFailed
 from aggregates.rulebook import Rulebook
 from aggregates.treasury import Treasury
 from aggregates.wallet import Wallet
@@ -185,21 +185,25 @@ class Workflow:
         self._mint(wallet, rule, appeal_activity_id(appeal), award.amount, explanation, now)
         return {"log_id": str(log.id), "amount": award.amount, "explanation": explanation}
 
-    def _award(self, uow: UnitOfWork, log: WorkLog, now: dt.datetime) -> tuple[Wallet, Any, rules.Award]:
+    def _award(
+        self, uow: UnitOfWork, log: WorkLog, now: dt.datetime
+    ) -> tuple[Wallet, rules.Rule, rules.Award]:
         rule = self.app.rulebook.for_activity(self.terms.activity)
         if rule.kind != rules.PER_APPROVED_TIME:
             raise NotFound(f"rule {rule.rule_id} is not a per_approved_time rule")
         wallet = uow.get(log.wallet_id, Wallet, "wallet")
-        wallet.check_earning(now)
-        if not rule.allows(wallet.participant_kind):
-            raise ParticipantNotAllowed(
-                f"rule {rule.rule_id} does not cover {wallet.participant_kind} wallets"
-            )
-        work = rules.ApprovedTimeInput(date=log.worked_on, minutes=log.minutes, category=log.category)
-        return wallet, rule, rules.per_approved_time(rule.params, work)
+        rule.check_covers(wallet, now)
+        work = {"date": log.worked_on, "minutes": log.minutes, "category": log.category}
+        return wallet, rule, rules.evaluate(rule, work, rules.Context.of(rule, wallet, approved_work=True))
 
     def _mint(
-        self, wallet: Wallet, rule: Any, activity_id: str, amount: int, explanation: str, now: dt.datetime
+        self,
+        wallet: Wallet,
+        rule: rules.Rule,
+        activity_id: str,
+        amount: int,
+        explanation: str,
+        now: dt.datetime,
     ) -> None:
         lot = new_lot(self.app.city.config.currency, now)
         wallet.credit(amount, rule.rule_id, rule.version, activity_id, explanation, lot=lot)
