@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -11,6 +11,7 @@ from eventsourcing.domain import Aggregate, event
 
 from aggregates.errors import NegativeAward, NotFound, ProtectedAttribute, RuleRejected
 from aggregates.rules import FIXED_PER_ACTION, MEASURED_QUANTITY, PER_APPROVED_TIME, RULE_KINDS
+from aggregates.rules import Rule as Rule  # a rule lives with its kinds; still importable from here
 
 PROTECTED_TERMS = (
     "nationality",
@@ -39,21 +40,6 @@ PROTECTED_TERMS = (
 )
 ALLOWED_CONDITIONS = ("participant_kinds",)
 CONDITION_KINDS = ("resident", "tourist", "business")
-
-
-@dataclass(frozen=True)
-class Rule:
-    rule_id: str
-    kind: str
-    activity: str
-    version: int
-    params: dict[str, Any]
-    conditions: dict[str, Any] = field(default_factory=dict)
-    active: bool = True
-
-    def allows(self, participant_kind: str) -> bool:
-        kinds = self.conditions.get("participant_kinds")
-        return kinds is None or participant_kind in kinds
 
 
 def _words(value: Any) -> list[str]:

@@ -2,65 +2,85 @@
 
 Every kind yields a non-negative whole amount in the city's smallest unit plus a
 plain explanation, so each award can be shown to and appealed by its holder.
+
+`evaluate(rule, fields, context)` is the one way in. `KINDS` holds, for each kind,
+the input it parses (refusing anything the rule does not need) and the evaluator
+that decides the award; the context carries what an evaluator may need beyond the
+rule and the input. `Rule.check_covers` says whether a wallet may earn under a rule.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aggregates.errors import InvalidInput
+from aggregates.errors import InvalidInput, ParticipantNotAllowed, PreconditionFailed
+from aggregates.wallet import Wallet
 
 MEASURED_QUANTITY = "measured_quantity"
 FIXED_PER_ACTION = "fixed_per_action"
 ONCE_PER_SUBJECT = "once_per_subject"
 PERCENTAGE_OF_AMOUNT = "percentage_of_amount"
 PER_APPROVED_TIME = "per_approved_time"
-RULE_KINDS = (MEASURED_QUANTITY, FIXED_PER_ACTION, ONCE_PER_SUBJECT, PERCENTAGE_OF_AMOUNT, PER_APPROVED_TIME)
 
 
-class _Input(BaseModel):
+@dataclass(frozen=True)
+class Rule:
+    rule_id: str
+    kind: str
+    activity: str
+    version: int
+    params: dict[str, Any]
+    conditions: dict[str, Any] = field(default_factory=dict)
+    active: bool = True
+
+    def allows(self, participant_kind: str) -> bool:
+        kinds = self.conditions.get("participant_kinds")
+        return kinds is None or participant_kind in kinds
+
+    def check_covers(self, wallet: Wallet, now: dt.datetime) -> None:
+        """The wallet may earn under this rule now: active, not leaving, of a kind it covers."""
+        wallet.check_earning(now)
+        if not self.allows(wallet.participant_kind):
+            raise ParticipantNotAllowed(
+                f"rule {self.rule_id} does not cover {wallet.participant_kind} wallets"
+            )
+
+
+class RuleInput(BaseModel):
     # Minimisation: anything a rule does not need (GPS, routes, free text) is refused.
     model_config = ConfigDict(extra="forbid", frozen=True)
     date: dt.date
 
 
-class TripInput(_Input):
+class TripInput(RuleInput):
     mode: str = Field(min_length=1, max_length=32)
     distance_m: int = Field(ge=0, le=1_000_000)
 
 
-class ActionInput(_Input):
+class ActionInput(RuleInput):
     action: str = Field(min_length=1, max_length=64)
 
 
-class SubjectInput(_Input):
+class SubjectInput(RuleInput):
     subject: str = Field(min_length=1, max_length=64)
 
 
-class PurchaseInput(_Input):
+class PurchaseInput(RuleInput):
     amount_cents: int = Field(gt=0, le=100_000_000)
     merchant_id: UUID
 
 
-class ApprovedTimeInput(_Input):
+class ApprovedTimeInput(RuleInput):
     """Minutes a coordinator approved; only the workflow's approval path builds one."""
 
     minutes: int = Field(gt=0, le=24 * 60)
     category: str = Field(min_length=1, max_length=64)
-
-
-INPUT_MODELS: dict[str, type[_Input]] = {
-    MEASURED_QUANTITY: TripInput,
-    FIXED_PER_ACTION: ActionInput,
-    ONCE_PER_SUBJECT: SubjectInput,
-    PERCENTAGE_OF_AMOUNT: PurchaseInput,
-    PER_APPROVED_TIME: ApprovedTimeInput,
-}
 
 
 @dataclass(frozen=True)
@@ -72,20 +92,28 @@ class Award:
     subject_key: str | None = None
 
 
-def parse_input(kind: str, fields: dict[str, Any]) -> _Input:
-    from pydantic import ValidationError
+@dataclass(frozen=True)
+class Context:
+    """What an evaluator may need beyond the rule and the input; the application fills it in."""
 
-    try:
-        return INPUT_MODELS[kind].model_validate(fields)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "activity"
-        problem = (
-            "not accepted: this rule needs only " + ", ".join(INPUT_MODELS[kind].model_fields)
-            if err["type"] == "extra_forbidden"
-            else err["msg"]
-        )
-        raise InvalidInput(field, problem) from None
+    wallet_id: UUID
+    # The remainder the wallet carries for this rule (measured quantities).
+    carried: int = 0
+    # Purchases: refuses a merchant that may not take part, given whether the rule
+    # requires a local one (for instance by loading it and asking it).
+    merchant_accepts: Callable[[UUID, bool], None] | None = None
+    # Set only by the workflow's approval path: approved time mints nowhere else.
+    approved_work: bool = False
+
+    @classmethod
+    def of(
+        cls,
+        rule: Rule,
+        wallet: Wallet,
+        merchant_accepts: Callable[[UUID, bool], None] | None = None,
+        approved_work: bool = False,
+    ) -> Context:
+        return cls(wallet.id, wallet.carried.get(rule.rule_id, 0), merchant_accepts, approved_work)
 
 
 def kg(grams: int) -> str:
@@ -156,3 +184,70 @@ def per_approved_time(params: dict[str, Any], work: ApprovedTimeInput) -> Award:
         f"{hours} h {minutes:02d} min of approved {work.category} work on {_day(work.date)} earns "
         f"{amount} ({per_hour} per hour, pro rata per minute, rounded down)",
     )
+
+
+I = TypeVar("I", bound=RuleInput)  # noqa: E741
+
+
+@dataclass(frozen=True)
+class Kind(Generic[I]):
+    """One rule kind: the input it reads and how it turns that input into an award."""
+
+    model: type[I]
+    evaluator: Callable[[Rule, I, Context], Award]
+
+    def parse(self, fields: dict[str, Any]) -> I:
+        from pydantic import ValidationError
+
+        try:
+            return self.model.model_validate(fields)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            name = ".".join(str(p) for p in err["loc"]) or "activity"
+            problem = (
+                "not accepted: this rule needs only " + ", ".join(self.model.model_fields)
+                if err["type"] == "extra_forbidden"
+                else err["msg"]
+            )
+            raise InvalidInput(name, problem) from None
+
+
+def _purchase(rule: Rule, buy: PurchaseInput, context: Context) -> Award:
+    if context.merchant_accepts is None:
+        raise PreconditionFailed(f"rule {rule.rule_id} rewards purchases, and no merchant was checked")
+    context.merchant_accepts(buy.merchant_id, bool(rule.params.get("requires_local_merchant")))
+    return percentage_of_amount(rule.params, buy)
+
+
+def _approved_time(rule: Rule, work: ApprovedTimeInput, context: Context) -> Award:
+    if not context.approved_work:
+        raise PreconditionFailed(f"rule {rule.rule_id} mints only through an approved work log")
+    return per_approved_time(rule.params, work)
+
+
+KINDS: dict[str, Kind[Any]] = {
+    MEASURED_QUANTITY: Kind(
+        TripInput, lambda rule, trip, ctx: measured_quantity(rule.params, trip, ctx.carried)
+    ),
+    FIXED_PER_ACTION: Kind(ActionInput, lambda rule, action, ctx: fixed_per_action(rule.params, action)),
+    ONCE_PER_SUBJECT: Kind(
+        SubjectInput, lambda rule, subj, ctx: once_per_subject(rule.params, subj, ctx.wallet_id)
+    ),
+    PERCENTAGE_OF_AMOUNT: Kind(PurchaseInput, _purchase),
+    PER_APPROVED_TIME: Kind(ApprovedTimeInput, _approved_time),
+}
+RULE_KINDS = tuple(KINDS)
+INPUT_MODELS: dict[str, type[RuleInput]] = {name: kind.model for name, kind in KINDS.items()}
+
+
+def parse_input(kind: str, fields: dict[str, Any]) -> RuleInput:
+    """The input a kind reads; anything it does not need is refused, naming the field."""
+    parsed: RuleInput = KINDS[kind].parse(fields)
+    return parsed
+
+
+def evaluate(rule: Rule, fields: dict[str, Any], context: Context) -> Award:
+    """The award for an activity under `rule`: its kind parses the fields, then decides."""
+    kind = KINDS[rule.kind]
+    award: Award = kind.evaluator(rule, kind.parse(fields), context)
+    return award

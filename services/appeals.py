@@ -16,8 +16,9 @@ from eventsourcing.application import AggregateNotFoundError
 from aggregates.appeal import Appeal, check_reason
 from aggregates.errors import InvalidInput, NotFound
 from aggregates.wallet import Wallet
+from services.commands import Command, DecideAppeal, FileAppeal
 from services.settings.cities import City
-from services.unit_of_work import Command, UnitOfWork
+from services.unit_of_work import Job, UnitOfWork
 
 Remedy = Callable[[UnitOfWork, Appeal, dict[str, Any]], dict[str, Any]]
 
@@ -34,6 +35,8 @@ class CityLike(Protocol):
     def credit_activity(
         self, uow: UnitOfWork, wallet_id: UUID, activity: str, fields: dict[str, Any], activity_id: str
     ) -> dict[str, Any]: ...
+
+    def job(self, command: Command) -> Job: ...
 
     @property
     def repository(self) -> Any: ...
@@ -77,25 +80,8 @@ class AppealCommands:
         subject_ref: str,
         reason: str,
         filed_by: str,
-    ) -> Command:
-        def handle(uow: UnitOfWork) -> dict[str, Any]:
-            wallet = uow.get(wallet_id, Wallet, "wallet")
-            now = self.clock()
-            wallet.check_earning(now)
-            deadline = now + dt.timedelta(days=self.city.config.appeal_decision_days)
-            appeal = Appeal.file(self.key, wallet.id, subject_kind, subject_ref, reason, filed_by, deadline)
-            wallet.note_appeal(appeal.id, subject_kind)
-            uow.add(appeal)
-            return {"appeal_id": str(appeal.id), "status": appeal.status, "deadline": deadline.isoformat()}
-
-        params = {
-            "wallet": wallet_id,
-            "kind": subject_kind,
-            "ref": subject_ref,
-            "reason": reason,
-            "by": filed_by,
-        }
-        return Command("file_appeal", key, params, handle)
+    ) -> Job:
+        return self.job(FileAppeal(key, wallet_id, subject_kind, subject_ref, reason, filed_by))
 
     def decide_appeal(
         self: CityLike,
@@ -105,28 +91,39 @@ class AppealCommands:
         reason: str,
         decided_by: str,
         remedy: dict[str, Any] | None = None,
-    ) -> Command:
-        def handle(uow: UnitOfWork) -> dict[str, Any]:
-            appeal = uow.get(appeal_id, Appeal, "appeal")
-            uow.owner = appeal.wallet_id
-            # A closed wallet is not processed any further, appeals included.
-            now = self.clock()
-            uow.get(appeal.wallet_id, Wallet, "wallet").check_earning(now)
-            appeal.check_decidable(decided_by, now)
-            check_reason("reason", reason)
-            result: dict[str, Any] = {"appeal_id": str(appeal.id), "status": "upheld" if upheld else "denied"}
-            if upheld:
-                run = self.appeal_remedies.get(appeal.subject_kind)
-                if run is None:
-                    raise InvalidInput("subject_kind", f"no remedy for {appeal.subject_kind!r} appeals")
-                # The remedy checks everything before it changes anything, so a refusal
-                # leaves the appeal open.
-                result["remedy"] = run(uow, appeal, remedy or {})
-            appeal.decide(upheld, reason, decided_by)
-            return result
+    ) -> Job:
+        return self.job(DecideAppeal(key, appeal_id, upheld, reason, decided_by, remedy))
 
-        params = {"appeal": appeal_id, "upheld": upheld, "reason": reason, "by": decided_by, "remedy": remedy}
-        return Command("decide_appeal", key, params, handle)
+    def _file_appeal(self: CityLike, cmd: FileAppeal, uow: UnitOfWork) -> dict[str, Any]:
+        wallet = uow.get(cmd.wallet_id, Wallet, "wallet")
+        now = self.clock()
+        wallet.check_earning(now)
+        deadline = now + dt.timedelta(days=self.city.config.appeal_decision_days)
+        appeal = Appeal.file(
+            self.key, wallet.id, cmd.subject_kind, cmd.subject_ref, cmd.reason, cmd.filed_by, deadline
+        )
+        wallet.note_appeal(appeal.id, cmd.subject_kind)
+        uow.add(appeal)
+        return {"appeal_id": str(appeal.id), "status": appeal.status, "deadline": deadline.isoformat()}
+
+    def _decide_appeal(self: CityLike, cmd: DecideAppeal, uow: UnitOfWork) -> dict[str, Any]:
+        appeal = uow.get(cmd.appeal_id, Appeal, "appeal")
+        uow.owner = appeal.wallet_id
+        # A closed wallet is not processed any further, appeals included.
+        now = self.clock()
+        uow.get(appeal.wallet_id, Wallet, "wallet").check_earning(now)
+        appeal.check_decidable(cmd.decided_by, now)
+        check_reason("reason", cmd.reason)
+        result: dict[str, Any] = {"appeal_id": str(appeal.id), "status": "upheld" if cmd.upheld else "denied"}
+        if cmd.upheld:
+            run = self.appeal_remedies.get(appeal.subject_kind)
+            if run is None:
+                raise InvalidInput("subject_kind", f"no remedy for {appeal.subject_kind!r} appeals")
+            # The remedy checks everything before it changes anything, so a refusal
+            # leaves the appeal open.
+            result["remedy"] = run(uow, appeal, cmd.remedy or {})
+        appeal.decide(cmd.upheld, cmd.reason, cmd.decided_by)
+        return result
 
     def appeal(self: CityLike, appeal_id: UUID) -> Appeal:
         try:

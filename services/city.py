@@ -12,18 +12,21 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper
 
 from aggregates import rules
-from aggregates.errors import DomainError, InvalidInput, ParticipantNotAllowed, PreconditionFailed
+from aggregates.errors import DomainError, InvalidInput, NotFound, ParticipantNotAllowed
 from aggregates.merchant import Merchant, Prize
 from aggregates.receipt import SubjectClaim
-from aggregates.rulebook import Rule, Rulebook
+from aggregates.rulebook import Rulebook
+from aggregates.rules import Rule
 from aggregates.voucher import Voucher
 from aggregates.wallet import Wallet
+from services import commands as c
 from services.appeals import AppealCommands
+from services.commands import Command
 from services.lots import new_lot
 from services.privacy.keystore import KeyStore, open_keystore
 from services.privacy.sealing import ShreddingMapper
 from services.settings.cities import City
-from services.unit_of_work import Command, IdempotentExecutor, UnitOfWork
+from services.unit_of_work import IdempotentExecutor, Job, UnitOfWork
 from services.workflow import Workflow
 
 Clock = Callable[[], dt.datetime]
@@ -64,6 +67,7 @@ class CityApplication(AppealCommands, Application[UUID]):
         if self.workflow is not None:
             # A rejected log is appealed like an award; upheld, it mints through the same rule.
             self.appeal_remedies["work_log"] = self.workflow.remedy
+        self.handlers = self._command_handlers()
 
     def construct_mapper(self) -> Mapper[UUID]:
         """Personal fields are sealed with their owner's key (see services/privacy/sealing.py)."""
@@ -89,47 +93,97 @@ class CityApplication(AppealCommands, Application[UUID]):
         self.save(book)
         return book
 
-    # -- execution: commands below are built, then executed singly or grouped --
-    def execute(self, cmd: Command) -> dict[str, Any]:
-        return self.executor.run(cmd)
+    # -- execution: a command (services/commands.py) runs by its handler below ----
+    def job(self, command: Command | Job) -> Job:
+        """The command paired with this city's handler for it, ready to run."""
+        if isinstance(command, Job):
+            return command
+        handle = self.handlers.get(type(command))
+        if handle is None:
+            raise NotFound(f"{self.city.config.name} runs no {command.name} commands")
+        return Job.of(command, handle)
 
-    def execute_group(self, cmds: Sequence[Command]) -> list[dict[str, Any] | DomainError]:
+    def execute(self, cmd: Command | Job) -> dict[str, Any]:
+        return self.executor.run(self.job(cmd))
+
+    def execute_group(self, cmds: Sequence[Command | Job]) -> list[dict[str, Any] | DomainError]:
         """Group commit: all commands in one transaction; errors are returned per command."""
-        return self.executor.run_group(cmds)
+        return self.executor.run_group([self.job(cmd) for cmd in cmds])
 
-    # -- commands -------------------------------------------------------------
+    def _command_handlers(self) -> dict[type[Command], Callable[[Any, UnitOfWork], dict[str, Any]]]:
+        handlers: dict[type[Command], Callable[[Any, UnitOfWork], dict[str, Any]]] = {
+            c.OpenWallet: self._open_wallet,
+            c.RecordActivity: self._record_activity,
+            c.RegisterMerchant: self._register_merchant,
+            c.Spend: self._spend,
+            c.OfferPrize: self._offer_prize,
+            c.ClaimPrize: self._claim_prize,
+            c.IssueVoucher: self._issue_voucher,
+            c.RedeemVoucher: self._redeem_voucher,
+            c.CloseWallet: self._close_wallet,
+            c.FinishClosing: self._finish_closing,
+            c.EraseWallet: self._erase_wallet,
+            c.FileAppeal: self._file_appeal,
+            c.DecideAppeal: self._decide_appeal,
+        }
+        if self.workflow is not None:
+            handlers.update(self.workflow.handlers())
+        return handlers
+
+    # -- commands: builders (the public API) ------------------------------------
     def open_wallet(
         self, key: str, participant_kind: str, consent_version: str, valid_until: dt.datetime | None = None
-    ) -> Command:
-        cfg = self.city.config
-
-        def handle(uow: UnitOfWork) -> dict[str, Any]:
-            if participant_kind not in cfg.participant_kinds:
-                raise ParticipantNotAllowed(f"{cfg.name} does not enrol {participant_kind} wallets")
-            if consent_version not in cfg.consent_versions:
-                raise InvalidInput(
-                    "consent_version", f"unknown consent text; current: {cfg.consent_versions[-1]}"
-                )
-            wallet = Wallet.open(self.key, participant_kind, consent_version, valid_until)
-            now = self.clock()
-            if valid_until is not None and not now < valid_until <= now + dt.timedelta(
-                days=cfg.tourist_max_days
-            ):
-                raise InvalidInput("valid_until", f"must be ahead, at most {cfg.tourist_max_days} days")
-            uow.add(wallet)
-            return {"wallet_id": str(wallet.id)}
-
-        params = {"kind": participant_kind, "consent": consent_version, "until": valid_until}
-        return Command("open_wallet", key, params, handle)
+    ) -> Job:
+        return self.job(c.OpenWallet(key, participant_kind, consent_version, valid_until))
 
     def record_activity(
         self, key: str, wallet_id: UUID, activity: str, fields: dict[str, Any], activity_id: str | None = None
-    ) -> Command:
-        def handle(uow: UnitOfWork) -> dict[str, Any]:
-            return self.credit_activity(uow, wallet_id, activity, fields, activity_id or key)
+    ) -> Job:
+        return self.job(c.RecordActivity(key, wallet_id, activity, fields, activity_id))
 
-        params = {"wallet": wallet_id, "activity": activity, "fields": fields, "id": activity_id}
-        return Command("record_activity", key, params, handle)
+    def register_merchant(
+        self, key: str, name: str, category: str, local: bool, basic_economy: bool = False
+    ) -> Job:
+        return self.job(c.RegisterMerchant(key, name, category, local, basic_economy))
+
+    def spend(self, key: str, wallet_id: UUID, merchant_id: UUID, amount: int, purchase_ref: str) -> Job:
+        return self.job(c.Spend(key, wallet_id, merchant_id, amount, purchase_ref))
+
+    def offer_prize(self, key: str, merchant_id: UUID, name: str, cost: int, stock: int) -> Job:
+        return self.job(c.OfferPrize(key, merchant_id, name, cost, stock))
+
+    def claim_prize(self, key: str, wallet_id: UUID, prize_id: UUID) -> Job:
+        return self.job(c.ClaimPrize(key, wallet_id, prize_id))
+
+    def issue_voucher(self, key: str, wallet_id: UUID, amount: int) -> Job:
+        return self.job(c.IssueVoucher(key, wallet_id, amount))
+
+    def redeem_voucher(self, key: str, voucher_id: UUID, merchant_id: UUID) -> Job:
+        return self.job(c.RedeemVoucher(key, voucher_id, merchant_id))
+
+    def close_wallet(self, key: str, wallet_id: UUID, reason: str = "opted out") -> Job:
+        return self.job(c.CloseWallet(key, wallet_id, reason))
+
+    # -- commands: handlers (each reads its command and nothing else) ------------
+    def _open_wallet(self, cmd: c.OpenWallet, uow: UnitOfWork) -> dict[str, Any]:
+        cfg = self.city.config
+        if cmd.participant_kind not in cfg.participant_kinds:
+            raise ParticipantNotAllowed(f"{cfg.name} does not enrol {cmd.participant_kind} wallets")
+        if cmd.consent_version not in cfg.consent_versions:
+            raise InvalidInput(
+                "consent_version", f"unknown consent text; current: {cfg.consent_versions[-1]}"
+            )
+        wallet = Wallet.open(self.key, cmd.participant_kind, cmd.consent_version, cmd.valid_until)
+        now = self.clock()
+        valid_until = cmd.valid_until
+        if valid_until is not None and not now < valid_until <= now + dt.timedelta(days=cfg.tourist_max_days):
+            raise InvalidInput("valid_until", f"must be ahead, at most {cfg.tourist_max_days} days")
+        uow.add(wallet)
+        return {"wallet_id": str(wallet.id)}
+
+    def _record_activity(self, cmd: c.RecordActivity, uow: UnitOfWork) -> dict[str, Any]:
+        activity_id = cmd.activity_id or cmd.idempotency_key
+        return self.credit_activity(uow, cmd.wallet_id, cmd.activity, cmd.fields, activity_id)
 
     def credit_activity(
         self, uow: UnitOfWork, wallet_id: UUID, activity: str, fields: dict[str, Any], activity_id: str
@@ -138,12 +192,12 @@ class CityApplication(AppealCommands, Application[UUID]):
         rule = self.rulebook.for_activity(activity)
         wallet = uow.get(wallet_id, Wallet, "wallet")
         now = self.clock()
-        wallet.check_earning(now)
-        if not rule.allows(wallet.participant_kind):
-            raise ParticipantNotAllowed(
-                f"rule {rule.rule_id} does not cover {wallet.participant_kind} wallets"
-            )
-        award = self._evaluate(uow, rule, wallet, rules.parse_input(rule.kind, fields))
+        rule.check_covers(wallet, now)
+
+        def merchant_accepts(merchant_id: UUID, local_only: bool) -> None:
+            uow.get(merchant_id, Merchant, "merchant").check_accepts(local_only=local_only)
+
+        award = rules.evaluate(rule, fields, rules.Context.of(rule, wallet, merchant_accepts))
         if award.subject_key is not None:
             digest = SubjectClaim.digest(award.subject_key)
             claim_id = SubjectClaim.create_id(self.key, rule.rule_id, digest)
@@ -168,112 +222,88 @@ class CityApplication(AppealCommands, Application[UUID]):
             "explanation": award.explanation,
         }
 
-    def _evaluate(self, uow: UnitOfWork, rule: Rule, wallet: Wallet, inp: rules._Input) -> rules.Award:
-        if isinstance(inp, rules.TripInput):
-            return rules.measured_quantity(rule.params, inp, wallet.carried.get(rule.rule_id, 0))
-        if isinstance(inp, rules.ActionInput):
-            return rules.fixed_per_action(rule.params, inp)
-        if isinstance(inp, rules.SubjectInput):
-            return rules.once_per_subject(rule.params, inp, wallet.id)
-        if isinstance(inp, rules.ApprovedTimeInput):
-            raise PreconditionFailed(f"rule {rule.rule_id} mints only through an approved work log")
-        assert isinstance(inp, rules.PurchaseInput)
-        merchant = uow.get(inp.merchant_id, Merchant, "merchant")
-        merchant.check_accepts(local_only=bool(rule.params.get("requires_local_merchant")))
-        return rules.percentage_of_amount(rule.params, inp)
+    def _register_merchant(self, cmd: c.RegisterMerchant, uow: UnitOfWork) -> dict[str, Any]:
+        categories = self.city.config.merchant_categories
+        merchant = Merchant.admit(
+            self.key, cmd.merchant_name, cmd.category, cmd.local, cmd.basic_economy, categories
+        )
+        uow.add(merchant)
+        return {"merchant_id": str(merchant.id)}
 
-    def register_merchant(
-        self, key: str, name: str, category: str, local: bool, basic_economy: bool = False
-    ) -> Command:
-        def handle(uow: UnitOfWork) -> dict[str, Any]:
-            merchant = Merchant.admit(
-                self.key, name, category, local, basic_economy, self.city.config.merchant_categories
-            )
-            uow.add(merchant)
-            return {"merchant_id": str(merchant.id)}
+    def _spend(self, cmd: c.Spend, uow: UnitOfWork) -> dict[str, Any]:
+        merchant = uow.get(cmd.merchant_id, Merchant, "merchant")
+        merchant.check_accepts(*self.spending_terms)
+        wallet = uow.get(cmd.wallet_id, Wallet, "wallet")
+        wallet.spend(cmd.amount, merchant.id, cmd.purchase_ref, self.clock(), merchant.category)
+        merchant.paid(cmd.amount, "payment")
+        return {"spent": cmd.amount, "available": wallet.available}
 
-        params = {"name": name, "category": category, "local": local, "basic": basic_economy}
-        return Command("register_merchant", key, params, handle)
+    def _offer_prize(self, cmd: c.OfferPrize, uow: UnitOfWork) -> dict[str, Any]:
+        uow.get(cmd.merchant_id, Merchant, "merchant")
+        prize = Prize.offer(self.key, cmd.merchant_id, cmd.prize_name, cmd.cost, cmd.stock)
+        uow.add(prize)
+        return {"prize_id": str(prize.id)}
 
-    def spend(self, key: str, wallet_id: UUID, merchant_id: UUID, amount: int, purchase_ref: str) -> Command:
-        def handle(uow: UnitOfWork) -> dict[str, Any]:
-            merchant = uow.get(merchant_id, Merchant, "merchant")
-            merchant.check_accepts(*self.spending_terms)
-            wallet = uow.get(wallet_id, Wallet, "wallet")
-            wallet.spend(amount, merchant.id, purchase_ref, self.clock(), merchant.category)
-            merchant.paid(amount, "payment")
-            return {"spent": amount, "available": wallet.available}
+    def _claim_prize(self, cmd: c.ClaimPrize, uow: UnitOfWork) -> dict[str, Any]:
+        prize = uow.get(cmd.prize_id, Prize, "prize")
+        prize.check_in_stock()
+        wallet = uow.get(cmd.wallet_id, Wallet, "wallet")
+        merchant = uow.get(prize.merchant_id, Merchant, "merchant")
+        wallet.spend(prize.cost, merchant.id, f"prize:{prize.id}", self.clock(), merchant.category, "prize")
+        merchant.paid(prize.cost, "prize", str(prize.id))
+        prize.claim(wallet.id)
+        return {"prize_id": str(prize.id), "cost": prize.cost}
 
-        params = {"wallet": wallet_id, "merchant": merchant_id, "amount": amount, "ref": purchase_ref}
-        return Command("spend", key, params, handle)
+    def _issue_voucher(self, cmd: c.IssueVoucher, uow: UnitOfWork) -> dict[str, Any]:
+        wallet = uow.get(cmd.wallet_id, Wallet, "wallet")
+        now = self.clock()
+        expires = now + dt.timedelta(hours=self.city.config.voucher_ttl_hours)
+        hold_id = str(uuid4())
+        wallet.place_hold(hold_id, cmd.amount, expires, "voucher", now)
+        voucher = Voucher(self.key, wallet.id, hold_id, cmd.amount, expires)
+        uow.add(voucher)
+        return {
+            "voucher_id": str(voucher.id),
+            "qr": voucher.qr_payload,
+            "amount": cmd.amount,
+            "expires_at": expires.isoformat(),
+        }
 
-    def offer_prize(self, key: str, merchant_id: UUID, name: str, cost: int, stock: int) -> Command:
-        def handle(uow: UnitOfWork) -> dict[str, Any]:
-            uow.get(merchant_id, Merchant, "merchant")
-            prize = Prize.offer(self.key, merchant_id, name, cost, stock)
-            uow.add(prize)
-            return {"prize_id": str(prize.id)}
+    def _redeem_voucher(self, cmd: c.RedeemVoucher, uow: UnitOfWork) -> dict[str, Any]:
+        merchant = uow.get(cmd.merchant_id, Merchant, "merchant")
+        merchant.check_accepts(*self.spending_terms)
+        voucher = uow.get(cmd.voucher_id, Voucher, "voucher")
+        now = self.clock()
+        wallet = uow.get(voucher.wallet_id, Wallet, "wallet")
+        wallet.check_active(now)
+        voucher.check_redeemable(now)
+        wallet.spend_hold(voucher.hold_id, merchant.id, f"voucher:{voucher.id}", now, merchant.category)
+        merchant.paid(voucher.amount, "voucher", str(voucher.id))
+        voucher.redeem(merchant.id)
+        return {"amount": voucher.amount, "merchant_id": str(merchant.id)}
 
-        params = {"merchant": merchant_id, "name": name, "cost": cost, "stock": stock}
-        return Command("offer_prize", key, params, handle)
+    def _close_wallet(self, cmd: c.CloseWallet, uow: UnitOfWork) -> dict[str, Any]:
+        wallet = uow.get(cmd.wallet_id, Wallet, "wallet")
+        wallet.leave(self.clock(), self.city.config.final_spend_days, cmd.reason)
+        closes = wallet.closes_at.isoformat() if wallet.closes_at and not wallet.closed else None
+        return {"closed": wallet.closed, "balance": wallet.balance, "final_spend_until": closes}
 
-    def claim_prize(self, key: str, wallet_id: UUID, prize_id: UUID) -> Command:
-        def handle(uow: UnitOfWork) -> dict[str, Any]:
-            prize = uow.get(prize_id, Prize, "prize")
-            prize.check_in_stock()
-            wallet = uow.get(wallet_id, Wallet, "wallet")
-            merchant = uow.get(prize.merchant_id, Merchant, "merchant")
-            wallet.spend(
-                prize.cost, merchant.id, f"prize:{prize.id}", self.clock(), merchant.category, "prize"
-            )
-            merchant.paid(prize.cost, "prize", str(prize.id))
-            prize.claim(wallet.id)
-            return {"prize_id": str(prize.id), "cost": prize.cost}
+    def _finish_closing(self, cmd: c.FinishClosing, uow: UnitOfWork) -> dict[str, Any]:
+        wallet = uow.get(cmd.wallet_id, Wallet, "wallet")
+        now = self.clock()
+        wallet.check_closing_due(now)
+        lapsed = wallet.balance
+        wallet.finish("final spend window ended", now)
+        return {"closed": True, "lapsed": lapsed}
 
-        return Command("claim_prize", key, {"wallet": wallet_id, "prize": prize_id}, handle)
-
-    def issue_voucher(self, key: str, wallet_id: UUID, amount: int) -> Command:
-        def handle(uow: UnitOfWork) -> dict[str, Any]:
-            wallet = uow.get(wallet_id, Wallet, "wallet")
-            now = self.clock()
-            expires = now + dt.timedelta(hours=self.city.config.voucher_ttl_hours)
-            hold_id = str(uuid4())
-            wallet.place_hold(hold_id, amount, expires, "voucher", now)
-            voucher = Voucher(self.key, wallet.id, hold_id, amount, expires)
-            uow.add(voucher)
-            return {
-                "voucher_id": str(voucher.id),
-                "qr": voucher.qr_payload,
-                "amount": amount,
-                "expires_at": expires.isoformat(),
-            }
-
-        return Command("issue_voucher", key, {"wallet": wallet_id, "amount": amount}, handle)
-
-    def redeem_voucher(self, key: str, voucher_id: UUID, merchant_id: UUID) -> Command:
-        def handle(uow: UnitOfWork) -> dict[str, Any]:
-            merchant = uow.get(merchant_id, Merchant, "merchant")
-            merchant.check_accepts(*self.spending_terms)
-            voucher = uow.get(voucher_id, Voucher, "voucher")
-            now = self.clock()
-            wallet = uow.get(voucher.wallet_id, Wallet, "wallet")
-            wallet.check_active(now)
-            voucher.check_redeemable(now)
-            wallet.spend_hold(voucher.hold_id, merchant.id, f"voucher:{voucher.id}", now, merchant.category)
-            merchant.paid(voucher.amount, "voucher", str(voucher.id))
-            voucher.redeem(merchant.id)
-            return {"amount": voucher.amount, "merchant_id": str(merchant.id)}
-
-        return Command("redeem_voucher", key, {"voucher": voucher_id, "merchant": merchant_id}, handle)
-
-    def close_wallet(self, key: str, wallet_id: UUID, reason: str = "opted out") -> Command:
-        def handle(uow: UnitOfWork) -> dict[str, Any]:
-            wallet = uow.get(wallet_id, Wallet, "wallet")
-            wallet.leave(self.clock(), self.city.config.final_spend_days, reason)
-            closes = wallet.closes_at.isoformat() if wallet.closes_at and not wallet.closed else None
-            return {"closed": wallet.closed, "balance": wallet.balance, "final_spend_until": closes}
-
-        return Command("close_wallet", key, {"wallet": wallet_id, "reason": reason}, handle)
+    def _erase_wallet(self, cmd: c.EraseWallet, uow: UnitOfWork) -> dict[str, Any]:
+        wallet = uow.get(cmd.wallet_id, Wallet, "wallet")
+        if wallet.erased:
+            return {"erased": True}
+        if not wallet.closed:
+            wallet.finish("erased", self.clock())
+        wallet.mark_erased(cmd.reason)
+        return {"erased": True}
 
     def close(self) -> None:
         super().close()

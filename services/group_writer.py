@@ -19,7 +19,8 @@ from typing import Any
 
 from aggregates.errors import DomainError
 from services.city import CityApplication
-from services.unit_of_work import Command
+from services.commands import Command
+from services.unit_of_work import Job
 
 log = logging.getLogger("civfed.node")
 
@@ -29,13 +30,14 @@ class GroupWriter:
         self.app = app
         self.lock = lock
         self.max_batch = max_batch
-        self._queue: list[tuple[Command, Future[dict[str, Any]]]] = []
+        self._queue: list[tuple[Job, Future[dict[str, Any]]]] = []
         self._queue_lock = threading.Lock()
 
-    def execute(self, cmd: Command) -> dict[str, Any]:
+    def execute(self, cmd: Job | Command) -> dict[str, Any]:
+        job = self.app.job(cmd)
         done: Future[dict[str, Any]] = Future()
         with self._queue_lock:
-            self._queue.append((cmd, done))
+            self._queue.append((job, done))
         while not done.done():
             with self.lock:
                 if not done.done():  # another caller may have written it meanwhile
@@ -55,7 +57,7 @@ class GroupWriter:
                 if not done.done():
                     done.set_exception(RuntimeError("the write batch ended without a result"))
 
-    def _run(self, batch: list[tuple[Command, Future[dict[str, Any]]]]) -> None:
+    def _run(self, batch: list[tuple[Job, Future[dict[str, Any]]]]) -> None:
         try:
             results: list[dict[str, Any] | DomainError] = self.app.execute_group([c for c, _ in batch])
         except Exception:

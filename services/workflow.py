@@ -8,21 +8,24 @@ treasury. Every command carries an idempotency key, like the city's others.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any, Protocol
 from uuid import UUID
 
 from aggregates import rules
 from aggregates.appeal import Appeal
 from aggregates.depreciation import schedule
-from aggregates.errors import InvalidInput, NotFound, ParticipantNotAllowed, PreconditionFailed
+from aggregates.errors import InvalidInput, NotFound, PreconditionFailed
 from aggregates.rulebook import Rulebook
 from aggregates.treasury import Treasury
 from aggregates.wallet import Wallet
 from aggregates.workflow import Task, WorkCatalogue, WorkLog
+from services import commands as c
 from services.appeals import appeal_activity_id
+from services.commands import Command
 from services.lots import new_lot
 from services.settings.cities import City, WorkflowTerms
-from services.unit_of_work import Command, UnitOfWork
+from services.unit_of_work import Job, UnitOfWork
 
 
 class WorkflowHost(Protocol):
@@ -37,6 +40,8 @@ class WorkflowHost(Protocol):
     def wallet(self, wallet_id: UUID) -> Wallet: ...
 
     def save(self, *aggregates: Any) -> Any: ...
+
+    def job(self, command: Command) -> Job: ...
 
     @property
     def repository(self) -> Any: ...
@@ -70,22 +75,34 @@ class Workflow:
         treasury = uow.find(self.treasury_id, Treasury) or Treasury(self.key)
         self.app.save(catalogue, treasury)
 
+    def handlers(self) -> dict[type[Command], Callable[[Any, UnitOfWork], dict[str, Any]]]:
+        """The workflow's commands and their handlers, for the city application's table."""
+        return {
+            c.PublishCategory: self._publish_category,
+            c.RetireCategory: self._retire_category,
+            c.PostTask: self._post_task,
+            c.ClaimTask: self._claim_task,
+            c.LogMinutes: self._log_minutes,
+            c.ApproveLog: self._approve_log,
+            c.RejectLog: self._reject_log,
+            c.PayTax: self._pay_tax,
+        }
+
     # -- the council's catalogue --------------------------------------------
-    def publish_category(self, key: str, code: str, title: str, sector: str, decision_ref: str) -> Command:
-        def handle(uow: UnitOfWork) -> dict[str, Any]:
-            catalogue = uow.get(self.catalogue_id, WorkCatalogue, "work catalogue")
-            changed = catalogue.publish(code, title, sector, decision_ref)
-            return {"code": code, "version": catalogue.get(code).version, "changed": changed}
+    def publish_category(self, key: str, code: str, title: str, sector: str, decision_ref: str) -> Job:
+        return self.app.job(c.PublishCategory(key, code, title, sector, decision_ref))
 
-        params = {"code": code, "title": title, "sector": sector, "decision": decision_ref}
-        return Command("publish_category", key, params, handle)
+    def retire_category(self, key: str, code: str, decision_ref: str) -> Job:
+        return self.app.job(c.RetireCategory(key, code, decision_ref))
 
-    def retire_category(self, key: str, code: str, decision_ref: str) -> Command:
-        def handle(uow: UnitOfWork) -> dict[str, Any]:
-            uow.get(self.catalogue_id, WorkCatalogue, "work catalogue").retire(code, decision_ref)
-            return {"code": code, "retired": True}
+    def _publish_category(self, cmd: c.PublishCategory, uow: UnitOfWork) -> dict[str, Any]:
+        catalogue = uow.get(self.catalogue_id, WorkCatalogue, "work catalogue")
+        changed = catalogue.publish(cmd.code, cmd.title, cmd.sector, cmd.decision_ref)
+        return {"code": cmd.code, "version": catalogue.get(cmd.code).version, "changed": changed}
 
-        return Command("retire_category", key, {"code": code, "decision": decision_ref}, handle)
+    def _retire_category(self, cmd: c.RetireCategory, uow: UnitOfWork) -> dict[str, Any]:
+        uow.get(self.catalogue_id, WorkCatalogue, "work catalogue").retire(cmd.code, cmd.decision_ref)
+        return {"code": cmd.code, "retired": True}
 
     # -- tasks and hours ------------------------------------------------------
     def post_task(
@@ -97,70 +114,68 @@ class Workflow:
         ends_at: dt.datetime,
         slots: int,
         posted_by: str,
-    ) -> Command:
-        def handle(uow: UnitOfWork) -> dict[str, Any]:
-            uow.get(self.catalogue_id, WorkCatalogue, "work catalogue").check_open(category)
-            task = Task.post(self.key, category, place, starts_at, ends_at, slots, posted_by)
-            uow.add(task)
-            return {"task_id": str(task.id)}
+    ) -> Job:
+        return self.app.job(c.PostTask(key, category, place, starts_at, ends_at, slots, posted_by))
 
-        params = {"category": category, "place": place, "from": starts_at, "to": ends_at, "slots": slots}
-        return Command("post_task", key, {**params, "by": posted_by}, handle)
-
-    def claim_task(self, key: str, task_id: UUID, wallet_id: UUID) -> Command:
-        def handle(uow: UnitOfWork) -> dict[str, Any]:
-            now = self.app.clock()
-            uow.get(wallet_id, Wallet, "wallet").check_earning(now)
-            task = uow.get(task_id, Task, "task")
-            task.claim(wallet_id, now)
-            return {"task_id": str(task.id), "claimed": True}
-
-        return Command("claim_task", key, {"task": task_id, "wallet": wallet_id}, handle)
+    def claim_task(self, key: str, task_id: UUID, wallet_id: UUID) -> Job:
+        return self.app.job(c.ClaimTask(key, task_id, wallet_id))
 
     def log_minutes(
         self, key: str, task_id: UUID, wallet_id: UUID, minutes: int, logged_by: str | None = None
-    ) -> Command:
+    ) -> Job:
         """The participant (or someone on their behalf, named in `logged_by`) logs minutes worked."""
+        return self.app.job(c.LogMinutes(key, task_id, wallet_id, minutes, logged_by))
 
-        def handle(uow: UnitOfWork) -> dict[str, Any]:
-            now = self.app.clock()
-            task = uow.get(task_id, Task, "task")
-            task.check_loggable(wallet_id, minutes, now)
-            log_id = WorkLog.create_id(self.key, task.id, wallet_id)
-            if uow.find(log_id, WorkLog) is not None:
-                raise PreconditionFailed(f"minutes for task {task.id} were already logged by this wallet")
-            worked_on = min(now, task.ends_at).date().isoformat()
-            log = WorkLog(
-                self.key, task.id, wallet_id, task.category, minutes, worked_on, logged_by or str(wallet_id)
-            )
-            uow.add(log)
-            return {"log_id": str(log.id), "minutes": minutes}
+    def approve_log(self, key: str, log_id: UUID, approver: str) -> Job:
+        return self.app.job(c.ApproveLog(key, log_id, approver))
 
-        params = {"task": task_id, "wallet": wallet_id, "minutes": minutes, "by": logged_by}
-        return Command("log_minutes", key, params, handle)
+    def reject_log(self, key: str, log_id: UUID, approver: str, reason: str) -> Job:
+        return self.app.job(c.RejectLog(key, log_id, approver, reason))
 
-    def approve_log(self, key: str, log_id: UUID, approver: str) -> Command:
-        def handle(uow: UnitOfWork) -> dict[str, Any]:
-            log = uow.get(log_id, WorkLog, "work log")
-            uow.owner = log.wallet_id  # the receipt's explanation is the participant's data
-            log.check_pending()
-            log.check_four_eyes(approver)
-            now = self.app.clock()
-            wallet, rule, award = self._award(uow, log, now)
-            log.approve(approver, award.amount)
-            self._mint(wallet, rule, f"work-log:{log.id}", award.amount, award.explanation, now)
-            return {"log_id": str(log.id), "amount": award.amount, "explanation": award.explanation}
+    def _post_task(self, cmd: c.PostTask, uow: UnitOfWork) -> dict[str, Any]:
+        uow.get(self.catalogue_id, WorkCatalogue, "work catalogue").check_open(cmd.category)
+        task = Task.post(
+            self.key, cmd.category, cmd.place, cmd.starts_at, cmd.ends_at, cmd.slots, cmd.posted_by
+        )
+        uow.add(task)
+        return {"task_id": str(task.id)}
 
-        return Command("approve_log", key, {"log": log_id, "approver": approver}, handle)
+    def _claim_task(self, cmd: c.ClaimTask, uow: UnitOfWork) -> dict[str, Any]:
+        now = self.app.clock()
+        uow.get(cmd.wallet_id, Wallet, "wallet").check_earning(now)
+        task = uow.get(cmd.task_id, Task, "task")
+        task.claim(cmd.wallet_id, now)
+        return {"task_id": str(task.id), "claimed": True}
 
-    def reject_log(self, key: str, log_id: UUID, approver: str, reason: str) -> Command:
-        def handle(uow: UnitOfWork) -> dict[str, Any]:
-            log = uow.get(log_id, WorkLog, "work log")
-            uow.owner = log.wallet_id  # the receipt's reason is the participant's data
-            log.reject(approver, reason)
-            return {"log_id": str(log.id), "amount": 0, "reason": reason}
+    def _log_minutes(self, cmd: c.LogMinutes, uow: UnitOfWork) -> dict[str, Any]:
+        now = self.app.clock()
+        task = uow.get(cmd.task_id, Task, "task")
+        task.check_loggable(cmd.wallet_id, cmd.minutes, now)
+        log_id = WorkLog.create_id(self.key, task.id, cmd.wallet_id)
+        if uow.find(log_id, WorkLog) is not None:
+            raise PreconditionFailed(f"minutes for task {task.id} were already logged by this wallet")
+        worked_on = min(now, task.ends_at).date().isoformat()
+        logged_by = cmd.logged_by or str(cmd.wallet_id)
+        log = WorkLog(self.key, task.id, cmd.wallet_id, task.category, cmd.minutes, worked_on, logged_by)
+        uow.add(log)
+        return {"log_id": str(log.id), "minutes": cmd.minutes}
 
-        return Command("reject_log", key, {"log": log_id, "approver": approver, "reason": reason}, handle)
+    def _approve_log(self, cmd: c.ApproveLog, uow: UnitOfWork) -> dict[str, Any]:
+        log = uow.get(cmd.log_id, WorkLog, "work log")
+        uow.owner = log.wallet_id  # the receipt's explanation is the participant's data
+        log.check_pending()
+        log.check_four_eyes(cmd.approver)
+        now = self.app.clock()
+        wallet, rule, award = self._award(uow, log, now)
+        log.approve(cmd.approver, award.amount)
+        self._mint(wallet, rule, f"work-log:{log.id}", award.amount, award.explanation, now)
+        return {"log_id": str(log.id), "amount": award.amount, "explanation": award.explanation}
+
+    def _reject_log(self, cmd: c.RejectLog, uow: UnitOfWork) -> dict[str, Any]:
+        log = uow.get(cmd.log_id, WorkLog, "work log")
+        uow.owner = log.wallet_id  # the receipt's reason is the participant's data
+        log.reject(cmd.approver, cmd.reason)
+        return {"log_id": str(log.id), "amount": 0, "reason": cmd.reason}
 
     def remedy(self, uow: UnitOfWork, appeal: Appeal, spec: dict[str, Any]) -> dict[str, Any]:
         """An upheld appeal against a rejected log mints its logged minutes through the same rule.
@@ -185,37 +200,40 @@ class Workflow:
         self._mint(wallet, rule, appeal_activity_id(appeal), award.amount, explanation, now)
         return {"log_id": str(log.id), "amount": award.amount, "explanation": explanation}
 
-    def _award(self, uow: UnitOfWork, log: WorkLog, now: dt.datetime) -> tuple[Wallet, Any, rules.Award]:
+    def _award(
+        self, uow: UnitOfWork, log: WorkLog, now: dt.datetime
+    ) -> tuple[Wallet, rules.Rule, rules.Award]:
         rule = self.app.rulebook.for_activity(self.terms.activity)
         if rule.kind != rules.PER_APPROVED_TIME:
             raise NotFound(f"rule {rule.rule_id} is not a per_approved_time rule")
         wallet = uow.get(log.wallet_id, Wallet, "wallet")
-        wallet.check_earning(now)
-        if not rule.allows(wallet.participant_kind):
-            raise ParticipantNotAllowed(
-                f"rule {rule.rule_id} does not cover {wallet.participant_kind} wallets"
-            )
-        work = rules.ApprovedTimeInput(date=log.worked_on, minutes=log.minutes, category=log.category)
-        return wallet, rule, rules.per_approved_time(rule.params, work)
+        rule.check_covers(wallet, now)
+        work = {"date": log.worked_on, "minutes": log.minutes, "category": log.category}
+        return wallet, rule, rules.evaluate(rule, work, rules.Context.of(rule, wallet, approved_work=True))
 
     def _mint(
-        self, wallet: Wallet, rule: Any, activity_id: str, amount: int, explanation: str, now: dt.datetime
+        self,
+        wallet: Wallet,
+        rule: rules.Rule,
+        activity_id: str,
+        amount: int,
+        explanation: str,
+        now: dt.datetime,
     ) -> None:
         lot = new_lot(self.app.city.config.currency, now)
         wallet.credit(amount, rule.rule_id, rule.version, activity_id, explanation, lot=lot)
 
     # -- municipal tax --------------------------------------------------------
-    def pay_tax(self, key: str, wallet_id: UUID, amount: int, assessment_ref: str) -> Command:
-        def handle(uow: UnitOfWork) -> dict[str, Any]:
-            Treasury.check_assessment_ref(assessment_ref)
-            treasury = uow.get(self.treasury_id, Treasury, "treasury")
-            wallet = uow.get(wallet_id, Wallet, "wallet")
-            wallet.pay_tax(amount, treasury.id, assessment_ref, self.app.clock())
-            treasury.receive(amount, assessment_ref, wallet.id)
-            return {"paid": amount, "assessment_ref": assessment_ref, "available": wallet.available}
+    def pay_tax(self, key: str, wallet_id: UUID, amount: int, assessment_ref: str) -> Job:
+        return self.app.job(c.PayTax(key, wallet_id, amount, assessment_ref))
 
-        params = {"wallet": wallet_id, "amount": amount, "assessment": assessment_ref}
-        return Command("pay_tax", key, params, handle)
+    def _pay_tax(self, cmd: c.PayTax, uow: UnitOfWork) -> dict[str, Any]:
+        Treasury.check_assessment_ref(cmd.assessment_ref)
+        treasury = uow.get(self.treasury_id, Treasury, "treasury")
+        wallet = uow.get(cmd.wallet_id, Wallet, "wallet")
+        wallet.pay_tax(cmd.amount, treasury.id, cmd.assessment_ref, self.app.clock())
+        treasury.receive(cmd.amount, cmd.assessment_ref, wallet.id)
+        return {"paid": cmd.amount, "assessment_ref": cmd.assessment_ref, "available": wallet.available}
 
     # -- queries --------------------------------------------------------------
     def balance(self, wallet_id: UUID, on: dt.date | None = None) -> dict[str, Any]:

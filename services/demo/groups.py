@@ -8,13 +8,13 @@ from uuid import UUID
 
 from aggregates.errors import DomainError
 from services.city import CityApplication
-from services.unit_of_work import Command
+from services.unit_of_work import Job
 
 GROUP = 500
 Step = Callable[[int], None]
 
 
-def run_group(app: CityApplication, cmds: list[Command], step: Step) -> list[dict[str, Any] | DomainError]:
+def run_group(app: CityApplication, cmds: list[Job], step: Step) -> list[dict[str, Any] | DomainError]:
     results: list[dict[str, Any] | DomainError] = []
     for i in range(0, len(cmds), GROUP):
         chunk = cmds[i : i + GROUP]

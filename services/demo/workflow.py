@@ -17,7 +17,7 @@ from aggregates.workflow import WorkLog
 from services.city import CityApplication
 from services.demo.clock import ScenarioClock
 from services.demo.groups import Step, ids, open_residents, run_group
-from services.unit_of_work import Command
+from services.unit_of_work import Job
 
 WEEKS = 12
 SHOPS = [
@@ -74,7 +74,7 @@ def zwolle(app: CityApplication, clock: ScenarioClock, step: Step, people: int) 
         done = [pair for pair, r in zip(wanted, claimed, strict=True) if isinstance(r, dict)]
         for k in range(5):
             clock.now = dt.datetime.combine(monday + dt.timedelta(days=k), dt.time(18), dt.UTC)
-            cmds: list[Command] = []
+            cmds: list[Job] = []
             for w, (task, (day_k, coordinator)) in done:
                 if day_k != k:
                     continue

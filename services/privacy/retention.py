@@ -12,39 +12,20 @@ from typing import Any
 from uuid import UUID
 
 from aggregates.errors import PreconditionFailed
-from aggregates.wallet import Wallet
 from services.city import CityApplication
+from services.commands import EraseWallet, FinishClosing
 from services.event_log import event_type, read_events
-from services.unit_of_work import Command, UnitOfWork
+from services.unit_of_work import Job
 
 
-def finish_closing(app: CityApplication, key: str, wallet_id: UUID) -> Command:
+def finish_closing(app: CityApplication, key: str, wallet_id: UUID) -> Job:
     """Close a wallet whose final spend window has ended; what is left lapses."""
-
-    def handle(uow: UnitOfWork) -> dict[str, Any]:
-        wallet = uow.get(wallet_id, Wallet, "wallet")
-        now = app.clock()
-        wallet.check_closing_due(now)
-        lapsed = wallet.balance
-        wallet.finish("final spend window ended", now)
-        return {"closed": True, "lapsed": lapsed}
-
-    return Command("finish_closing", key, {"wallet": wallet_id}, handle)
+    return app.job(FinishClosing(key, wallet_id))
 
 
 def erase_wallet(app: CityApplication, key: str, wallet_id: UUID, reason: str) -> dict[str, Any]:
     """Close the wallet if needed, record the erasure, then destroy the person's key."""
-
-    def handle(uow: UnitOfWork) -> dict[str, Any]:
-        wallet = uow.get(wallet_id, Wallet, "wallet")
-        if wallet.erased:
-            return {"erased": True}
-        if not wallet.closed:
-            wallet.finish("erased", app.clock())
-        wallet.mark_erased(reason)
-        return {"erased": True}
-
-    out = app.execute(Command("erase_wallet", key, {"wallet": wallet_id, "reason": reason}, handle))
+    out = app.execute(EraseWallet(key, wallet_id, reason))
     if app.keys is not None:
         app.keys.erase([wallet_id])
     return out

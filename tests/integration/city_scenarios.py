@@ -15,15 +15,15 @@ from uuid import UUID
 
 from aggregates.errors import DomainError
 from services.city import CityApplication
-from services.unit_of_work import Command
+from services.unit_of_work import Job
 
 Result = dict[str, Any] | DomainError
-Run = Callable[[Sequence[Command]], list[Result]]
+Run = Callable[[Sequence[Job]], list[Result]]
 DATE = "2026-05-04"
 
 
 def run_singly(app: CityApplication) -> Run:
-    def run(cmds: Sequence[Command]) -> list[Result]:
+    def run(cmds: Sequence[Job]) -> list[Result]:
         out: list[Result] = []
         for cmd in cmds:
             try:
@@ -43,7 +43,7 @@ def _ids(results: list[Result], field: str) -> list[UUID]:
     return [UUID(r[field]) for r in results if isinstance(r, dict) and field in r]
 
 
-def _activities(app: CityApplication, w: list[UUID], shops: list[UUID]) -> list[Command]:
+def _activities(app: CityApplication, w: list[UUID], shops: list[UUID]) -> list[Job]:
     act = app.record_activity
     if app.key == "vienna":
         trips = [("bike", 225_000), ("tram", 50_000), ("bike", 40_000), ("walk", 0), ("car", 9_000)]

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import inspect
 from collections.abc import Callable
-from uuid import UUID
+from typing import Any, get_args, get_origin, get_type_hints
+from uuid import UUID, uuid4
 
 import pytest
 from city_scenarios import normalised, run_singly, season
-from citykit import Cities, log_count, merchant, open_wallet, wallet_state
+from citykit import T0, Cities, log_count, merchant, open_wallet, wallet_state
 
 from aggregates.errors import IdempotencyConflict, InsufficientBalance, InvalidInput, VoucherAlreadyRedeemed
+from services import commands as c
 from services.city import CityApplication
-from services.unit_of_work import Command
+from services.unit_of_work import Job
 
 CITIES = ["vienna", "rome", "sint_niklaas", "bologna"]
 
@@ -32,7 +37,7 @@ def test_a_second_run_of_a_season_returns_the_same_results_and_writes_nothing(
     assert [wallet_state(app, w) for w in wallets] == states
 
 
-def _commands(app: CityApplication, w: UUID, shop: UUID) -> list[tuple[Callable[..., Command], tuple, tuple]]:
+def _commands(app: CityApplication, w: UUID, shop: UUID) -> list[tuple[Callable[..., Job], tuple, tuple]]:
     """(builder, original arguments after the key, different arguments) for each command."""
     consent = app.city.config.consent_versions[-1]
     activity = {
@@ -125,4 +130,270 @@ def test_every_command_needs_a_key(cities: Cities) -> None:
     with pytest.raises(InvalidInput) as exc:
         app.execute(app.open_wallet("", "resident", "roma-2026-03"))
     assert exc.value.field == "idempotency_key"
+    assert log_count(app) == count
+
+
+# -- every command class, every field ------------------------------------------------------
+
+
+def command_classes() -> list[type[c.Command]]:
+    """Every command in services/commands.py, read from the module: a new one is covered."""
+    return [
+        cls
+        for _, cls in inspect.getmembers(c, inspect.isclass)
+        if issubclass(cls, c.Command) and cls is not c.Command
+    ]
+
+
+TRIP = {"mode": "bike", "distance_m": 500_000, "date": "2026-05-04"}  # 100 kg CO2: 5 tokens
+Example = tuple[CityApplication, c.Command]
+
+
+def vienna(cities: Cities) -> tuple[CityApplication, UUID, UUID]:
+    """Vienna with a wallet holding 5 tokens and a local shop."""
+    app = cities.open("vienna")
+    w = open_wallet(app, "w")
+    app.execute(app.record_activity("funds", w, "trip", TRIP))
+    return app, w, merchant(app, "shop")
+
+
+def zwolle(cities: Cities) -> tuple[CityApplication, UUID, UUID]:
+    """Zwolle with a wallet that claimed a slot of a food-bank task that has started."""
+    app = cities.open("zwolle")
+    assert app.workflow is not None
+    w = open_wallet(app, "w")
+    window = (T0, T0 + dt.timedelta(hours=4))
+    task = UUID(
+        app.execute(app.workflow.post_task("task", "food-bank", "Voedselbank", *window, 2, "coord:anna"))[
+            "task_id"
+        ]
+    )
+    app.execute(app.workflow.claim_task("claim", task, w))
+    return app, w, task
+
+
+def logged(cities: Cities) -> tuple[CityApplication, UUID, UUID]:
+    app, w, task = zwolle(cities)
+    assert app.workflow is not None
+    return app, w, UUID(app.execute(app.workflow.log_minutes("log", task, w, 90))["log_id"])
+
+
+def _open_wallet(cities: Cities) -> Example:
+    app = cities.open("vienna")
+    return app, c.OpenWallet("k", "resident", app.city.config.consent_versions[-1])
+
+
+def _record_activity(cities: Cities) -> Example:
+    app, w, _ = vienna(cities)
+    return app, c.RecordActivity("k", w, "trip", {**TRIP, "distance_m": 40_000})
+
+
+def _register_merchant(cities: Cities) -> Example:
+    return cities.open("vienna"), c.RegisterMerchant("k", "Bar Rosa", "cafe", True)
+
+
+def _spend(cities: Cities) -> Example:
+    app, w, shop = vienna(cities)
+    return app, c.Spend("k", w, shop, 1, "receipt 17")
+
+
+def _offer_prize(cities: Cities) -> Example:
+    app, _, shop = vienna(cities)
+    return app, c.OfferPrize("k", shop, "Bread", 1, 5)
+
+
+def _claim_prize(cities: Cities) -> Example:
+    app, w, shop = vienna(cities)
+    prize = UUID(app.execute(app.offer_prize("prize", shop, "Bread", 1, 5))["prize_id"])
+    return app, c.ClaimPrize("k", w, prize)
+
+
+def _issue_voucher(cities: Cities) -> Example:
+    app, w, _ = vienna(cities)
+    return app, c.IssueVoucher("k", w, 1)
+
+
+def _redeem_voucher(cities: Cities) -> Example:
+    app, w, shop = vienna(cities)
+    voucher = UUID(app.execute(app.issue_voucher("voucher", w, 1))["voucher_id"])
+    return app, c.RedeemVoucher("k", voucher, shop)
+
+
+def _close_wallet(cities: Cities) -> Example:
+    app, w, _ = vienna(cities)
+    return app, c.CloseWallet("k", w, "moving away")
+
+
+def _finish_closing(cities: Cities) -> Example:
+    app, w, _ = vienna(cities)
+    app.execute(app.close_wallet("close", w, "moving away"))  # 5 tokens left: a final spend window
+    cities.clock.advance(days=app.city.config.final_spend_days + 1)
+    return app, c.FinishClosing("k", w)
+
+
+def _erase_wallet(cities: Cities) -> Example:
+    app, w, _ = vienna(cities)
+    return app, c.EraseWallet("k", w, "asked to be forgotten")
+
+
+def _file_appeal(cities: Cities) -> Example:
+    app, w, _ = vienna(cities)
+    return app, c.FileAppeal("k", w, "missing_award", "trip of 4 May", "not credited", "holder")
+
+
+def _decide_appeal(cities: Cities) -> Example:
+    app, w, _ = vienna(cities)
+    filed = app.execute(app.file_appeal("file", w, "missing_award", "trip of 4 May", "missing", "holder"))
+    return app, c.DecideAppeal("k", UUID(filed["appeal_id"]), False, "it was credited", "officer:eva")
+
+
+def _publish_category(cities: Cities) -> Example:
+    app, _, _ = zwolle(cities)
+    return app, c.PublishCategory("k", "river-clean-up", "River clean-up", "civic", "council 2026/17")
+
+
+def _retire_category(cities: Cities) -> Example:
+    app, _, _ = zwolle(cities)
+    return app, c.RetireCategory("k", "litter-picking", "council 2026/18")
+
+
+def _post_task(cities: Cities) -> Example:
+    app, _, _ = zwolle(cities)
+    return app, c.PostTask("k", "food-bank", "Voedselbank", T0, T0 + dt.timedelta(hours=3), 3, "coord:bert")
+
+
+def _claim_task(cities: Cities) -> Example:
+    app, _, task = zwolle(cities)
+    return app, c.ClaimTask("k", task, open_wallet(app, "other"))
+
+
+def _log_minutes(cities: Cities) -> Example:
+    app, w, task = zwolle(cities)
+    return app, c.LogMinutes("k", task, w, 90)
+
+
+def _approve_log(cities: Cities) -> Example:
+    app, _, log = logged(cities)
+    return app, c.ApproveLog("k", log, "coord:anna")
+
+
+def _reject_log(cities: Cities) -> Example:
+    app, _, log = logged(cities)
+    return app, c.RejectLog("k", log, "coord:anna", "the food bank was closed that day")
+
+
+def _pay_tax(cities: Cities) -> Example:
+    app, w, log = logged(cities)
+    assert app.workflow is not None
+    app.execute(app.workflow.approve_log("approve", log, "coord:anna"))  # 150 hundredths
+    return app, c.PayTax("k", w, 100, "OZB-2026-0417")
+
+
+EXAMPLES: dict[type[c.Command], Callable[[Cities], Example]] = {
+    c.OpenWallet: _open_wallet,
+    c.RecordActivity: _record_activity,
+    c.RegisterMerchant: _register_merchant,
+    c.Spend: _spend,
+    c.OfferPrize: _offer_prize,
+    c.ClaimPrize: _claim_prize,
+    c.IssueVoucher: _issue_voucher,
+    c.RedeemVoucher: _redeem_voucher,
+    c.CloseWallet: _close_wallet,
+    c.FinishClosing: _finish_closing,
+    c.EraseWallet: _erase_wallet,
+    c.FileAppeal: _file_appeal,
+    c.DecideAppeal: _decide_appeal,
+    c.PublishCategory: _publish_category,
+    c.RetireCategory: _retire_category,
+    c.PostTask: _post_task,
+    c.ClaimTask: _claim_task,
+    c.LogMinutes: _log_minutes,
+    c.ApproveLog: _approve_log,
+    c.RejectLog: _reject_log,
+    c.PayTax: _pay_tax,
+}
+
+
+def changed(value: Any, hint: Any) -> Any:
+    """Another value of the field's type; None becomes a value of the type it stands in for."""
+    if value is None:
+        kind = next(a for a in get_args(hint) if a is not type(None))
+        if kind is str:
+            return "changed"
+        if kind is dt.datetime:
+            return T0 + dt.timedelta(days=1)
+        if get_origin(kind) is dict:
+            return {"changed": True}
+        raise AssertionError(f"no other value known for an empty {hint}; add one here")
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, str):
+        return value + "-changed"
+    if isinstance(value, UUID):
+        return uuid4()
+    if isinstance(value, dt.datetime):
+        return value + dt.timedelta(minutes=1)
+    if isinstance(value, dict):
+        return {**value, "changed": True}
+    raise AssertionError(f"no other value known for {value!r}; add one here")
+
+
+def variants(original: c.Command) -> dict[str, c.Command]:
+    """The original with one field changed, for every field but the key."""
+    hints = get_type_hints(type(original))
+    return {
+        f.name: dataclasses.replace(original, **{f.name: changed(getattr(original, f.name), hints[f.name])})
+        for f in dataclasses.fields(original)
+        if f.name != "idempotency_key"
+    }
+
+
+def test_the_module_holds_the_commands() -> None:
+    names = [cls.name for cls in command_classes()]
+    assert len(names) == len(set(names)) >= 21  # one receipt name per command
+
+
+@pytest.mark.parametrize("cls", command_classes(), ids=lambda cls: cls.__name__)
+def test_a_reused_key_is_bound_to_every_field_of_its_command(cities: Cities, cls: type[c.Command]) -> None:
+    assert cls in EXAMPLES, f"add an example of {cls.__name__} to EXAMPLES"
+    app, original = EXAMPLES[cls](cities)
+    assert type(original) is cls
+    result = app.execute(original)
+    count = log_count(app)
+
+    # The same key with the same fields replays the stored result, built anew or not.
+    assert app.execute(original) == result
+    assert app.execute(dataclasses.replace(original)) == result
+    assert log_count(app) == count
+
+    # The same key with any one field changed is refused, and changes nothing.
+    others = variants(original)
+    assert others, f"{cls.__name__} has no field but its key"
+    for field, other in others.items():
+        with pytest.raises(IdempotencyConflict):
+            app.execute(other)
+        assert log_count(app) == count, field
+
+    # In a group commit too: the original replays, every variant is refused.
+    grouped = app.execute_group([original, *others.values()])
+    assert grouped[0] == result
+    assert all(isinstance(r, IdempotencyConflict) for r in grouped[1:]), grouped
+    assert log_count(app) == count
+    assert app.execute(original) == result
+
+
+def test_a_success_replays_though_the_same_command_would_now_be_invalid(cities: Cities) -> None:
+    app = cities.open("rome")
+    consent = app.city.config.consent_versions[-1]
+    cmd = c.OpenWallet("tourist", "tourist", consent, T0 + dt.timedelta(days=2))
+    opened = app.execute(cmd)
+    cities.clock.advance(days=3)
+    # Asked afresh, the validity end is now in the past; retried, the key gets its answer.
+    with pytest.raises(InvalidInput):
+        app.execute(dataclasses.replace(cmd, idempotency_key="tourist-again"))
+    count = log_count(app)
+    assert app.execute(cmd) == opened
+    assert app.execute_group([cmd]) == [opened]
     assert log_count(app) == count

@@ -27,7 +27,7 @@ from services.grpc.auth import bearer
 from services.privacy.retention import finish_closing, run_retention
 from services.privacy.sealing import REDACTED
 from services.settings.cities import PACKAGED_CITIES
-from services.unit_of_work import Command
+from services.unit_of_work import Job
 from tests.e2e.flows import open_wallet, record_activity
 from tests.rights.apps import city_app, opened
 
@@ -68,9 +68,7 @@ def rich_wallet(app: CityApplication, home: HomeRedemptions) -> dict[str, Any]:
     }
 
 
-def closed_wallet_commands(
-    app: CityApplication, home: HomeRedemptions, w: dict[str, Any]
-) -> dict[str, Command]:
+def closed_wallet_commands(app: CityApplication, home: HomeRedemptions, w: dict[str, Any]) -> dict[str, Job]:
     """Every command that acts on a wallet, as it would arrive after the wallet closed."""
     remedy = {"activity": "trip", "fields": TRIP}
     redemption_voucher = verify(w["token"], home.signing_key.public_key())
@@ -93,9 +91,7 @@ def wallet_commands() -> set[str]:
     names = set()
     for name, fn in inspect.getmembers(CityApplication, inspect.isfunction):
         sig = inspect.signature(fn)
-        if sig.return_annotation == "Command" and {"wallet_id", "voucher_id", "appeal_id"} & set(
-            sig.parameters
-        ):
+        if sig.return_annotation == "Job" and {"wallet_id", "voucher_id", "appeal_id"} & set(sig.parameters):
             names.add(name)
     return names
 
@@ -122,6 +118,7 @@ def test_closing_stops_all_processing(tmp_path: Path, final_spend_days: int) -> 
     version = wallet.version
 
     commands = closed_wallet_commands(app, home, w)
+    assert "record_activity" in wallet_commands(), "the builders are no longer found"
     assert wallet_commands() <= set(commands), "a wallet command is missing from this test"
     for name, cmd in commands.items():
         with pytest.raises(WalletClosed):

@@ -108,6 +108,39 @@ def test_only_the_edges_import_the_demo_and_the_cli() -> None:
     assert wrong == []
 
 
+def private_names_reached() -> list[tuple[str, str]]:
+    """(module, name) for each `_private` name of another project module it imports or reads."""
+    mods = modules()
+    found = []
+    for name, path in mods.items():
+        tree = ast.parse(path.read_text())
+        bound: dict[str, str] = {}  # local name -> the project module it is
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for alias in node.names:
+                    target = f"{node.module}.{alias.name}"
+                    if _private(alias.name):
+                        found.append((name, target))
+                    if target in mods:
+                        bound[alias.asname or alias.name] = target
+            elif isinstance(node, ast.Import):
+                bound.update({a.asname or a.name: a.name for a in node.names if a.name in mods})
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and _private(node.attr):
+                module = bound.get(node.value.id)
+                if module is not None and module != name:
+                    found.append((name, f"{module}.{node.attr}"))
+    return sorted(found)
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_no_module_reaches_into_another_modules_private_names() -> None:
+    assert private_names_reached() == []
+
+
 def test_the_checks_see_the_house() -> None:
     """The graph is read from real code: the composition is where it should be."""
     graph = import_graph()

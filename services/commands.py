@@ -1,0 +1,256 @@
+"""Every command a city application runs, as data.
+
+A command's fields are the whole request: its handler reads nothing else, and the
+idempotency fingerprint is computed from all of them, so a field added here is bound
+to the key without anyone having to remember it.
+
+`name` is what a receipt records, and never changes. Each field is fingerprinted
+under the name the receipts of earlier versions used for it (`As("wallet")` beside
+the field), so a key retried across an upgrade still replays its stored result
+rather than meeting a conflict; a new field needs no `As`. The encoding is the
+receipts' own (`aggregates.receipt.params_hash`): JSON with sorted keys, UUIDs and
+datetimes as their `str()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, get_type_hints
+from uuid import UUID
+
+from aggregates.receipt import params_hash
+
+
+@dataclass(frozen=True)
+class As:
+    """The name a field is fingerprinted under, where it differs from the field's own."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Command:
+    name: ClassVar[str]
+    idempotency_key: str
+
+    def parameters(self) -> dict[str, Any]:
+        """Every field but the key, under its fingerprint name."""
+        values = dataclasses.asdict(self)
+        return {stored: values[field] for field, stored in _fingerprint_names(type(self)).items()}
+
+    def fingerprint(self) -> str:
+        return params_hash(self.name, self.parameters())
+
+    @property
+    def owner(self) -> UUID | None:
+        """The wallet the command is about (its `wallet_id`): its receipt is that person's data."""
+        wallet = getattr(self, "wallet_id", None)
+        return wallet if isinstance(wallet, UUID) else None
+
+
+_NAMES: dict[type[Command], dict[str, str]] = {}
+
+
+def _fingerprint_names(cls: type[Command]) -> dict[str, str]:
+    """Field name -> fingerprint name, for every field but the key (read once per class)."""
+    if cls not in _NAMES:
+        hints = get_type_hints(cls, include_extras=True)
+        names = {}
+        for field in dataclasses.fields(cls):
+            if field.name != "idempotency_key":
+                marks = [m for m in getattr(hints[field.name], "__metadata__", ()) if isinstance(m, As)]
+                names[field.name] = marks[0].name if marks else field.name
+        _NAMES[cls] = names
+    return _NAMES[cls]
+
+
+# -- wallets, merchants, prizes and vouchers (services/city.py) ------------------------
+
+
+@dataclass(frozen=True)
+class OpenWallet(Command):
+    name = "open_wallet"
+    participant_kind: Annotated[str, As("kind")]
+    consent_version: Annotated[str, As("consent")]
+    valid_until: Annotated[dt.datetime | None, As("until")] = None
+
+
+@dataclass(frozen=True)
+class RecordActivity(Command):
+    name = "record_activity"
+    wallet_id: Annotated[UUID, As("wallet")]
+    activity: str
+    fields: dict[str, Any]
+    activity_id: Annotated[str | None, As("id")] = None
+
+
+@dataclass(frozen=True)
+class RegisterMerchant(Command):
+    name = "register_merchant"
+    merchant_name: Annotated[str, As("name")]
+    category: str
+    local: bool
+    basic_economy: Annotated[bool, As("basic")] = False
+
+
+@dataclass(frozen=True)
+class Spend(Command):
+    name = "spend"
+    wallet_id: Annotated[UUID, As("wallet")]
+    merchant_id: Annotated[UUID, As("merchant")]
+    amount: int
+    purchase_ref: Annotated[str, As("ref")]
+
+
+@dataclass(frozen=True)
+class OfferPrize(Command):
+    name = "offer_prize"
+    merchant_id: Annotated[UUID, As("merchant")]
+    prize_name: Annotated[str, As("name")]
+    cost: int
+    stock: int
+
+
+@dataclass(frozen=True)
+class ClaimPrize(Command):
+    name = "claim_prize"
+    wallet_id: Annotated[UUID, As("wallet")]
+    prize_id: Annotated[UUID, As("prize")]
+
+
+@dataclass(frozen=True)
+class IssueVoucher(Command):
+    name = "issue_voucher"
+    wallet_id: Annotated[UUID, As("wallet")]
+    amount: int
+
+
+@dataclass(frozen=True)
+class RedeemVoucher(Command):
+    name = "redeem_voucher"
+    voucher_id: Annotated[UUID, As("voucher")]
+    merchant_id: Annotated[UUID, As("merchant")]
+
+
+# -- leaving and erasure (services/city.py; services/privacy/retention.py runs them) ----
+
+
+@dataclass(frozen=True)
+class CloseWallet(Command):
+    name = "close_wallet"
+    wallet_id: Annotated[UUID, As("wallet")]
+    reason: str = "opted out"
+
+
+@dataclass(frozen=True)
+class FinishClosing(Command):
+    """Close a wallet whose final spend window has ended; what is left lapses."""
+
+    name = "finish_closing"
+    wallet_id: Annotated[UUID, As("wallet")]
+
+
+@dataclass(frozen=True)
+class EraseWallet(Command):
+    """Record the erasure (closing the wallet if needed). The person's key is destroyed
+    afterwards by `services.privacy.retention.erase_wallet`, which runs this command."""
+
+    name = "erase_wallet"
+    wallet_id: Annotated[UUID, As("wallet")]
+    reason: str
+
+
+# -- appeals (services/appeals.py) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileAppeal(Command):
+    name = "file_appeal"
+    wallet_id: Annotated[UUID, As("wallet")]
+    subject_kind: Annotated[str, As("kind")]
+    subject_ref: Annotated[str, As("ref")]
+    reason: str
+    filed_by: Annotated[str, As("by")]
+
+
+@dataclass(frozen=True)
+class DecideAppeal(Command):
+    name = "decide_appeal"
+    appeal_id: Annotated[UUID, As("appeal")]
+    upheld: bool
+    reason: str
+    decided_by: Annotated[str, As("by")]
+    remedy: dict[str, Any] | None = None
+
+
+# -- the social workflow (services/workflow.py) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublishCategory(Command):
+    name = "publish_category"
+    code: str
+    title: str
+    sector: str
+    decision_ref: Annotated[str, As("decision")]
+
+
+@dataclass(frozen=True)
+class RetireCategory(Command):
+    name = "retire_category"
+    code: str
+    decision_ref: Annotated[str, As("decision")]
+
+
+@dataclass(frozen=True)
+class PostTask(Command):
+    name = "post_task"
+    category: str
+    place: str
+    starts_at: Annotated[dt.datetime, As("from")]
+    ends_at: Annotated[dt.datetime, As("to")]
+    slots: int
+    posted_by: Annotated[str, As("by")]
+
+
+@dataclass(frozen=True)
+class ClaimTask(Command):
+    name = "claim_task"
+    task_id: Annotated[UUID, As("task")]
+    wallet_id: Annotated[UUID, As("wallet")]
+
+
+@dataclass(frozen=True)
+class LogMinutes(Command):
+    """The participant (or someone on their behalf, named in `logged_by`) logs minutes worked."""
+
+    name = "log_minutes"
+    task_id: Annotated[UUID, As("task")]
+    wallet_id: Annotated[UUID, As("wallet")]
+    minutes: int
+    logged_by: Annotated[str | None, As("by")] = None
+
+
+@dataclass(frozen=True)
+class ApproveLog(Command):
+    name = "approve_log"
+    log_id: Annotated[UUID, As("log")]
+    approver: str
+
+
+@dataclass(frozen=True)
+class RejectLog(Command):
+    name = "reject_log"
+    log_id: Annotated[UUID, As("log")]
+    approver: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PayTax(Command):
+    name = "pay_tax"
+    wallet_id: Annotated[UUID, As("wallet")]
+    amount: int
+    assessment_ref: Annotated[str, As("assessment")]

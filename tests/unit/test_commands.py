@@ -1,0 +1,122 @@
+"""Commands are data: the fingerprint is every field, under the names stored receipts use.
+
+Receipts stored before commands became dataclasses hold the hash of a parameter dict
+written out by hand in each builder. Those dicts are copied below as they were: a
+command with the same fields fingerprints to the same hash, so a key retried across
+the upgrade replays its stored result instead of meeting a conflict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import inspect
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from aggregates.receipt import params_hash
+from services import commands as c
+from services.unit_of_work import Job, UnitOfWork
+
+W, SHOP, PRIZE, VOUCHER, APPEAL, TASK, LOG = (uuid4() for _ in range(7))
+T0 = dt.datetime(2026, 5, 4, 8, 0, tzinfo=dt.UTC)
+FIELDS = {"mode": "bike", "distance_m": 1000, "date": "2026-05-04"}
+REMEDY = {"activity": "trip", "fields": FIELDS}
+
+# (command, the params dict its builder wrote out before this change)
+BEFORE: list[tuple[c.Command, dict[str, Any]]] = [
+    (c.OpenWallet("k", "tourist", "v1", T0), {"kind": "tourist", "consent": "v1", "until": T0}),
+    (
+        c.RecordActivity("k", W, "trip", FIELDS, "a1"),
+        {"wallet": W, "activity": "trip", "fields": FIELDS, "id": "a1"},
+    ),
+    (
+        c.RegisterMerchant("k", "Bar", "cafe", True, False),
+        {"name": "Bar", "category": "cafe", "local": True, "basic": False},
+    ),
+    (c.Spend("k", W, SHOP, 3, "r1"), {"wallet": W, "merchant": SHOP, "amount": 3, "ref": "r1"}),
+    (c.OfferPrize("k", SHOP, "Bread", 2, 5), {"merchant": SHOP, "name": "Bread", "cost": 2, "stock": 5}),
+    (c.ClaimPrize("k", W, PRIZE), {"wallet": W, "prize": PRIZE}),
+    (c.IssueVoucher("k", W, 2), {"wallet": W, "amount": 2}),
+    (c.RedeemVoucher("k", VOUCHER, SHOP), {"voucher": VOUCHER, "merchant": SHOP}),
+    (c.CloseWallet("k", W), {"wallet": W, "reason": "opted out"}),
+    (c.FinishClosing("k", W), {"wallet": W}),
+    (c.EraseWallet("k", W, "asked"), {"wallet": W, "reason": "asked"}),
+    (
+        c.FileAppeal("k", W, "award", "t1", "why", "holder"),
+        {"wallet": W, "kind": "award", "ref": "t1", "reason": "why", "by": "holder"},
+    ),
+    (
+        c.DecideAppeal("k", APPEAL, True, "ok", "officer", REMEDY),
+        {"appeal": APPEAL, "upheld": True, "reason": "ok", "by": "officer", "remedy": REMEDY},
+    ),
+    (
+        c.PublishCategory("k", "food-bank", "Food bank", "food", "d1"),
+        {"code": "food-bank", "title": "Food bank", "sector": "food", "decision": "d1"},
+    ),
+    (c.RetireCategory("k", "food-bank", "d2"), {"code": "food-bank", "decision": "d2"}),
+    (
+        c.PostTask("k", "food-bank", "Hall", T0, T0 + dt.timedelta(hours=2), 3, "coord"),
+        {
+            "category": "food-bank",
+            "place": "Hall",
+            "from": T0,
+            "to": T0 + dt.timedelta(hours=2),
+            "slots": 3,
+            "by": "coord",
+        },
+    ),
+    (c.ClaimTask("k", TASK, W), {"task": TASK, "wallet": W}),
+    (c.LogMinutes("k", TASK, W, 90), {"task": TASK, "wallet": W, "minutes": 90, "by": None}),
+    (c.ApproveLog("k", LOG, "coord"), {"log": LOG, "approver": "coord"}),
+    (c.RejectLog("k", LOG, "coord", "closed"), {"log": LOG, "approver": "coord", "reason": "closed"}),
+    (c.PayTax("k", W, 100, "OZB-1"), {"wallet": W, "amount": 100, "assessment": "OZB-1"}),
+]
+
+
+def command_classes() -> set[type[c.Command]]:
+    return {
+        cls
+        for _, cls in inspect.getmembers(c, inspect.isclass)
+        if issubclass(cls, c.Command) and cls is not c.Command
+    }
+
+
+def test_every_command_of_the_old_builders_is_here() -> None:
+    assert {type(cmd) for cmd, _ in BEFORE} == command_classes()
+
+
+@pytest.mark.parametrize(("cmd", "before"), BEFORE, ids=lambda v: getattr(v, "name", ""))
+def test_receipts_stored_before_commands_were_data_still_match(
+    cmd: c.Command, before: dict[str, Any]
+) -> None:
+    assert cmd.parameters() == before
+    assert cmd.fingerprint() == params_hash(cmd.name, before)
+    # The executor takes its fingerprint from the command, not from a dict beside it.
+    job = Job.of(cmd, lambda command, uow: {})
+    assert (job.name, job.key, job.fingerprint) == (cmd.name, "k", cmd.fingerprint())
+    assert job.owner == (W if "wallet" in before else None)
+
+
+@pytest.mark.parametrize("cls", sorted(command_classes(), key=lambda cls: cls.name), ids=lambda c: c.name)
+def test_every_field_but_the_key_is_fingerprinted_under_a_name_of_its_own(cls: type[c.Command]) -> None:
+    cmd = next(cmd for cmd, _ in BEFORE if type(cmd) is cls)
+    fields = [f.name for f in dataclasses.fields(cls)]
+    assert fields[0] == "idempotency_key"
+    assert len(cmd.parameters()) == len(fields) - 1  # no field left out, no two under one name
+    assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+def test_the_key_is_not_part_of_the_fingerprint_and_a_handler_sees_only_its_command() -> None:
+    a, b = c.Spend("k1", W, SHOP, 3, "r1"), c.Spend("k2", W, SHOP, 3, "r1")
+    assert a.fingerprint() == b.fingerprint()
+    seen: list[c.Spend] = []
+
+    def handle(cmd: c.Spend, uow: UnitOfWork) -> dict[str, Any]:
+        seen.append(cmd)
+        return {}
+
+    Job.of(a, handle).handler(UnitOfWork(object()))  # type: ignore[arg-type]
+    assert seen == [a]
