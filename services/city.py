@@ -19,6 +19,7 @@ from aggregates.rulebook import Rule, Rulebook
 from aggregates.voucher import Voucher
 from aggregates.wallet import Wallet
 from services.appeals import AppealCommands
+from services.balances import BalanceView, balance_view
 from services.lots import new_lot
 from services.privacy.keystore import KeyStore, open_keystore
 from services.privacy.sealing import ShreddingMapper
@@ -283,6 +284,10 @@ class CityApplication(AppealCommands, Application[UUID]):
     # -- queries --------------------------------------------------------------
     def wallet(self, wallet_id: UUID) -> Wallet:
         return UnitOfWork(self).get(wallet_id, Wallet, "wallet")
+
+    def balance_view(self, wallet_id: UUID) -> BalanceView:
+        """The wallet's value today, what is held, and any published depreciation schedule."""
+        return balance_view(self.wallet(wallet_id), self.clock().date(), self.workflow is not None)
 
     def statement(self, merchant_id: UUID) -> list[StatementLine]:
         """What a shop was paid, from its own event stream: one read however long the city's
