@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from civfed.v1 import merchant_pb2, wallet_pb2  # noqa: E402
-from services.demo.local_federation import LocalFederation, free_port  # noqa: E402
+from services.demo.local_federation import LocalFederation  # noqa: E402
 from services.grpc.auth import bearer  # noqa: E402
 from services.grpc.tls import server_credentials  # noqa: E402
 
@@ -77,9 +77,8 @@ def echo_baseline(fed: LocalFederation, n: int, threads: int = 1) -> dict[str, f
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     handler = grpc.unary_unary_rpc_method_handler(lambda req, ctx: req)
     server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("bench.Echo", {"Echo": handler})])
-    port = free_port()
     files = fed.files["vienna"]
-    server.add_secure_port(f"127.0.0.1:{port}", server_credentials(files.cert, files.key, fed.ca.ca_file))
+    port = server.add_secure_port("127.0.0.1:0", server_credentials(files.cert, files.key, fed.ca.ca_file))
     server.start()
     channel = grpc.secure_channel(
         f"127.0.0.1:{port}",

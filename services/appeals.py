@@ -44,6 +44,26 @@ class CityLike(Protocol):
     def wallet(self, wallet_id: UUID) -> Wallet: ...
 
 
+class Caller(Protocol):
+    """Who is filing, as the node authenticated them: "holder" or "staff"."""
+
+    @property
+    def role(self) -> str: ...
+
+
+def filer(caller: Caller, wallet_id: UUID, named: str) -> str:
+    """Who counts as having filed an appeal, and so may never decide it: a holder files for
+    their own wallet and is recorded as its holder, whatever name they give; staff filing on a
+    holder's behalf must name themselves."""
+    if caller.role == "holder":
+        return f"holder:{wallet_id}"
+    if caller.role != "staff":
+        raise ValueError(f"a {caller.role} does not file appeals")  # the node lets no one else call
+    if not named:
+        raise InvalidInput("filed_by", "staff filing for a holder must name themselves")
+    return named
+
+
 def appeal_activity_id(appeal: Appeal) -> str:
     """The activity id of a credit granted on appeal: derived, so it is granted once."""
     return f"appeal:{appeal.id}"

@@ -21,6 +21,7 @@ from aggregates.voucher import Voucher
 from aggregates.wallet import Wallet
 from services import commands as c
 from services.appeals import AppealCommands
+from services.balances import BalanceView, balance_view
 from services.commands import Command
 from services.lots import new_lot
 from services.privacy.keystore import KeyStore, open_keystore
@@ -313,6 +314,10 @@ class CityApplication(AppealCommands, Application[UUID]):
     # -- queries --------------------------------------------------------------
     def wallet(self, wallet_id: UUID) -> Wallet:
         return UnitOfWork(self).get(wallet_id, Wallet, "wallet")
+
+    def balance_view(self, wallet_id: UUID) -> BalanceView:
+        """The wallet's value today, what is held, and any published depreciation schedule."""
+        return balance_view(self.wallet(wallet_id), self.clock().date(), self.workflow is not None)
 
     def statement(self, merchant_id: UUID) -> list[StatementLine]:
         """What a shop was paid, from its own event stream: one read however long the city's

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 
+from aggregates.errors import not_found
 from aggregates.wallet import Wallet
 from services.event_log import event_type
 
@@ -48,8 +49,12 @@ def describe(kind: str, fields: dict[str, Any]) -> str:
 
 def history(app: Application[UUID], wallet_id: UUID) -> list[Entry]:
     """The wallet's events, then each appeal's events, in the order they were recorded."""
-    wallet: Any = app.repository.get(wallet_id)
-    assert isinstance(wallet, Wallet)
+    try:
+        wallet: Any = app.repository.get(wallet_id)
+    except AggregateNotFoundError:
+        wallet = None
+    if not isinstance(wallet, Wallet):
+        raise not_found("wallet", wallet_id)
     entries: list[tuple[str, Entry]] = []
     for aggregate_id in [wallet_id, *wallet.appeals]:
         for e in app.events.get(aggregate_id):

@@ -7,8 +7,10 @@ notification logs and, with `--serve`, show the dashboard.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
+import socket
 import sys
 import threading
 from contextlib import ExitStack
@@ -22,6 +24,7 @@ from projections.log_source import catch_up_log, follow_logs
 from projections.projector import Projector
 from services.city import CityApplication
 from services.settings.cities import Settings, city_keys, cli_environment, load_city, load_settings
+from services.settings.errors import ConfigError
 from services.settings.stream import (
     StreamSettings,
     kafka_client_kwargs,
@@ -124,14 +127,42 @@ def cmd_relay(args: argparse.Namespace) -> int:
     return 0
 
 
-def serve_dashboard(settings: Settings, stream: StreamSettings, host: str, port: int) -> None:
+def listen(host: str, port: int, port_setting: str, host_setting: str) -> socket.socket:
+    """A listening socket on `host`:`port` (0: any free port), not shared with anyone: a port
+    another process holds stops start-up with one line naming the setting."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        # Rebinding over connections left in TIME_WAIT is fine; sharing a listening port is not
+        # (no SO_REUSEPORT).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen()
+    except OSError as exc:
+        sock.close()
+        bad_host = isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL
+        reason = (exc.strerror or str(exc)).lower()
+        setting = host_setting if bad_host else port_setting
+        raise ConfigError(f"{setting}: cannot listen on {host}:{port} ({reason})") from None
+    return sock
+
+
+def serve_dashboard(
+    settings: Settings, stream: StreamSettings, host: str, port: int, settings_named: tuple[str, str]
+) -> None:
+    """Bind first, then open the read models and say where: nothing is announced that is not
+    listening yet. `settings_named`: what names the port and the host, for a refusal."""
     import uvicorn
 
     from services.dashboard.app import create_app
 
-    store = read_model_store(settings, stream)
-    print(f"Dashboard: http://{host}:{port}/", flush=True)
-    uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+    sock = listen(host, port, *settings_named)
+    with ExitStack() as stack:
+        stack.callback(sock.close)
+        store = read_model_store(settings, stream)
+        bound = sock.getsockname()[1]
+        print(f"Dashboard: http://{host}:{bound}/", flush=True)
+        server = uvicorn.Server(uvicorn.Config(create_app(store), log_level="warning"))
+        server.run(sockets=[sock])
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
@@ -139,7 +170,11 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     settings, stream = load_settings(env), load_stream_settings(env)
     host = args.host or stream.CIVFED_DASHBOARD_HOST
     port = args.port if args.port is not None else stream.CIVFED_DASHBOARD_PORT
-    serve_dashboard(settings, stream, host, port)
+    named = (
+        "--port" if args.port is not None else "CIVFED_DASHBOARD_PORT",
+        "--host" if args.host else "CIVFED_DASHBOARD_HOST",
+    )
+    serve_dashboard(settings, stream, host, port, named)
     return 0
 
 
@@ -150,9 +185,9 @@ def after_demo(settings: Settings, args: Any) -> None:
     out = sys.stderr if getattr(args, "json", False) else sys.stdout  # keep --json output parseable
     print(f"Read models: {applied} new events projected from the notification logs", file=out)
     if getattr(args, "serve", False):
-        serve_dashboard(
-            settings, stream, stream.CIVFED_DASHBOARD_HOST, args.port or stream.CIVFED_DASHBOARD_PORT
-        )
+        named = ("--port" if args.port else "CIVFED_DASHBOARD_PORT", "CIVFED_DASHBOARD_HOST")
+        port = args.port or stream.CIVFED_DASHBOARD_PORT
+        serve_dashboard(settings, stream, stream.CIVFED_DASHBOARD_HOST, port, named)
     else:
         address = f"http://{stream.CIVFED_DASHBOARD_HOST}:{args.port or stream.CIVFED_DASHBOARD_PORT}/"
         print(
@@ -188,6 +223,8 @@ def register(sub: Any) -> None:
 
     dash = sub.add_parser("dashboard", help="serve the dashboards over HTTP")
     dash.add_argument("--data-dir", help="where the SQLite stores live")
-    dash.add_argument("--host")
-    dash.add_argument("--port", type=int)
+    dash.add_argument("--host", help="listen address (default: CIVFED_DASHBOARD_HOST)")
+    dash.add_argument(
+        "--port", type=int, help="listen port (default: CIVFED_DASHBOARD_PORT; 0: any free port)"
+    )
     dash.set_defaults(func=cmd_dashboard)

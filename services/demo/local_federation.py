@@ -2,14 +2,23 @@
 
 `environment` gives each node's settings as environment variables, so the same
 set-up starts nodes in this process (`start_in_process`) or as `civfed serve`
-processes.
+processes. Every node binds port 0 and `ports` records the port it got once it is
+bound: no port is picked here and released for a node to take later, when another
+process may have taken it first.
+
+A node needs its partners' addresses when it starts. Nodes started in this process are
+all bound before the first one starts (`start_in_process` binds every city that has no
+address yet), so they call each other directly. A city whose node runs in another
+process, starts later, or comes back on another port after a restart is reached through
+its front door (`open_front_doors`; `environment` opens one for a partner with no
+address yet): a port this process holds for the federation's whole life, passed on to
+wherever the node listens now.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,17 +28,14 @@ import grpc
 
 from civfed.v1 import federation_pb2_grpc, merchant_pb2_grpc, rulebook_pb2_grpc, wallet_pb2_grpc
 from services.city import Clock, utcnow
+from services.demo.front_door import FrontDoor
 from services.demo.pki import NodeFiles, ThrowawayCA
 from services.grpc.auth import bearer
-from services.grpc.server import RunningNode, start_node
-from services.grpc.tls import channel_credentials
+from services.grpc.server import Listening, RunningNode, start_node
+from services.grpc.tls import channel_credentials, server_credentials
 from services.settings.node import load_node_settings
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+HOST = "127.0.0.1"
 
 
 @dataclass
@@ -47,16 +53,54 @@ class LocalFederation:
     def __post_init__(self) -> None:
         self.ca = ThrowawayCA(self.folder / "pki")
         self.files: dict[str, NodeFiles] = {c: self.ca.node(c, self.signing_folder) for c in self.cities}
-        self.ports = {c: free_port() for c in self.cities}
-        self.health_ports = {c: free_port() for c in self.cities}
+        # Where each city's node listens now, here or in another process: the ports it bound.
+        self.ports: dict[str, int] = {}
+        self.health_ports: dict[str, int] = {}
         self.staff_token = secrets.token_urlsafe(24)
         self.secret = {c: secrets.token_urlsafe(24) for c in self.cities}
         # The client certificate city apps, shops and tests connect with.
         self.client_cert, self.client_key = self.ca.issue("civfed-client")
         self.running: dict[str, RunningNode] = {}
+        self.doors: dict[str, FrontDoor] = {}
+        self._bound: dict[str, Listening] = {}  # bound in this process, not serving yet
 
     def address(self, city: str) -> str:
-        return f"127.0.0.1:{self.ports[city]}"
+        """Where apps, shops and tests reach `city`'s node now: its port, or while it is
+        down, its front door, which refuses as the closed port would."""
+        if city in self.ports:
+            return f"{HOST}:{self.ports[city]}"
+        if city in self.doors:
+            return self.doors[city].address
+        raise LookupError(f"{city}: no node is listening; start it first")
+
+    def partner_address(self, city: str) -> str:
+        """Where other nodes reach `city`: its front door, or its port if it has no door."""
+        if city in self.doors:
+            return self.doors[city].address
+        if city in self.ports:
+            return f"{HOST}:{self.ports[city]}"
+        return self.open_front_door(city).address
+
+    def open_front_doors(self) -> None:
+        """A front door for every city, before any node starts: for nodes that run as
+        processes, start in any order, or restart."""
+        for city in self.cities:
+            self.open_front_door(city)
+
+    def open_front_door(self, city: str) -> FrontDoor:
+        if city not in self.doors:
+            self.doors[city] = FrontDoor(lambda: self.ports.get(city), HOST)
+        return self.doors[city]
+
+    def listening(self, city: str, port: int, health_port: int) -> None:
+        """`city`'s node has bound these ports (read back from the node itself)."""
+        self.ports[city] = port
+        self.health_ports[city] = health_port
+
+    def gone(self, city: str) -> None:
+        """`city`'s node has stopped: its front door refuses until it is back."""
+        self.ports.pop(city, None)
+        self.health_ports.pop(city, None)
 
     def environment(self, city: str, partners: Iterable[str] | None = None) -> dict[str, str]:
         f = self.files[city]
@@ -64,16 +108,16 @@ class LocalFederation:
         return {
             "CIVFED_CITY": city,
             "CIVFED_DATA_DIR": str(self.folder / "data" / city),
-            "CIVFED_GRPC_HOST": "127.0.0.1",
-            "CIVFED_GRPC_PORT": str(self.ports[city]),
-            "CIVFED_HEALTH_PORT": str(self.health_ports[city]),
+            "CIVFED_GRPC_HOST": HOST,
+            "CIVFED_GRPC_PORT": "0",
+            "CIVFED_HEALTH_PORT": "0",
             "CIVFED_TLS_CERT_FILE": str(f.cert),
             "CIVFED_TLS_KEY_FILE": str(f.key),
             "CIVFED_TLS_CA_FILE": str(self.ca.ca_file),
             "CIVFED_SIGNING_KEY_FILE": str(f.signing_key),
             "CIVFED_PARTNERS": json.dumps(
                 {
-                    o: {"address": self.address(o), "public_key_file": str(self.files[o].public_key)}
+                    o: {"address": self.partner_address(o), "public_key_file": str(self.files[o].public_key)}
                     for o in others
                 }
             ),
@@ -89,14 +133,36 @@ class LocalFederation:
 
     def start_in_process(self, city: str, clock: Clock = utcnow) -> RunningNode:
         """Start `city`'s node in this process; `clock` is the time its commands see."""
+        # Every city with no address yet is bound now, so the nodes started here know
+        # each other's ports from the start.
+        for c in self.cities:
+            if c not in self.ports and c not in self.doors:
+                self._bind(c)
         env = self.environment(city)
-        self.running[city] = start_node(load_node_settings(env), env, clock)
-        return self.running[city]
+        running = start_node(load_node_settings(env), env, clock, self._bound.pop(city, None))
+        self.running[city] = running
+        self.listening(city, running.port, running.health_port)
+        return running
+
+    def _bind(self, city: str) -> None:
+        f = self.files[city]
+        bound = Listening(HOST, 0, 0, server_credentials(f.cert, f.key, self.ca.ca_file))
+        self._bound[city] = bound
+        self.listening(city, bound.port, bound.health_port)
 
     def stop_all(self) -> None:
-        for node in self.running.values():
+        """Stop the nodes started here, and release every port this process holds."""
+        for city, node in self.running.items():
             node.stop(grace=1)
+            self.gone(city)
         self.running.clear()
+        for city, bound in self._bound.items():
+            bound.close()
+            self.gone(city)
+        self._bound.clear()
+        for door in self.doors.values():
+            door.close()
+        self.doors.clear()
 
     def channel(self, city: str, cert: Path | None = None, key: Path | None = None) -> grpc.Channel:
         creds = channel_credentials(cert or self.client_cert, key or self.client_key, self.ca.ca_file)

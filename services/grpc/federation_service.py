@@ -19,8 +19,8 @@ from aggregates.errors import (
 from civfed.v1 import common_pb2, federation_pb2, federation_pb2_grpc
 from services.federation.vouchers import verify
 from services.grpc import requests as rq
+from services.grpc.calls import PARTNER, Calls
 from services.grpc.node import CityNode
-from services.grpc.tls import partner_city
 
 ACCEPTED = federation_pb2.DECISION_ACCEPTED
 REFUSED = federation_pb2.DECISION_REFUSED
@@ -42,12 +42,11 @@ class FederationService(federation_pb2_grpc.FederationServiceServicer):
     def __init__(self, node: CityNode) -> None:
         self.node = node
         self.app = node.app
-
-    def _peer(self, context: grpc.ServicerContext) -> str:
-        return partner_city(context, self.node.partners)
+        # Partners are known by the city their client certificate names.
+        self.call = Calls(node.credentials, node.partners)
 
     def GetTerms(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._peer(context)
+        self.call.caller(context, PARTNER)
         fed = self.app.city.config.federation
         return federation_pb2.GetTermsResponse(
             city=self.app.key,
@@ -65,15 +64,12 @@ class FederationService(federation_pb2_grpc.FederationServiceServicer):
         )
 
     def Reserve(self, request: Any, context: grpc.ServicerContext) -> Any:
-        acceptor = self._peer(context)
-        r = rq.parse(rq.Reserve, request)
-        voucher = verify(r.redemption_token, self.node.home.signing_key.public_key())
+        c = self.call(context, request, rq.Reserve, PARTNER)
+        voucher = verify(c.request.redemption_token, self.node.home.signing_key.public_key())
         if voucher.home != self.app.key:
             raise InvalidInput("redemption_token", "not a voucher of this city")
         try:
-            out = self.node.execute(
-                self.node.home.reserve(f"partner:{acceptor}:{r.idempotency_key}", acceptor, voucher)
-            )
+            out = self.node.execute(self.node.home.reserve(c.key, c.who.subject, voucher))
         except HOLDER_REFUSALS:
             # Minimal disclosure: refused and the amount, never why in terms of the holder.
             return federation_pb2.ReserveResponse(decision=REFUSED, amount=self.node.amount(voucher.amount))
@@ -85,24 +81,21 @@ class FederationService(federation_pb2_grpc.FederationServiceServicer):
         )
 
     def Commit(self, request: Any, context: grpc.ServicerContext) -> Any:
-        acceptor = self._peer(context)
-        r = rq.parse(rq.Commit, request)
-        cmd = self.node.home.commit(f"partner:{acceptor}:{r.idempotency_key}", acceptor, r.redemption_id)
-        out = self.node.execute(cmd)
+        c = self.call(context, request, rq.Commit, PARTNER)
+        out = self.node.execute(self.node.home.commit(c.key, c.who.subject, c.request.redemption_id))
         decision = ACCEPTED if out["decision"] == "accepted" else REFUSED
         return federation_pb2.CommitResponse(decision=decision, amount=self.node.amount(out["amount"]))
 
     def Cancel(self, request: Any, context: grpc.ServicerContext) -> Any:
-        acceptor = self._peer(context)
-        r = rq.parse(rq.Cancel, request)
-        key = f"partner:{acceptor}:{r.idempotency_key}"
+        c = self.call(context, request, rq.Cancel, PARTNER)
+        r = c.request
         out = self.node.execute(
-            self.node.home.cancel(key, acceptor, r.redemption_id, r.reason or "cancelled")
+            self.node.home.cancel(c.key, c.who.subject, r.redemption_id, r.reason or "cancelled")
         )
         return federation_pb2.CancelResponse(released=out["released"])
 
     def GetSettlement(self, request: Any, context: grpc.ServicerContext) -> Any:
-        partner = self._peer(context)
+        partner = self.call.caller(context, PARTNER).subject
         ledger = self.node.ledger.refresh(self.app)
         # A partner sees only its own position with this city.
         positions = [p for p in ledger.positions.values() if p.partner == partner]

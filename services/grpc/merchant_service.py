@@ -10,36 +10,33 @@ import grpc
 from aggregates.errors import InvalidInput
 from civfed.v1 import common_pb2, merchant_pb2, merchant_pb2_grpc
 from services.grpc import requests as rq
+from services.grpc.calls import MERCHANT, STAFF, Calls
 from services.grpc.node import CityNode
-from services.grpc.wallet_service import scoped
 
 
 class MerchantService(merchant_pb2_grpc.MerchantServiceServicer):
     def __init__(self, node: CityNode) -> None:
         self.node = node
         self.app = node.app
+        self.call = Calls(node.credentials, node.partners)
 
     def RegisterMerchant(self, request: Any, context: grpc.ServicerContext) -> Any:
-        who = self.node.credentials.principal(context)
-        who.require("staff")
-        r = rq.parse(rq.RegisterMerchant, request)
-        key = scoped(who.role, who.subject, r.idempotency_key)
-        out = self.node.execute(self.app.register_merchant(key, r.name, r.category, r.local))
+        c = self.call(context, request, rq.RegisterMerchant, STAFF)
+        r = c.request
+        out = self.node.execute(self.app.register_merchant(c.key, r.name, r.category, r.local))
         token = self.node.credentials.issue("merchant", out["merchant_id"])
         return merchant_pb2.RegisterMerchantResponse(merchant_id=out["merchant_id"], merchant_token=token)
 
     def AcceptVoucher(self, request: Any, context: grpc.ServicerContext) -> Any:
-        who = self.node.credentials.principal(context)
-        who.require("merchant")
-        r = rq.parse(rq.AcceptVoucher, request)
-        merchant_id = UUID(who.subject)
-        key = scoped(who.role, who.subject, r.idempotency_key)
+        # The shop is the one whose credentials made the call.
+        c = self.call(context, request, rq.AcceptVoucher, MERCHANT)
+        r, shop = c.request, UUID(c.who.subject)
         if r.local_voucher_id is not None:
-            out = self.node.execute(self.app.redeem_voucher(key, r.local_voucher_id, merchant_id))
+            out = self.node.execute(self.app.redeem_voucher(c.key, r.local_voucher_id, shop))
             return merchant_pb2.AcceptVoucherResponse(credited=self.node.amount(out["amount"]))
         if r.redemption_token is None:
             raise InvalidInput("voucher", "give local_voucher_id or redemption_token")
-        out = self.node.acceptor.accept(key, merchant_id, r.redemption_token)
+        out = self.node.acceptor.accept(c.key, shop, r.redemption_token)
         return merchant_pb2.AcceptVoucherResponse(
             credited=self.node.amount(out["credited"]),
             home_city=out["home_city"],
@@ -48,9 +45,8 @@ class MerchantService(merchant_pb2_grpc.MerchantServiceServicer):
         )
 
     def GetStatement(self, request: Any, context: grpc.ServicerContext) -> Any:
-        who = self.node.credentials.principal(context)
-        who.require("merchant")
-        lines = self.app.statement(UUID(who.subject))
+        # What the calling shop was paid, from its own stream.
+        lines = self.app.statement(UUID(self.call.caller(context, MERCHANT).subject))
         return merchant_pb2.GetStatementResponse(
             lines=[
                 merchant_pb2.StatementLine(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -11,6 +12,8 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent import futures
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -50,15 +53,63 @@ SERVICES = [
 ]
 
 
+# grpc binds with SO_REUSEPORT unless told not to: a second node on a busy port would then
+# start without error and the kernel would split connections between the two.
+EXCLUSIVE = [("grpc.so_reuseport", 0)]
+
+
+class Listening:
+    """The node's two servers, bound but not yet serving: mutual TLS on one port, and health
+    alone in plaintext on another. Port 0 binds a port the kernel picks; `port` and
+    `health_port` are the ones bound. A port another process holds stops start-up here,
+    before the store is opened."""
+
+    def __init__(
+        self, host: str, port: int, health_port: int, creds: grpc.ServerCredentials, workers: int = 16
+    ) -> None:
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=workers),
+            interceptors=[ErrorInterceptor()],
+            options=EXCLUSIVE,
+        )
+        # Kubelet `grpc:` probes speak plaintext, so health alone gets its own port.
+        self.health_server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=2), interceptors=[ErrorInterceptor()], options=EXCLUSIVE
+        )
+        address = f"{host}:{port}"
+        self.port = _listen("CIVFED_GRPC_PORT", address, lambda: self.server.add_secure_port(address, creds))
+        health_address = f"{host}:{health_port}"
+        try:
+            self.health_port = _listen(
+                "CIVFED_HEALTH_PORT",
+                health_address,
+                lambda: self.health_server.add_insecure_port(health_address),
+            )
+        except ConfigError:
+            self.server.stop(None)
+            raise
+
+    @classmethod
+    def for_settings(cls, settings: NodeSettings) -> Listening:
+        creds = server_credentials(
+            settings.CIVFED_TLS_CERT_FILE, settings.CIVFED_TLS_KEY_FILE, settings.CIVFED_TLS_CA_FILE
+        )
+        return cls(settings.CIVFED_GRPC_HOST, settings.CIVFED_GRPC_PORT, settings.CIVFED_HEALTH_PORT, creds)
+
+    def close(self) -> None:
+        """Release both ports of servers that never served."""
+        self.server.stop(None)
+        self.health_server.stop(None)
+
+
 class RunningNode:
     """A started server plus its sweeper; `stop` drains in-flight calls first."""
 
-    def __init__(self, node: CityNode, settings: NodeSettings, workers: int = 16) -> None:
+    def __init__(self, node: CityNode, settings: NodeSettings, listening: Listening) -> None:
         self.node = node
         self.settings = settings
-        self.server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=workers), interceptors=[ErrorInterceptor()]
-        )
+        self.server = listening.server
+        self.port = listening.port
         wallet_pb2_grpc.add_WalletServiceServicer_to_server(WalletService(node), self.server)
         merchant_pb2_grpc.add_MerchantServiceServicer_to_server(MerchantService(node), self.server)
         federation_pb2_grpc.add_FederationServiceServicer_to_server(FederationService(node), self.server)
@@ -68,21 +119,10 @@ class RunningNode:
         reflection.enable_server_reflection(
             [*SERVICES, reflection.SERVICE_NAME, health.SERVICE_NAME], self.server
         )
-        creds = server_credentials(
-            settings.CIVFED_TLS_CERT_FILE, settings.CIVFED_TLS_KEY_FILE, settings.CIVFED_TLS_CA_FILE
-        )
-        address = f"{settings.CIVFED_GRPC_HOST}:{settings.CIVFED_GRPC_PORT}"
-        self.port = _listen("CIVFED_GRPC_PORT", address, lambda: self.server.add_secure_port(address, creds))
-        # Kubelet `grpc:` probes speak plaintext, so health alone gets its own port. It
-        # shares the servicer: graceful shutdown shows NOT_SERVING on both ports.
-        self.health_server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=2), interceptors=[ErrorInterceptor()]
-        )
+        # The plaintext port shares the servicer: graceful shutdown shows NOT_SERVING on both.
+        self.health_server = listening.health_server
+        self.health_port = listening.health_port
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.health_server)
-        health_address = f"{settings.CIVFED_GRPC_HOST}:{settings.CIVFED_HEALTH_PORT}"
-        self.health_port = _listen(
-            "CIVFED_HEALTH_PORT", health_address, lambda: self.health_server.add_insecure_port(health_address)
-        )
         self.stopping = threading.Event()
         self.sweeper = threading.Thread(target=self._sweep, name="sweeper", daemon=True)
 
@@ -135,17 +175,42 @@ def _open_app(city: City, settings: Settings, clock: Clock) -> CityApplication:
         ) from None
 
 
-def start_node(settings: NodeSettings, env: dict[str, str], clock: Clock = utcnow) -> RunningNode:
-    # Before the store is opened: a wrong key or certificate file stops start-up naming it.
-    check_node_files(settings)
-    city_settings = load_settings(env)
-    city = load_city(settings.CIVFED_CITY, city_settings.CIVFED_CITIES_DIR)
-    node = CityNode(_open_app(city, city_settings, clock), settings)
+def start_node(
+    settings: NodeSettings, env: dict[str, str], clock: Clock = utcnow, listening: Listening | None = None
+) -> RunningNode:
+    """Check the files, bind both ports (or take `listening`, already bound), then open the
+    store and serve. On any failure, whatever was bound or opened is released."""
+    undo = ExitStack()
     try:
-        return RunningNode(node, settings).start()
+        if listening is not None:
+            undo.callback(listening.close)
+        # Before the store is opened: a wrong key or certificate file, or a port in use,
+        # stops start-up naming its setting.
+        check_node_files(settings)
+        if listening is None:
+            listening = Listening.for_settings(settings)
+            undo.callback(listening.close)
+        city_settings = load_settings(env)
+        city = load_city(settings.CIVFED_CITY, city_settings.CIVFED_CITIES_DIR)
+        app = _open_app(city, city_settings, clock)
+        try:
+            node = CityNode(app, settings)
+        except BaseException:
+            app.close()
+            raise
+        undo.callback(node.close)
+        return RunningNode(node, settings, listening).start()
     except BaseException:
-        node.close()
+        undo.close()
         raise
+
+
+def write_port_file(path: Path, running: RunningNode) -> None:
+    """The ports bound, as JSON, for whoever started the node with port 0; replaced whole,
+    so a reader never sees half a file."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps({"grpc": running.port, "health": running.health_port}) + "\n")
+    partial.replace(path)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -163,6 +228,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if args.port_file is not None:
+        write_port_file(args.port_file, running)
     print(
         f"civfed: {args.city} serving on {settings.CIVFED_GRPC_HOST}:{running.port}"
         f" (plaintext health on port {running.health_port})",
@@ -178,5 +245,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def add_serve_parser(sub: Any) -> None:
     serve = sub.add_parser("serve", help="run one city node as a gRPC server over mutual TLS")
     serve.add_argument("--city", required=True, help="the city key, e.g. vienna")
-    serve.add_argument("--port", type=int, help="listen port (default: CIVFED_GRPC_PORT)")
+    serve.add_argument("--port", type=int, help="listen port (default: CIVFED_GRPC_PORT; 0: any free port)")
+    serve.add_argument(
+        "--port-file",
+        type=Path,
+        help='once serving, write the ports bound here as JSON: {"grpc": ..., "health": ...}',
+    )
     serve.set_defaults(func=cmd_serve)

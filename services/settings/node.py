@@ -27,9 +27,11 @@ class NodeSettings(BaseSettings):
 
     CIVFED_CITY: str = Field(pattern=r"^[a-z][a-z0-9_]{1,30}$")
     CIVFED_GRPC_HOST: str = "127.0.0.1"
-    CIVFED_GRPC_PORT: int = Field(default=50051, ge=1, le=65535)
+    # 0 on either port binds one the kernel picks (tests, several nodes on one host):
+    # `civfed serve --port-file` and its start-up line say which.
+    CIVFED_GRPC_PORT: int = Field(default=50051, ge=0, le=65535)
     # Plaintext, health service only: Kubernetes `grpc:` probes cannot present a client
-    # certificate. 0 picks a free port (tests, several nodes on one host).
+    # certificate.
     CIVFED_HEALTH_PORT: int = Field(default=50052, ge=0, le=65535)
     CIVFED_TLS_CERT_FILE: FilePath
     CIVFED_TLS_KEY_FILE: FilePath

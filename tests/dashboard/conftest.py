@@ -31,14 +31,11 @@ def dashboard_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @contextmanager
 def serving(store: Store) -> Iterator[str]:
-    """The dashboard over `store` on a free loopback port, until the block ends."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
+    """The dashboard over `store` on a loopback port the kernel picks, until the block ends."""
+    sock = socket.create_server(("127.0.0.1", 0))  # bound and held: the server takes it as it is
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(store), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
@@ -49,6 +46,7 @@ def serving(store: Store) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+        sock.close()
 
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -24,26 +25,39 @@ CITIES = ["vienna", "rome", "sint_niklaas", "bologna"]
 
 
 class Cluster:
+    """`civfed serve` processes, each on port 0: a node writes the ports it bound to its port
+    file (`--port-file`), and the cluster reads them back. Partners reach each node through
+    its front door, so they need not know its port before it starts, and find it again when
+    it restarts on another port."""
+
     def __init__(self, fed: LocalFederation) -> None:
         self.fed = fed
+        fed.open_front_doors()
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._stubs: dict[str, CityStubs] = {}
 
     def start(self, city: str) -> None:
         env = {**os.environ, **self.fed.environment(city), "PYTHONPATH": str(ROOT)}
+        port_file = self.fed.folder / f"{city}.ports"
+        port_file.unlink(missing_ok=True)
         log = open(self.fed.folder / f"{city}.log", "ab")  # noqa: SIM115 - kept open for the child
         self.procs[city] = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", "--city", city],
+            [sys.executable, "-m", "services.cli", "serve", "--city", city, "--port-file", str(port_file)],
             cwd=ROOT,
             env=env,
             stdout=log,
             stderr=log,
         )
-        self.wait_serving(city)
+        self.wait_serving(city, port_file)
 
-    def wait_serving(self, city: str) -> None:
-        health = health_pb2_grpc.HealthStub(self.fed.channel(city))
+    def wait_serving(self, city: str, port_file: Path) -> None:
         deadline = time.monotonic() + 30
+        while not port_file.exists():
+            self._still_starting(city, deadline)
+            time.sleep(0.05)
+        ports = json.loads(port_file.read_text())
+        self.fed.listening(city, ports["grpc"], ports["health"])
+        health = health_pb2_grpc.HealthStub(self.fed.channel(city))
         while True:
             try:
                 reply = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
@@ -51,20 +65,26 @@ class Cluster:
                     return
             except grpc.RpcError:
                 pass
-            if self.procs[city].poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{city} did not start: " + (self.fed.folder / f"{city}.log").read_text())
+            self._still_starting(city, deadline)
             time.sleep(0.1)
+
+    def _still_starting(self, city: str, deadline: float) -> None:
+        if self.procs[city].poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{city} did not start: " + (self.fed.folder / f"{city}.log").read_text())
 
     def kill(self, city: str) -> None:
         self.procs[city].send_signal(signal.SIGKILL)
         self.procs[city].wait()
+        self.fed.gone(city)
         self._stubs.pop(city, None)
 
     def stop(self, city: str) -> int:
         proc = self.procs.pop(city)
         proc.send_signal(signal.SIGTERM)
         self._stubs.pop(city, None)
-        return proc.wait(timeout=30)
+        code = proc.wait(timeout=30)
+        self.fed.gone(city)
+        return code
 
     def stubs(self, city: str) -> CityStubs:
         if city not in self._stubs:

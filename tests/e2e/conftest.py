@@ -23,6 +23,7 @@ def running(fed: LocalFederation, nodes: tuple[str, ...]) -> Iterator[Cluster]:
         s.close()
     for city in list(c.procs):
         assert c.stop(city) == 0, (fed.folder / f"{city}.log").read_text()
+    fed.stop_all()  # the front doors
     # Token conservation, in every city, after every test.
     for city in nodes:
         app = c.open_app(city)

@@ -1,4 +1,5 @@
-"""A wrong file or argument stops `civfed serve` and `civfed erase` with one line naming it, no traceback.
+"""A wrong file, argument or busy port stops `civfed serve`, `civfed dashboard` and `civfed erase`
+with one line naming it, no traceback.
 
 Each case starts from a valid node environment (a throwaway CA) and breaks one setting.
 """
@@ -7,15 +8,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent import futures
 from pathlib import Path
 
+import grpc
 import pytest
+from cluster import Cluster
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.demo.local_federation import LocalFederation
 
@@ -176,6 +183,95 @@ def test_a_port_in_use_stops_serve_naming_the_setting(fed: LocalFederation, busy
         f"civfed: configuration error: CIVFED_GRPC_PORT: cannot listen on 127.0.0.1:{busy_port}"
         " (in use, or not an address of this host)"
     )
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Vienna's node, a `civfed serve` process on ports the kernel picked, read back from it."""
+    cluster = Cluster(LocalFederation(tmp_path_factory.mktemp("busy"), ["vienna", "sint_niklaas"]))
+    cluster.start("vienna")
+    yield cluster
+    assert cluster.stop("vienna") == 0
+    cluster.fed.stop_all()
+
+
+@pytest.fixture(scope="module")
+def plain_grpc_server() -> Iterator[int]:
+    """A gRPC server with grpc's default options, which include SO_REUSEPORT: it would share."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield port
+    server.stop(0)
+
+
+def serving(fed: LocalFederation) -> bool:
+    health = health_pb2_grpc.HealthStub(fed.channel("vienna"))
+    reply = health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+@pytest.mark.parametrize("setting", ["CIVFED_GRPC_PORT", "CIVFED_HEALTH_PORT"])
+@pytest.mark.parametrize("holder", ["a civfed node", "a gRPC server that would share"])
+def test_a_port_a_grpc_server_listens_on_stops_a_second_serve(
+    setting: str, holder: str, node: Cluster, plain_grpc_server: int, tmp_path: Path
+) -> None:
+    fed = node.fed
+    if holder == "a civfed node":
+        busy = fed.ports["vienna"] if setting == "CIVFED_GRPC_PORT" else fed.health_ports["vienna"]
+    else:
+        busy = plain_grpc_server
+    # A second Vienna on the same host, its own store; its other port is any free one.
+    env = {**fed.environment("vienna"), "CIVFED_DATA_DIR": str(tmp_path / "second"), setting: str(busy)}
+    result = civfed("serve", "--city", "vienna", env=env)
+    assert result.returncode == 2, result.stderr
+    # grpc's core logs its own line on a failed bind before civfed's.
+    assert one_line(result, alone=False) == (
+        f"civfed: configuration error: {setting}: cannot listen on 127.0.0.1:{busy}"
+        " (in use, or not an address of this host)"
+    )
+    assert not (tmp_path / "second").exists()  # the ports are bound before the store is opened
+    assert serving(fed)  # the first node was not disturbed
+    assert node.procs["vienna"].poll() is None
+
+
+def dashboard(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "dashboard", *args],
+        cwd=ROOT,
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("named", ["--port", "CIVFED_DASHBOARD_PORT"])
+def test_a_busy_port_stops_the_dashboard_before_it_announces_an_address(named: str, tmp_path: Path) -> None:
+    env = {"CIVFED_DATA_DIR": str(tmp_path / "data")}
+    first = dashboard("--port", "0", env=env)
+    try:
+        assert first.stdout is not None
+        announced = first.stdout.readline()  # printed once bound, with the port the kernel picked
+        found = re.fullmatch(r"Dashboard: http://127\.0\.0\.1:(\d+)/\n", announced)
+        assert found, (announced, first.stderr.read() if first.poll() is not None and first.stderr else "")
+        port = int(found.group(1))
+        args, extra = (("--port", str(port)), {}) if named == "--port" else ((), {named: str(port)})
+        result = civfed("dashboard", *args, env={**env, **extra})
+        assert result.returncode == 2, result.stderr
+        assert result.stdout == ""  # no address announced for a server that never listened
+        assert result.stderr == (
+            f"civfed: configuration error: {named}: cannot listen on 127.0.0.1:{port}"
+            " (address already in use)\n"
+        )
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as reply:
+            assert json.loads(reply.read()) == {"status": "ok"}  # the first one still answers
+    finally:
+        first.terminate()
+        first.wait(10)
+        for stream in (first.stdout, first.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def test_erase_names_a_wallet_id_that_is_not_a_uuid(fed: LocalFederation, tmp_path: Path) -> None:

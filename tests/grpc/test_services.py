@@ -13,7 +13,7 @@ from services.demo.local_federation import CityStubs, LocalFederation
 from services.grpc.auth import bearer
 from services.settings.errors import ConfigError
 from services.settings.node import load_node_settings
-from tests.e2e.flows import open_wallet
+from tests.e2e.flows import open_wallet, record_activity
 
 
 def code_of(call: Any, *args: Any, **kw: Any) -> tuple[grpc.StatusCode, str]:
@@ -226,3 +226,69 @@ def test_reused_key_with_other_parameters_changes_nothing(v: CityStubs, wallet: 
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "idempotency key" in details
     after = state()
     assert after == before
+
+
+def test_a_local_voucher_redemption_is_on_the_shops_statement(v: CityStubs) -> None:
+    holder_wallet = open_wallet(v, "statement-holder")
+    holder = bearer(holder_wallet.holder_token)
+    trip = {"mode": "bike", "distance_m": "500000", "date": "2026-05-03"}  # 5 tokens
+    record_activity(v, "statement-trip", holder_wallet.wallet_id, "trip", trip)
+    m = v.merchant.RegisterMerchant(
+        merchant_pb2.RegisterMerchantRequest(
+            idempotency_key="statement-shop", name="Greissler", category="food", local=True
+        ),
+        metadata=v.staff,
+        timeout=5,
+    )
+    shop = bearer(m.merchant_token)
+    ask = merchant_pb2.GetStatementRequest()
+    assert list(v.merchant.GetStatement(ask, metadata=shop, timeout=5).lines) == []
+
+    voucher = v.wallet.IssueVoucher(
+        wallet_pb2.IssueVoucherRequest(idempotency_key="lv", wallet_id=holder_wallet.wallet_id, amount=3),
+        metadata=holder,
+        timeout=5,
+    )
+    taken = v.merchant.AcceptVoucher(
+        merchant_pb2.AcceptVoucherRequest(idempotency_key="till-1", local_voucher_id=voucher.voucher_id),
+        metadata=shop,
+        timeout=5,
+    )
+    assert taken.credited.units == 3
+
+    statement = v.merchant.GetStatement(ask, metadata=shop, timeout=5)
+    assert [(line.kind, line.reference, line.credited.units) for line in statement.lines] == [
+        ("voucher", voucher.voucher_id, 3)
+    ]
+    assert statement.lines[0].credited.currency == statement.total.currency == "Wienertoken"
+    assert statement.lines[0].timestamp
+    assert statement.total.units == 3
+    # The shop's statement names no wallet, and the holder paid exactly what the shop got.
+    assert holder_wallet.wallet_id not in str(statement)
+    balance = v.wallet.GetBalance(
+        wallet_pb2.GetBalanceRequest(wallet_id=holder_wallet.wallet_id), metadata=holder, timeout=5
+    )
+    assert (balance.balance.units, balance.held.units) == (2, 0)
+
+
+def test_the_caller_is_checked_before_the_body_except_on_calls_about_one_wallet(
+    v: CityStubs, wallet: Any
+) -> None:
+    holder = bearer(wallet.holder_token)
+    # A staff-only call: a holder is refused before the (invalid) body is read.
+    bad_open = wallet_pb2.OpenWalletRequest(idempotency_key="", participant_kind="", consent_version="")
+    assert code_of(v.wallet.OpenWallet, bad_open, metadata=holder)[0] == grpc.StatusCode.PERMISSION_DENIED
+    assert code_of(v.wallet.OpenWallet, bad_open, metadata=v.staff)[0] == grpc.StatusCode.INVALID_ARGUMENT
+    # A call about one wallet: who may make it depends on the wallet, so the body comes first.
+    bad_spend = wallet_pb2.SpendRequest(idempotency_key="s", wallet_id="nope", amount=1, purchase_ref="p")
+    code, details = code_of(v.wallet.Spend, bad_spend, metadata=v.staff)
+    assert (code, details.split(":")[0]) == (grpc.StatusCode.INVALID_ARGUMENT, "wallet_id")
+    spend = wallet_pb2.SpendRequest(
+        idempotency_key="s",
+        wallet_id=wallet.wallet_id,
+        merchant_id=str(uuid.uuid4()),
+        amount=1,
+        purchase_ref="p",
+    )
+    assert code_of(v.wallet.Spend, spend, metadata=v.staff)[0] == grpc.StatusCode.PERMISSION_DENIED
+    assert code_of(v.wallet.Spend, spend)[0] == grpc.StatusCode.UNAUTHENTICATED

@@ -11,7 +11,9 @@ import pytest
 from aggregates.appeal import Appeal
 from aggregates.errors import AppealAlreadyDecided, InvalidInput, SelfDecision
 from aggregates.wallet import Wallet
+from services.appeals import filer
 from services.city import CityApplication
+from services.grpc.auth import Principal
 from tests.rights.apps import city_app, opened
 
 TRIP = {"mode": "bike", "distance_m": 225_000, "date": "2026-05-03"}
@@ -80,6 +82,26 @@ def test_same_person_cannot_file_and_decide(vienna: CityApplication) -> None:
     with pytest.raises(SelfDecision):
         vienna.execute(vienna.decide_appeal("d", appeal_id, False, "award was right", "clerk-1"))
     assert vienna.appeal(appeal_id).status == "open"
+
+
+def test_the_filer_is_the_holder_or_the_staff_member_who_names_themselves(vienna: CityApplication) -> None:
+    wallet = opened(vienna)
+    # A holder is recorded as the wallet's holder, whatever name the request gives.
+    assert filer(Principal("holder", str(wallet)), wallet, "clerk-1") == f"holder:{wallet}"
+    assert filer(Principal("holder", str(wallet)), wallet, "") == f"holder:{wallet}"
+    assert filer(Principal("staff", "staff"), wallet, "clerk-1") == "clerk-1"
+    with pytest.raises(InvalidInput) as err:
+        filer(Principal("staff", "staff"), wallet, "")
+    assert err.value.field == "filed_by"
+    # The clerk who filed for the holder may not decide it; another clerk may.
+    filed_by = filer(Principal("staff", "staff"), wallet, "clerk-1")
+    appeal_id = UUID(
+        vienna.execute(vienna.file_appeal("f", wallet, "award", "a1", "too little", filed_by))["appeal_id"]
+    )
+    with pytest.raises(SelfDecision):
+        vienna.execute(vienna.decide_appeal("d", appeal_id, False, "award was right", "clerk-1"))
+    vienna.execute(vienna.decide_appeal("d2", appeal_id, False, "award was right", "clerk-2"))
+    assert vienna.appeal(appeal_id).status == "denied"
 
 
 def test_reason_required_to_file_and_to_decide(vienna: CityApplication) -> None:
