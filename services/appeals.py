@@ -45,23 +45,23 @@ class CityLike(Protocol):
 
 
 class Caller(Protocol):
-    """Who is filing, as the node authenticated them: "holder" or "staff"."""
+    """An authenticated caller: how events name them (`holder:<wallet>`, `staff:<subject>`)."""
 
     @property
-    def role(self) -> str: ...
+    def kind(self) -> str: ...
+
+    @property
+    def ref(self) -> str: ...
 
 
-def filer(caller: Caller, wallet_id: UUID, named: str) -> str:
-    """Who counts as having filed an appeal, and so may never decide it: a holder files for
-    their own wallet and is recorded as its holder, whatever name they give; staff filing on a
-    holder's behalf must name themselves."""
-    if caller.role == "holder":
+def filer(caller: Caller, wallet_id: UUID) -> str:
+    """Who counts as having filed an appeal, and so may never decide it: the holder of the
+    wallet, or the staff member who filed on the holder's behalf, as authenticated."""
+    if caller.kind == "holder":
         return f"holder:{wallet_id}"
-    if caller.role != "staff":
-        raise ValueError(f"a {caller.role} does not file appeals")  # the node lets no one else call
-    if not named:
-        raise InvalidInput("filed_by", "staff filing for a holder must name themselves")
-    return named
+    if caller.kind != "staff":
+        raise ValueError(f"a {caller.kind} does not file appeals")  # the policy lets no one else call
+    return caller.ref
 
 
 def appeal_activity_id(appeal: Appeal) -> str:

@@ -23,6 +23,7 @@ from services import commands as c
 from services.appeals import AppealCommands
 from services.balances import BalanceView, balance_view
 from services.commands import Command
+from services.identity.credentials import CredentialCommands
 from services.lots import new_lot
 from services.privacy.keystore import KeyStore, open_keystore
 from services.privacy.sealing import ShreddingMapper
@@ -51,7 +52,7 @@ def app_name(city: str) -> str:
     return f"civfed_{city}"
 
 
-class CityApplication(AppealCommands, Application[UUID]):
+class CityApplication(AppealCommands, CredentialCommands, Application[UUID]):
     def __init__(self, city: City, env: dict[str, str] | None = None, clock: Clock = utcnow) -> None:
         self.city = city
         self.key = city.config.key
@@ -126,6 +127,8 @@ class CityApplication(AppealCommands, Application[UUID]):
             c.EraseWallet: self._erase_wallet,
             c.FileAppeal: self._file_appeal,
             c.DecideAppeal: self._decide_appeal,
+            c.IssueCredential: self._issue_credential,
+            c.RevokeCredential: self._revoke_credential,
         }
         if self.workflow is not None:
             handlers.update(self.workflow.handlers())

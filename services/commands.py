@@ -166,6 +166,34 @@ class EraseWallet(Command):
 
 
 @dataclass(frozen=True)
+class IssueCredential(Command):
+    """A new credential for a wallet's holder or a merchant's till. Only the secret's hash
+    is in the command (and so in the store); the secret goes to the caller once.
+    With `first_only`, nothing is issued if the keyring ever had a credential: retrying the
+    opening of a wallet cannot produce a second working credential for it."""
+
+    name = "issue_credential"
+    owner_kind: str
+    owner_id: UUID
+    credential_id: UUID
+    secret_hash: str
+    label: str
+    valid_days: int
+    issued_by: str
+    first_only: bool = False
+
+
+@dataclass(frozen=True)
+class RevokeCredential(Command):
+    name = "revoke_credential"
+    owner_kind: str
+    owner_id: UUID
+    credential_id: UUID
+    revoked_by: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class FileAppeal(Command):
     name = "file_appeal"
     wallet_id: Annotated[UUID, As("wallet")]

@@ -18,7 +18,6 @@ wherever the node listens now.
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +28,11 @@ import grpc
 from civfed.v1 import federation_pb2_grpc, merchant_pb2_grpc, rulebook_pb2_grpc, wallet_pb2_grpc
 from services.city import Clock, utcnow
 from services.demo.front_door import FrontDoor
+from services.demo.identity_provider import ALL_ROLES, TestIdentityProvider
 from services.demo.pki import NodeFiles, ThrowawayCA
 from services.grpc.auth import bearer
 from services.grpc.server import Listening, RunningNode, start_node
-from services.grpc.tls import channel_credentials, server_credentials
+from services.grpc.tls import channel_credentials, public_server_credentials, server_credentials
 from services.settings.node import load_node_settings
 
 HOST = "127.0.0.1"
@@ -56,8 +56,11 @@ class LocalFederation:
         # Where each city's node listens now, here or in another process: the ports it bound.
         self.ports: dict[str, int] = {}
         self.health_ports: dict[str, int] = {}
-        self.staff_token = secrets.token_urlsafe(24)
-        self.secret = {c: secrets.token_urlsafe(24) for c in self.cities}
+        # The cities' identity provider: staff tokens are minted here and verified by the
+        # nodes' own code. The default staff member holds every role; tests that check four
+        # eyes or a role's limits mint tokens for other people with `staff`.
+        self.idp = TestIdentityProvider(self.folder / "idp")
+        self.staff_token = self.idp.token("staff-1", ALL_ROLES, name="Staff One", ttl=12 * 3600)
         # The client certificate city apps, shops and tests connect with.
         self.client_cert, self.client_key = self.ca.issue("civfed-client")
         self.running: dict[str, RunningNode] = {}
@@ -121,8 +124,8 @@ class LocalFederation:
                     for o in others
                 }
             ),
-            "CIVFED_STAFF_TOKEN": self.staff_token,
-            "CIVFED_TOKEN_SECRET": self.secret[city],
+            "CIVFED_PUBLIC_PORT": "0",
+            **self.idp.settings(),
             "CIVFED_HOLD_SECONDS": str(self.hold_seconds),
             "CIVFED_SWEEP_SECONDS": str(self.sweep_seconds),
             "CIVFED_SHUTDOWN_GRACE_SECONDS": "2",
@@ -146,7 +149,14 @@ class LocalFederation:
 
     def _bind(self, city: str) -> None:
         f = self.files[city]
-        bound = Listening(HOST, 0, 0, server_credentials(f.cert, f.key, self.ca.ca_file))
+        bound = Listening(
+            HOST,
+            0,
+            0,
+            server_credentials(f.cert, f.key, self.ca.ca_file),
+            0,
+            public_server_credentials(f.cert, f.key),
+        )
         self._bound[city] = bound
         self.listening(city, bound.port, bound.health_port)
 
@@ -169,6 +179,10 @@ class LocalFederation:
         return grpc.secure_channel(
             self.address(city), creds, options=[("grpc.ssl_target_name_override", city)]
         )
+
+    def staff(self, subject: str, *roles: str) -> tuple[tuple[str, str]]:
+        """Call metadata for staff member `subject` with `roles`."""
+        return bearer(self.idp.token(subject, roles))
 
     def stubs(self, city: str) -> CityStubs:
         return CityStubs(self.channel(city), self.staff_token)

@@ -1,14 +1,14 @@
-"""What every servicer method does before its one application call: who is calling, whether
-they may, what they asked (validated), and the idempotency key scoped to them.
+"""What every servicer method does before its one application call: who is calling (as the
+access interceptor authenticated them), what they asked (validated), and the idempotency
+key scoped to them. Whether they may call the method at all is the policy table's
+business (services/identity/policy.py), checked before the servicer runs.
 
-Who may call is checked before the body is read, except for calls about one wallet: whether
-the caller may make those depends on the wallet the body names, so the body is read first
-and both checks follow.
+Calls about one wallet are checked once more here, after the body is read: a holder acts
+only on the wallet their credential belongs to.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from uuid import UUID
@@ -18,21 +18,15 @@ from google.protobuf.message import Message
 from pydantic import BaseModel
 
 from services.grpc import requests as rq
-from services.grpc.auth import Credentials, Principal
-from services.grpc.tls import partner_city
+from services.grpc.access import caller
+from services.identity.principals import Holder, PartnerCity, PermissionDenied, Principal, Staff, Till
 
 M = TypeVar("M", bound=BaseModel)
 
-STAFF = ("staff",)
-HOLDER = ("holder",)
-MERCHANT = ("merchant",)
-# A partner city's node, known by the city its client certificate names, not by a token.
-PARTNER = ("partner",)
 
-
-def scoped(role: str, subject: str, key: str) -> str:
+def scoped(kind: str, subject: str, key: str) -> str:
     """Idempotency keys are per caller, so one caller cannot replay another's result."""
-    return f"{role}:{subject}:{key}"
+    return f"{kind}:{subject}:{key}"
 
 
 @dataclass(frozen=True)
@@ -46,47 +40,47 @@ class Call(Generic[M]):
         key: Any = getattr(self.request, "idempotency_key", None)
         if not isinstance(key, str):
             raise TypeError(f"{type(self.request).__name__} carries no idempotency key")
-        return scoped(self.who.role, self.who.subject, key)
+        return scoped(self.who.kind, self.who.subject, key)
+
+
+def require_wallet(who: Principal, wallet_id: UUID) -> None:
+    """Staff whose role the policy admitted, or the holder of exactly this wallet."""
+    if isinstance(who, Staff):
+        return
+    if not isinstance(who, Holder) or who.wallet_id != wallet_id:
+        raise PermissionDenied("a holder may act only on their own wallet")
 
 
 class Calls:
-    """Authenticates, authorises and parses a call for any of the node's servicers."""
-
-    def __init__(self, credentials: Credentials, partners: Iterable[str]) -> None:
-        self.credentials = credentials
-        self.partners = frozenset(partners)
+    """Parses a call for any of the node's servicers, for the caller the interceptor found."""
 
     def __call__(
-        self,
-        context: grpc.ServicerContext,
-        request: Message,
-        model: type[M],
-        roles: tuple[str, ...] | None = None,
-        wallet: bool = False,
+        self, context: grpc.ServicerContext, request: Message, model: type[M], wallet: bool = False
     ) -> Call[M]:
-        """`roles`: who may call (None: any authenticated caller); `wallet`: only staff or
-        the holder of the wallet the request names."""
-        who = self.principal(context, roles)
-        if not wallet:
-            if roles is not None:
-                who.require(*roles)
-            return Call(who, rq.parse(model, request))
+        """`wallet`: only staff or the holder of the wallet the request names."""
+        who = caller()
         parsed = rq.parse(model, request)
-        if roles is not None:
-            who.require(*roles)
-        wallet_id = getattr(parsed, "wallet_id", None)
-        if not isinstance(wallet_id, UUID):
-            raise TypeError(f"{model.__name__} names no wallet")
-        who.require_wallet(wallet_id)
+        if wallet:
+            wallet_id = getattr(parsed, "wallet_id", None)
+            if not isinstance(wallet_id, UUID):
+                raise TypeError(f"{model.__name__} names no wallet")
+            require_wallet(who, wallet_id)
         return Call(who, parsed)
 
-    def caller(self, context: grpc.ServicerContext, roles: tuple[str, ...]) -> Principal:
-        """For calls without a body to read: who is calling, if they may."""
-        who = self.principal(context, roles)
-        who.require(*roles)
-        return who
 
-    def principal(self, context: grpc.ServicerContext, roles: tuple[str, ...] | None) -> Principal:
-        if roles == PARTNER:
-            return Principal("partner", partner_city(context, self.partners))
-        return self.credentials.principal(context)
+def as_till(who: Principal) -> Till:
+    if not isinstance(who, Till):
+        raise PermissionDenied("only a merchant's till may make this call")
+    return who
+
+
+def as_partner(who: Principal) -> PartnerCity:
+    if not isinstance(who, PartnerCity):
+        raise PermissionDenied("only a partner city's node may make this call")
+    return who
+
+
+def as_staff(who: Principal) -> Staff:
+    if not isinstance(who, Staff):
+        raise PermissionDenied("only staff may make this call")
+    return who

@@ -19,7 +19,8 @@ from aggregates.errors import (
 from civfed.v1 import common_pb2, federation_pb2, federation_pb2_grpc
 from services.federation.vouchers import verify
 from services.grpc import requests as rq
-from services.grpc.calls import PARTNER, Calls
+from services.grpc.access import caller
+from services.grpc.calls import Calls, as_partner
 from services.grpc.node import CityNode
 
 ACCEPTED = federation_pb2.DECISION_ACCEPTED
@@ -43,10 +44,10 @@ class FederationService(federation_pb2_grpc.FederationServiceServicer):
         self.node = node
         self.app = node.app
         # Partners are known by the city their client certificate names.
-        self.call = Calls(node.credentials, node.partners)
+        self.call = Calls()
 
     def GetTerms(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self.call.caller(context, PARTNER)
+        as_partner(caller())
         fed = self.app.city.config.federation
         return federation_pb2.GetTermsResponse(
             city=self.app.key,
@@ -64,7 +65,7 @@ class FederationService(federation_pb2_grpc.FederationServiceServicer):
         )
 
     def Reserve(self, request: Any, context: grpc.ServicerContext) -> Any:
-        c = self.call(context, request, rq.Reserve, PARTNER)
+        c = self.call(context, request, rq.Reserve)
         voucher = verify(c.request.redemption_token, self.node.home.signing_key.public_key())
         if voucher.home != self.app.key:
             raise InvalidInput("redemption_token", "not a voucher of this city")
@@ -81,13 +82,13 @@ class FederationService(federation_pb2_grpc.FederationServiceServicer):
         )
 
     def Commit(self, request: Any, context: grpc.ServicerContext) -> Any:
-        c = self.call(context, request, rq.Commit, PARTNER)
+        c = self.call(context, request, rq.Commit)
         out = self.node.execute(self.node.home.commit(c.key, c.who.subject, c.request.redemption_id))
         decision = ACCEPTED if out["decision"] == "accepted" else REFUSED
         return federation_pb2.CommitResponse(decision=decision, amount=self.node.amount(out["amount"]))
 
     def Cancel(self, request: Any, context: grpc.ServicerContext) -> Any:
-        c = self.call(context, request, rq.Cancel, PARTNER)
+        c = self.call(context, request, rq.Cancel)
         r = c.request
         out = self.node.execute(
             self.node.home.cancel(c.key, c.who.subject, r.redemption_id, r.reason or "cancelled")
@@ -95,7 +96,7 @@ class FederationService(federation_pb2_grpc.FederationServiceServicer):
         return federation_pb2.CancelResponse(released=out["released"])
 
     def GetSettlement(self, request: Any, context: grpc.ServicerContext) -> Any:
-        partner = self.call.caller(context, PARTNER).subject
+        partner = as_partner(caller()).city
         ledger = self.node.ledger.refresh(self.app)
         # A partner sees only its own position with this city.
         positions = [p for p in ledger.positions.values() if p.partner == partner]

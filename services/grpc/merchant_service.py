@@ -10,7 +10,8 @@ import grpc
 from aggregates.errors import InvalidInput
 from civfed.v1 import common_pb2, merchant_pb2, merchant_pb2_grpc
 from services.grpc import requests as rq
-from services.grpc.calls import MERCHANT, STAFF, Calls
+from services.grpc.access import caller
+from services.grpc.calls import Calls, as_staff, as_till
 from services.grpc.node import CityNode
 
 
@@ -18,19 +19,20 @@ class MerchantService(merchant_pb2_grpc.MerchantServiceServicer):
     def __init__(self, node: CityNode) -> None:
         self.node = node
         self.app = node.app
-        self.call = Calls(node.credentials, node.partners)
+        self.call = Calls()
 
     def RegisterMerchant(self, request: Any, context: grpc.ServicerContext) -> Any:
-        c = self.call(context, request, rq.RegisterMerchant, STAFF)
+        c = self.call(context, request, rq.RegisterMerchant)
         r = c.request
         out = self.node.execute(self.app.register_merchant(c.key, r.name, r.category, r.local))
-        token = self.node.credentials.issue("merchant", out["merchant_id"])
+        # The first till's credential, shown once; a retry finds it issued and shows none.
+        token = self.node.first_credential("till", UUID(out["merchant_id"]), as_staff(c.who).ref)
         return merchant_pb2.RegisterMerchantResponse(merchant_id=out["merchant_id"], merchant_token=token)
 
     def AcceptVoucher(self, request: Any, context: grpc.ServicerContext) -> Any:
         # The shop is the one whose credentials made the call.
-        c = self.call(context, request, rq.AcceptVoucher, MERCHANT)
-        r, shop = c.request, UUID(c.who.subject)
+        c = self.call(context, request, rq.AcceptVoucher)
+        r, shop = c.request, as_till(c.who).merchant_id
         if r.local_voucher_id is not None:
             out = self.node.execute(self.app.redeem_voucher(c.key, r.local_voucher_id, shop))
             return merchant_pb2.AcceptVoucherResponse(credited=self.node.amount(out["amount"]))
@@ -46,7 +48,7 @@ class MerchantService(merchant_pb2_grpc.MerchantServiceServicer):
 
     def GetStatement(self, request: Any, context: grpc.ServicerContext) -> Any:
         # What the calling shop was paid, from its own stream.
-        lines = self.app.statement(UUID(self.call.caller(context, MERCHANT).subject))
+        lines = self.app.statement(as_till(caller()).merchant_id)
         return merchant_pb2.GetStatementResponse(
             lines=[
                 merchant_pb2.StatementLine(

@@ -6,7 +6,9 @@ import datetime as dt
 import logging
 import threading
 from typing import Any
+from uuid import UUID
 
+from aggregates.credential import OwnerKind
 from aggregates.redemption import ForeignRedemption, Terms
 from civfed.v1 import common_pb2
 from services.city import CityApplication
@@ -15,13 +17,27 @@ from services.federation.home import HomeRedemptions
 from services.federation.ledger import RedemptionLedger
 from services.federation.vouchers import load_private_key, load_public_key
 from services.group_writer import GroupWriter
-from services.grpc.auth import Credentials
+from services.grpc.access import Authenticator
 from services.grpc.client import PartnerClient
 from services.grpc.tls import channel_credentials
+from services.identity.credentials import CredentialCheck, NewCredential
+from services.identity.oidc import Jwks, StaffTokens
 from services.settings.node import NodeSettings
 from services.unit_of_work import Command, UnitOfWork
 
 log = logging.getLogger("civfed.node")
+
+
+def staff_tokens(settings: NodeSettings) -> StaffTokens | None:
+    if not settings.CIVFED_OIDC_ISSUER:
+        return None
+    return StaffTokens(
+        settings.CIVFED_OIDC_ISSUER,
+        settings.CIVFED_OIDC_AUDIENCE,
+        Jwks(settings.CIVFED_OIDC_JWKS),
+        settings.CIVFED_OIDC_ROLES_CLAIM,
+        settings.CIVFED_OIDC_LEEWAY_SECONDS,
+    )
 
 
 class CityNode:
@@ -33,8 +49,8 @@ class CityNode:
         # the writer are saved together (group commit).
         self.lock = threading.Lock()
         self.writer = GroupWriter(app, self.lock, settings.CIVFED_WRITE_BATCH)
-        self.credentials = Credentials(
-            settings.CIVFED_STAFF_TOKEN.get_secret_value(), settings.CIVFED_TOKEN_SECRET.get_secret_value()
+        self.authenticator = Authenticator(
+            staff_tokens(settings), CredentialCheck(app), settings.CIVFED_PARTNERS.keys()
         )
         self.home = HomeRedemptions(
             app,
@@ -57,6 +73,20 @@ class CityNode:
 
     def execute(self, cmd: Command) -> dict[str, Any]:
         return self.writer.execute(cmd)
+
+    def first_credential(self, kind: OwnerKind, owner_id: UUID, issued_by: str) -> str:
+        """The first credential of a new wallet or merchant, or "" if it already has one."""
+        new = NewCredential.make(kind, owner_id)
+        label = "first credential" if kind == "holder" else "first till"
+        cmd = self.app.issue_credential(
+            f"first-credential:{new.credential_id}",
+            new,
+            label,
+            self.settings.CIVFED_CREDENTIAL_DAYS,
+            issued_by,
+            first_only=True,
+        )
+        return new.token if self.execute(cmd)["issued"] else ""
 
     def partner_terms(self, acceptor: str) -> Terms | None:
         """What `acceptor`'s shops give for this city's tokens, from its own published terms."""

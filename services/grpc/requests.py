@@ -76,7 +76,6 @@ class FileAppeal(_Request):
     subject_kind: Annotated[str, Field(min_length=1, max_length=40)]
     subject_ref: Annotated[str, Field(max_length=200)] = ""
     reason: Annotated[str, Field(min_length=1, max_length=2000)]
-    filed_by: Annotated[str, Field(max_length=100)] = ""
 
 
 class DecideAppeal(_Request):
@@ -84,7 +83,6 @@ class DecideAppeal(_Request):
     appeal_id: UUID
     upheld: bool = False
     reason: Annotated[str, Field(min_length=1, max_length=2000)]
-    decided_by: Annotated[str, Field(min_length=1, max_length=100)]
     remedy_activity: Annotated[str, Field(max_length=64)] = ""
     remedy_fields: dict[str, Text] = {}
 

@@ -32,12 +32,13 @@ from civfed.v1 import (
     wallet_pb2_grpc,
 )
 from services.city import CityApplication, Clock, utcnow
+from services.grpc.access import AccessInterceptor
 from services.grpc.errors import ErrorInterceptor
 from services.grpc.federation_service import FederationService
 from services.grpc.merchant_service import MerchantService
 from services.grpc.node import CityNode
 from services.grpc.rulebook_service import RulebookService
-from services.grpc.tls import server_credentials
+from services.grpc.tls import public_server_credentials, server_credentials
 from services.grpc.wallet_service import WalletService
 from services.settings.cities import City, Settings, load_city, load_settings
 from services.settings.errors import ConfigError
@@ -59,17 +60,29 @@ EXCLUSIVE = [("grpc.so_reuseport", 0)]
 
 
 class Listening:
-    """The node's two servers, bound but not yet serving: mutual TLS on one port, and health
-    alone in plaintext on another. Port 0 binds a port the kernel picks; `port` and
-    `health_port` are the ones bound. A port another process holds stops start-up here,
-    before the store is opened."""
+    """The node's servers, bound but not yet serving: mutual TLS for partner cities on one
+    port; TLS with server authentication only, for apps, tills and staff with their bearer
+    credentials, on another (the same services, behind the same access policy); and health
+    alone in plaintext on a third. Port 0 binds a port the kernel picks; `port`,
+    `public_port` and `health_port` are the ones bound. A port another process holds stops
+    start-up here, before the store is opened."""
 
     def __init__(
-        self, host: str, port: int, health_port: int, creds: grpc.ServerCredentials, workers: int = 16
+        self,
+        host: str,
+        port: int,
+        health_port: int,
+        creds: grpc.ServerCredentials,
+        public_port: int | None = None,
+        public_creds: grpc.ServerCredentials | None = None,
+        workers: int = 16,
     ) -> None:
+        # Who is calling is known only once the node's store is open: `access` gets its
+        # authenticator then, before the server starts.
+        self.access = AccessInterceptor()
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers),
-            interceptors=[ErrorInterceptor()],
+            interceptors=[ErrorInterceptor(), self.access],
             options=EXCLUSIVE,
         )
         # Kubelet `grpc:` probes speak plaintext, so health alone gets its own port.
@@ -78,6 +91,18 @@ class Listening:
         )
         address = f"{host}:{port}"
         self.port = _listen("CIVFED_GRPC_PORT", address, lambda: self.server.add_secure_port(address, creds))
+        self.public_port: int | None = None
+        if public_port is not None and public_creds is not None:
+            public_address = f"{host}:{public_port}"
+            try:
+                self.public_port = _listen(
+                    "CIVFED_PUBLIC_PORT",
+                    public_address,
+                    lambda: self.server.add_secure_port(public_address, public_creds),
+                )
+            except ConfigError:
+                self.server.stop(None)
+                raise
         health_address = f"{host}:{health_port}"
         try:
             self.health_port = _listen(
@@ -94,7 +119,15 @@ class Listening:
         creds = server_credentials(
             settings.CIVFED_TLS_CERT_FILE, settings.CIVFED_TLS_KEY_FILE, settings.CIVFED_TLS_CA_FILE
         )
-        return cls(settings.CIVFED_GRPC_HOST, settings.CIVFED_GRPC_PORT, settings.CIVFED_HEALTH_PORT, creds)
+        public = public_server_credentials(settings.CIVFED_TLS_CERT_FILE, settings.CIVFED_TLS_KEY_FILE)
+        return cls(
+            settings.CIVFED_GRPC_HOST,
+            settings.CIVFED_GRPC_PORT,
+            settings.CIVFED_HEALTH_PORT,
+            creds,
+            settings.CIVFED_PUBLIC_PORT,
+            public,
+        )
 
     def close(self) -> None:
         """Release both ports of servers that never served."""
@@ -110,6 +143,8 @@ class RunningNode:
         self.settings = settings
         self.server = listening.server
         self.port = listening.port
+        self.public_port = listening.public_port
+        listening.access.authenticator = node.authenticator
         wallet_pb2_grpc.add_WalletServiceServicer_to_server(WalletService(node), self.server)
         merchant_pb2_grpc.add_MerchantServiceServicer_to_server(MerchantService(node), self.server)
         federation_pb2_grpc.add_FederationServiceServicer_to_server(FederationService(node), self.server)
@@ -209,7 +244,8 @@ def write_port_file(path: Path, running: RunningNode) -> None:
     """The ports bound, as JSON, for whoever started the node with port 0; replaced whole,
     so a reader never sees half a file."""
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps({"grpc": running.port, "health": running.health_port}) + "\n")
+    ports = {"grpc": running.port, "public": running.public_port, "health": running.health_port}
+    partial.write_text(json.dumps(ports) + "\n")
     partial.replace(path)
 
 
@@ -232,7 +268,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         write_port_file(args.port_file, running)
     print(
         f"civfed: {args.city} serving on {settings.CIVFED_GRPC_HOST}:{running.port}"
-        f" (plaintext health on port {running.health_port})",
+        f" (apps, tills and staff on port {running.public_port};"
+        f" plaintext health on port {running.health_port})",
         file=sys.stderr,
         flush=True,
     )
@@ -249,6 +286,6 @@ def add_serve_parser(sub: Any) -> None:
     serve.add_argument(
         "--port-file",
         type=Path,
-        help='once serving, write the ports bound here as JSON: {"grpc": ..., "health": ...}',
+        help='once serving, write the ports bound here as JSON: {"grpc": ..., "public": ..., "health": ...}',
     )
     serve.set_defaults(func=cmd_serve)

@@ -16,6 +16,11 @@ def server_credentials(cert: Path, key: Path, ca: Path) -> grpc.ServerCredential
     )
 
 
+def public_server_credentials(cert: Path, key: Path) -> grpc.ServerCredentials:
+    """For apps, tills and staff: the node proves who it is; callers bring bearer credentials."""
+    return grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())], require_client_auth=False)
+
+
 def channel_credentials(cert: Path, key: Path, ca: Path) -> grpc.ChannelCredentials:
     return grpc.ssl_channel_credentials(
         root_certificates=ca.read_bytes(), private_key=key.read_bytes(), certificate_chain=cert.read_bytes()

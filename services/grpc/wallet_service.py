@@ -12,26 +12,24 @@ from aggregates.appeal import Appeal
 from civfed.v1 import wallet_pb2, wallet_pb2_grpc
 from services.appeals import filer
 from services.grpc import requests as rq
-from services.grpc.calls import HOLDER, STAFF, Calls
+from services.grpc.calls import Calls, as_staff
 from services.grpc.node import CityNode
 from services.history import history
-
-# Staff, or the holder of the wallet the request names (checked once the body is read).
-APPELLANTS = ("holder", "staff")
 
 
 class WalletService(wallet_pb2_grpc.WalletServiceServicer):
     def __init__(self, node: CityNode) -> None:
         self.node = node
         self.app = node.app
-        self.call = Calls(node.credentials, node.partners)
+        self.call = Calls()
 
     def OpenWallet(self, request: Any, context: grpc.ServicerContext) -> Any:
-        c = self.call(context, request, rq.OpenWallet, STAFF)
+        c = self.call(context, request, rq.OpenWallet)
         out = self.node.execute(
             self.app.open_wallet(c.key, c.request.participant_kind, c.request.consent_version)
         )
-        holder = self.node.credentials.issue("holder", out["wallet_id"])
+        # Shown once: a retry finds the wallet's first credential issued and shows none.
+        holder = self.node.first_credential("holder", UUID(out["wallet_id"]), as_staff(c.who).ref)
         return wallet_pb2.OpenWalletResponse(wallet_id=out["wallet_id"], holder_token=holder)
 
     def GetBalance(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -54,7 +52,7 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
 
     def RecordActivity(self, request: Any, context: grpc.ServicerContext) -> Any:
         # Crediting wallets is the city's own business.
-        c = self.call(context, request, rq.RecordActivity, STAFF)
+        c = self.call(context, request, rq.RecordActivity)
         r = c.request
         out = self.node.execute(
             self.app.record_activity(c.key, r.wallet_id, r.activity, dict(r.fields), r.activity_id or None)
@@ -67,7 +65,7 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
         )
 
     def Spend(self, request: Any, context: grpc.ServicerContext) -> Any:
-        c = self.call(context, request, rq.Spend, HOLDER, wallet=True)
+        c = self.call(context, request, rq.Spend, wallet=True)
         r = c.request
         out = self.node.execute(self.app.spend(c.key, r.wallet_id, r.merchant_id, r.amount, r.purchase_ref))
         return wallet_pb2.SpendResponse(
@@ -75,7 +73,7 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
         )
 
     def IssueVoucher(self, request: Any, context: grpc.ServicerContext) -> Any:
-        c = self.call(context, request, rq.WalletAmount, HOLDER, wallet=True)
+        c = self.call(context, request, rq.WalletAmount, wallet=True)
         out = self.node.execute(self.app.issue_voucher(c.key, c.request.wallet_id, c.request.amount))
         return wallet_pb2.IssueVoucherResponse(
             voucher_id=out["voucher_id"],
@@ -85,14 +83,14 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
         )
 
     def IssueRedemptionVoucher(self, request: Any, context: grpc.ServicerContext) -> Any:
-        c = self.call(context, request, rq.IssueRedemptionVoucher, HOLDER, wallet=True)
+        c = self.call(context, request, rq.IssueRedemptionVoucher, wallet=True)
         r = c.request
         terms = self.node.partner_terms(r.redeem_at) if r.redeem_at else None
         out = self.node.execute(self.node.home.issue(c.key, r.wallet_id, r.amount, r.redeem_at, terms))
         return wallet_pb2.IssueRedemptionVoucherResponse(token=out["token"], expires_at=out["expires_at"])
 
     def CloseWallet(self, request: Any, context: grpc.ServicerContext) -> Any:
-        c = self.call(context, request, rq.CloseWallet, HOLDER, wallet=True)
+        c = self.call(context, request, rq.CloseWallet, wallet=True)
         out = self.node.execute(
             self.app.close_wallet(c.key, c.request.wallet_id, c.request.reason or "opted out")
         )
@@ -104,7 +102,7 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
 
     def ListMyEvents(self, request: Any, context: grpc.ServicerContext) -> Any:
         # Staff have other tools; history is the holder's to read.
-        c = self.call(context, request, rq.WalletRef, HOLDER, wallet=True)
+        c = self.call(context, request, rq.WalletRef, wallet=True)
         events = [
             wallet_pb2.WalletEvent(
                 version=e.version,
@@ -121,21 +119,22 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
         return wallet_pb2.ListMyEventsResponse(events=events)
 
     def FileAppeal(self, request: Any, context: grpc.ServicerContext) -> Any:
-        c = self.call(context, request, rq.FileAppeal, APPELLANTS, wallet=True)
+        c = self.call(context, request, rq.FileAppeal, wallet=True)
         r = c.request
         # Who counts as the filer (and so may never decide it) is the appeals' rule.
-        filed_by = filer(c.who, r.wallet_id, r.filed_by)
+        filed_by = filer(c.who, r.wallet_id)
         cmd = self.app.file_appeal(c.key, r.wallet_id, r.subject_kind, r.subject_ref, r.reason, filed_by)
         out = self.node.execute(cmd)
         return self._status(self.app.appeal(UUID(out["appeal_id"])))
 
     def DecideAppeal(self, request: Any, context: grpc.ServicerContext) -> Any:
-        c = self.call(context, request, rq.DecideAppeal, STAFF)
+        c = self.call(context, request, rq.DecideAppeal)
         r = c.request
         remedy = (
             {"activity": r.remedy_activity, "fields": dict(r.remedy_fields)} if r.remedy_activity else None
         )
-        cmd = self.app.decide_appeal(c.key, r.appeal_id, r.upheld, r.reason, r.decided_by, remedy)
+        decided_by = as_staff(c.who).ref
+        cmd = self.app.decide_appeal(c.key, r.appeal_id, r.upheld, r.reason, decided_by, remedy)
         out = self.node.execute(cmd)
         awarded = out.get("remedy", {}).get("amount", 0)
         return self._status(self.app.appeal(r.appeal_id), awarded)

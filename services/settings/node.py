@@ -6,8 +6,9 @@ A missing or invalid setting stops start-up with a message naming it.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, FilePath, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FilePath, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.settings.errors import ConfigError, describe
@@ -30,6 +31,9 @@ class NodeSettings(BaseSettings):
     # 0 on either port binds one the kernel picks (tests, several nodes on one host):
     # `civfed serve --port-file` and its start-up line say which.
     CIVFED_GRPC_PORT: int = Field(default=50051, ge=0, le=65535)
+    # TLS without client certificates, for residents' apps, shop tills and staff, who bring
+    # bearer credentials; partner cities use CIVFED_GRPC_PORT with mutual TLS.
+    CIVFED_PUBLIC_PORT: int = Field(default=50053, ge=0, le=65535)
     # Plaintext, health service only: Kubernetes `grpc:` probes cannot present a client
     # certificate.
     CIVFED_HEALTH_PORT: int = Field(default=50052, ge=0, le=65535)
@@ -39,8 +43,17 @@ class NodeSettings(BaseSettings):
     CIVFED_SIGNING_KEY_FILE: FilePath
     # JSON: {"vienna": {"address": "10.0.0.5:50051", "public_key_file": "/etc/civfed/vienna.pub"}}
     CIVFED_PARTNERS: dict[str, PartnerNode] = {}
-    CIVFED_STAFF_TOKEN: SecretStr = Field(min_length=16)
-    CIVFED_TOKEN_SECRET: SecretStr = Field(min_length=16)
+    # Staff sign in at the city's own OpenID Connect provider; the node checks their access
+    # tokens against its published keys (a JWKS file, or its https URL). Without an issuer,
+    # no staff call is possible.
+    CIVFED_OIDC_ISSUER: str = ""
+    CIVFED_OIDC_AUDIENCE: str = "civfed"
+    CIVFED_OIDC_JWKS: str = ""
+    # Where the roles are in the token: "roles" (Entra ID), "realm_access.roles" (Keycloak).
+    CIVFED_OIDC_ROLES_CLAIM: str = "roles"
+    CIVFED_OIDC_LEEWAY_SECONDS: int = Field(default=30, ge=0, le=300)
+    # How long a holder's or till's credential lives before it must be rotated.
+    CIVFED_CREDENTIAL_DAYS: int = Field(default=365, ge=1, le=3650)
     CIVFED_HOLD_SECONDS: float = Field(default=120, gt=0)
     CIVFED_VOUCHER_TTL_SECONDS: float = Field(default=900, gt=0)
     CIVFED_CALL_TIMEOUT_SECONDS: float = Field(default=5, gt=0)
@@ -48,6 +61,15 @@ class NodeSettings(BaseSettings):
     CIVFED_SHUTDOWN_GRACE_SECONDS: float = Field(default=10, ge=0)
     # Most commands saved in one transaction when calls queue up (1: one per save).
     CIVFED_WRITE_BATCH: int = Field(default=200, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _issuer_has_keys(self) -> NodeSettings:
+        if self.CIVFED_OIDC_ISSUER and not self.CIVFED_OIDC_JWKS:
+            raise ValueError("CIVFED_OIDC_JWKS: required with CIVFED_OIDC_ISSUER (a JWKS file or https URL)")
+        source = self.CIVFED_OIDC_JWKS
+        if source and not source.startswith(("https://", "http://")) and not Path(source).is_file():
+            raise ValueError(f"CIVFED_OIDC_JWKS: no such file: {source}")
+        return self
 
     @model_validator(mode="after")
     def _hold_outlasts_a_saga(self) -> NodeSettings:

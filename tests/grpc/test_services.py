@@ -279,9 +279,11 @@ def test_the_caller_is_checked_before_the_body_except_on_calls_about_one_wallet(
     bad_open = wallet_pb2.OpenWalletRequest(idempotency_key="", participant_kind="", consent_version="")
     assert code_of(v.wallet.OpenWallet, bad_open, metadata=holder)[0] == grpc.StatusCode.PERMISSION_DENIED
     assert code_of(v.wallet.OpenWallet, bad_open, metadata=v.staff)[0] == grpc.StatusCode.INVALID_ARGUMENT
-    # A call about one wallet: who may make it depends on the wallet, so the body comes first.
+    # Staff may not spend at all: the policy refuses before the body is read.
     bad_spend = wallet_pb2.SpendRequest(idempotency_key="s", wallet_id="nope", amount=1, purchase_ref="p")
-    code, details = code_of(v.wallet.Spend, bad_spend, metadata=v.staff)
+    assert code_of(v.wallet.Spend, bad_spend, metadata=v.staff)[0] == grpc.StatusCode.PERMISSION_DENIED
+    # A holder may, for one wallet: which one depends on the body, so it is read first.
+    code, details = code_of(v.wallet.Spend, bad_spend, metadata=holder)
     assert (code, details.split(":")[0]) == (grpc.StatusCode.INVALID_ARGUMENT, "wallet_id")
     spend = wallet_pb2.SpendRequest(
         idempotency_key="s",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -13,7 +13,7 @@ from aggregates.errors import AppealAlreadyDecided, InvalidInput, SelfDecision
 from aggregates.wallet import Wallet
 from services.appeals import filer
 from services.city import CityApplication
-from services.grpc.auth import Principal
+from services.identity.principals import Holder, Staff, Till
 from tests.rights.apps import city_app, opened
 
 TRIP = {"mode": "bike", "distance_m": 225_000, "date": "2026-05-03"}
@@ -84,23 +84,25 @@ def test_same_person_cannot_file_and_decide(vienna: CityApplication) -> None:
     assert vienna.appeal(appeal_id).status == "open"
 
 
-def test_the_filer_is_the_holder_or_the_staff_member_who_names_themselves(vienna: CityApplication) -> None:
+def test_the_filer_is_the_authenticated_holder_or_staff_member(vienna: CityApplication) -> None:
     wallet = opened(vienna)
-    # A holder is recorded as the wallet's holder, whatever name the request gives.
-    assert filer(Principal("holder", str(wallet)), wallet, "clerk-1") == f"holder:{wallet}"
-    assert filer(Principal("holder", str(wallet)), wallet, "") == f"holder:{wallet}"
-    assert filer(Principal("staff", "staff"), wallet, "clerk-1") == "clerk-1"
-    with pytest.raises(InvalidInput) as err:
-        filer(Principal("staff", "staff"), wallet, "")
-    assert err.value.field == "filed_by"
-    # The clerk who filed for the holder may not decide it; another clerk may.
-    filed_by = filer(Principal("staff", "staff"), wallet, "clerk-1")
+    # A holder is recorded as the wallet's holder; a staff member by their token's subject.
+    assert filer(Holder(wallet), wallet) == f"holder:{wallet}"
+    clerk = Staff("clerk-1", frozenset({"recorder"}), name="Jan")
+    assert filer(clerk, wallet) == "staff:clerk-1"
+    with pytest.raises(ValueError):
+        filer(Till(uuid4()), wallet)
+    # The clerk who filed for the holder may not decide it, whatever name they go by; another may.
     appeal_id = UUID(
-        vienna.execute(vienna.file_appeal("f", wallet, "award", "a1", "too little", filed_by))["appeal_id"]
+        vienna.execute(vienna.file_appeal("f", wallet, "award", "a1", "too little", filer(clerk, wallet)))[
+            "appeal_id"
+        ]
     )
+    same_person = Staff("clerk-1", frozenset({"appeals_officer"}), name="jan")
     with pytest.raises(SelfDecision):
-        vienna.execute(vienna.decide_appeal("d", appeal_id, False, "award was right", "clerk-1"))
-    vienna.execute(vienna.decide_appeal("d2", appeal_id, False, "award was right", "clerk-2"))
+        vienna.execute(vienna.decide_appeal("d", appeal_id, False, "award was right", same_person.ref))
+    other = Staff("clerk-2", frozenset({"appeals_officer"}), name="Jan")
+    vienna.execute(vienna.decide_appeal("d2", appeal_id, False, "award was right", other.ref))
     assert vienna.appeal(appeal_id).status == "denied"
 
 

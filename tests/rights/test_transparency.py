@@ -71,11 +71,10 @@ def test_holder_lists_own_events_and_appeals_over_grpc(fed: LocalFederation) -> 
             appeal_id=filed.appeal_id,
             upheld=True,
             reason="the trip is in the mobility app's log",
-            decided_by="officer-2",
             remedy_activity="trip",
             remedy_fields={"mode": "tram", "distance_m": "50000", "date": "2026-05-04"},
         ),
-        metadata=v.staff,
+        metadata=fed.staff("officer-2", "appeals_officer"),
         timeout=5,
     )
     assert (decided.status, decided.awarded.units) == ("upheld", 0)  # 8.5 kg: carried, not yet a token
@@ -93,7 +92,7 @@ def test_holder_lists_own_events_and_appeals_over_grpc(fed: LocalFederation) -> 
     assert json.loads(credit.fields_json)["amount"] == 2
     assert by_type["Appeal.Filed"].explanation.endswith("my tram trip is missing")
     assert by_type["Appeal.Decided"].explanation == (
-        "appeal upheld by officer-2: the trip is in the mobility app's log"
+        "appeal upheld by staff:officer-2: the trip is in the mobility app's log"
     )
     assert by_type["Appeal.Filed"].aggregate_id == filed.appeal_id
 
@@ -161,9 +160,12 @@ def test_rules_show_prints_the_full_history(
     assert '"unit_grams": 15000' in out and '"unit_grams": 20000' in out
 
 
-def test_appeal_decisions_over_grpc_keep_four_eyes_and_belong_to_staff(fed: LocalFederation) -> None:
+def test_appeal_decisions_over_grpc_keep_four_eyes_by_authenticated_subject(fed: LocalFederation) -> None:
     v = fed.stubs("vienna")
     wallet, holder = holder_with_history(v, "fe1")
+    # One person, Jan, holds both desk roles and appears under two display names.
+    jan_at_desk = bearer(fed.idp.token("jan-7", ["recorder"], name="Jan"))
+    jan_deciding = bearer(fed.idp.token("jan-7", ["appeals_officer"], name="J. de Vries"))
     filed = v.wallet.FileAppeal(
         wallet_pb2.FileAppealRequest(
             idempotency_key="fe:a",
@@ -171,31 +173,44 @@ def test_appeal_decisions_over_grpc_keep_four_eyes_and_belong_to_staff(fed: Loca
             subject_kind="award",
             subject_ref="trip 3 May",
             reason="filed at the service desk on the holder's behalf",
-            filed_by="clerk-1",
         ),
-        metadata=v.staff,
+        metadata=jan_at_desk,
         timeout=5,
     )
     decide = wallet_pb2.DecideAppealRequest(
-        idempotency_key="fe:d",
-        appeal_id=filed.appeal_id,
-        upheld=False,
-        reason="award was right",
-        decided_by="clerk-1",
+        idempotency_key="fe:d", appeal_id=filed.appeal_id, upheld=False, reason="award was right"
     )
     with pytest.raises(grpc.RpcError) as err:
-        v.wallet.DecideAppeal(decide, metadata=v.staff, timeout=5)
+        v.wallet.DecideAppeal(decide, metadata=jan_deciding, timeout=5)
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "another person" in err.value.details()
-    with pytest.raises(grpc.RpcError) as err:
-        v.wallet.DecideAppeal(decide, metadata=holder, timeout=5)
-    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # Neither the holder nor a recorder may decide at all.
+    for who in (holder, jan_at_desk):
+        with pytest.raises(grpc.RpcError) as err:
+            v.wallet.DecideAppeal(decide, metadata=who, timeout=5)
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    officer = bearer(fed.idp.token("piet-3", ["appeals_officer"], name="Jan"))
     no_reason = wallet_pb2.DecideAppealRequest(
-        idempotency_key="fe:d2", appeal_id=filed.appeal_id, upheld=False, reason="", decided_by="clerk-2"
+        idempotency_key="fe:d2", appeal_id=filed.appeal_id, upheld=False, reason=""
     )
     with pytest.raises(grpc.RpcError) as err:
-        v.wallet.DecideAppeal(no_reason, metadata=v.staff, timeout=5)
+        v.wallet.DecideAppeal(no_reason, metadata=officer, timeout=5)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith("reason")
     my_appeals = wallet_pb2.ListMyAppealsRequest(wallet_id=wallet)
     assert [a.status for a in v.wallet.ListMyAppeals(my_appeals, metadata=holder, timeout=5).appeals] == [
         "open"
     ]
+    # A second, authenticated person decides; the decision names their subject, not a typed name.
+    decided = v.wallet.DecideAppeal(
+        wallet_pb2.DecideAppealRequest(
+            idempotency_key="fe:d3", appeal_id=filed.appeal_id, upheld=False, reason="award was right"
+        ),
+        metadata=officer,
+        timeout=5,
+    )
+    assert decided.status == "denied"
+    events = v.wallet.ListMyEvents(
+        wallet_pb2.ListMyEventsRequest(wallet_id=wallet), metadata=holder, timeout=5
+    )
+    fields = {e.type: json.loads(e.fields_json) for e in events.events}
+    assert fields["Appeal.Filed"]["filed_by"] == "staff:jan-7"
+    assert fields["Appeal.Decided"]["decided_by"] == "staff:piet-3"

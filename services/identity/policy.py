@@ -1,0 +1,102 @@
+"""One table: which principal may call which RPC. docs/ACCESS.md shows it, and a test fails
+for any RPC of any service that has no entry here, so nothing ships unprotected.
+
+"holder" lets a wallet's holder call, for their own wallet only (the servicer checks the
+wallet the request names); "till" a merchant's till, for its own merchant; "partner" a
+partner city's node by its certificate; "anyone" even an unauthenticated caller. Any other
+word is a staff role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from services.identity.principals import ROLES, Anonymous, PermissionDenied, Principal, Staff, Unauthenticated
+
+KINDS = ("holder", "till", "partner", "anyone")
+
+
+@dataclass(frozen=True)
+class Allowed:
+    who: frozenset[str]
+
+    def __post_init__(self) -> None:
+        unknown = self.who - set(KINDS) - set(ROLES)
+        if unknown:
+            raise ValueError(f"unknown principal kinds or roles: {sorted(unknown)}")
+
+    def admits(self, principal: Principal) -> bool:
+        if "anyone" in self.who:
+            return True
+        if isinstance(principal, Staff):
+            return bool(self.who & principal.roles)
+        return principal.kind in self.who
+
+
+def allow(*who: str) -> Allowed:
+    return Allowed(frozenset(who))
+
+
+W, M, F, R = (
+    "/civfed.v1.WalletService/",
+    "/civfed.v1.MerchantService/",
+    "/civfed.v1.FederationService/",
+    "/civfed.v1.RulebookService/",
+)
+
+POLICY: Mapping[str, Allowed] = {
+    # Wallets. Staff reads of a person's data are allowed to the roles that need them and
+    # each one is written to that person's access log with the purpose given.
+    W + "OpenWallet": allow("recorder"),
+    W + "GetBalance": allow("holder", "recorder", "appeals_officer"),
+    W + "RecordActivity": allow("recorder"),
+    W + "Spend": allow("holder"),
+    W + "IssueVoucher": allow("holder"),
+    W + "IssueRedemptionVoucher": allow("holder"),
+    W + "CloseWallet": allow("holder"),
+    W + "ListMyEvents": allow("holder", "appeals_officer"),
+    W + "FileAppeal": allow("holder", "recorder"),
+    W + "DecideAppeal": allow("appeals_officer"),
+    W + "ListMyAppeals": allow("holder", "appeals_officer"),
+    # Merchants: registered by a merchant administrator; a till accepts and reads its statement.
+    M + "RegisterMerchant": allow("merchant_admin"),
+    M + "AcceptVoucher": allow("till"),
+    M + "GetStatement": allow("till"),
+    # Federation: partner nodes only, except the terms every city publishes.
+    F + "GetTerms": allow("anyone"),
+    F + "Reserve": allow("partner"),
+    F + "Commit": allow("partner"),
+    F + "Cancel": allow("partner"),
+    F + "GetSettlement": allow("partner"),
+    R + "GetRulebook": allow("anyone"),
+    # Probes and tooling.
+    "/grpc.health.v1.Health/Check": allow("anyone"),
+    "/grpc.health.v1.Health/Watch": allow("anyone"),
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": allow("anyone"),
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": allow("anyone"),
+}
+
+
+def check(method: str, principal: Principal, policy: Mapping[str, Allowed] = POLICY) -> None:
+    """Refuse unless the table lets `principal` call `method`; a method missing from the
+    table is refused to everyone."""
+    allowed = policy.get(method)
+    if allowed is None:
+        raise PermissionDenied(f"{method} has no entry in the access policy")
+    if allowed.admits(principal):
+        return
+    if isinstance(principal, Anonymous):
+        raise Unauthenticated(f"{_name(method)} needs credentials")
+    raise PermissionDenied(f"{describe(principal)} may not call {_name(method)}")
+
+
+def describe(principal: Principal) -> str:
+    if isinstance(principal, Staff):
+        roles = ", ".join(sorted(principal.roles)) or "no roles"
+        return f"staff member {principal.subject} ({roles})"
+    return f"a {principal.kind}"
+
+
+def _name(method: str) -> str:
+    return method.rsplit("/", 1)[-1]
