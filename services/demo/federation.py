@@ -12,6 +12,7 @@ counted twice.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -46,14 +47,45 @@ AMOUNTS = {"vienna": (1, 2), "rome": (10, 20)}
 KEY = "federation-demo"
 
 
+class Phones:
+    """Where the demo's people and shops keep their credentials between runs, as a phone or
+    a till would: a node shows a credential once, and a rerun's replayed opening shows none."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.kept: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+
+    def keep(self, key: str, shown: str) -> str:
+        if shown:
+            self.kept[key] = shown
+        if key not in self.kept:
+            raise RuntimeError(f"{key}: no credential kept from an earlier run in {self.path}")
+        return self.kept[key]
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.kept, indent=1, sort_keys=True))
+
+
 class Visitors:
     """One pair's people: residents of `home` who redeem a voucher at a shop in `acceptor`."""
 
-    def __init__(self, n: int, home: CityStubs, acceptor: CityStubs, names: tuple[str, str], people: int):
+    def __init__(
+        self,
+        n: int,
+        home: CityStubs,
+        acceptor: CityStubs,
+        names: tuple[str, str],
+        people: int,
+        phones: Phones,
+    ) -> None:
         self.n, self.home, self.acceptor, self.names, self.people = n, home, acceptor, names, people
+        self.phones = phones
         self.prefix = f"{KEY}:{names[0]}-at-{names[1]}"
         self.wallets: list[Any] = []
+        self.holder_tokens: list[str] = []
         self.shop: Any = None
+        self.till_token = ""
         self.tokens = self.credited = 0
         self.currency = ""
 
@@ -81,6 +113,10 @@ class Visitors:
             )
             for i in range(self.people)
         ]
+        self.till_token = self.phones.keep(f"{self.prefix}:shop", self.shop.merchant_token)
+        self.holder_tokens = [
+            self.phones.keep(f"{self.prefix}:wallet{i}", w.holder_token) for i, w in enumerate(self.wallets)
+        ]
 
     def play(self, day: int, date: str) -> None:
         """What this pair's people do on the season's `day`."""
@@ -107,14 +143,14 @@ class Visitors:
             wallet_pb2.IssueRedemptionVoucherRequest(
                 idempotency_key=f"{self.prefix}:voucher{i}", wallet_id=wallet.wallet_id, amount=units
             ),
-            metadata=bearer(wallet.holder_token),
+            metadata=bearer(self.holder_tokens[i]),
             timeout=5,
         ).token
         out = self.acceptor.merchant.AcceptVoucher(
             merchant_pb2.AcceptVoucherRequest(
                 idempotency_key=f"{self.prefix}:sale{i}", redemption_token=token
             ),
-            metadata=bearer(self.shop.merchant_token),
+            metadata=bearer(self.till_token),
             timeout=10,
         )
         self.tokens += units
@@ -199,10 +235,14 @@ def run_federation_demo(settings: Settings) -> dict[str, Any]:
                 fed.start_in_process(city, clock)
             stubs = {c: fed.stubs(c) for c in CITIES}
             try:
-                pairs = [Visitors(n, stubs[h], stubs[a], (h, a), k) for n, (h, a, k) in enumerate(PAIRS)]
+                phones = Phones(settings.CIVFED_DATA_DIR / "federation-credentials.json")
+                pairs = [
+                    Visitors(n, stubs[h], stubs[a], (h, a), k, phones) for n, (h, a, k) in enumerate(PAIRS)
+                ]
                 clock.day(0)
                 for pair in pairs:
                     pair.open()
+                phones.save()
                 for day in range(WEEKS * 7):
                     date = clock.day(day).isoformat()
                     for pair in pairs:

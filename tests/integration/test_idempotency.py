@@ -16,6 +16,7 @@ from citykit import T0, Cities, log_count, merchant, open_wallet, wallet_state
 from aggregates.errors import IdempotencyConflict, InsufficientBalance, InvalidInput, VoucherAlreadyRedeemed
 from services import commands as c
 from services.city import CityApplication
+from services.identity.credentials import NewCredential
 from services.unit_of_work import Job
 
 CITIES = ["vienna", "rome", "sint_niklaas", "bologna"]
@@ -289,6 +290,18 @@ def _pay_tax(cities: Cities) -> Example:
     return app, c.PayTax("k", w, 100, "OZB-2026-0417")
 
 
+def _issue_credential(cities: Cities) -> Example:
+    app, w, _ = vienna(cities)
+    return app, c.IssueCredential("k", "holder", w, uuid4(), "0" * 64, "phone", 365, "holder:" + str(w))
+
+
+def _revoke_credential(cities: Cities) -> Example:
+    app, w, _ = vienna(cities)
+    new = NewCredential.make("holder", w)
+    app.execute(app.issue_credential("issue", new, "phone", 365, "holder"))
+    return app, c.RevokeCredential("k", "holder", w, new.credential_id, "holder:" + str(w), "lost phone")
+
+
 EXAMPLES: dict[type[c.Command], Callable[[Cities], Example]] = {
     c.OpenWallet: _open_wallet,
     c.RecordActivity: _record_activity,
@@ -311,6 +324,8 @@ EXAMPLES: dict[type[c.Command], Callable[[Cities], Example]] = {
     c.ApproveLog: _approve_log,
     c.RejectLog: _reject_log,
     c.PayTax: _pay_tax,
+    c.IssueCredential: _issue_credential,
+    c.RevokeCredential: _revoke_credential,
 }
 
 

@@ -20,7 +20,7 @@ from aggregates.receipt import params_hash
 from services import commands as c
 from services.unit_of_work import Job, UnitOfWork
 
-W, SHOP, PRIZE, VOUCHER, APPEAL, TASK, LOG = (uuid4() for _ in range(7))
+W, SHOP, PRIZE, VOUCHER, APPEAL, TASK, LOG, CRED = (uuid4() for _ in range(8))
 T0 = dt.datetime(2026, 5, 4, 8, 0, tzinfo=dt.UTC)
 FIELDS = {"mode": "bike", "distance_m": 1000, "date": "2026-05-04"}
 REMEDY = {"activity": "trip", "fields": FIELDS}
@@ -73,6 +73,30 @@ BEFORE: list[tuple[c.Command, dict[str, Any]]] = [
     (c.ApproveLog("k", LOG, "coord"), {"log": LOG, "approver": "coord"}),
     (c.RejectLog("k", LOG, "coord", "closed"), {"log": LOG, "approver": "coord", "reason": "closed"}),
     (c.PayTax("k", W, 100, "OZB-1"), {"wallet": W, "amount": 100, "assessment": "OZB-1"}),
+    # Commands new since then: their fields under their own names.
+    (
+        c.IssueCredential("k", "holder", W, CRED, "ab12", "phone", 365, "staff:s1"),
+        {
+            "owner_kind": "holder",
+            "owner_id": W,
+            "credential_id": CRED,
+            "secret_hash": "ab12",
+            "label": "phone",
+            "valid_days": 365,
+            "issued_by": "staff:s1",
+            "first_only": False,
+        },
+    ),
+    (
+        c.RevokeCredential("k", "holder", W, CRED, "holder:w", "lost"),
+        {
+            "owner_kind": "holder",
+            "owner_id": W,
+            "credential_id": CRED,
+            "revoked_by": "holder:w",
+            "reason": "lost",
+        },
+    ),
 ]
 
 
@@ -84,7 +108,7 @@ def command_classes() -> set[type[c.Command]]:
     }
 
 
-def test_every_command_of_the_old_builders_is_here() -> None:
+def test_every_command_is_here() -> None:
     assert {type(cmd) for cmd, _ in BEFORE} == command_classes()
 
 
