@@ -63,8 +63,8 @@ POLICY: Mapping[str, Allowed] = {
     M + "RegisterMerchant": allow("merchant_admin"),
     M + "AcceptVoucher": allow("till"),
     M + "GetStatement": allow("till"),
-    # Federation: partner nodes only, except the terms every city publishes.
-    F + "GetTerms": allow("anyone"),
+    # Federation: partner nodes only.
+    F + "GetTerms": allow("partner"),
     F + "Reserve": allow("partner"),
     F + "Commit": allow("partner"),
     F + "Cancel": allow("partner"),
@@ -100,3 +100,17 @@ def describe(principal: Principal) -> str:
 
 def _name(method: str) -> str:
     return method.rsplit("/", 1)[-1]
+
+
+def table(policy: Mapping[str, Allowed] = POLICY) -> str:
+    """The policy as the Markdown table docs/ACCESS.md shows (a test keeps the two equal)."""
+    rows = ["| Service | RPC | Who may call |", "|---|---|---|"]
+    for method, allowed in policy.items():
+        service, rpc = method.strip("/").rsplit("/", 1)
+        who = ", ".join(f"`{w}`" for w in sorted(allowed.who, key=_order))
+        rows.append(f"| {service.rsplit('.', 1)[-1]} | {rpc} | {who} |")
+    return "\n".join(rows)
+
+
+def _order(who: str) -> tuple[int, str]:
+    return (0 if who in KINDS else 1, who)

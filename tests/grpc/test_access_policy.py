@@ -1,0 +1,316 @@
+"""Who may call what, through gRPC against a real node: every RPC of every service, called by
+every kind of caller and every staff role on its own, answers exactly as the policy table says.
+
+A caller the table admits gets OK for a request made to succeed (or, for the few calls whose
+success needs a partner's saga, at least no refusal of the caller); any other caller gets
+UNAUTHENTICATED without credentials and PERMISSION_DENIED with them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import descriptor_pool
+from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
+from joserfc import jwt
+
+import civfed.v1
+from civfed.v1 import federation_pb2, merchant_pb2, rulebook_pb2, wallet_pb2
+from services.demo.local_federation import LocalFederation
+from services.grpc.auth import bearer
+from services.identity.policy import POLICY, Allowed, table
+from services.identity.principals import ROLES, Anonymous, Holder, PartnerCity, Principal, Staff, Till
+from tests.e2e.flows import open_wallet, record_activity
+from tests.grpc.conftest import in_process_federation
+
+HEALTH_AND_REFLECTION = {m for m in POLICY if m.startswith(("/grpc.health.", "/grpc.reflection."))}
+TRIP = {"mode": "bike", "distance_m": "400000", "date": "2026-05-04"}  # 80 kg CO2: 4 tokens
+
+
+def our_methods() -> list[MethodDescriptor]:
+    """Every RPC of every service in the civfed.v1 contract, read from the descriptors."""
+    for module in pkgutil.iter_modules(civfed.v1.__path__):
+        if module.name.endswith("_pb2"):
+            importlib.import_module(f"civfed.v1.{module.name}")
+    pool = descriptor_pool.Default()
+    found = []
+    for module in pkgutil.iter_modules(civfed.v1.__path__):
+        if not module.name.endswith("_pb2"):
+            continue
+        file = pool.FindFileByName(f"civfed/v1/{module.name.removesuffix('_pb2')}.proto")
+        for service in file.services_by_name.values():
+            found.extend(service.methods)
+    return found
+
+
+def path(method: MethodDescriptor) -> str:
+    return f"/{method.containing_service.full_name}/{method.name}"
+
+
+def test_every_rpc_of_every_service_has_an_entry_in_the_policy() -> None:
+    methods = {path(m) for m in our_methods()}
+    assert len(methods) >= 20
+    missing = sorted(methods - set(POLICY))
+    assert not missing, f"RPCs with no access policy entry: {missing}"
+    # And no entry for an RPC that does not exist (a renamed call would leave its rule behind).
+    assert set(POLICY) - methods == HEALTH_AND_REFLECTION
+
+
+def test_every_role_allows_only_its_own_calls() -> None:
+    """No entry lets every staff role in: each role is named for the calls it needs."""
+    for method, allowed in POLICY.items():
+        if "anyone" not in allowed.who:
+            assert not set(ROLES) <= allowed.who, method
+
+
+def test_auditors_read_no_persons_data() -> None:
+    personal = [m for m in POLICY if m.rsplit("/", 1)[1] in ("GetBalance", "ListMyEvents", "ListMyAppeals")]
+    assert personal and all("auditor" not in POLICY[m].who for m in personal)
+
+
+# -- the matrix, against a real node ---------------------------------------------------------
+
+
+@dataclass
+class World:
+    fed: LocalFederation
+    wallet_id: str
+    holder: Any
+    merchant_id: str
+    till: Any
+
+    def holder_voucher(self, key: str) -> str:
+        v = self.fed.stubs("vienna")
+        req = wallet_pb2.IssueVoucherRequest(idempotency_key=key, wallet_id=self.wallet_id, amount=1)
+        return str(v.wallet.IssueVoucher(req, metadata=self.holder, timeout=5).voucher_id)
+
+    def appeal(self, key: str) -> str:
+        v = self.fed.stubs("vienna")
+        req = wallet_pb2.FileAppealRequest(
+            idempotency_key=key, wallet_id=self.wallet_id, subject_kind="missing_award", reason="a trip"
+        )
+        return str(v.wallet.FileAppeal(req, metadata=self.holder, timeout=5).appeal_id)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with in_process_federation(Path(tmp_path_factory.mktemp("policy")), ["vienna", "sint_niklaas"]) as fed:
+        v = fed.stubs("vienna")
+        opened = open_wallet(v, "policy:wallet")
+        for i in range(10):
+            record_activity(v, f"policy:trip{i}", opened.wallet_id, "trip", TRIP, f"policy:trip{i}")
+        shop = v.merchant.RegisterMerchant(
+            merchant_pb2.RegisterMerchantRequest(
+                idempotency_key="policy:shop", name="Corner shop", category="food", local=True
+            ),
+            metadata=v.staff,
+            timeout=5,
+        )
+        yield World(
+            fed, opened.wallet_id, bearer(opened.holder_token), shop.merchant_id, bearer(shop.merchant_token)
+        )
+
+
+# Requests that succeed for a caller the policy admits. `n` makes each call's key its own.
+Example = Callable[[World, int], Message]
+EXAMPLES: dict[str, Example] = {
+    "WalletService/OpenWallet": lambda w, n: wallet_pb2.OpenWalletRequest(
+        idempotency_key=f"open{n}", participant_kind="resident", consent_version="wien-2026-01"
+    ),
+    "WalletService/GetBalance": lambda w, n: wallet_pb2.GetBalanceRequest(wallet_id=w.wallet_id),
+    "WalletService/RecordActivity": lambda w, n: wallet_pb2.RecordActivityRequest(
+        idempotency_key=f"rec{n}", wallet_id=w.wallet_id, activity="trip", fields=TRIP, activity_id=f"m{n}"
+    ),
+    "WalletService/Spend": lambda w, n: wallet_pb2.SpendRequest(
+        idempotency_key=f"spend{n}",
+        wallet_id=w.wallet_id,
+        merchant_id=w.merchant_id,
+        amount=1,
+        purchase_ref=f"p{n}",
+    ),
+    "WalletService/IssueVoucher": lambda w, n: wallet_pb2.IssueVoucherRequest(
+        idempotency_key=f"voucher{n}", wallet_id=w.wallet_id, amount=1
+    ),
+    "WalletService/IssueRedemptionVoucher": lambda w, n: wallet_pb2.IssueRedemptionVoucherRequest(
+        idempotency_key=f"rv{n}", wallet_id=w.wallet_id, amount=1
+    ),
+    "WalletService/ListMyEvents": lambda w, n: wallet_pb2.ListMyEventsRequest(wallet_id=w.wallet_id),
+    "WalletService/FileAppeal": lambda w, n: wallet_pb2.FileAppealRequest(
+        idempotency_key=f"appeal{n}", wallet_id=w.wallet_id, subject_kind="missing_award", reason="missing"
+    ),
+    "WalletService/DecideAppeal": lambda w, n: wallet_pb2.DecideAppealRequest(
+        idempotency_key=f"decide{n}", appeal_id=w.appeal(f"to-decide{n}"), upheld=False, reason="was right"
+    ),
+    "WalletService/ListMyAppeals": lambda w, n: wallet_pb2.ListMyAppealsRequest(wallet_id=w.wallet_id),
+    "MerchantService/RegisterMerchant": lambda w, n: merchant_pb2.RegisterMerchantRequest(
+        idempotency_key=f"shop{n}", name="Bakery", category="food", local=True
+    ),
+    "MerchantService/AcceptVoucher": lambda w, n: merchant_pb2.AcceptVoucherRequest(
+        idempotency_key=f"accept{n}", local_voucher_id=w.holder_voucher(f"for-accept{n}")
+    ),
+    "MerchantService/GetStatement": lambda w, n: merchant_pb2.GetStatementRequest(),
+    "FederationService/GetTerms": lambda w, n: federation_pb2.GetTermsRequest(),
+    "FederationService/GetSettlement": lambda w, n: federation_pb2.GetSettlementRequest(),
+    "RulebookService/GetRulebook": lambda w, n: rulebook_pb2.GetRulebookRequest(),
+}
+# Calls whose success needs more than a caller (a partner's saga, or the end of the wallet):
+# for them, an admitted caller must simply not be refused as a caller.
+NOT_REFUSED_ONLY = {"FederationService/Reserve", "FederationService/Commit", "FederationService/Cancel"}
+NOT_REFUSED_ONLY |= {"WalletService/CloseWallet"}
+
+
+def callers(world: World) -> dict[str, tuple[Principal, Any, str]]:
+    """Name -> (principal, call metadata, which certificate): every kind, each role alone."""
+    idp = world.fed.idp
+    found: dict[str, tuple[Principal, Any, str]] = {
+        "anonymous": (Anonymous(), (), "client"),
+        "holder": (_holder(world), world.holder, "client"),
+        "till": (_till(world), world.till, "client"),
+        "partner": (PartnerCity("sint_niklaas"), (), "partner"),
+        "staff without roles": (Staff("nobody"), bearer(idp.token("nobody", [])), "client"),
+    }
+    for role in ROLES:
+        subject = f"only-{role}"
+        found[role] = (Staff(subject, frozenset({role})), bearer(idp.token(subject, [role])), "client")
+    return found
+
+
+def _holder(world: World) -> Principal:
+    return Holder(uuid.UUID(world.wallet_id))
+
+
+def _till(world: World) -> Principal:
+    return Till(uuid.UUID(world.merchant_id))
+
+
+def stub_call(channel: grpc.Channel, method: MethodDescriptor) -> Any:
+    response = GetMessageClass(method.output_type)
+    return channel.unary_unary(
+        path(method),
+        request_serializer=lambda m: m.SerializeToString(),
+        response_deserializer=response.FromString,
+    )
+
+
+def admitted(allowed: Allowed, principal: Principal) -> bool:
+    return allowed.admits(principal)
+
+
+def test_every_rpc_called_by_every_caller_answers_as_the_policy_says(world: World) -> None:
+    fed = world.fed
+    partner_files = fed.files["sint_niklaas"]
+    channels = {
+        "client": fed.channel("vienna"),
+        "partner": fed.channel("vienna", partner_files.cert, partner_files.key),
+    }
+    outcomes: list[str] = []
+    n = 0
+    # Closing the holder's wallet would end every later holder call: it goes last.
+    methods = sorted(our_methods(), key=lambda m: m.name == "CloseWallet")
+    try:
+        for method in methods:
+            name = f"{method.containing_service.name}/{method.name}"
+            allowed = POLICY[path(method)]
+            for who, (principal, metadata, cert) in callers(world).items():
+                n += 1
+                call = stub_call(channels[cert], method)
+                example = EXAMPLES.get(name)
+                request = example(world, n) if example else GetMessageClass(method.input_type)()
+                if "purpose" in request.DESCRIPTOR.fields_by_name and isinstance(principal, Staff):
+                    request.purpose = "policy matrix check"
+                try:
+                    call(request, metadata=metadata, timeout=10)
+                    code = grpc.StatusCode.OK
+                except grpc.RpcError as exc:
+                    code = exc.code()
+                if not admitted(allowed, principal):
+                    want = (
+                        grpc.StatusCode.UNAUTHENTICATED
+                        if isinstance(principal, Anonymous)
+                        else grpc.StatusCode.PERMISSION_DENIED
+                    )
+                    if code != want:
+                        outcomes.append(f"{name} by {who}: {code.name}, policy refuses ({want.name})")
+                elif name in EXAMPLES and name not in NOT_REFUSED_ONLY:
+                    if code != grpc.StatusCode.OK:
+                        outcomes.append(f"{name} by {who}: {code.name}, policy admits (OK)")
+                elif code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
+                    outcomes.append(f"{name} by {who}: {code.name}, policy admits")
+    finally:
+        for channel in channels.values():
+            channel.close()
+    assert not outcomes, "\n".join(outcomes)
+
+
+def test_a_holder_cannot_reach_another_wallet_the_policy_lets_holders_call(world: World) -> None:
+    v = world.fed.stubs("vienna")
+    other = open_wallet(v, "policy:other")
+    req = wallet_pb2.GetBalanceRequest(wallet_id=other.wallet_id)
+    with pytest.raises(grpc.RpcError) as err:
+        v.wallet.GetBalance(req, metadata=world.holder, timeout=5)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+# -- staff tokens that must be refused ------------------------------------------------------
+
+
+def opened_with(world: World, token: str) -> grpc.StatusCode:
+    v = world.fed.stubs("vienna")
+    req = wallet_pb2.OpenWalletRequest(idempotency_key=f"t{uuid.uuid4()}", participant_kind="resident")
+    req.consent_version = "wien-2026-01"
+    try:
+        v.wallet.OpenWallet(req, metadata=bearer(token), timeout=5)
+    except grpc.RpcError as exc:
+        return exc.code()
+    return grpc.StatusCode.OK
+
+
+def test_a_staff_token_is_refused_unless_issuer_audience_signature_and_expiry_all_hold(world: World) -> None:
+    idp = world.fed.idp
+    assert opened_with(world, idp.token("eva", ["recorder"])) == grpc.StatusCode.OK
+    stranger = idp.stranger_key()
+    forged = idp.token("eva", ["recorder"], key=stranger)
+    # The stranger's key, under the provider's own key id: the signature does not verify.
+    now_claims = jwt.decode(idp.token("eva", ["recorder"]), idp.key).claims
+    same_kid = jwt.encode({"alg": "ES256", "kid": idp.kid}, now_claims, stranger)
+    refused = {
+        "wrong issuer": idp.token("eva", ["recorder"], issuer="https://id.elsewhere.example/realms/city"),
+        "wrong audience": idp.token("eva", ["recorder"], audience="another-app"),
+        "unknown key": forged,
+        "bad signature": same_kid,
+        "expired": idp.token("eva", ["recorder"], ttl=-3600),
+        "no subject": jwt.encode(
+            {"alg": "ES256", "kid": idp.kid}, {k: v for k, v in now_claims.items() if k != "sub"}, idp.key
+        ),
+        "not a token": "eyJhbGciOiJub25lIn0.e30.",
+        "unsigned": "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0."
+        + jwt.encode({"alg": "ES256", "kid": idp.kid}, now_claims, idp.key).split(".")[1]
+        + ".",
+    }
+    for what, token in refused.items():
+        assert opened_with(world, token) == grpc.StatusCode.UNAUTHENTICATED, what
+
+
+def test_roles_only_from_the_configured_claim_and_only_known_ones(world: World) -> None:
+    idp = world.fed.idp
+    # A role under another claim, or a role the node does not know, grants nothing.
+    elsewhere = idp.token("eva", [], groups=["recorder"])
+    invented = idp.token("eva", ["superuser", "admin"])
+    for token in (elsewhere, invented):
+        assert opened_with(world, token) == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_the_documented_table_is_the_policy() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "ACCESS.md").read_text()
+    shown = doc.split("<!-- policy-table -->\n", 1)[1].split("\n<!-- /policy-table -->", 1)[0]
+    assert shown == table()
