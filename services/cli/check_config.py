@@ -2,26 +2,35 @@
 
 Platform teams run it in their pipelines (and before a rollout) with the same
 environment the role will get. It opens no database, broker or port: it reads the
-settings, the city files and the certificate and key files they name, and runs the
+settings, the city files and the certificate, key and JWKS files they name, and runs the
 rule validation that publishing a rulebook runs (`aggregates.rulebook.check_rule`).
+For a node it also checks how staff sign in: the identity provider's issuer, the
+audience, the roles claim, and its signing keys (a JWKS file is read and parsed; a JWKS
+URL is not fetched). Problems name the setting and the file, never a secret's content.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 
 from aggregates.errors import DomainError
 from aggregates.rulebook import check_rule
+from services.identity.oidc import ALGORITHMS
 from services.privacy.keystore_key import SETTING
 from services.settings.cities import PACKAGED_CITIES, City, city_keys, load_city, load_settings
 from services.settings.errors import ConfigError
-from services.settings.node import load_node_settings
+from services.settings.node import NodeSettings, load_node_settings
 from services.settings.stream import load_stream_settings
 
 ROLES = ("node", "relay", "projector", "dashboard")
@@ -31,6 +40,11 @@ ROLE_REQUIRES: dict[str, tuple[str, ...]] = {"relay": ("CIVFED_KAFKA_BOOTSTRAP",
 # need the key-store key; SQLite makes one in the data dir.
 OPENS_CITY_STORE = ("node", "relay")
 POSTGRES_REQUIRES: dict[str, tuple[str, ...]] = {role: (SETTING,) for role in OPENS_CITY_STORE}
+# Members of a JWK that only a private or symmetric key has (RFC 7518, section 6).
+PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+# The key types that can check the signatures the node accepts (services/identity/oidc.py).
+SIGNING_KEY_TYPES = ("RSA", "EC", "OKP")
+NODE_PORTS = ("CIVFED_GRPC_PORT", "CIVFED_PUBLIC_PORT", "CIVFED_HEALTH_PORT")
 
 
 @dataclass
@@ -73,6 +87,8 @@ def _role_settings(role: str, env: Mapping[str, str], report: Report) -> dict[st
         except ConfigError as exc:
             report.problems.append(str(exc))
             return {}
+        _ports(node, report)
+        _identity_provider(node, report)
         return dict(node.CIVFED_PARTNERS)
     try:
         load_stream_settings(dict(env))
@@ -82,6 +98,107 @@ def _role_settings(role: str, env: Mapping[str, str], report: Report) -> dict[st
         if not env.get(name):
             report.problems.append(f"invalid {role} settings: {name}: required for the {role}")
     return {}
+
+
+def _ports(node: NodeSettings, report: Report) -> None:
+    """The node binds each of its ports alone: two settings naming one port cannot both listen."""
+    seen: dict[int, str] = {}
+    for setting in NODE_PORTS:
+        port = getattr(node, setting)
+        if port and port in seen:
+            report.problems.append(f"{setting}: {port} is also {seen[port]}; each port is bound alone")
+        seen.setdefault(port, setting)
+
+
+def _identity_provider(node: NodeSettings, report: Report) -> None:
+    """Staff sign in at the city's OpenID Connect provider: without its issuer and keys, no
+    staff call can succeed (no wallet opened, no appeal decided)."""
+    issuer = node.CIVFED_OIDC_ISSUER
+    if not issuer:
+        report.problems.append(
+            "CIVFED_OIDC_ISSUER: not set: no staff member could sign in"
+            " (set the issuer, CIVFED_OIDC_JWKS and CIVFED_OIDC_ROLES_CLAIM of the city's identity provider)"
+        )
+        return
+    if not _is_https_url(issuer):
+        report.problems.append(
+            f"CIVFED_OIDC_ISSUER: {issuer!r} is not an https URL, as an OpenID Connect issuer is"
+        )
+    if not node.CIVFED_OIDC_AUDIENCE.strip():
+        report.problems.append(
+            "CIVFED_OIDC_AUDIENCE: empty: tokens meant for any other service would be accepted"
+        )
+    claim = node.CIVFED_OIDC_ROLES_CLAIM
+    if not claim or any(not part.strip() for part in claim.split(".")):
+        report.problems.append(
+            f"CIVFED_OIDC_ROLES_CLAIM: {claim!r} is not a claim name or a dotted path to one"
+            " (roles, realm_access.roles, resource_access.<client>.roles)"
+        )
+    source = node.CIVFED_OIDC_JWKS
+    if source.startswith(("https://", "http://")):
+        if not _is_https_url(source):
+            report.problems.append(
+                f"CIVFED_OIDC_JWKS: {source} is not an https URL: keys fetched without TLS could be"
+                " replaced on the way, and with them anyone could sign staff tokens"
+            )
+        elif _is_https_url(issuer) and urlsplit(source).hostname != urlsplit(issuer).hostname:
+            report.warnings.append(
+                f"CIVFED_OIDC_JWKS: served by {urlsplit(source).hostname}, not by the issuer's host"
+                f" {urlsplit(issuer).hostname}; make sure it is the jwks_uri the issuer publishes"
+            )
+    else:
+        report.problems.extend(check_jwks_file(Path(source)))
+
+
+def _is_https_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme == "https" and bool(parts.hostname)
+
+
+def check_jwks_file(path: Path) -> list[str]:
+    """A JWKS file as the node will read it: JSON with a "keys" list, every key importable,
+    none private, and at least one that can check the signatures the node accepts. Messages
+    name keys by position and key id only, never by their content."""
+    name = f"CIVFED_OIDC_JWKS: {path}"
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        return [f"CIVFED_OIDC_JWKS: cannot read {path} ({exc.strerror})"]
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return [f"{name} is not a JWKS (not JSON)"]
+    keys = data.get("keys") if isinstance(data, dict) else None
+    if not isinstance(keys, list) or not keys:
+        return [f'{name} is not a JWKS (no "keys" list, or an empty one)']
+    problems: list[str] = []
+    signing = 0
+    for i, key in enumerate(keys):
+        if not isinstance(key, dict):
+            problems.append(f"{name}: key {i} is not a JSON object")
+            continue
+        label = f"key {i}" + (f" ({key['kid']!r})" if isinstance(key.get("kid"), str) else "")
+        private = sorted(PRIVATE_MEMBERS & set(key))
+        if private:
+            problems.append(
+                f"{name}: {label} holds private or symmetric key material ({', '.join(private)});"
+                " the node needs only the provider's public keys"
+            )
+            continue
+        try:
+            KeySet.import_key_set({"keys": [key]})
+        except (JoseError, ValueError, TypeError, KeyError) as exc:
+            problems.append(f"{name}: {label} cannot be read as a public key ({type(exc).__name__})")
+            continue
+        if (
+            key.get("kty") in SIGNING_KEY_TYPES
+            and key.get("use", "sig") == "sig"
+            and key.get("alg", ALGORITHMS[0]) in ALGORITHMS
+        ):
+            signing += 1
+    if not problems and not signing:
+        problems.append(
+            f"{name} has no key that can check the signatures the node accepts ({', '.join(ALGORITHMS)})"
+        )
+    return problems
 
 
 def _federation(city: City, partners: dict[str, Any], report: Report) -> None:

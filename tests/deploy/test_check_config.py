@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -93,12 +94,12 @@ def test_a_rule_missing_a_parameter_names_it(cities: Path) -> None:
 
 def test_a_missing_node_setting_is_named(tmp_path: Path) -> None:
     fed = LocalFederation(tmp_path, ["vienna"])
-    env = fed.environment("vienna")
+    env = {**fed.environment("vienna"), "POSTGRES_PASSWORD": "db-s3cret-value"}
     del env["CIVFED_SIGNING_KEY_FILE"]
     result = civfed("check-config", "--role", "node", env=env)
     assert result.returncode != 0
     assert "CIVFED_SIGNING_KEY_FILE: Field required" in result.stderr
-    assert env["CIVFED_TOKEN_SECRET"] not in result.stderr + result.stdout  # secrets never echoed
+    assert "db-s3cret-value" not in result.stderr + result.stdout  # secrets never echoed
 
 
 def test_a_node_setting_naming_a_missing_file_is_named(tmp_path: Path) -> None:
@@ -106,6 +107,88 @@ def test_a_node_setting_naming_a_missing_file_is_named(tmp_path: Path) -> None:
     env = {**fed.environment("vienna"), "CIVFED_TLS_CA_FILE": str(tmp_path / "nowhere.pem")}
     report = check_config("node", None, env)
     assert len(report.problems) == 1 and "CIVFED_TLS_CA_FILE" in report.problems[0], report.problems
+
+
+def test_the_identity_provider_settings_are_checked(tmp_path: Path) -> None:
+    fed = LocalFederation(tmp_path, ["vienna"])
+    env = fed.environment("vienna")
+    assert check_config("node", None, env).problems == []
+
+    def problems(**change: str) -> list[str]:
+        return check_config("node", None, {**env, **change}).problems
+
+    assert problems(CIVFED_OIDC_ISSUER="") == [
+        "CIVFED_OIDC_ISSUER: not set: no staff member could sign in (set the issuer, CIVFED_OIDC_JWKS"
+        " and CIVFED_OIDC_ROLES_CLAIM of the city's identity provider)"
+    ]
+    assert problems(CIVFED_OIDC_ISSUER="id.wien.example/realms/civfed") == [
+        "CIVFED_OIDC_ISSUER: 'id.wien.example/realms/civfed' is not an https URL,"
+        " as an OpenID Connect issuer is"
+    ]
+    (plain,) = problems(CIVFED_OIDC_JWKS="http://id.civfed.test/realms/city/protocol/openid-connect/certs")
+    assert plain.startswith("CIVFED_OIDC_JWKS: http://id.civfed.test/") and "not an https URL" in plain
+    assert problems(CIVFED_OIDC_AUDIENCE=" ") == [
+        "CIVFED_OIDC_AUDIENCE: empty: tokens meant for any other service would be accepted"
+    ]
+    (claim,) = problems(CIVFED_OIDC_ROLES_CLAIM="realm_access..roles")
+    assert claim.startswith("CIVFED_OIDC_ROLES_CLAIM: 'realm_access..roles' is not a claim name")
+    # A JWKS URL is checked for its form only: check-config opens no connection.
+    keycloak = {**env, "CIVFED_OIDC_JWKS": "https://id.civfed.test/realms/city/protocol/openid-connect/certs"}
+    assert check_config("node", None, keycloak).problems == []
+    elsewhere = check_config("node", None, {**env, "CIVFED_OIDC_JWKS": "https://keys.elsewhere.test/jwks"})
+    assert elsewhere.problems == []
+    assert [w for w in elsewhere.warnings if "CIVFED_OIDC" in w] == [
+        "CIVFED_OIDC_JWKS: served by keys.elsewhere.test, not by the issuer's host id.civfed.test;"
+        " make sure it is the jwks_uri the issuer publishes"
+    ]
+
+
+def test_a_jwks_file_is_read_and_parsed_as_public_keys(tmp_path: Path) -> None:
+    fed = LocalFederation(tmp_path, ["vienna"])
+    env = fed.environment("vienna")
+    jwks = json.loads(fed.idp.jwks_file.read_text())
+
+    def problems(content: object) -> list[str]:
+        path = tmp_path / "jwks.json"
+        path.write_text(content if isinstance(content, str) else json.dumps(content))
+        return check_config("node", None, {**env, "CIVFED_OIDC_JWKS": str(path)}).problems
+
+    where = f"CIVFED_OIDC_JWKS: {tmp_path / 'jwks.json'}"
+    assert problems(jwks) == []
+    assert problems("-----BEGIN PUBLIC KEY-----\n") == [f"{where} is not a JWKS (not JSON)"]
+    assert problems({"keys": []}) == [f'{where} is not a JWKS (no "keys" list, or an empty one)']
+    assert problems(jwks["keys"][0]) == [f'{where} is not a JWKS (no "keys" list, or an empty one)']
+    damaged = {**jwks["keys"][0], "x": "AAAA"}
+    assert problems({"keys": [damaged]}) == [
+        f"{where}: key 0 ({damaged['kid']!r}) cannot be read as a public key (ValueError)"
+    ]
+    encryption_only = {**jwks["keys"][0], "use": "enc"}
+    assert problems({"keys": [encryption_only]}) == [
+        f"{where} has no key that can check the signatures the node accepts (RS256, PS256, ES256, EdDSA)"
+    ]
+    # The signing key itself, published by mistake: named, never printed.
+    private = {"keys": [fed.idp.key.as_dict(private=True)]}
+    path = tmp_path / "private.json"
+    path.write_text(json.dumps(private))
+    result = civfed("check-config", "--role", "node", env={**env, "CIVFED_OIDC_JWKS": str(path)})
+    assert result.returncode == 2
+    assert (
+        f"CIVFED_OIDC_JWKS: {path}: key 0 ({fed.idp.kid!r}) holds private or symmetric key material (d);"
+        " the node needs only the provider's public keys"
+    ) in result.stderr
+    assert private["keys"][0]["d"] not in result.stderr + result.stdout
+
+
+def test_a_port_named_by_two_settings_is_refused(tmp_path: Path) -> None:
+    fed = LocalFederation(tmp_path, ["vienna"])
+    env = {**fed.environment("vienna"), "CIVFED_GRPC_PORT": "50051", "CIVFED_PUBLIC_PORT": "50051"}
+    assert check_config("node", None, env).problems == [
+        "CIVFED_PUBLIC_PORT: 50051 is also CIVFED_GRPC_PORT; each port is bound alone"
+    ]
+    # Port 0 asks the kernel for any free port, so several settings may say 0.
+    assert (
+        check_config("node", None, {**env, "CIVFED_GRPC_PORT": "0", "CIVFED_PUBLIC_PORT": "0"}).problems == []
+    )
 
 
 def test_role_requirements_are_named() -> None:

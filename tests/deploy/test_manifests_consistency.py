@@ -9,13 +9,15 @@ import secrets
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic_settings import BaseSettings
 
+from civfed.v1 import federation_pb2
 from services.cli.check_config import POSTGRES_REQUIRES, ROLE_REQUIRES, check_config
 from services.cli.main import build_parser
 from services.cli.stream import cmd_dashboard, cmd_project, cmd_relay
-from services.grpc.server import cmd_serve
+from services.grpc.server import SERVICES, cmd_serve
 from services.privacy.keystore_key import SETTING as KEK
 from services.settings.cities import Settings
 from services.settings.node import NodeSettings, PartnerNode
@@ -55,7 +57,9 @@ def required_settings(role_name: str, postgres: bool) -> set[str]:
 
 
 def test_the_required_settings_are_derived_from_the_models() -> None:
-    assert {"CIVFED_CITY", "CIVFED_TLS_KEY_FILE", "CIVFED_TOKEN_SECRET"} <= required_settings("node", False)
+    assert {"CIVFED_CITY", "CIVFED_TLS_KEY_FILE", "CIVFED_SIGNING_KEY_FILE"} <= required_settings(
+        "node", False
+    )
     assert "CIVFED_KAFKA_BOOTSTRAP" in required_settings("relay", False)
     # The roles that open a city's store need the key-store key on PostgreSQL.
     for name in ("node", "relay"):
@@ -202,6 +206,7 @@ def _ports(c: Doc) -> dict[str, int]:
 
 def test_ports_and_probes_match_the_apps_defaults(overlays: dict[str, list[Doc]]) -> None:
     grpc_port = default(NodeSettings, "CIVFED_GRPC_PORT")
+    public_port = default(NodeSettings, "CIVFED_PUBLIC_PORT")
     health_port = default(NodeSettings, "CIVFED_HEALTH_PORT")
     http_port = default(StreamSettings, "CIVFED_DASHBOARD_PORT")
     grace = default(NodeSettings, "CIVFED_SHUTDOWN_GRACE_SECONDS")
@@ -210,9 +215,13 @@ def test_ports_and_probes_match_the_apps_defaults(overlays: dict[str, list[Doc]]
         c = node["spec"]["template"]["spec"]["containers"][0]
         env = effective_env(docs, c)
         # Ports are left to the defaults; where set, they must agree.
-        for setting, port in (("CIVFED_GRPC_PORT", grpc_port), ("CIVFED_HEALTH_PORT", health_port)):
+        for setting, port in (
+            ("CIVFED_GRPC_PORT", grpc_port),
+            ("CIVFED_PUBLIC_PORT", public_port),
+            ("CIVFED_HEALTH_PORT", health_port),
+        ):
             assert int(env.get(setting, port)) == port, (name, setting)
-        assert _ports(c) == {"grpc": grpc_port, "grpc-health": health_port}
+        assert _ports(c) == {"grpc": grpc_port, "grpc-public": public_port, "grpc-health": health_port}
         assert env["CIVFED_GRPC_HOST"] == "0.0.0.0"  # the kubelet and the Service reach the pod IP
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             assert c[probe]["grpc"] == {"port": health_port}, (name, probe)
@@ -220,6 +229,11 @@ def test_ports_and_probes_match_the_apps_defaults(overlays: dict[str, list[Doc]]
         assert node["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > pause + grace
         svc = one(docs, "Service", "civfed-node")["spec"]["ports"]
         assert [(p["port"], p["targetPort"]) for p in svc] == [(grpc_port, "grpc")]
+        public = one(docs, "Service", "civfed-node-public")["spec"]
+        assert public["selector"] == node["spec"]["selector"]["matchLabels"]
+        assert [(p["name"], p["port"], p["targetPort"]) for p in public["ports"]] == [
+            ("grpc-public", public_port, "grpc-public")
+        ]
 
         dash = one(docs, "Deployment", "civfed-dashboard")["spec"]["template"]["spec"]["containers"][0]
         denv = effective_env(docs, dash)
@@ -241,7 +255,113 @@ def test_ports_and_probes_match_the_apps_defaults(overlays: dict[str, list[Doc]]
         bootstrap = env["CIVFED_KAFKA_BOOTSTRAP"]
         assert [p["port"] for rule in kafka for p in rule["ports"]] == [int(bootstrap.rsplit(":", 1)[1])]
     exposed = re.search(r"^EXPOSE (.+)$", (ROOT / "deploy" / "Dockerfile").read_text(), re.M)
-    assert exposed and exposed.group(1).split() == [str(grpc_port), str(health_port), str(http_port)]
+    assert exposed and exposed.group(1).split() == [
+        str(grpc_port),
+        str(public_port),
+        str(health_port),
+        str(http_port),
+    ]
+
+
+def _service_port_targets(docs: list[Doc], service: str, port: int) -> int:
+    """The container port a Service port leads to, through its targetPort (name or number)."""
+    svc = one(docs, "Service", service)
+    entries = [p for p in svc["spec"]["ports"] if p["port"] == port]
+    assert len(entries) == 1, f"Service {service} has no port {port}"
+    entry = entries[0]
+    target = entry["targetPort"]
+    if isinstance(target, int):
+        return target
+    pods = [
+        d
+        for d in docs
+        if d["kind"] == "Deployment"
+        and svc["spec"]["selector"].items() <= d["spec"]["template"]["metadata"]["labels"].items()
+    ]
+    found = {
+        p["containerPort"]
+        for dep in pods
+        for c in dep["spec"]["template"]["spec"]["containers"]
+        for p in c.get("ports", [])
+        if p["name"] == target
+    }
+    assert len(found) == 1, (service, port, found)
+    return found.pop()
+
+
+def test_the_gateway_routes_apps_tills_and_staff_to_the_public_port_only(
+    overlays: dict[str, list[Doc]],
+) -> None:
+    """The public port (TLS, bearer credentials) is what the gateway reaches; the mutual-TLS
+    port of partner nodes is never a route's backend, and federation calls are not routed."""
+    grpc_port = default(NodeSettings, "CIVFED_GRPC_PORT")
+    public_port = default(NodeSettings, "CIVFED_PUBLIC_PORT")
+    federation = federation_pb2.DESCRIPTOR.services_by_name["FederationService"].full_name
+    for_apps = sorted(set(SERVICES) - {federation})
+    for name, docs in overlays.items():
+        namespace = f"civfed-{name}"
+        gateway = one(docs, "Gateway", "civfed-public")
+        (listener,) = gateway["spec"]["listeners"]
+        assert (listener["protocol"], listener["port"]) == ("HTTPS", 443), name
+        assert listener["tls"]["mode"] == "Terminate", name
+        assert [r["name"] for r in listener["tls"]["certificateRefs"]] == ["civfed-public-tls"], name
+        assert listener["allowedRoutes"] == {
+            "namespaces": {"from": "Same"},
+            "kinds": [{"group": "gateway.networking.k8s.io", "kind": "GRPCRoute"}],
+        }, name
+        assert "set-by-overlay" not in listener["hostname"], name
+        assert not [d for d in docs if d["kind"] in ("HTTPRoute", "TLSRoute", "TCPRoute", "Ingress")], name
+
+        route = one(docs, "GRPCRoute", "civfed-public")
+        assert [(p["name"], p.get("sectionName")) for p in route["spec"]["parentRefs"]] == [
+            ("civfed-public", listener["name"])
+        ], name
+        routed = []
+        for rule in route["spec"]["rules"]:
+            for match in rule["matches"]:
+                assert match["method"]["type"] == "Exact" and "method" not in match["method"], (name, match)
+                routed.append(match["method"]["service"])
+            for ref in rule["backendRefs"]:
+                assert ref["kind"] == "Service" and ref["name"] == "civfed-node-public", (name, ref)
+                target = _service_port_targets(docs, ref["name"], ref["port"])
+                assert target == public_port != grpc_port, (name, ref, target)
+        assert sorted(routed) == for_apps, name  # every service apps use, and never federation
+        # The routed Service has no way to the mutual-TLS port at all.
+        public_svc = one(docs, "Service", "civfed-node-public")["spec"]["ports"]
+        assert all(
+            _service_port_targets(docs, "civfed-node-public", p["port"]) != grpc_port for p in public_svc
+        )
+
+        # The gateway calls the node over TLS and checks its certificate.
+        policy = one(docs, "BackendTLSPolicy", "civfed-node-public")["spec"]
+        assert policy["targetRefs"] == [
+            {"group": "", "kind": "Service", "name": "civfed-node-public", "sectionName": "grpc-public"}
+        ], name
+        assert [r["name"] for r in policy["validation"]["caCertificateRefs"]] == ["civfed-node-ca"], name
+        assert policy["validation"]["hostname"] == f"civfed-node-public.{namespace}.svc", name
+
+
+def test_staff_sign_in_at_each_citys_identity_provider(overlays: dict[str, list[Doc]]) -> None:
+    """Issuer, keys, audience and roles claim are set per city, follow the provider's own
+    layout (Keycloak realms, Entra ID tenants), and the keys come from the issuer's host."""
+    for name, docs in overlays.items():
+        node = one(docs, "Deployment", "civfed-node")["spec"]["template"]["spec"]["containers"][0]
+        env = effective_env(docs, node)
+        issuer, jwks = env["CIVFED_OIDC_ISSUER"], env["CIVFED_OIDC_JWKS"]
+        assert issuer.startswith("https://") and jwks.startswith("https://"), name
+        assert urlsplit(jwks).hostname == urlsplit(issuer).hostname, name
+        assert env["CIVFED_OIDC_AUDIENCE"], name
+        claim = env["CIVFED_OIDC_ROLES_CLAIM"]
+        if "/realms/" in issuer:  # Keycloak
+            assert jwks == issuer + "/protocol/openid-connect/certs", name
+            assert claim in ("realm_access.roles", f"resource_access.{env['CIVFED_OIDC_AUDIENCE']}.roles"), (
+                name
+            )
+        else:  # Entra ID, v2.0 access tokens: the audience is the API's application id
+            tenant = re.fullmatch(r"https://login\.microsoftonline\.com/([0-9a-f-]{36})/v2\.0", issuer)
+            assert tenant, (name, issuer)
+            assert jwks == f"https://login.microsoftonline.com/{tenant.group(1)}/discovery/v2.0/keys", name
+            assert claim == "roles" and re.fullmatch(r"[0-9a-f-]{36}", env["CIVFED_OIDC_AUDIENCE"]), name
 
 
 def test_the_dashboard_serves_the_probe_paths() -> None:

@@ -39,9 +39,21 @@ def test_no_secret_is_committed_anywhere_under_deploy() -> None:
             assert not doc.get("secretGenerator"), f"{path}: generates a Secret from committed values"
 
 
+def test_no_shared_staff_or_token_secret_is_left(overlays: dict[str, list[Doc]]) -> None:
+    """Staff sign in at the city's identity provider and holder and till credentials are
+    stored hashed: the shared staff token and the token-signing secret are gone from the
+    settings, and no manifest still hands them to a pod."""
+    settings = {n for m in (Settings, NodeSettings, StreamSettings) for n in m.model_fields}
+    assert not {"CIVFED_STAFF_TOKEN", "CIVFED_TOKEN_SECRET"} & settings
+    for name, docs in overlays.items():
+        rendered = yaml.safe_dump_all(docs)
+        for gone in ("CIVFED_STAFF_TOKEN", "CIVFED_TOKEN_SECRET", "civfed-node-tokens"):
+            assert gone not in rendered, (name, gone)
+
+
 def test_secrets_come_only_from_secret_references(overlays: dict[str, list[Doc]]) -> None:
     sensitive = secret_settings()
-    assert {"CIVFED_STAFF_TOKEN", "CIVFED_TOKEN_SECRET", "POSTGRES_PASSWORD"} <= sensitive
+    assert "POSTGRES_PASSWORD" in sensitive
     for name, docs in overlays.items():
         for secret in of_kind(docs, "Secret"):
             assert not secret.get("data") and not secret.get("stringData"), (name, secret["metadata"]["name"])
@@ -114,6 +126,7 @@ def test_network_policies_deny_by_default_and_open_only_what_each_role_needs(
     overlays: dict[str, list[Doc]],
 ) -> None:
     grpc_port = NodeSettings.model_fields["CIVFED_GRPC_PORT"].default
+    public_port = NodeSettings.model_fields["CIVFED_PUBLIC_PORT"].default
     http_port = StreamSettings.model_fields["CIVFED_DASHBOARD_PORT"].default
     for name, docs in overlays.items():
         policies = of_kind(docs, "NetworkPolicy")
@@ -130,9 +143,11 @@ def test_network_policies_deny_by_default_and_open_only_what_each_role_needs(
             egress = {
                 p["port"] for pol in applying for r in pol["spec"].get("egress", []) for p in r["ports"]
             }
-            expected_in = {"node": {grpc_port}, "dashboard": {http_port}}.get(role(c), set())
+            expected_in = {"node": {grpc_port, public_port}, "dashboard": {http_port}}.get(role(c), set())
+            # The node fetches the identity provider's keys over https when the JWKS is a URL.
+            jwks_url = str(env.get("CIVFED_OIDC_JWKS", "")).startswith("https://")
             expected_out = {
-                "node": {53, pg, grpc_port},
+                "node": {53, pg, grpc_port} | ({443} if jwks_url else set()),
                 "relay": {53, pg, kafka},
                 "projector": {53, pg, kafka},
                 "dashboard": {53, pg},
@@ -147,3 +162,20 @@ def test_network_policies_deny_by_default_and_open_only_what_each_role_needs(
         assert [t["ipBlock"]["cidr"] for t in pg_rule] != ["0.0.0.0/0"], name
         dns = one(docs, "NetworkPolicy", "allow-dns-egress")["spec"]["egress"][0]["to"][0]
         assert dns["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}, name
+        # The public port is open only to the gateway's proxies, never to every address;
+        # the mutual-TLS port is open to partners anywhere and needs their certificate.
+        node_rules = [
+            r
+            for p in policies
+            if p["metadata"]["name"].startswith("allow-")
+            for r in p["spec"].get("ingress", [])
+        ]
+        public_rules = [r for r in node_rules if {p["port"] for p in r["ports"]} & {public_port}]
+        assert public_rules, name
+        for rule in public_rules:
+            assert [p["port"] for p in rule["ports"]] == [public_port], (name, rule)
+            assert rule.get("from") and all("ipBlock" not in peer for peer in rule["from"]), (name, rule)
+            for peer in rule["from"]:
+                assert peer["namespaceSelector"]["matchLabels"] and peer["podSelector"]["matchLabels"], name
+        federation = one(docs, "NetworkPolicy", "allow-federation-ingress")["spec"]["ingress"]
+        assert [p["port"] for r in federation for p in r["ports"]] == [grpc_port], name

@@ -1,21 +1,30 @@
-"""Every overlay renders, and every manifest is valid against the Kubernetes schema."""
+"""Every overlay renders, and every manifest is valid against the Kubernetes schema (the
+Gateway API resources against their own, tests/deploy/gateway_api.py)."""
 
 from __future__ import annotations
+
+import copy
 
 import kubernetes_validate
 import pytest
 
 from services.cli.check_config import ROLES
 from services.settings.cities import city_keys
+from tests.deploy import gateway_api
 from tests.deploy.conftest import K8S, OVERLAYS, Doc, containers, effective_env, of_kind, one, render, role
 
 # kubectl 1.32 renders these; kubernetes-validate ships the 1.32 schemas.
 KUBERNETES_VERSION = "1.32.0"
 # Custom resources have no schema in kubernetes-validate: they are checked by hand below.
 CUSTOM_GROUPS = ("kafka.strimzi.io/",)
+# The Gateway API resources that expose the public port, against their own (strict) schemas.
+GATEWAY_API = gateway_api.GROUP + "/"
 
 
 def validate(doc: Doc) -> None:
+    if doc["apiVersion"].startswith(GATEWAY_API):
+        gateway_api.validate(doc)
+        return
     try:
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
     except kubernetes_validate.ValidationError as exc:
@@ -47,6 +56,31 @@ def test_the_schema_check_catches_a_misspelt_field(overlays: dict[str, list[Doc]
     dep["spec"] = {**dep["spec"], "replica": 2}
     with pytest.raises(AssertionError, match="replica"):
         validate(dep)
+
+
+def test_every_overlay_exposes_the_public_port_with_gateway_api_resources(
+    overlays: dict[str, list[Doc]],
+) -> None:
+    for name, docs in overlays.items():
+        kinds = sorted(d["kind"] for d in docs if d["apiVersion"].startswith(GATEWAY_API))
+        assert kinds == ["BackendTLSPolicy", "GRPCRoute", "Gateway"], name
+
+
+def test_the_gateway_api_check_catches_misspelt_fields_and_wrong_values(
+    overlays: dict[str, list[Doc]],
+) -> None:
+    route = copy.deepcopy(one(overlays["vienna"], "GRPCRoute", "civfed-public"))
+    route["spec"]["rules"][0]["backendRef"] = route["spec"]["rules"][0].pop("backendRefs")
+    with pytest.raises(AssertionError, match="backendRef"):
+        validate(route)
+    gateway = copy.deepcopy(one(overlays["vienna"], "Gateway", "civfed-public"))
+    gateway["spec"]["listeners"][0]["tls"]["mode"] = "Terminated"
+    with pytest.raises(AssertionError, match="Terminated"):
+        validate(gateway)
+    policy = copy.deepcopy(one(overlays["sint-niklaas"], "BackendTLSPolicy", "civfed-node-public"))
+    policy["spec"]["validation"]["hostname"] = "sint_niklaas"  # a city key is no host name
+    with pytest.raises(AssertionError, match="sint_niklaas"):
+        validate(policy)
 
 
 def test_every_overlay_runs_each_role_in_its_own_namespace(overlays: dict[str, list[Doc]]) -> None:

@@ -211,14 +211,22 @@ def serving(fed: LocalFederation) -> bool:
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
-@pytest.mark.parametrize("setting", ["CIVFED_GRPC_PORT", "CIVFED_HEALTH_PORT"])
+# Each setting, and the key under which `civfed serve --port-file` reports the port bound.
+PORT_SETTINGS = {"CIVFED_GRPC_PORT": "grpc", "CIVFED_PUBLIC_PORT": "public", "CIVFED_HEALTH_PORT": "health"}
+
+
+@pytest.mark.parametrize("setting", list(PORT_SETTINGS))
 @pytest.mark.parametrize("holder", ["a civfed node", "a gRPC server that would share"])
 def test_a_port_a_grpc_server_listens_on_stops_a_second_serve(
     setting: str, holder: str, node: Cluster, plain_grpc_server: int, tmp_path: Path
 ) -> None:
     fed = node.fed
     if holder == "a civfed node":
-        busy = fed.ports["vienna"] if setting == "CIVFED_GRPC_PORT" else fed.health_ports["vienna"]
+        # The ports the first node bound, as it wrote them to its port file.
+        ports = json.loads((fed.folder / "vienna.ports").read_text())
+        assert set(ports) == set(PORT_SETTINGS.values()) and len(set(ports.values())) == 3
+        assert (ports["grpc"], ports["health"]) == (fed.ports["vienna"], fed.health_ports["vienna"])
+        busy = ports[PORT_SETTINGS[setting]]
     else:
         busy = plain_grpc_server
     # A second Vienna on the same host, its own store; its other port is any free one.
