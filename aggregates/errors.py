@@ -142,3 +142,12 @@ def rebuild(result: dict[str, str]) -> DomainError:
 
 def _subclasses(cls: type[DomainError]) -> list[type[DomainError]]:
     return [cls] + [s for sub in cls.__subclasses__() for s in _subclasses(sub)]
+
+
+class AwardRefused(PreconditionFailed):
+    """An award a rule's caps or dates refuse; the refusal is recorded on the wallet and
+    can be appealed like any other."""
+
+
+class ProposalNotOpen(PreconditionFailed):
+    """A rule change proposal already approved or rejected is decided once."""

@@ -16,7 +16,6 @@ from aggregates.errors import DomainError, InvalidInput, NotFound, ParticipantNo
 from aggregates.merchant import Merchant, Prize
 from aggregates.receipt import SubjectClaim
 from aggregates.rulebook import Rulebook
-from aggregates.rules import Rule
 from aggregates.voucher import Voucher
 from aggregates.wallet import Wallet
 from services import commands as c
@@ -27,6 +26,7 @@ from services.identity.credentials import CredentialCommands
 from services.lots import new_lot
 from services.privacy.keystore import KeyStore, open_keystore
 from services.privacy.sealing import ShreddingMapper
+from services.rule_changes import RuleChangeCommands, check_limits, sync_rulebook_file
 from services.settings.cities import City
 from services.unit_of_work import IdempotentExecutor, Job, UnitOfWork
 from services.workflow import Workflow
@@ -52,7 +52,7 @@ def app_name(city: str) -> str:
     return f"civfed_{city}"
 
 
-class CityApplication(AppealCommands, CredentialCommands, Application[UUID]):
+class CityApplication(AppealCommands, CredentialCommands, RuleChangeCommands, Application[UUID]):
     def __init__(self, city: City, env: dict[str, str] | None = None, clock: Clock = utcnow) -> None:
         self.city = city
         self.key = city.config.key
@@ -81,19 +81,16 @@ class CityApplication(AppealCommands, CredentialCommands, Application[UUID]):
         return ShreddingMapper(transcoder, self.keys)
 
     def _sync_rulebook(self) -> Rulebook:
-        """Publish the rulebook file: new rules, changed versions, retirements."""
-        rulebook_id = Rulebook.create_id(self.key)
-        uow = UnitOfWork(self)
-        book = uow.find(rulebook_id, Rulebook) or Rulebook(self.key)
-        for spec in self.city.rules:
-            rule = Rule(spec.id, spec.kind, spec.activity, 0, spec.params, spec.conditions)
-            book.publish(rule, spec.published_by, spec.reason)
-        wanted = {spec.id for spec in self.city.rules}
-        for rule_id, rule in list(book.rules.items()):
-            if rule.active and rule_id not in wanted:
-                book.retire(rule_id, "rulebook file", "removed from the published rulebook file")
+        """The rulebook file at start: the founding version of a new city; afterwards an
+        edited file only proposes its changes (services/rule_changes.py)."""
+        book = sync_rulebook_file(self, self.city, self.clock())
         self.save(book)
         return book
+
+    def refresh_rulebook(self) -> Rulebook:
+        """The rulebook as stored, after an approved change."""
+        self.rulebook = UnitOfWork(self).get(Rulebook.create_id(self.key), Rulebook, "rulebook")
+        return self.rulebook
 
     # -- execution: a command (services/commands.py) runs by its handler below ----
     def job(self, command: Command | Job) -> Job:
@@ -132,6 +129,7 @@ class CityApplication(AppealCommands, CredentialCommands, Application[UUID]):
         }
         if self.workflow is not None:
             handlers.update(self.workflow.handlers())
+        handlers.update(self.rule_change_handlers())
         return handlers
 
     # -- commands: builders (the public API) ------------------------------------
@@ -190,10 +188,19 @@ class CityApplication(AppealCommands, CredentialCommands, Application[UUID]):
         return self.credit_activity(uow, cmd.wallet_id, cmd.activity, cmd.fields, activity_id)
 
     def credit_activity(
-        self, uow: UnitOfWork, wallet_id: UUID, activity: str, fields: dict[str, Any], activity_id: str
+        self,
+        uow: UnitOfWork,
+        wallet_id: UUID,
+        activity: str,
+        fields: dict[str, Any],
+        activity_id: str,
+        waive_limits: bool = False,
     ) -> dict[str, Any]:
-        """The normal rule path: checks first, then the credit (used by appeals too)."""
-        rule = self.rulebook.for_activity(activity)
+        """The normal rule path: checks first, then the credit (used by appeals too).
+        `waive_limits`: an upheld appeal against a cap or date refusal credits past it."""
+        # The version in force on the activity's own date decides.
+        on = rules.parse_input(self.rulebook.kind_of(activity), fields).date
+        rule = self.rulebook.for_activity(activity, on)
         wallet = uow.get(wallet_id, Wallet, "wallet")
         now = self.clock()
         rule.check_covers(wallet, now)
@@ -202,11 +209,16 @@ class CityApplication(AppealCommands, CredentialCommands, Application[UUID]):
             uow.get(merchant_id, Merchant, "merchant").check_accepts(local_only=local_only)
 
         award = rules.evaluate(rule, fields, rules.Context.of(rule, wallet, merchant_accepts))
+        claim = None
         if award.subject_key is not None:
             digest = SubjectClaim.digest(award.subject_key)
             claim_id = SubjectClaim.create_id(self.key, rule.rule_id, digest)
             SubjectClaim.check_unclaimed(uow.find(claim_id, SubjectClaim), rule.rule_id)
-            uow.add(SubjectClaim(self.key, rule.rule_id, digest, wallet.id))
+            claim = SubjectClaim(self.key, rule.rule_id, digest, wallet.id)
+        if not waive_limits:
+            check_limits(wallet, rule, on, award.amount, activity_id)
+        if claim is not None:
+            uow.add(claim)
         carry_key = rule.rule_id if award.carried_after is not None else None
         wallet.credit(
             award.amount,
@@ -218,6 +230,7 @@ class CityApplication(AppealCommands, CredentialCommands, Application[UUID]):
             award.carried_after,
             award.quantity,
             lot=new_lot(self.city.config.currency, now),
+            on=on,
         )
         return {
             "amount": award.amount,

@@ -282,3 +282,36 @@ class PayTax(Command):
     wallet_id: Annotated[UUID, As("wallet")]
     amount: int
     assessment_ref: Annotated[str, As("assessment")]
+
+
+# -- rule changes (services/rule_changes.py): one person proposes, another decides -----------
+
+
+@dataclass(frozen=True)
+class ProposeRuleChange(Command):
+    name = "propose_rule_change"
+    rule_id: str
+    action: str  # "publish", "change" or "retire"
+    kind: str
+    activity: str
+    params: dict[str, Any]
+    conditions: dict[str, Any]
+    reason: str
+    effective_from: dt.date | None
+    proposed_by: str
+
+
+@dataclass(frozen=True)
+class ApproveRuleChange(Command):
+    name = "approve_rule_change"
+    proposal_id: str
+    decision_ref: str
+    approved_by: str
+
+
+@dataclass(frozen=True)
+class RejectRuleChange(Command):
+    name = "reject_rule_change"
+    proposal_id: str
+    reason: str
+    rejected_by: str

@@ -9,9 +9,9 @@ import sys
 from typing import Any
 from uuid import UUID
 
-from services.city import CityApplication
+from services.city import CityApplication, app_name
 from services.privacy.retention import erase_wallet, run_retention
-from services.rulebook_history import render, rule_history
+from services.rulebook_history import RulebookReader, proposals_of, render, rule_history
 from services.settings.cities import city_keys, cli_environment, load_city, load_settings
 
 
@@ -21,11 +21,15 @@ def _open(args: argparse.Namespace, city: str) -> CityApplication:
 
 
 def cmd_rules_show(args: argparse.Namespace) -> int:
-    app = _open(args, args.city)
+    """Reads only: the store is opened without founding or proposing anything, so an edited
+    rulebook file changes nothing here (the node proposes it when it starts)."""
+    settings = load_settings(cli_environment(getattr(args, "data_dir", None)))
+    city = load_city(args.city, settings.CIVFED_CITIES_DIR).config.key
+    reader = RulebookReader(app_name(city), settings.eventsourcing_env(city))
     try:
-        print(render(app.key, rule_history(app, app.key)))
+        print(render(city, rule_history(reader, city), proposals_of(reader, city)))
     finally:
-        app.close()
+        reader.close()
     return 0
 
 
