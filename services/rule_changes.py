@@ -43,7 +43,9 @@ def check_limits(wallet: Wallet, rule: Rule, on: dt.date, amount: int, activity_
     if refused is None:
         return
     limit, reason = refused
-    wallet.refuse_award(rule.rule_id, rule.version, activity_id, limit, reason, on.isoformat())
+    # One activity is refused once: a retry (or the same activity sent again) is not a new refusal.
+    if activity_id not in wallet.refused:
+        wallet.refuse_award(rule.rule_id, rule.version, activity_id, limit, reason, on.isoformat())
     raise AwardRefused(f"{reason}; refusal recorded, appealable as refused_award {activity_id!r}")
 
 
@@ -178,7 +180,10 @@ class RuleChangeCommands:
             kind, activity = kind or current.kind, activity or current.activity
         vocabulary = self.city.config.vocabulary
         if cmd.action != RETIRE:
-            check_rule(cmd.rule_id, kind, cmd.params, cmd.conditions, activity)
+            try:
+                check_rule(cmd.rule_id, kind, cmd.params, cmd.conditions, activity)
+            except (KeyError, TypeError, AttributeError) as exc:
+                raise InvalidInput("params_json", f"malformed parameters for a {kind} rule ({exc})") from None
             check_vocabulary(cmd.rule_id, kind, activity, cmd.params, vocabulary.actions, vocabulary.events)
         rule = Rule(cmd.rule_id, kind, activity, 0, cmd.params, cmd.conditions)
         proposal = book.propose(

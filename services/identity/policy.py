@@ -70,6 +70,12 @@ POLICY: Mapping[str, Allowed] = {
     F + "Cancel": allow("partner"),
     F + "GetSettlement": allow("partner"),
     R + "GetRulebook": allow("anyone"),
+    # Rule changes: one person proposes, a council approver who is someone else decides
+    # (the rulebook checks the subjects differ); proposals are public like the rules.
+    R + "ProposeRuleChange": allow("rule_publisher"),
+    R + "ApproveRuleChange": allow("council_approver"),
+    R + "RejectRuleChange": allow("council_approver"),
+    R + "ListRuleProposals": allow("anyone"),
     # Probes and tooling.
     "/grpc.health.v1.Health/Check": allow("anyone"),
     "/grpc.health.v1.Health/Watch": allow("anyone"),
