@@ -302,6 +302,36 @@ def _revoke_credential(cities: Cities) -> Example:
     return app, c.RevokeCredential("k", "holder", w, new.credential_id, "holder:" + str(w), "lost phone")
 
 
+ECO_POINTS = {"points": {"recycling_drop_off": 12, "public_transport_ride": 5}}
+
+
+def _propose_rule_change(cities: Cities) -> Example:
+    app = cities.open("rome")
+    on = T0.date() + dt.timedelta(days=7)
+    return app, c.ProposeRuleChange(
+        "k", "eco-actions", "change", "", "", ECO_POINTS, {}, "more for recycling", on, "staff:anna"
+    )
+
+
+def _proposal(cities: Cities) -> tuple[CityApplication, str]:
+    app = cities.open("rome")
+    on = T0.date() + dt.timedelta(days=7)
+    job = app.propose_rule_change(
+        "p", "eco-actions", "change", "", "", ECO_POINTS, {}, "more", on, "staff:anna"
+    )
+    return app, str(app.execute(job)["proposal_id"])
+
+
+def _approve_rule_change(cities: Cities) -> Example:
+    app, proposal = _proposal(cities)
+    return app, c.ApproveRuleChange("k", proposal, "Delibera 12", "staff:bruno")
+
+
+def _reject_rule_change(cities: Cities) -> Example:
+    app, proposal = _proposal(cities)
+    return app, c.RejectRuleChange("k", proposal, "no budget", "staff:bruno")
+
+
 EXAMPLES: dict[type[c.Command], Callable[[Cities], Example]] = {
     c.OpenWallet: _open_wallet,
     c.RecordActivity: _record_activity,
@@ -326,6 +356,9 @@ EXAMPLES: dict[type[c.Command], Callable[[Cities], Example]] = {
     c.PayTax: _pay_tax,
     c.IssueCredential: _issue_credential,
     c.RevokeCredential: _revoke_credential,
+    c.ProposeRuleChange: _propose_rule_change,
+    c.ApproveRuleChange: _approve_rule_change,
+    c.RejectRuleChange: _reject_rule_change,
 }
 
 
@@ -350,6 +383,8 @@ def changed(value: Any, hint: Any) -> Any:
         return uuid4()
     if isinstance(value, dt.datetime):
         return value + dt.timedelta(minutes=1)
+    if isinstance(value, dt.date):
+        return value + dt.timedelta(days=1)
     if isinstance(value, dict):
         return {**value, "changed": True}
     raise AssertionError(f"no other value known for {value!r}; add one here")
