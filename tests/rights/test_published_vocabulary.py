@@ -64,3 +64,13 @@ def test_a_kind_without_a_purpose_does_not_load(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="vocabulary"):
         load_city("bologna", cities)
+
+
+def test_check_config_names_the_rule_and_the_undeclared_kind(tmp_path: Path) -> None:
+    from services.cli.check_config import check_rules
+
+    cities = edited_cities(
+        tmp_path, "bologna", "recycling_drop_off = 8\n", "recycling_drop_off = 8\nlitter_picking = 4\n"
+    )
+    problems = check_rules(load_city("bologna", cities))
+    assert len(problems) == 1 and "'eco-actions'" in problems[0] and "'litter_picking'" in problems[0]
