@@ -88,8 +88,11 @@ class CityApplication(AppealCommands, CredentialCommands, RuleChangeCommands, Ap
         return book
 
     def refresh_rulebook(self) -> Rulebook:
-        """The rulebook as stored, after an approved change."""
-        self.rulebook = UnitOfWork(self).get(Rulebook.create_id(self.key), Rulebook, "rulebook")
+        """The rulebook as stored, after an approved change (here or at another process of
+        the city); kept as it is when nothing changed."""
+        stored = UnitOfWork(self).get(Rulebook.create_id(self.key), Rulebook, "rulebook")
+        if stored.version != self.rulebook.version:
+            self.rulebook = stored
         return self.rulebook
 
     # -- execution: a command (services/commands.py) runs by its handler below ----
