@@ -97,6 +97,30 @@ BEFORE: list[tuple[c.Command, dict[str, Any]]] = [
             "reason": "lost",
         },
     ),
+    (
+        c.ProposeRuleChange(
+            "k", "eco", "change", "", "", {"points": {"a": 1}}, {}, "why", dt.date(2026, 5, 9), "staff:s1"
+        ),
+        {
+            "rule_id": "eco",
+            "action": "change",
+            "kind": "",
+            "activity": "",
+            "params": {"points": {"a": 1}},
+            "conditions": {},
+            "reason": "why",
+            "effective_from": dt.date(2026, 5, 9),
+            "proposed_by": "staff:s1",
+        },
+    ),
+    (
+        c.ApproveRuleChange("k", "p1", "Delibera 1", "staff:s2"),
+        {"proposal_id": "p1", "decision_ref": "Delibera 1", "approved_by": "staff:s2"},
+    ),
+    (
+        c.RejectRuleChange("k", "p1", "no", "staff:s2"),
+        {"proposal_id": "p1", "reason": "no", "rejected_by": "staff:s2"},
+    ),
 ]
 
 
