@@ -19,6 +19,7 @@ from aggregates.rulebook import Rulebook
 from aggregates.rules import Rule
 from aggregates.voucher import Voucher
 from aggregates.wallet import Wallet
+from services import access_log, erasure
 from services import commands as c
 from services.appeals import AppealCommands
 from services.balances import BalanceView, balance_view
@@ -132,6 +133,8 @@ class CityApplication(AppealCommands, CredentialCommands, Application[UUID]):
         }
         if self.workflow is not None:
             handlers.update(self.workflow.handlers())
+        handlers.update(access_log.handlers(self))
+        handlers.update(erasure.handlers(self))
         return handlers
 
     # -- commands: builders (the public API) ------------------------------------
