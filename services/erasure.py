@@ -58,7 +58,12 @@ def status(request: ErasureRequest) -> dict[str, Any]:
 
 
 def handlers(app: CityLike) -> dict[type[Command], Callable[[Any, UnitOfWork], dict[str, Any]]]:
+    # Results hold ids, codes and authenticated subjects only, so their receipts are not
+    # sealed with the person's key (`uow.owner = None`): a retry after the erasure still
+    # replays the outcome instead of a redaction.
+
     def erase_own(cmd: EraseOwnWallet, uow: UnitOfWork) -> dict[str, Any]:
+        uow.owner = None
         wallet = uow.get(cmd.wallet_id, Wallet, "wallet")
         now = app.clock()
         request = ErasureRequest.by_holder(app.key, wallet.id, now)
@@ -67,6 +72,7 @@ def handlers(app: CityLike) -> dict[type[Command], Callable[[Any, UnitOfWork], d
         return status(request)
 
     def request_erasure(cmd: RequestErasure, uow: UnitOfWork) -> dict[str, Any]:
+        uow.owner = None
         wallet = uow.get(cmd.wallet_id, Wallet, "wallet")
         request = ErasureRequest.by_officer(
             app.key, wallet.id, cmd.legal_basis, cmd.reference, cmd.requested_by
@@ -78,7 +84,7 @@ def handlers(app: CityLike) -> dict[type[Command], Callable[[Any, UnitOfWork], d
 
     def approve_erasure(cmd: ApproveErasure, uow: UnitOfWork) -> dict[str, Any]:
         request = uow.get(cmd.request_id, ErasureRequest, "erasure request")
-        uow.owner = request.wallet_id
+        uow.owner = None
         wallet = uow.get(request.wallet_id, Wallet, "wallet")
         now = app.clock()
         request.approve(cmd.approved_by, now)
@@ -89,7 +95,7 @@ def handlers(app: CityLike) -> dict[type[Command], Callable[[Any, UnitOfWork], d
 
     def withdraw_erasure(cmd: WithdrawErasure, uow: UnitOfWork) -> dict[str, Any]:
         request = uow.get(cmd.request_id, ErasureRequest, "erasure request")
-        uow.owner = request.wallet_id
+        uow.owner = None
         request.withdraw(cmd.withdrawn_by, cmd.reason)
         action = f"withdrew erasure request {request.id}"
         now = app.clock()
