@@ -14,6 +14,7 @@ import pytest
 
 from civfed.v1 import rights_pb2, rights_pb2_grpc, wallet_pb2
 from services.access_log import access_log
+from services.cli import main
 from services.demo.local_federation import LocalFederation
 from services.grpc.auth import bearer
 from services.privacy.sealing import REDACTED
@@ -180,3 +181,37 @@ def test_purposes_are_sealed_in_the_store_and_erased_with_the_person(fed: LocalF
     app = fed.running["vienna"].node.app
     entry = next(e for e in access_log(app, UUID(wallet)) if e.subject == "staff:desk-9")
     assert (entry.action, entry.purpose) == ("read balance", REDACTED)
+
+
+def test_civfed_history_reads_through_the_node_with_a_purpose_and_is_logged(
+    fed: LocalFederation, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wallet, holder = person(fed, "log6")
+    monkeypatch.setenv("CIVFED_NODE_ADDRESS", f"127.0.0.1:{fed.running['vienna'].public_port}")
+    monkeypatch.setenv("CIVFED_NODE_CA_FILE", str(fed.ca.ca_file))
+    tls = ["--server-name", "vienna"]
+    # A purpose is required by the command line, and by the node.
+    with pytest.raises(SystemExit):
+        main(["history", wallet, *tls])
+    monkeypatch.setenv("CIVFED_STAFF_ACCESS_TOKEN", fed.idp.token("clerk-9", ["appeals_officer"]))
+    assert main(["history", wallet, "--purpose", " ", *tls]) == 1
+    assert "INVALID_ARGUMENT: purpose:" in capsys.readouterr().err
+    assert main(["history", wallet, "--purpose", "appeal A-31 review", *tls]) == 0
+    printed = capsys.readouterr().out
+    assert "Wallet.Credited" in printed and "100.0 km by bike" in printed
+    read = my_log(fed, wallet, holder)[-1]
+    assert (read.subject, list(read.roles), read.action, read.purpose) == (
+        "staff:clerk-9",
+        ["appeals_officer"],
+        "read history",
+        "appeal A-31 review",
+    )
+    # A role that may not read a person's events is refused by the node, and nothing is printed.
+    monkeypatch.setenv("CIVFED_STAFF_ACCESS_TOKEN", fed.idp.token("audit-2", ["auditor"]))
+    assert main(["history", wallet, "--purpose", "curious", *tls]) == 1
+    assert "PERMISSION_DENIED" in capsys.readouterr().err
+    # An auditor reads the access log with the same tool, and that read is logged too.
+    assert main(["access-log", wallet, "--purpose", "access review", *tls]) == 0
+    line = "staff:clerk-9 (appeals_officer)  read history  purpose: appeal A-31 review"
+    assert line in capsys.readouterr().out
+    assert my_log(fed, wallet, holder)[-1].subject == "staff:audit-2"

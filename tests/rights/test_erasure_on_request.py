@@ -5,6 +5,7 @@ Both paths are recorded. Through gRPC against real in-process nodes."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from uuid import UUID
 
@@ -14,8 +15,9 @@ import pytest
 from civfed.v1 import rights_pb2, rights_pb2_grpc, wallet_pb2
 from services.access_log import access_log
 from services.city import CityApplication
+from services.cli import main
 from services.demo.local_federation import LocalFederation
-from services.event_log import event_type
+from services.event_log import event_type, read_events
 from services.grpc.auth import bearer
 from services.history import history
 from services.privacy.sealing import REDACTED
@@ -33,10 +35,11 @@ def app(fed: LocalFederation) -> CityApplication:
     return fed.running["vienna"].node.app
 
 
-def person(fed: LocalFederation, tag: str) -> tuple[str, Any]:
+def person(fed: LocalFederation, tag: str, distance_m: int = 400_000) -> tuple[str, Any]:
     v = fed.stubs("vienna")
     opened = open_wallet(v, f"{tag}:open")
-    record_activity(v, f"{tag}:trip", opened.wallet_id, "trip", TRIP, f"{tag}:trip")
+    trip = {**TRIP, "distance_m": str(distance_m)}
+    record_activity(v, f"{tag}:trip", opened.wallet_id, "trip", trip, f"{tag}-commute-7741")
     return opened.wallet_id, bearer(opened.holder_token)
 
 
@@ -202,4 +205,70 @@ def test_no_single_staff_token_erases_a_wallet_even_with_every_role(fed: LocalFe
     # Nor by erasing as a holder: a staff token is not the holder's credential.
     own = rights_pb2.EraseMyWalletRequest(idempotency_key="solo1:own", wallet_id=wallet)
     assert code_of(rights(fed).EraseMyWallet, own, v.staff) == grpc.StatusCode.PERMISSION_DENIED
+    assert not erased(fed, wallet)
+
+
+def cli_env(fed: LocalFederation, monkeypatch: pytest.MonkeyPatch, token: str) -> list[str]:
+    """The staff tool's settings for Vienna's public port; returns the TLS name option."""
+    monkeypatch.setenv("CIVFED_NODE_ADDRESS", f"127.0.0.1:{fed.running['vienna'].public_port}")
+    monkeypatch.setenv("CIVFED_NODE_CA_FILE", str(fed.ca.ca_file))
+    monkeypatch.setenv("CIVFED_STAFF_ACCESS_TOKEN", token)
+    return ["--server-name", "vienna"]
+
+
+def test_civfed_erase_goes_through_the_node_as_two_officers_and_shreds_one_person_only(
+    fed: LocalFederation, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Distances no one else in this module travelled: the explanations are this person's.
+    anna, anna_holder = person(fed, "cli-anna", 412_345)
+    bert, bert_holder = person(fed, "cli-bert", 423_456)
+
+    def secrets(wallet: str, holder: Any) -> list[str]:
+        events = fed.stubs("vienna").wallet.ListMyEvents(
+            wallet_pb2.ListMyEventsRequest(wallet_id=wallet), metadata=holder, timeout=5
+        )
+        credited = [e.explanation for e in events.events if e.type == "Wallet.Credited"]
+        return [f"{'cli-anna' if wallet == anna else 'cli-bert'}-commute-7741", *credited]
+
+    anna_secrets, bert_secrets = secrets(anna, anna_holder), secrets(bert, bert_holder)
+    # The old direct path (one operator erasing from the data directory) is gone.
+    with pytest.raises(SystemExit):
+        main(["erase", "--city", "vienna", anna])
+    capsys.readouterr()
+
+    tls = cli_env(fed, monkeypatch, fed.idp.token("officer-dora", ["erasure_officer"]))
+    args = ["erase", "request", anna, "--legal-basis", BASIS, "--reference", "DSR-77", *tls]
+    assert main(args) == 0
+    asked = json.loads(capsys.readouterr().out)
+    assert (asked["status"], asked["requested_by"]) == ("requested", "staff:officer-dora")
+    # The requester's own approval is refused by the node, and nothing is erased.
+    assert main(["erase", "approve", asked["request_id"], *tls]) == 1
+    assert "FAILED_PRECONDITION" in capsys.readouterr().err
+    assert not erased(fed, anna)
+
+    tls = cli_env(fed, monkeypatch, fed.idp.token("officer-emil", ["erasure_officer"]))
+    assert main(["erase", "approve", asked["request_id"], *tls]) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert (done["status"], done["approved_by"]) == ("erased", "staff:officer-emil")
+    every_event = " ".join(str(vars(e)) for _, e in read_events(app(fed)))
+    assert [s for s in anna_secrets if s in every_event] == []
+    assert [s for s in bert_secrets if s in every_event] == bert_secrets
+    assert erased(fed, anna) and not erased(fed, bert)
+
+
+def test_civfed_erase_withdraw_and_bad_ids(
+    fed: LocalFederation, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wallet, _ = person(fed, "cli-wd")
+    tls = cli_env(fed, monkeypatch, fed.idp.token("officer-fay", ["erasure_officer"]))
+    assert main(["erase", "request", wallet, "--legal-basis", BASIS, "--reference", "DSR-78", *tls]) == 0
+    asked = json.loads(capsys.readouterr().out)
+    assert main(["erase", "withdraw", asked["request_id"], "--reason", "duplicate case", *tls]) == 0
+    assert json.loads(capsys.readouterr().out)["withdrawn_by"] == "staff:officer-fay"
+    assert main(["erase", "request", "not-a-uuid", "--legal-basis", BASIS, "--reference", "x", *tls]) == 2
+    assert "WALLET_ID: 'not-a-uuid' is not a wallet id (a UUID)" in capsys.readouterr().err
+    # Without a token, nothing is sent.
+    monkeypatch.delenv("CIVFED_STAFF_ACCESS_TOKEN")
+    assert main(["erase", "approve", asked["request_id"], *tls]) == 2
+    assert "CIVFED_STAFF_ACCESS_TOKEN" in capsys.readouterr().err
     assert not erased(fed, wallet)
