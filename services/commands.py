@@ -293,7 +293,7 @@ class RecordAccess(Command):
     their wallet, written to that wallet's access log."""
 
     name = "record_access"
-    wallet_id: UUID
+    wallet_id: Annotated[UUID, As("wallet")]
     subject: str
     roles: tuple[str, ...]
     action: str
@@ -306,13 +306,13 @@ class EraseOwnWallet(Command):
     """The holder erases their own wallet; the key is destroyed once this is saved."""
 
     name = "erase_own_wallet"
-    wallet_id: UUID
+    wallet_id: Annotated[UUID, As("wallet")]
 
 
 @dataclass(frozen=True)
 class RequestErasure(Command):
     name = "request_erasure"
-    wallet_id: UUID
+    wallet_id: Annotated[UUID, As("wallet")]
     legal_basis: str
     reference: str
     requested_by: str
