@@ -14,6 +14,7 @@ from uuid import UUID, uuid4
 import grpc
 
 from aggregates.access import check_purpose
+from aggregates.errors import IdempotencyConflict
 from services.commands import RecordAccess
 from services.identity.policy import POLICY
 from services.identity.principals import Principal, Staff
@@ -80,4 +81,7 @@ class Audit:
         cmd = RecordAccess(
             f"access:action:{key}", wallet_id, who.ref, acting_roles(method, who), action, purpose, False
         )
-        self.node.execute(self.node.app.job(cmd))
+        try:
+            self.node.execute(self.node.app.job(cmd))
+        except IdempotencyConflict:
+            pass  # a retry giving another purpose: the action was logged when it was done
