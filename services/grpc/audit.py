@@ -8,6 +8,7 @@ Holders reading their own data are not logged: the log is about staff.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -81,7 +82,6 @@ class Audit:
         cmd = RecordAccess(
             f"access:action:{key}", wallet_id, who.ref, acting_roles(method, who), action, purpose, False
         )
-        try:
+        # A retry giving another purpose: the action was logged when it was done.
+        with suppress(IdempotencyConflict):
             self.node.execute(self.node.app.job(cmd))
-        except IdempotencyConflict:
-            pass  # a retry giving another purpose: the action was logged when it was done
