@@ -304,12 +304,7 @@ class CityApplication(AppealCommands, CredentialCommands, Application[UUID]):
         return {"closed": True, "lapsed": lapsed}
 
     def _erase_wallet(self, cmd: c.EraseWallet, uow: UnitOfWork) -> dict[str, Any]:
-        wallet = uow.get(cmd.wallet_id, Wallet, "wallet")
-        if wallet.erased:
-            return {"erased": True}
-        if not wallet.closed:
-            wallet.finish("erased", self.clock())
-        wallet.mark_erased(cmd.reason)
+        erasure.erase_in(uow.get(cmd.wallet_id, Wallet, "wallet"), cmd.reason, self.clock())
         return {"erased": True}
 
     def close(self) -> None:
