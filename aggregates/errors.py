@@ -105,6 +105,14 @@ class AppealAlreadyDecided(PreconditionFailed):
     """An appeal is decided once; a further decision would rewrite the outcome."""
 
 
+class SelfErasureApproval(PreconditionFailed):
+    """Four eyes: the officer who requested an erasure may not approve it."""
+
+
+class ErasureNotPending(PreconditionFailed):
+    """An erasure request already carried out or withdrawn, or withdrawn by another officer."""
+
+
 class IdempotencyConflict(PreconditionFailed):
     """An idempotency key reused with different parameters."""
 

@@ -18,6 +18,7 @@ from aggregates.receipt import SubjectClaim
 from aggregates.rulebook import Rulebook
 from aggregates.voucher import Voucher
 from aggregates.wallet import Wallet
+from services import access_log, erasure
 from services import commands as c
 from services.appeals import AppealCommands
 from services.balances import BalanceView, balance_view
@@ -133,6 +134,8 @@ class CityApplication(AppealCommands, CredentialCommands, RuleChangeCommands, Ap
         if self.workflow is not None:
             handlers.update(self.workflow.handlers())
         handlers.update(self.rule_change_handlers())
+        handlers.update(access_log.handlers(self))
+        handlers.update(erasure.handlers(self))
         return handlers
 
     # -- commands: builders (the public API) ------------------------------------
@@ -317,12 +320,7 @@ class CityApplication(AppealCommands, CredentialCommands, RuleChangeCommands, Ap
         return {"closed": True, "lapsed": lapsed}
 
     def _erase_wallet(self, cmd: c.EraseWallet, uow: UnitOfWork) -> dict[str, Any]:
-        wallet = uow.get(cmd.wallet_id, Wallet, "wallet")
-        if wallet.erased:
-            return {"erased": True}
-        if not wallet.closed:
-            wallet.finish("erased", self.clock())
-        wallet.mark_erased(cmd.reason)
+        erasure.erase_in(uow.get(cmd.wallet_id, Wallet, "wallet"), cmd.reason, self.clock())
         return {"erased": True}
 
     def close(self) -> None:

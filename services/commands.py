@@ -315,3 +315,57 @@ class RejectRuleChange(Command):
     proposal_id: str
     reason: str
     rejected_by: str
+
+
+# -- the access log and erasure on request (services/access_log.py, services/erasure.py) ----
+
+
+@dataclass(frozen=True)
+class RecordAccess(Command):
+    """A staff read of a person's data (`read`: a purpose is required) or a staff action on
+    their wallet, written to that wallet's access log."""
+
+    name = "record_access"
+    wallet_id: Annotated[UUID, As("wallet")]
+    subject: str
+    roles: tuple[str, ...]
+    action: str
+    purpose: str
+    read: bool
+
+
+@dataclass(frozen=True)
+class EraseOwnWallet(Command):
+    """The holder erases their own wallet; the key is destroyed once this is saved."""
+
+    name = "erase_own_wallet"
+    wallet_id: Annotated[UUID, As("wallet")]
+
+
+@dataclass(frozen=True)
+class RequestErasure(Command):
+    name = "request_erasure"
+    wallet_id: Annotated[UUID, As("wallet")]
+    legal_basis: str
+    reference: str
+    requested_by: str
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ApproveErasure(Command):
+    """A second erasure officer approves; the wallet is erased in the same save."""
+
+    name = "approve_erasure"
+    request_id: UUID
+    approved_by: str
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WithdrawErasure(Command):
+    name = "withdraw_erasure"
+    request_id: UUID
+    withdrawn_by: str
+    roles: tuple[str, ...]
+    reason: str

@@ -166,3 +166,35 @@ class RejectRuleChange(_Request):
 
 class ListRuleProposals(_Request):
     status: Literal["", "proposed", "approved", "rejected"] = ""
+
+
+# -- staff reads of a person's data, and the rights service ---------------------------------
+
+
+class PersonRead(WalletRef):
+    """A read of one person's data; staff give a purpose (here or in `civfed-purpose`)."""
+
+    purpose: Text = ""
+
+
+class EraseMyWallet(_Request):
+    idempotency_key: Key
+    wallet_id: UUID
+
+
+class RequestErasure(_Request):
+    idempotency_key: Key
+    wallet_id: UUID
+    legal_basis: Annotated[str, Field(min_length=1, max_length=64)]
+    reference: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class ApproveErasure(_Request):
+    idempotency_key: Key
+    request_id: UUID
+
+
+class WithdrawErasure(_Request):
+    idempotency_key: Key
+    request_id: UUID
+    reason: Annotated[str, Field(min_length=1, max_length=500)]

@@ -26,6 +26,8 @@ from civfed.v1 import (
     federation_pb2_grpc,
     merchant_pb2,
     merchant_pb2_grpc,
+    rights_pb2,
+    rights_pb2_grpc,
     rulebook_pb2,
     rulebook_pb2_grpc,
     wallet_pb2,
@@ -37,6 +39,7 @@ from services.grpc.errors import ErrorInterceptor
 from services.grpc.federation_service import FederationService
 from services.grpc.merchant_service import MerchantService
 from services.grpc.node import CityNode
+from services.grpc.rights_service import RightsService
 from services.grpc.rulebook_service import RulebookService
 from services.grpc.tls import public_server_credentials, server_credentials
 from services.grpc.wallet_service import WalletService
@@ -51,6 +54,7 @@ SERVICES = [
     merchant_pb2.DESCRIPTOR.services_by_name["MerchantService"].full_name,
     federation_pb2.DESCRIPTOR.services_by_name["FederationService"].full_name,
     rulebook_pb2.DESCRIPTOR.services_by_name["RulebookService"].full_name,
+    rights_pb2.DESCRIPTOR.services_by_name["RightsService"].full_name,
 ]
 
 
@@ -149,6 +153,7 @@ class RunningNode:
         merchant_pb2_grpc.add_MerchantServiceServicer_to_server(MerchantService(node), self.server)
         federation_pb2_grpc.add_FederationServiceServicer_to_server(FederationService(node), self.server)
         rulebook_pb2_grpc.add_RulebookServiceServicer_to_server(RulebookService(node), self.server)
+        rights_pb2_grpc.add_RightsServiceServicer_to_server(RightsService(node), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

@@ -38,11 +38,12 @@ def allow(*who: str) -> Allowed:
     return Allowed(frozenset(who))
 
 
-W, M, F, R = (
+W, M, F, R, G = (
     "/civfed.v1.WalletService/",
     "/civfed.v1.MerchantService/",
     "/civfed.v1.FederationService/",
     "/civfed.v1.RulebookService/",
+    "/civfed.v1.RightsService/",
 )
 
 POLICY: Mapping[str, Allowed] = {
@@ -76,6 +77,14 @@ POLICY: Mapping[str, Allowed] = {
     R + "ApproveRuleChange": allow("council_approver"),
     R + "RejectRuleChange": allow("council_approver"),
     R + "ListRuleProposals": allow("anyone"),
+    # A person's rights: their own access log and erasure; staff erase only with two
+    # erasure officers (four eyes by subject); auditors read access logs, each read logged.
+    G + "ListMyAccessLog": allow("holder"),
+    G + "ListAccessLog": allow("auditor"),
+    G + "EraseMyWallet": allow("holder"),
+    G + "RequestErasure": allow("erasure_officer"),
+    G + "ApproveErasure": allow("erasure_officer"),
+    G + "WithdrawErasure": allow("erasure_officer"),
     # Probes and tooling.
     "/grpc.health.v1.Health/Check": allow("anyone"),
     "/grpc.health.v1.Health/Watch": allow("anyone"),

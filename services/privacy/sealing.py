@@ -40,6 +40,9 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "WorkLog.Rejected": ("reason",),
     "Appeal.Filed": ("subject_ref", "reason", "filed_by"),
     "Appeal.Decided": ("reason",),
+    # Why a staff member read or acted on the wallet; who, what and when stay readable.
+    "AccessLog.Recorded": ("purpose",),
+    "ErasureRequest.Withdrawn": ("reason",),
     # Command results hold explanations (an award, an appeal's remedy).
     "Receipt.Recorded": ("result",),
     # Snapshots, if a city turns them on, copy the state: seal the appeal's texts

@@ -25,7 +25,7 @@ from google.protobuf.message_factory import GetMessageClass
 from joserfc import jwt
 
 import civfed.v1
-from civfed.v1 import federation_pb2, merchant_pb2, rulebook_pb2, wallet_pb2
+from civfed.v1 import federation_pb2, merchant_pb2, rights_pb2, rights_pb2_grpc, rulebook_pb2, wallet_pb2
 from services.demo.local_federation import LocalFederation
 from services.grpc.auth import bearer
 from services.identity.policy import POLICY, Allowed, table
@@ -93,6 +93,20 @@ class World:
         v = self.fed.stubs("vienna")
         req = wallet_pb2.IssueVoucherRequest(idempotency_key=key, wallet_id=self.wallet_id, amount=1)
         return str(v.wallet.IssueVoucher(req, metadata=self.holder, timeout=5).voucher_id)
+
+    def erasure_request(self, key: str, officer: str) -> str:
+        """A pending erasure request of a fresh wallet, made by erasure officer `officer`."""
+        v = self.fed.stubs("vienna")
+        wallet = open_wallet(v, f"{key}:wallet").wallet_id
+        req = rights_pb2.RequestErasureRequest(
+            idempotency_key=key, wallet_id=wallet, legal_basis="art17_1b_consent_withdrawn", reference="C-1"
+        )
+        meta = self.fed.staff(officer, "erasure_officer")
+        return str(
+            rights_pb2_grpc.RightsServiceStub(v.channel)
+            .RequestErasure(req, metadata=meta, timeout=5)
+            .request_id
+        )
 
     def appeal(self, key: str) -> str:
         v = self.fed.stubs("vienna")
@@ -162,11 +176,29 @@ EXAMPLES: dict[str, Example] = {
     "FederationService/GetTerms": lambda w, n: federation_pb2.GetTermsRequest(),
     "FederationService/GetSettlement": lambda w, n: federation_pb2.GetSettlementRequest(),
     "RulebookService/GetRulebook": lambda w, n: rulebook_pb2.GetRulebookRequest(),
+    "RightsService/ListMyAccessLog": lambda w, n: rights_pb2.ListMyAccessLogRequest(wallet_id=w.wallet_id),
+    "RightsService/ListAccessLog": lambda w, n: rights_pb2.ListAccessLogRequest(wallet_id=w.wallet_id),
+    "RightsService/RequestErasure": lambda w, n: rights_pb2.RequestErasureRequest(
+        idempotency_key=f"erase{n}",
+        wallet_id=open_wallet(w.fed.stubs("vienna"), f"to-erase{n}").wallet_id,
+        legal_basis="art17_1a_no_longer_necessary",
+        reference=f"case-{n}",
+    ),
+    # Approved by the matrix's own officer, requested by another: four eyes by subject.
+    "RightsService/ApproveErasure": lambda w, n: rights_pb2.ApproveErasureRequest(
+        idempotency_key=f"approve{n}", request_id=w.erasure_request(f"to-approve{n}", "another-officer")
+    ),
+    # Withdrawn by the officer who requested it (the matrix calls as `only-erasure_officer`).
+    "RightsService/WithdrawErasure": lambda w, n: rights_pb2.WithdrawErasureRequest(
+        idempotency_key=f"withdraw{n}",
+        request_id=w.erasure_request(f"to-withdraw{n}", "only-erasure_officer"),
+        reason="asked in error",
+    ),
 }
 # Calls whose success needs more than a caller (a partner's saga, or the end of the wallet):
 # for them, an admitted caller must simply not be refused as a caller.
 NOT_REFUSED_ONLY = {"FederationService/Reserve", "FederationService/Commit", "FederationService/Cancel"}
-NOT_REFUSED_ONLY |= {"WalletService/CloseWallet"}
+NOT_REFUSED_ONLY |= {"WalletService/CloseWallet", "RightsService/EraseMyWallet"}
 
 
 def callers(world: World) -> dict[str, tuple[Principal, Any, str]]:
@@ -216,7 +248,7 @@ def test_every_rpc_called_by_every_caller_answers_as_the_policy_says(world: Worl
     outcomes: list[str] = []
     n = 0
     # Closing the holder's wallet would end every later holder call: it goes last.
-    methods = sorted(our_methods(), key=lambda m: m.name == "CloseWallet")
+    methods = sorted(our_methods(), key=lambda m: m.name in ("CloseWallet", "EraseMyWallet"))
     try:
         for method in methods:
             name = f"{method.containing_service.name}/{method.name}"
