@@ -39,6 +39,8 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "WorkLog.Rejected": ("reason",),
     "Appeal.Filed": ("subject_ref", "reason", "filed_by"),
     "Appeal.Decided": ("reason",),
+    # A recovery's reason is about the person (it names the wallet, so their key seals it).
+    "Keyring.RecoveryRequested": ("reason",),
     # Command results hold explanations (an award, an appeal's remedy).
     "Receipt.Recorded": ("result",),
     # Snapshots, if a city turns them on, copy the state: seal the appeal's texts
