@@ -209,7 +209,7 @@ class RotateCredential(Command):
     on until revoked). Needs that credential's secret: the store cannot rotate."""
 
     name = "rotate_credential"
-    wallet_id: UUID
+    wallet_id: Annotated[UUID, As("wallet")]
     label: str
     valid_days: int
     keep_current: bool
@@ -224,7 +224,7 @@ class RequestRecovery(Command):
     """A recorder asks for a lost wallet's recovery, with the reason (sealed: the person's data)."""
 
     name = "request_recovery"
-    wallet_id: UUID
+    wallet_id: Annotated[UUID, As("wallet")]
     reason: str
     requested_by: str
     recovery_id: Annotated[UUID, Attempt()] = dataclasses.field(default_factory=uuid4)
@@ -236,7 +236,7 @@ class ApproveRecovery(Command):
     new one issued, shown once to the approving desk."""
 
     name = "approve_recovery"
-    wallet_id: UUID
+    wallet_id: Annotated[UUID, As("wallet")]
     recovery_id: UUID
     approved_by: str
     valid_days: int
