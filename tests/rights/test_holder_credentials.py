@@ -185,7 +185,7 @@ def signing_keys(blobs: list[bytes]) -> list[Any]:
                 try:
                     keys.append(kind.import_key(pem))
                     break
-                except Exception:  # noqa: BLE001, S112 - not this key type: try the next
+                except Exception:
                     continue
     return keys
 
@@ -220,21 +220,17 @@ def test_nothing_the_node_holds_makes_a_working_credential_for_an_existing_walle
     for i, presented in enumerate([*ring.entries.values()]):
         new = NewCredential.make("holder", w)
         for guess in (presented.secret_hash, "", "x" * 43):
-            try:
+            with pytest.raises(DomainError):
                 app.execute(
                     c.RotateCredential(
                         f"op:rotate:{i}:{guess[:4]}", w, "op", 365, False, presented.credential_id, guess,
                         new.credential_id, new.hash,
                     )
                 )  # fmt: skip
-            except DomainError:
-                pass
         tokens[f"rotation without the secret {i}"] = new.token
     new = NewCredential.make("till", w)
-    try:
+    with pytest.raises(DomainError):
         app.execute(c.IssueTillCredential("op:till", w, "op", 365, "staff:op", new.credential_id, new.hash))
-    except DomainError:
-        pass
     tokens["a till credential for the wallet's id"] = new.token
     tokens["a till credential relabelled as the holder's"] = new.token.replace(
         "civfed-till.", "civfed-holder."
@@ -276,7 +272,7 @@ def test_nothing_the_node_holds_makes_a_working_credential_for_an_existing_walle
         alg = {ECKey: "ES256", RSAKey: "RS256", OKPKey: "EdDSA"}[type(key)]
         try:
             forged = jwt.encode({"alg": alg, "kid": fed.idp.kid}, {**now_claims, "sub": f"op{n}"}, key)
-        except Exception:  # noqa: BLE001, S112 - a curve JOSE cannot sign with: nothing to try
+        except Exception:
             continue
         ask = pb.RequestRecoveryRequest(idempotency_key=f"op{n}", wallet_id=str(w), reason="operator")
         assert refused(v.credentials.RequestRecovery, ask, bearer(forged)) == grpc.StatusCode.UNAUTHENTICATED
