@@ -24,8 +24,10 @@ from civfed.v1 import wallet_pb2
 from services import commands as c
 from services.demo.local_federation import CityStubs, LocalFederation
 from services.grpc.auth import bearer
-from services.identity.credentials import NewCredential
+from services.history import history
+from services.identity.credentials import CredentialCheck, NewCredential
 from tests.e2e.flows import open_wallet
+from tests.rights.apps import city_app, opened
 
 
 def balance_code(v: CityStubs, wallet_id: str, token: str) -> grpc.StatusCode:
@@ -284,3 +286,37 @@ def test_nothing_the_node_holds_makes_a_working_credential_for_an_existing_walle
     assert balance_code(v, str(w), real) == grpc.StatusCode.OK
     ring = app.keyring("holder", w)
     assert ring is not None and [str(e.credential_id) for e in ring.live(app.clock())] == ids
+
+
+# -- every replica sees a revocation at once ---------------------------------------------------
+
+
+def test_a_revocation_by_one_replica_is_refused_by_another_with_the_credential_cached(tmp_path: Path) -> None:
+    """Two applications on one store (two replicas): the one checking credentials has the
+    keyring in its cache, and still refuses a credential the other revoked, on the next check."""
+    writer, reader = city_app("vienna", tmp_path), city_app("vienna", tmp_path)
+    try:
+        w = opened(writer)
+        new = NewCredential.make("holder", w)
+        writer.execute(writer.issue_credential("first", new, "phone", 365, "staff:eva", first_only=True))
+        check = CredentialCheck(reader)
+        assert check.principal(new.token) is not None  # now cached in the reader
+        writer.execute(
+            writer.revoke_credential("lost", "holder", w, new.credential_id, f"holder:{w}", "lost")
+        )
+        assert check.principal(new.token) is None
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_a_recovery_reason_is_sealed_in_the_store(tmp_path: Path) -> None:
+    app = city_app("vienna", tmp_path)
+    w = opened(app)
+    reason = "phone lost on tram 71 near Simmering"
+    app.execute(c.RequestRecovery("ask", w, reason, "staff:eva"))
+    shown = " ".join(e.explanation for e in history(app, w))
+    app.close()
+    assert reason in shown  # the holder reads it
+    raw = b"".join(f.read_bytes() for f in tmp_path.rglob("*.sqlite*") if f.is_file())
+    assert reason.encode() not in raw
