@@ -291,19 +291,22 @@ def _pay_tax(cities: Cities) -> Example:
 
 
 def _issue_credential(cities: Cities) -> Example:
-    app, w, _ = vienna(cities)
+    app, _, _ = vienna(cities)
+    w = open_wallet(app, "fresh")
     return app, c.IssueCredential("k", "holder", w, uuid4(), "0" * 64, "phone", 365, "staff:eva", True)
 
 
 def _revoke_credential(cities: Cities) -> Example:
-    app, w, _ = vienna(cities)
+    app, _, _ = vienna(cities)
+    w = open_wallet(app, "fresh")
     new = NewCredential.make("holder", w)
     app.execute(app.issue_credential("issue", new, "phone", 365, "staff:eva", first_only=True))
     return app, c.RevokeCredential("k", "holder", w, new.credential_id, "holder:" + str(w), "lost phone")
 
 
 def _rotate_credential(cities: Cities) -> Example:
-    app, w, _ = vienna(cities)
+    app, _, _ = vienna(cities)
+    w = open_wallet(app, "fresh")
     new = NewCredential.make("holder", w)
     app.execute(app.issue_credential("issue", new, "phone", 365, "staff:eva", first_only=True))
     return app, c.RotateCredential(

@@ -27,7 +27,8 @@ from services.grpc.auth import bearer
 from services.history import history
 from services.identity.credentials import CredentialCheck, NewCredential
 from tests.e2e.flows import open_wallet
-from tests.rights.apps import city_app, opened
+from tests.rights.apps import city_app
+from tests.rights.apps import opened as app_opened
 
 
 def balance_code(v: CityStubs, wallet_id: str, token: str) -> grpc.StatusCode:
@@ -237,6 +238,15 @@ def test_nothing_the_node_holds_makes_a_working_credential_for_an_existing_walle
     tokens["a till credential relabelled as the holder's"] = new.token.replace(
         "civfed-till.", "civfed-holder."
     )
+    # A wallet a city's own tooling opened without a credential, then used, gets none either.
+    batch = app_opened(app, "batch")
+    app.execute(
+        app.record_activity(
+            "batch:trip", batch, "trip", {"mode": "bike", "distance_m": 5000, "date": "2026-05-03"}
+        )
+    )
+    tokens["first credential of a used wallet"] = node.first_credential("holder", batch, "staff:operator")
+    assert tokens["first credential of a used wallet"] == ""
     # Retrying the opening (replaying its stored result) shows no credential.
     again = open_wallet(v, "target")
     assert again.wallet_id == opened.wallet_id and again.holder_token == ""
@@ -296,7 +306,7 @@ def test_a_revocation_by_one_replica_is_refused_by_another_with_the_credential_c
     keyring in its cache, and still refuses a credential the other revoked, on the next check."""
     writer, reader = city_app("vienna", tmp_path), city_app("vienna", tmp_path)
     try:
-        w = opened(writer)
+        w = app_opened(writer)
         new = NewCredential.make("holder", w)
         writer.execute(writer.issue_credential("first", new, "phone", 365, "staff:eva", first_only=True))
         check = CredentialCheck(reader)
@@ -312,7 +322,7 @@ def test_a_revocation_by_one_replica_is_refused_by_another_with_the_credential_c
 
 def test_a_recovery_reason_is_sealed_in_the_store(tmp_path: Path) -> None:
     app = city_app("vienna", tmp_path)
-    w = opened(app)
+    w = app_opened(app)
     reason = "phone lost on tram 71 near Simmering"
     app.execute(c.RequestRecovery("ask", w, reason, "staff:eva"))
     shown = " ".join(e.explanation for e in history(app, w))
