@@ -194,6 +194,11 @@ def test_tills_get_their_own_credentials_and_one_revoked_stops_at_once(
     )
     assert revoked.revoked
     assert statement_code(v, till2.credential) == grpc.StatusCode.UNAUTHENTICATED
+    # A retry replays the revocation.
+    retry = pb.RevokeTillCredentialRequest(
+        idempotency_key="r2", merchant_id=shop.merchant_id, credential_id=till2.credential_id
+    )
+    assert v.credentials.RevokeTillCredential(retry, metadata=admin, timeout=5).revoked
     assert statement_code(v, till3.credential) == grpc.StatusCode.OK
     assert statement_code(v, shop.merchant_token) == grpc.StatusCode.OK
 

@@ -76,6 +76,15 @@ def test_recovery_needs_two_staff_subjects_revokes_the_old_credentials_and_shows
         metadata=eva,
         timeout=5,
     )
+    # A retry of the request names the same recovery.
+    retried = v.credentials.RequestRecovery(
+        pb.RequestRecoveryRequest(
+            idempotency_key="ask", wallet_id=w, reason="phone stolen, reported at the desk"
+        ),
+        metadata=eva,
+        timeout=5,
+    )
+    assert retried.recovery_id == asked.recovery_id
     approve = pb.ApproveRecoveryRequest(idempotency_key="approve", wallet_id=w, recovery_id=asked.recovery_id)
     # The same person cannot approve, under another display name or with more roles either.
     for same in (
