@@ -134,9 +134,9 @@ class CredentialCommands:
         ring = uow.find(ring_id, Keyring)
         if ring is not None and cmd.first_only and (ring.entries or ring.recoveries):
             return {"credential_id": "", "issued": False}
-        if kind == "holder" and not _just_opened(uow.get(cmd.owner_id, Wallet, "wallet"), self.clock()):
-            # A wallet that was used, or opened a while ago, without a credential (a batch
-            # opened by a city's own tooling) gets one only by a recovery.
+        if kind == "holder" and not _just_opened(uow.get(cmd.owner_id, Wallet, "wallet")):
+            # A wallet already used without a credential (opened by a city's own tooling)
+            # gets one only by a recovery.
             return {"credential_id": "", "issued": False}
         if ring is None:
             ring = Keyring(self.key, kind, cmd.owner_id)
@@ -227,12 +227,10 @@ class CredentialCommands:
         return ring
 
 
-FIRST_CREDENTIAL_WINDOW = dt.timedelta(minutes=10)
-
-
-def _just_opened(wallet: Wallet, now: dt.datetime) -> bool:
-    """The wallet has had no event since its opening, moments ago."""
-    return wallet.version == 1 and now - wallet.created_on <= FIRST_CREDENTIAL_WINDOW
+def _just_opened(wallet: Wallet) -> bool:
+    """The wallet has had no event since its opening (nothing credited, spent or appealed).
+    Its recorded state decides, not a timestamp: node clocks and event stamps may differ."""
+    return wallet.version == 1
 
 
 def _days(valid_days: int) -> int:
