@@ -16,7 +16,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from aggregates.errors import NotFound, PreconditionFailed
+from aggregates.errors import NotFound, PreconditionFailed, SelfApproval
 
 OwnerKind = Literal["holder", "till"]
 
@@ -44,6 +44,18 @@ class KeyEntry:
         return self.revoked_at is None and now < self.expires_at
 
 
+@dataclass
+class Recovery:
+    """A desk's request to give a lost wallet a new credential: one recorder asks, a second
+    staff member (another authenticated subject) approves."""
+
+    recovery_id: UUID
+    requested_by: str
+    requested_at: dt.datetime
+    approved_by: str = ""
+    approved_at: dt.datetime | None = None
+
+
 class Keyring(Aggregate):
     """The credentials of one wallet (a holder's phones) or one merchant (its tills)."""
 
@@ -56,6 +68,7 @@ class Keyring(Aggregate):
         self.owner_kind = owner_kind
         self.owner_id = owner_id
         self.entries: dict[UUID, KeyEntry] = {}
+        self.recoveries: dict[UUID, Recovery] = {}
 
     @event("CredentialIssued")
     def issue(
@@ -83,6 +96,74 @@ class Keyring(Aggregate):
         entry = self.entries[credential_id]
         entry.revoked_at = at
         entry.revoked_by = by
+
+    def check_presented(self, credential_id: UUID, secret: str, now: dt.datetime) -> None:
+        """Rotation needs the live credential it replaces, secret and all: the store alone
+        (which holds only hashes) can never rotate anyone's credential."""
+        if not self.matches(credential_id, secret, now):
+            raise CredentialInvalid("the presented credential is unknown, expired or revoked")
+
+    @event("CredentialRotated")
+    def rotate(
+        self,
+        old_credential_id: UUID,
+        credential_id: UUID,
+        secret_hash: str,
+        label: str,
+        issued_at: dt.datetime,
+        expires_at: dt.datetime,
+        keep_old: bool = False,
+    ) -> None:
+        """The new credential replaces the presented one, which stops working now; with
+        `keep_old` (a second device) the presented one works on until it is revoked."""
+        if not keep_old:
+            old = self.entries[old_credential_id]
+            old.revoked_at = issued_at
+            old.revoked_by = f"{self.owner_kind}:{self.owner_id}"
+        self.entries[credential_id] = KeyEntry(
+            credential_id, secret_hash, label, issued_at, expires_at, f"{self.owner_kind}:{self.owner_id}"
+        )
+
+    def check_recovery_new(self, recovery_id: UUID) -> None:
+        if recovery_id in self.recoveries:
+            raise PreconditionFailed(f"recovery {recovery_id} was already requested")
+
+    @event("RecoveryRequested")
+    def request_recovery(
+        self, recovery_id: UUID, wallet_id: UUID, reason: str, requested_by: str, at: dt.datetime
+    ) -> None:
+        self.recoveries[recovery_id] = Recovery(recovery_id, requested_by, at)
+
+    def check_recovery_approvable(self, recovery_id: UUID, approved_by: str) -> None:
+        found = self.recoveries.get(recovery_id)
+        if found is None:
+            raise NotFound(f"recovery {recovery_id} not found")
+        if found.approved_at is not None:
+            raise PreconditionFailed(f"recovery {recovery_id} was already approved")
+        if approved_by == found.requested_by:
+            raise SelfApproval("four eyes: whoever requested a recovery cannot approve it")
+
+    @event("RecoveryApproved")
+    def approve_recovery(
+        self,
+        recovery_id: UUID,
+        approved_by: str,
+        credential_id: UUID,
+        secret_hash: str,
+        issued_at: dt.datetime,
+        expires_at: dt.datetime,
+    ) -> None:
+        """Every credential still live is revoked and one new one issued, in one event."""
+        found = self.recoveries[recovery_id]
+        found.approved_by = approved_by
+        found.approved_at = issued_at
+        for entry in self.entries.values():
+            if entry.revoked_at is None:
+                entry.revoked_at = issued_at
+                entry.revoked_by = approved_by
+        self.entries[credential_id] = KeyEntry(
+            credential_id, secret_hash, "recovery", issued_at, expires_at, approved_by
+        )
 
     def live(self, now: dt.datetime) -> list[KeyEntry]:
         return [e for e in self.entries.values() if e.live(now)]

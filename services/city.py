@@ -130,6 +130,10 @@ class CityApplication(AppealCommands, CredentialCommands, RuleChangeCommands, Ap
             c.DecideAppeal: self._decide_appeal,
             c.IssueCredential: self._issue_credential,
             c.RevokeCredential: self._revoke_credential,
+            c.RotateCredential: self._rotate_credential,
+            c.RequestRecovery: self._request_recovery,
+            c.ApproveRecovery: self._approve_recovery,
+            c.IssueTillCredential: self._issue_till_credential,
         }
         if self.workflow is not None:
             handlers.update(self.workflow.handlers())

@@ -18,7 +18,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, get_type_hints
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from aggregates.receipt import params_hash
 
@@ -28,6 +28,14 @@ class As:
     """The name a field is fingerprinted under, where it differs from the field's own."""
 
     name: str
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A field made anew by each attempt, not asked for by the caller: a new credential's id
+    and secret hash, or the credential the caller proved themselves with. It is not
+    fingerprinted, so a retry with the same key replays the first attempt's result (which
+    never holds a secret) instead of meeting a conflict."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +67,8 @@ def _fingerprint_names(cls: type[Command]) -> dict[str, str]:
         hints = get_type_hints(cls, include_extras=True)
         names = {}
         for field in dataclasses.fields(cls):
-            if field.name != "idempotency_key":
+            extras = getattr(hints[field.name], "__metadata__", ())
+            if field.name != "idempotency_key" and not any(isinstance(m, Attempt) for m in extras):
                 marks = [m for m in getattr(hints[field.name], "__metadata__", ()) if isinstance(m, As)]
                 names[field.name] = marks[0].name if marks else field.name
         _NAMES[cls] = names
@@ -191,6 +200,61 @@ class RevokeCredential(Command):
     credential_id: UUID
     revoked_by: str
     reason: str
+
+
+@dataclass(frozen=True)
+class RotateCredential(Command):
+    """The holder replaces the credential they call with by a new one; the old one stops
+    working in the same event (unless `keep_current`: a second device, the first one working
+    on until revoked). Needs that credential's secret: the store cannot rotate."""
+
+    name = "rotate_credential"
+    wallet_id: Annotated[UUID, As("wallet")]
+    label: str
+    valid_days: int
+    keep_current: bool
+    presented_credential_id: Annotated[UUID, Attempt()]
+    presented_secret: Annotated[str, Attempt()] = dataclasses.field(repr=False)
+    credential_id: Annotated[UUID, Attempt()] = dataclasses.field(default_factory=uuid4)
+    secret_hash: Annotated[str, Attempt()] = dataclasses.field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class RequestRecovery(Command):
+    """A recorder asks for a lost wallet's recovery, with the reason (sealed: the person's data)."""
+
+    name = "request_recovery"
+    wallet_id: Annotated[UUID, As("wallet")]
+    reason: str
+    requested_by: str
+    recovery_id: Annotated[UUID, Attempt()] = dataclasses.field(default_factory=uuid4)
+
+
+@dataclass(frozen=True)
+class ApproveRecovery(Command):
+    """A second staff member approves: every live credential of the wallet is revoked and a
+    new one issued, shown once to the approving desk."""
+
+    name = "approve_recovery"
+    wallet_id: Annotated[UUID, As("wallet")]
+    recovery_id: UUID
+    approved_by: str
+    valid_days: int
+    credential_id: Annotated[UUID, Attempt()] = dataclasses.field(default_factory=uuid4)
+    secret_hash: Annotated[str, Attempt()] = dataclasses.field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class IssueTillCredential(Command):
+    """One more till of a registered merchant, issued by a merchant administrator."""
+
+    name = "issue_till_credential"
+    merchant_id: UUID
+    label: str
+    valid_days: int
+    issued_by: str
+    credential_id: Annotated[UUID, Attempt()] = dataclasses.field(default_factory=uuid4)
+    secret_hash: Annotated[str, Attempt()] = dataclasses.field(default="", repr=False)
 
 
 @dataclass(frozen=True)

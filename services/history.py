@@ -13,11 +13,20 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 
+from aggregates.credential import Keyring
 from aggregates.errors import not_found
 from aggregates.wallet import Wallet
 from services.event_log import event_type
 
 HIDDEN = ("originator_id", "originator_version", "timestamp")
+# A credential's hash is no one's to read, the holder's included.
+NEVER_SHOWN = ("secret_hash",)
+CREDENTIAL_EVENTS = {
+    "Keyring.Created": "credentials set up",
+    "Keyring.CredentialIssued": "credential issued",
+    "Keyring.CredentialRevoked": "credential revoked",
+    "Keyring.CredentialRotated": "credential replaced by a new one (the old one no longer works)",
+}
 
 
 @dataclass(frozen=True)
@@ -42,13 +51,23 @@ def describe(kind: str, fields: dict[str, Any]) -> str:
     if kind == "Appeal.Decided":
         outcome = "upheld" if fields.get("upheld") else "denied"
         return f"appeal {outcome} by {fields.get('decided_by')}: {fields.get('reason')}"
+    if kind == "Keyring.RecoveryRequested":
+        return f"recovery of this wallet requested by {fields.get('requested_by')}: {fields.get('reason')}"
+    if kind == "Keyring.RecoveryApproved":
+        return (
+            f"recovery approved by {fields.get('approved_by')}: a new credential was issued "
+            "and every earlier one revoked"
+        )
+    if kind in CREDENTIAL_EVENTS:
+        return CREDENTIAL_EVENTS[kind]
     if "amount" in fields:
         return f"{kind.split('.')[-1].lower()}: {fields['amount']}"
     return kind.split(".")[-1]
 
 
 def history(app: Application[UUID], wallet_id: UUID) -> list[Entry]:
-    """The wallet's events, then each appeal's events, in the order they were recorded."""
+    """The wallet's events, each appeal's and the wallet's credentials' (issued, rotated,
+    revoked, recovered: never a hash), in the order they were recorded."""
     try:
         wallet: Any = app.repository.get(wallet_id)
     except AggregateNotFoundError:
@@ -56,9 +75,10 @@ def history(app: Application[UUID], wallet_id: UUID) -> list[Entry]:
     if not isinstance(wallet, Wallet):
         raise not_found("wallet", wallet_id)
     entries: list[tuple[str, Entry]] = []
-    for aggregate_id in [wallet_id, *wallet.appeals]:
+    keyring = Keyring.create_id(str(getattr(app, "key", "")), "holder", wallet_id)
+    for aggregate_id in [wallet_id, *wallet.appeals, keyring]:
         for e in app.events.get(aggregate_id):
-            fields = {k: v for k, v in vars(e).items() if k not in HIDDEN}
+            fields = {k: v for k, v in vars(e).items() if k not in HIDDEN + NEVER_SHOWN}
             kind = event_type(e)
             stamp = vars(e)["timestamp"].isoformat()
             entry = Entry(

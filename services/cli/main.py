@@ -8,6 +8,7 @@ import sys
 
 from aggregates.errors import DomainError
 from services.cli.check_config import add_check_config_parser
+from services.cli.desk import register as register_desk_commands
 from services.cli.keys import register as register_keys_commands
 from services.cli.rights import register as register_rights_commands
 from services.cli.staff import register as register_staff_commands
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_rights_commands(sub)
     register_staff_commands(sub)
     register_keys_commands(sub)
+    register_desk_commands(sub)
     return parser
 
 

@@ -198,3 +198,49 @@ class WithdrawErasure(_Request):
     idempotency_key: Key
     request_id: UUID
     reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+# -- credentials (services/grpc/credential_service.py) ----------------------------------------
+
+Label = Annotated[str, Field(max_length=100)]
+
+
+class RotateMyCredential(_Request):
+    idempotency_key: Key
+    wallet_id: UUID
+    label: Label = ""
+    keep_current: bool = False
+
+
+class RevokeMyCredential(_Request):
+    idempotency_key: Key
+    wallet_id: UUID
+    credential_id: UUID
+
+
+class RequestRecovery(_Request):
+    idempotency_key: Key
+    wallet_id: UUID
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class ApproveRecovery(_Request):
+    idempotency_key: Key
+    wallet_id: UUID
+    recovery_id: UUID
+
+
+class MerchantRef(_Request):
+    merchant_id: UUID
+
+
+class IssueTillCredential(_Request):
+    idempotency_key: Key
+    merchant_id: UUID
+    label: Label = ""
+
+
+class RevokeTillCredential(_Request):
+    idempotency_key: Key
+    merchant_id: UUID
+    credential_id: UUID

@@ -22,6 +22,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from civfed.v1 import (
+    credentials_pb2,
+    credentials_pb2_grpc,
     federation_pb2,
     federation_pb2_grpc,
     merchant_pb2,
@@ -35,6 +37,7 @@ from civfed.v1 import (
 )
 from services.city import CityApplication, Clock, utcnow
 from services.grpc.access import AccessInterceptor
+from services.grpc.credential_service import CredentialService
 from services.grpc.errors import ErrorInterceptor
 from services.grpc.federation_service import FederationService
 from services.grpc.merchant_service import MerchantService
@@ -55,6 +58,7 @@ SERVICES = [
     federation_pb2.DESCRIPTOR.services_by_name["FederationService"].full_name,
     rulebook_pb2.DESCRIPTOR.services_by_name["RulebookService"].full_name,
     rights_pb2.DESCRIPTOR.services_by_name["RightsService"].full_name,
+    credentials_pb2.DESCRIPTOR.services_by_name["CredentialService"].full_name,
 ]
 
 
@@ -154,6 +158,7 @@ class RunningNode:
         federation_pb2_grpc.add_FederationServiceServicer_to_server(FederationService(node), self.server)
         rulebook_pb2_grpc.add_RulebookServiceServicer_to_server(RulebookService(node), self.server)
         rights_pb2_grpc.add_RightsServiceServicer_to_server(RightsService(node), self.server)
+        credentials_pb2_grpc.add_CredentialServiceServicer_to_server(CredentialService(node), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

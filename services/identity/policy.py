@@ -38,12 +38,13 @@ def allow(*who: str) -> Allowed:
     return Allowed(frozenset(who))
 
 
-W, M, F, R, G = (
+W, M, F, R, G, C = (
     "/civfed.v1.WalletService/",
     "/civfed.v1.MerchantService/",
     "/civfed.v1.FederationService/",
     "/civfed.v1.RulebookService/",
     "/civfed.v1.RightsService/",
+    "/civfed.v1.CredentialService/",
 )
 
 POLICY: Mapping[str, Allowed] = {
@@ -85,6 +86,17 @@ POLICY: Mapping[str, Allowed] = {
     G + "RequestErasure": allow("erasure_officer"),
     G + "ApproveErasure": allow("erasure_officer"),
     G + "WithdrawErasure": allow("erasure_officer"),
+    # Credentials: a holder's are the holder's alone (no staff role lists, rotates or revokes
+    # them); recovery is requested by one recorder and approved by another person; tills'
+    # are the merchant administrators'.
+    C + "ListMyCredentials": allow("holder"),
+    C + "RotateMyCredential": allow("holder"),
+    C + "RevokeMyCredential": allow("holder"),
+    C + "RequestRecovery": allow("recorder"),
+    C + "ApproveRecovery": allow("recorder"),
+    C + "IssueTillCredential": allow("merchant_admin"),
+    C + "ListTillCredentials": allow("merchant_admin"),
+    C + "RevokeTillCredential": allow("merchant_admin"),
     # Probes and tooling.
     "/grpc.health.v1.Health/Check": allow("anyone"),
     "/grpc.health.v1.Health/Watch": allow("anyone"),

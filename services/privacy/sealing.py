@@ -43,6 +43,8 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     # Why a staff member read or acted on the wallet; who, what and when stay readable.
     "AccessLog.Recorded": ("purpose",),
     "ErasureRequest.Withdrawn": ("reason",),
+    # A recovery's reason is about the person (it names the wallet, so their key seals it).
+    "Keyring.RecoveryRequested": ("reason",),
     # Command results hold explanations (an award, an appeal's remedy).
     "Receipt.Recorded": ("result",),
     # Snapshots, if a city turns them on, copy the state: seal the appeal's texts

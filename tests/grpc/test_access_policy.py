@@ -25,7 +25,15 @@ from google.protobuf.message_factory import GetMessageClass
 from joserfc import jwt
 
 import civfed.v1
-from civfed.v1 import federation_pb2, merchant_pb2, rights_pb2, rights_pb2_grpc, rulebook_pb2, wallet_pb2
+from civfed.v1 import (
+    credentials_pb2,
+    federation_pb2,
+    merchant_pb2,
+    rights_pb2,
+    rights_pb2_grpc,
+    rulebook_pb2,
+    wallet_pb2,
+)
 from services.demo.local_federation import LocalFederation
 from services.grpc.auth import bearer
 from services.identity.policy import POLICY, Allowed, table
@@ -88,6 +96,7 @@ class World:
     holder: Any
     merchant_id: str
     till: Any
+    recovered: str = ""
 
     def holder_voucher(self, key: str) -> str:
         v = self.fed.stubs("vienna")
@@ -107,6 +116,33 @@ class World:
             .RequestErasure(req, metadata=meta, timeout=5)
             .request_id
         )
+
+    def recovery(self, key: str) -> str:
+        """A recovery requested by another recorder, for a recorder to approve."""
+        v = self.fed.stubs("vienna")
+        wallet = open_wallet(v, f"{key}:wallet").wallet_id
+        req = credentials_pb2.RequestRecoveryRequest(
+            idempotency_key=key, wallet_id=wallet, reason="lost phone"
+        )
+        self.recovered = wallet
+        return str(
+            v.credentials.RequestRecovery(req, metadata=self.fed.staff("desk-a", "recorder")).recovery_id
+        )
+
+    def spare(self, key: str) -> str:
+        """A second credential of the holder's (a second phone), for the holder to revoke."""
+        v = self.fed.stubs("vienna")
+        req = credentials_pb2.RotateMyCredentialRequest(
+            idempotency_key=key, wallet_id=self.wallet_id, keep_current=True
+        )
+        return str(v.credentials.RotateMyCredential(req, metadata=self.holder).credential_id)
+
+    def till_credential(self, key: str) -> str:
+        """A till credential of the world's merchant, for an administrator to revoke."""
+        v = self.fed.stubs("vienna")
+        req = credentials_pb2.IssueTillCredentialRequest(idempotency_key=key, merchant_id=self.merchant_id)
+        issued = v.credentials.IssueTillCredential(req, metadata=self.fed.staff("mia", "merchant_admin"))
+        return str(issued.credential_id)
 
     def appeal(self, key: str) -> str:
         v = self.fed.stubs("vienna")
@@ -193,6 +229,35 @@ EXAMPLES: dict[str, Example] = {
         idempotency_key=f"withdraw{n}",
         request_id=w.erasure_request(f"to-withdraw{n}", "only-erasure_officer"),
         reason="asked in error",
+    ),
+    "CredentialService/ListMyCredentials": lambda w, n: credentials_pb2.ListMyCredentialsRequest(
+        wallet_id=w.wallet_id
+    ),
+    # Keeping the current credential: the matrix goes on calling with it.
+    "CredentialService/RotateMyCredential": lambda w, n: credentials_pb2.RotateMyCredentialRequest(
+        idempotency_key=f"rotate{n}", wallet_id=w.wallet_id, keep_current=True
+    ),
+    "CredentialService/RevokeMyCredential": lambda w, n: credentials_pb2.RevokeMyCredentialRequest(
+        idempotency_key=f"revoke{n}", wallet_id=w.wallet_id, credential_id=w.spare(f"spare{n}")
+    ),
+    "CredentialService/RequestRecovery": lambda w, n: credentials_pb2.RequestRecoveryRequest(
+        idempotency_key=f"recover{n}",
+        wallet_id=open_wallet(w.fed.stubs("vienna"), f"lost{n}").wallet_id,
+        reason="lost",
+    ),
+    "CredentialService/ApproveRecovery": lambda w, n: credentials_pb2.ApproveRecoveryRequest(
+        idempotency_key=f"approve{n}", recovery_id=w.recovery(f"to-approve{n}"), wallet_id=w.recovered
+    ),
+    "CredentialService/IssueTillCredential": lambda w, n: credentials_pb2.IssueTillCredentialRequest(
+        idempotency_key=f"till{n}", merchant_id=w.merchant_id
+    ),
+    "CredentialService/ListTillCredentials": lambda w, n: credentials_pb2.ListTillCredentialsRequest(
+        merchant_id=w.merchant_id
+    ),
+    "CredentialService/RevokeTillCredential": lambda w, n: credentials_pb2.RevokeTillCredentialRequest(
+        idempotency_key=f"untill{n}",
+        merchant_id=w.merchant_id,
+        credential_id=w.till_credential(f"to-revoke{n}"),
     ),
 }
 # Calls whose success needs more than a caller (a partner's saga, or the end of the wallet):

@@ -1,0 +1,109 @@
+"""`civfed desk ...`: the service desk's calls, made over gRPC like any staff tool, so they pass
+the same access policy, four-eyes checks and records as an app would.
+
+The staff member's access token comes from `CIVFED_STAFF_ACCESS_TOKEN` (never an argument:
+arguments show in process lists). A credential a call issues is printed once, to hand over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf.json_format import MessageToDict
+
+from civfed.v1 import credentials_pb2 as pb
+from civfed.v1 import credentials_pb2_grpc
+from services.grpc.auth import bearer
+
+TOKEN = "CIVFED_STAFF_ACCESS_TOKEN"
+
+
+def _channel(args: argparse.Namespace) -> grpc.Channel:
+    creds = grpc.ssl_channel_credentials(root_certificates=Path(args.ca).read_bytes() if args.ca else None)
+    options = [("grpc.ssl_target_name_override", args.server_name)] if args.server_name else []
+    return grpc.secure_channel(args.address, creds, options=options)
+
+
+def _request(args: argparse.Namespace) -> tuple[str, Any]:
+    if args.desk == "recovery-request":
+        return "RequestRecovery", pb.RequestRecoveryRequest(
+            idempotency_key=args.key, wallet_id=args.wallet, reason=args.reason
+        )
+    if args.desk == "recovery-approve":
+        return "ApproveRecovery", pb.ApproveRecoveryRequest(
+            idempotency_key=args.key, wallet_id=args.wallet, recovery_id=args.recovery
+        )
+    if args.desk == "till-issue":
+        return "IssueTillCredential", pb.IssueTillCredentialRequest(
+            idempotency_key=args.key, merchant_id=args.merchant, label=args.label
+        )
+    if args.desk == "till-list":
+        return "ListTillCredentials", pb.ListTillCredentialsRequest(merchant_id=args.merchant)
+    return "RevokeTillCredential", pb.RevokeTillCredentialRequest(
+        idempotency_key=args.key, merchant_id=args.merchant, credential_id=args.credential
+    )
+
+
+def cmd_desk(args: argparse.Namespace) -> int:
+    token = os.environ.get(TOKEN, "").strip()
+    if not token:
+        print(
+            f"civfed desk: set {TOKEN} to your access token from the city's identity provider",
+            file=sys.stderr,
+        )
+        return 2
+    method, request = _request(args)
+    channel = _channel(args)
+    try:
+        stub: Any = credentials_pb2_grpc.CredentialServiceStub(channel)
+        response = getattr(stub, method)(request, metadata=bearer(token), timeout=args.timeout)
+    except grpc.RpcError as exc:
+        print(f"civfed desk: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 1
+    finally:
+        channel.close()
+    print(json.dumps(MessageToDict(response, preserving_proto_field_name=True), indent=2))
+    return 0
+
+
+def register(sub: Any) -> None:
+    desk = sub.add_parser(
+        "desk", help="the service desk's credential calls, over gRPC with your access token"
+    )
+    calls = desk.add_subparsers(dest="desk", required=True)
+
+    def call(name: str, help_: str, key: bool = True) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = calls.add_parser(name, help=help_)
+        p.add_argument("--address", required=True, help="the node's public address, HOST:PORT")
+        p.add_argument("--ca", help="CA file to check the node's certificate (default: system CAs)")
+        p.add_argument("--server-name", help="the name on the node's certificate, if not the host")
+        p.add_argument("--timeout", type=float, default=10.0)
+        if key:
+            p.add_argument(
+                "--key", required=True, help="idempotency key: a retry with it returns the first answer"
+            )
+        p.set_defaults(func=cmd_desk)
+        return p
+
+    p = call("recovery-request", "ask for a lost wallet's recovery (recorder)")
+    p.add_argument("--wallet", required=True)
+    p.add_argument("--reason", required=True)
+    p = call(
+        "recovery-approve", "approve another recorder's recovery request; prints the new credential once"
+    )
+    p.add_argument("--wallet", required=True)
+    p.add_argument("--recovery", required=True)
+    p = call("till-issue", "a new till credential (merchant_admin); printed once")
+    p.add_argument("--merchant", required=True)
+    p.add_argument("--label", default="till")
+    p = call("till-list", "a merchant's till credentials (merchant_admin)", key=False)
+    p.add_argument("--merchant", required=True)
+    p = call("till-revoke", "revoke one till credential (merchant_admin)")
+    p.add_argument("--merchant", required=True)
+    p.add_argument("--credential", required=True)
