@@ -22,6 +22,8 @@ from aggregates.wallet import Wallet
 from services import commands as c
 from services.appeals import AppealCommands
 from services.balances import BalanceView, balance_view
+from services.clock import Clock as Clock
+from services.clock import utcnow as utcnow
 from services.commands import Command
 from services.identity.credentials import CredentialCommands
 from services.lots import new_lot
@@ -31,8 +33,6 @@ from services.settings.cities import City
 from services.unit_of_work import IdempotentExecutor, Job, UnitOfWork
 from services.workflow import Workflow
 
-Clock = Callable[[], dt.datetime]
-
 
 @dataclass(frozen=True)
 class StatementLine:
@@ -40,10 +40,6 @@ class StatementLine:
     reference: str
     amount: int
     at: dt.datetime
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def app_name(city: str) -> str:

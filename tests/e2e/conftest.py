@@ -35,7 +35,9 @@ def running(fed: LocalFederation, nodes: tuple[str, ...]) -> Iterator[Cluster]:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    yield from running(LocalFederation(tmp_path, CITIES, hold_seconds=6, sweep_seconds=0.3), NODES)
+    yield from running(
+        LocalFederation(tmp_path, CITIES, hold_seconds=6, sweep_seconds=0.3, movable_clock=True), NODES
+    )
 
 
 @pytest.fixture
