@@ -130,6 +130,13 @@ class CityApplication(AppealCommands, CredentialCommands, Application[UUID]):
             handlers.update(self.workflow.handlers())
         return handlers
 
+    def add_handlers(
+        self, handlers: dict[type[Command], Callable[[Any, UnitOfWork], dict[str, Any]]]
+    ) -> None:
+        """Handlers of commands run by a part built on this application (cross-city
+        redemption: services/federation), so `execute` runs those commands like its own."""
+        self.handlers.update(handlers)
+
     # -- commands: builders (the public API) ------------------------------------
     def open_wallet(
         self, key: str, participant_kind: str, consent_version: str, valid_until: dt.datetime | None = None

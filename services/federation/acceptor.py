@@ -17,7 +17,6 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -30,8 +29,7 @@ from aggregates.redemption import DailyAllowance, ForeignRedemption, check_buys_
 from services import commands as c
 from services.city import CityApplication
 from services.federation.partner import Partner, PartnerRefusedCall, PartnerUnreachable
-from services.federation.vouchers import RedemptionVoucher, peek_home, verify
-from services.settings.cities import AcceptedToken
+from services.federation.vouchers import peek_home, verify
 from services.unit_of_work import ConcurrentUpdate, Job, UnitOfWork
 
 log = logging.getLogger("civfed.saga")
@@ -56,6 +54,7 @@ class Acceptor:
         self.lock = lock
         self.execute = execute
         self.clock = clock or app.clock
+        app.add_handlers({c.AcceptForeignVoucher: self._start})
 
     def _step(self, fn: Callable[[UnitOfWork], Any]) -> Any:
         """One local step, saved atomically; a concurrent writer means read and try again."""
@@ -72,17 +71,15 @@ class Acceptor:
 
     def start(self, key: str, merchant_id: UUID, token: str) -> Job:
         """Check the voucher and the terms, count it against the daily cap, open the saga."""
-        home = peek_home(token)
+        return Job.of(c.AcceptForeignVoucher(key, merchant_id, token), self._start)
+
+    def _start(self, cmd: c.AcceptForeignVoucher, uow: UnitOfWork) -> dict[str, Any]:
+        home = peek_home(cmd.token)
         terms = self.app.city.config.federation.accepts.get(home)
         public_key = self.keys.get(home)
         if terms is None or public_key is None or home not in self.partners:
             raise NoAgreement(f"{self.app.city.config.name} does not accept tokens from {home}")
-        voucher = verify(token, public_key)
-        return Job.of(c.AcceptForeignVoucher(key, merchant_id, token), partial(self._start, voucher, terms))
-
-    def _start(
-        self, voucher: RedemptionVoucher, terms: AcceptedToken, cmd: c.AcceptForeignVoucher, uow: UnitOfWork
-    ) -> dict[str, Any]:
+        voucher = verify(cmd.token, public_key)
         home = voucher.home
         merchant = uow.get(cmd.merchant_id, Merchant, "merchant")
         saga_id = ForeignRedemption.create_id(self.key, home, voucher.voucher_id)

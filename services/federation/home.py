@@ -62,6 +62,17 @@ class HomeRedemptions:
         self.signing_key = signing_key
         self.voucher_ttl = voucher_ttl
         self.hold_ttl = hold_ttl
+        # Run directly (`app.execute`), a voucher meant for a partner meets no partner's
+        # terms, and is refused; `issue` brings the terms the partner published.
+        app.add_handlers(
+            {
+                c.IssueRedemptionVoucher: partial(self._issue, None),
+                c.ReserveRedemption: self._reserve,
+                c.CommitRedemption: self._commit,
+                c.CancelRedemption: self._cancel,
+                c.ExpireRedemption: self._expire_lapsed,
+            }
+        )
 
     def issue(
         self, key: str, wallet_id: UUID, amount: int, redeem_at: str = "", terms: Terms | None = None
