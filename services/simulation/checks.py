@@ -23,7 +23,6 @@ from services.city_totals import CityTotals
 from services.event_log import event_type, read_events
 
 LOCAL_KINDS = ("payment", "prize", "voucher")
-UNFINISHED = ("started", "reserved", "credited")
 
 
 class SimulationFailure(AssertionError):
@@ -44,6 +43,8 @@ class Books:
     totals: CityTotals = field(init=False)
     local_paid: int = 0
     redemption_credit: int = 0  # paid for redemptions, less reversals
+    saga_credit: int = 0  # the credit of sagas credited or committed, from the sagas' events
+    unfinished: set[UUID] = field(default_factory=set)  # sagas started, reserved or credited
     sagas: dict[UUID, dict[str, Any]] = field(default_factory=dict)  # saga id -> what is known
     reserved: set[UUID] = field(default_factory=set)  # home side: redemptions reserved now
     redemption_holds: set[str] = field(default_factory=set)  # holds placed for redemptions, open
@@ -53,6 +54,8 @@ class Books:
     committed_vouchers: set[tuple[str, UUID]] = field(default_factory=set)
     redeemed_vouchers: set[UUID] = field(default_factory=set)
     wallets: dict[UUID, tuple[int, int]] = field(default_factory=dict)  # balance, held
+    balances: int = 0  # the sum of the wallets' balances as last read
+    holds: int = 0
     new_commits: list[tuple[str, UUID, int]] = field(default_factory=list)
     new_reversals: list[tuple[str, UUID]] = field(default_factory=list)
     new_burns: list[UUID] = field(default_factory=list)
@@ -63,23 +66,28 @@ class Books:
     def fail(self, message: str) -> None:
         raise SimulationFailure(f"{self.city}: {message}")
 
-    def read(self, app: CityApplication, wallets: list[UUID]) -> None:
+    def read(self, app: CityApplication) -> None:
         """Take in the city's new events, then check its own books."""
         touched: set[UUID] = set()
         for notification_id, e in read_events(app, after=self.position):
             self.position = notification_id
-            self.apply(event_type(e), e)
+            kind = event_type(e)
+            self.apply(kind, e)
+            if kind == "Wallet.Opened":
+                self.wallets[e.originator_id] = (0, 0)
             touched.add(e.originator_id)
         # Each wallet as its aggregate now stands, read again whenever an event of its own
         # was recorded (after a restart too: the stored events are all there is).
-        for w in wallets:
-            if w in touched or w not in self.wallets:
+        for w in touched:
+            if w in self.wallets:
                 wallet = app.wallet(w)
+                before = self.wallets[w]
                 self.wallets[w] = (wallet.balance, wallet.held)
+                self.balances += wallet.balance - before[0]
+                self.holds += wallet.held - before[1]
                 if wallet.available < 0:
                     self.fail(f"wallet {w} has {wallet.available} available")
-        balances = sum(b for b, _ in self.wallets.values())
-        held = sum(h for _, h in self.wallets.values())
+        balances, held = self.balances, self.holds
         if self.totals.outstanding != balances or self.totals.held != held:
             self.fail(
                 f"issued − spent − burned − lapsed = {self.totals.outstanding}, held {self.totals.held};"
@@ -87,7 +95,7 @@ class Books:
             )
         if self.local_paid != self.totals.spent:
             self.fail(f"shops were paid {self.local_paid} locally, wallets spent {self.totals.spent}")
-        credited = sum(s["credit"] for s in self.sagas.values() if s["state"] in ("credited", "committed"))
+        credited = self.saga_credit
         if self.redemption_credit != credited:
             self.fail(f"shops hold {self.redemption_credit} for redemptions, sagas credited {credited}")
 
@@ -118,9 +126,11 @@ class Books:
             if self.sagas[sid]["state"] != "reserved":
                 self.fail(f"saga {sid} credited from {self.sagas[sid]['state']}")
             self.sagas[sid]["state"] = "credited"
+            self.saga_credit += self.sagas[sid]["credit"]
         elif kind == "ForeignRedemption.Committed":
             saga = self.sagas[sid]
             saga["state"] = "committed"
+            self.unfinished.discard(sid)
             voucher = (saga["home"], saga["voucher"])
             if voucher in self.committed_vouchers:
                 self.fail(f"voucher {voucher} paid twice")
@@ -129,10 +139,13 @@ class Books:
         elif kind == "ForeignRedemption.CreditReversed":
             saga = self.sagas[sid]
             saga["state"] = "reversed"
+            self.saga_credit -= saga["credit"]
+            self.unfinished.discard(sid)
             self.reversed_rids.add(saga["rid"])
             self.new_reversals.append((saga["home"], saga["rid"]))
         elif kind == "ForeignRedemption.Refused":
             self.sagas[sid]["state"] = "refused"
+            self.unfinished.discard(sid)
         elif kind == "Redemption.Reserved":
             self.reserved.add(sid)
         elif kind in ("Redemption.Cancelled", "Redemption.Expired"):

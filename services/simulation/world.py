@@ -36,7 +36,7 @@ from services.federation.local_partner import LocalPartner
 from services.federation.partner import Partner, PartnerUnreachable
 from services.federation.sweep import sweep
 from services.settings.cities import load_city, load_settings
-from services.simulation.checks import UNFINISHED, Books, SimulationFailure
+from services.simulation.checks import Books, SimulationFailure
 from services.simulation.network import Crash, Network
 
 T0 = dt.datetime(2030, 3, 4, 8, 0, tzinfo=dt.UTC)
@@ -254,7 +254,7 @@ class Simulation:
 
     def check(self) -> None:
         for city in CITIES:
-            self.books[city].read(self.nodes[city].app, self.wallets[city])
+            self.books[city].read(self.nodes[city].app)
         for city in CITIES:
             self.books[city].check_against(self.books)
 
@@ -436,7 +436,7 @@ class Simulation:
                 raise SimulationFailure(
                     f"{city}: redemptions {sorted(books.reserved)} still reserved after healing"
                 )
-            unfinished = {s: v["state"] for s, v in books.sagas.items() if v["state"] in UNFINISHED}
+            unfinished = {s: books.sagas[s]["state"] for s in books.unfinished}
             if unfinished:
                 raise SimulationFailure(f"{city}: sagas {unfinished} unfinished after healing")
             if books.redemption_holds:
