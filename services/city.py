@@ -22,6 +22,8 @@ from services import access_log, erasure
 from services import commands as c
 from services.appeals import AppealCommands
 from services.balances import BalanceView, balance_view
+from services.clock import Clock as Clock
+from services.clock import utcnow as utcnow
 from services.commands import Command
 from services.identity.credentials import CredentialCommands
 from services.lots import new_lot
@@ -32,8 +34,6 @@ from services.settings.cities import City
 from services.unit_of_work import IdempotentExecutor, Job, UnitOfWork
 from services.workflow import Workflow
 
-Clock = Callable[[], dt.datetime]
-
 
 @dataclass(frozen=True)
 class StatementLine:
@@ -41,10 +41,6 @@ class StatementLine:
     reference: str
     amount: int
     at: dt.datetime
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def app_name(city: str) -> str:
@@ -141,6 +137,13 @@ class CityApplication(AppealCommands, CredentialCommands, RuleChangeCommands, Ap
         handlers.update(access_log.handlers(self))
         handlers.update(erasure.handlers(self))
         return handlers
+
+    def add_handlers(
+        self, handlers: dict[type[Command], Callable[[Any, UnitOfWork], dict[str, Any]]]
+    ) -> None:
+        """Handlers of commands run by a part built on this application (cross-city
+        redemption: services/federation), so `execute` runs those commands like its own."""
+        self.handlers.update(handlers)
 
     # -- commands: builders (the public API) ------------------------------------
     def open_wallet(

@@ -433,3 +433,65 @@ class WithdrawErasure(Command):
     withdrawn_by: str
     roles: tuple[str, ...]
     reason: str
+
+
+# -- cross-city redemption (services/federation) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssueRedemptionVoucher(Command):
+    """A signed voucher for a partner city's shops; `redeem_at` names the partner it is meant
+    for, if any."""
+
+    name = "issue_redemption_voucher"
+    wallet_id: Annotated[UUID, As("wallet")]
+    amount: int
+    redeem_at: Annotated[str, As("at")] = ""
+
+    def parameters(self) -> dict[str, Any]:
+        # "at" only when given, so receipts stored before it existed still replay.
+        params = super().parameters()
+        if not self.redeem_at:
+            del params["at"]
+        return params
+
+
+@dataclass(frozen=True)
+class ReserveRedemption(Command):
+    """A partner (`acceptor`) holds a voucher's tokens at its home city."""
+
+    name = "reserve"
+    acceptor: str
+    voucher_id: Annotated[UUID, As("voucher")]
+
+
+@dataclass(frozen=True)
+class CommitRedemption(Command):
+    name = "commit"
+    acceptor: str
+    redemption_id: Annotated[UUID, As("redemption")]
+
+
+@dataclass(frozen=True)
+class CancelRedemption(Command):
+    name = "cancel"
+    acceptor: str
+    redemption_id: Annotated[UUID, As("redemption")]
+    reason: str
+
+
+@dataclass(frozen=True)
+class ExpireRedemption(Command):
+    """Release a lapsed hold; its key is fresh per attempt, so "not yet" is never replayed."""
+
+    name = "expire"
+    redemption_id: Annotated[UUID, As("redemption")]
+
+
+@dataclass(frozen=True)
+class AcceptForeignVoucher(Command):
+    """A shop (`merchant_id`) takes another city's voucher: the accepting side's saga starts."""
+
+    name = "accept_foreign_voucher"
+    merchant_id: Annotated[UUID, As("merchant")]
+    token: str

@@ -84,7 +84,7 @@ class Job:
     `Job.of(command, handle)` builds one from a command (services/commands.py): its
     fingerprint is then taken from all of the command's fields, and the handler is
     given the command and nothing else. `Job(name, key, params, handler)`, with the
-    parameters written out by hand, remains for builders not yet converted.
+    parameters written out by hand, remains for jobs built by hand (tests).
     """
 
     name: str
@@ -114,7 +114,7 @@ class Job:
         return wallet if isinstance(wallet, UUID) else None
 
 
-# The old name, for the builders still on the hand-written `params` path (services/federation).
+# The old name of a hand-built job; every builder in services/ now makes a command.
 Command = Job
 
 

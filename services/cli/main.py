@@ -11,6 +11,7 @@ from services.cli.check_config import add_check_config_parser
 from services.cli.desk import register as register_desk_commands
 from services.cli.keys import register as register_keys_commands
 from services.cli.rights import register as register_rights_commands
+from services.cli.simulate import register as register_simulate_command
 from services.cli.staff import register as register_staff_commands
 from services.cli.stream import after_demo
 from services.cli.stream import register as register_stream_commands
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_staff_commands(sub)
     register_keys_commands(sub)
     register_desk_commands(sub)
+    register_simulate_command(sub)
     return parser
 
 

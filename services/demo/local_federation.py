@@ -32,7 +32,7 @@ from civfed.v1 import (
     rulebook_pb2_grpc,
     wallet_pb2_grpc,
 )
-from services.city import Clock, utcnow
+from services.clock import Clock
 from services.demo.front_door import FrontDoor
 from services.demo.identity_provider import ALL_ROLES, TestIdentityProvider
 from services.demo.pki import NodeFiles, ThrowawayCA
@@ -55,6 +55,9 @@ class LocalFederation:
     city_env: dict[str, dict[str, str]] = field(default_factory=dict)
     # Where the cities' voucher signing keys are kept across runs (None: throwaway).
     signing_folder: Path | None = None
+    # Every node's clock runs `move_clock`'s total ahead of the wall clock (tests: a hold
+    # lapses when the test moves the clock, not after a wait).
+    movable_clock: bool = False
 
     def __post_init__(self) -> None:
         self.ca = ThrowawayCA(self.folder / "pki")
@@ -136,12 +139,27 @@ class LocalFederation:
             "CIVFED_SWEEP_SECONDS": str(self.sweep_seconds),
             "CIVFED_SHUTDOWN_GRACE_SECONDS": "2",
             "CIVFED_CALL_TIMEOUT_SECONDS": "3",
+            **({"CIVFED_CLOCK_OFFSET_FILE": str(self.clock_file)} if self.movable_clock else {}),
             **self.extra_env,
             **self.city_env.get(city, {}),
         }
 
-    def start_in_process(self, city: str, clock: Clock = utcnow) -> RunningNode:
-        """Start `city`'s node in this process; `clock` is the time its commands see."""
+    @property
+    def clock_file(self) -> Path:
+        return self.folder / "clock-offset"
+
+    def move_clock(self, seconds: float) -> None:
+        """Move every node's clock `seconds` ahead, at once (needs `movable_clock`)."""
+        if not self.movable_clock:
+            raise RuntimeError("this federation's clock follows the wall clock")
+        offset = float(self.clock_file.read_text()) if self.clock_file.exists() else 0.0
+        partial = self.clock_file.with_name(".clock-offset.partial")
+        partial.write_text(f"{offset + seconds}\n")
+        partial.replace(self.clock_file)  # whole, so a node never reads half a number
+
+    def start_in_process(self, city: str, clock: Clock | None = None) -> RunningNode:
+        """Start `city`'s node in this process; `clock` is the time its commands see
+        (by default the wall clock, moved by `move_clock` if the clock is movable)."""
         # Every city with no address yet is bound now, so the nodes started here know
         # each other's ports from the start.
         for c in self.cities:

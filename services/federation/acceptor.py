@@ -2,7 +2,10 @@
 
 Started → (home reserves) Reserved → MerchantCredited → (home commits) Committed.
 A refusal ends it as Refused; a commit the home refuses (its hold lapsed)
-reverses the credit. Every step is an event; each step first checks the state it
+reverses the credit. A commit whose answer is unknown (no reply, or the call
+itself refused) leaves the credit in place and is asked again: an earlier
+attempt may have burned the tokens. The home city is reached only through the
+Partner port (services/federation/partner.py). Every step is an event; each step first checks the state it
 expects, so repeating a call, or resuming after a crash, moves the saga on
 without doing any step twice. The saga's id comes from the voucher, so one
 voucher is one saga.
@@ -10,32 +13,26 @@ voucher is one saga.
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import IntegrityError
 
-from aggregates.errors import DomainError, NoAgreement, PreconditionFailed, VoucherAlreadyRedeemed
+from aggregates.errors import NoAgreement, PreconditionFailed, VoucherAlreadyRedeemed
 from aggregates.merchant import Merchant
 from aggregates.redemption import DailyAllowance, ForeignRedemption, check_buys_something
-from civfed.v1 import federation_pb2
+from services import commands as c
 from services.city import CityApplication
+from services.federation.partner import Partner, PartnerRefusedCall, PartnerUnreachable
 from services.federation.vouchers import peek_home, verify
-from services.grpc.client import PartnerClient
-from services.grpc.errors import PartnerRefused
-from services.unit_of_work import Command, ConcurrentUpdate, UnitOfWork
+from services.unit_of_work import ConcurrentUpdate, Job, UnitOfWork
 
-ACCEPTED = federation_pb2.DECISION_ACCEPTED
-
-
-@dataclass(frozen=True)
-class Partner:
-    public_key: Ed25519PublicKey
-    client: PartnerClient
+log = logging.getLogger("civfed.saga")
 
 
 class Acceptor:
@@ -43,14 +40,21 @@ class Acceptor:
         self,
         app: CityApplication,
         partners: Mapping[str, Partner],
+        keys: Mapping[str, Ed25519PublicKey],
         lock: threading.Lock,
-        execute: Callable[[Command], dict[str, Any]],
+        execute: Callable[[Job], dict[str, Any]],
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
+        """`partners` are the port to each partner city, `keys` the keys its vouchers are
+        signed with; `clock` is the time sagas are dated by (by default the application's)."""
         self.app = app
         self.key = app.key
         self.partners = partners
+        self.keys = keys
         self.lock = lock
         self.execute = execute
+        self.clock = clock or app.clock
+        app.add_handlers({c.AcceptForeignVoucher: self._start})
 
     def _step(self, fn: Callable[[UnitOfWork], Any]) -> Any:
         """One local step, saved atomically; a concurrent writer means read and try again."""
@@ -65,86 +69,102 @@ class Acceptor:
             return result
         raise ConcurrentUpdate("too many concurrent updates; retry with the same key")
 
-    def start(self, key: str, merchant_id: UUID, token: str) -> Command:
+    def start(self, key: str, merchant_id: UUID, token: str) -> Job:
         """Check the voucher and the terms, count it against the daily cap, open the saga."""
-        home = peek_home(token)
+        return Job.of(c.AcceptForeignVoucher(key, merchant_id, token), self._start)
+
+    def _start(self, cmd: c.AcceptForeignVoucher, uow: UnitOfWork) -> dict[str, Any]:
+        home = peek_home(cmd.token)
         terms = self.app.city.config.federation.accepts.get(home)
-        partner = self.partners.get(home)
-        if terms is None or partner is None:
+        public_key = self.keys.get(home)
+        if terms is None or public_key is None or home not in self.partners:
             raise NoAgreement(f"{self.app.city.config.name} does not accept tokens from {home}")
-        voucher = verify(token, partner.public_key)
-
-        def handle(uow: UnitOfWork) -> dict[str, Any]:
-            merchant = uow.get(merchant_id, Merchant, "merchant")
-            saga_id = ForeignRedemption.create_id(self.key, home, voucher.voucher_id)
-            if uow.find(saga_id, ForeignRedemption) is not None:
-                # The same sale retried with its own key replays its receipt before this
-                # point; any other sale, at this shop or another, is a second presentation.
-                raise VoucherAlreadyRedeemed("voucher was already presented")
-            now = self.app.clock()
-            voucher.check_unexpired(now)
-            # Refused before anything is held: a credit of nothing would burn the holder's tokens.
-            credit = check_buys_something(
-                voucher.amount, terms.rate_numerator, terms.rate_denominator, self.app.city.config.name
+        voucher = verify(cmd.token, public_key)
+        home = voucher.home
+        merchant = uow.get(cmd.merchant_id, Merchant, "merchant")
+        saga_id = ForeignRedemption.create_id(self.key, home, voucher.voucher_id)
+        if uow.find(saga_id, ForeignRedemption) is not None:
+            # The same sale retried with its own key replays its receipt before this
+            # point; any other sale, at this shop or another, is a second presentation.
+            raise VoucherAlreadyRedeemed("voucher was already presented")
+        now = self.clock()
+        voucher.check_unexpired(now)
+        # Refused before anything is held: a credit of nothing would burn the holder's tokens.
+        credit = check_buys_something(
+            voucher.amount, terms.rate_numerator, terms.rate_denominator, self.app.city.config.name
+        )
+        day = now.date().isoformat()
+        allowance_id = DailyAllowance.create_id(self.key, home, day)
+        allowance = uow.find(allowance_id, DailyAllowance) or DailyAllowance(self.key, home, day)
+        allowance.check_room(voucher.amount, terms.per_redemption_cap, terms.daily_cap)
+        allowance.use(voucher.amount)
+        uow.add(allowance)
+        uow.add(
+            ForeignRedemption(
+                self.key,
+                home,
+                voucher.voucher_id,
+                merchant.id,
+                voucher.amount,
+                credit,
+                terms.rate_numerator,
+                terms.rate_denominator,
+                day,
             )
-            day = now.date().isoformat()
-            allowance_id = DailyAllowance.create_id(self.key, home, day)
-            allowance = uow.find(allowance_id, DailyAllowance) or DailyAllowance(self.key, home, day)
-            allowance.check_room(voucher.amount, terms.per_redemption_cap, terms.daily_cap)
-            allowance.use(voucher.amount)
-            uow.add(allowance)
-            uow.add(
-                ForeignRedemption(
-                    self.key,
-                    home,
-                    voucher.voucher_id,
-                    merchant.id,
-                    voucher.amount,
-                    credit,
-                    terms.rate_numerator,
-                    terms.rate_denominator,
-                    now.date().isoformat(),
-                )
-            )
-            return {"saga_id": str(saga_id)}
-
-        return Command("accept_foreign_voucher", key, {"merchant": merchant_id, "token": token}, handle)
+        )
+        return {"saga_id": str(saga_id)}
 
     def advance(self, saga_id: UUID, token: str | None = None) -> ForeignRedemption:
-        """Move the saga on until it is finished, or a partner cannot be reached."""
+        """Move the saga on until it is finished, or its outcome waits on a partner.
+
+        Raises `PartnerUnreachable` when the home city's answer is not known yet; the
+        saga stays where it is, and the next `advance` (a retry, or the sweep) asks again.
+        """
         while True:
             saga = UnitOfWork(self.app).get(saga_id, ForeignRedemption, "redemption")
             partner = self.partners[saga.home]
             if saga.state == "started":
-                if token is None:
-                    # Only a shop holds the token; without it, the home hold simply lapses.
-                    self._refuse(saga_id, "started", "voucher not presented again")
-                    continue
-                try:
-                    answer = partner.client.reserve(f"reserve:{saga_id}", token)
-                except DomainError as exc:
-                    self._refuse(saga_id, "started", str(exc))
-                    continue
-                if answer.decision == ACCEPTED:
-                    # Reserved and credited in one save: the hold's time goes to the commit.
-                    rid = UUID(answer.redemption_id)
-                    self._transition(saga_id, "started", self._reserved_and_credited(rid))
-                else:
-                    self._refuse(saga_id, "started", "refused by the home city")
+                self._reserve(saga_id, partner, token)
             elif saga.state == "reserved":
                 self._transition(saga_id, "reserved", self._credit)
             elif saga.state == "credited":
+                assert saga.home_redemption_id is not None
                 try:
-                    done = partner.client.commit(f"commit:{saga_id}", str(saga.home_redemption_id))
-                    accepted = done.decision == ACCEPTED
-                except PartnerRefused:
-                    accepted = False
-                if accepted:
+                    outcome = partner.commit(f"commit:{saga_id}", saga.home_redemption_id)
+                except PartnerRefusedCall as exc:
+                    # Refusing the call decides nothing: an earlier attempt may have burned
+                    # the tokens. Only the home's decision may reverse the shop's credit.
+                    raise PartnerUnreachable(f"{saga.home} did not confirm the commit ({exc})") from None
+                if outcome.decision.accepted:
                     self._transition(saga_id, "credited", self._commit)
                 else:
                     self._transition(saga_id, "credited", self._reverse)
             else:
                 return saga
+
+    def _reserve(self, saga_id: UUID, partner: Partner, token: str | None) -> None:
+        if token is None:
+            # Only a shop holds the token; without it, the home hold simply lapses.
+            self._refuse(saga_id, "started", "voucher not presented again")
+            return
+        try:
+            answer = partner.reserve(f"reserve:{saga_id}", token)
+        except PartnerRefusedCall as exc:
+            self._refuse(saga_id, "started", str(exc))
+            return
+        if not answer.decision.accepted:
+            self._refuse(saga_id, "started", answer.decision.reason or "refused by the home city")
+            return
+        assert answer.redemption_id is not None
+        # Reserved and credited in one save: the hold's time goes to the commit.
+        moved = self._transition(saga_id, "started", self._reserved_and_credited(answer.redemption_id))
+        if not moved:
+            # The saga ended meanwhile (the sweep gave up on it): give the hold back now
+            # rather than when it lapses.
+            try:
+                partner.cancel(f"cancel:{saga_id}", answer.redemption_id, "sale abandoned")
+            except (PartnerUnreachable, PartnerRefusedCall) as exc:
+                log.info("hold of saga %s left to lapse: %s", saga_id, exc)
 
     def _reserved_and_credited(self, rid: UUID) -> Callable[[ForeignRedemption, UnitOfWork], None]:
         def change(saga: ForeignRedemption, uow: UnitOfWork) -> None:
@@ -182,13 +202,17 @@ class Acceptor:
 
     def _transition(
         self, saga_id: UUID, expected: str, change: Callable[[ForeignRedemption, UnitOfWork], None]
-    ) -> None:
-        def step(uow: UnitOfWork) -> None:
-            saga = uow.get(saga_id, ForeignRedemption, "redemption")
-            if saga.state == expected:  # someone else may have moved it on already
-                change(saga, uow)
+    ) -> bool:
+        """Apply `change` if the saga is still in `expected`; whether it was."""
 
-        self._step(step)
+        def step(uow: UnitOfWork) -> bool:
+            saga = uow.get(saga_id, ForeignRedemption, "redemption")
+            if saga.state != expected:  # someone else may have moved it on already
+                return False
+            change(saga, uow)
+            return True
+
+        return bool(self._step(step))
 
     def accept(self, key: str, merchant_id: UUID, token: str) -> dict[str, Any]:
         started = self.execute(self.start(key, merchant_id, token))
@@ -199,6 +223,6 @@ class Acceptor:
             "credited": saga.credit,
             "home_city": saga.home,
             "home_amount": saga.home_amount,
-            "home_currency": self.partners[saga.home].client.published_terms().currency,
+            "home_currency": self.partners[saga.home].published_terms().currency,
             "redemption_id": str(saga.id),
         }

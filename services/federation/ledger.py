@@ -36,8 +36,8 @@ class RedemptionLedger:
     position: int = 0
     # Home side: reserved redemptions and when their hold lapses.
     reserved: dict[UUID, dt.datetime] = field(default_factory=dict)
-    # Accepting side: sagas not yet committed, refused or reversed.
-    unfinished: set[UUID] = field(default_factory=set)
+    # Accepting side: sagas not yet committed, refused or reversed, in the order they started.
+    unfinished: dict[UUID, None] = field(default_factory=dict)
     positions: dict[str, Position] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -65,11 +65,11 @@ class RedemptionLedger:
             p.payable += e.amount
             p.redemptions += 1
         elif kind == "ForeignRedemption.Started":
-            self.unfinished.add(rid)
+            self.unfinished[rid] = None
         elif kind in ("ForeignRedemption.Refused", "ForeignRedemption.CreditReversed"):
-            self.unfinished.discard(rid)
+            self.unfinished.pop(rid, None)
         elif kind == "ForeignRedemption.Committed":
-            self.unfinished.discard(rid)
+            self.unfinished.pop(rid, None)
             p = self._partner(e.home_city)
             p.receivable += e.home_amount
             p.receivable_value += e.credit

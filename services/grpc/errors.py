@@ -14,17 +14,10 @@ from google.protobuf.message import DecodeError
 from pydantic import ValidationError
 
 from aggregates.errors import DomainError, InvalidInput, NotFound, PreconditionFailed
+from services.federation.partner import PartnerUnreachable
 from services.grpc.auth import PermissionDenied, Unauthenticated
 
 log = logging.getLogger("civfed.grpc")
-
-
-class PartnerRefused(PreconditionFailed):
-    """A partner city answered with a refusal status."""
-
-
-class PartnerUnavailable(Exception):
-    """A partner city could not be reached in time; retrying with the same key is safe."""
 
 
 def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
@@ -42,7 +35,7 @@ def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.UNAUTHENTICATED, str(exc)
     if isinstance(exc, PermissionDenied):
         return grpc.StatusCode.PERMISSION_DENIED, str(exc)
-    if isinstance(exc, PartnerUnavailable):
+    if isinstance(exc, PartnerUnreachable):
         return grpc.StatusCode.UNAVAILABLE, str(exc)
     ref = uuid.uuid4().hex[:12]
     # The trace stays in the node's log; the caller gets a reference to quote.

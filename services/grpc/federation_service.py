@@ -2,41 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
 
-from aggregates.errors import (
-    HoldsNotOffered,
-    InsufficientBalance,
-    InvalidInput,
-    NotFound,
-    VoucherAlreadyRedeemed,
-    VoucherExpired,
-    WalletClosed,
-    WalletExpired,
-)
+from aggregates.errors import RedemptionClosed
 from civfed.v1 import common_pb2, federation_pb2, federation_pb2_grpc
-from services.federation.vouchers import verify
+from services.federation.home import HOLDER_REFUSALS
 from services.grpc import requests as rq
 from services.grpc.access import caller
 from services.grpc.calls import Calls, as_partner
 from services.grpc.node import CityNode
+from services.grpc.partner_client import REDEMPTION_CLOSED
 
 ACCEPTED = federation_pb2.DECISION_ACCEPTED
 REFUSED = federation_pb2.DECISION_REFUSED
-# What the voucher or its holder decided: answered only as "refused" and the amount,
-# never why. Anything else (no agreement, a reused idempotency key, a busy writer) is
-# about the partner's own call and keeps its own status, as on every other command.
-HOLDER_REFUSALS = (
-    NotFound,
-    VoucherAlreadyRedeemed,
-    VoucherExpired,
-    WalletClosed,
-    WalletExpired,
-    InsufficientBalance,
-    HoldsNotOffered,
-)
 
 
 class FederationService(federation_pb2_grpc.FederationServiceServicer):
@@ -66,9 +48,7 @@ class FederationService(federation_pb2_grpc.FederationServiceServicer):
 
     def Reserve(self, request: Any, context: grpc.ServicerContext) -> Any:
         c = self.call(context, request, rq.Reserve)
-        voucher = verify(c.request.redemption_token, self.node.home.signing_key.public_key())
-        if voucher.home != self.app.key:
-            raise InvalidInput("redemption_token", "not a voucher of this city")
+        voucher = self.node.home.voucher(c.request.redemption_token)
         try:
             out = self.node.execute(self.node.home.reserve(c.key, c.who.subject, voucher))
         except HOLDER_REFUSALS:
@@ -83,16 +63,18 @@ class FederationService(federation_pb2_grpc.FederationServiceServicer):
 
     def Commit(self, request: Any, context: grpc.ServicerContext) -> Any:
         c = self.call(context, request, rq.Commit)
-        out = self.node.execute(self.node.home.commit(c.key, c.who.subject, c.request.redemption_id))
+        with closed_marked(context):
+            out = self.node.execute(self.node.home.commit(c.key, c.who.subject, c.request.redemption_id))
         decision = ACCEPTED if out["decision"] == "accepted" else REFUSED
         return federation_pb2.CommitResponse(decision=decision, amount=self.node.amount(out["amount"]))
 
     def Cancel(self, request: Any, context: grpc.ServicerContext) -> Any:
         c = self.call(context, request, rq.Cancel)
         r = c.request
-        out = self.node.execute(
-            self.node.home.cancel(c.key, c.who.subject, r.redemption_id, r.reason or "cancelled")
-        )
+        with closed_marked(context):
+            out = self.node.execute(
+                self.node.home.cancel(c.key, c.who.subject, r.redemption_id, r.reason or "cancelled")
+            )
         return federation_pb2.CancelResponse(released=out["released"])
 
     def GetSettlement(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -104,6 +86,17 @@ class FederationService(federation_pb2_grpc.FederationServiceServicer):
         return federation_pb2.GetSettlementResponse(
             city=self.app.key, positions=[position(p, currency) for p in positions]
         )
+
+
+@contextmanager
+def closed_marked(context: grpc.ServicerContext) -> Iterator[None]:
+    """A refusal because the redemption is closed is the home's decision about it: the
+    status stays FAILED_PRECONDITION, and trailing metadata tells the partner's client so."""
+    try:
+        yield
+    except RedemptionClosed:
+        context.set_trailing_metadata(((REDEMPTION_CLOSED, "1"),))
+        raise
 
 
 def position(p: Any, currency: str) -> federation_pb2.Position:

@@ -9,21 +9,23 @@ from typing import Any
 from uuid import UUID
 
 from aggregates.credential import OwnerKind
-from aggregates.redemption import ForeignRedemption, Terms
+from aggregates.redemption import Terms
 from civfed.v1 import common_pb2
 from services.city import CityApplication
-from services.federation.acceptor import Acceptor, Partner
+from services.federation.acceptor import Acceptor
 from services.federation.home import HomeRedemptions
 from services.federation.ledger import RedemptionLedger
+from services.federation.partner import Partner
+from services.federation.sweep import sweep
 from services.federation.vouchers import load_private_key, load_public_key
 from services.group_writer import GroupWriter
 from services.grpc.access import Authenticator
-from services.grpc.client import PartnerClient
+from services.grpc.partner_client import GrpcPartner
 from services.grpc.tls import channel_credentials
 from services.identity.credentials import CredentialCheck, NewCredential
 from services.identity.oidc import Jwks, StaffTokens
 from services.settings.node import NodeSettings
-from services.unit_of_work import Command, UnitOfWork
+from services.unit_of_work import Job
 
 log = logging.getLogger("civfed.node")
 
@@ -61,17 +63,16 @@ class CityNode:
         creds = channel_credentials(
             settings.CIVFED_TLS_CERT_FILE, settings.CIVFED_TLS_KEY_FILE, settings.CIVFED_TLS_CA_FILE
         )
-        self.partners = {
-            city: Partner(
-                load_public_key(p.public_key_file),
-                PartnerClient(city, p.address, creds, settings.CIVFED_CALL_TIMEOUT_SECONDS),
-            )
+        # The saga reaches each partner through the Partner port; here, over gRPC.
+        self.partners: dict[str, Partner] = {
+            city: GrpcPartner(city, p.address, creds, settings.CIVFED_CALL_TIMEOUT_SECONDS)
             for city, p in settings.CIVFED_PARTNERS.items()
         }
-        self.acceptor = Acceptor(app, self.partners, self.lock, self.writer.execute)
+        keys = {city: load_public_key(p.public_key_file) for city, p in settings.CIVFED_PARTNERS.items()}
+        self.acceptor = Acceptor(app, self.partners, keys, self.lock, self.writer.execute)
         self.ledger = RedemptionLedger()
 
-    def execute(self, cmd: Command) -> dict[str, Any]:
+    def execute(self, cmd: Job) -> dict[str, Any]:
         return self.writer.execute(cmd)
 
     def first_credential(self, kind: OwnerKind, owner_id: UUID, issued_by: str) -> str:
@@ -94,10 +95,7 @@ class CityNode:
         # No call to a city this one has no agreement with: the command refuses it anyway.
         if partner is None or acceptor not in self.app.city.config.federation.redeemable_at:
             return None
-        for t in partner.client.published_terms().accepts:
-            if t.home_city == self.app.key:
-                return Terms(t.rate.numerator, t.rate.denominator, t.per_redemption_cap, t.daily_cap)
-        return None
+        return partner.published_terms().accepts.get(self.app.key)
 
     def amount(self, units: int) -> common_pb2.Amount:
         return common_pb2.Amount(units=units, currency=self.app.city.config.currency.name)
@@ -106,22 +104,11 @@ class CityNode:
         """Release lapsed holds (home side) and move unfinished sagas on (accepting side)."""
         # A rule change approved at another replica of this city reaches this one here.
         self.app.refresh_rulebook()
-        self.ledger.refresh(self.app)
-        for rid in self.ledger.lapsed(self.app.clock()):
-            self.execute(self.home.expire(rid))
         # A saga just started may still be waiting on its shop's call: leave it be.
         settle = dt.timedelta(seconds=4 * self.settings.CIVFED_CALL_TIMEOUT_SECONDS)
-        for saga_id in list(self.ledger.unfinished):
-            try:
-                saga = UnitOfWork(self.app).get(saga_id, ForeignRedemption, "redemption")
-                # On the application's clock, the one its events are dated by.
-                if saga.state == "started" and self.app.clock() - saga.created_on < settle:
-                    continue
-                self.acceptor.advance(saga_id)
-            except Exception as exc:  # a partner still down: try again next round
-                log.info("saga %s not advanced: %s", saga_id, exc)
+        sweep(self.home, self.acceptor, self.ledger, self.execute, settle)
 
     def close(self) -> None:
         for partner in self.partners.values():
-            partner.client.close()
+            partner.close()
         self.app.close()

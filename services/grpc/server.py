@@ -35,7 +35,8 @@ from civfed.v1 import (
     wallet_pb2,
     wallet_pb2_grpc,
 )
-from services.city import CityApplication, Clock, utcnow
+from services.city import CityApplication
+from services.clock import Clock, OffsetClock, utcnow
 from services.grpc.access import AccessInterceptor
 from services.grpc.credential_service import CredentialService
 from services.grpc.errors import ErrorInterceptor
@@ -220,8 +221,18 @@ def _open_app(city: City, settings: Settings, clock: Clock) -> CityApplication:
         ) from None
 
 
+def node_clock(settings: NodeSettings) -> Clock:
+    """The wall clock, or with CIVFED_CLOCK_OFFSET_FILE (tests and demos) the wall clock
+    moved on by the offset that file holds."""
+    path = settings.CIVFED_CLOCK_OFFSET_FILE
+    return OffsetClock(path) if path is not None else utcnow
+
+
 def start_node(
-    settings: NodeSettings, env: dict[str, str], clock: Clock = utcnow, listening: Listening | None = None
+    settings: NodeSettings,
+    env: dict[str, str],
+    clock: Clock | None = None,
+    listening: Listening | None = None,
 ) -> RunningNode:
     """Check the files, bind both ports (or take `listening`, already bound), then open the
     store and serve. On any failure, whatever was bound or opened is released."""
@@ -237,7 +248,7 @@ def start_node(
             undo.callback(listening.close)
         city_settings = load_settings(env)
         city = load_city(settings.CIVFED_CITY, city_settings.CIVFED_CITIES_DIR)
-        app = _open_app(city, city_settings, clock)
+        app = _open_app(city, city_settings, clock or node_clock(settings))
         try:
             node = CityNode(app, settings)
         except BaseException:

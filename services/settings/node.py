@@ -61,6 +61,9 @@ class NodeSettings(BaseSettings):
     CIVFED_SHUTDOWN_GRACE_SECONDS: float = Field(default=10, ge=0)
     # Most commands saved in one transaction when calls queue up (1: one per save).
     CIVFED_WRITE_BATCH: int = Field(default=200, ge=1, le=10_000)
+    # Tests and demos only: the node's clock runs this file's number of seconds ahead of
+    # the wall clock (services/clock.py), so a hold can lapse without anyone waiting.
+    CIVFED_CLOCK_OFFSET_FILE: Path | None = None
 
     @model_validator(mode="after")
     def _issuer_has_keys(self) -> NodeSettings:

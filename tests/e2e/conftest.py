@@ -35,12 +35,16 @@ def running(fed: LocalFederation, nodes: tuple[str, ...]) -> Iterator[Cluster]:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    yield from running(LocalFederation(tmp_path, CITIES, hold_seconds=6, sweep_seconds=0.3), NODES)
+    yield from running(
+        LocalFederation(tmp_path, CITIES, hold_seconds=6, sweep_seconds=0.3, movable_clock=True), NODES
+    )
 
 
 @pytest.fixture
 def pg_cluster(tmp_path: Path, pg_env: dict[str, str], pg_schemas: list[str]) -> Iterator[Cluster]:
     """The same nodes, each city's event store in its own fresh PostgreSQL schema."""
     stores = {city: {**pg_env, "POSTGRES_SCHEMA": new_schema(pg_schemas)} for city in NODES}
-    fed = LocalFederation(tmp_path, CITIES, hold_seconds=6, sweep_seconds=0.3, city_env=stores)
+    fed = LocalFederation(
+        tmp_path, CITIES, hold_seconds=6, sweep_seconds=0.3, city_env=stores, movable_clock=True
+    )
     yield from running(fed, NODES)

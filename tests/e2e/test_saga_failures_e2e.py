@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import grpc
 import pytest
@@ -18,6 +18,7 @@ from aggregates.redemption import ForeignRedemption
 from civfed.v1 import federation_pb2, federation_pb2_grpc, merchant_pb2, wallet_pb2
 from services.demo.local_federation import LocalFederation
 from services.event_log import event_type, read_events
+from services.federation.partner import Outcome
 from services.grpc.server import RunningNode
 from services.unit_of_work import UnitOfWork
 
@@ -63,6 +64,7 @@ def test_home_killed_after_reserve_then_the_hold_lapses(cluster: Cluster) -> Non
     with pytest.raises(grpc.RpcError) as err:
         sn.Commit(federation_pb2.CommitRequest(idempotency_key="c1", redemption_id=rid), timeout=1)
     assert err.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    cluster.fed.move_clock(6.5)  # the hold lapses while Vienna is down
     cluster.start("vienna")
     fay.city = cluster.stubs("vienna")
     # The restarted node's sweeper releases the lapsed hold; a late commit is refused.
@@ -184,7 +186,7 @@ def test_graceful_shutdown_exits_cleanly(cluster: Cluster) -> None:
 @pytest.fixture
 def home_and_acceptor(tmp_path: Path) -> Iterator[tuple[Cluster, RunningNode]]:
     """Vienna as a `civfed serve` process; Sint-Niklaas in this process, so a test can time a crash."""
-    fed = LocalFederation(tmp_path, CITIES, hold_seconds=6, sweep_seconds=0.3)
+    fed = LocalFederation(tmp_path, CITIES, hold_seconds=6, sweep_seconds=0.3, movable_clock=True)
     cluster = Cluster(fed)
     cluster.start("vienna")
     acceptor = fed.start_in_process("sint_niklaas")
@@ -204,15 +206,15 @@ def home_and_acceptor(tmp_path: Path) -> Iterator[tuple[Cluster, RunningNode]]:
 
 def kill_home_before_commit(cluster: Cluster, acceptor: RunningNode) -> None:
     """The next commit the acceptor sends finds Vienna gone: killed after reserve, before commit."""
-    client = acceptor.node.partners["vienna"].client
-    commit = client.commit
+    partner = acceptor.node.partners["vienna"]
+    commit = partner.commit
 
-    def killed_first(key: str, redemption_id: str) -> federation_pb2.CommitResponse:
+    def killed_first(key: str, redemption_id: UUID) -> Outcome:
         cluster.kill("vienna")
-        client.commit = commit  # type: ignore[method-assign]
+        partner.commit = commit  # type: ignore[method-assign]
         return commit(key, redemption_id)
 
-    client.commit = killed_first  # type: ignore[method-assign]
+    partner.commit = killed_first  # type: ignore[method-assign]
 
 
 def saga_states(acceptor: RunningNode) -> list[str]:
@@ -261,7 +263,7 @@ def test_home_killed_mid_saga_and_back_in_time_commits_once(home_and_acceptor: A
 def test_home_killed_mid_saga_past_the_hold_reverses_the_credit(home_and_acceptor: Any) -> None:
     cluster, acceptor = home_and_acceptor
     citizen, till = sale_during_crash(cluster, acceptor, "jo")
-    time.sleep(6.5)  # the hold lapses while Vienna is down
+    cluster.fed.move_clock(6.5)  # the hold lapses while Vienna is down
     cluster.start("vienna")
     citizen.city = cluster.stubs("vienna")
     wait_until(lambda: saga_states(acceptor) == ["reversed"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import inspect
+import threading
 from collections.abc import Callable
 from typing import Any, get_args, get_origin, get_type_hints
 from uuid import UUID, uuid4
@@ -12,10 +13,14 @@ from uuid import UUID, uuid4
 import pytest
 from city_scenarios import normalised, run_singly, season
 from citykit import T0, Cities, log_count, merchant, open_wallet, wallet_state
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aggregates.errors import IdempotencyConflict, InsufficientBalance, InvalidInput, VoucherAlreadyRedeemed
 from services import commands as c
 from services.city import CityApplication
+from services.federation.acceptor import Acceptor
+from services.federation.home import HomeRedemptions
+from services.federation.local_partner import LocalPartner
 from services.identity.credentials import NewCredential
 from services.unit_of_work import Job
 
@@ -393,6 +398,58 @@ def _issue_till_credential(cities: Cities) -> Example:
     return app, c.IssueTillCredential("k", shop, "till 2", 365, "staff:mia", uuid4(), "3" * 64)
 
 
+SIGNING_KEY = Ed25519PrivateKey.generate()
+
+
+def vienna_home(cities: Cities) -> tuple[CityApplication, HomeRedemptions, UUID]:
+    """Vienna, redeeming at partners, with a wallet holding 5 tokens."""
+    app, w, _ = vienna(cities)
+    home = HomeRedemptions(app, SIGNING_KEY, dt.timedelta(minutes=15), dt.timedelta(minutes=2))
+    return app, home, w
+
+
+def reserved(cities: Cities) -> tuple[CityApplication, UUID]:
+    """Vienna with a redemption Sint-Niklaas has reserved."""
+    app, home, w = vienna_home(cities)
+    voucher = home.voucher(app.execute(home.issue("voucher", w, 2))["token"])
+    return app, UUID(app.execute(home.reserve("reserve", "sint_niklaas", voucher))["redemption_id"])
+
+
+def _issue_redemption_voucher(cities: Cities) -> Example:
+    app, _, w = vienna_home(cities)
+    return app, c.IssueRedemptionVoucher("k", w, 2)
+
+
+def _reserve_redemption(cities: Cities) -> Example:
+    app, home, w = vienna_home(cities)
+    voucher = home.voucher(app.execute(home.issue("voucher", w, 2))["token"])
+    return app, c.ReserveRedemption("k", "sint_niklaas", voucher.voucher_id)
+
+
+def _commit_redemption(cities: Cities) -> Example:
+    app, rid = reserved(cities)
+    return app, c.CommitRedemption("k", "sint_niklaas", rid)
+
+
+def _cancel_redemption(cities: Cities) -> Example:
+    app, rid = reserved(cities)
+    return app, c.CancelRedemption("k", "sint_niklaas", rid, "shop closed")
+
+
+def _expire_redemption(cities: Cities) -> Example:
+    app, rid = reserved(cities)
+    return app, c.ExpireRedemption("k", rid)
+
+
+def _accept_foreign_voucher(cities: Cities) -> Example:
+    vapp, home, w = vienna_home(cities)
+    token = vapp.execute(home.issue("voucher", w, 2))["token"]
+    app = cities.open("sint_niklaas")
+    partner = LocalPartner(home, vapp.execute, "sint_niklaas")
+    Acceptor(app, {"vienna": partner}, {"vienna": SIGNING_KEY.public_key()}, threading.Lock(), app.execute)
+    return app, c.AcceptForeignVoucher("k", merchant(app, "shop"), token)
+
+
 EXAMPLES: dict[type[c.Command], Callable[[Cities], Example]] = {
     c.OpenWallet: _open_wallet,
     c.RecordActivity: _record_activity,
@@ -429,6 +486,12 @@ EXAMPLES: dict[type[c.Command], Callable[[Cities], Example]] = {
     c.RequestRecovery: _request_recovery,
     c.ApproveRecovery: _approve_recovery,
     c.IssueTillCredential: _issue_till_credential,
+    c.IssueRedemptionVoucher: _issue_redemption_voucher,
+    c.ReserveRedemption: _reserve_redemption,
+    c.CommitRedemption: _commit_redemption,
+    c.CancelRedemption: _cancel_redemption,
+    c.ExpireRedemption: _expire_redemption,
+    c.AcceptForeignVoucher: _accept_foreign_voucher,
 }
 
 

@@ -21,6 +21,7 @@ from services import commands as c
 from services.unit_of_work import Job, UnitOfWork
 
 W, SHOP, PRIZE, VOUCHER, APPEAL, TASK, LOG, CRED, ERASURE = (uuid4() for _ in range(9))
+W, SHOP, PRIZE, VOUCHER, APPEAL, TASK, LOG, CRED, REDEMPTION = (uuid4() for _ in range(9))
 T0 = dt.datetime(2026, 5, 4, 8, 0, tzinfo=dt.UTC)
 FIELDS = {"mode": "bike", "distance_m": 1000, "date": "2026-05-04"}
 REMEDY = {"activity": "trip", "fields": FIELDS}
@@ -73,7 +74,20 @@ BEFORE: list[tuple[c.Command, dict[str, Any]]] = [
     (c.ApproveLog("k", LOG, "coord"), {"log": LOG, "approver": "coord"}),
     (c.RejectLog("k", LOG, "coord", "closed"), {"log": LOG, "approver": "coord", "reason": "closed"}),
     (c.PayTax("k", W, 100, "OZB-1"), {"wallet": W, "amount": 100, "assessment": "OZB-1"}),
-    # Commands new since then: their fields under their own names.
+    # Cross-city redemption, whose builders wrote their dicts out by hand until later;
+    # "at" only when a voucher names the partner it is meant for.
+    (c.IssueRedemptionVoucher("k", W, 2, "rome"), {"wallet": W, "amount": 2, "at": "rome"}),
+    (c.IssueRedemptionVoucher("k", W, 2), {"wallet": W, "amount": 2}),
+    (c.ReserveRedemption("k", "rome", VOUCHER), {"acceptor": "rome", "voucher": VOUCHER}),
+    (c.CommitRedemption("k", "rome", REDEMPTION), {"acceptor": "rome", "redemption": REDEMPTION}),
+    (c.ExpireRedemption("k", REDEMPTION), {"redemption": REDEMPTION}),
+    (c.AcceptForeignVoucher("k", SHOP, "tok.sig"), {"merchant": SHOP, "token": "tok.sig"}),
+    # Commands new since then: their fields under their own names. A cancel's reason
+    # was not bound to its key before; it is now, like every field.
+    (
+        c.CancelRedemption("k", "rome", REDEMPTION, "shop closed"),
+        {"acceptor": "rome", "redemption": REDEMPTION, "reason": "shop closed"},
+    ),
     (
         c.IssueCredential("k", "holder", W, CRED, "ab12", "phone", 365, "staff:s1"),
         {

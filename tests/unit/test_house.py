@@ -147,3 +147,14 @@ def test_the_checks_see_the_house() -> None:
     assert "services.city" in graph["services.grpc.node"]
     assert "aggregates.wallet" in graph["services.city"]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_nothing_in_production_imports_the_simulation() -> None:
+    """The fault simulation (services/simulation) runs only from the command line and tests."""
+    wrong = [
+        (a, b)
+        for a, b in edges(import_graph())
+        if b.startswith("services.simulation") and not a.startswith(("services.simulation", "services.cli"))
+    ]
+    assert wrong == []
+    assert "services.simulation.world" in import_graph()["services.cli.simulate"]
