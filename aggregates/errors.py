@@ -142,3 +142,26 @@ def rebuild(result: dict[str, str]) -> DomainError:
 
 def _subclasses(cls: type[DomainError]) -> list[type[DomainError]]:
     return [cls] + [s for sub in cls.__subclasses__() for s in _subclasses(sub)]
+
+
+# -- claims from registered sources (aggregates/source.py) ---------------------------------
+
+
+class KindNotAttested(PreconditionFailed):
+    """A source claiming an activity kind it was not registered to attest."""
+
+
+class SourceRetired(PreconditionFailed):
+    """A retired source, or a key of a source that has since been rotated out."""
+
+
+class StaleClaim(PreconditionFailed):
+    """A claim dated further back than the city accepts."""
+
+
+class OverBound(PreconditionFailed):
+    """A claim beyond a source's plausibility bound for one person and day."""
+
+
+class NotDeskActivity(PreconditionFailed):
+    """An activity staff may not record at a desk: it reaches the ledger only as a signed claim."""

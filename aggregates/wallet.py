@@ -117,8 +117,12 @@ class Wallet(Aggregate):
         carried_after: int | None = None,
         quantity: int | None = None,
         lot: LotTerms | None = None,
+        source: str = "",
+        claim_id: str = "",
     ) -> None:
-        """An award; in a depreciating currency (`lot` given) it is also kept as a lot."""
+        """An award; in a depreciating currency (`lot` given) it is also kept as a lot.
+        `source` names where it came from (`source:<id>` with the source's `claim_id`, or the
+        staff member who recorded it at a desk); empty for awards made by the node itself."""
         if amount < 0:
             raise InvalidInput("amount", "awards are never negative")
         if lot is not None:
@@ -131,6 +135,8 @@ class Wallet(Aggregate):
             carry_key=carry_key,
             carried_after=carried_after,
             quantity=quantity,
+            source=source,
+            claim_id=claim_id,
         )
         if amount:
             self._credited(amount=amount, **fields)
@@ -150,6 +156,8 @@ class Wallet(Aggregate):
         carry_key: str | None,
         carried_after: int | None,
         quantity: int | None,
+        source: str = "",
+        claim_id: str = "",
     ) -> None:
         self.balance += amount
         if carry_key is not None and carried_after is not None:
@@ -165,6 +173,8 @@ class Wallet(Aggregate):
         carry_key: str | None,
         carried_after: int | None,
         quantity: int | None,
+        source: str = "",
+        claim_id: str = "",
     ) -> None:
         """A measured activity that earned no whole token yet; the remainder carries."""
         if carry_key is not None and carried_after is not None:

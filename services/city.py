@@ -22,6 +22,7 @@ from aggregates.wallet import Wallet
 from services import commands as c
 from services.appeals import AppealCommands
 from services.balances import BalanceView, balance_view
+from services.claims import ClaimCommands, desk_check
 from services.commands import Command
 from services.identity.credentials import CredentialCommands
 from services.lots import new_lot
@@ -52,7 +53,7 @@ def app_name(city: str) -> str:
     return f"civfed_{city}"
 
 
-class CityApplication(AppealCommands, CredentialCommands, Application[UUID]):
+class CityApplication(AppealCommands, CredentialCommands, ClaimCommands, Application[UUID]):
     def __init__(self, city: City, env: dict[str, str] | None = None, clock: Clock = utcnow) -> None:
         self.city = city
         self.key = city.config.key
@@ -116,6 +117,7 @@ class CityApplication(AppealCommands, CredentialCommands, Application[UUID]):
         handlers: dict[type[Command], Callable[[Any, UnitOfWork], dict[str, Any]]] = {
             c.OpenWallet: self._open_wallet,
             c.RecordActivity: self._record_activity,
+            c.RecordDeskActivity: self._record_desk_activity,
             c.RegisterMerchant: self._register_merchant,
             c.Spend: self._spend,
             c.OfferPrize: self._offer_prize,
@@ -130,6 +132,7 @@ class CityApplication(AppealCommands, CredentialCommands, Application[UUID]):
             c.IssueCredential: self._issue_credential,
             c.RevokeCredential: self._revoke_credential,
         }
+        handlers.update(self.claim_handlers())
         if self.workflow is not None:
             handlers.update(self.workflow.handlers())
         return handlers
@@ -141,8 +144,17 @@ class CityApplication(AppealCommands, CredentialCommands, Application[UUID]):
         return self.job(c.OpenWallet(key, participant_kind, consent_version, valid_until))
 
     def record_activity(
-        self, key: str, wallet_id: UUID, activity: str, fields: dict[str, Any], activity_id: str | None = None
+        self,
+        key: str,
+        wallet_id: UUID,
+        activity: str,
+        fields: dict[str, Any],
+        activity_id: str | None = None,
+        recorded_by: str | None = None,
     ) -> Job:
+        """With `recorded_by` (a staff member, as authenticated): the desk path."""
+        if recorded_by is not None:
+            return self.job(c.RecordDeskActivity(key, wallet_id, activity, fields, activity_id, recorded_by))
         return self.job(c.RecordActivity(key, wallet_id, activity, fields, activity_id))
 
     def register_merchant(
@@ -189,10 +201,26 @@ class CityApplication(AppealCommands, CredentialCommands, Application[UUID]):
         activity_id = cmd.activity_id or cmd.idempotency_key
         return self.credit_activity(uow, cmd.wallet_id, cmd.activity, cmd.fields, activity_id)
 
+    def _record_desk_activity(self, cmd: c.RecordDeskActivity, uow: UnitOfWork) -> dict[str, Any]:
+        """Staff at a desk: only the city's desk activities, and the award names them."""
+        desk_check(self.city, cmd.activity)
+        activity_id = cmd.activity_id or cmd.idempotency_key
+        fields, by = cmd.fields, cmd.recorded_by
+        return self.credit_activity(uow, cmd.wallet_id, cmd.activity, fields, activity_id, source=by)
+
     def credit_activity(
-        self, uow: UnitOfWork, wallet_id: UUID, activity: str, fields: dict[str, Any], activity_id: str
+        self,
+        uow: UnitOfWork,
+        wallet_id: UUID,
+        activity: str,
+        fields: dict[str, Any],
+        activity_id: str,
+        source: str = "",
+        claim_id: str = "",
     ) -> dict[str, Any]:
-        """The normal rule path: checks first, then the credit (used by appeals too)."""
+        """The normal rule path: checks first, then the credit (used by appeals too).
+        `source` and `claim_id` say where the award came from: a registered source and its
+        claim id, or the staff member who recorded it at a desk."""
         rule = self.rulebook.for_activity(activity)
         wallet = uow.get(wallet_id, Wallet, "wallet")
         now = self.clock()
@@ -204,8 +232,8 @@ class CityApplication(AppealCommands, CredentialCommands, Application[UUID]):
         award = rules.evaluate(rule, fields, rules.Context.of(rule, wallet, merchant_accepts))
         if award.subject_key is not None:
             digest = SubjectClaim.digest(award.subject_key)
-            claim_id = SubjectClaim.create_id(self.key, rule.rule_id, digest)
-            SubjectClaim.check_unclaimed(uow.find(claim_id, SubjectClaim), rule.rule_id)
+            marker_id = SubjectClaim.create_id(self.key, rule.rule_id, digest)
+            SubjectClaim.check_unclaimed(uow.find(marker_id, SubjectClaim), rule.rule_id)
             uow.add(SubjectClaim(self.key, rule.rule_id, digest, wallet.id))
         carry_key = rule.rule_id if award.carried_after is not None else None
         wallet.credit(
@@ -218,6 +246,8 @@ class CityApplication(AppealCommands, CredentialCommands, Application[UUID]):
             award.carried_after,
             award.quantity,
             lot=new_lot(self.city.config.currency, now),
+            source=source,
+            claim_id=claim_id,
         )
         return {
             "amount": award.amount,

@@ -22,22 +22,28 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from civfed.v1 import (
+    claims_pb2,
+    claims_pb2_grpc,
     federation_pb2,
     federation_pb2_grpc,
     merchant_pb2,
     merchant_pb2_grpc,
     rulebook_pb2,
     rulebook_pb2_grpc,
+    sources_pb2,
+    sources_pb2_grpc,
     wallet_pb2,
     wallet_pb2_grpc,
 )
 from services.city import CityApplication, Clock, utcnow
 from services.grpc.access import AccessInterceptor
+from services.grpc.claim_service import ClaimService
 from services.grpc.errors import ErrorInterceptor
 from services.grpc.federation_service import FederationService
 from services.grpc.merchant_service import MerchantService
 from services.grpc.node import CityNode
 from services.grpc.rulebook_service import RulebookService
+from services.grpc.source_service import SourceService
 from services.grpc.tls import public_server_credentials, server_credentials
 from services.grpc.wallet_service import WalletService
 from services.settings.cities import City, Settings, load_city, load_settings
@@ -51,6 +57,8 @@ SERVICES = [
     merchant_pb2.DESCRIPTOR.services_by_name["MerchantService"].full_name,
     federation_pb2.DESCRIPTOR.services_by_name["FederationService"].full_name,
     rulebook_pb2.DESCRIPTOR.services_by_name["RulebookService"].full_name,
+    sources_pb2.DESCRIPTOR.services_by_name["SourceService"].full_name,
+    claims_pb2.DESCRIPTOR.services_by_name["ClaimService"].full_name,
 ]
 
 
@@ -149,6 +157,8 @@ class RunningNode:
         merchant_pb2_grpc.add_MerchantServiceServicer_to_server(MerchantService(node), self.server)
         federation_pb2_grpc.add_FederationServiceServicer_to_server(FederationService(node), self.server)
         rulebook_pb2_grpc.add_RulebookServiceServicer_to_server(RulebookService(node), self.server)
+        sources_pb2_grpc.add_SourceServiceServicer_to_server(SourceService(node), self.server)
+        claims_pb2_grpc.add_ClaimServiceServicer_to_server(ClaimService(node), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
