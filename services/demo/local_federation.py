@@ -25,7 +25,14 @@ from typing import Any
 
 import grpc
 
-from civfed.v1 import federation_pb2_grpc, merchant_pb2_grpc, rulebook_pb2_grpc, wallet_pb2_grpc
+from civfed.v1 import (
+    claims_pb2_grpc,
+    federation_pb2_grpc,
+    merchant_pb2_grpc,
+    rulebook_pb2_grpc,
+    sources_pb2_grpc,
+    wallet_pb2_grpc,
+)
 from services.city import Clock, utcnow
 from services.demo.front_door import FrontDoor
 from services.demo.identity_provider import ALL_ROLES, TestIdentityProvider
@@ -197,6 +204,8 @@ class CityStubs:
         self.merchant: Any = merchant_pb2_grpc.MerchantServiceStub(channel)
         self.federation: Any = federation_pb2_grpc.FederationServiceStub(channel)
         self.rulebook: Any = rulebook_pb2_grpc.RulebookServiceStub(channel)
+        self.sources: Any = sources_pb2_grpc.SourceServiceStub(channel)
+        self.claims: Any = claims_pb2_grpc.ClaimServiceStub(channel)
         self.staff = bearer(staff_token)
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 
-from aggregates.errors import DomainError
+from aggregates.errors import DomainError, InvalidInput
 from civfed.v1 import claims_pb2, claims_pb2_grpc
 from services import commands
 from services.claims import ClaimNotAuthentic, reason_code, refused_claim
@@ -38,9 +38,8 @@ class ClaimService(claims_pb2_grpc.ClaimServiceServicer):
     def SubmitClaims(self, request: Any, context: grpc.ServicerContext) -> Any:
         if len(request.claims) > rq.MAX_CLAIMS_PER_CALL:
             # Refused whole, before any is read: the caller splits the batch.
-            context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"claims: at most {rq.MAX_CLAIMS_PER_CALL} claims per call, got {len(request.claims)}",
+            raise InvalidInput(
+                "claims", f"at most {rq.MAX_CLAIMS_PER_CALL} claims per call, got {len(request.claims)}"
             )
         call = self.call(context, request, rq.SubmitClaims)
         registry = self.app.source_registry()
