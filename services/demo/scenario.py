@@ -15,7 +15,7 @@ from uuid import UUID
 from services.city import CityApplication
 from services.demo.clock import START, ScenarioClock
 from services.demo.groups import Step, ids, open_residents, run_group
-from services.demo.mobility import MobilityProvider
+from services.demo.mobility import SOURCE_ID, MobilityProvider
 from services.demo.workflow import zwolle
 from services.unit_of_work import Job
 
@@ -38,8 +38,10 @@ def vienna(app: CityApplication, clock: ScenarioClock, step: Step, people: int) 
     appeals: list[UUID] = []
     # Trips come from the mobility provider, a registered source that signs each one.
     provider = MobilityProvider()
-    app.execute(provider.registration("demo:mobility-provider"))
     registry = app.source_registry()
+    if SOURCE_ID not in registry.sources:  # the federation demo's nodes may have registered it
+        app.execute(provider.registration("demo:mobility-provider"))
+        registry = app.source_registry()
     for day in range(WEEKS * 7):
         date = clock.day(day)
         cmds: list[Job] = []
