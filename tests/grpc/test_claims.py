@@ -19,7 +19,7 @@ from civfed.v1 import claims_pb2, sources_pb2, wallet_pb2
 from services.claims import new_source_key, public_pem, sign_claim
 from services.demo.local_federation import CityStubs, LocalFederation
 from services.grpc.auth import bearer
-from tests.e2e.flows import open_wallet
+from tests.e2e.flows import CONSENT, open_wallet
 from tests.grpc.conftest import in_process_federation
 
 SOURCE = "wien-mobility"
@@ -304,3 +304,25 @@ def test_staff_cannot_record_trips_at_a_desk(world: World) -> None:
         assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "signed by a registered source" in err.value.details()
     assert world.balance(kim) == 0
+
+
+def test_a_desk_activity_names_the_staff_member_who_recorded_it(fed: LocalFederation) -> None:
+    """Sint-Niklaas engraves bikes at a desk: the recorder's authenticated subject is on the
+    award, never a name from the request."""
+    s = fed.stubs("sint_niklaas")
+    opened = open_wallet(s, "desk:lea", CONSENT["sint_niklaas"])
+    req = wallet_pb2.RecordActivityRequest(
+        idempotency_key="desk:engrave",
+        wallet_id=opened.wallet_id,
+        activity="bike_engraving",
+        fields={"subject": "SN-4471", "date": today().isoformat()},
+    )
+    award = s.wallet.RecordActivity(req, metadata=fed.staff("desk-7", "recorder"), timeout=5)
+    assert award.awarded.units > 0
+    events = s.wallet.ListMyEvents(
+        wallet_pb2.ListMyEventsRequest(wallet_id=opened.wallet_id),
+        metadata=bearer(opened.holder_token),
+        timeout=5,
+    ).events
+    (credit,) = [e for e in events if e.type == "Wallet.Credited"]
+    assert json.loads(credit.fields_json)["source"] == "staff:desk-7"
