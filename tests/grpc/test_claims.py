@@ -248,23 +248,43 @@ def test_a_batch_of_good_and_bad_claims_credits_exactly_the_good_ones(world: Wor
         world.claim("mix-future", hal.wallet_id, date=today() + dt.timedelta(days=3)),
         world.claim("mix-kind", hal.wallet_id, {"action": "x"}, activity="eco_action"),
         "not a claim",
+        "eyJ" + "x" * 5000 + ".y.z",  # oversized: refused alone
         world.claim("mix-far", ivy.wallet_id, {"mode": "bike", "distance_m": 151_000}),
     ]
-    batch = [good[0], bad[0], bad[1], good[1], bad[2], bad[3], good[2], bad[4], good[0]]
+    batch = [good[0], bad[0], bad[1], good[1], bad[2], bad[3], good[2], bad[5], bad[4], good[0]]
     out = world.v.claims.SubmitClaims(claims_pb2.SubmitClaimsRequest(claims=batch), timeout=30)
-    assert [r.accepted for r in out.results] == [True, False, False, True, False, False, True, False, True]
+    assert [r.accepted for r in out.results] == [
+        True,
+        False,
+        False,
+        True,
+        False,
+        False,
+        True,
+        False,
+        False,
+        True,
+    ]
     reasons = [r.reason for r in out.results if not r.accepted]
-    assert reasons == ["bad_signature", "invalid_date", "kind_not_attested", "invalid_claim", "over_bound"]
+    assert reasons == [
+        "bad_signature",
+        "invalid_date",
+        "kind_not_attested",
+        "invalid_claim",
+        "over_bound",
+        "invalid_claim",
+    ]
     assert [r.status for r in out.results if not r.accepted] == [
         "UNAUTHENTICATED",
         "INVALID_ARGUMENT",
         "FAILED_PRECONDITION",
         "INVALID_ARGUMENT",
         "FAILED_PRECONDITION",
+        "INVALID_ARGUMENT",
     ]
     # The repeated claim returns its stored result; it is counted once in the balance.
     assert out.results[-1] == out.results[0]
-    assert (out.accepted, out.refused) == (4, 5)
+    assert (out.accepted, out.refused) == (4, 6)
     assert world.balance(hal) == 2 * 50 * 200 // 20_000  # 100 km by bike: 20 kg, 1 token
     assert world.balance(ivy) == 200 * (200 - 70) // 20_000  # 26 kg: 1 token
     # Sent again, the whole batch changes nothing.
