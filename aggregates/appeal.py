@@ -16,7 +16,8 @@ from aggregates.errors import AppealAlreadyDecided, InvalidInput, SelfDecision
 
 # The set stays open: a new kind of decision that can be appealed is added here,
 # and its remedy is registered by the application that owns it.
-SUBJECT_KINDS = ("award", "missing_award", "work_log")
+# "refused_award": an award a rule's caps or dates refused; its ref is the activity id.
+SUBJECT_KINDS = ("award", "missing_award", "work_log", "refused_award")
 
 
 def check_reason(field: str, reason: str) -> None:

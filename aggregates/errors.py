@@ -105,6 +105,14 @@ class AppealAlreadyDecided(PreconditionFailed):
     """An appeal is decided once; a further decision would rewrite the outcome."""
 
 
+class SelfErasureApproval(PreconditionFailed):
+    """Four eyes: the officer who requested an erasure may not approve it."""
+
+
+class ErasureNotPending(PreconditionFailed):
+    """An erasure request already carried out or withdrawn, or withdrawn by another officer."""
+
+
 class IdempotencyConflict(PreconditionFailed):
     """An idempotency key reused with different parameters."""
 
@@ -142,6 +150,15 @@ def rebuild(result: dict[str, str]) -> DomainError:
 
 def _subclasses(cls: type[DomainError]) -> list[type[DomainError]]:
     return [cls] + [s for sub in cls.__subclasses__() for s in _subclasses(sub)]
+
+
+class AwardRefused(PreconditionFailed):
+    """An award a rule's caps or dates refuse; the refusal is recorded on the wallet and
+    can be appealed like any other."""
+
+
+class ProposalNotOpen(PreconditionFailed):
+    """A rule change proposal already approved or rejected is decided once."""
 
 
 # -- claims from registered sources (aggregates/source.py) ---------------------------------

@@ -38,6 +38,8 @@ class Rule:
     params: dict[str, Any]
     conditions: dict[str, Any] = field(default_factory=dict)
     active: bool = True
+    # The first activity date this version applies to (ISO); None: from the start.
+    effective_from: str | None = None
 
     def allows(self, participant_kind: str) -> bool:
         kinds = self.conditions.get("participant_kinds")

@@ -52,6 +52,10 @@ class Wallet(Aggregate):
         self.closes_at: dt.datetime | None = None
         self.erased = False
         self.appeals: list[UUID] = []
+        # Per rule, what the wallet earned on each activity date (ISO day -> amount): caps.
+        self.earned: dict[str, dict[str, int]] = {}
+        # Awards refused by a rule's caps or dates, by activity id: the reason (appealable).
+        self.refused: dict[str, str] = {}
 
     @classmethod
     def open(
@@ -117,12 +121,14 @@ class Wallet(Aggregate):
         carried_after: int | None = None,
         quantity: int | None = None,
         lot: LotTerms | None = None,
+        on: dt.date | None = None,
         source: str = "",
         claim_id: str = "",
     ) -> None:
         """An award; in a depreciating currency (`lot` given) it is also kept as a lot.
-        `source` names where it came from (`source:<id>` with the source's `claim_id`, or the
-        staff member who recorded it at a desk); empty for awards made by the node itself."""
+        `on` is the activity's date, which the rule's caps count by. `source` names where it
+        came from (`source:<id>` with the source's `claim_id`, or the staff member who recorded
+        it at a desk); empty for awards made by the node itself."""
         if amount < 0:
             raise InvalidInput("amount", "awards are never negative")
         if lot is not None:
@@ -138,6 +144,8 @@ class Wallet(Aggregate):
             source=source,
             claim_id=claim_id,
         )
+        if on is not None:
+            fields["on"] = on.isoformat()
         if amount:
             self._credited(amount=amount, **fields)
             if lot is not None:
@@ -156,12 +164,16 @@ class Wallet(Aggregate):
         carry_key: str | None,
         carried_after: int | None,
         quantity: int | None,
+        on: str | None = None,
         source: str = "",
         claim_id: str = "",
     ) -> None:
         self.balance += amount
         if carry_key is not None and carried_after is not None:
             self.carried[carry_key] = carried_after
+        if on is not None:
+            days = self.earned.setdefault(rule_id, {})
+            days[on] = days.get(on, 0) + amount
 
     @event("Progressed")
     def _progressed(
@@ -173,12 +185,27 @@ class Wallet(Aggregate):
         carry_key: str | None,
         carried_after: int | None,
         quantity: int | None,
+        on: str | None = None,
         source: str = "",
         claim_id: str = "",
     ) -> None:
         """A measured activity that earned no whole token yet; the remainder carries."""
         if carry_key is not None and carried_after is not None:
             self.carried[carry_key] = carried_after
+
+    def earned_under(self, rule_id: str, on: dt.date) -> tuple[int, int]:
+        """What the wallet earned under a rule on `on`'s day and in its calendar month."""
+        days = self.earned.get(rule_id, {})
+        month = on.isoformat()[:7]
+        return days.get(on.isoformat(), 0), sum(v for d, v in days.items() if d.startswith(month))
+
+    @event("AwardRefused")
+    def refuse_award(
+        self, rule_id: str, rule_version: int, activity_id: str, limit: str, reason: str, on: str
+    ) -> None:
+        """An award the rule's caps or dates refuse: recorded, never silently dropped, and
+        open to appeal like any refusal. `limit` names the cap or date that refused it."""
+        self.refused[activity_id] = reason
 
     # -- depreciating currencies: lots --------------------------------------
     @event("LotOpened")

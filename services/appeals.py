@@ -33,7 +33,13 @@ class CityLike(Protocol):
     def clock(self) -> dt.datetime: ...
 
     def credit_activity(
-        self, uow: UnitOfWork, wallet_id: UUID, activity: str, fields: dict[str, Any], activity_id: str
+        self,
+        uow: UnitOfWork,
+        wallet_id: UUID,
+        activity: str,
+        fields: dict[str, Any],
+        activity_id: str,
+        waive_limits: bool = False,
     ) -> dict[str, Any]: ...
 
     def job(self, command: Command) -> Job: ...
@@ -69,8 +75,9 @@ def appeal_activity_id(appeal: Appeal) -> str:
     return f"appeal:{appeal.id}"
 
 
-def award_remedy(app: CityLike) -> Remedy:
-    """Credit the award through the normal rule path, as if recorded in the first place."""
+def award_remedy(app: CityLike, waive_limits: bool = False) -> Remedy:
+    """Credit the award through the normal rule path, as if recorded in the first place;
+    with `waive_limits` (an award a cap or date refused) past the rule's caps and dates."""
 
     def remedy(uow: UnitOfWork, appeal: Appeal, spec: dict[str, Any]) -> dict[str, Any]:
         activity = spec.get("activity")
@@ -79,7 +86,8 @@ def award_remedy(app: CityLike) -> Remedy:
             raise InvalidInput("remedy.activity", "an upheld award appeal names the activity to credit")
         if not isinstance(fields, dict):
             raise InvalidInput("remedy.fields", "an upheld award appeal gives the activity's fields")
-        return app.credit_activity(uow, appeal.wallet_id, activity, fields, appeal_activity_id(appeal))
+        activity_id = appeal_activity_id(appeal)
+        return app.credit_activity(uow, appeal.wallet_id, activity, fields, activity_id, waive_limits)
 
     return remedy
 
@@ -90,7 +98,11 @@ class AppealCommands:
     appeal_remedies: dict[str, Remedy]
 
     def _register_award_remedies(self: CityLike) -> None:
-        self.appeal_remedies = {"award": award_remedy(self), "missing_award": award_remedy(self)}
+        self.appeal_remedies = {
+            "award": award_remedy(self),
+            "missing_award": award_remedy(self),
+            "refused_award": award_remedy(self, waive_limits=True),
+        }
 
     def file_appeal(
         self: CityLike,
@@ -118,6 +130,8 @@ class AppealCommands:
         wallet = uow.get(cmd.wallet_id, Wallet, "wallet")
         now = self.clock()
         wallet.check_earning(now)
+        if cmd.subject_kind == "refused_award" and cmd.subject_ref not in wallet.refused:
+            raise NotFound(f"wallet {wallet.id} has no refused award {cmd.subject_ref!r}")
         deadline = now + dt.timedelta(days=self.city.config.appeal_decision_days)
         appeal = Appeal.file(
             self.key, wallet.id, cmd.subject_kind, cmd.subject_ref, cmd.reason, cmd.filed_by, deadline

@@ -16,9 +16,9 @@ from aggregates.errors import DomainError, InvalidInput, NotFound, ParticipantNo
 from aggregates.merchant import Merchant, Prize
 from aggregates.receipt import SubjectClaim
 from aggregates.rulebook import Rulebook
-from aggregates.rules import Rule
 from aggregates.voucher import Voucher
 from aggregates.wallet import Wallet
+from services import access_log, erasure
 from services import commands as c
 from services.appeals import AppealCommands
 from services.balances import BalanceView, balance_view
@@ -28,6 +28,7 @@ from services.identity.credentials import CredentialCommands
 from services.lots import new_lot
 from services.privacy.keystore import KeyStore, open_keystore
 from services.privacy.sealing import ShreddingMapper
+from services.rule_changes import RuleChangeCommands, check_limits, sync_rulebook_file
 from services.settings.cities import City
 from services.unit_of_work import IdempotentExecutor, Job, UnitOfWork
 from services.workflow import Workflow
@@ -53,7 +54,9 @@ def app_name(city: str) -> str:
     return f"civfed_{city}"
 
 
-class CityApplication(AppealCommands, CredentialCommands, ClaimCommands, Application[UUID]):
+class CityApplication(
+    AppealCommands, CredentialCommands, RuleChangeCommands, ClaimCommands, Application[UUID]
+):
     def __init__(self, city: City, env: dict[str, str] | None = None, clock: Clock = utcnow) -> None:
         self.city = city
         self.key = city.config.key
@@ -82,19 +85,19 @@ class CityApplication(AppealCommands, CredentialCommands, ClaimCommands, Applica
         return ShreddingMapper(transcoder, self.keys)
 
     def _sync_rulebook(self) -> Rulebook:
-        """Publish the rulebook file: new rules, changed versions, retirements."""
-        rulebook_id = Rulebook.create_id(self.key)
-        uow = UnitOfWork(self)
-        book = uow.find(rulebook_id, Rulebook) or Rulebook(self.key)
-        for spec in self.city.rules:
-            rule = Rule(spec.id, spec.kind, spec.activity, 0, spec.params, spec.conditions)
-            book.publish(rule, spec.published_by, spec.reason)
-        wanted = {spec.id for spec in self.city.rules}
-        for rule_id, rule in list(book.rules.items()):
-            if rule.active and rule_id not in wanted:
-                book.retire(rule_id, "rulebook file", "removed from the published rulebook file")
+        """The rulebook file at start: the founding version of a new city; afterwards an
+        edited file only proposes its changes (services/rule_changes.py)."""
+        book = sync_rulebook_file(self, self.city, self.clock())
         self.save(book)
         return book
+
+    def refresh_rulebook(self) -> Rulebook:
+        """The rulebook as stored, after an approved change (here or at another process of
+        the city); kept as it is when nothing changed."""
+        stored = UnitOfWork(self).get(Rulebook.create_id(self.key), Rulebook, "rulebook")
+        if stored.version != self.rulebook.version:
+            self.rulebook = stored
+        return self.rulebook
 
     # -- execution: a command (services/commands.py) runs by its handler below ----
     def job(self, command: Command | Job) -> Job:
@@ -135,6 +138,9 @@ class CityApplication(AppealCommands, CredentialCommands, ClaimCommands, Applica
         handlers.update(self.claim_handlers())
         if self.workflow is not None:
             handlers.update(self.workflow.handlers())
+        handlers.update(self.rule_change_handlers())
+        handlers.update(access_log.handlers(self))
+        handlers.update(erasure.handlers(self))
         return handlers
 
     # -- commands: builders (the public API) ------------------------------------
@@ -215,13 +221,17 @@ class CityApplication(AppealCommands, CredentialCommands, ClaimCommands, Applica
         activity: str,
         fields: dict[str, Any],
         activity_id: str,
+        waive_limits: bool = False,
         source: str = "",
         claim_id: str = "",
     ) -> dict[str, Any]:
         """The normal rule path: checks first, then the credit (used by appeals too).
+        `waive_limits`: an upheld appeal against a cap or date refusal credits past it.
         `source` and `claim_id` say where the award came from: a registered source and its
         claim id, or the staff member who recorded it at a desk."""
-        rule = self.rulebook.for_activity(activity)
+        # The version in force on the activity's own date decides.
+        on = rules.parse_input(self.rulebook.kind_of(activity), fields).date
+        rule = self.rulebook.for_activity(activity, on)
         wallet = uow.get(wallet_id, Wallet, "wallet")
         now = self.clock()
         rule.check_covers(wallet, now)
@@ -230,11 +240,16 @@ class CityApplication(AppealCommands, CredentialCommands, ClaimCommands, Applica
             uow.get(merchant_id, Merchant, "merchant").check_accepts(local_only=local_only)
 
         award = rules.evaluate(rule, fields, rules.Context.of(rule, wallet, merchant_accepts))
+        claim = None
         if award.subject_key is not None:
             digest = SubjectClaim.digest(award.subject_key)
             marker_id = SubjectClaim.create_id(self.key, rule.rule_id, digest)
             SubjectClaim.check_unclaimed(uow.find(marker_id, SubjectClaim), rule.rule_id)
-            uow.add(SubjectClaim(self.key, rule.rule_id, digest, wallet.id))
+            claim = SubjectClaim(self.key, rule.rule_id, digest, wallet.id)
+        if not waive_limits:
+            check_limits(wallet, rule, on, award.amount, activity_id)
+        if claim is not None:
+            uow.add(claim)
         carry_key = rule.rule_id if award.carried_after is not None else None
         wallet.credit(
             award.amount,
@@ -246,6 +261,7 @@ class CityApplication(AppealCommands, CredentialCommands, ClaimCommands, Applica
             award.carried_after,
             award.quantity,
             lot=new_lot(self.city.config.currency, now),
+            on=on,
             source=source,
             claim_id=claim_id,
         )
@@ -331,12 +347,7 @@ class CityApplication(AppealCommands, CredentialCommands, ClaimCommands, Applica
         return {"closed": True, "lapsed": lapsed}
 
     def _erase_wallet(self, cmd: c.EraseWallet, uow: UnitOfWork) -> dict[str, Any]:
-        wallet = uow.get(cmd.wallet_id, Wallet, "wallet")
-        if wallet.erased:
-            return {"erased": True}
-        if not wallet.closed:
-            wallet.finish("erased", self.clock())
-        wallet.mark_erased(cmd.reason)
+        erasure.erase_in(uow.get(cmd.wallet_id, Wallet, "wallet"), cmd.reason, self.clock())
         return {"erased": True}
 
     def close(self) -> None:

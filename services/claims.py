@@ -195,6 +195,7 @@ class CityLike(Protocol):
         activity: str,
         fields: dict[str, Any],
         activity_id: str,
+        waive_limits: bool = False,
         source: str = "",
         claim_id: str = "",
     ) -> dict[str, Any]: ...

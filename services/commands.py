@@ -298,6 +298,93 @@ class PayTax(Command):
     assessment_ref: Annotated[str, As("assessment")]
 
 
+# -- rule changes (services/rule_changes.py): one person proposes, another decides -----------
+
+
+@dataclass(frozen=True)
+class ProposeRuleChange(Command):
+    name = "propose_rule_change"
+    rule_id: str
+    action: str  # "publish", "change" or "retire"
+    kind: str
+    activity: str
+    params: dict[str, Any]
+    conditions: dict[str, Any]
+    reason: str
+    effective_from: dt.date | None
+    proposed_by: str
+
+
+@dataclass(frozen=True)
+class ApproveRuleChange(Command):
+    name = "approve_rule_change"
+    proposal_id: str
+    decision_ref: str
+    approved_by: str
+
+
+@dataclass(frozen=True)
+class RejectRuleChange(Command):
+    name = "reject_rule_change"
+    proposal_id: str
+    reason: str
+    rejected_by: str
+
+
+# -- the access log and erasure on request (services/access_log.py, services/erasure.py) ----
+
+
+@dataclass(frozen=True)
+class RecordAccess(Command):
+    """A staff read of a person's data (`read`: a purpose is required) or a staff action on
+    their wallet, written to that wallet's access log."""
+
+    name = "record_access"
+    wallet_id: Annotated[UUID, As("wallet")]
+    subject: str
+    roles: tuple[str, ...]
+    action: str
+    purpose: str
+    read: bool
+
+
+@dataclass(frozen=True)
+class EraseOwnWallet(Command):
+    """The holder erases their own wallet; the key is destroyed once this is saved."""
+
+    name = "erase_own_wallet"
+    wallet_id: Annotated[UUID, As("wallet")]
+
+
+@dataclass(frozen=True)
+class RequestErasure(Command):
+    name = "request_erasure"
+    wallet_id: Annotated[UUID, As("wallet")]
+    legal_basis: str
+    reference: str
+    requested_by: str
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ApproveErasure(Command):
+    """A second erasure officer approves; the wallet is erased in the same save."""
+
+    name = "approve_erasure"
+    request_id: UUID
+    approved_by: str
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WithdrawErasure(Command):
+    name = "withdraw_erasure"
+    request_id: UUID
+    withdrawn_by: str
+    roles: tuple[str, ...]
+    reason: str
+
+
 # -- sources and their signed claims (services/claims.py) ----------------------------------
 
 

@@ -203,7 +203,9 @@ class Workflow:
     def _award(
         self, uow: UnitOfWork, log: WorkLog, now: dt.datetime
     ) -> tuple[Wallet, rules.Rule, rules.Award]:
-        rule = self.app.rulebook.for_activity(self.terms.activity)
+        # The version in force on the day the work was done.
+        worked_on = dt.date.fromisoformat(str(log.worked_on))
+        rule = self.app.rulebook.for_activity(self.terms.activity, worked_on)
         if rule.kind != rules.PER_APPROVED_TIME:
             raise NotFound(f"rule {rule.rule_id} is not a per_approved_time rule")
         wallet = uow.get(log.wallet_id, Wallet, "wallet")

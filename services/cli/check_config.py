@@ -3,7 +3,8 @@
 Platform teams run it in their pipelines (and before a rollout) with the same
 environment the role will get. It opens no database, broker or port: it reads the
 settings, the city files and the certificate, key and JWKS files they name, and runs the
-rule validation that publishing a rulebook runs (`aggregates.rulebook.check_rule`).
+rule validation that loading a rulebook runs (`aggregates.rulebook.check_rule`, and the
+city's published vocabulary, `aggregates.vocabulary`).
 For a node it also checks how staff sign in: the identity provider's issuer, the
 audience, the roles claim, and its signing keys (a JWKS file is read and parsed; a JWKS
 URL is not fetched). Problems name the setting and the file, never a secret's content.
@@ -26,6 +27,7 @@ from joserfc.jwk import KeySet
 
 from aggregates.errors import DomainError
 from aggregates.rulebook import check_rule
+from aggregates.vocabulary import check_declared_kinds, check_vocabulary
 from services.identity.oidc import ALGORITHMS
 from services.privacy.keystore_key import SETTING
 from services.settings.cities import PACKAGED_CITIES, City, city_keys, load_city, load_settings
@@ -57,9 +59,17 @@ class Report:
 def check_rules(city: City) -> list[str]:
     """Every rule of the city's rulebook, through the same guard as publishing."""
     problems = []
+    vocabulary = city.config.vocabulary
+    try:
+        check_declared_kinds(city.config.key, vocabulary.actions, vocabulary.events)
+    except DomainError as exc:
+        problems.append(f"{city.config.key}/city.toml: {exc}")
     for spec in city.rules:
         try:
-            check_rule(spec.id, spec.kind, spec.params, spec.conditions)
+            check_rule(spec.id, spec.kind, spec.params, spec.conditions, spec.activity)
+            check_vocabulary(
+                spec.id, spec.kind, spec.activity, spec.params, vocabulary.actions, vocabulary.events
+            )
         except DomainError as exc:
             problems.append(f"{city.config.key}/rulebook.toml: {exc}")
         except KeyError as exc:

@@ -10,6 +10,7 @@ from aggregates.errors import DomainError
 from services.cli.check_config import add_check_config_parser
 from services.cli.keys import register as register_keys_commands
 from services.cli.rights import register as register_rights_commands
+from services.cli.staff import register as register_staff_commands
 from services.cli.stream import after_demo
 from services.cli.stream import register as register_stream_commands
 from services.grpc.server import add_serve_parser
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_workflow_commands(sub)
     add_check_config_parser(sub)
     register_rights_commands(sub)
+    register_staff_commands(sub)
     register_keys_commands(sub)
     return parser
 

@@ -1,17 +1,18 @@
-"""`civfed rules show <city>`, `civfed retention run --city <city>`, `civfed erase --city <city> ID`."""
+"""`civfed rules show <city>`, `civfed retention run --city <city>`.
+
+Erasing one person on request goes through the node (services/cli/staff.py), never the
+stores directly: a holder with their credential, or two erasure officers."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import sys
 from typing import Any
-from uuid import UUID
 
-from services.city import CityApplication
-from services.privacy.retention import erase_wallet, run_retention
-from services.rulebook_history import render, rule_history
+from services.city import CityApplication, app_name
+from services.privacy.retention import run_retention
+from services.rulebook_history import RulebookReader, proposals_of, render, rule_history
 from services.settings.cities import city_keys, cli_environment, load_city, load_settings
 
 
@@ -21,11 +22,15 @@ def _open(args: argparse.Namespace, city: str) -> CityApplication:
 
 
 def cmd_rules_show(args: argparse.Namespace) -> int:
-    app = _open(args, args.city)
+    """Reads only: the store is opened without founding or proposing anything, so an edited
+    rulebook file changes nothing here (the node proposes it when it starts)."""
+    settings = load_settings(cli_environment(getattr(args, "data_dir", None)))
+    city = load_city(args.city, settings.CIVFED_CITIES_DIR).config.key
+    reader = RulebookReader(app_name(city), settings.eventsourcing_env(city))
     try:
-        print(render(app.key, rule_history(app, app.key)))
+        print(render(city, rule_history(reader, city), proposals_of(reader, city)))
     finally:
-        app.close()
+        reader.close()
     return 0
 
 
@@ -40,22 +45,6 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
         finally:
             app.close()
     print(json.dumps(reports, indent=2))
-    return 0
-
-
-def cmd_erase(args: argparse.Namespace) -> int:
-    # Checked before the store is opened: a typo opens (or creates) nothing.
-    try:
-        wallet = UUID(args.wallet_id)
-    except ValueError:
-        print(f"civfed erase: WALLET_ID: {args.wallet_id!r} is not a wallet id (a UUID)", file=sys.stderr)
-        return 2
-    app = _open(args, args.city)
-    try:
-        out = erase_wallet(app, f"erase:{wallet}", wallet, args.reason)
-        print(json.dumps({"wallet_id": str(wallet), **out}))
-    finally:
-        app.close()
     return 0
 
 
@@ -78,10 +67,3 @@ def register(sub: Any) -> None:
     run.add_argument("--city", help="one city (default: every city)")
     run.add_argument("--data-dir", help="where the SQLite stores live")
     run.set_defaults(func=cmd_retention_run)
-
-    erase = sub.add_parser("erase", help="erase one person's wallet now (crypto-shredding)")
-    erase.add_argument("wallet_id", metavar="WALLET_ID")
-    erase.add_argument("--city", required=True)
-    erase.add_argument("--reason", default="the holder asked for erasure")
-    erase.add_argument("--data-dir", help="where the SQLite stores live")
-    erase.set_defaults(func=cmd_erase)

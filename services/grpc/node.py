@@ -104,6 +104,8 @@ class CityNode:
 
     def sweep(self) -> None:
         """Release lapsed holds (home side) and move unfinished sagas on (accepting side)."""
+        # A rule change approved at another replica of this city reaches this one here.
+        self.app.refresh_rulebook()
         self.ledger.refresh(self.app)
         for rid in self.ledger.lapsed(self.app.clock()):
             self.execute(self.home.expire(rid))

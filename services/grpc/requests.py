@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+import datetime as dt
+import json
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -114,3 +116,85 @@ class Cancel(_Request):
     idempotency_key: Key
     redemption_id: UUID
     reason: Text = ""
+
+
+def _json_object(value: Any) -> dict[str, Any]:
+    if value in ("", None):
+        return {}
+    try:
+        parsed = json.loads(value) if isinstance(value, str) else value
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc.msg})") from None
+    if not isinstance(parsed, dict):
+        raise ValueError("must be a JSON object")
+    return parsed
+
+
+class ProposeRuleChange(_Request):
+    idempotency_key: Key
+    rule_id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+    action: Literal["publish", "change", "retire"]
+    kind: Annotated[str, Field(max_length=64)] = ""
+    activity: Annotated[str, Field(max_length=64)] = ""
+    params_json: Annotated[dict[str, Any], Field()] = {}
+    conditions_json: Annotated[dict[str, Any], Field()] = {}
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    effective_from: dt.date | None = None
+
+    @field_validator("params_json", "conditions_json", mode="before")
+    @classmethod
+    def _object(cls, value: Any) -> dict[str, Any]:
+        return _json_object(value)
+
+    @field_validator("effective_from", mode="before")
+    @classmethod
+    def _date_or_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
+class ApproveRuleChange(_Request):
+    idempotency_key: Key
+    proposal_id: Annotated[str, Field(min_length=1, max_length=200)]
+    decision_ref: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class RejectRuleChange(_Request):
+    idempotency_key: Key
+    proposal_id: Annotated[str, Field(min_length=1, max_length=200)]
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class ListRuleProposals(_Request):
+    status: Literal["", "proposed", "approved", "rejected"] = ""
+
+
+# -- staff reads of a person's data, and the rights service ---------------------------------
+
+
+class PersonRead(WalletRef):
+    """A read of one person's data; staff give a purpose (here or in `civfed-purpose`)."""
+
+    purpose: Text = ""
+
+
+class EraseMyWallet(_Request):
+    idempotency_key: Key
+    wallet_id: UUID
+
+
+class RequestErasure(_Request):
+    idempotency_key: Key
+    wallet_id: UUID
+    legal_basis: Annotated[str, Field(min_length=1, max_length=64)]
+    reference: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class ApproveErasure(_Request):
+    idempotency_key: Key
+    request_id: UUID
+
+
+class WithdrawErasure(_Request):
+    idempotency_key: Key
+    request_id: UUID
+    reason: Annotated[str, Field(min_length=1, max_length=500)]

@@ -28,6 +28,8 @@ from civfed.v1 import (
     federation_pb2_grpc,
     merchant_pb2,
     merchant_pb2_grpc,
+    rights_pb2,
+    rights_pb2_grpc,
     rulebook_pb2,
     rulebook_pb2_grpc,
     sources_pb2,
@@ -42,6 +44,7 @@ from services.grpc.errors import ErrorInterceptor
 from services.grpc.federation_service import FederationService
 from services.grpc.merchant_service import MerchantService
 from services.grpc.node import CityNode
+from services.grpc.rights_service import RightsService
 from services.grpc.rulebook_service import RulebookService
 from services.grpc.source_service import SourceService
 from services.grpc.tls import public_server_credentials, server_credentials
@@ -57,6 +60,7 @@ SERVICES = [
     merchant_pb2.DESCRIPTOR.services_by_name["MerchantService"].full_name,
     federation_pb2.DESCRIPTOR.services_by_name["FederationService"].full_name,
     rulebook_pb2.DESCRIPTOR.services_by_name["RulebookService"].full_name,
+    rights_pb2.DESCRIPTOR.services_by_name["RightsService"].full_name,
     sources_pb2.DESCRIPTOR.services_by_name["SourceService"].full_name,
     claims_pb2.DESCRIPTOR.services_by_name["ClaimService"].full_name,
 ]
@@ -157,6 +161,7 @@ class RunningNode:
         merchant_pb2_grpc.add_MerchantServiceServicer_to_server(MerchantService(node), self.server)
         federation_pb2_grpc.add_FederationServiceServicer_to_server(FederationService(node), self.server)
         rulebook_pb2_grpc.add_RulebookServiceServicer_to_server(RulebookService(node), self.server)
+        rights_pb2_grpc.add_RightsServiceServicer_to_server(RightsService(node), self.server)
         sources_pb2_grpc.add_SourceServiceServicer_to_server(SourceService(node), self.server)
         claims_pb2_grpc.add_ClaimServiceServicer_to_server(ClaimService(node), self.server)
         self.health = health.HealthServicer()

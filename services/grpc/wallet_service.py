@@ -12,9 +12,12 @@ from aggregates.appeal import Appeal
 from civfed.v1 import wallet_pb2, wallet_pb2_grpc
 from services.appeals import filer
 from services.grpc import requests as rq
+from services.grpc.audit import Audit
 from services.grpc.calls import Calls, as_staff
 from services.grpc.node import CityNode
 from services.history import history
+
+W = "/civfed.v1.WalletService/"
 
 
 class WalletService(wallet_pb2_grpc.WalletServiceServicer):
@@ -22,6 +25,8 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
         self.node = node
         self.app = node.app
         self.call = Calls()
+        # Staff reads and actions go to the person's access log (services/grpc/audit.py).
+        self.audit = Audit(node)
 
     def OpenWallet(self, request: Any, context: grpc.ServicerContext) -> Any:
         c = self.call(context, request, rq.OpenWallet)
@@ -30,11 +35,14 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
         )
         # Shown once: a retry finds the wallet's first credential issued and shows none.
         holder = self.node.first_credential("holder", UUID(out["wallet_id"]), as_staff(c.who).ref)
+        self.audit.action(context, c.who, W + "OpenWallet", UUID(out["wallet_id"]), "opened wallet", c.key)
         return wallet_pb2.OpenWalletResponse(wallet_id=out["wallet_id"], holder_token=holder)
 
     def GetBalance(self, request: Any, context: grpc.ServicerContext) -> Any:
-        c = self.call(context, request, rq.WalletRef, wallet=True)
-        view = self.app.balance_view(c.request.wallet_id)
+        c = self.call(context, request, rq.PersonRead, wallet=True)
+        wallet = c.request.wallet_id
+        self.audit.read(context, c.who, W + "GetBalance", wallet, "read balance", c.request.purpose)
+        view = self.app.balance_view(wallet)
         return wallet_pb2.GetBalanceResponse(
             balance=self.node.amount(view.balance),
             available=self.node.amount(view.available),
@@ -61,6 +69,8 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
         out = self.node.execute(
             self.app.record_activity(c.key, r.wallet_id, r.activity, fields, r.activity_id or None, by)
         )
+        what = f"recorded activity {r.activity}"
+        self.audit.action(context, c.who, W + "RecordActivity", r.wallet_id, what, c.key)
         return wallet_pb2.RecordActivityResponse(
             awarded=self.node.amount(out["amount"]),
             rule_id=out["rule_id"],
@@ -105,8 +115,10 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
         )
 
     def ListMyEvents(self, request: Any, context: grpc.ServicerContext) -> Any:
-        # Staff have other tools; history is the holder's to read.
-        c = self.call(context, request, rq.WalletRef, wallet=True)
+        # Staff read it only with a purpose, written to the person's access log first.
+        c = self.call(context, request, rq.PersonRead, wallet=True)
+        wallet = c.request.wallet_id
+        self.audit.read(context, c.who, W + "ListMyEvents", wallet, "read history", c.request.purpose)
         events = [
             wallet_pb2.WalletEvent(
                 version=e.version,
@@ -118,7 +130,7 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
                 explanation=e.explanation,
                 aggregate_id=str(e.aggregate_id),
             )
-            for e in history(self.app, c.request.wallet_id)
+            for e in history(self.app, wallet)
         ]
         return wallet_pb2.ListMyEventsResponse(events=events)
 
@@ -129,6 +141,7 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
         filed_by = filer(c.who, r.wallet_id)
         cmd = self.app.file_appeal(c.key, r.wallet_id, r.subject_kind, r.subject_ref, r.reason, filed_by)
         out = self.node.execute(cmd)
+        self.audit.action(context, c.who, W + "FileAppeal", r.wallet_id, "filed appeal", c.key)
         return self._status(self.app.appeal(UUID(out["appeal_id"])))
 
     def DecideAppeal(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -141,11 +154,16 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
         cmd = self.app.decide_appeal(c.key, r.appeal_id, r.upheld, r.reason, decided_by, remedy)
         out = self.node.execute(cmd)
         awarded = out.get("remedy", {}).get("amount", 0)
-        return self._status(self.app.appeal(r.appeal_id), awarded)
+        appeal = self.app.appeal(r.appeal_id)
+        what = f"decided appeal {appeal.id}"
+        self.audit.action(context, c.who, W + "DecideAppeal", appeal.wallet_id, what, c.key)
+        return self._status(appeal, awarded)
 
     def ListMyAppeals(self, request: Any, context: grpc.ServicerContext) -> Any:
-        c = self.call(context, request, rq.WalletRef, wallet=True)
-        appeals = [self._status(a) for a in self.app.appeals_of(c.request.wallet_id)]
+        c = self.call(context, request, rq.PersonRead, wallet=True)
+        wallet = c.request.wallet_id
+        self.audit.read(context, c.who, W + "ListMyAppeals", wallet, "read appeals", c.request.purpose)
+        appeals = [self._status(a) for a in self.app.appeals_of(wallet)]
         return wallet_pb2.ListMyAppealsResponse(appeals=appeals)
 
     def _status(self, appeal: Appeal, awarded: int = 0) -> Any:

@@ -38,11 +38,12 @@ def allow(*who: str) -> Allowed:
     return Allowed(frozenset(who))
 
 
-W, M, F, R = (
+W, M, F, R, G = (
     "/civfed.v1.WalletService/",
     "/civfed.v1.MerchantService/",
     "/civfed.v1.FederationService/",
     "/civfed.v1.RulebookService/",
+    "/civfed.v1.RightsService/",
 )
 SRC, CLM = "/civfed.v1.SourceService/", "/civfed.v1.ClaimService/"
 
@@ -71,6 +72,20 @@ POLICY: Mapping[str, Allowed] = {
     F + "Cancel": allow("partner"),
     F + "GetSettlement": allow("partner"),
     R + "GetRulebook": allow("anyone"),
+    # Rule changes: one person proposes, a council approver who is someone else decides
+    # (the rulebook checks the subjects differ); proposals are public like the rules.
+    R + "ProposeRuleChange": allow("rule_publisher"),
+    R + "ApproveRuleChange": allow("council_approver"),
+    R + "RejectRuleChange": allow("council_approver"),
+    R + "ListRuleProposals": allow("anyone"),
+    # A person's rights: their own access log and erasure; staff erase only with two
+    # erasure officers (four eyes by subject); auditors read access logs, each read logged.
+    G + "ListMyAccessLog": allow("holder"),
+    G + "ListAccessLog": allow("auditor"),
+    G + "EraseMyWallet": allow("holder"),
+    G + "RequestErasure": allow("erasure_officer"),
+    G + "ApproveErasure": allow("erasure_officer"),
+    G + "WithdrawErasure": allow("erasure_officer"),
     # Sources that attest activities: registered, rotated and retired by whoever publishes
     # the rules they feed; which systems may attest what is public.
     SRC + "RegisterSource": allow("rule_publisher"),

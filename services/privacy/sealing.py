@@ -26,8 +26,9 @@ SEALED = "sealed:v1"
 # Event type -> its personal fields. Anything written by or about one person
 # that is not an amount, a pseudonymous id or a closed-vocabulary code.
 PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
-    "Wallet.Credited": ("activity_id", "explanation", "claim_id"),
-    "Wallet.Progressed": ("activity_id", "explanation", "claim_id"),
+    "Wallet.Credited": ("activity_id", "explanation", "on", "claim_id"),
+    "Wallet.Progressed": ("activity_id", "explanation", "on", "claim_id"),
+    "Wallet.AwardRefused": ("activity_id", "reason", "on"),
     "Wallet.Spent": ("purchase_ref",),
     "Wallet.HoldSpent": ("purchase_ref",),
     "Wallet.CloseScheduled": ("reason",),
@@ -39,6 +40,9 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "WorkLog.Rejected": ("reason",),
     "Appeal.Filed": ("subject_ref", "reason", "filed_by"),
     "Appeal.Decided": ("reason",),
+    # Why a staff member read or acted on the wallet; who, what and when stay readable.
+    "AccessLog.Recorded": ("purpose",),
+    "ErasureRequest.Withdrawn": ("reason",),
     # Command results hold explanations (an award, an appeal's remedy).
     "Receipt.Recorded": ("result",),
     # Snapshots, if a city turns them on, copy the state: seal the appeal's texts

@@ -20,6 +20,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aggregates.depreciation import period_days
+from aggregates.limits import stored
 from services.settings.errors import ConfigError, describe
 
 PACKAGED_CITIES = Path(__file__).resolve().parents[2] / "cities"
@@ -184,6 +185,19 @@ CategoryCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$
 CategoryName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
 
 
+# An action or event kind: a short lowercase code and its purpose in plain words.
+KindCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+Purpose = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class Vocabulary(_Strict):
+    """What the city rewards: every action and event kind its rules may name, with its purpose
+    (aggregates/vocabulary.py). Without it, no rule names a declared kind, and none loads."""
+
+    actions: dict[KindCode, Purpose] = {}
+    events: dict[KindCode, Purpose] = {}
+
+
 class CityConfig(_Strict):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{1,30}$")
     name: str
@@ -203,6 +217,7 @@ class CityConfig(_Strict):
     # The closed list of merchant categories: code -> display name. Without the
     # table a city declares none, and every merchant registration is refused.
     merchant_categories: dict[CategoryCode, CategoryName] = {}
+    vocabulary: Vocabulary = Vocabulary()
     claims: ClaimTerms = ClaimTerms()
 
 
@@ -214,6 +229,15 @@ class RuleSpec(_Strict):
     conditions: dict[str, Any] = {}
     published_by: str
     reason: str
+    # A change to this rule in the file is proposed to take effect from this date (the
+    # activity's date); without it, from the day a council approver approves it.
+    effective_from: dt.date | None = None
+
+    @field_validator("conditions")
+    @classmethod
+    def _dates_as_text(cls, conditions: dict[str, Any]) -> dict[str, Any]:
+        # TOML dates (valid_from, valid_until) are stored in events as ISO text.
+        return stored(conditions)
 
 
 class RulebookFile(_Strict):

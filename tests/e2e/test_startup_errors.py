@@ -284,7 +284,8 @@ def test_a_busy_port_stops_the_dashboard_before_it_announces_an_address(named: s
 
 def test_erase_names_a_wallet_id_that_is_not_a_uuid(fed: LocalFederation, tmp_path: Path) -> None:
     env = {**fed.environment("vienna"), "CIVFED_DATA_DIR": str(tmp_path / "data")}
-    result = civfed("erase", "--city", "vienna", "not-a-uuid", env=env)
+    args = ("--legal-basis", "art17_1b_consent_withdrawn", "--reference", "DSR-1")
+    result = civfed("erase", "request", "not-a-uuid", *args, env=env)
     assert result.returncode == 2, result.stderr
     assert one_line(result) == "civfed erase: WALLET_ID: 'not-a-uuid' is not a wallet id (a UUID)"
     assert not (tmp_path / "data").exists()  # nothing was opened or created

@@ -26,7 +26,16 @@ from google.protobuf.message_factory import GetMessageClass
 from joserfc import jwt
 
 import civfed.v1
-from civfed.v1 import claims_pb2, federation_pb2, merchant_pb2, rulebook_pb2, sources_pb2, wallet_pb2
+from civfed.v1 import (
+    claims_pb2,
+    federation_pb2,
+    merchant_pb2,
+    rights_pb2,
+    rights_pb2_grpc,
+    rulebook_pb2,
+    sources_pb2,
+    wallet_pb2,
+)
 from services.claims import new_source_key, public_pem, sign_claim
 from services.demo.local_federation import LocalFederation
 from services.grpc.auth import bearer
@@ -107,6 +116,20 @@ class World:
         fields = {"mode": "bike", "distance_m": 1000}
         return sign_claim(
             TEST_KEY, "t1", TEST_SOURCE, f"policy-claim{n}", self.wallet_id, "trip", fields, today
+        )
+
+    def erasure_request(self, key: str, officer: str) -> str:
+        """A pending erasure request of a fresh wallet, made by erasure officer `officer`."""
+        v = self.fed.stubs("vienna")
+        wallet = open_wallet(v, f"{key}:wallet").wallet_id
+        req = rights_pb2.RequestErasureRequest(
+            idempotency_key=key, wallet_id=wallet, legal_basis="art17_1b_consent_withdrawn", reference="C-1"
+        )
+        meta = self.fed.staff(officer, "erasure_officer")
+        return str(
+            rights_pb2_grpc.RightsServiceStub(v.channel)
+            .RequestErasure(req, metadata=meta, timeout=5)
+            .request_id
         )
 
     def appeal(self, key: str) -> str:
@@ -203,11 +226,29 @@ EXAMPLES: dict[str, Example] = {
     "SourceService/ListSources": lambda w, n: sources_pb2.ListSourcesRequest(),
     "ClaimService/SubmitClaim": lambda w, n: claims_pb2.SubmitClaimRequest(claim=w.claim(n)),
     "ClaimService/SubmitClaims": lambda w, n: claims_pb2.SubmitClaimsRequest(claims=[w.claim(n)]),
+    "RightsService/ListMyAccessLog": lambda w, n: rights_pb2.ListMyAccessLogRequest(wallet_id=w.wallet_id),
+    "RightsService/ListAccessLog": lambda w, n: rights_pb2.ListAccessLogRequest(wallet_id=w.wallet_id),
+    "RightsService/RequestErasure": lambda w, n: rights_pb2.RequestErasureRequest(
+        idempotency_key=f"erase{n}",
+        wallet_id=open_wallet(w.fed.stubs("vienna"), f"to-erase{n}").wallet_id,
+        legal_basis="art17_1a_no_longer_necessary",
+        reference=f"case-{n}",
+    ),
+    # Approved by the matrix's own officer, requested by another: four eyes by subject.
+    "RightsService/ApproveErasure": lambda w, n: rights_pb2.ApproveErasureRequest(
+        idempotency_key=f"approve{n}", request_id=w.erasure_request(f"to-approve{n}", "another-officer")
+    ),
+    # Withdrawn by the officer who requested it (the matrix calls as `only-erasure_officer`).
+    "RightsService/WithdrawErasure": lambda w, n: rights_pb2.WithdrawErasureRequest(
+        idempotency_key=f"withdraw{n}",
+        request_id=w.erasure_request(f"to-withdraw{n}", "only-erasure_officer"),
+        reason="asked in error",
+    ),
 }
 # Calls whose success needs more than a caller (a partner's saga, or the end of the wallet):
 # for them, an admitted caller must simply not be refused as a caller.
 NOT_REFUSED_ONLY = {"FederationService/Reserve", "FederationService/Commit", "FederationService/Cancel"}
-NOT_REFUSED_ONLY |= {"WalletService/CloseWallet"}
+NOT_REFUSED_ONLY |= {"WalletService/CloseWallet", "RightsService/EraseMyWallet"}
 # Vienna records no activity at a desk (its trips come as sources' signed claims): a recorder
 # is admitted as a caller, and the trip is then refused for what it is.
 NOT_REFUSED_ONLY |= {"WalletService/RecordActivity"}
@@ -260,7 +301,7 @@ def test_every_rpc_called_by_every_caller_answers_as_the_policy_says(world: Worl
     outcomes: list[str] = []
     n = 0
     # Closing the holder's wallet would end every later holder call: it goes last.
-    methods = sorted(our_methods(), key=lambda m: m.name == "CloseWallet")
+    methods = sorted(our_methods(), key=lambda m: m.name in ("CloseWallet", "EraseMyWallet"))
     try:
         for method in methods:
             name = f"{method.containing_service.name}/{method.name}"

@@ -10,12 +10,16 @@ import grpc
 import pytest
 from google.protobuf.descriptor import FieldDescriptor
 
-from civfed.v1 import federation_pb2, merchant_pb2, wallet_pb2
+from civfed.v1 import federation_pb2, merchant_pb2, rulebook_pb2, wallet_pb2
 from services.demo.local_federation import LocalFederation
 from services.grpc.auth import bearer
 from tests.e2e.flows import open_wallet
 
-FILES = {"civfed.v1.WalletService": wallet_pb2, "civfed.v1.MerchantService": merchant_pb2}
+FILES = {
+    "civfed.v1.WalletService": wallet_pb2,
+    "civfed.v1.MerchantService": merchant_pb2,
+    "civfed.v1.RulebookService": rulebook_pb2,
+}
 ODD_STRINGS = ["", " ", "not-a-uuid", "x" * 5000, "\u0000\u202e", "eyJ2IjoxfQ.AAAA", "-1", "1e309"]
 ODD_INTS = [0, -1, 2**63 - 1, -(2**63)]
 

@@ -51,7 +51,9 @@ def test_invalid_input_names_the_field(v: CityStubs, wallet: Any) -> None:
 
 def test_unknown_wallet_and_merchant_are_not_found(v: CityStubs, wallet: Any) -> None:
     code, _ = code_of(
-        v.wallet.GetBalance, wallet_pb2.GetBalanceRequest(wallet_id=str(uuid.uuid4())), metadata=v.staff
+        v.wallet.GetBalance,
+        wallet_pb2.GetBalanceRequest(wallet_id=str(uuid.uuid4()), purpose="desk enquiry"),
+        metadata=v.staff,
     )
     assert code == grpc.StatusCode.NOT_FOUND
     req = wallet_pb2.SpendRequest(

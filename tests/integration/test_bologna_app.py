@@ -11,6 +11,7 @@ import pytest
 from citykit import Cities, log_count, log_types, open_wallet, wallet_state
 
 from aggregates.errors import AlreadyAwarded, NegativeAward, ParticipantNotAllowed, ProtectedAttribute
+from services.rule_changes import FILE_PROPOSER
 from services.settings.cities import PACKAGED_CITIES, load_city
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,6 +73,11 @@ voucher_ttl_hours = 1
 
 [currency]
 name = "Grazer Punkte"
+
+[vocabulary.actions]
+trip = "A trip on foot instead of by car"
+green_action = "Something green done for the city, from the points table"
+tree_planted = "Planting a tree in a public space"
 """
 
 NEW_RULEBOOK = """
@@ -139,7 +145,9 @@ def test_a_new_city_with_a_forbidden_rule_does_not_start(cities: Cities, tmp_pat
         cities.open("graz", cities_dir=write_city(tmp_path / "b", rulebook=negative))
 
 
-def test_a_changed_rulebook_file_becomes_a_new_version(cities: Cities, tmp_path: Path) -> None:
+def test_a_changed_rulebook_file_only_proposes_until_a_second_person_approves(
+    cities: Cities, tmp_path: Path
+) -> None:
     folder = tmp_path / "cities"
     shutil.copytree(PACKAGED_CITIES / "bologna", folder / "bologna")
     app = cities.open("bologna", cities_dir=folder)
@@ -148,6 +156,8 @@ def test_a_changed_rulebook_file_becomes_a_new_version(cities: Cities, tmp_path:
         app.record_activity("a1", w, "eco_action", {"action": "bus_ride", "date": "2026-05-10"})
     )
     assert (first["amount"], first["rule_version"]) == (3, 1)
+    # The first rulebook is the founding version.
+    assert app.rulebook.founded_at is not None
 
     # Reopening on an unchanged file writes nothing.
     before = log_count(app)
@@ -158,14 +168,44 @@ def test_a_changed_rulebook_file_becomes_a_new_version(cities: Cities, tmp_path:
 
     path = folder / "bologna" / "rulebook.toml"
     text = path.read_text().replace("bus_ride = 3", "bus_ride = 4")
-    # Drop the civic-event rule from the file: it is retired, not deleted.
+    # Drop the civic-event rule from the file: its retirement is proposed, not made.
     path.write_text(text[: text.index('[[rules]]\nid = "civic-event"')])
     app = cities.open("bologna", cities_dir=folder)
-    second = app.execute(
+    # Starting on the edited file records two proposals by the file, and no new version.
+    assert log_types(app)[before:] == ["Rulebook.ChangeProposed", "Rulebook.ChangeProposed"]
+    proposals = app.rule_proposals("proposed")
+    assert {(p["rule_id"], p["action"], p["proposed_by"]) for p in proposals} == {
+        ("eco-actions", "change", FILE_PROPOSER),
+        ("civic-event", "retire", FILE_PROPOSER),
+    }
+    still = app.execute(
         app.record_activity("a2", w, "eco_action", {"action": "bus_ride", "date": "2026-05-11"})
+    )
+    assert (still["amount"], still["rule_version"]) == (3, 1)
+    # Starting again on the same file proposes nothing more.
+    proposed = log_count(app)
+    app.close()
+    app = cities.open("bologna", cities_dir=folder)
+    assert log_count(app) == proposed
+
+    for i, p in enumerate(proposals):
+        app.execute(
+            app.approve_rule_change(f"ok{i}", p["proposal_id"], "Delibera di Giunta 2026/88", "staff:giunta")
+        )
+    app.refresh_rulebook()
+    today = cities.clock().date()
+    second = app.execute(
+        app.record_activity("a3", w, "eco_action", {"action": "bus_ride", "date": today.isoformat()})
     )
     assert (second["amount"], second["rule_version"]) == (4, 2)
     assert app.rulebook.get("civic-event").active is False
-    assert log_types(app)[before : before + 2] == ["Rulebook.RuleChanged", "Rulebook.RuleRetired"]
     history = [type(e).__name__ for e in app.events.get(app.rulebook.id)]
-    assert history == ["Created", "RulePublished", "RulePublished", "RuleChanged", "RuleRetired"]
+    assert history == [
+        "Created",
+        "RulePublished",
+        "RulePublished",
+        "ChangeProposed",
+        "ChangeProposed",
+        "ChangeApproved",
+        "ChangeApproved",
+    ]

@@ -344,6 +344,68 @@ def _record_desk_activity(cities: Cities) -> Example:
     return app, c.RecordDeskActivity("k", w, "bike_engraving", fields, None, "staff:desk-1")
 
 
+ECO_POINTS = {"points": {"recycling_drop_off": 12, "public_transport_ride": 5}}
+
+
+def _propose_rule_change(cities: Cities) -> Example:
+    app = cities.open("rome")
+    on = T0.date() + dt.timedelta(days=7)
+    return app, c.ProposeRuleChange(
+        "k", "eco-actions", "change", "", "", ECO_POINTS, {}, "more for recycling", on, "staff:anna"
+    )
+
+
+def _proposal(cities: Cities) -> tuple[CityApplication, str]:
+    app = cities.open("rome")
+    on = T0.date() + dt.timedelta(days=7)
+    job = app.propose_rule_change(
+        "p", "eco-actions", "change", "", "", ECO_POINTS, {}, "more", on, "staff:anna"
+    )
+    return app, str(app.execute(job)["proposal_id"])
+
+
+def _approve_rule_change(cities: Cities) -> Example:
+    app, proposal = _proposal(cities)
+    return app, c.ApproveRuleChange("k", proposal, "Delibera 12", "staff:bruno")
+
+
+def _reject_rule_change(cities: Cities) -> Example:
+    app, proposal = _proposal(cities)
+    return app, c.RejectRuleChange("k", proposal, "no budget", "staff:bruno")
+
+
+def _record_access(cities: Cities) -> Example:
+    app, w, _ = vienna(cities)
+    return app, c.RecordAccess("k", w, "staff:eva", ("appeals_officer",), "read history", "appeal 17", True)
+
+
+def _erase_own_wallet(cities: Cities) -> Example:
+    app, w, _ = vienna(cities)
+    return app, c.EraseOwnWallet("k", w)
+
+
+def _request_erasure(cities: Cities) -> Example:
+    app, w, _ = vienna(cities)
+    return app, c.RequestErasure(
+        "k", w, "art17_1b_consent_withdrawn", "case-2026-17", "staff:eva", ("erasure_officer",)
+    )
+
+
+def _erasure_request(cities: Cities) -> tuple[CityApplication, UUID]:
+    app, cmd = _request_erasure(cities)
+    return app, UUID(app.execute(dataclasses.replace(cmd, idempotency_key="request"))["request_id"])
+
+
+def _approve_erasure(cities: Cities) -> Example:
+    app, request = _erasure_request(cities)
+    return app, c.ApproveErasure("k", request, "staff:bruno", ("erasure_officer",))
+
+
+def _withdraw_erasure(cities: Cities) -> Example:
+    app, request = _erasure_request(cities)
+    return app, c.WithdrawErasure("k", request, "staff:eva", ("erasure_officer",), "asked in error")
+
+
 EXAMPLES: dict[type[c.Command], Callable[[Cities], Example]] = {
     c.OpenWallet: _open_wallet,
     c.RecordActivity: _record_activity,
@@ -373,6 +435,14 @@ EXAMPLES: dict[type[c.Command], Callable[[Cities], Example]] = {
     c.RetireSource: _retire_source,
     c.SubmitClaim: _submit_claim,
     c.RecordDeskActivity: _record_desk_activity,
+    c.ProposeRuleChange: _propose_rule_change,
+    c.ApproveRuleChange: _approve_rule_change,
+    c.RejectRuleChange: _reject_rule_change,
+    c.RecordAccess: _record_access,
+    c.EraseOwnWallet: _erase_own_wallet,
+    c.RequestErasure: _request_erasure,
+    c.ApproveErasure: _approve_erasure,
+    c.WithdrawErasure: _withdraw_erasure,
 }
 
 
@@ -397,10 +467,14 @@ def changed(value: Any, hint: Any) -> Any:
         return uuid4()
     if isinstance(value, dt.datetime):
         return value + dt.timedelta(minutes=1)
+    if isinstance(value, dt.date):
+        return value + dt.timedelta(days=1)
     if isinstance(value, dict):
         return {**value, "changed": True}
     if isinstance(value, list):
         return [*value, "changed"]
+    if isinstance(value, tuple):
+        return (*value, "changed")
     raise AssertionError(f"no other value known for {value!r}; add one here")
 
 

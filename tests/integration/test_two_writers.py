@@ -35,3 +35,20 @@ def test_a_stale_writer_cannot_overspend(cities: Cities) -> None:
     with pytest.raises(InsufficientBalance):
         two.execute(two.spend("s2", w, shop, 1, "r2"))
     assert wallet_state(one, w)["balance"] == wallet_state(two, w)["balance"] == 0
+
+
+def test_a_rule_change_approved_at_one_writer_reaches_the_other(cities: Cities) -> None:
+    one, two = cities.open("bologna"), cities.open("bologna")
+    points = {"points": {"bike_to_work": 6, "bus_ride": 5, "recycling_drop_off": 8}}
+    today = cities.clock().date()
+    proposed = one.execute(
+        one.propose_rule_change("p", "eco-actions", "change", "", "", points, {}, "more", today, "staff:a")
+    )
+    one.execute(one.approve_rule_change("ok", proposed["proposal_id"], "Delibera 3", "staff:b"))
+    w = open_wallet(two, "w")
+    bus = {"action": "bus_ride", "date": today.isoformat()}
+    # The other writer still holds the rulebook it started with, until it looks again (the
+    # node's sweeper does so every round).
+    assert two.rulebook.get("eco-actions").version == 1
+    two.refresh_rulebook()
+    assert two.execute(two.record_activity("b", w, "eco_action", bus))["rule_version"] == 2

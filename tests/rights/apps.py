@@ -59,3 +59,26 @@ def personal_life(app: CityApplication, tag: str) -> tuple[UUID, list[str]]:
         f"{bike / 1000:.1f} km by bike",
         f"{tram / 1000:.1f} km by tram",
     ]
+
+
+def edited_cities(folder: Path, key: str, old: str, new: str, file: str = "rulebook.toml") -> Path:
+    """A copy of the packaged cities with one text replaced in one city's file."""
+    import shutil
+
+    from services.settings.cities import PACKAGED_CITIES
+
+    cities = folder / "cities"
+    if not cities.exists():
+        shutil.copytree(PACKAGED_CITIES, cities)
+    path = cities / key / file
+    text = path.read_text()
+    assert old in text, f"{old!r} is not in {path}"
+    path.write_text(text.replace(old, new, 1))
+    return cities
+
+
+# Bologna's eco-actions rule with a cap of 10 points per wallet per day.
+CAPPED_ECO_ACTIONS = (
+    "recycling_drop_off = 8\n",
+    "recycling_drop_off = 8\n\n[rules.conditions]\nper_wallet_per_day = 10\n",
+)

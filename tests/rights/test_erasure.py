@@ -13,14 +13,12 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-import pytest
 
 from projections.log_source import catch_up_log
 from projections.projector import Projector
 from projections.store import Store
 from services.city import CityApplication
 from services.city_totals import city_totals
-from services.cli import main
 from services.event_log import read_events
 from services.history import history
 from services.privacy.retention import erase_wallet, run_retention
@@ -207,22 +205,4 @@ def test_snapshots_hold_no_readable_personal_data(tmp_path: Path) -> None:
         REDACTED,
     )
     assert app.wallet(anna).erased
-    app.close()
-
-
-def test_civfed_erase_shreds_one_person_only(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    app = city_app("vienna", tmp_path)
-    anna, anna_secrets = personal_life(app, "anna")
-    bert, bert_secrets = personal_life(app, "bert")
-    app.close()
-    monkeypatch.setenv("CIVFED_DATA_DIR", str(tmp_path))
-    assert main(["erase", "--city", "vienna", str(anna)]) == 0
-    assert '"erased": true' in capsys.readouterr().out
-    app = city_app("vienna", tmp_path)
-    every_event = " ".join(str(vars(e)) for _, e in read_events(app))
-    assert found(anna_secrets, every_event.encode()) == []
-    assert found(bert_secrets, every_event.encode()) == bert_secrets
-    assert app.wallet(anna).erased and not app.wallet(bert).erased
     app.close()

@@ -132,7 +132,7 @@ def test_a_wrong_key_store_key_stops_start_up_naming_the_setting(
     store: Store, keks: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     app = store.app(keks[0])
-    anna, _ = personal_life(app, "anna")
+    personal_life(app, "anna")
     app.close()
     before = store.rows()
     with pytest.raises(KeyStoreKeyError, match=SETTING):
@@ -140,7 +140,7 @@ def test_a_wrong_key_store_key_stops_start_up_naming_the_setting(
     # The same through the command line: a configuration error, exit code 2, no traceback.
     for name, value in {**store.env(keks[1]), "CIVFED_DATA_DIR": str(store.data_dir)}.items():
         monkeypatch.setenv(name, value)
-    assert main(["erase", "--city", "vienna", str(anna)]) == 2
+    assert main(["retention", "run", "--city", "vienna"]) == 2
     assert f"configuration error: {SETTING}: this key-store key does not open" in capsys.readouterr().err
     assert store.rows() == before  # nothing was changed by the failed starts
 

@@ -25,7 +25,7 @@ import aggregates.treasury
 import aggregates.voucher
 import aggregates.wallet
 import aggregates.workflow
-from aggregates.errors import InvalidInput, NegativeAward
+from aggregates.errors import AwardRefused, InvalidInput, NegativeAward
 from aggregates.rulebook import check_rule
 from aggregates.wallet import Wallet
 from civfed.v1 import events_pb2, federation_pb2, merchant_pb2, rulebook_pb2, wallet_pb2
@@ -35,7 +35,7 @@ from services.federation.vouchers import verify
 from services.privacy.retention import erase_wallet
 from services.settings.cities import load_city, load_settings
 from tests.integration.zwolle_season import START, Clock, work_day
-from tests.rights.apps import city_app, opened
+from tests.rights.apps import CAPPED_ECO_ACTIONS, city_app, edited_cities, opened
 
 FORBIDDEN = {
     "penalty", "penalise", "penalize", "penalised", "deduct", "deducted", "deduction", "fine", "fined",
@@ -147,6 +147,16 @@ def depreciating_wallet_events(app: CityApplication, clock: Clock) -> list[UUID]
     return [w]
 
 
+def refused_award_events(app: CityApplication) -> list[UUID]:
+    """A wallet whose award a rule's daily cap refused (Bologna with a capped eco-actions rule)."""
+    w = opened(app, "capped")
+    drop = {"action": "recycling_drop_off", "date": "2026-05-04"}
+    app.execute(app.record_activity("c1", w, "eco_action", drop))  # Credited: 8 of 10
+    with pytest.raises(AwardRefused, match="per wallet per day"):
+        app.execute(app.record_activity("c2", w, "eco_action", drop))  # AwardRefused
+    return [w]
+
+
 def test_tokens_leave_a_wallet_only_by_spending_or_the_published_lapse(
     vienna: CityApplication, tmp_path: Path
 ) -> None:
@@ -155,9 +165,15 @@ def test_tokens_leave_a_wallet_only_by_spending_or_the_published_lapse(
     zwolle = CityApplication(load_city("zwolle"), settings.eventsourcing_env("zwolle"), clock=clock)
     seen: set[str] = set()
     decreasing: set[str] = set()
+    capped = city_app(
+        "bologna",
+        tmp_path / "capped",
+        {"CIVFED_CITIES_DIR": str(edited_cities(tmp_path, "bologna", *CAPPED_ECO_ACTIONS))},
+    )
     for app, wallets in (
         (vienna, every_wallet_event(vienna)),
         (zwolle, depreciating_wallet_events(zwolle, clock)),
+        (capped, refused_award_events(capped)),
     ):
         for w in wallets:
             for e in app.events.get(w):
@@ -169,6 +185,7 @@ def test_tokens_leave_a_wallet_only_by_spending_or_the_published_lapse(
                     if after < before:
                         decreasing.add(kind)
     zwolle.close()
+    capped.close()
     assert seen == {f"Wallet.{e.__name__}" for e in event_classes(Wallet)}, "a wallet event is not exercised"
     assert decreasing == OUTFLOWS
 

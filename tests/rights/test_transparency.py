@@ -13,12 +13,14 @@ import grpc
 import pytest
 
 from civfed.v1 import rulebook_pb2, wallet_pb2
-from services.city import CityApplication
+from services.city import CityApplication, app_name
 from services.cli import main
 from services.demo.local_federation import CityStubs, LocalFederation
+from services.event_log import event_type, read_events
 from services.grpc.auth import bearer
 from services.history import history
-from services.settings.cities import PACKAGED_CITIES
+from services.rulebook_history import RulebookReader
+from services.settings.cities import PACKAGED_CITIES, load_settings
 from tests.e2e.flows import attest, open_wallet
 from tests.rights.apps import city_app, opened
 
@@ -157,10 +159,32 @@ def test_rules_show_prints_the_full_history(
     text = text.replace("every 20 kg of CO2", "council vote 2026-14: every 15 kg of CO2")
     rulebook.write_text(text)
 
+    def stored_events() -> list[tuple[str, int]]:
+        reader = RulebookReader(app_name("vienna"), load_settings({}).eventsourcing_env("vienna"))
+        try:
+            return [(event_type(e), e.originator_version) for _, e in read_events(reader)]
+        finally:
+            reader.close()
+
+    before = stored_events()
+    # Showing the rules on an edited file reads only: nothing is proposed or published.
     assert main(["rules", "show", "vienna"]) == 0
     out = capsys.readouterr().out
-    assert "mobility-co2 v1 published by Vienna mobility office" in out
-    assert "mobility-co2 v2 changed by Vienna city council" in out
+    assert "mobility-co2 v1 published by Vienna mobility office (founding version)" in out
+    assert "v2" not in out and '"unit_grams": 15000' not in out
+    assert stored_events() == before
+
+    # The node starting on the edited file proposes the change; a council approver
+    # (another person) approves it; then the history shows both, with the decision.
+    app = city_app("vienna", tmp_path / "data", {"CIVFED_CITIES_DIR": str(cities)})
+    (proposal,) = app.rule_proposals("proposed")
+    app.execute(app.approve_rule_change("ok", proposal["proposal_id"], "Gemeinderat 2026-14", "staff:gr-1"))
+    app.close()
+    assert main(["rules", "show", "vienna"]) == 0
+    out = capsys.readouterr().out
+    assert "mobility-co2 v1 published by Vienna mobility office (founding version)" in out
+    assert "mobility-co2 v2 changed by operator:rulebook-file" in out
+    assert "approved by staff:gr-1, decision Gemeinderat 2026-14" in out
     assert "why: Wienertoken pilot: council vote 2026-14: every 15 kg of CO2" in out
     assert '"unit_grams": 15000' in out and '"unit_grams": 20000' in out
 

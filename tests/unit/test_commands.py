@@ -20,7 +20,7 @@ from aggregates.receipt import params_hash
 from services import commands as c
 from services.unit_of_work import Job, UnitOfWork
 
-W, SHOP, PRIZE, VOUCHER, APPEAL, TASK, LOG, CRED = (uuid4() for _ in range(8))
+W, SHOP, PRIZE, VOUCHER, APPEAL, TASK, LOG, CRED, ERASURE = (uuid4() for _ in range(9))
 T0 = dt.datetime(2026, 5, 4, 8, 0, tzinfo=dt.UTC)
 FIELDS = {"mode": "bike", "distance_m": 1000, "date": "2026-05-04"}
 REMEDY = {"activity": "trip", "fields": FIELDS}
@@ -143,6 +143,65 @@ BEFORE: list[tuple[c.Command, dict[str, Any]]] = [
             "activity": "trip",
             "fields": {"mode": "bike"},
             "date": "2026-05-04",
+        },
+    ),
+    (
+        c.ProposeRuleChange(
+            "k", "eco", "change", "", "", {"points": {"a": 1}}, {}, "why", dt.date(2026, 5, 9), "staff:s1"
+        ),
+        {
+            "rule_id": "eco",
+            "action": "change",
+            "kind": "",
+            "activity": "",
+            "params": {"points": {"a": 1}},
+            "conditions": {},
+            "reason": "why",
+            "effective_from": dt.date(2026, 5, 9),
+            "proposed_by": "staff:s1",
+        },
+    ),
+    (
+        c.ApproveRuleChange("k", "p1", "Delibera 1", "staff:s2"),
+        {"proposal_id": "p1", "decision_ref": "Delibera 1", "approved_by": "staff:s2"},
+    ),
+    (
+        c.RejectRuleChange("k", "p1", "no", "staff:s2"),
+        {"proposal_id": "p1", "reason": "no", "rejected_by": "staff:s2"},
+    ),
+    (
+        c.RecordAccess("k", W, "staff:s1", ("recorder",), "read balance", "desk enquiry", True),
+        {
+            "wallet": W,
+            "subject": "staff:s1",
+            "roles": ("recorder",),
+            "action": "read balance",
+            "purpose": "desk enquiry",
+            "read": True,
+        },
+    ),
+    (c.EraseOwnWallet("k", W), {"wallet": W}),
+    (
+        c.RequestErasure("k", W, "art17_1a_no_longer_necessary", "DSR-1", "staff:s1", ("erasure_officer",)),
+        {
+            "wallet": W,
+            "legal_basis": "art17_1a_no_longer_necessary",
+            "reference": "DSR-1",
+            "requested_by": "staff:s1",
+            "roles": ("erasure_officer",),
+        },
+    ),
+    (
+        c.ApproveErasure("k", ERASURE, "staff:s2", ("erasure_officer",)),
+        {"request_id": ERASURE, "approved_by": "staff:s2", "roles": ("erasure_officer",)},
+    ),
+    (
+        c.WithdrawErasure("k", ERASURE, "staff:s1", ("erasure_officer",), "duplicate"),
+        {
+            "request_id": ERASURE,
+            "withdrawn_by": "staff:s1",
+            "roles": ("erasure_officer",),
+            "reason": "duplicate",
         },
     ),
 ]
