@@ -19,6 +19,7 @@ refused. The award event names the source and the claim id.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -159,8 +160,11 @@ def verify_claim(registry: SourceRegistry, token: str) -> c.SubmitClaim:
 
 
 def claim_key(source: str, claim_id: str) -> str:
-    """Claims are keyed by their source's claim id, never by who delivered them."""
-    return f"claim:{source}:{claim_id}"
+    """Claims are keyed by their source's claim id, never by who delivered them. The key is
+    stored in the clear with its receipt, so it holds a digest of the claim id: the id itself
+    (a trip's reference at the source) is kept only in sealed fields, erased with the person."""
+    digest = hashlib.sha256(claim_id.encode()).hexdigest()[:40]
+    return f"claim:{source}:{digest}"
 
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
