@@ -18,7 +18,7 @@ from aggregates.receipt import SubjectClaim
 from aggregates.rulebook import Rulebook
 from aggregates.voucher import Voucher
 from aggregates.wallet import Wallet
-from services import access_log, erasure
+from services import access_log, cashback, erasure
 from services import commands as c
 from services.appeals import AppealCommands
 from services.balances import BalanceView, balance_view
@@ -141,6 +141,7 @@ class CityApplication(
         handlers.update(self.rule_change_handlers())
         handlers.update(access_log.handlers(self))
         handlers.update(erasure.handlers(self))
+        handlers.update(cashback.handlers(self))
         return handlers
 
     def add_handlers(

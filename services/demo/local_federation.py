@@ -26,6 +26,7 @@ from typing import Any
 import grpc
 
 from civfed.v1 import (
+    cashback_pb2_grpc,
     claims_pb2_grpc,
     credentials_pb2_grpc,
     federation_pb2_grpc,
@@ -226,6 +227,7 @@ class CityStubs:
         self.credentials: Any = credentials_pb2_grpc.CredentialServiceStub(channel)
         self.sources: Any = sources_pb2_grpc.SourceServiceStub(channel)
         self.claims: Any = claims_pb2_grpc.ClaimServiceStub(channel)
+        self.cashback: Any = cashback_pb2_grpc.CashbackServiceStub(channel)
         self.staff = bearer(staff_token)
 
     def close(self) -> None:

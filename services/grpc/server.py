@@ -22,6 +22,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from civfed.v1 import (
+    cashback_pb2,
+    cashback_pb2_grpc,
     claims_pb2,
     claims_pb2_grpc,
     credentials_pb2,
@@ -42,6 +44,7 @@ from civfed.v1 import (
 from services.city import CityApplication
 from services.clock import Clock, OffsetClock, utcnow
 from services.grpc.access import AccessInterceptor
+from services.grpc.cashback_service import CashbackService
 from services.grpc.claim_service import ClaimService
 from services.grpc.credential_service import CredentialService
 from services.grpc.errors import ErrorInterceptor
@@ -68,6 +71,7 @@ SERVICES = [
     credentials_pb2.DESCRIPTOR.services_by_name["CredentialService"].full_name,
     sources_pb2.DESCRIPTOR.services_by_name["SourceService"].full_name,
     claims_pb2.DESCRIPTOR.services_by_name["ClaimService"].full_name,
+    cashback_pb2.DESCRIPTOR.services_by_name["CashbackService"].full_name,
 ]
 
 
@@ -170,6 +174,7 @@ class RunningNode:
         credentials_pb2_grpc.add_CredentialServiceServicer_to_server(CredentialService(node), self.server)
         sources_pb2_grpc.add_SourceServiceServicer_to_server(SourceService(node), self.server)
         claims_pb2_grpc.add_ClaimServiceServicer_to_server(ClaimService(node), self.server)
+        cashback_pb2_grpc.add_CashbackServiceServicer_to_server(CashbackService(node), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

@@ -47,6 +47,7 @@ W, M, F, R, G, C = (
     "/civfed.v1.CredentialService/",
 )
 SRC, CLM = "/civfed.v1.SourceService/", "/civfed.v1.ClaimService/"
+CB = "/civfed.v1.CashbackService/"
 
 POLICY: Mapping[str, Allowed] = {
     # Wallets. Staff reads of a person's data are allowed to the roles that need them and
@@ -108,6 +109,9 @@ POLICY: Mapping[str, Allowed] = {
     # so any caller may deliver them; an unsigned or wrongly signed claim credits nothing.
     CLM + "SubmitClaim": allow("anyone"),
     CLM + "SubmitClaims": allow("anyone"),
+    # Cashback: a shop's till, by its own till credential, for its own shop only (the
+    # servicer checks the merchant the request names).
+    CB + "ReportPurchase": allow("till"),
     # Probes and tooling.
     "/grpc.health.v1.Health/Check": allow("anyone"),
     "/grpc.health.v1.Health/Watch": allow("anyone"),
