@@ -96,6 +96,18 @@ def cashback_activity(book: Rulebook, city_name: str, on: dt.date) -> str:
     raise NoCashbackRule(f"{city_name} has no cashback rule in force on {on.isoformat()}")
 
 
+def check_not_purchase(book: Rulebook, activity: str, field: str) -> None:
+    """Purchases reach the ledger only from the shop's own till, keyed by its receipt id: a
+    source's claim about one would be keyed by the source's claim id, and could credit the
+    same receipt a second time."""
+    if any(r.activity == activity and r.kind == rules.PERCENTAGE_OF_AMOUNT for r in book.rules.values()):
+        raise InvalidInput(
+            field,
+            f"{activity!r} is reported by the shop's own till (CashbackService.ReportPurchase), "
+            "once per receipt, not attested by a source",
+        )
+
+
 def till_source(merchant_id: UUID) -> str:
     """How an award credited on a till's report names where it came from."""
     return f"till:{merchant_id}"

@@ -11,8 +11,10 @@ from typing import Any
 
 import grpc
 import pytest
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from civfed.v1 import cashback_pb2, credentials_pb2, merchant_pb2, wallet_pb2
+from civfed.v1 import cashback_pb2, credentials_pb2, merchant_pb2, sources_pb2, wallet_pb2
+from services.claims import new_source_key, public_pem
 from services.demo.local_federation import CityStubs, LocalFederation
 from services.grpc.auth import bearer
 from tests.e2e.flows import CONSENT, open_wallet
@@ -184,3 +186,31 @@ def test_a_city_with_no_cashback_rule_refuses_with_a_reason(fed: LocalFederation
     opened = open_wallet(v, "cashback:vienna")
     code, details = refused(report, v, cafe.merchant_token, cafe.merchant_id, "V-1", opened.wallet_id)
     assert code == grpc.StatusCode.FAILED_PRECONDITION and details.startswith("no_cashback_rule")
+
+
+def test_reflection_describes_the_cashback_service(sn: CityStubs) -> None:
+    """What grpcurl asks before it calls ReportPurchase (README, "Cashback from a shop's till")."""
+    info = reflection_pb2_grpc.ServerReflectionStub(sn.channel).ServerReflectionInfo
+    ask = reflection_pb2.ServerReflectionRequest
+    [listed] = list(info(iter([ask(list_services="")]), timeout=5))
+    assert "civfed.v1.CashbackService" in {s.name for s in listed.list_services_response.service}
+    [found] = list(info(iter([ask(file_containing_symbol="civfed.v1.CashbackService")]), timeout=5))
+    assert found.file_descriptor_response.file_descriptor_proto
+
+
+def test_purchases_cannot_come_in_as_a_sources_claims(fed: LocalFederation, sn: CityStubs) -> None:
+    """A source's claims are keyed by the source's own claim id, so a receipt could be credited
+    once by the till and again as a claim: no source may attest purchases."""
+    req = sources_pb2.RegisterSourceRequest(
+        idempotency_key="pos-aggregator",
+        source_id="pos-aggregator",
+        name="Till data aggregator",
+        key_id="k1",
+        public_key_pem=public_pem(new_source_key()),
+        kinds=["local_purchase"],
+        reason="purchases from the shops' tills",
+    )
+    code, details = refused(
+        sn.sources.RegisterSource, req, metadata=fed.staff("rita", "rule_publisher"), timeout=5
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "kinds" in details and "till" in details
