@@ -222,12 +222,12 @@ class CityStubs:
         self.channel = channel
         self.wallet: Any = wallet_pb2_grpc.WalletServiceStub(channel)
         self.merchant: Any = merchant_pb2_grpc.MerchantServiceStub(channel)
+        self.cashback: Any = cashback_pb2_grpc.CashbackServiceStub(channel)
         self.federation: Any = federation_pb2_grpc.FederationServiceStub(channel)
         self.rulebook: Any = rulebook_pb2_grpc.RulebookServiceStub(channel)
         self.credentials: Any = credentials_pb2_grpc.CredentialServiceStub(channel)
         self.sources: Any = sources_pb2_grpc.SourceServiceStub(channel)
         self.claims: Any = claims_pb2_grpc.ClaimServiceStub(channel)
-        self.cashback: Any = cashback_pb2_grpc.CashbackServiceStub(channel)
         self.staff = bearer(staff_token)
 
     def close(self) -> None:

@@ -65,13 +65,13 @@ log = logging.getLogger("civfed.node")
 SERVICES = [
     wallet_pb2.DESCRIPTOR.services_by_name["WalletService"].full_name,
     merchant_pb2.DESCRIPTOR.services_by_name["MerchantService"].full_name,
+    cashback_pb2.DESCRIPTOR.services_by_name["CashbackService"].full_name,
     federation_pb2.DESCRIPTOR.services_by_name["FederationService"].full_name,
     rulebook_pb2.DESCRIPTOR.services_by_name["RulebookService"].full_name,
     rights_pb2.DESCRIPTOR.services_by_name["RightsService"].full_name,
     credentials_pb2.DESCRIPTOR.services_by_name["CredentialService"].full_name,
     sources_pb2.DESCRIPTOR.services_by_name["SourceService"].full_name,
     claims_pb2.DESCRIPTOR.services_by_name["ClaimService"].full_name,
-    cashback_pb2.DESCRIPTOR.services_by_name["CashbackService"].full_name,
 ]
 
 
@@ -168,13 +168,13 @@ class RunningNode:
         listening.access.authenticator = node.authenticator
         wallet_pb2_grpc.add_WalletServiceServicer_to_server(WalletService(node), self.server)
         merchant_pb2_grpc.add_MerchantServiceServicer_to_server(MerchantService(node), self.server)
+        cashback_pb2_grpc.add_CashbackServiceServicer_to_server(CashbackService(node), self.server)
         federation_pb2_grpc.add_FederationServiceServicer_to_server(FederationService(node), self.server)
         rulebook_pb2_grpc.add_RulebookServiceServicer_to_server(RulebookService(node), self.server)
         rights_pb2_grpc.add_RightsServiceServicer_to_server(RightsService(node), self.server)
         credentials_pb2_grpc.add_CredentialServiceServicer_to_server(CredentialService(node), self.server)
         sources_pb2_grpc.add_SourceServiceServicer_to_server(SourceService(node), self.server)
         claims_pb2_grpc.add_ClaimServiceServicer_to_server(ClaimService(node), self.server)
-        cashback_pb2_grpc.add_CashbackServiceServicer_to_server(CashbackService(node), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

@@ -46,8 +46,8 @@ W, M, F, R, G, C = (
     "/civfed.v1.RightsService/",
     "/civfed.v1.CredentialService/",
 )
-SRC, CLM = "/civfed.v1.SourceService/", "/civfed.v1.ClaimService/"
 CB = "/civfed.v1.CashbackService/"
+SRC, CLM = "/civfed.v1.SourceService/", "/civfed.v1.ClaimService/"
 
 POLICY: Mapping[str, Allowed] = {
     # Wallets. Staff reads of a person's data are allowed to the roles that need them and
@@ -67,6 +67,9 @@ POLICY: Mapping[str, Allowed] = {
     M + "RegisterMerchant": allow("merchant_admin"),
     M + "AcceptVoucher": allow("till"),
     M + "GetStatement": allow("till"),
+    # Cashback: a shop's till, by its own till credential, for its own shop only (the
+    # servicer checks the merchant the request names).
+    CB + "ReportPurchase": allow("till"),
     # Federation: partner nodes only.
     F + "GetTerms": allow("partner"),
     F + "Reserve": allow("partner"),
@@ -109,9 +112,6 @@ POLICY: Mapping[str, Allowed] = {
     # so any caller may deliver them; an unsigned or wrongly signed claim credits nothing.
     CLM + "SubmitClaim": allow("anyone"),
     CLM + "SubmitClaims": allow("anyone"),
-    # Cashback: a shop's till, by its own till credential, for its own shop only (the
-    # servicer checks the merchant the request names).
-    CB + "ReportPurchase": allow("till"),
     # Probes and tooling.
     "/grpc.health.v1.Health/Check": allow("anyone"),
     "/grpc.health.v1.Health/Watch": allow("anyone"),
