@@ -18,10 +18,11 @@ from aggregates.receipt import SubjectClaim
 from aggregates.rulebook import Rulebook
 from aggregates.voucher import Voucher
 from aggregates.wallet import Wallet
-from services import access_log, cashback, erasure
+from services import access_log, erasure
 from services import commands as c
 from services.appeals import AppealCommands
 from services.balances import BalanceView, balance_view
+from services.cashback import handlers as cashback_handlers
 from services.claims import ClaimCommands, desk_check
 from services.clock import Clock as Clock
 from services.clock import utcnow as utcnow
@@ -136,12 +137,12 @@ class CityApplication(
             c.IssueTillCredential: self._issue_till_credential,
         }
         handlers.update(self.claim_handlers())
+        handlers.update(cashback_handlers(self))
         if self.workflow is not None:
             handlers.update(self.workflow.handlers())
         handlers.update(self.rule_change_handlers())
         handlers.update(access_log.handlers(self))
         handlers.update(erasure.handlers(self))
-        handlers.update(cashback.handlers(self))
         return handlers
 
     def add_handlers(
