@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
@@ -100,6 +101,18 @@ def test_a_till_reports_the_same_receipt_twice_and_the_holder_is_credited_once(
     # The next receipt is a purchase of its own.
     report(sn, cafe.merchant_token, cafe.merchant_id, "R-0002", anna.wallet_id, cents=2_000)
     assert balance(sn, anna) == 350
+
+
+def test_tills_racing_to_report_one_receipt_credit_it_once(fed: LocalFederation, sn: CityStubs) -> None:
+    cafe, anna = shop(fed, sn, "Café Het Bolwerk"), holder(sn)
+
+    def send(i: int) -> Any:
+        return report(sn, cafe.merchant_token, cafe.merchant_id, "RACE-1", anna.wallet_id, key=f"race{i}")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(send, range(16)))
+    assert all(a == answers[0] for a in answers) and answers[0].awarded.units == 250
+    assert balance(sn, anna) == 250 and len(credits(sn, anna)) == 1
 
 
 def test_the_same_receipt_id_for_another_purchase_is_refused(fed: LocalFederation, sn: CityStubs) -> None:
