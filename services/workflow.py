@@ -19,7 +19,7 @@ from aggregates.errors import InvalidInput, NotFound, PreconditionFailed, WorkDa
 from aggregates.rulebook import Rulebook
 from aggregates.treasury import Treasury
 from aggregates.wallet import Wallet
-from aggregates.workflow import REFUSED, REJECTED, Task, TaskBoard, WorkCatalogue, WorkDay, WorkLog
+from aggregates.workflow import REFUSED, REJECTED, Category, Task, TaskBoard, WorkCatalogue, WorkDay, WorkLog
 from services import commands as c
 from services.appeals import appeal_activity_id
 from services.commands import Command
@@ -295,6 +295,34 @@ class Workflow:
 
     def treasury_balance(self) -> int:
         return UnitOfWork(self.app).get(self.treasury_id, Treasury, "treasury").balance
+
+    def treasury_statement(self) -> dict[str, int]:
+        """Totals only: the references are the payers' personal data."""
+        treasury = UnitOfWork(self.app).get(self.treasury_id, Treasury, "treasury")
+        return {"balance": treasury.balance, "assessments_paid": len(treasury.received)}
+
+    def categories(self) -> list[Category]:
+        catalogue = UnitOfWork(self.app).get(self.catalogue_id, WorkCatalogue, "work catalogue")
+        return sorted(catalogue.categories.values(), key=lambda cat: cat.code)
+
+    def tasks(self, include_closed: bool = False) -> list[Task]:
+        """Tasks in the order posted; without `include_closed`, only those still open to claims."""
+        uow = UnitOfWork(self.app)
+        board = uow.get(self.board_id, TaskBoard, "task board")
+        now = self.app.clock()
+        found = [uow.get(task_id, Task, "task") for task_id in board.task_ids]
+        return [t for t in found if include_closed or (not t.closed_reason and now < t.ends_at)]
+
+    def work_logs(self, wallet_id: UUID) -> list[WorkLog]:
+        """One person's logs, over every task they claimed (read from the task board)."""
+        uow = UnitOfWork(self.app)
+        logs = []
+        for task in self.tasks(include_closed=True):
+            if wallet_id in task.claimed_by:
+                log = uow.find(WorkLog.create_id(self.key, task.id, wallet_id), WorkLog)
+                if log is not None:
+                    logs.append(log)
+        return logs
 
 
 def published_balance(wallet: Wallet, day: dt.date) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from civfed.v1 import (
     merchant_pb2_grpc,
     rulebook_pb2_grpc,
     wallet_pb2_grpc,
+    workflow_pb2_grpc,
 )
 from services.clock import Clock
 from services.demo.front_door import FrontDoor
@@ -222,6 +223,7 @@ class CityStubs:
         self.federation: Any = federation_pb2_grpc.FederationServiceStub(channel)
         self.rulebook: Any = rulebook_pb2_grpc.RulebookServiceStub(channel)
         self.credentials: Any = credentials_pb2_grpc.CredentialServiceStub(channel)
+        self.workflow: Any = workflow_pb2_grpc.WorkflowServiceStub(channel)
         self.staff = bearer(staff_token)
 
     def close(self) -> None:

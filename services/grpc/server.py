@@ -34,6 +34,8 @@ from civfed.v1 import (
     rulebook_pb2_grpc,
     wallet_pb2,
     wallet_pb2_grpc,
+    workflow_pb2,
+    workflow_pb2_grpc,
 )
 from services.city import CityApplication
 from services.clock import Clock, OffsetClock, utcnow
@@ -47,6 +49,7 @@ from services.grpc.rights_service import RightsService
 from services.grpc.rulebook_service import RulebookService
 from services.grpc.tls import public_server_credentials, server_credentials
 from services.grpc.wallet_service import WalletService
+from services.grpc.workflow_service import WorkflowService
 from services.settings.cities import City, Settings, load_city, load_settings
 from services.settings.errors import ConfigError
 from services.settings.node import NodeSettings, load_node_settings
@@ -60,6 +63,7 @@ SERVICES = [
     rulebook_pb2.DESCRIPTOR.services_by_name["RulebookService"].full_name,
     rights_pb2.DESCRIPTOR.services_by_name["RightsService"].full_name,
     credentials_pb2.DESCRIPTOR.services_by_name["CredentialService"].full_name,
+    workflow_pb2.DESCRIPTOR.services_by_name["WorkflowService"].full_name,
 ]
 
 
@@ -160,6 +164,7 @@ class RunningNode:
         rulebook_pb2_grpc.add_RulebookServiceServicer_to_server(RulebookService(node), self.server)
         rights_pb2_grpc.add_RightsServiceServicer_to_server(RightsService(node), self.server)
         credentials_pb2_grpc.add_CredentialServiceServicer_to_server(CredentialService(node), self.server)
+        workflow_pb2_grpc.add_WorkflowServiceServicer_to_server(WorkflowService(node), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
