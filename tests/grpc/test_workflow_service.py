@@ -203,9 +203,23 @@ def test_four_eyes_by_subject_whatever_name_the_token_shows(node: Node) -> None:
     assert approve(n, "a4", log, n.coordinator("carla")).amount.units == 400
     assert n.app.wallet(UUID(worker.wallet_id)).balance == 400
 
-    # A holder approving their own minutes is refused too: a work coordinator who worked them.
+    # A holder cannot approve their own minutes: approving is a coordinator's call.
     logged_self = claim_and_log(n, "self", task, open_wallet(n.stubs, "w2", CONSENT), 60)
     assert refused(approve, n, "a5", logged_self, holder).code() == grpc.StatusCode.PERMISSION_DENIED
+
+    # Holders list open tasks; once a coordinator closes one, it takes no further claims.
+    listed = n.stubs.workflow.ListTasks(workflow_pb2.ListTasksRequest(), metadata=holder, timeout=10)
+    assert [(t.task_id, t.slots, t.free_slots) for t in listed.tasks] == [(task, 50, 48)]
+    close = workflow_pb2.CloseTaskRequest(idempotency_key="close", task_id=task, reason="enough hands")
+    assert n.stubs.workflow.CloseTask(close, metadata=anna, timeout=10).closed
+    assert not n.stubs.workflow.ListTasks(workflow_pb2.ListTasksRequest(), metadata=holder, timeout=10).tasks
+    everything = workflow_pb2.ListTasksRequest(include_closed=True)
+    assert [t.closed for t in n.stubs.workflow.ListTasks(everything, metadata=anna, timeout=10).tasks] == [
+        True
+    ]
+    late = open_wallet(n.stubs, "late", CONSENT)
+    err = refused(claim_and_log, n, "late", task, late, 60)
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "closed" in err.details()
 
 
 def test_work_log_bugs_are_refused_with_a_status_naming_the_field_or_the_reason(node: Node) -> None:
@@ -308,3 +322,31 @@ def test_tax_references_in_the_city_format_paid_once_over_grpc(node: Node) -> No
     err = refused(n.stubs.workflow.PayTax, req, metadata=bearer(other.holder_token), timeout=10)
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
     assert n.app.workflow.treasury_balance() == 100
+
+    # Spending: only at a merchant registered as basic economy (basic_economy_only).
+    admin = n.fed.staff("mia", "merchant_admin")
+    shops = {
+        flag: n.stubs.merchant.RegisterMerchant(
+            merchant_pb2.RegisterMerchantRequest(
+                idempotency_key=f"shop-{flag}",
+                name="Winkel",
+                category="retail",
+                local=True,
+                basic_economy=flag,
+            ),
+            metadata=admin,
+            timeout=10,
+        ).merchant_id
+        for flag in (True, False)
+    }
+
+    def spend(key: str, shop: str) -> Any:
+        req = wallet_pb2.SpendRequest(
+            idempotency_key=key, wallet_id=payer.wallet_id, merchant_id=shop, amount=100, purchase_ref=key
+        )
+        return n.stubs.wallet.Spend(req, metadata=bearer(payer.holder_token), timeout=10)
+
+    err = refused(spend, "gadget", shops[False])
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "basic economy" in err.details()
+    spend("bread", shops[True])
+    assert n.app.wallet(UUID(payer.wallet_id)).available == 800
