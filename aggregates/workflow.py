@@ -50,6 +50,34 @@ class WorkCatalogue(Aggregate):
     def __init__(self, city: str) -> None:
         self.city = city
         self.categories: dict[str, Category] = {}
+        # The categories of the city file as last applied: code -> [title, sector, decision].
+        # None in a catalogue that never recorded them.
+        self.file_specs: dict[str, list[str]] | None = None
+
+    def sync_file(self, specs: dict[str, list[str]]) -> None:
+        """Apply what changed in the city file since it was last applied: new and edited entries
+        are published, removed ones retired. Changes the council made by command to entries the
+        file did not touch stay as they are."""
+        last = self.file_specs
+        if last is None:
+            # Never recorded: the file is the whole catalogue, as it was before the record.
+            changed = specs
+            removed = {code for code, c in self.categories.items() if c.active and code not in specs}
+        else:
+            changed = {code: spec for code, spec in specs.items() if last.get(code) != spec}
+            removed = set(last) - set(specs)
+        for code, (title, sector, decision_ref) in changed.items():
+            self.publish(code, title, sector, decision_ref)
+        for code in sorted(removed):
+            category = self.categories.get(code)
+            if category is not None and category.active:
+                self.retire(code, "removed from the published city file")
+        if last != specs:
+            self._file_synced(specs)
+
+    @event("FileSynced")
+    def _file_synced(self, specs: dict[str, list[str]]) -> None:
+        self.file_specs = specs
 
     def publish(self, code: str, title: str, sector: str, decision_ref: str) -> bool:
         """Publish a new category or change an existing one; False if nothing changed."""

@@ -64,15 +64,14 @@ class Workflow:
         self._sync_catalogue()
 
     def _sync_catalogue(self) -> None:
-        """Publish the catalogue in the city file; categories removed from it are retired."""
+        """Apply what changed in the city file's catalogue since it was last applied (new and
+        edited entries published, removed ones retired); the council's own changes by command
+        to entries the file did not change stay."""
         uow = UnitOfWork(self.app)
         catalogue = uow.find(self.catalogue_id, WorkCatalogue) or WorkCatalogue(self.key)
-        for spec in self.terms.categories:
-            catalogue.publish(spec.code, spec.title, spec.sector, spec.decision_ref)
-        wanted = {spec.code for spec in self.terms.categories}
-        for code, category in list(catalogue.categories.items()):
-            if category.active and code not in wanted:
-                catalogue.retire(code, "removed from the published city file")
+        catalogue.sync_file(
+            {spec.code: [spec.title, spec.sector, spec.decision_ref] for spec in self.terms.categories}
+        )
         treasury = uow.find(self.treasury_id, Treasury) or Treasury(self.key)
         board = uow.find(self.board_id, TaskBoard) or TaskBoard(self.key)
         self.app.save(catalogue, treasury, board)

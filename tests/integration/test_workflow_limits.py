@@ -1,4 +1,5 @@
-"""A log is one day's work, and one person's approved minutes on one day never pass a day."""
+"""Work logs are one day's work, a person's approved minutes on a day never pass a day, tax
+references follow the city's format, and the council's catalogue changes survive restarts."""
 
 from __future__ import annotations
 
@@ -120,3 +121,37 @@ def test_tax_references_follow_the_city_format_and_are_paid_once(env: dict[str, 
             app.execute(wf.pay_tax("t2", payer, 100, "AANSLAG-2026-0042"))
         assert wf.treasury_balance() == 100
         assert app.wallet(payer).available == 900
+
+
+def test_the_councils_catalogue_changes_survive_a_restart_and_file_edits_still_apply(
+    env: dict[str, str],
+) -> None:
+    from aggregates.errors import WorkNotOpen
+    from services.settings.cities import load_city
+
+    clock = Clock(START)
+    with zwolle(env, clock) as (app, wf):
+        app.execute(wf.publish_category("p", "repair-cafe", "Repair café", "civic", "Raadsbesluit 2026-090"))
+        app.execute(wf.retire_category("r", "food-bank", "Raadsbesluit 2026-091"))
+    # A restart with the same file: the council's decisions stand.
+    with zwolle(env, clock) as (app, wf):
+        active = {c.code: c.active for c in wf.categories()}
+        assert active["repair-cafe"] is True and active["food-bank"] is False
+        with pytest.raises(WorkNotOpen, match="Raadsbesluit 2026-091"):
+            app.execute(wf.post_task("t", "food-bank", "Hal", START, START + dt.timedelta(hours=2), 3, "c"))
+    # An edited file applies what it changed: a removed entry is retired, an edited one published.
+    city = load_city("zwolle")
+    assert city.config.workflow is not None
+    kept = [spec for spec in city.config.workflow.categories if spec.code != "litter-picking"]
+    kept[0] = kept[0].model_copy(update={"title": "Voedselbank: sorteren, uitgeven en bezorgen"})
+    terms = city.config.workflow.model_copy(update={"categories": kept})
+    edited = city.model_copy(update={"config": city.config.model_copy(update={"workflow": terms})})
+    app = CityApplication(edited, env, clock=clock)
+    try:
+        assert app.workflow is not None
+        found = {c.code: c for c in app.workflow.categories()}
+        assert found["litter-picking"].active is False
+        assert found["repair-cafe"].active is True
+        assert (found[kept[0].code].title, found[kept[0].code].active) == (kept[0].title, True)
+    finally:
+        app.close()
