@@ -312,6 +312,13 @@ class Workflow:
         found = [uow.get(task_id, Task, "task") for task_id in board.task_ids]
         return [t for t in found if include_closed or (not t.closed_reason and now < t.ends_at)]
 
+    def task_logs(self, task_id: UUID) -> list[WorkLog]:
+        """Every log on one task, in the order its slots were claimed."""
+        uow = UnitOfWork(self.app)
+        task = uow.get(task_id, Task, "task")
+        found = (uow.find(WorkLog.create_id(self.key, task.id, w), WorkLog) for w in task.claimed_by)
+        return [log for log in found if log is not None]
+
     def work_logs(self, wallet_id: UUID) -> list[WorkLog]:
         """One person's logs, over every task they claimed (read from the task board)."""
         uow = UnitOfWork(self.app)

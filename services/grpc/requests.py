@@ -312,3 +312,16 @@ class PayTax(_Request):
     wallet_id: UUID
     amount: Units
     assessment_ref: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ListWorkLogs(_Request):
+    """One person's logs, or one task's; staff give a purpose."""
+
+    wallet_id: UUID | None = None
+    task_id: UUID | None = None
+    purpose: Text = ""
+
+    @field_validator("wallet_id", "task_id", mode="before")
+    @classmethod
+    def _unset(cls, value: Any) -> Any:
+        return None if value == "" else value

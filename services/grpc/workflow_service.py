@@ -12,11 +12,12 @@ from typing import Any
 
 import grpc
 
-from aggregates.errors import PreconditionFailed
+from aggregates.access import check_purpose
+from aggregates.errors import InvalidInput, PreconditionFailed
 from civfed.v1 import workflow_pb2, workflow_pb2_grpc
 from services.grpc import requests as rq
-from services.grpc.audit import Audit
-from services.grpc.calls import Calls, as_staff
+from services.grpc.audit import Audit, purpose_of
+from services.grpc.calls import Calls, as_staff, require_wallet
 from services.grpc.node import CityNode
 from services.workflow import Workflow
 from services.workflow_report import equilibrium_report
@@ -124,13 +125,24 @@ class WorkflowService(workflow_pb2_grpc.WorkflowServiceServicer):
         )
 
     def ListWorkLogs(self, request: Any, context: grpc.ServicerContext) -> Any:
-        c = self.call(context, request, rq.PersonRead, wallet=True)
-        wallet = c.request.wallet_id
-        self.app.wallet(wallet)  # an unknown wallet is NOT_FOUND, not an empty list
-        action = "read work logs"
-        self.audit.read(context, c.who, S + "ListWorkLogs", wallet, action, c.request.purpose)
+        c = self.call(context, request, rq.ListWorkLogs)
+        r, method, action = c.request, S + "ListWorkLogs", "read work logs"
+        wallet_id, task_id = r.wallet_id, r.task_id
+        if wallet_id is not None and task_id is None:
+            require_wallet(c.who, wallet_id)
+            self.app.wallet(wallet_id)  # an unknown wallet is NOT_FOUND, not an empty list
+            self.audit.read(context, c.who, method, wallet_id, action, r.purpose)
+            logs = self.wf.work_logs(wallet_id)
+        elif task_id is not None and wallet_id is None:
+            as_staff(c.who)  # a holder reads only their own logs
+            check_purpose(purpose_of(context, r.purpose))  # before anything is read
+            logs = self.wf.task_logs(task_id)
+            for wallet in sorted({log.wallet_id for log in logs}):
+                self.audit.read(context, c.who, method, wallet, action, r.purpose)
+        else:
+            raise InvalidInput("wallet_id", "give wallet_id or task_id, not both")
         return workflow_pb2.ListWorkLogsResponse(
-            wallet_id=str(wallet),
+            wallet_id=str(r.wallet_id or ""),
             logs=[
                 workflow_pb2.WorkLog(
                     log_id=str(log.id),
@@ -140,8 +152,9 @@ class WorkflowService(workflow_pb2_grpc.WorkflowServiceServicer):
                     worked_on=log.worked_on.isoformat(),
                     status=log.status,
                     reason=log.reason,
+                    wallet_id=str(log.wallet_id),
                 )
-                for log in self.wf.work_logs(wallet)
+                for log in logs
             ],
         )
 

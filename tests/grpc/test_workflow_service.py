@@ -272,6 +272,28 @@ def test_work_log_bugs_are_refused_with_a_status_naming_the_field_or_the_reason(
     assert ("staff:bert", "read work logs", "checking the appeal") in {
         (e.subject, e.action, e.purpose) for e in access.entries
     }
+    # A coordinator finds a task's logs (to decide them), each person's read logged; a holder cannot.
+    by_task = workflow_pb2.ListWorkLogsRequest(task_id=tasks[1], purpose="deciding the logs of this task")
+    found = n.stubs.workflow.ListWorkLogs(by_task, metadata=bert, timeout=10).logs
+    assert [(log.log_id, log.wallet_id, log.status) for log in found] == [
+        (logs[1], worker.wallet_id, "refused")
+    ]
+    err = refused(n.stubs.workflow.ListWorkLogs, by_task, metadata=holder, timeout=10)
+    assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+    no_purpose = workflow_pb2.ListWorkLogsRequest(task_id=tasks[1])
+    err = refused(n.stubs.workflow.ListWorkLogs, no_purpose, metadata=bert, timeout=10)
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and err.details().startswith("purpose")
+    both = workflow_pb2.ListWorkLogsRequest(task_id=tasks[1], wallet_id=worker.wallet_id, purpose="x")
+    assert refused(n.stubs.workflow.ListWorkLogs, both, metadata=bert, timeout=10).code() == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
+    access = rights_pb2_grpc.RightsServiceStub(n.stubs.channel).ListMyAccessLog(
+        rights_pb2.ListMyAccessLogRequest(wallet_id=worker.wallet_id), metadata=holder, timeout=10
+    )
+    assert ("staff:bert", "read work logs", "deciding the logs of this task") in {
+        (e.subject, e.action, e.purpose) for e in access.entries
+    }
+
     # Bad input anywhere: a status with a message, never UNKNOWN or INTERNAL.
     bad_time = workflow_pb2.PostTaskRequest(
         idempotency_key="bad", category="litter-picking", place="x", starts_at="tomorrow", ends_at="", slots=1
