@@ -178,6 +178,7 @@ class Workflow:
         log.check_four_eyes(cmd.approver)
         now = self.app.clock()
         worked_on = dt.date.fromisoformat(str(log.worked_on))
+        wallet, rule, award = self._award(uow, log, worked_on, now)
         day = self._work_day(uow, log.wallet_id, worked_on)
         try:
             day.check_room(log.id, log.minutes)
@@ -185,7 +186,6 @@ class Workflow:
             # Recorded on the log (saved with the refusal's receipt), and open to appeal.
             log.refuse(cmd.approver, str(exc))
             raise WorkDayFull(f"{exc}; refusal recorded, appealable as work_log {str(log.id)!r}") from None
-        wallet, rule, award = self._award(uow, log, worked_on, now)
         log.approve(cmd.approver, award.amount)
         day.add(log.id, log.minutes)
         self._mint(wallet, rule, f"work-log:{log.id}", award.amount, award.explanation, now)
@@ -228,9 +228,9 @@ class Workflow:
         if isinstance(fields, dict) and fields.get("worked_on"):
             worked_on = self._day_in_window(uow, log, str(fields["worked_on"]))
         now = self.app.clock()
+        wallet, rule, award = self._award(uow, log, worked_on, now)
         day = self._work_day(uow, log.wallet_id, worked_on)
         day.check_room(log.id, log.minutes)
-        wallet, rule, award = self._award(uow, log, worked_on, now)
         log.reinstate(appeal.id, award.amount)
         day.add(log.id, log.minutes)
         explanation = f"appeal upheld against the rejection of these minutes: {award.explanation}"
