@@ -18,6 +18,7 @@ from civfed.v1 import merchant_pb2, rights_pb2, rights_pb2_grpc, wallet_pb2, wor
 from services.demo.local_federation import CityStubs, LocalFederation
 from services.grpc.auth import bearer
 from services.grpc.workflow_service import report_dict
+from services.settings.cities import load_settings
 from services.workflow_report import equilibrium_report
 from tests.e2e.flows import open_wallet
 from tests.grpc.conftest import conservation
@@ -160,8 +161,6 @@ def test_a_zwolle_season_over_grpc_gives_the_in_process_equilibrium_report(
     # The same season through the in-process path, as tests/integration/test_workflow_report.py runs it.
     clock = Clock()
     env = {"CIVFED_DATA_DIR": str(tmp_path / "in-process")}
-    from services.settings.cities import load_settings
-
     with zwolle(load_settings(env).eventsourcing_env("zwolle"), clock) as (app, _):
         three_months(app, clock, PEOPLE)
         in_process = equilibrium_report(app, "zwolle")

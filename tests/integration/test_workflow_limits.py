@@ -9,11 +9,12 @@ from uuid import UUID
 
 import pytest
 
-from aggregates.errors import InvalidInput, WorkDayFull
+from aggregates.errors import AssessmentPaid, InvalidInput, WorkDayFull, WorkNotOpen
 from aggregates.workflow import DAY_MINUTES, WorkLog
 from services.city import CityApplication
+from services.settings.cities import load_city
 from services.workflow import Workflow
-from tests.integration.zwolle_season import START, Clock, ok, open_wallets, store_env, zwolle
+from tests.integration.zwolle_season import START, Clock, ok, open_wallets, store_env, work_day, zwolle
 
 STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -104,8 +105,6 @@ def test_overlapping_tasks_never_credit_more_than_a_day_and_the_excess_can_be_ap
 
 
 def test_tax_references_follow_the_city_format_and_are_paid_once(env: dict[str, str]) -> None:
-    from aggregates.errors import AssessmentPaid
-    from tests.integration.zwolle_season import work_day
 
     clock = Clock(START)
     with zwolle(env, clock) as (app, wf):
@@ -126,8 +125,6 @@ def test_tax_references_follow_the_city_format_and_are_paid_once(env: dict[str, 
 def test_the_councils_catalogue_changes_survive_a_restart_and_file_edits_still_apply(
     env: dict[str, str],
 ) -> None:
-    from aggregates.errors import WorkNotOpen
-    from services.settings.cities import load_city
 
     clock = Clock(START)
     with zwolle(env, clock) as (app, wf):
