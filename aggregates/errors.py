@@ -81,6 +81,15 @@ class WorkNotOpen(PreconditionFailed):
     """A retired work category, a task that is full or closed, or a log already decided."""
 
 
+class WorkDayFull(PreconditionFailed):
+    """Approving these minutes would credit one person more minutes on one day than a day
+    holds; the refusal is recorded on the work log and can be appealed (`work_log`)."""
+
+
+class AssessmentPaid(PreconditionFailed):
+    """A tax assessment reference already paid, in a city that takes no instalments."""
+
+
 class NoAgreement(PreconditionFailed):
     """Two cities that have not both opted in to redeeming each other's tokens."""
 

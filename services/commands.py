@@ -322,6 +322,14 @@ class PostTask(Command):
 
 
 @dataclass(frozen=True)
+class CloseTask(Command):
+    name = "close_task"
+    task_id: Annotated[UUID, As("task")]
+    reason: str
+    closed_by: Annotated[str, As("by")]
+
+
+@dataclass(frozen=True)
 class ClaimTask(Command):
     name = "claim_task"
     task_id: Annotated[UUID, As("task")]

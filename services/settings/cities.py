@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -162,11 +163,30 @@ class WorkCategorySpec(_Strict):
     decision_ref: str
 
 
+class TaxTerms(_Strict):
+    """Municipal tax paid in tokens: the format of the city's assessment references (a
+    regular expression the whole reference must match) and whether one assessment may be
+    paid in several instalments (otherwise each reference is paid once)."""
+
+    assessment_ref_pattern: str = Field(default=r"[A-Za-z0-9][A-Za-z0-9/_.-]{0,63}", min_length=1)
+    instalments: bool = False
+
+    @field_validator("assessment_ref_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression ({exc})") from None
+        return value
+
+
 class WorkflowTerms(_Strict):
     """A workflow city: the council's work catalogue and the activity its time rule rewards."""
 
     activity: str = "approved_work"
     categories: list[WorkCategorySpec] = Field(min_length=1)
+    tax: TaxTerms = Field(default_factory=lambda: TaxTerms())
 
 
 class ClaimTerms(_Strict):

@@ -269,6 +269,11 @@ def _post_task(cities: Cities) -> Example:
     return app, c.PostTask("k", "food-bank", "Voedselbank", T0, T0 + dt.timedelta(hours=3), 3, "coord:bert")
 
 
+def _close_task(cities: Cities) -> Example:
+    app, _, task = zwolle(cities)
+    return app, c.CloseTask("k", task, "enough hands", "staff:anna")
+
+
 def _claim_task(cities: Cities) -> Example:
     app, _, task = zwolle(cities)
     return app, c.ClaimTask("k", task, open_wallet(app, "other"))
@@ -293,7 +298,7 @@ def _pay_tax(cities: Cities) -> Example:
     app, w, log = logged(cities)
     assert app.workflow is not None
     app.execute(app.workflow.approve_log("approve", log, "coord:anna"))  # 150 hundredths
-    return app, c.PayTax("k", w, 100, "OZB-2026-0417")
+    return app, c.PayTax("k", w, 100, "AANSLAG-2026-0417")
 
 
 def _issue_credential(cities: Cities) -> Example:
@@ -509,6 +514,7 @@ EXAMPLES: dict[type[c.Command], Callable[[Cities], Example]] = {
     c.PublishCategory: _publish_category,
     c.RetireCategory: _retire_category,
     c.PostTask: _post_task,
+    c.CloseTask: _close_task,
     c.ClaimTask: _claim_task,
     c.LogMinutes: _log_minutes,
     c.ApproveLog: _approve_log,

@@ -143,7 +143,7 @@ def depreciating_wallet_events(app: CityApplication, clock: Clock) -> list[UUID]
     shop = UUID(app.execute(app.register_merchant("shop", "Bakker", "food", True, True))["merchant_id"])
     clock.set(START + dt.timedelta(days=200))
     app.execute(app.spend("s", w, shop, 100, "bread"))  # Depreciated, Spent, LotsDrawn
-    app.execute(app.workflow.pay_tax("t", w, 100, "AANSLAG-1"))  # TaxPaid, LotsDrawn
+    app.execute(app.workflow.pay_tax("t", w, 100, "AANSLAG-2026-0001"))  # TaxPaid, LotsDrawn
     return [w]
 
 

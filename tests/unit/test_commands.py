@@ -69,6 +69,10 @@ BEFORE: list[tuple[c.Command, dict[str, Any]]] = [
             "by": "coord",
         },
     ),
+    (
+        c.CloseTask("k", TASK, "enough hands", "staff:anna"),
+        {"task": TASK, "reason": "enough hands", "by": "staff:anna"},
+    ),
     (c.ClaimTask("k", TASK, W), {"task": TASK, "wallet": W}),
     (c.LogMinutes("k", TASK, W, 90), {"task": TASK, "wallet": W, "minutes": 90, "by": None}),
     (c.ApproveLog("k", LOG, "coord"), {"log": LOG, "approver": "coord"}),
