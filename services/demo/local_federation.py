@@ -29,6 +29,7 @@ from civfed.v1 import (
     credentials_pb2_grpc,
     federation_pb2_grpc,
     merchant_pb2_grpc,
+    prizes_pb2_grpc,
     rulebook_pb2_grpc,
     wallet_pb2_grpc,
 )
@@ -222,6 +223,7 @@ class CityStubs:
         self.federation: Any = federation_pb2_grpc.FederationServiceStub(channel)
         self.rulebook: Any = rulebook_pb2_grpc.RulebookServiceStub(channel)
         self.credentials: Any = credentials_pb2_grpc.CredentialServiceStub(channel)
+        self.prizes: Any = prizes_pb2_grpc.PrizeServiceStub(channel)
         self.staff = bearer(staff_token)
 
     def close(self) -> None:

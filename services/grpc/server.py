@@ -28,6 +28,8 @@ from civfed.v1 import (
     federation_pb2_grpc,
     merchant_pb2,
     merchant_pb2_grpc,
+    prizes_pb2,
+    prizes_pb2_grpc,
     rights_pb2,
     rights_pb2_grpc,
     rulebook_pb2,
@@ -43,6 +45,7 @@ from services.grpc.errors import ErrorInterceptor
 from services.grpc.federation_service import FederationService
 from services.grpc.merchant_service import MerchantService
 from services.grpc.node import CityNode
+from services.grpc.prize_service import PrizeService
 from services.grpc.rights_service import RightsService
 from services.grpc.rulebook_service import RulebookService
 from services.grpc.tls import public_server_credentials, server_credentials
@@ -60,6 +63,7 @@ SERVICES = [
     rulebook_pb2.DESCRIPTOR.services_by_name["RulebookService"].full_name,
     rights_pb2.DESCRIPTOR.services_by_name["RightsService"].full_name,
     credentials_pb2.DESCRIPTOR.services_by_name["CredentialService"].full_name,
+    prizes_pb2.DESCRIPTOR.services_by_name["PrizeService"].full_name,
 ]
 
 
@@ -160,6 +164,7 @@ class RunningNode:
         rulebook_pb2_grpc.add_RulebookServiceServicer_to_server(RulebookService(node), self.server)
         rights_pb2_grpc.add_RightsServiceServicer_to_server(RightsService(node), self.server)
         credentials_pb2_grpc.add_CredentialServiceServicer_to_server(CredentialService(node), self.server)
+        prizes_pb2_grpc.add_PrizeServiceServicer_to_server(PrizeService(node), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

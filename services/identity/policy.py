@@ -46,6 +46,7 @@ W, M, F, R, G, C = (
     "/civfed.v1.RightsService/",
     "/civfed.v1.CredentialService/",
 )
+P = "/civfed.v1.PrizeService/"
 
 POLICY: Mapping[str, Allowed] = {
     # Wallets. Staff reads of a person's data are allowed to the roles that need them and
@@ -97,6 +98,17 @@ POLICY: Mapping[str, Allowed] = {
     C + "IssueTillCredential": allow("merchant_admin"),
     C + "ListTillCredentials": allow("merchant_admin"),
     C + "RevokeTillCredential": allow("merchant_admin"),
+    # Partner prizes: a partner business, by its till credential, offers, changes and hands
+    # over its own prizes; holders list them and claim for their own wallet.
+    P + "OfferPrize": allow("till"),
+    P + "UpdatePrize": allow("till"),
+    P + "WithdrawPrize": allow("till"),
+    P + "ListPrizes": allow("holder", "till"),
+    P + "ClaimPrize": allow("holder"),
+    P + "ConfirmHandover": allow("till"),
+    P + "CancelClaim": allow("till"),
+    P + "ListMyPrizeClaims": allow("holder"),
+    P + "ListPartnerClaims": allow("till"),
     # Probes and tooling.
     "/grpc.health.v1.Health/Check": allow("anyone"),
     "/grpc.health.v1.Health/Watch": allow("anyone"),
