@@ -153,7 +153,7 @@ class PlacePrizeClaim(Command):
     """A holder claims one unit: the price is held until the partner hands it over."""
 
     name = "place_prize_claim"
-    wallet_id: UUID
+    wallet_id: Annotated[UUID, As("wallet")]
     prize_id: UUID
 
 
@@ -209,7 +209,7 @@ class ExpireWallet(Command):
     """Run by retention: a tourist wallet past its validity enters its final spend window."""
 
     name = "expire_wallet"
-    wallet_id: UUID
+    wallet_id: Annotated[UUID, As("wallet")]
 
 
 @dataclass(frozen=True)
