@@ -363,9 +363,8 @@ class Wallet(Aggregate):
     def leave(self, now: dt.datetime, final_spend_days: int, reason: str) -> None:
         """The holder opts out: closed at once, or after the city's final spend window.
         A wallet past its validity end is already in its window: leaving records the expiry."""
-        if self.expired(now) and self.closes_at is None:
-            self.check_active(now)
-            self.expire(now)
+        if self.expired(now) and self.closes_at is None and not self.closed:
+            self.expire(now)  # closes it too, if its window has ended
             return
         self.check_earning(now)
         # Held tokens are still the holder's: a voucher out at a shop keeps the window open,

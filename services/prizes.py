@@ -14,7 +14,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 from eventsourcing.application import Application
@@ -24,15 +24,21 @@ from aggregates.merchant import Merchant, Prize, PrizeClaim
 from aggregates.wallet import Wallet
 from services import commands as c
 from services.event_log import event_type, read_events
-from services.unit_of_work import Job, UnitOfWork
-
-if TYPE_CHECKING:
-    from services.city import CityApplication
+from services.settings.cities import City
+from services.unit_of_work import UnitOfWork
 
 Handler = Callable[[Any, UnitOfWork], dict[str, Any]]
 
 
-def handlers(app: CityApplication) -> dict[type[c.Command], Handler]:
+class CityLike(Protocol):
+    key: str
+    city: City
+    spending_terms: tuple[bool, bool]
+
+    def clock(self) -> dt.datetime: ...
+
+
+def handlers(app: CityLike) -> dict[type[c.Command], Handler]:
     def own_prize(uow: UnitOfWork, merchant_id: UUID, prize_id: UUID) -> Prize:
         prize = uow.get(prize_id, Prize, "prize")
         prize.check_owner(merchant_id)
@@ -188,24 +194,29 @@ class PrizeBook:
             return [p for p, m in self.prizes.items() if merchant_id is None or m == merchant_id]
 
 
-def current_prizes(app: CityApplication, book: PrizeBook, merchant_id: UUID | None = None) -> list[Prize]:
+def current_prizes(app: Application[UUID], book: PrizeBook, merchant_id: UUID | None = None) -> list[Prize]:
     """Prizes on offer (for a partner, all of its own, withdrawn ones too), oldest first."""
     uow = UnitOfWork(app)
     prizes = [uow.get(p, Prize, "prize") for p in book.refresh(app).prize_ids(merchant_id)]
     return [p for p in prizes if merchant_id is not None or not p.withdrawn]
 
 
-def claims(app: CityApplication, ids: list[UUID]) -> list[PrizeClaim]:
+def claims(app: Application[UUID], ids: list[UUID]) -> list[PrizeClaim]:
     uow = UnitOfWork(app)
     return [uow.get(cid, PrizeClaim, "prize claim") for cid in ids]
 
 
-def sweep_claims(app: CityApplication, book: PrizeBook, execute: Callable[[Job], dict[str, Any]]) -> int:
-    """Release every claim whose time ran out on the city's clock; the number released."""
+def sweep_claims(
+    app: Application[UUID],
+    book: PrizeBook,
+    now: dt.datetime,
+    run: Callable[[c.Command], dict[str, Any]],
+) -> int:
+    """Release every claim whose time ran out by `now` (the city's clock); the number released."""
     released = 0
-    for claim_id in book.refresh(app).lapsed(app.clock()):
+    for claim_id in book.refresh(app).lapsed(now):
         try:
-            execute(app.job(c.ExpirePrizeClaim(f"sweep:expire-prize-claim:{claim_id}", claim_id)))
+            run(c.ExpirePrizeClaim(f"sweep:expire-prize-claim:{claim_id}", claim_id))
             released += 1
         except DomainError:
             pass  # handed over or cancelled meanwhile: the book catches up next round

@@ -111,7 +111,7 @@ class CityNode:
         settle = dt.timedelta(seconds=4 * self.settings.CIVFED_CALL_TIMEOUT_SECONDS)
         sweep(self.home, self.acceptor, self.ledger, self.execute, settle)
         # Prize claims not handed over in time give their hold and their unit back.
-        sweep_claims(self.app, self.prizes, self.execute)
+        sweep_claims(self.app, self.prizes, self.app.clock(), lambda cmd: self.execute(self.app.job(cmd)))
 
     def close(self) -> None:
         for partner in self.partners.values():

@@ -97,3 +97,13 @@ def test_retention_erases_a_closed_tourist_wallet_on_schedule(cities: Cities) ->
     assert not app.wallet(resident).erased  # residents wait for the city's own retention policy
     assert run_retention(app)["erased"] == 0  # erased once
     assert city_totals(app, "rome").lapsed == 20
+
+
+def test_closing_after_the_window_ended_closes_at_once_and_lapses(cities: Cities) -> None:
+    app = cities.open("rome")
+    w, end = tourist(cities, app)
+    cities.clock.now = end + dt.timedelta(days=app.city.config.final_spend_days)
+    out = app.execute(app.close_wallet("c1", w))
+    assert out == {"closed": True, "balance": 0, "final_spend_until": None}
+    assert event_names(app, w)[-3:] == ["Expired", "Closed", "Lapsed"]
+    assert city_totals(app, "rome").lapsed == 20
