@@ -15,6 +15,9 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import descriptor_pool
+from google.protobuf.message_factory import GetMessageClass
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from civfed.v1 import merchant_pb2, prizes_pb2, wallet_pb2
 from services.city_totals import city_totals
@@ -364,3 +367,31 @@ def test_a_tourist_is_told_when_the_wallet_expires_and_spends_in_the_window_afte
     err = refused(lambda: r.wallet.OpenWallet(naive, metadata=r.staff, timeout=5))
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "valid_until" in (err.details() or "")
     conserved(rome)
+
+
+def test_a_client_with_no_stubs_finds_and_calls_the_prize_service_through_reflection(rome: Rome) -> None:
+    """What `grpcurl` does: the public port (server authentication only), reflection for the
+    contract, and a call built from the reflected descriptors alone."""
+    _, till = rome.partner("reflect:partner")
+    rome.offer(till, "reflect:offer", cost=5, stock=1)
+    creds = grpc.ssl_channel_credentials(root_certificates=Path(rome.fed.ca.ca_file).read_bytes())
+    port = rome.running.public_port
+    channel = grpc.secure_channel(
+        f"127.0.0.1:{port}", creds, options=[("grpc.ssl_target_name_override", "rome")]
+    )
+    try:
+        database = ProtoReflectionDescriptorDatabase(channel)
+        assert "civfed.v1.PrizeService" in database.get_services()
+        pool = descriptor_pool.DescriptorPool(database)
+        method = pool.FindServiceByName("civfed.v1.PrizeService").FindMethodByName("ListPrizes")
+        request = GetMessageClass(method.input_type)()
+        response = GetMessageClass(method.output_type)
+        call = channel.unary_unary(
+            "/civfed.v1.PrizeService/ListPrizes",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=response.FromString,
+        )
+        listed = call(request, metadata=till, timeout=5)
+        assert [(p.name, p.cost.units, p.stock) for p in listed.prizes] == [("Museum ticket", 5, 1)]
+    finally:
+        channel.close()
