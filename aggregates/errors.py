@@ -167,3 +167,26 @@ class AwardRefused(PreconditionFailed):
 
 class ProposalNotOpen(PreconditionFailed):
     """A rule change proposal already approved or rejected is decided once."""
+
+
+# -- claims from registered sources (aggregates/source.py) ---------------------------------
+
+
+class KindNotAttested(PreconditionFailed):
+    """A source claiming an activity kind it was not registered to attest."""
+
+
+class SourceRetired(PreconditionFailed):
+    """A retired source, or a key of a source that has since been rotated out."""
+
+
+class StaleClaim(PreconditionFailed):
+    """A claim dated further back than the city accepts."""
+
+
+class OverBound(PreconditionFailed):
+    """A claim beyond a source's plausibility bound for one person and day."""
+
+
+class NotDeskActivity(PreconditionFailed):
+    """An activity staff may not record at a desk: it reaches the ledger only as a signed claim."""

@@ -160,9 +160,13 @@ class Wallet(Aggregate):
         quantity: int | None = None,
         lot: LotTerms | None = None,
         on: dt.date | None = None,
+        source: str = "",
+        claim_id: str = "",
     ) -> None:
         """An award; in a depreciating currency (`lot` given) it is also kept as a lot.
-        `on` is the activity's date, which the rule's caps count by."""
+        `on` is the activity's date, which the rule's caps count by. `source` names where it
+        came from (`source:<id>` with the source's `claim_id`, or the staff member who recorded
+        it at a desk); empty for awards made by the node itself."""
         if amount < 0:
             raise InvalidInput("amount", "awards are never negative")
         if lot is not None:
@@ -175,6 +179,8 @@ class Wallet(Aggregate):
             carry_key=carry_key,
             carried_after=carried_after,
             quantity=quantity,
+            source=source,
+            claim_id=claim_id,
         )
         if on is not None:
             fields["on"] = on.isoformat()
@@ -197,6 +203,8 @@ class Wallet(Aggregate):
         carried_after: int | None,
         quantity: int | None,
         on: str | None = None,
+        source: str = "",
+        claim_id: str = "",
     ) -> None:
         self.balance += amount
         if carry_key is not None and carried_after is not None:
@@ -216,6 +224,8 @@ class Wallet(Aggregate):
         carried_after: int | None,
         quantity: int | None,
         on: str | None = None,
+        source: str = "",
+        claim_id: str = "",
     ) -> None:
         """A measured activity that earned no whole token yet; the remainder carries."""
         if carry_key is not None and carried_after is not None:

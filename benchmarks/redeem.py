@@ -12,6 +12,7 @@ for comparison in the same run, one command per save.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import statistics
 import sys
@@ -28,10 +29,13 @@ import grpc
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from civfed.v1 import merchant_pb2, wallet_pb2  # noqa: E402
+from civfed.v1 import claims_pb2, merchant_pb2, sources_pb2, wallet_pb2  # noqa: E402
+from services.claims import new_source_key, public_pem, sign_claim  # noqa: E402
 from services.demo.local_federation import LocalFederation  # noqa: E402
 from services.grpc.auth import bearer  # noqa: E402
 from services.grpc.tls import server_credentials  # noqa: E402
+
+SOURCE_KEY = new_source_key()
 
 
 def timed(calls: list[Callable[[], Any]]) -> dict[str, float]:
@@ -106,18 +110,27 @@ def citizen(v: Any, key: str, tokens: int) -> tuple[str, Any]:
         metadata=v.staff,
         timeout=5,
     )
+    # Trips come as a registered source's signed claims (registered once per node).
+    v.sources.RegisterSource(
+        sources_pb2.RegisterSourceRequest(
+            idempotency_key="bench-source",
+            source_id="bench-mobility",
+            name="Benchmark mobility provider",
+            key_id="b1",
+            public_key_pem=public_pem(SOURCE_KEY),
+            kinds=["trip"],
+            reason="benchmark trips",
+        ),
+        metadata=v.staff,
+        timeout=5,
+    )
+    today = dt.datetime.now(dt.UTC).date()
+    trip = {"mode": "bike", "distance_m": 1_000_000}
     for i in range(tokens // 10 + 1):
-        v.wallet.RecordActivity(
-            wallet_pb2.RecordActivityRequest(
-                idempotency_key=f"{key}:t{i}",
-                wallet_id=w.wallet_id,
-                activity="trip",
-                activity_id=f"{key}:t{i}",
-                fields={"mode": "bike", "distance_m": "1000000", "date": "2026-05-03"},
-            ),
-            metadata=v.staff,
-            timeout=5,
+        claim = sign_claim(
+            SOURCE_KEY, "b1", "bench-mobility", f"{key}:t{i}", w.wallet_id, "trip", trip, today
         )
+        v.claims.SubmitClaim(claims_pb2.SubmitClaimRequest(claim=claim), timeout=5)
     return w.wallet_id, bearer(w.holder_token)
 
 

@@ -22,6 +22,7 @@ from services import access_log, erasure, prizes
 from services import commands as c
 from services.appeals import AppealCommands
 from services.balances import BalanceView, balance_view
+from services.claims import ClaimCommands, desk_check
 from services.clock import Clock as Clock
 from services.clock import utcnow as utcnow
 from services.commands import Command
@@ -49,7 +50,9 @@ def app_name(city: str) -> str:
     return f"civfed_{city}"
 
 
-class CityApplication(AppealCommands, CredentialCommands, RuleChangeCommands, Application[UUID]):
+class CityApplication(
+    AppealCommands, CredentialCommands, RuleChangeCommands, ClaimCommands, Application[UUID]
+):
     def __init__(self, city: City, env: dict[str, str] | None = None, clock: Clock = utcnow) -> None:
         self.city = city
         self.key = city.config.key
@@ -113,6 +116,7 @@ class CityApplication(AppealCommands, CredentialCommands, RuleChangeCommands, Ap
         handlers: dict[type[Command], Callable[[Any, UnitOfWork], dict[str, Any]]] = {
             c.OpenWallet: self._open_wallet,
             c.RecordActivity: self._record_activity,
+            c.RecordDeskActivity: self._record_desk_activity,
             c.RegisterMerchant: self._register_merchant,
             c.Spend: self._spend,
             c.OfferPrize: self._offer_prize,
@@ -132,6 +136,7 @@ class CityApplication(AppealCommands, CredentialCommands, RuleChangeCommands, Ap
             c.ApproveRecovery: self._approve_recovery,
             c.IssueTillCredential: self._issue_till_credential,
         }
+        handlers.update(self.claim_handlers())
         if self.workflow is not None:
             handlers.update(self.workflow.handlers())
         handlers.update(self.rule_change_handlers())
@@ -154,8 +159,17 @@ class CityApplication(AppealCommands, CredentialCommands, RuleChangeCommands, Ap
         return self.job(c.OpenWallet(key, participant_kind, consent_version, valid_until))
 
     def record_activity(
-        self, key: str, wallet_id: UUID, activity: str, fields: dict[str, Any], activity_id: str | None = None
+        self,
+        key: str,
+        wallet_id: UUID,
+        activity: str,
+        fields: dict[str, Any],
+        activity_id: str | None = None,
+        recorded_by: str | None = None,
     ) -> Job:
+        """With `recorded_by` (a staff member, as authenticated): the desk path."""
+        if recorded_by is not None:
+            return self.job(c.RecordDeskActivity(key, wallet_id, activity, fields, activity_id, recorded_by))
         return self.job(c.RecordActivity(key, wallet_id, activity, fields, activity_id))
 
     def register_merchant(
@@ -204,6 +218,13 @@ class CityApplication(AppealCommands, CredentialCommands, RuleChangeCommands, Ap
         activity_id = cmd.activity_id or cmd.idempotency_key
         return self.credit_activity(uow, cmd.wallet_id, cmd.activity, cmd.fields, activity_id)
 
+    def _record_desk_activity(self, cmd: c.RecordDeskActivity, uow: UnitOfWork) -> dict[str, Any]:
+        """Staff at a desk: only the city's desk activities, and the award names them."""
+        desk_check(self.city, cmd.activity)
+        activity_id = cmd.activity_id or cmd.idempotency_key
+        fields, by = cmd.fields, cmd.recorded_by
+        return self.credit_activity(uow, cmd.wallet_id, cmd.activity, fields, activity_id, source=by)
+
     def credit_activity(
         self,
         uow: UnitOfWork,
@@ -212,9 +233,13 @@ class CityApplication(AppealCommands, CredentialCommands, RuleChangeCommands, Ap
         fields: dict[str, Any],
         activity_id: str,
         waive_limits: bool = False,
+        source: str = "",
+        claim_id: str = "",
     ) -> dict[str, Any]:
         """The normal rule path: checks first, then the credit (used by appeals too).
-        `waive_limits`: an upheld appeal against a cap or date refusal credits past it."""
+        `waive_limits`: an upheld appeal against a cap or date refusal credits past it.
+        `source` and `claim_id` say where the award came from: a registered source and its
+        claim id, or the staff member who recorded it at a desk."""
         # The version in force on the activity's own date decides.
         on = rules.parse_input(self.rulebook.kind_of(activity), fields).date
         rule = self.rulebook.for_activity(activity, on)
@@ -229,8 +254,8 @@ class CityApplication(AppealCommands, CredentialCommands, RuleChangeCommands, Ap
         claim = None
         if award.subject_key is not None:
             digest = SubjectClaim.digest(award.subject_key)
-            claim_id = SubjectClaim.create_id(self.key, rule.rule_id, digest)
-            SubjectClaim.check_unclaimed(uow.find(claim_id, SubjectClaim), rule.rule_id)
+            marker_id = SubjectClaim.create_id(self.key, rule.rule_id, digest)
+            SubjectClaim.check_unclaimed(uow.find(marker_id, SubjectClaim), rule.rule_id)
             claim = SubjectClaim(self.key, rule.rule_id, digest, wallet.id)
         if not waive_limits:
             check_limits(wallet, rule, on, award.amount, activity_id)
@@ -248,6 +273,8 @@ class CityApplication(AppealCommands, CredentialCommands, RuleChangeCommands, Ap
             award.quantity,
             lot=new_lot(self.city.config.currency, now),
             on=on,
+            source=source,
+            claim_id=claim_id,
         )
         return {
             "amount": award.amount,

@@ -96,6 +96,20 @@ class RecordActivity(Command):
 
 
 @dataclass(frozen=True)
+class RecordDeskActivity(Command):
+    """An activity staff record at a desk (WalletService.RecordActivity): only the kinds the
+    city file lists as desk activities, and the award names `recorded_by` (`staff:<subject>`,
+    as authenticated). Every other kind reaches the ledger as a source's signed claim."""
+
+    name = "record_desk_activity"
+    wallet_id: Annotated[UUID, As("wallet")]
+    activity: str
+    fields: dict[str, Any]
+    activity_id: str | None
+    recorded_by: str
+
+
+@dataclass(frozen=True)
 class RegisterMerchant(Command):
     name = "register_merchant"
     merchant_name: Annotated[str, As("name")]
@@ -554,3 +568,52 @@ class AcceptForeignVoucher(Command):
     name = "accept_foreign_voucher"
     merchant_id: Annotated[UUID, As("merchant")]
     token: str
+
+
+# -- sources and their signed claims (services/claims.py) ----------------------------------
+
+
+@dataclass(frozen=True)
+class RegisterSource(Command):
+    name = "register_source"
+    source_id: str
+    source_name: str
+    key_id: str
+    public_key: str
+    kinds: list[str]
+    # Each as aggregates.source.Bound.as_dict().
+    bounds: list[dict[str, Any]]
+    registered_by: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RotateSourceKey(Command):
+    name = "rotate_source_key"
+    source_id: str
+    key_id: str
+    public_key: str
+    rotated_by: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RetireSource(Command):
+    name = "retire_source"
+    source_id: str
+    retired_by: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SubmitClaim(Command):
+    """A claim whose signature the node has verified. Its key is the source's claim id, so
+    the same claim again replays its result and another claim under that id conflicts."""
+
+    name = "submit_claim"
+    source_id: str
+    claim_id: str
+    wallet_id: Annotated[UUID, As("wallet")]
+    activity: str
+    fields: dict[str, Any]
+    date: str

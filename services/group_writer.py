@@ -44,6 +44,24 @@ class GroupWriter:
                     self._write_batch()
         return done.result()
 
+    def execute_many(self, cmds: list[Job | Command]) -> list[dict[str, Any] | BaseException]:
+        """Many commands from one caller (a source's batch of claims), queued together and
+        saved in as few transactions as the batch size allows; each gets its own result or
+        refusal, in order, and none blocks another."""
+        jobs = [self.app.job(cmd) for cmd in cmds]
+        waiting: list[Future[dict[str, Any]]] = [Future() for _ in jobs]
+        with self._queue_lock:
+            self._queue.extend(zip(jobs, waiting, strict=True))
+        while not all(done.done() for done in waiting):
+            with self.lock:
+                if not all(done.done() for done in waiting):
+                    self._write_batch()
+        outcomes: list[dict[str, Any] | BaseException] = []
+        for done in waiting:
+            exc = done.exception()
+            outcomes.append(exc if exc is not None else done.result())
+        return outcomes
+
     def _write_batch(self) -> None:
         with self._queue_lock:
             batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]

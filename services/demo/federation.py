@@ -17,10 +17,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from civfed.v1 import federation_pb2, federation_pb2_grpc, merchant_pb2, wallet_pb2
+from civfed.v1 import claims_pb2, federation_pb2, federation_pb2_grpc, merchant_pb2, sources_pb2, wallet_pb2
 from projections.kanon import K_ANONYMITY
 from services.demo.clock import ScenarioClock, scenario_time
 from services.demo.local_federation import CityStubs, LocalFederation
+from services.demo.mobility import SOURCE_ID, MobilityProvider
 from services.demo.scenario import WEEKS
 from services.grpc.auth import bearer
 from services.settings.cities import Settings
@@ -88,9 +89,15 @@ class Visitors:
         self.till_token = ""
         self.tokens = self.credited = 0
         self.currency = ""
+        self.provider = MobilityProvider()
 
     def open(self) -> None:
         home = self.names[0]
+        if EARNING[home][0] == "trip":
+            listed = self.home.sources.ListSources(sources_pb2.ListSourcesRequest(), timeout=5)
+            if SOURCE_ID not in {s.source_id for s in listed.sources}:
+                request = self.provider.register_request(f"{KEY}:mobility-provider")
+                self.home.sources.RegisterSource(request, metadata=self.home.staff, timeout=5)
         self.shop = self.acceptor.merchant.RegisterMerchant(
             merchant_pb2.RegisterMerchantRequest(
                 idempotency_key=f"{self.prefix}:shop",
@@ -122,7 +129,11 @@ class Visitors:
         """What this pair's people do on the season's `day`."""
         activity, fields, every = EARNING[self.names[0]]
         for i, w in enumerate(self.wallets):
-            if day < EARNING_DAYS and day % every == i % every:
+            if day < EARNING_DAYS and day % every == i % every and activity == "trip":
+                # Trips come signed by the mobility provider, never from a desk.
+                claim = self.provider.trip(f"{self.prefix}:activity{i}:{day}", w.wallet_id, fields, date)
+                self.home.claims.SubmitClaim(claims_pb2.SubmitClaimRequest(claim=claim), timeout=5)
+            elif day < EARNING_DAYS and day % every == i % every:
                 self.home.wallet.RecordActivity(
                     wallet_pb2.RecordActivityRequest(
                         idempotency_key=f"{self.prefix}:earn{i}:{day}",

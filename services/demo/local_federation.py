@@ -26,11 +26,13 @@ from typing import Any
 import grpc
 
 from civfed.v1 import (
+    claims_pb2_grpc,
     credentials_pb2_grpc,
     federation_pb2_grpc,
     merchant_pb2_grpc,
     prizes_pb2_grpc,
     rulebook_pb2_grpc,
+    sources_pb2_grpc,
     wallet_pb2_grpc,
 )
 from services.clock import Clock
@@ -223,6 +225,8 @@ class CityStubs:
         self.federation: Any = federation_pb2_grpc.FederationServiceStub(channel)
         self.rulebook: Any = rulebook_pb2_grpc.RulebookServiceStub(channel)
         self.credentials: Any = credentials_pb2_grpc.CredentialServiceStub(channel)
+        self.sources: Any = sources_pb2_grpc.SourceServiceStub(channel)
+        self.claims: Any = claims_pb2_grpc.ClaimServiceStub(channel)
         self.prizes: Any = prizes_pb2_grpc.PrizeServiceStub(channel)
         self.staff = bearer(staff_token)
 

@@ -15,7 +15,9 @@ from uuid import UUID
 from services.city import CityApplication
 from services.demo.clock import START, ScenarioClock
 from services.demo.groups import Step, ids, open_residents, run_group
+from services.demo.mobility import SOURCE_ID, MobilityProvider
 from services.demo.workflow import zwolle
+from services.unit_of_work import Job
 
 WEEKS = 4
 
@@ -34,21 +36,20 @@ def vienna(app: CityApplication, clock: ScenarioClock, step: Step, people: int) 
     )
     modes = ["bike"] * 4 + ["walk"] * 2 + ["tram", "subway", "bus", "train", "escooter", "car"]
     appeals: list[UUID] = []
+    # Trips come from the mobility provider, a registered source that signs each one.
+    provider = MobilityProvider()
+    registry = app.source_registry()
+    if SOURCE_ID not in registry.sources:  # the federation demo's nodes may have registered it
+        app.execute(provider.registration("demo:mobility-provider"))
+        registry = app.source_registry()
     for day in range(WEEKS * 7):
         date = clock.day(day)
-        cmds = []
+        cmds: list[Job] = []
         for w, wallet in enumerate(wallets):
             for t in range(rnd.choice((0, 0, 1, 1, 2))):
-                fields = {
-                    "mode": rnd.choice(modes),
-                    "distance_m": rnd.randint(800, 25_000),
-                    "date": date.isoformat(),
-                }
-                cmds.append(
-                    app.record_activity(
-                        f"demo:trip:{w}:{day}:{t}", wallet, "trip", fields, f"trip-{w}-{day}-{t}"
-                    )
-                )
+                fields = {"mode": rnd.choice(modes), "distance_m": rnd.randint(800, 25_000)}
+                claim = provider.trip(f"trip-{w}-{day}-{t}", wallet, fields, date)
+                cmds.append(app.job(app.verify_claim_with(registry, claim)))
         run_group(app, cmds, step)
         appeals = vienna_appeals(app, wallets, day, appeals, step)
         if day % 7 == 6:  # Sunday: some residents claim a reward by QR code

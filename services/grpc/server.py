@@ -22,6 +22,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from civfed.v1 import (
+    claims_pb2,
+    claims_pb2_grpc,
     credentials_pb2,
     credentials_pb2_grpc,
     federation_pb2,
@@ -34,12 +36,15 @@ from civfed.v1 import (
     rights_pb2_grpc,
     rulebook_pb2,
     rulebook_pb2_grpc,
+    sources_pb2,
+    sources_pb2_grpc,
     wallet_pb2,
     wallet_pb2_grpc,
 )
 from services.city import CityApplication
 from services.clock import Clock, OffsetClock, utcnow
 from services.grpc.access import AccessInterceptor
+from services.grpc.claim_service import ClaimService
 from services.grpc.credential_service import CredentialService
 from services.grpc.errors import ErrorInterceptor
 from services.grpc.federation_service import FederationService
@@ -48,6 +53,7 @@ from services.grpc.node import CityNode
 from services.grpc.prize_service import PrizeService
 from services.grpc.rights_service import RightsService
 from services.grpc.rulebook_service import RulebookService
+from services.grpc.source_service import SourceService
 from services.grpc.tls import public_server_credentials, server_credentials
 from services.grpc.wallet_service import WalletService
 from services.settings.cities import City, Settings, load_city, load_settings
@@ -63,6 +69,8 @@ SERVICES = [
     rulebook_pb2.DESCRIPTOR.services_by_name["RulebookService"].full_name,
     rights_pb2.DESCRIPTOR.services_by_name["RightsService"].full_name,
     credentials_pb2.DESCRIPTOR.services_by_name["CredentialService"].full_name,
+    sources_pb2.DESCRIPTOR.services_by_name["SourceService"].full_name,
+    claims_pb2.DESCRIPTOR.services_by_name["ClaimService"].full_name,
     prizes_pb2.DESCRIPTOR.services_by_name["PrizeService"].full_name,
 ]
 
@@ -164,6 +172,8 @@ class RunningNode:
         rulebook_pb2_grpc.add_RulebookServiceServicer_to_server(RulebookService(node), self.server)
         rights_pb2_grpc.add_RightsServiceServicer_to_server(RightsService(node), self.server)
         credentials_pb2_grpc.add_CredentialServiceServicer_to_server(CredentialService(node), self.server)
+        sources_pb2_grpc.add_SourceServiceServicer_to_server(SourceService(node), self.server)
+        claims_pb2_grpc.add_ClaimServiceServicer_to_server(ClaimService(node), self.server)
         prizes_pb2_grpc.add_PrizeServiceServicer_to_server(PrizeService(node), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

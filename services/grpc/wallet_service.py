@@ -64,10 +64,14 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
 
     def RecordActivity(self, request: Any, context: grpc.ServicerContext) -> Any:
         # Crediting wallets is the city's own business.
+        # Desk activities only (city file `[claims] desk_activities`); the award names the
+        # staff member who recorded it. Everything else comes as a source's signed claim.
         c = self.call(context, request, rq.RecordActivity)
         r = c.request
+        by = as_staff(c.who).ref
+        fields = dict(r.fields)
         out = self.node.execute(
-            self.app.record_activity(c.key, r.wallet_id, r.activity, dict(r.fields), r.activity_id or None)
+            self.app.record_activity(c.key, r.wallet_id, r.activity, fields, r.activity_id or None, by)
         )
         what = f"recorded activity {r.activity}"
         self.audit.action(context, c.who, W + "RecordActivity", r.wallet_id, what, c.key)

@@ -46,6 +46,7 @@ W, M, F, R, G, C = (
     "/civfed.v1.RightsService/",
     "/civfed.v1.CredentialService/",
 )
+SRC, CLM = "/civfed.v1.SourceService/", "/civfed.v1.ClaimService/"
 P = "/civfed.v1.PrizeService/"
 
 POLICY: Mapping[str, Allowed] = {
@@ -98,6 +99,16 @@ POLICY: Mapping[str, Allowed] = {
     C + "IssueTillCredential": allow("merchant_admin"),
     C + "ListTillCredentials": allow("merchant_admin"),
     C + "RevokeTillCredential": allow("merchant_admin"),
+    # Sources that attest activities: registered, rotated and retired by whoever publishes
+    # the rules they feed; which systems may attest what is public.
+    SRC + "RegisterSource": allow("rule_publisher"),
+    SRC + "RotateSourceKey": allow("rule_publisher"),
+    SRC + "RetireSource": allow("rule_publisher"),
+    SRC + "ListSources": allow("anyone"),
+    # Claims: the source's signature on each claim is its authentication (services/claims.py),
+    # so any caller may deliver them; an unsigned or wrongly signed claim credits nothing.
+    CLM + "SubmitClaim": allow("anyone"),
+    CLM + "SubmitClaims": allow("anyone"),
     # Partner prizes: a partner business, by its till credential, offers, changes and hands
     # over its own prizes; holders list them and claim for their own wallet.
     P + "OfferPrize": allow("till"),

@@ -26,8 +26,8 @@ SEALED = "sealed:v1"
 # Event type -> its personal fields. Anything written by or about one person
 # that is not an amount, a pseudonymous id or a closed-vocabulary code.
 PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
-    "Wallet.Credited": ("activity_id", "explanation", "on"),
-    "Wallet.Progressed": ("activity_id", "explanation", "on"),
+    "Wallet.Credited": ("activity_id", "explanation", "on", "claim_id"),
+    "Wallet.Progressed": ("activity_id", "explanation", "on", "claim_id"),
     "Wallet.AwardRefused": ("activity_id", "reason", "on"),
     "Wallet.Spent": ("purchase_ref",),
     "Wallet.HoldSpent": ("purchase_ref",),

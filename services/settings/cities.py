@@ -169,6 +169,16 @@ class WorkflowTerms(_Strict):
     categories: list[WorkCategorySpec] = Field(min_length=1)
 
 
+class ClaimTerms(_Strict):
+    """Signed claims from registered sources (services/claims.py), and the desk path."""
+
+    # A claim dated further back than this many days is refused as stale.
+    max_age_days: int = Field(default=30, ge=0, le=366)
+    # The activity kinds staff may record at a desk (RecordActivity); every other kind
+    # reaches the ledger only as a claim signed by a registered source. Absent: every kind.
+    desk_activities: list[str] | None = None
+
+
 # A merchant category: a short lowercase code, published on the public stream, and the
 # name shown for it. Only the codes a city declares are accepted at registration.
 CategoryCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
@@ -213,6 +223,7 @@ class CityConfig(_Strict):
     # table a city declares none, and every merchant registration is refused.
     merchant_categories: dict[CategoryCode, CategoryName] = {}
     vocabulary: Vocabulary = Vocabulary()
+    claims: ClaimTerms = ClaimTerms()
 
 
 class RuleSpec(_Strict):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from civfed.v1 import merchant_pb2, wallet_pb2
+from civfed.v1 import claims_pb2, merchant_pb2, sources_pb2, wallet_pb2
+from services.claims import new_source_key, public_pem, sign_claim
 from services.demo.local_federation import CityStubs
 from services.grpc.auth import bearer
 from services.grpc.client import call_with_retry
@@ -56,13 +58,43 @@ def record_activity(
     return city.wallet.RecordActivity(req, metadata=city.staff, timeout=5)
 
 
+# The tests' own registered source: one key per test process, registered in a city on
+# first use (the same registration again replays). It declares no bounds, so a test can
+# fund a wallet in one go; the bounds themselves are tested in tests/grpc/test_claims.py.
+TEST_SOURCE = "test-attestor"
+TEST_KEY = new_source_key()
+
+
+def register_test_source(city: CityStubs, kinds: tuple[str, ...] = ("trip",)) -> None:
+    req = sources_pb2.RegisterSourceRequest(
+        idempotency_key=f"{TEST_SOURCE}:{','.join(kinds)}",
+        source_id=TEST_SOURCE,
+        name="The tests' attesting system",
+        key_id="t1",
+        public_key_pem=public_pem(TEST_KEY),
+        kinds=list(kinds),
+        reason="activities for the tests",
+    )
+    city.sources.RegisterSource(req, metadata=city.staff, timeout=5)
+
+
+def attest(city: CityStubs, claim_id: str, wallet_id: str, activity: str, fields: dict[str, str]) -> Any:
+    """An activity as a registered source attests it: a signed claim, dated today (any
+    `date` in `fields` is dropped: a claim must be recent)."""
+    register_test_source(city, (activity,))
+    body = {k: v for k, v in fields.items() if k != "date"}
+    today = dt.datetime.now(dt.UTC).date()
+    token = sign_claim(TEST_KEY, "t1", TEST_SOURCE, claim_id, wallet_id, activity, body, today)
+    return city.claims.SubmitClaim(claims_pb2.SubmitClaimRequest(claim=token), timeout=5)
+
+
 def vienna_citizen(v: CityStubs, name: str, km_by_bike: int) -> Citizen:
     """A Vienna resident with km_by_bike // 100 tokens (20 kg CO2 per token at 200 g/km)."""
     w = open_wallet(v, f"open:{name}")
     for i, start in enumerate(range(0, km_by_bike, 1000)):  # at most 1,000 km per trip
         km = min(1000, km_by_bike - start)
-        trip = {"mode": "bike", "distance_m": str(km * 1000), "date": "2026-05-03"}
-        record_activity(v, f"trip:{name}:{i}", w.wallet_id, "trip", trip)
+        trip = {"mode": "bike", "distance_m": str(km * 1000)}
+        attest(v, f"trip:{name}:{i}", w.wallet_id, "trip", trip)
     return Citizen(v, w.wallet_id, w.holder_token)
 
 

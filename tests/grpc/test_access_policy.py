@@ -8,6 +8,7 @@ UNAUTHENTICATED without credentials and PERMISSION_DENIED with them.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import pkgutil
 import uuid
@@ -26,6 +27,7 @@ from joserfc import jwt
 
 import civfed.v1
 from civfed.v1 import (
+    claims_pb2,
     credentials_pb2,
     federation_pb2,
     merchant_pb2,
@@ -33,13 +35,15 @@ from civfed.v1 import (
     rights_pb2,
     rights_pb2_grpc,
     rulebook_pb2,
+    sources_pb2,
     wallet_pb2,
 )
+from services.claims import new_source_key, public_pem, sign_claim
 from services.demo.local_federation import LocalFederation
 from services.grpc.auth import bearer
 from services.identity.policy import POLICY, Allowed, table
 from services.identity.principals import ROLES, Anonymous, Holder, PartnerCity, Principal, Staff, Till
-from tests.e2e.flows import open_wallet, record_activity
+from tests.e2e.flows import TEST_KEY, TEST_SOURCE, attest, open_wallet
 from tests.grpc.conftest import in_process_federation
 
 HEALTH_AND_REFLECTION = {m for m in POLICY if m.startswith(("/grpc.health.", "/grpc.reflection."))}
@@ -104,6 +108,19 @@ class World:
         req = wallet_pb2.IssueVoucherRequest(idempotency_key=key, wallet_id=self.wallet_id, amount=1)
         return str(v.wallet.IssueVoucher(req, metadata=self.holder, timeout=5).voucher_id)
 
+    def source(self, source_id: str) -> str:
+        """A source registered by staff holding every role, for the calls that change one."""
+        v = self.fed.stubs("vienna")
+        v.sources.RegisterSource(register_source(source_id), metadata=v.staff, timeout=5)
+        return source_id
+
+    def claim(self, n: int) -> str:
+        today = dt.datetime.now(dt.UTC).date()
+        fields = {"mode": "bike", "distance_m": 1000}
+        return sign_claim(
+            TEST_KEY, "t1", TEST_SOURCE, f"policy-claim{n}", self.wallet_id, "trip", fields, today
+        )
+
     def erasure_request(self, key: str, officer: str) -> str:
         """A pending erasure request of a fresh wallet, made by erasure officer `officer`."""
         v = self.fed.stubs("vienna")
@@ -155,7 +172,7 @@ class World:
         """A claim on one of the merchant's prizes by a fresh holder, for the till to settle."""
         v = self.fed.stubs("vienna")
         opened = open_wallet(v, f"{key}:wallet")
-        record_activity(v, f"{key}:trip", opened.wallet_id, "trip", TRIP, f"{key}:trip")
+        attest(v, f"{key}:trip", opened.wallet_id, "trip", TRIP)
         req = prizes_pb2.ClaimPrizeRequest(
             idempotency_key=key, wallet_id=opened.wallet_id, prize_id=self.prize(f"{key}:prize")
         )
@@ -175,7 +192,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         v = fed.stubs("vienna")
         opened = open_wallet(v, "policy:wallet")
         for i in range(10):
-            record_activity(v, f"policy:trip{i}", opened.wallet_id, "trip", TRIP, f"policy:trip{i}")
+            attest(v, f"policy:trip{i}", opened.wallet_id, "trip", TRIP)
         shop = v.merchant.RegisterMerchant(
             merchant_pb2.RegisterMerchantRequest(
                 idempotency_key="policy:shop", name="Corner shop", category="food", local=True
@@ -186,6 +203,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(
             fed, opened.wallet_id, bearer(opened.holder_token), shop.merchant_id, bearer(shop.merchant_token)
         )
+
+
+def register_source(source_id: str) -> Message:
+    return sources_pb2.RegisterSourceRequest(
+        idempotency_key=source_id,
+        source_id=source_id,
+        name="Bike share",
+        key_id="k1",
+        public_key_pem=public_pem(new_source_key()),
+        kinds=["trip"],
+        reason="bike-share trips",
+    )
 
 
 # Requests that succeed for a caller the policy admits. `n` makes each call's key its own.
@@ -229,6 +258,20 @@ EXAMPLES: dict[str, Example] = {
     "FederationService/GetTerms": lambda w, n: federation_pb2.GetTermsRequest(),
     "FederationService/GetSettlement": lambda w, n: federation_pb2.GetSettlementRequest(),
     "RulebookService/GetRulebook": lambda w, n: rulebook_pb2.GetRulebookRequest(),
+    "SourceService/RegisterSource": lambda w, n: register_source(f"src{n}"),
+    "SourceService/RotateSourceKey": lambda w, n: sources_pb2.RotateSourceKeyRequest(
+        idempotency_key=f"rotate{n}",
+        source_id=w.source(f"rot{n}"),
+        key_id="k2",
+        public_key_pem=public_pem(new_source_key()),
+        reason="rotation",
+    ),
+    "SourceService/RetireSource": lambda w, n: sources_pb2.RetireSourceRequest(
+        idempotency_key=f"retire{n}", source_id=w.source(f"ret{n}"), reason="contract ended"
+    ),
+    "SourceService/ListSources": lambda w, n: sources_pb2.ListSourcesRequest(),
+    "ClaimService/SubmitClaim": lambda w, n: claims_pb2.SubmitClaimRequest(claim=w.claim(n)),
+    "ClaimService/SubmitClaims": lambda w, n: claims_pb2.SubmitClaimsRequest(claims=[w.claim(n)]),
     "RightsService/ListMyAccessLog": lambda w, n: rights_pb2.ListMyAccessLogRequest(wallet_id=w.wallet_id),
     "RightsService/ListAccessLog": lambda w, n: rights_pb2.ListAccessLogRequest(wallet_id=w.wallet_id),
     "RightsService/RequestErasure": lambda w, n: rights_pb2.RequestErasureRequest(
@@ -302,6 +345,9 @@ EXAMPLES: dict[str, Example] = {
 # for them, an admitted caller must simply not be refused as a caller.
 NOT_REFUSED_ONLY = {"FederationService/Reserve", "FederationService/Commit", "FederationService/Cancel"}
 NOT_REFUSED_ONLY |= {"WalletService/CloseWallet", "RightsService/EraseMyWallet"}
+# Vienna records no activity at a desk (its trips come as sources' signed claims): a recorder
+# is admitted as a caller, and the trip is then refused for what it is.
+NOT_REFUSED_ONLY |= {"WalletService/RecordActivity"}
 
 
 def callers(world: World) -> dict[str, tuple[Principal, Any, str]]:

@@ -13,7 +13,7 @@ from services.demo.local_federation import CityStubs, LocalFederation
 from services.grpc.auth import bearer
 from services.settings.errors import ConfigError
 from services.settings.node import load_node_settings
-from tests.e2e.flows import open_wallet, record_activity
+from tests.e2e.flows import attest, open_wallet
 
 
 def code_of(call: Any, *args: Any, **kw: Any) -> tuple[grpc.StatusCode, str]:
@@ -209,23 +209,18 @@ def test_reused_key_with_other_parameters_changes_nothing(v: CityStubs, wallet: 
         )
         return balance, len(history.events)
 
-    trip = wallet_pb2.RecordActivityRequest(
-        idempotency_key="reuse-1",
-        wallet_id=wallet.wallet_id,
-        activity="trip",
-        fields={"mode": "bike", "distance_m": "300000", "date": "2026-05-03"},
-    )
-    first = v.wallet.RecordActivity(trip, metadata=v.staff, timeout=5)
+    # Trips come as a source's signed claims: the claim id is the key.
+    trip = {"mode": "bike", "distance_m": "300000"}
+    first = attest(v, "reuse-1", wallet.wallet_id, "trip", trip)
     assert first.awarded.units == 3
     before = state()
-    # The same key again with the same parameters: the stored result, nothing new.
-    assert v.wallet.RecordActivity(trip, metadata=v.staff, timeout=5) == first
-    # The same key with other parameters: refused, and nothing changes.
-    longer = wallet_pb2.RecordActivityRequest()
-    longer.CopyFrom(trip)
-    longer.fields["distance_m"] = "900000"
-    code, details = code_of(v.wallet.RecordActivity, longer, metadata=v.staff)
-    assert code == grpc.StatusCode.FAILED_PRECONDITION and "idempotency key" in details
+    # The same claim again: the stored result, nothing new.
+    assert attest(v, "reuse-1", wallet.wallet_id, "trip", trip) == first
+    # The same claim id for another claim: refused, and nothing changes.
+    with pytest.raises(grpc.RpcError) as err:
+        attest(v, "reuse-1", wallet.wallet_id, "trip", {**trip, "distance_m": "900000"})
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert err.value.details().startswith("claim_id_reused")
     after = state()
     assert after == before
 
@@ -234,7 +229,7 @@ def test_a_local_voucher_redemption_is_on_the_shops_statement(v: CityStubs) -> N
     holder_wallet = open_wallet(v, "statement-holder")
     holder = bearer(holder_wallet.holder_token)
     trip = {"mode": "bike", "distance_m": "500000", "date": "2026-05-03"}  # 5 tokens
-    record_activity(v, "statement-trip", holder_wallet.wallet_id, "trip", trip)
+    attest(v, "statement-trip", holder_wallet.wallet_id, "trip", trip)
     m = v.merchant.RegisterMerchant(
         merchant_pb2.RegisterMerchantRequest(
             idempotency_key="statement-shop", name="Greissler", category="food", local=True

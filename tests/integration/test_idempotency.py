@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from aggregates.errors import IdempotencyConflict, InsufficientBalance, InvalidInput, VoucherAlreadyRedeemed
 from services import commands as c
 from services.city import CityApplication
+from services.claims import new_source_key, public_pem
 from services.federation.acceptor import Acceptor
 from services.federation.home import HomeRedemptions
 from services.federation.local_partner import LocalPartner
@@ -366,6 +367,47 @@ def _revoke_credential(cities: Cities) -> Example:
     return app, c.RevokeCredential("k", "holder", w, new.credential_id, "holder:" + str(w), "lost phone")
 
 
+KEYS = [public_pem(new_source_key()) for _ in range(2)]
+BIKE_150_KM = {"activity": "trip", "field": "distance_m", "max_per_day": 150_000, "where": {"mode": "bike"}}
+
+
+def _register_source(cities: Cities) -> Example:
+    app = cities.open("vienna")
+    kinds, bounds = ["trip"], [BIKE_150_KM]
+    return app, c.RegisterSource(
+        "k", "wien-mobility", "Mobility", "k1", KEYS[0], kinds, bounds, "staff:s", "x"
+    )
+
+
+def _with_source(cities: Cities) -> tuple[CityApplication, UUID]:
+    app, w, _ = vienna(cities)
+    app.execute(dataclasses.replace(_register_source(cities)[1], idempotency_key="register"))
+    return app, w
+
+
+def _rotate_source_key(cities: Cities) -> Example:
+    app, _ = _with_source(cities)
+    return app, c.RotateSourceKey("k", "wien-mobility", "k2", KEYS[1], "staff:s", "yearly rotation")
+
+
+def _retire_source(cities: Cities) -> Example:
+    app, _ = _with_source(cities)
+    return app, c.RetireSource("k", "wien-mobility", "staff:s", "contract ended")
+
+
+def _submit_claim(cities: Cities) -> Example:
+    app, w = _with_source(cities)
+    fields = {"mode": "bike", "distance_m": 40_000}
+    return app, c.SubmitClaim("k", "wien-mobility", "c1", w, "trip", fields, T0.date().isoformat())
+
+
+def _record_desk_activity(cities: Cities) -> Example:
+    app = cities.open("sint_niklaas")
+    w = open_wallet(app, "w")
+    fields = {"subject": "SN-77", "date": "2026-05-04"}
+    return app, c.RecordDeskActivity("k", w, "bike_engraving", fields, None, "staff:desk-1")
+
+
 ECO_POINTS = {"points": {"recycling_drop_off": 12, "public_transport_ride": 5}}
 
 
@@ -538,6 +580,11 @@ EXAMPLES: dict[type[c.Command], Callable[[Cities], Example]] = {
     c.PayTax: _pay_tax,
     c.IssueCredential: _issue_credential,
     c.RevokeCredential: _revoke_credential,
+    c.RegisterSource: _register_source,
+    c.RotateSourceKey: _rotate_source_key,
+    c.RetireSource: _retire_source,
+    c.SubmitClaim: _submit_claim,
+    c.RecordDeskActivity: _record_desk_activity,
     c.ProposeRuleChange: _propose_rule_change,
     c.ApproveRuleChange: _approve_rule_change,
     c.RejectRuleChange: _reject_rule_change,
@@ -584,6 +631,8 @@ def changed(value: Any, hint: Any) -> Any:
         return value + dt.timedelta(days=1)
     if isinstance(value, dict):
         return {**value, "changed": True}
+    if isinstance(value, list):
+        return [*value, "changed"]
     if isinstance(value, tuple):
         return (*value, "changed")
     raise AssertionError(f"no other value known for {value!r}; add one here")

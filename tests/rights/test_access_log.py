@@ -18,7 +18,7 @@ from services.cli import main
 from services.demo.local_federation import LocalFederation
 from services.grpc.auth import bearer
 from services.privacy.sealing import REDACTED
-from tests.e2e.flows import open_wallet, record_activity
+from tests.e2e.flows import CONSENT, attest, open_wallet
 
 TRIP = {"mode": "bike", "distance_m": "100000", "date": "2026-05-03"}
 
@@ -30,7 +30,8 @@ def rights(fed: LocalFederation) -> Any:
 def person(fed: LocalFederation, tag: str) -> tuple[str, Any]:
     v = fed.stubs("vienna")
     opened = open_wallet(v, f"{tag}:open")
-    record_activity(v, f"{tag}:trip", opened.wallet_id, "trip", TRIP, f"{tag}:trip")
+    # The trip comes as a source's signed claim: not a staff action, so not in the log.
+    attest(v, f"{tag}:trip", opened.wallet_id, "trip", TRIP)
     return opened.wallet_id, bearer(opened.holder_token)
 
 
@@ -69,7 +70,6 @@ def test_a_staff_read_of_history_shows_who_when_and_why_in_the_persons_access_lo
     # The staff actions that made the wallet are there too, by the subject who made them.
     assert [(e.subject, e.action) for e in entries if e.action != "read history"] == [
         ("staff:staff-1", "opened wallet"),
-        ("staff:staff-1", "recorded activity trip"),
     ]
 
     # Nobody else reads it: not another holder, not the staff member who read the history.
@@ -119,18 +119,24 @@ def test_every_staff_read_of_a_person_needs_a_purpose_and_is_logged(fed: LocalFe
 
 
 def test_staff_actions_on_a_wallet_are_logged_once_even_when_retried(fed: LocalFederation) -> None:
-    v = fed.stubs("vienna")
-    wallet, holder = person(fed, "log3")
+    # A desk activity: Sint-Niklaas engraves bikes at a desk (Vienna records none).
+    s = fed.stubs("sint_niklaas")
+    opened = open_wallet(s, "log3:open", CONSENT["sint_niklaas"])
+    wallet, holder = opened.wallet_id, bearer(opened.holder_token)
     recorder = fed.staff("desk-5", "recorder")
+    engraving = {"subject": "SN-LOG3", "date": "2026-05-03"}
     req = wallet_pb2.RecordActivityRequest(
-        idempotency_key="log3:engraving", wallet_id=wallet, activity="trip", fields=TRIP, activity_id="e-1"
+        idempotency_key="log3:engraving", wallet_id=wallet, activity="bike_engraving", fields=engraving
     )
     # A retry with the same key records nothing new, whatever purpose it gives.
     for purpose in ("bike week stand", "bike week stand", "retried from the desk"):
-        v.wallet.RecordActivity(req, metadata=(*recorder, ("civfed-purpose", purpose)), timeout=5)
-    mine = [e for e in my_log(fed, wallet, holder) if e.subject == "staff:desk-5"]
+        s.wallet.RecordActivity(req, metadata=(*recorder, ("civfed-purpose", purpose)), timeout=5)
+    log = rights_pb2_grpc.RightsServiceStub(s.channel).ListMyAccessLog(
+        rights_pb2.ListMyAccessLogRequest(wallet_id=wallet), metadata=holder, timeout=5
+    )
+    mine = [e for e in log.entries if e.subject == "staff:desk-5"]
     assert [(list(e.roles), e.action, e.purpose) for e in mine] == [
-        (["recorder"], "recorded activity trip", "bike week stand")
+        (["recorder"], "recorded activity bike_engraving", "bike week stand")
     ]
 
 

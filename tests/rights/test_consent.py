@@ -28,7 +28,7 @@ from services.privacy.retention import finish_closing, run_retention
 from services.privacy.sealing import REDACTED
 from services.settings.cities import PACKAGED_CITIES
 from services.unit_of_work import Job
-from tests.e2e.flows import open_wallet, record_activity
+from tests.e2e.flows import attest, open_wallet
 from tests.rights.apps import city_app, opened
 
 TRIP = {"mode": "bike", "distance_m": 60_000, "date": "2026-05-03"}  # 12 kg: no token yet
@@ -188,7 +188,7 @@ def test_closing_over_grpc_tells_the_holder_the_final_spend_window(fed: LocalFed
     v = fed.stubs("vienna")
     opened_ = open_wallet(v, "cw")
     trip = {"mode": "bike", "distance_m": "300000", "date": "2026-05-03"}
-    record_activity(v, "cw:t", opened_.wallet_id, "trip", trip)
+    attest(v, "cw:t", opened_.wallet_id, "trip", trip)
     holder = bearer(opened_.holder_token)
     closing = v.wallet.CloseWallet(
         wallet_pb2.CloseWalletRequest(idempotency_key="cw:c", wallet_id=opened_.wallet_id, reason="moving"),
@@ -199,5 +199,5 @@ def test_closing_over_grpc_tells_the_holder_the_final_spend_window(fed: LocalFed
     until = dt.datetime.fromisoformat(closing.final_spend_until)
     assert dt.timedelta(days=29) < until - dt.datetime.now(dt.UTC) <= dt.timedelta(days=30)
     with pytest.raises(grpc.RpcError) as err:
-        record_activity(v, "cw:t2", opened_.wallet_id, "trip", trip)
+        attest(v, "cw:t2", opened_.wallet_id, "trip", trip)
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION

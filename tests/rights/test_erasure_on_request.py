@@ -21,7 +21,7 @@ from services.event_log import event_type, read_events
 from services.grpc.auth import bearer
 from services.history import history
 from services.privacy.sealing import REDACTED
-from tests.e2e.flows import open_wallet, record_activity
+from tests.e2e.flows import attest, open_wallet
 
 TRIP = {"mode": "bike", "distance_m": "400000", "date": "2026-05-03"}  # 4 tokens
 BASIS = "art17_1b_consent_withdrawn"
@@ -39,7 +39,7 @@ def person(fed: LocalFederation, tag: str, distance_m: int = 400_000) -> tuple[s
     v = fed.stubs("vienna")
     opened = open_wallet(v, f"{tag}:open")
     trip = {**TRIP, "distance_m": str(distance_m)}
-    record_activity(v, f"{tag}:trip", opened.wallet_id, "trip", trip, f"{tag}-commute-7741")
+    attest(v, f"{tag}-commute-7741", opened.wallet_id, "trip", trip)
     return opened.wallet_id, bearer(opened.holder_token)
 
 

@@ -15,7 +15,7 @@ from projections.integration import PUBLIC_FIELDS, to_integration_event
 from services.demo.local_federation import LocalFederation
 from services.event_log import event_type, read_events
 from services.grpc.auth import bearer
-from tests.e2e.flows import open_wallet, record_activity
+from tests.e2e.flows import attest, open_wallet
 
 ALLOWED_FIELDS = {
     # Reserve / Commit / Cancel: the decision, the amount, the redemption's own reference.
@@ -50,7 +50,7 @@ def test_a_real_redemption_reveals_no_identity_or_history(fed: LocalFederation) 
     v = fed.stubs("vienna")
     opened = open_wallet(v, "w")
     trip = {"mode": "bike", "distance_m": "300000", "date": "2026-05-03"}
-    award = record_activity(v, "t", opened.wallet_id, "trip", trip, activity_id="trip-77x")
+    award = attest(v, "trip-77x", opened.wallet_id, "trip", trip)
     holder = bearer(opened.holder_token)
     token = v.wallet.IssueRedemptionVoucher(
         wallet_pb2.IssueRedemptionVoucherRequest(idempotency_key="rv", wallet_id=opened.wallet_id, amount=2),
@@ -100,7 +100,7 @@ def test_no_reference_a_counterpart_sees_is_on_the_public_stream(fed: LocalFeder
     v, s = fed.stubs("vienna"), fed.stubs("sint_niklaas")
     opened = open_wallet(v, "tunnel")
     trip = {"mode": "bike", "distance_m": "600000", "date": "2026-05-03"}
-    record_activity(v, "tunnel:t", opened.wallet_id, "trip", trip)
+    attest(v, "tunnel:t", opened.wallet_id, "trip", trip)
     holder = bearer(opened.holder_token)
     shop = s.merchant.RegisterMerchant(
         merchant_pb2.RegisterMerchantRequest(idempotency_key="tunnel:s", name="Shop", category="food"),

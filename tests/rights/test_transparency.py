@@ -3,6 +3,7 @@ rulebooks and their full history are public (API and `civfed rules show`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from pathlib import Path
@@ -20,7 +21,7 @@ from services.grpc.auth import bearer
 from services.history import history
 from services.rulebook_history import RulebookReader
 from services.settings.cities import PACKAGED_CITIES, load_settings
-from tests.e2e.flows import open_wallet, record_activity
+from tests.e2e.flows import attest, open_wallet
 from tests.rights.apps import city_app, opened
 
 TRIP = {"mode": "bike", "distance_m": "225000", "date": "2026-05-03"}
@@ -48,7 +49,7 @@ def test_every_award_shows_rule_version_and_plain_explanation(vienna: CityApplic
 
 def holder_with_history(v: CityStubs, tag: str) -> tuple[str, Any]:
     opened_ = open_wallet(v, tag)
-    record_activity(v, f"{tag}:t", opened_.wallet_id, "trip", TRIP)
+    attest(v, f"{tag}:t", opened_.wallet_id, "trip", TRIP)
     return opened_.wallet_id, bearer(opened_.holder_token)
 
 
@@ -90,8 +91,12 @@ def test_holder_lists_own_events_and_appeals_over_grpc(fed: LocalFederation) -> 
     )
     credit = by_type["Wallet.Credited"]
     assert (credit.rule_id, credit.rule_version) == ("mobility-co2", 1)
-    assert credit.explanation.startswith("225.0 km by bike on 3 May 2026 saved 45.0 kg CO2")
-    assert json.loads(credit.fields_json)["amount"] == 2
+    # The trip came as a source's claim, dated the day it was made.
+    day = dt.datetime.now(dt.UTC).date()
+    assert credit.explanation.startswith(f"225.0 km by bike on {day.day} {day:%B %Y} saved 45.0 kg CO2")
+    credited = json.loads(credit.fields_json)
+    assert credited["amount"] == 2
+    assert (credited["source"], credited["claim_id"]) == ("source:test-attestor", "h1:t")
     assert by_type["Appeal.Filed"].explanation.endswith("my tram trip is missing")
     assert by_type["Appeal.Decided"].explanation == (
         "appeal upheld by staff:officer-2: the trip is in the mobility app's log"

@@ -129,3 +129,15 @@ def test_a_malformed_merchant_category_is_named(tmp_path: Path, line: str) -> No
     write(tmp_path, city=CITY + "\n[merchant_categories]\n" + line + "\n")
     with pytest.raises(ConfigError, match="merchant_categories"):
         load_city("linz", tmp_path)
+
+
+def test_claim_terms_and_desk_activities(tmp_path: Path) -> None:
+    # Without the table: a 30-day window, and every kind may still be recorded at a desk.
+    terms = load_city("linz", write(tmp_path)).config.claims
+    assert (terms.max_age_days, terms.desk_activities) == (30, None)
+    write(tmp_path, city=CITY + '\n[claims]\nmax_age_days = 7\ndesk_activities = ["green"]\n')
+    terms = load_city("linz", tmp_path).config.claims
+    assert (terms.max_age_days, terms.desk_activities) == (7, ["green"])
+    write(tmp_path, city=CITY + "\n[claims]\nmax_age_days = -1\n")
+    with pytest.raises(ConfigError, match="max_age_days"):
+        load_city("linz", tmp_path)

@@ -112,6 +112,54 @@ BEFORE: list[tuple[c.Command, dict[str, Any]]] = [
         },
     ),
     (
+        c.RecordDeskActivity("k", W, "bike_engraving", {"frame": "F1"}, None, "staff:s1"),
+        {
+            "wallet": W,
+            "activity": "bike_engraving",
+            "fields": {"frame": "F1"},
+            "activity_id": None,
+            "recorded_by": "staff:s1",
+        },
+    ),
+    (
+        c.RegisterSource("k", "wien-mobility", "Mobility", "k1", "PEM", ["trip"], [], "staff:s1", "why"),
+        {
+            "source_id": "wien-mobility",
+            "source_name": "Mobility",
+            "key_id": "k1",
+            "public_key": "PEM",
+            "kinds": ["trip"],
+            "bounds": [],
+            "registered_by": "staff:s1",
+            "reason": "why",
+        },
+    ),
+    (
+        c.RotateSourceKey("k", "wien-mobility", "k2", "PEM", "staff:s1", "yearly"),
+        {
+            "source_id": "wien-mobility",
+            "key_id": "k2",
+            "public_key": "PEM",
+            "rotated_by": "staff:s1",
+            "reason": "yearly",
+        },
+    ),
+    (
+        c.RetireSource("k", "wien-mobility", "staff:s1", "contract ended"),
+        {"source_id": "wien-mobility", "retired_by": "staff:s1", "reason": "contract ended"},
+    ),
+    (
+        c.SubmitClaim("k", "wien-mobility", "c1", W, "trip", {"mode": "bike"}, "2026-05-04"),
+        {
+            "source_id": "wien-mobility",
+            "claim_id": "c1",
+            "wallet": W,
+            "activity": "trip",
+            "fields": {"mode": "bike"},
+            "date": "2026-05-04",
+        },
+    ),
+    (
         c.ProposeRuleChange(
             "k", "eco", "change", "", "", {"points": {"a": 1}}, {}, "why", dt.date(2026, 5, 9), "staff:s1"
         ),
