@@ -53,6 +53,14 @@ class OutOfStock(PreconditionFailed):
     pass
 
 
+class PrizeWithdrawn(PreconditionFailed):
+    """The partner withdrew the prize: no new claims."""
+
+
+class ClaimNotOpen(PreconditionFailed):
+    """A prize claim already handed over, cancelled or expired."""
+
+
 class AlreadyAwarded(PreconditionFailed):
     pass
 

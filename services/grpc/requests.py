@@ -34,6 +34,12 @@ class OpenWallet(_Request):
     idempotency_key: Key
     participant_kind: Annotated[str, Field(min_length=1, max_length=40)]
     consent_version: Annotated[str, Field(min_length=1, max_length=100)]
+    valid_until: dt.datetime | None = None
+
+    @field_validator("valid_until", mode="before")
+    @classmethod
+    def _datetime_or_none(cls, value: Any) -> Any:
+        return None if value == "" else value
 
 
 class WalletRef(_Request):
@@ -325,3 +331,42 @@ class ListWorkLogs(_Request):
     @classmethod
     def _unset(cls, value: Any) -> Any:
         return None if value == "" else value
+
+
+# -- partner prizes (services/grpc/prize_service.py) ---------------------------------------
+PrizeName = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class OfferPrize(_Request):
+    idempotency_key: Key
+    name: PrizeName
+    cost: Units
+    stock: Units
+
+
+class UpdatePrize(_Request):
+    idempotency_key: Key
+    prize_id: UUID
+    name: PrizeName
+    cost: Units
+    stock: Annotated[int, Field(ge=0, le=10**12)]
+
+
+class PrizeRef(_Request):
+    idempotency_key: Key
+    prize_id: UUID
+
+
+class ClaimPrize(_Request):
+    idempotency_key: Key
+    wallet_id: UUID
+    prize_id: UUID
+
+
+class ClaimRef(_Request):
+    idempotency_key: Key
+    claim_id: UUID
+
+
+class CancelClaim(ClaimRef):
+    reason: Text = ""

@@ -30,6 +30,8 @@ from civfed.v1 import (
     federation_pb2_grpc,
     merchant_pb2,
     merchant_pb2_grpc,
+    prizes_pb2,
+    prizes_pb2_grpc,
     rights_pb2,
     rights_pb2_grpc,
     rulebook_pb2,
@@ -50,6 +52,7 @@ from services.grpc.errors import ErrorInterceptor
 from services.grpc.federation_service import FederationService
 from services.grpc.merchant_service import MerchantService
 from services.grpc.node import CityNode
+from services.grpc.prize_service import PrizeService
 from services.grpc.rights_service import RightsService
 from services.grpc.rulebook_service import RulebookService
 from services.grpc.source_service import SourceService
@@ -72,6 +75,7 @@ SERVICES = [
     sources_pb2.DESCRIPTOR.services_by_name["SourceService"].full_name,
     claims_pb2.DESCRIPTOR.services_by_name["ClaimService"].full_name,
     workflow_pb2.DESCRIPTOR.services_by_name["WorkflowService"].full_name,
+    prizes_pb2.DESCRIPTOR.services_by_name["PrizeService"].full_name,
 ]
 
 
@@ -175,6 +179,7 @@ class RunningNode:
         sources_pb2_grpc.add_SourceServiceServicer_to_server(SourceService(node), self.server)
         claims_pb2_grpc.add_ClaimServiceServicer_to_server(ClaimService(node), self.server)
         workflow_pb2_grpc.add_WorkflowServiceServicer_to_server(WorkflowService(node), self.server)
+        prizes_pb2_grpc.add_PrizeServiceServicer_to_server(PrizeService(node), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

@@ -48,6 +48,7 @@ W, M, F, R, G, C = (
 )
 SRC, CLM = "/civfed.v1.SourceService/", "/civfed.v1.ClaimService/"
 WF = "/civfed.v1.WorkflowService/"
+P = "/civfed.v1.PrizeService/"
 
 POLICY: Mapping[str, Allowed] = {
     # Wallets. Staff reads of a person's data are allowed to the roles that need them and
@@ -127,6 +128,17 @@ POLICY: Mapping[str, Allowed] = {
     WF + "PayTax": allow("holder"),
     WF + "GetTreasuryStatement": allow("auditor"),
     WF + "GetEquilibriumReport": allow("anyone"),
+    # Partner prizes: a partner business, by its till credential, offers, changes and hands
+    # over its own prizes; holders list them and claim for their own wallet.
+    P + "OfferPrize": allow("till"),
+    P + "UpdatePrize": allow("till"),
+    P + "WithdrawPrize": allow("till"),
+    P + "ListPrizes": allow("holder", "till"),
+    P + "ClaimPrize": allow("holder"),
+    P + "ConfirmHandover": allow("till"),
+    P + "CancelClaim": allow("till"),
+    P + "ListMyPrizeClaims": allow("holder"),
+    P + "ListPartnerClaims": allow("till"),
     # Probes and tooling.
     "/grpc.health.v1.Health/Check": allow("anyone"),
     "/grpc.health.v1.Health/Watch": allow("anyone"),

@@ -232,6 +232,11 @@ class CityConfig(_Strict):
     # days; then the wallet closes and what is left lapses (0: close at once).
     final_spend_days: int = Field(default=30, ge=0)
     retention: Retention | None = None
+    # A partner prize claimed is held this many hours for its hand-over; then it lapses.
+    prize_claim_hours: int = Field(default=72, gt=0)
+    # A tourist wallet, once its validity has ended and its final spend window has closed
+    # it, is erased by the retention run this many days later.
+    tourist_erase_after_days: int = Field(default=30, ge=0)
     federation: FederationTerms = FederationTerms()
     workflow: WorkflowTerms | None = None
     # The closed list of merchant categories: code -> display name. Without the

@@ -31,6 +31,7 @@ from civfed.v1 import (
     credentials_pb2,
     federation_pb2,
     merchant_pb2,
+    prizes_pb2,
     rights_pb2,
     rights_pb2_grpc,
     rulebook_pb2,
@@ -211,6 +212,22 @@ class World:
         req = credentials_pb2.IssueTillCredentialRequest(idempotency_key=key, merchant_id=self.merchant_id)
         issued = v.credentials.IssueTillCredential(req, metadata=self.fed.staff("mia", "merchant_admin"))
         return str(issued.credential_id)
+
+    def prize(self, key: str) -> str:
+        """A prize the world's merchant put up, for its till to change or a holder to claim."""
+        v = self.fed.stubs("vienna")
+        req = prizes_pb2.OfferPrizeRequest(idempotency_key=key, name="Cake", cost=1, stock=5)
+        return str(v.prizes.OfferPrize(req, metadata=self.till, timeout=5).prize_id)
+
+    def prize_claim(self, key: str) -> str:
+        """A claim on one of the merchant's prizes by a fresh holder, for the till to settle."""
+        v = self.fed.stubs("vienna")
+        opened = open_wallet(v, f"{key}:wallet")
+        attest(v, f"{key}:trip", opened.wallet_id, "trip", TRIP)
+        req = prizes_pb2.ClaimPrizeRequest(
+            idempotency_key=key, wallet_id=opened.wallet_id, prize_id=self.prize(f"{key}:prize")
+        )
+        return str(v.prizes.ClaimPrize(req, metadata=bearer(opened.holder_token), timeout=5).claim_id)
 
     def appeal(self, key: str) -> str:
         v = self.fed.stubs("vienna")
@@ -416,6 +433,27 @@ EXAMPLES: dict[str, Example] = {
     ),
     "WorkflowService/GetTreasuryStatement": lambda w, n: workflow_pb2.GetTreasuryStatementRequest(),
     "WorkflowService/GetEquilibriumReport": lambda w, n: workflow_pb2.GetEquilibriumReportRequest(),
+    "PrizeService/OfferPrize": lambda w, n: prizes_pb2.OfferPrizeRequest(
+        idempotency_key=f"offer{n}", name="Gelato", cost=1, stock=3
+    ),
+    "PrizeService/UpdatePrize": lambda w, n: prizes_pb2.UpdatePrizeRequest(
+        idempotency_key=f"update{n}", prize_id=w.prize(f"to-update{n}"), name="Gelato", cost=2, stock=4
+    ),
+    "PrizeService/WithdrawPrize": lambda w, n: prizes_pb2.WithdrawPrizeRequest(
+        idempotency_key=f"withdraw{n}", prize_id=w.prize(f"to-withdraw{n}")
+    ),
+    "PrizeService/ListPrizes": lambda w, n: prizes_pb2.ListPrizesRequest(),
+    "PrizeService/ClaimPrize": lambda w, n: prizes_pb2.ClaimPrizeRequest(
+        idempotency_key=f"claim{n}", wallet_id=w.wallet_id, prize_id=w.prize(f"to-claim{n}")
+    ),
+    "PrizeService/ConfirmHandover": lambda w, n: prizes_pb2.ConfirmHandoverRequest(
+        idempotency_key=f"handover{n}", claim_id=w.prize_claim(f"to-hand-over{n}")
+    ),
+    "PrizeService/CancelClaim": lambda w, n: prizes_pb2.CancelClaimRequest(
+        idempotency_key=f"cancel{n}", claim_id=w.prize_claim(f"to-cancel{n}"), reason="sold out at the till"
+    ),
+    "PrizeService/ListMyPrizeClaims": lambda w, n: prizes_pb2.ListMyPrizeClaimsRequest(wallet_id=w.wallet_id),
+    "PrizeService/ListPartnerClaims": lambda w, n: prizes_pb2.ListPartnerClaimsRequest(),
 }
 # Calls whose success needs more than a caller (a partner's saga, or the end of the wallet):
 # for them, an admitted caller must simply not be refused as a caller.
