@@ -53,6 +53,14 @@ class OutOfStock(PreconditionFailed):
     pass
 
 
+class PrizeWithdrawn(PreconditionFailed):
+    """The partner withdrew the prize: no new claims."""
+
+
+class ClaimNotOpen(PreconditionFailed):
+    """A prize claim already handed over, cancelled or expired."""
+
+
 class AlreadyAwarded(PreconditionFailed):
     pass
 
@@ -79,6 +87,15 @@ class SelfApproval(PreconditionFailed):
 
 class WorkNotOpen(PreconditionFailed):
     """A retired work category, a task that is full or closed, or a log already decided."""
+
+
+class WorkDayFull(PreconditionFailed):
+    """Approving these minutes would credit one person more minutes on one day than a day
+    holds; the refusal is recorded on the work log and can be appealed (`work_log`)."""
+
+
+class AssessmentPaid(PreconditionFailed):
+    """A tax assessment reference already paid, in a city that takes no instalments."""
 
 
 class NoAgreement(PreconditionFailed):

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from aggregates.errors import InvalidInput, MerchantNotAccepted, OutOfStock
+from aggregates.errors import (
+    ClaimNotOpen,
+    InvalidInput,
+    MerchantNotAccepted,
+    OutOfStock,
+    PrizeWithdrawn,
+    not_found,
+)
 
 # What a shop is paid for: a holder's direct payment, a local voucher, a prize it put
 # up, or a partner city's voucher (credited at the agreed rate).
@@ -77,7 +85,12 @@ class Merchant(Aggregate):
 
 
 class Prize(Aggregate):
-    """A partner business's prize, claimable once a holder has enough points."""
+    """A partner business's prize: a price in tokens and a number of units left.
+
+    A claim takes one unit at once (`reserve`); a claim cancelled or expired puts it back
+    (`restock`). The partner may change the price, name or units left at any time (claims
+    already made keep the price they hold), and withdraw the prize (no new claims).
+    """
 
     @event("Offered")
     def __init__(self, city: str, merchant_id: UUID, name: str, cost: int, stock: int) -> None:
@@ -86,19 +99,122 @@ class Prize(Aggregate):
         self.name = name
         self.cost = cost
         self.stock = stock
+        self.withdrawn = False
 
     @classmethod
     def offer(cls, city: str, merchant_id: UUID, name: str, cost: int, stock: int) -> Prize:
-        if type(cost) is not int or cost <= 0:
-            raise InvalidInput("cost", "must be a positive whole number")
-        if type(stock) is not int or stock <= 0:
-            raise InvalidInput("stock", "must be a positive whole number")
+        check_prize_terms(name, cost, stock, stock_may_be_zero=False)
         return cls(city, merchant_id, name, cost, stock)
 
+    def check_owner(self, merchant_id: UUID) -> None:
+        """Another merchant's prize is answered as if it did not exist."""
+        if merchant_id != self.merchant_id:
+            raise not_found("prize", self.id)
+
     def check_in_stock(self) -> None:
+        if self.withdrawn:
+            raise PrizeWithdrawn(f"prize {self.name!r} was withdrawn by its partner")
         if self.stock <= 0:
             raise OutOfStock(f"prize {self.name!r} is out of stock")
 
     @event("Claimed")
     def claim(self, wallet_id: UUID) -> None:
+        """Claimed and paid at once (the in-process path)."""
         self.stock -= 1
+
+    def update(self, name: str, cost: int, stock: int) -> None:
+        if self.withdrawn:
+            raise PrizeWithdrawn(f"prize {self.name!r} was withdrawn by its partner")
+        check_prize_terms(name, cost, stock, stock_may_be_zero=True)
+        self._updated(name, cost, stock)
+
+    @event("Updated")
+    def _updated(self, name: str, cost: int, stock: int) -> None:
+        self.name, self.cost, self.stock = name, cost, stock
+
+    def withdraw(self) -> None:
+        if not self.withdrawn:
+            self._withdrawn()
+
+    @event("Withdrawn")
+    def _withdrawn(self) -> None:
+        self.withdrawn = True
+
+    @event("Reserved")
+    def reserve(self, claim_id: UUID) -> None:
+        """One unit taken by a claim that holds its price until the hand-over."""
+        self.stock -= 1
+
+    @event("Restocked")
+    def restock(self, claim_id: UUID, reason: str) -> None:
+        """A unit back from a claim that was cancelled or expired."""
+        self.stock += 1
+
+
+def check_prize_terms(name: str, cost: int, stock: int, stock_may_be_zero: bool) -> None:
+    if not name.strip():
+        raise InvalidInput("name", "a prize needs a name")
+    if type(cost) is not int or cost <= 0:
+        raise InvalidInput("cost", "must be a positive whole number")
+    least = 0 if stock_may_be_zero else 1
+    if type(stock) is not int or stock < least:
+        raise InvalidInput("stock", "must be a positive whole number" if least else "must not be negative")
+
+
+CLAIM_STATES = ("held", "handed_over", "cancelled", "expired")
+
+
+class PrizeClaim(Aggregate):
+    """A holder's claim on one unit of a prize. The price is held on the wallet (`hold_id`)
+    until the partner confirms the hand-over (the tokens are then spent to the partner),
+    or released if the partner cancels or the claim expires."""
+
+    @event("Made")
+    def __init__(
+        self,
+        city: str,
+        prize_id: UUID,
+        merchant_id: UUID,
+        wallet_id: UUID,
+        hold_id: str,
+        cost: int,
+        expires_at: dt.datetime,
+    ) -> None:
+        self.city = city
+        self.prize_id = prize_id
+        self.merchant_id = merchant_id
+        self.wallet_id = wallet_id
+        self.hold_id = hold_id
+        self.cost = cost
+        self.expires_at = expires_at
+        self.state = "held"
+
+    def check_owner(self, merchant_id: UUID) -> None:
+        if merchant_id != self.merchant_id:
+            raise not_found("prize claim", self.id)
+
+    def check_held(self) -> None:
+        if self.state != "held":
+            raise ClaimNotOpen(f"prize claim {self.id} is {self.state.replace('_', ' ')}")
+
+    def check_open(self, now: dt.datetime) -> None:
+        self.check_held()
+        if now >= self.expires_at:
+            raise ClaimNotOpen(f"prize claim {self.id} expired at {self.expires_at.isoformat()}")
+
+    def check_lapsed(self, now: dt.datetime) -> None:
+        self.check_held()
+        if now < self.expires_at:
+            raise ClaimNotOpen(f"prize claim {self.id} runs until {self.expires_at.isoformat()}")
+
+    @event("HandedOver")
+    def hand_over(self) -> None:
+        self.state = "handed_over"
+
+    @event("Cancelled")
+    def cancel(self, reason: str) -> None:
+        self.state = "cancelled"
+
+    @event("Expired")
+    def expire(self) -> None:
+        self.state = "expired"

@@ -38,12 +38,20 @@ class Hold:
 class Wallet(Aggregate):
     @event("Opened")
     def __init__(
-        self, city: str, participant_kind: str, consent_version: str, valid_until: dt.datetime | None
+        self,
+        city: str,
+        participant_kind: str,
+        consent_version: str,
+        valid_until: dt.datetime | None,
+        final_spend_days: int = 0,
     ) -> None:
         self.city = city
         self.participant_kind = participant_kind
         self.consent_version = consent_version
         self.valid_until = valid_until
+        # For a wallet with a validity end: the final spend window after it, as the city
+        # published it when the wallet opened.
+        self.final_spend_days = final_spend_days
         self.balance = 0
         self.carried: dict[str, int] = {}
         self.holds: dict[str, Hold] = {}
@@ -59,7 +67,12 @@ class Wallet(Aggregate):
 
     @classmethod
     def open(
-        cls, city: str, participant_kind: str, consent_version: str, valid_until: dt.datetime | None
+        cls,
+        city: str,
+        participant_kind: str,
+        consent_version: str,
+        valid_until: dt.datetime | None,
+        final_spend_days: int = 0,
     ) -> Wallet:
         if participant_kind not in PARTICIPANT_KINDS:
             raise InvalidInput("participant_kind", f"must be one of {PARTICIPANT_KINDS}")
@@ -69,7 +82,9 @@ class Wallet(Aggregate):
             raise InvalidInput("valid_until", "needs a time zone")
         if not consent_version:
             raise InvalidInput("consent_version", "a wallet opens only with recorded consent")
-        return cls(city, participant_kind, consent_version, valid_until)
+        if valid_until is None:
+            return cls(city, participant_kind, consent_version, valid_until)
+        return cls(city, participant_kind, consent_version, valid_until, final_spend_days)
 
     # -- guards -------------------------------------------------------------
     @property
@@ -80,17 +95,40 @@ class Wallet(Aggregate):
     def available(self) -> int:
         return self.balance - self.held
 
+    @property
+    def spend_until(self) -> dt.datetime | None:
+        """When the wallet closes: the end of its final spend window, once it is leaving, or
+        for a wallet with a validity end, that end plus the window published at opening."""
+        if self.closes_at is not None:
+            return self.closes_at
+        if self.valid_until is not None:
+            return self.valid_until + dt.timedelta(days=self.final_spend_days)
+        return None
+
+    def expired(self, now: dt.datetime) -> bool:
+        return self.valid_until is not None and now >= self.valid_until
+
     def check_active(self, now: dt.datetime) -> None:
+        """Not closed and not past its final spend window: spending is still processed."""
         if self.closed or (self.closes_at is not None and now >= self.closes_at):
             raise WalletClosed(f"wallet {self.id} is closed")
-        if self.valid_until is not None and now >= self.valid_until:
-            raise WalletExpired(f"wallet {self.id} was valid until {self.valid_until.isoformat()}")
+        ends = self.spend_until
+        if self.valid_until is not None and ends is not None and now >= ends:
+            raise WalletExpired(
+                f"wallet {self.id} was valid until {self.valid_until.isoformat()};"
+                f" its final spend window ended {ends.isoformat()}"
+            )
 
     def check_earning(self, now: dt.datetime) -> None:
         """Active and not leaving: a wallet in its final spend window earns nothing more."""
         self.check_active(now)
         if self.closes_at is not None:
             raise WalletClosed(f"wallet {self.id} is closing; only its final spending is processed")
+        if self.valid_until is not None and now >= self.valid_until:
+            raise WalletExpired(
+                f"wallet {self.id} was valid until {self.valid_until.isoformat()};"
+                " only its final spending is processed"
+            )
 
     def check_available(self, amount: int, on: dt.date | None = None) -> None:
         """With `on`, lots count at their depreciated value on that day."""
@@ -333,7 +371,11 @@ class Wallet(Aggregate):
 
     # -- opting out ---------------------------------------------------------
     def leave(self, now: dt.datetime, final_spend_days: int, reason: str) -> None:
-        """The holder opts out: closed at once, or after the city's final spend window."""
+        """The holder opts out: closed at once, or after the city's final spend window.
+        A wallet past its validity end is already in its window: leaving records the expiry."""
+        if self.expired(now) and self.closes_at is None and not self.closed:
+            self.expire(now)  # closes it too, if its window has ended
+            return
         self.check_earning(now)
         # Held tokens are still the holder's: a voucher out at a shop keeps the window open,
         # and stays redeemable until it expires even if that is after the window's end.
@@ -343,6 +385,29 @@ class Wallet(Aggregate):
             self._close_scheduled(max(window_ends, last_hold), reason)
         else:
             self.finish(reason, now)
+
+    def expire(self, now: dt.datetime) -> None:
+        """The validity end has passed: recorded, and the wallet is in its final spend window
+        (from the validity end) like a wallet whose holder left; at the window's end (or at
+        once, with nothing left to spend) it closes and what is left lapses."""
+        if self.closed:
+            raise WalletClosed(f"wallet {self.id} is closed")
+        if self.valid_until is None or now < self.valid_until:
+            raise WalletClosed(f"wallet {self.id} has not expired")
+        if self.closes_at is not None:
+            raise WalletClosed(f"wallet {self.id} is already closing")
+        ends = self.spend_until
+        assert ends is not None
+        if self.final_spend_days > 0 and self.value_on(now.date()) > 0:
+            last_hold = max((h.expires_at for h in self.holds.values()), default=ends)
+            ends = max(ends, last_hold)
+        self._expired(self.valid_until, ends)
+        if now >= ends or self.value_on(now.date()) <= 0:
+            self.finish("validity ended", now)
+
+    @event("Expired")
+    def _expired(self, valid_until: dt.datetime, closes_at: dt.datetime) -> None:
+        self.closes_at = closes_at
 
     @event("CloseScheduled")
     def _close_scheduled(self, closes_at: dt.datetime, reason: str) -> None:

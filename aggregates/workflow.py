@@ -13,11 +13,13 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from aggregates.errors import InvalidInput, NotFound, SelfApproval, WorkNotOpen
+from aggregates.errors import InvalidInput, NotFound, SelfApproval, WorkDayFull, WorkNotOpen
 
 # The basic economy comes first; "civic" is light civic work such as litter picking.
 SECTORS = ("energy", "food", "care", "safety", "governance", "civic")
 MAX_TASK_DAYS = 14
+# What a day holds: one person's approved minutes on one day never exceed it.
+DAY_MINUTES = 24 * 60
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,34 @@ class WorkCatalogue(Aggregate):
     def __init__(self, city: str) -> None:
         self.city = city
         self.categories: dict[str, Category] = {}
+        # The categories of the city file as last applied: code -> [title, sector, decision].
+        # None in a catalogue that never recorded them.
+        self.file_specs: dict[str, list[str]] | None = None
+
+    def sync_file(self, specs: dict[str, list[str]]) -> None:
+        """Apply what changed in the city file since it was last applied: new and edited entries
+        are published, removed ones retired. Changes the council made by command to entries the
+        file did not touch stay as they are."""
+        last = self.file_specs
+        if last is None:
+            # Never recorded: the file is the whole catalogue, as it was before the record.
+            changed = specs
+            removed = {code for code, c in self.categories.items() if c.active and code not in specs}
+        else:
+            changed = {code: spec for code, spec in specs.items() if last.get(code) != spec}
+            removed = set(last) - set(specs)
+        for code, (title, sector, decision_ref) in changed.items():
+            self.publish(code, title, sector, decision_ref)
+        for code in sorted(removed):
+            category = self.categories.get(code)
+            if category is not None and category.active:
+                self.retire(code, "removed from the published city file")
+        if last != specs:
+            self._file_synced(specs)
+
+    @event("FileSynced")
+    def _file_synced(self, specs: dict[str, list[str]]) -> None:
+        self.file_specs = specs
 
     def publish(self, code: str, title: str, sector: str, decision_ref: str) -> bool:
         """Publish a new category or change an existing one; False if nothing changed."""
@@ -119,6 +149,7 @@ class Task(Aggregate):
         self.slots = slots
         self.posted_by = posted_by
         self.claimed_by: list[UUID] = []
+        self.closed_reason = ""
 
     @classmethod
     def post(
@@ -145,7 +176,25 @@ class Task(Aggregate):
     def window_minutes(self) -> int:
         return int((self.ends_at - self.starts_at).total_seconds()) // 60
 
+    @property
+    def loggable_minutes(self) -> int:
+        """A log is the minutes of one day's work: at most the window, and at most a day."""
+        return min(self.window_minutes, DAY_MINUTES)
+
+    def close(self, reason: str) -> None:
+        """No further claims; minutes already worked on a claimed slot can still be logged."""
+        check_text("reason", reason, 500)
+        if self.closed_reason:
+            raise WorkNotOpen(f"task {self.id} was already closed ({self.closed_reason})")
+        self._closed(reason)
+
+    @event("Closed")
+    def _closed(self, reason: str) -> None:
+        self.closed_reason = reason
+
     def claim(self, wallet_id: UUID, now: dt.datetime) -> None:
+        if self.closed_reason:
+            raise WorkNotOpen(f"task {self.id} was closed ({self.closed_reason})")
         if wallet_id in self.claimed_by:
             raise WorkNotOpen(f"task {self.id} is already claimed by this wallet")
         if len(self.claimed_by) >= self.slots:
@@ -163,11 +212,16 @@ class Task(Aggregate):
             raise WorkNotOpen(f"task {self.id} was not claimed by this wallet")
         if now < self.starts_at:
             raise WorkNotOpen(f"task {self.id} starts at {self.starts_at.isoformat()}")
-        if not 0 < minutes <= self.window_minutes:
-            raise InvalidInput("minutes", f"must be between 1 and the task's {self.window_minutes} minutes")
+        most = self.loggable_minutes
+        if not 0 < minutes <= most:
+            raise InvalidInput(
+                "minutes",
+                f"a log is one day's work on this task: between 1 and {most} minutes "
+                f"(the task's window is {self.window_minutes} minutes, a day {DAY_MINUTES})",
+            )
 
 
-PENDING, APPROVED, REJECTED = "logged", "approved", "rejected"
+PENDING, APPROVED, REJECTED, REFUSED = "logged", "approved", "rejected", "refused"
 
 
 class WorkLog(Aggregate):
@@ -229,15 +283,79 @@ class WorkLog(Aggregate):
         self.status = REJECTED
         self.reason = reason
 
+    def refuse(self, approver: str, reason: str) -> None:
+        """The approval a rule refused (a full day): recorded, never silently dropped, and open
+        to appeal as `work_log` like a coordinator's rejection."""
+        self.check_pending()
+        self._refused(approver, reason)
+
+    @event("Refused")
+    def _refused(self, approver: str, reason: str) -> None:
+        self.status = REFUSED
+        self.reason = reason
+
     def reinstate(self, appeal_id: UUID, amount: int) -> None:
-        """An upheld appeal against the rejection: the minutes count after all.
+        """An upheld appeal against the rejection or refusal: the minutes count after all.
 
         Who decided, and why, is recorded on the appeal, which another person decides.
         """
-        if self.status != REJECTED:
-            raise WorkNotOpen(f"work log {self.id} is {self.status}, not rejected")
+        if self.status not in (REJECTED, REFUSED):
+            raise WorkNotOpen(f"work log {self.id} is {self.status}, not rejected or refused")
         self._reinstated(appeal_id, amount)
 
     @event("Reinstated")
     def _reinstated(self, appeal_id: UUID, amount: int) -> None:
         self.status = APPROVED
+
+
+class WorkDay(Aggregate):
+    """The minutes approved for one wallet on one day, over every task: never past a day."""
+
+    @staticmethod
+    def create_id(city: str, wallet_id: UUID, day: dt.date | str) -> UUID:
+        # str() of a date is its ISO form, the text the event holds.
+        return uuid5(NAMESPACE_URL, f"civfed:{city}:work-day:{wallet_id}:{day}")
+
+    @event("Opened")
+    def __init__(self, city: str, wallet_id: UUID, day: str) -> None:
+        self.city = city
+        self.wallet_id = wallet_id
+        self.day = dt.date.fromisoformat(day)  # ISO text in the event
+        self.minutes = 0
+
+    @property
+    def room(self) -> int:
+        return DAY_MINUTES - self.minutes
+
+    def check_room(self, log_id: UUID, minutes: int) -> None:
+        if minutes > self.room:
+            raise WorkDayFull(
+                f"work log {log_id}: {minutes} more minutes on {self.day.isoformat()} would credit this "
+                f"person {self.minutes + minutes} minutes in one day, past the {DAY_MINUTES} a day holds "
+                f"({self.room} left)"
+            )
+
+    def add(self, log_id: UUID, minutes: int) -> None:
+        self.check_room(log_id, minutes)
+        self._added(log_id, minutes)
+
+    @event("MinutesApproved")
+    def _added(self, log_id: UUID, minutes: int) -> None:
+        self.minutes += minutes
+
+
+class TaskBoard(Aggregate):
+    """One per city: every task posted, in order, so coordinators and holders can list them."""
+
+    @staticmethod
+    def create_id(city: str) -> UUID:
+        return uuid5(NAMESPACE_URL, f"civfed:{city}:task-board")
+
+    @event("Opened")
+    def __init__(self, city: str) -> None:
+        self.city = city
+        self.task_ids: list[UUID] = []
+
+    @event("TaskPinned")
+    def pin(self, task_id: UUID) -> None:
+        self.task_ids.append(task_id)

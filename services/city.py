@@ -18,7 +18,7 @@ from aggregates.receipt import SubjectClaim
 from aggregates.rulebook import Rulebook
 from aggregates.voucher import Voucher
 from aggregates.wallet import Wallet
-from services import access_log, erasure
+from services import access_log, erasure, prizes
 from services import commands as c
 from services.appeals import AppealCommands
 from services.balances import BalanceView, balance_view
@@ -126,6 +126,7 @@ class CityApplication(
             c.RedeemVoucher: self._redeem_voucher,
             c.CloseWallet: self._close_wallet,
             c.FinishClosing: self._finish_closing,
+            c.ExpireWallet: self._expire_wallet,
             c.EraseWallet: self._erase_wallet,
             c.FileAppeal: self._file_appeal,
             c.DecideAppeal: self._decide_appeal,
@@ -143,6 +144,7 @@ class CityApplication(
         handlers.update(self.rule_change_handlers())
         handlers.update(access_log.handlers(self))
         handlers.update(erasure.handlers(self))
+        handlers.update(prizes.handlers(self))
         return handlers
 
     def add_handlers(
@@ -204,7 +206,9 @@ class CityApplication(
             raise InvalidInput(
                 "consent_version", f"unknown consent text; current: {cfg.consent_versions[-1]}"
             )
-        wallet = Wallet.open(self.key, cmd.participant_kind, cmd.consent_version, cmd.valid_until)
+        wallet = Wallet.open(
+            self.key, cmd.participant_kind, cmd.consent_version, cmd.valid_until, cfg.final_spend_days
+        )
         now = self.clock()
         valid_until = cmd.valid_until
         if valid_until is not None and not now < valid_until <= now + dt.timedelta(days=cfg.tourist_max_days):
@@ -350,10 +354,20 @@ class CityApplication(
     def _finish_closing(self, cmd: c.FinishClosing, uow: UnitOfWork) -> dict[str, Any]:
         wallet = uow.get(cmd.wallet_id, Wallet, "wallet")
         now = self.clock()
-        wallet.check_closing_due(now)
         lapsed = wallet.balance
+        if wallet.closes_at is None and wallet.expired(now):
+            wallet.expire(now)  # a validity end not yet recorded: recorded first
+            if wallet.closed:
+                return {"closed": True, "lapsed": lapsed}
+        wallet.check_closing_due(now)
         wallet.finish("final spend window ended", now)
         return {"closed": True, "lapsed": lapsed}
+
+    def _expire_wallet(self, cmd: c.ExpireWallet, uow: UnitOfWork) -> dict[str, Any]:
+        wallet = uow.get(cmd.wallet_id, Wallet, "wallet")
+        wallet.expire(self.clock())
+        closes = wallet.closes_at.isoformat() if wallet.closes_at and not wallet.closed else None
+        return {"closed": wallet.closed, "balance": wallet.balance, "final_spend_until": closes}
 
     def _erase_wallet(self, cmd: c.EraseWallet, uow: UnitOfWork) -> dict[str, Any]:
         erasure.erase_in(uow.get(cmd.wallet_id, Wallet, "wallet"), cmd.reason, self.clock())

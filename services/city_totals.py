@@ -75,7 +75,7 @@ class CityTotals:
             self.lapsed += e.amount
         elif kind == "Voucher.Redeemed":
             self.vouchers_redeemed += 1
-        elif kind == "Prize.Claimed":
+        elif kind in ("Prize.Claimed", "PrizeClaim.HandedOver"):
             self.prizes_claimed += 1
         if kind == "Wallet.HoldPlaced":
             self._hold_amounts[e.hold_id] = e.amount

@@ -144,6 +144,57 @@ class ClaimPrize(Command):
 
 
 @dataclass(frozen=True)
+class UpdatePrize(Command):
+    """A partner's new terms for its own prize; claims already made keep their price."""
+
+    name = "update_prize"
+    merchant_id: UUID
+    prize_id: UUID
+    prize_name: str
+    cost: int
+    stock: int
+
+
+@dataclass(frozen=True)
+class WithdrawPrize(Command):
+    name = "withdraw_prize"
+    merchant_id: UUID
+    prize_id: UUID
+
+
+@dataclass(frozen=True)
+class PlacePrizeClaim(Command):
+    """A holder claims one unit: the price is held until the partner hands it over."""
+
+    name = "place_prize_claim"
+    wallet_id: Annotated[UUID, As("wallet")]
+    prize_id: UUID
+
+
+@dataclass(frozen=True)
+class ConfirmPrizeHandover(Command):
+    name = "confirm_prize_handover"
+    merchant_id: UUID
+    claim_id: UUID
+
+
+@dataclass(frozen=True)
+class CancelPrizeClaim(Command):
+    name = "cancel_prize_claim"
+    merchant_id: UUID
+    claim_id: UUID
+    reason: str
+
+
+@dataclass(frozen=True)
+class ExpirePrizeClaim(Command):
+    """Run by the node's sweep: a claim not handed over in time gives its hold back."""
+
+    name = "expire_prize_claim"
+    claim_id: UUID
+
+
+@dataclass(frozen=True)
 class IssueVoucher(Command):
     name = "issue_voucher"
     wallet_id: Annotated[UUID, As("wallet")]
@@ -165,6 +216,14 @@ class CloseWallet(Command):
     name = "close_wallet"
     wallet_id: Annotated[UUID, As("wallet")]
     reason: str = "opted out"
+
+
+@dataclass(frozen=True)
+class ExpireWallet(Command):
+    """Run by retention: a tourist wallet past its validity enters its final spend window."""
+
+    name = "expire_wallet"
+    wallet_id: Annotated[UUID, As("wallet")]
 
 
 @dataclass(frozen=True)
@@ -319,6 +378,14 @@ class PostTask(Command):
     ends_at: Annotated[dt.datetime, As("to")]
     slots: int
     posted_by: Annotated[str, As("by")]
+
+
+@dataclass(frozen=True)
+class CloseTask(Command):
+    name = "close_task"
+    task_id: Annotated[UUID, As("task")]
+    reason: str
+    closed_by: Annotated[str, As("by")]
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ from uuid import UUID
 from aggregates import rules
 from aggregates.appeal import Appeal
 from aggregates.depreciation import schedule
-from aggregates.errors import InvalidInput, NotFound, PreconditionFailed
+from aggregates.errors import InvalidInput, NotFound, PreconditionFailed, WorkDayFull
 from aggregates.rulebook import Rulebook
 from aggregates.treasury import Treasury
 from aggregates.wallet import Wallet
-from aggregates.workflow import Task, WorkCatalogue, WorkLog
+from aggregates.workflow import REFUSED, REJECTED, Category, Task, TaskBoard, WorkCatalogue, WorkDay, WorkLog
 from services import commands as c
 from services.appeals import appeal_activity_id
 from services.commands import Command
@@ -60,20 +60,21 @@ class Workflow:
         self.terms = terms
         self.catalogue_id = WorkCatalogue.create_id(self.key)
         self.treasury_id = Treasury.create_id(self.key)
+        self.board_id = TaskBoard.create_id(self.key)
         self._sync_catalogue()
 
     def _sync_catalogue(self) -> None:
-        """Publish the catalogue in the city file; categories removed from it are retired."""
+        """Apply what changed in the city file's catalogue since it was last applied (new and
+        edited entries published, removed ones retired); the council's own changes by command
+        to entries the file did not change stay."""
         uow = UnitOfWork(self.app)
         catalogue = uow.find(self.catalogue_id, WorkCatalogue) or WorkCatalogue(self.key)
-        for spec in self.terms.categories:
-            catalogue.publish(spec.code, spec.title, spec.sector, spec.decision_ref)
-        wanted = {spec.code for spec in self.terms.categories}
-        for code, category in list(catalogue.categories.items()):
-            if category.active and code not in wanted:
-                catalogue.retire(code, "removed from the published city file")
+        catalogue.sync_file(
+            {spec.code: [spec.title, spec.sector, spec.decision_ref] for spec in self.terms.categories}
+        )
         treasury = uow.find(self.treasury_id, Treasury) or Treasury(self.key)
-        self.app.save(catalogue, treasury)
+        board = uow.find(self.board_id, TaskBoard) or TaskBoard(self.key)
+        self.app.save(catalogue, treasury, board)
 
     def handlers(self) -> dict[type[Command], Callable[[Any, UnitOfWork], dict[str, Any]]]:
         """The workflow's commands and their handlers, for the city application's table."""
@@ -81,6 +82,7 @@ class Workflow:
             c.PublishCategory: self._publish_category,
             c.RetireCategory: self._retire_category,
             c.PostTask: self._post_task,
+            c.CloseTask: self._close_task,
             c.ClaimTask: self._claim_task,
             c.LogMinutes: self._log_minutes,
             c.ApproveLog: self._approve_log,
@@ -138,7 +140,16 @@ class Workflow:
             self.key, cmd.category, cmd.place, cmd.starts_at, cmd.ends_at, cmd.slots, cmd.posted_by
         )
         uow.add(task)
+        uow.get(self.board_id, TaskBoard, "task board").pin(task.id)
         return {"task_id": str(task.id)}
+
+    def close_task(self, key: str, task_id: UUID, reason: str, closed_by: str) -> Job:
+        return self.app.job(c.CloseTask(key, task_id, reason, closed_by))
+
+    def _close_task(self, cmd: c.CloseTask, uow: UnitOfWork) -> dict[str, Any]:
+        task = uow.get(cmd.task_id, Task, "task")
+        task.close(cmd.reason)
+        return {"task_id": str(task.id), "closed": True}
 
     def _claim_task(self, cmd: c.ClaimTask, uow: UnitOfWork) -> dict[str, Any]:
         now = self.app.clock()
@@ -166,10 +177,27 @@ class Workflow:
         log.check_pending()
         log.check_four_eyes(cmd.approver)
         now = self.app.clock()
-        wallet, rule, award = self._award(uow, log, now)
+        worked_on = dt.date.fromisoformat(str(log.worked_on))
+        wallet, rule, award = self._award(uow, log, worked_on, now)
+        day = self._work_day(uow, log.wallet_id, worked_on)
+        try:
+            day.check_room(log.id, log.minutes)
+        except WorkDayFull as exc:
+            # Recorded on the log (saved with the refusal's receipt), and open to appeal.
+            log.refuse(cmd.approver, str(exc))
+            raise WorkDayFull(f"{exc}; refusal recorded, appealable as work_log {str(log.id)!r}") from None
         log.approve(cmd.approver, award.amount)
+        day.add(log.id, log.minutes)
         self._mint(wallet, rule, f"work-log:{log.id}", award.amount, award.explanation, now)
         return {"log_id": str(log.id), "amount": award.amount, "explanation": award.explanation}
+
+    def _work_day(self, uow: UnitOfWork, wallet_id: UUID, on: dt.date) -> WorkDay:
+        day_id = WorkDay.create_id(self.key, wallet_id, on)
+        day = uow.find(day_id, WorkDay)
+        if day is None:
+            day = WorkDay(self.key, wallet_id, on.isoformat())
+            uow.add(day)
+        return day
 
     def _reject_log(self, cmd: c.RejectLog, uow: UnitOfWork) -> dict[str, Any]:
         log = uow.get(cmd.log_id, WorkLog, "work log")
@@ -181,8 +209,10 @@ class Workflow:
         """An upheld appeal against a rejected log mints its logged minutes through the same rule.
 
         Runs inside the appeal decision's unit of work; checks everything first.
-        The appeal itself records who decided and why. `spec` is not needed: the
-        log already holds the minutes.
+        The appeal itself records who decided and why. The log holds the minutes; for a
+        log the full-day rule refused, the decision may give the day the work was really
+        done (`fields.worked_on`, inside the task's window). Either way the person's
+        approved minutes on that day stay within what a day holds.
         """
         try:
             log_id = UUID(appeal.subject_ref)
@@ -191,26 +221,43 @@ class Workflow:
         log = uow.get(log_id, WorkLog, "work log")
         if log.wallet_id != appeal.wallet_id:
             raise InvalidInput("subject_ref", "the work log belongs to another wallet")
-        if log.status != "rejected":
-            raise PreconditionFailed(f"work log {log.id} is {log.status}, not rejected")
+        if log.status not in (REJECTED, REFUSED):
+            raise PreconditionFailed(f"work log {log.id} is {log.status}, not rejected or refused")
+        worked_on = dt.date.fromisoformat(str(log.worked_on))
+        fields = spec.get("fields") or {}
+        if isinstance(fields, dict) and fields.get("worked_on"):
+            worked_on = self._day_in_window(uow, log, str(fields["worked_on"]))
         now = self.app.clock()
-        wallet, rule, award = self._award(uow, log, now)
+        wallet, rule, award = self._award(uow, log, worked_on, now)
+        day = self._work_day(uow, log.wallet_id, worked_on)
+        day.check_room(log.id, log.minutes)
         log.reinstate(appeal.id, award.amount)
+        day.add(log.id, log.minutes)
         explanation = f"appeal upheld against the rejection of these minutes: {award.explanation}"
         self._mint(wallet, rule, appeal_activity_id(appeal), award.amount, explanation, now)
         return {"log_id": str(log.id), "amount": award.amount, "explanation": explanation}
 
+    @staticmethod
+    def _day_in_window(uow: UnitOfWork, log: WorkLog, text: str) -> dt.date:
+        try:
+            day = dt.date.fromisoformat(text)
+        except ValueError:
+            raise InvalidInput("remedy.fields.worked_on", "a date, YYYY-MM-DD") from None
+        task = uow.get(log.task_id, Task, "task")
+        if not task.starts_at.date() <= day <= task.ends_at.date():
+            raise InvalidInput("remedy.fields.worked_on", "a day inside the task's window")
+        return day
+
     def _award(
-        self, uow: UnitOfWork, log: WorkLog, now: dt.datetime
+        self, uow: UnitOfWork, log: WorkLog, worked_on: dt.date, now: dt.datetime
     ) -> tuple[Wallet, rules.Rule, rules.Award]:
         # The version in force on the day the work was done.
-        worked_on = dt.date.fromisoformat(str(log.worked_on))
         rule = self.app.rulebook.for_activity(self.terms.activity, worked_on)
         if rule.kind != rules.PER_APPROVED_TIME:
             raise NotFound(f"rule {rule.rule_id} is not a per_approved_time rule")
         wallet = uow.get(log.wallet_id, Wallet, "wallet")
         rule.check_covers(wallet, now)
-        work = {"date": log.worked_on, "minutes": log.minutes, "category": log.category}
+        work = {"date": worked_on, "minutes": log.minutes, "category": log.category}
         return wallet, rule, rules.evaluate(rule, work, rules.Context.of(rule, wallet, approved_work=True))
 
     def _mint(
@@ -230,11 +277,14 @@ class Workflow:
         return self.app.job(c.PayTax(key, wallet_id, amount, assessment_ref))
 
     def _pay_tax(self, cmd: c.PayTax, uow: UnitOfWork) -> dict[str, Any]:
-        Treasury.check_assessment_ref(cmd.assessment_ref)
+        tax = self.terms.tax
+        Treasury.check_assessment_ref(cmd.assessment_ref, tax.assessment_ref_pattern)
         treasury = uow.get(self.treasury_id, Treasury, "treasury")
+        treasury.check_payable(cmd.assessment_ref, tax.instalments)
         wallet = uow.get(cmd.wallet_id, Wallet, "wallet")
         wallet.pay_tax(cmd.amount, treasury.id, cmd.assessment_ref, self.app.clock())
-        treasury.receive(cmd.amount, cmd.assessment_ref, wallet.id)
+        pattern, instalments = tax.assessment_ref_pattern, tax.instalments
+        treasury.receive(cmd.amount, cmd.assessment_ref, wallet.id, pattern, instalments)
         return {"paid": cmd.amount, "assessment_ref": cmd.assessment_ref, "available": wallet.available}
 
     # -- queries --------------------------------------------------------------
@@ -244,6 +294,41 @@ class Workflow:
 
     def treasury_balance(self) -> int:
         return UnitOfWork(self.app).get(self.treasury_id, Treasury, "treasury").balance
+
+    def treasury_statement(self) -> dict[str, int]:
+        """Totals only: the references are the payers' personal data."""
+        treasury = UnitOfWork(self.app).get(self.treasury_id, Treasury, "treasury")
+        return {"balance": treasury.balance, "assessments_paid": len(treasury.received)}
+
+    def categories(self) -> list[Category]:
+        catalogue = UnitOfWork(self.app).get(self.catalogue_id, WorkCatalogue, "work catalogue")
+        return sorted(catalogue.categories.values(), key=lambda cat: cat.code)
+
+    def tasks(self, include_closed: bool = False) -> list[Task]:
+        """Tasks in the order posted; without `include_closed`, only those still open to claims."""
+        uow = UnitOfWork(self.app)
+        board = uow.get(self.board_id, TaskBoard, "task board")
+        now = self.app.clock()
+        found = [uow.get(task_id, Task, "task") for task_id in board.task_ids]
+        return [t for t in found if include_closed or (not t.closed_reason and now < t.ends_at)]
+
+    def task_logs(self, task_id: UUID) -> list[WorkLog]:
+        """Every log on one task, in the order its slots were claimed."""
+        uow = UnitOfWork(self.app)
+        task = uow.get(task_id, Task, "task")
+        found = (uow.find(WorkLog.create_id(self.key, task.id, w), WorkLog) for w in task.claimed_by)
+        return [log for log in found if log is not None]
+
+    def work_logs(self, wallet_id: UUID) -> list[WorkLog]:
+        """One person's logs, over every task they claimed (read from the task board)."""
+        uow = UnitOfWork(self.app)
+        logs = []
+        for task in self.tasks(include_closed=True):
+            if wallet_id in task.claimed_by:
+                log = uow.find(WorkLog.create_id(self.key, task.id, wallet_id), WorkLog)
+                if log is not None:
+                    logs.append(log)
+        return logs
 
 
 def published_balance(wallet: Wallet, day: dt.date) -> dict[str, Any]:

@@ -31,9 +31,11 @@ from civfed.v1 import (
     credentials_pb2_grpc,
     federation_pb2_grpc,
     merchant_pb2_grpc,
+    prizes_pb2_grpc,
     rulebook_pb2_grpc,
     sources_pb2_grpc,
     wallet_pb2_grpc,
+    workflow_pb2_grpc,
 )
 from services.clock import Clock
 from services.demo.front_door import FrontDoor
@@ -228,6 +230,8 @@ class CityStubs:
         self.credentials: Any = credentials_pb2_grpc.CredentialServiceStub(channel)
         self.sources: Any = sources_pb2_grpc.SourceServiceStub(channel)
         self.claims: Any = claims_pb2_grpc.ClaimServiceStub(channel)
+        self.workflow: Any = workflow_pb2_grpc.WorkflowServiceStub(channel)
+        self.prizes: Any = prizes_pb2_grpc.PrizeServiceStub(channel)
         self.staff = bearer(staff_token)
 
     def close(self) -> None:

@@ -98,7 +98,7 @@ def zwolle(app: CityApplication, clock: ScenarioClock, step: Step, people: int) 
             run_group(
                 app,
                 [
-                    wf.pay_tax(f"demo:tax{i}", w, rnd.randint(300, 900), f"ZW-OZB-2026-{i:05d}")
+                    wf.pay_tax(f"demo:tax{i}", w, rnd.randint(300, 900), f"AANSLAG-2026-{i:05d}")
                     for i, w in enumerate(taking_part)
                     if rnd.random() < 0.8
                 ],

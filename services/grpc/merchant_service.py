@@ -24,7 +24,8 @@ class MerchantService(merchant_pb2_grpc.MerchantServiceServicer):
     def RegisterMerchant(self, request: Any, context: grpc.ServicerContext) -> Any:
         c = self.call(context, request, rq.RegisterMerchant)
         r = c.request
-        out = self.node.execute(self.app.register_merchant(c.key, r.name, r.category, r.local))
+        job = self.app.register_merchant(c.key, r.name, r.category, r.local, r.basic_economy)
+        out = self.node.execute(job)
         # The first till's credential, shown once; a retry finds it issued and shows none.
         token = self.node.first_credential("till", UUID(out["merchant_id"]), as_staff(c.who).ref)
         return merchant_pb2.RegisterMerchantResponse(merchant_id=out["merchant_id"], merchant_token=token)

@@ -24,6 +24,7 @@ from services.grpc.partner_client import GrpcPartner
 from services.grpc.tls import channel_credentials
 from services.identity.credentials import CredentialCheck, NewCredential
 from services.identity.oidc import Jwks, StaffTokens
+from services.prizes import PrizeBook, sweep_claims
 from services.settings.node import NodeSettings
 from services.unit_of_work import Job
 
@@ -71,6 +72,7 @@ class CityNode:
         keys = {city: load_public_key(p.public_key_file) for city, p in settings.CIVFED_PARTNERS.items()}
         self.acceptor = Acceptor(app, self.partners, keys, self.lock, self.writer.execute)
         self.ledger = RedemptionLedger()
+        self.prizes = PrizeBook()
 
     def execute(self, cmd: Job) -> dict[str, Any]:
         return self.writer.execute(cmd)
@@ -101,12 +103,15 @@ class CityNode:
         return common_pb2.Amount(units=units, currency=self.app.city.config.currency.name)
 
     def sweep(self) -> None:
-        """Release lapsed holds (home side) and move unfinished sagas on (accepting side)."""
+        """Release lapsed holds (home side), move unfinished sagas on (accepting side), and
+        release prize claims that expired."""
         # A rule change approved at another replica of this city reaches this one here.
         self.app.refresh_rulebook()
         # A saga just started may still be waiting on its shop's call: leave it be.
         settle = dt.timedelta(seconds=4 * self.settings.CIVFED_CALL_TIMEOUT_SECONDS)
         sweep(self.home, self.acceptor, self.ledger, self.execute, settle)
+        # Prize claims not handed over in time give their hold and their unit back.
+        sweep_claims(self.app, self.prizes, self.app.clock(), lambda cmd: self.execute(self.app.job(cmd)))
 
     def close(self) -> None:
         for partner in self.partners.values():

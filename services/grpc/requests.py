@@ -9,7 +9,7 @@ from uuid import UUID
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -34,6 +34,12 @@ class OpenWallet(_Request):
     idempotency_key: Key
     participant_kind: Annotated[str, Field(min_length=1, max_length=40)]
     consent_version: Annotated[str, Field(min_length=1, max_length=100)]
+    valid_until: dt.datetime | None = None
+
+    @field_validator("valid_until", mode="before")
+    @classmethod
+    def _datetime_or_none(cls, value: Any) -> Any:
+        return None if value == "" else value
 
 
 class WalletRef(_Request):
@@ -94,6 +100,7 @@ class RegisterMerchant(_Request):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     category: Annotated[str, Field(min_length=1, max_length=64)]
     local: bool = False
+    basic_economy: bool = False
 
 
 class AcceptVoucher(_Request):
@@ -244,3 +251,122 @@ class RevokeTillCredential(_Request):
     idempotency_key: Key
     merchant_id: UUID
     credential_id: UUID
+
+
+# -- a social-workflow city (services/grpc/workflow_service.py) -------------------------------
+
+
+class PublishCategory(_Request):
+    idempotency_key: Key
+    code: Annotated[str, Field(min_length=1, max_length=48)]
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    sector: Annotated[str, Field(min_length=1, max_length=32)]
+    decision_ref: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class RetireCategory(_Request):
+    idempotency_key: Key
+    code: Annotated[str, Field(min_length=1, max_length=48)]
+    decision_ref: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class PostTask(_Request):
+    idempotency_key: Key
+    category: Annotated[str, Field(min_length=1, max_length=48)]
+    place: Annotated[str, Field(min_length=1, max_length=200)]
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    slots: Annotated[int, Field(ge=1, le=1000)]
+
+
+class CloseTask(_Request):
+    idempotency_key: Key
+    task_id: UUID
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class ListTasks(_Request):
+    include_closed: bool = False
+
+
+class ClaimTask(_Request):
+    idempotency_key: Key
+    task_id: UUID
+    wallet_id: UUID
+
+
+class LogMinutes(_Request):
+    idempotency_key: Key
+    task_id: UUID
+    wallet_id: UUID
+    minutes: Annotated[int, Field(gt=0, le=10**6)]
+
+
+class ApproveLog(_Request):
+    idempotency_key: Key
+    log_id: UUID
+
+
+class RejectLog(_Request):
+    idempotency_key: Key
+    log_id: UUID
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class PayTax(_Request):
+    idempotency_key: Key
+    wallet_id: UUID
+    amount: Units
+    assessment_ref: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ListWorkLogs(_Request):
+    """One person's logs, or one task's; staff give a purpose."""
+
+    wallet_id: UUID | None = None
+    task_id: UUID | None = None
+    purpose: Text = ""
+
+    @field_validator("wallet_id", "task_id", mode="before")
+    @classmethod
+    def _unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
+# -- partner prizes (services/grpc/prize_service.py) ---------------------------------------
+PrizeName = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class OfferPrize(_Request):
+    idempotency_key: Key
+    name: PrizeName
+    cost: Units
+    stock: Units
+
+
+class UpdatePrize(_Request):
+    idempotency_key: Key
+    prize_id: UUID
+    name: PrizeName
+    cost: Units
+    stock: Annotated[int, Field(ge=0, le=10**12)]
+
+
+class PrizeRef(_Request):
+    idempotency_key: Key
+    prize_id: UUID
+
+
+class ClaimPrize(_Request):
+    idempotency_key: Key
+    wallet_id: UUID
+    prize_id: UUID
+
+
+class ClaimRef(_Request):
+    idempotency_key: Key
+    claim_id: UUID
+
+
+class CancelClaim(ClaimRef):
+    reason: Text = ""

@@ -32,6 +32,8 @@ from civfed.v1 import (
     federation_pb2_grpc,
     merchant_pb2,
     merchant_pb2_grpc,
+    prizes_pb2,
+    prizes_pb2_grpc,
     rights_pb2,
     rights_pb2_grpc,
     rulebook_pb2,
@@ -40,6 +42,8 @@ from civfed.v1 import (
     sources_pb2_grpc,
     wallet_pb2,
     wallet_pb2_grpc,
+    workflow_pb2,
+    workflow_pb2_grpc,
 )
 from services.city import CityApplication
 from services.clock import Clock, OffsetClock, utcnow
@@ -51,11 +55,13 @@ from services.grpc.errors import ErrorInterceptor
 from services.grpc.federation_service import FederationService
 from services.grpc.merchant_service import MerchantService
 from services.grpc.node import CityNode
+from services.grpc.prize_service import PrizeService
 from services.grpc.rights_service import RightsService
 from services.grpc.rulebook_service import RulebookService
 from services.grpc.source_service import SourceService
 from services.grpc.tls import public_server_credentials, server_credentials
 from services.grpc.wallet_service import WalletService
+from services.grpc.workflow_service import WorkflowService
 from services.settings.cities import City, Settings, load_city, load_settings
 from services.settings.errors import ConfigError
 from services.settings.node import NodeSettings, load_node_settings
@@ -72,6 +78,8 @@ SERVICES = [
     credentials_pb2.DESCRIPTOR.services_by_name["CredentialService"].full_name,
     sources_pb2.DESCRIPTOR.services_by_name["SourceService"].full_name,
     claims_pb2.DESCRIPTOR.services_by_name["ClaimService"].full_name,
+    workflow_pb2.DESCRIPTOR.services_by_name["WorkflowService"].full_name,
+    prizes_pb2.DESCRIPTOR.services_by_name["PrizeService"].full_name,
 ]
 
 
@@ -175,6 +183,8 @@ class RunningNode:
         credentials_pb2_grpc.add_CredentialServiceServicer_to_server(CredentialService(node), self.server)
         sources_pb2_grpc.add_SourceServiceServicer_to_server(SourceService(node), self.server)
         claims_pb2_grpc.add_ClaimServiceServicer_to_server(ClaimService(node), self.server)
+        workflow_pb2_grpc.add_WorkflowServiceServicer_to_server(WorkflowService(node), self.server)
+        prizes_pb2_grpc.add_PrizeServiceServicer_to_server(PrizeService(node), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

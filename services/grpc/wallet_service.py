@@ -31,7 +31,9 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
     def OpenWallet(self, request: Any, context: grpc.ServicerContext) -> Any:
         c = self.call(context, request, rq.OpenWallet)
         out = self.node.execute(
-            self.app.open_wallet(c.key, c.request.participant_kind, c.request.consent_version)
+            self.app.open_wallet(
+                c.key, c.request.participant_kind, c.request.consent_version, c.request.valid_until
+            )
         )
         # Shown once: a retry finds the wallet's first credential issued and shows none.
         holder = self.node.first_credential("holder", UUID(out["wallet_id"]), as_staff(c.who).ref)
@@ -48,6 +50,8 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
             available=self.node.amount(view.available),
             held=self.node.amount(view.held),
             rounding=view.rounding,
+            expires_on=view.expires_on,
+            final_spend_until=view.final_spend_until,
             schedule=[
                 wallet_pb2.DepreciationStep(
                     on=step.on,

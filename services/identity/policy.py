@@ -48,6 +48,8 @@ W, M, F, R, G, C = (
 )
 CB = "/civfed.v1.CashbackService/"
 SRC, CLM = "/civfed.v1.SourceService/", "/civfed.v1.ClaimService/"
+WF = "/civfed.v1.WorkflowService/"
+P = "/civfed.v1.PrizeService/"
 
 POLICY: Mapping[str, Allowed] = {
     # Wallets. Staff reads of a person's data are allowed to the roles that need them and
@@ -112,6 +114,35 @@ POLICY: Mapping[str, Allowed] = {
     # so any caller may deliver them; an unsigned or wrongly signed claim credits nothing.
     CLM + "SubmitClaim": allow("anyone"),
     CLM + "SubmitClaims": allow("anyone"),
+    # A social-workflow city. The catalogue and the k-anonymous equilibrium report are public
+    # like the rules; the treasury's totals are for auditors (no references: those are the
+    # payers' data). A coordinator who logged minutes on someone's behalf may not decide on
+    # them, and nobody decides on their own: four eyes by authenticated subject.
+    WF + "ListCategories": allow("anyone"),
+    WF + "PublishCategory": allow("council_approver"),
+    WF + "RetireCategory": allow("council_approver"),
+    WF + "PostTask": allow("work_coordinator"),
+    WF + "ListTasks": allow("holder", "work_coordinator"),
+    WF + "CloseTask": allow("work_coordinator"),
+    WF + "ClaimTask": allow("holder"),
+    WF + "LogMinutes": allow("holder", "work_coordinator"),
+    WF + "ApproveLog": allow("work_coordinator"),
+    WF + "RejectLog": allow("work_coordinator"),
+    WF + "ListWorkLogs": allow("holder", "work_coordinator"),
+    WF + "PayTax": allow("holder"),
+    WF + "GetTreasuryStatement": allow("auditor"),
+    WF + "GetEquilibriumReport": allow("anyone"),
+    # Partner prizes: a partner business, by its till credential, offers, changes and hands
+    # over its own prizes; holders list them and claim for their own wallet.
+    P + "OfferPrize": allow("till"),
+    P + "UpdatePrize": allow("till"),
+    P + "WithdrawPrize": allow("till"),
+    P + "ListPrizes": allow("holder", "till"),
+    P + "ClaimPrize": allow("holder"),
+    P + "ConfirmHandover": allow("till"),
+    P + "CancelClaim": allow("till"),
+    P + "ListMyPrizeClaims": allow("holder"),
+    P + "ListPartnerClaims": allow("till"),
     # Probes and tooling.
     "/grpc.health.v1.Health/Check": allow("anyone"),
     "/grpc.health.v1.Health/Watch": allow("anyone"),

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from aggregates.errors import PreconditionFailed
 from services.city import CityApplication
-from services.commands import EraseWallet, FinishClosing
+from services.commands import EraseWallet, ExpireWallet, FinishClosing
 from services.event_log import event_type, read_events
 from services.unit_of_work import Job
 
@@ -36,20 +36,44 @@ def wallet_ids(app: CityApplication) -> list[UUID]:
 
 
 def run_retention(app: CityApplication) -> dict[str, Any]:
-    """Close wallets whose final spend window ended; erase all once the retention period is over."""
+    """Record the expiry of wallets past their validity end; close wallets whose final spend
+    window ended; erase a closed tourist wallet `tourist_erase_after_days` after its window
+    ended; erase all once the retention period is over."""
     now = app.clock()
-    policy = app.city.config.retention
+    cfg = app.city.config
+    policy = cfg.retention
     due = policy is not None and now.date() >= policy.pilot_ends + dt.timedelta(days=policy.erase_after_days)
-    closed = erased = 0
+    keep_tourists = dt.timedelta(days=cfg.tourist_erase_after_days)
+    closed = erased = expired = 0
     for wallet_id in wallet_ids(app):
         wallet = app.wallet(wallet_id)
-        if due and not wallet.erased:
+        if wallet.erased:
+            continue
+        if due:
             erase_wallet(app, f"retention:erase:{wallet_id}", wallet_id, "retention period after the pilot")
             erased += 1
-        elif not wallet.closed and wallet.closes_at is not None and now >= wallet.closes_at:
+            continue
+        if not wallet.closed and wallet.closes_at is None and wallet.expired(now):
+            try:
+                app.execute(app.job(ExpireWallet(f"retention:expire:{wallet_id}", wallet_id)))
+                expired += 1
+            except PreconditionFailed:
+                pass  # recorded meanwhile by another run
+            wallet = app.wallet(wallet_id)
+        ends = wallet.spend_until
+        if not wallet.closed and wallet.closes_at is not None and ends is not None and now >= ends:
             try:
                 app.execute(finish_closing(app, f"retention:close:{wallet_id}", wallet_id))
                 closed += 1
             except PreconditionFailed:
                 pass  # closed meanwhile by another run
-    return {"city": app.key, "retention_due": due, "closed": closed, "erased": erased}
+            wallet = app.wallet(wallet_id)
+        stay_over = wallet.valid_until is not None and ends is not None and now >= ends + keep_tourists
+        if wallet.closed and stay_over:
+            reason = "tourist wallet closed after its stay"
+            erase_wallet(app, f"retention:erase:{wallet_id}", wallet_id, reason)
+            erased += 1
+    report: dict[str, Any] = {"city": app.key, "retention_due": due, "closed": closed, "erased": erased}
+    if expired:
+        report["expired"] = expired
+    return report

@@ -38,6 +38,7 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "Treasury.TaxReceived": ("assessment_ref",),
     "WorkLog.Logged": ("logged_by",),
     "WorkLog.Rejected": ("reason",),
+    "WorkLog.Refused": ("reason",),
     "Appeal.Filed": ("subject_ref", "reason", "filed_by"),
     "Appeal.Decided": ("reason",),
     # Why a staff member read or acted on the wallet; who, what and when stay readable.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -162,11 +163,30 @@ class WorkCategorySpec(_Strict):
     decision_ref: str
 
 
+class TaxTerms(_Strict):
+    """Municipal tax paid in tokens: the format of the city's assessment references (a
+    regular expression the whole reference must match) and whether one assessment may be
+    paid in several instalments (otherwise each reference is paid once)."""
+
+    assessment_ref_pattern: str = Field(default=r"[A-Za-z0-9][A-Za-z0-9/_.-]{0,63}", min_length=1)
+    instalments: bool = False
+
+    @field_validator("assessment_ref_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression ({exc})") from None
+        return value
+
+
 class WorkflowTerms(_Strict):
     """A workflow city: the council's work catalogue and the activity its time rule rewards."""
 
     activity: str = "approved_work"
     categories: list[WorkCategorySpec] = Field(min_length=1)
+    tax: TaxTerms = Field(default_factory=lambda: TaxTerms())
 
 
 class ClaimTerms(_Strict):
@@ -212,6 +232,11 @@ class CityConfig(_Strict):
     # days; then the wallet closes and what is left lapses (0: close at once).
     final_spend_days: int = Field(default=30, ge=0)
     retention: Retention | None = None
+    # A partner prize claimed is held this many hours for its hand-over; then it lapses.
+    prize_claim_hours: int = Field(default=72, gt=0)
+    # A tourist wallet, once its validity has ended and its final spend window has closed
+    # it, is erased by the retention run this many days later.
+    tourist_erase_after_days: int = Field(default=30, ge=0)
     federation: FederationTerms = FederationTerms()
     workflow: WorkflowTerms | None = None
     # The closed list of merchant categories: code -> display name. Without the

@@ -32,11 +32,13 @@ from civfed.v1 import (
     credentials_pb2,
     federation_pb2,
     merchant_pb2,
+    prizes_pb2,
     rights_pb2,
     rights_pb2_grpc,
     rulebook_pb2,
     sources_pb2,
     wallet_pb2,
+    workflow_pb2,
 )
 from services.claims import new_source_key, public_pem, sign_claim
 from services.demo.local_federation import LocalFederation
@@ -102,6 +104,56 @@ class World:
     merchant_id: str
     till: Any
     recovered: str = ""
+    # Zwolle, for WorkflowService: a holder with approved minutes, and a basic-economy shop's till.
+    zw_wallet: str = ""
+    zw_holder: Any = ()
+    zw_till: Any = ()
+
+    def zw_task(self, key: str) -> str:
+        """An open task of Zwolle's, posted by a coordinator the matrix does not call as."""
+        now = dt.datetime.now(dt.UTC)
+        req = workflow_pb2.PostTaskRequest(
+            idempotency_key=key,
+            category="litter-picking",
+            place="Park",
+            starts_at=(now - dt.timedelta(hours=2)).isoformat(),
+            ends_at=(now + dt.timedelta(days=2)).isoformat(),
+            slots=1000,
+        )
+        z = self.fed.stubs("zwolle")
+        return str(z.workflow.PostTask(req, metadata=self.fed.staff("coord-a", "work_coordinator")).task_id)
+
+    def zw_log(self, key: str) -> str:
+        """Minutes another Zwolle resident logged on a task they claimed."""
+        z = self.fed.stubs("zwolle")
+        worker = open_wallet(z, f"{key}:w", "zwolle-werkt-2026-09")
+        task, meta = self.zw_task(f"{key}:t"), bearer(worker.holder_token)
+        claim = workflow_pb2.ClaimTaskRequest(
+            idempotency_key=f"{key}:c", task_id=task, wallet_id=worker.wallet_id
+        )
+        z.workflow.ClaimTask(claim, metadata=meta)
+        log = workflow_pb2.LogMinutesRequest(
+            idempotency_key=key, task_id=task, wallet_id=worker.wallet_id, minutes=60
+        )
+        return str(z.workflow.LogMinutes(log, metadata=meta).log_id)
+
+    def zw_claimed(self, key: str) -> str:
+        """A task the Zwolle holder claimed, to log minutes on."""
+        task = self.zw_task(key)
+        claim = workflow_pb2.ClaimTaskRequest(
+            idempotency_key=f"{key}:c", task_id=task, wallet_id=self.zw_wallet
+        )
+        self.fed.stubs("zwolle").workflow.ClaimTask(claim, metadata=self.zw_holder)
+        return task
+
+    def zw_category(self, code: str) -> str:
+        req = workflow_pb2.PublishCategoryRequest(
+            idempotency_key=code, code=code, title="Repair café", sector="civic", decision_ref="RB-1"
+        )
+        self.fed.stubs("zwolle").workflow.PublishCategory(
+            req, metadata=self.fed.staff("raad", "council_approver")
+        )
+        return code
 
     def holder_voucher(self, key: str) -> str:
         v = self.fed.stubs("vienna")
@@ -162,6 +214,22 @@ class World:
         issued = v.credentials.IssueTillCredential(req, metadata=self.fed.staff("mia", "merchant_admin"))
         return str(issued.credential_id)
 
+    def prize(self, key: str) -> str:
+        """A prize the world's merchant put up, for its till to change or a holder to claim."""
+        v = self.fed.stubs("vienna")
+        req = prizes_pb2.OfferPrizeRequest(idempotency_key=key, name="Cake", cost=1, stock=5)
+        return str(v.prizes.OfferPrize(req, metadata=self.till, timeout=5).prize_id)
+
+    def prize_claim(self, key: str) -> str:
+        """A claim on one of the merchant's prizes by a fresh holder, for the till to settle."""
+        v = self.fed.stubs("vienna")
+        opened = open_wallet(v, f"{key}:wallet")
+        attest(v, f"{key}:trip", opened.wallet_id, "trip", TRIP)
+        req = prizes_pb2.ClaimPrizeRequest(
+            idempotency_key=key, wallet_id=opened.wallet_id, prize_id=self.prize(f"{key}:prize")
+        )
+        return str(v.prizes.ClaimPrize(req, metadata=bearer(opened.holder_token), timeout=5).claim_id)
+
     def appeal(self, key: str) -> str:
         v = self.fed.stubs("vienna")
         req = wallet_pb2.FileAppealRequest(
@@ -172,7 +240,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with in_process_federation(Path(tmp_path_factory.mktemp("policy")), ["vienna", "sint_niklaas"]) as fed:
+    cities = ["vienna", "sint_niklaas", "zwolle"]
+    with in_process_federation(Path(tmp_path_factory.mktemp("policy")), cities) as fed:
         v = fed.stubs("vienna")
         opened = open_wallet(v, "policy:wallet")
         for i in range(10):
@@ -184,9 +253,34 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             metadata=v.staff,
             timeout=5,
         )
-        yield World(
+        world = World(
             fed, opened.wallet_id, bearer(opened.holder_token), shop.merchant_id, bearer(shop.merchant_token)
         )
+        z = fed.stubs("zwolle")
+        zw = open_wallet(z, "policy:zw", "zwolle-werkt-2026-09")
+        world.zw_wallet, world.zw_holder = zw.wallet_id, bearer(zw.holder_token)
+        bakery = z.merchant.RegisterMerchant(
+            merchant_pb2.RegisterMerchantRequest(
+                idempotency_key="policy:zw-shop",
+                name="Bakker",
+                category="food",
+                local=True,
+                basic_economy=True,
+            ),
+            metadata=z.staff,
+            timeout=5,
+        )
+        world.zw_till = bearer(bakery.merchant_token)
+        task = world.zw_claimed("policy:zw-task")
+        logged = z.workflow.LogMinutes(
+            workflow_pb2.LogMinutesRequest(
+                idempotency_key="policy:zw-log", task_id=task, wallet_id=zw.wallet_id, minutes=600
+            ),
+            metadata=world.zw_holder,
+        )
+        approve = workflow_pb2.ApproveLogRequest(idempotency_key="policy:zw-ok", log_id=logged.log_id)
+        z.workflow.ApproveLog(approve, metadata=fed.staff("coord-a", "work_coordinator"))
+        yield world
 
 
 def register_source(source_id: str) -> Message:
@@ -311,6 +405,64 @@ EXAMPLES: dict[str, Example] = {
         merchant_id=w.merchant_id,
         credential_id=w.till_credential(f"to-revoke{n}"),
     ),
+    "WorkflowService/ListCategories": lambda w, n: workflow_pb2.ListCategoriesRequest(),
+    "WorkflowService/PublishCategory": lambda w, n: workflow_pb2.PublishCategoryRequest(
+        idempotency_key=f"cat{n}", code=f"cat{n}", title="Repair café", sector="civic", decision_ref="RB-2"
+    ),
+    "WorkflowService/RetireCategory": lambda w, n: workflow_pb2.RetireCategoryRequest(
+        idempotency_key=f"retire{n}", code=w.zw_category(f"old{n}"), decision_ref="RB-3"
+    ),
+    "WorkflowService/PostTask": lambda w, n: workflow_pb2.PostTaskRequest(
+        idempotency_key=f"task{n}",
+        category="food-bank",
+        place="Voedselbank",
+        starts_at="2026-09-01T09:00:00+02:00",
+        ends_at="2026-09-01T13:00:00+02:00",
+        slots=4,
+    ),
+    "WorkflowService/ListTasks": lambda w, n: workflow_pb2.ListTasksRequest(),
+    "WorkflowService/CloseTask": lambda w, n: workflow_pb2.CloseTaskRequest(
+        idempotency_key=f"close{n}", task_id=w.zw_task(f"to-close{n}"), reason="enough hands"
+    ),
+    "WorkflowService/ClaimTask": lambda w, n: workflow_pb2.ClaimTaskRequest(
+        idempotency_key=f"claim{n}", task_id=w.zw_task(f"to-claim{n}"), wallet_id=w.zw_wallet
+    ),
+    "WorkflowService/LogMinutes": lambda w, n: workflow_pb2.LogMinutesRequest(
+        idempotency_key=f"log{n}", task_id=w.zw_claimed(f"to-log{n}"), wallet_id=w.zw_wallet, minutes=1
+    ),
+    "WorkflowService/ApproveLog": lambda w, n: workflow_pb2.ApproveLogRequest(
+        idempotency_key=f"approve{n}", log_id=w.zw_log(f"to-approve{n}")
+    ),
+    "WorkflowService/RejectLog": lambda w, n: workflow_pb2.RejectLogRequest(
+        idempotency_key=f"reject{n}", log_id=w.zw_log(f"to-reject{n}"), reason="no sign-in sheet"
+    ),
+    "WorkflowService/ListWorkLogs": lambda w, n: workflow_pb2.ListWorkLogsRequest(wallet_id=w.zw_wallet),
+    "WorkflowService/PayTax": lambda w, n: workflow_pb2.PayTaxRequest(
+        idempotency_key=f"tax{n}", wallet_id=w.zw_wallet, amount=1, assessment_ref=f"AANSLAG-2026-{n:04d}"
+    ),
+    "WorkflowService/GetTreasuryStatement": lambda w, n: workflow_pb2.GetTreasuryStatementRequest(),
+    "WorkflowService/GetEquilibriumReport": lambda w, n: workflow_pb2.GetEquilibriumReportRequest(),
+    "PrizeService/OfferPrize": lambda w, n: prizes_pb2.OfferPrizeRequest(
+        idempotency_key=f"offer{n}", name="Gelato", cost=1, stock=3
+    ),
+    "PrizeService/UpdatePrize": lambda w, n: prizes_pb2.UpdatePrizeRequest(
+        idempotency_key=f"update{n}", prize_id=w.prize(f"to-update{n}"), name="Gelato", cost=2, stock=4
+    ),
+    "PrizeService/WithdrawPrize": lambda w, n: prizes_pb2.WithdrawPrizeRequest(
+        idempotency_key=f"withdraw{n}", prize_id=w.prize(f"to-withdraw{n}")
+    ),
+    "PrizeService/ListPrizes": lambda w, n: prizes_pb2.ListPrizesRequest(),
+    "PrizeService/ClaimPrize": lambda w, n: prizes_pb2.ClaimPrizeRequest(
+        idempotency_key=f"claim{n}", wallet_id=w.wallet_id, prize_id=w.prize(f"to-claim{n}")
+    ),
+    "PrizeService/ConfirmHandover": lambda w, n: prizes_pb2.ConfirmHandoverRequest(
+        idempotency_key=f"handover{n}", claim_id=w.prize_claim(f"to-hand-over{n}")
+    ),
+    "PrizeService/CancelClaim": lambda w, n: prizes_pb2.CancelClaimRequest(
+        idempotency_key=f"cancel{n}", claim_id=w.prize_claim(f"to-cancel{n}"), reason="sold out at the till"
+    ),
+    "PrizeService/ListMyPrizeClaims": lambda w, n: prizes_pb2.ListMyPrizeClaimsRequest(wallet_id=w.wallet_id),
+    "PrizeService/ListPartnerClaims": lambda w, n: prizes_pb2.ListPartnerClaimsRequest(),
 }
 # Calls whose success needs more than a caller (a partner's saga, or the end of the wallet):
 # for them, an admitted caller must simply not be refused as a caller.
@@ -324,13 +476,18 @@ NOT_REFUSED_ONLY |= {"WalletService/RecordActivity"}
 NOT_REFUSED_ONLY |= {"CashbackService/ReportPurchase"}
 
 
-def callers(world: World) -> dict[str, tuple[Principal, Any, str]]:
-    """Name -> (principal, call metadata, which certificate): every kind, each role alone."""
+def callers(world: World, city: str = "vienna") -> dict[str, tuple[Principal, Any, str]]:
+    """Name -> (principal, call metadata, which certificate): every kind, each role alone;
+    the holder and the till are `city`'s."""
     idp = world.fed.idp
+    zwolle = city == "zwolle"
+    holder = (
+        (Holder(uuid.UUID(world.zw_wallet)), world.zw_holder) if zwolle else (_holder(world), world.holder)
+    )
     found: dict[str, tuple[Principal, Any, str]] = {
         "anonymous": (Anonymous(), (), "client"),
-        "holder": (_holder(world), world.holder, "client"),
-        "till": (_till(world), world.till, "client"),
+        "holder": (*holder, "client"),
+        "till": (_till(world), world.zw_till if zwolle else world.till, "client"),
         "partner": (PartnerCity("sint_niklaas"), (), "partner"),
         "staff without roles": (Staff("nobody"), bearer(idp.token("nobody", [])), "client"),
     }
@@ -364,9 +521,13 @@ def admitted(allowed: Allowed, principal: Principal) -> bool:
 def test_every_rpc_called_by_every_caller_answers_as_the_policy_says(world: World) -> None:
     fed = world.fed
     partner_files = fed.files["sint_niklaas"]
+    # WorkflowService is Zwolle's: its calls go to Zwolle's node, every other call to Vienna's.
     channels = {
-        "client": fed.channel("vienna"),
-        "partner": fed.channel("vienna", partner_files.cert, partner_files.key),
+        city: {
+            "client": fed.channel(city),
+            "partner": fed.channel(city, partner_files.cert, partner_files.key),
+        }
+        for city in ("vienna", "zwolle")
     }
     outcomes: list[str] = []
     n = 0
@@ -376,9 +537,10 @@ def test_every_rpc_called_by_every_caller_answers_as_the_policy_says(world: Worl
         for method in methods:
             name = f"{method.containing_service.name}/{method.name}"
             allowed = POLICY[path(method)]
-            for who, (principal, metadata, cert) in callers(world).items():
+            city = "zwolle" if method.containing_service.name == "WorkflowService" else "vienna"
+            for who, (principal, metadata, cert) in callers(world, city).items():
                 n += 1
-                call = stub_call(channels[cert], method)
+                call = stub_call(channels[city][cert], method)
                 example = EXAMPLES.get(name)
                 request = example(world, n) if example else GetMessageClass(method.input_type)()
                 if "purpose" in request.DESCRIPTOR.fields_by_name and isinstance(principal, Staff):
@@ -402,8 +564,9 @@ def test_every_rpc_called_by_every_caller_answers_as_the_policy_says(world: Worl
                 elif code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
                     outcomes.append(f"{name} by {who}: {code.name}, policy admits")
     finally:
-        for channel in channels.values():
-            channel.close()
+        for by_cert in channels.values():
+            for channel in by_cert.values():
+                channel.close()
     assert not outcomes, "\n".join(outcomes)
 
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 from google.protobuf.descriptor import FieldDescriptor
 
-from civfed.v1 import federation_pb2, merchant_pb2, rulebook_pb2, wallet_pb2
+from civfed.v1 import federation_pb2, merchant_pb2, rulebook_pb2, wallet_pb2, workflow_pb2
 from services.demo.local_federation import LocalFederation
 from services.grpc.auth import bearer
 from tests.e2e.flows import open_wallet
+from tests.grpc.conftest import in_process_federation
 
 FILES = {
     "civfed.v1.WalletService": wallet_pb2,
@@ -93,6 +95,40 @@ def test_odd_requests_from_every_role_never_yield_internal(fed: LocalFederation)
             assert "Traceback" not in details and 'File "' not in details, (path, details)
             seen[code] = seen.get(code, 0) + 1
     # The odd inputs reached the checks: refusals of each kind, named fields among them.
+    assert {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.PERMISSION_DENIED,
+    } <= set(seen), seen
+
+
+@pytest.mark.timeout(600)
+def test_odd_workflow_requests_from_every_role_never_yield_internal(tmp_path: Path) -> None:
+    """WorkflowService, on a city that has a workflow (Zwolle)."""
+    with in_process_federation(tmp_path, ["zwolle"]) as fed:
+        z = fed.stubs("zwolle")
+        opened = open_wallet(z, "odd-w", "zwolle-werkt-2026-09")
+        coordinator = fed.staff("coord", "work_coordinator", "council_approver", "auditor")
+        roles = [z.staff, coordinator, bearer(opened.holder_token), bearer("holder.x.y"), ()]
+        seen: dict[grpc.StatusCode, int] = {}
+        for path, req_type, _ in methods(workflow_pb2, "civfed.v1.WorkflowService"):
+            rpc = z.channel.unary_unary(path, request_serializer=lambda m: m.SerializeToString())
+            for request, metadata in itertools.product(odd_requests(req_type), roles):
+                try:
+                    rpc(request, metadata=metadata, timeout=10)
+                    code, details = grpc.StatusCode.OK, ""
+                except grpc.RpcError as exc:
+                    code, details = exc.code(), exc.details() or ""
+                assert code not in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL), (
+                    path,
+                    request,
+                    details,
+                )
+                assert "Traceback" not in details and 'File "' not in details, (path, details)
+                seen[code] = seen.get(code, 0) + 1
+        z.close()
+    assert sum(seen.values()) > 1000, seen  # every method, every odd request, every caller
     assert {
         grpc.StatusCode.INVALID_ARGUMENT,
         grpc.StatusCode.NOT_FOUND,

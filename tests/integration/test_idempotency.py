@@ -215,6 +215,63 @@ def _claim_prize(cities: Cities) -> Example:
     return app, c.ClaimPrize("k", w, prize)
 
 
+def _rome_prize(cities: Cities, stock: int = 5) -> tuple[CityApplication, UUID, UUID, UUID]:
+    """Rome with a resident holding 10 points, a partner and its prize of 5 points."""
+    app = cities.open("rome")
+    w = open_wallet(app, "w")
+    fields = {"action": "recycling_drop_off", "date": "2026-05-04"}
+    app.execute(app.record_activity("funds", w, "eco_action", fields))
+    shop = merchant(app, "partner")
+    prize = UUID(app.execute(app.offer_prize("prize", shop, "Gelato", 5, stock))["prize_id"])
+    return app, w, shop, prize
+
+
+def _prize_claim(cities: Cities) -> tuple[CityApplication, UUID, UUID]:
+    app, w, shop, prize = _rome_prize(cities)
+    claim = UUID(app.execute(c.PlacePrizeClaim("claim", w, prize))["claim_id"])
+    return app, shop, claim
+
+
+def _update_prize(cities: Cities) -> Example:
+    app, _, shop, prize = _rome_prize(cities)
+    return app, c.UpdatePrize("k", shop, prize, "Two gelati", 8, 3)
+
+
+def _withdraw_prize(cities: Cities) -> Example:
+    app, _, shop, prize = _rome_prize(cities)
+    return app, c.WithdrawPrize("k", shop, prize)
+
+
+def _place_prize_claim(cities: Cities) -> Example:
+    app, w, _, prize = _rome_prize(cities)
+    return app, c.PlacePrizeClaim("k", w, prize)
+
+
+def _confirm_prize_handover(cities: Cities) -> Example:
+    app, shop, claim = _prize_claim(cities)
+    return app, c.ConfirmPrizeHandover("k", shop, claim)
+
+
+def _cancel_prize_claim(cities: Cities) -> Example:
+    app, shop, claim = _prize_claim(cities)
+    return app, c.CancelPrizeClaim("k", shop, claim, "closed today")
+
+
+def _expire_prize_claim(cities: Cities) -> Example:
+    app, _, claim = _prize_claim(cities)
+    cities.clock.advance(hours=app.city.config.prize_claim_hours)
+    return app, c.ExpirePrizeClaim("k", claim)
+
+
+def _expire_wallet(cities: Cities) -> Example:
+    app = cities.open("rome")
+    w = open_wallet(app, "t", "tourist", valid_until=cities.clock() + dt.timedelta(days=2))
+    fields = {"action": "recycling_drop_off", "date": "2026-05-04"}
+    app.execute(app.record_activity("funds", w, "eco_action", fields))
+    cities.clock.advance(days=3)
+    return app, c.ExpireWallet("k", w)
+
+
 def _issue_voucher(cities: Cities) -> Example:
     app, w, _ = vienna(cities)
     return app, c.IssueVoucher("k", w, 1)
@@ -269,6 +326,11 @@ def _post_task(cities: Cities) -> Example:
     return app, c.PostTask("k", "food-bank", "Voedselbank", T0, T0 + dt.timedelta(hours=3), 3, "coord:bert")
 
 
+def _close_task(cities: Cities) -> Example:
+    app, _, task = zwolle(cities)
+    return app, c.CloseTask("k", task, "enough hands", "staff:anna")
+
+
 def _claim_task(cities: Cities) -> Example:
     app, _, task = zwolle(cities)
     return app, c.ClaimTask("k", task, open_wallet(app, "other"))
@@ -293,7 +355,7 @@ def _pay_tax(cities: Cities) -> Example:
     app, w, log = logged(cities)
     assert app.workflow is not None
     app.execute(app.workflow.approve_log("approve", log, "coord:anna"))  # 150 hundredths
-    return app, c.PayTax("k", w, 100, "OZB-2026-0417")
+    return app, c.PayTax("k", w, 100, "AANSLAG-2026-0417")
 
 
 def _issue_credential(cities: Cities) -> Example:
@@ -507,6 +569,13 @@ EXAMPLES: dict[type[c.Command], Callable[[Cities], Example]] = {
     c.OfferPrize: _offer_prize,
     c.ClaimPrize: _claim_prize,
     c.IssueVoucher: _issue_voucher,
+    c.UpdatePrize: _update_prize,
+    c.WithdrawPrize: _withdraw_prize,
+    c.PlacePrizeClaim: _place_prize_claim,
+    c.ConfirmPrizeHandover: _confirm_prize_handover,
+    c.CancelPrizeClaim: _cancel_prize_claim,
+    c.ExpirePrizeClaim: _expire_prize_claim,
+    c.ExpireWallet: _expire_wallet,
     c.RedeemVoucher: _redeem_voucher,
     c.CloseWallet: _close_wallet,
     c.FinishClosing: _finish_closing,
@@ -516,6 +585,7 @@ EXAMPLES: dict[type[c.Command], Callable[[Cities], Example]] = {
     c.PublishCategory: _publish_category,
     c.RetireCategory: _retire_category,
     c.PostTask: _post_task,
+    c.CloseTask: _close_task,
     c.ClaimTask: _claim_task,
     c.LogMinutes: _log_minutes,
     c.ApproveLog: _approve_log,

@@ -161,7 +161,7 @@ def test_tax_payment_reduces_the_balance_and_credits_the_treasury(env: dict[str,
         assert app.execute(wf.pay_tax("tax1", payer, 400, "AANSLAG-2027-0042")) == paid  # retried: paid once
         assert wf.treasury_balance() == 400
         with pytest.raises(InsufficientBalance):
-            app.execute(wf.pay_tax("tax2", payer, value, "AANSLAG-2027-0042"))
+            app.execute(wf.pay_tax("tax2", payer, value, "AANSLAG-2027-0043"))
 
         # Conservation, later on: minted − depreciated − spent − tax = current value of every balance.
         later = day(1000).date()

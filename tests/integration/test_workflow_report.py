@@ -64,7 +64,7 @@ def three_months(app: CityApplication, clock: Clock, people: int) -> list[UUID]:
         if i == 2:
             payers = wallets[: people // 2]
             app.execute_group(
-                [app.workflow.pay_tax(f"t{n}", w, 60, f"AANSLAG-{n}") for n, w in enumerate(payers)]
+                [app.workflow.pay_tax(f"t{n}", w, 60, f"AANSLAG-2026-{n:04d}") for n, w in enumerate(payers)]
             )
     return wallets
 

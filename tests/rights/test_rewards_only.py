@@ -143,7 +143,19 @@ def depreciating_wallet_events(app: CityApplication, clock: Clock) -> list[UUID]
     shop = UUID(app.execute(app.register_merchant("shop", "Bakker", "food", True, True))["merchant_id"])
     clock.set(START + dt.timedelta(days=200))
     app.execute(app.spend("s", w, shop, 100, "bread"))  # Depreciated, Spent, LotsDrawn
-    app.execute(app.workflow.pay_tax("t", w, 100, "AANSLAG-1"))  # TaxPaid, LotsDrawn
+    app.execute(app.workflow.pay_tax("t", w, 100, "AANSLAG-2026-0001"))  # TaxPaid, LotsDrawn
+    return [w]
+
+
+def tourist_expiry_events(app: CityApplication, clock: Clock) -> list[UUID]:
+    """A Rome tourist wallet whose validity ends: the expiry is recorded, then the lapse."""
+    consent = app.city.config.consent_versions[-1]
+    until = clock() + dt.timedelta(days=2)
+    w = UUID(app.execute(app.open_wallet("open:tourist", "tourist", consent, until))["wallet_id"])
+    drop = {"action": "recycling_drop_off", "date": "2026-05-04"}
+    app.execute(app.record_activity("t1", w, "eco_action", drop))  # Credited
+    clock.set(until + dt.timedelta(days=app.city.config.final_spend_days))
+    app.execute(app.close_wallet("leave", w))  # Expired, its window over: Closed, Lapsed
     return [w]
 
 
@@ -170,8 +182,12 @@ def test_tokens_leave_a_wallet_only_by_spending_or_the_published_lapse(
         tmp_path / "capped",
         {"CIVFED_CITIES_DIR": str(edited_cities(tmp_path, "bologna", *CAPPED_ECO_ACTIONS))},
     )
+    rome_clock = Clock()
+    rome_settings = load_settings({"CIVFED_DATA_DIR": str(tmp_path / "rome")})
+    rome = CityApplication(load_city("rome"), rome_settings.eventsourcing_env("rome"), clock=rome_clock)
     for app, wallets in (
         (vienna, every_wallet_event(vienna)),
+        (rome, tourist_expiry_events(rome, rome_clock)),
         (zwolle, depreciating_wallet_events(zwolle, clock)),
         (capped, refused_award_events(capped)),
     ):
@@ -185,6 +201,7 @@ def test_tokens_leave_a_wallet_only_by_spending_or_the_published_lapse(
                     if after < before:
                         decreasing.add(kind)
     zwolle.close()
+    rome.close()
     capped.close()
     assert seen == {f"Wallet.{e.__name__}" for e in event_classes(Wallet)}, "a wallet event is not exercised"
     assert decreasing == OUTFLOWS

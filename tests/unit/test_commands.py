@@ -69,6 +69,10 @@ BEFORE: list[tuple[c.Command, dict[str, Any]]] = [
             "by": "coord",
         },
     ),
+    (
+        c.CloseTask("k", TASK, "enough hands", "staff:anna"),
+        {"task": TASK, "reason": "enough hands", "by": "staff:anna"},
+    ),
     (c.ClaimTask("k", TASK, W), {"task": TASK, "wallet": W}),
     (c.LogMinutes("k", TASK, W, 90), {"task": TASK, "wallet": W, "minutes": 90, "by": None}),
     (c.ApproveLog("k", LOG, "coord"), {"log": LOG, "approver": "coord"}),
@@ -218,6 +222,20 @@ BEFORE: list[tuple[c.Command, dict[str, Any]]] = [
             "reason": "duplicate",
         },
     ),
+    # Partner prizes on a node, and a tourist wallet's expiry.
+    (
+        c.UpdatePrize("k", SHOP, PRIZE, "Bread", 2, 5),
+        {"merchant_id": SHOP, "prize_id": PRIZE, "prize_name": "Bread", "cost": 2, "stock": 5},
+    ),
+    (c.WithdrawPrize("k", SHOP, PRIZE), {"merchant_id": SHOP, "prize_id": PRIZE}),
+    (c.PlacePrizeClaim("k", W, PRIZE), {"wallet": W, "prize_id": PRIZE}),
+    (c.ConfirmPrizeHandover("k", SHOP, VOUCHER), {"merchant_id": SHOP, "claim_id": VOUCHER}),
+    (
+        c.CancelPrizeClaim("k", SHOP, VOUCHER, "closed"),
+        {"merchant_id": SHOP, "claim_id": VOUCHER, "reason": "closed"},
+    ),
+    (c.ExpirePrizeClaim("k", VOUCHER), {"claim_id": VOUCHER}),
+    (c.ExpireWallet("k", W), {"wallet": W}),
     # Fields made per attempt (a new credential's id and hash, the credential presented) are
     # not fingerprinted: a retry replays the first attempt.
     (

@@ -8,7 +8,7 @@ from uuid import uuid4
 import pytest
 
 from aggregates import rules
-from aggregates.errors import InvalidInput, NotFound, RuleRejected, SelfApproval, WorkNotOpen
+from aggregates.errors import AssessmentPaid, InvalidInput, NotFound, RuleRejected, SelfApproval, WorkNotOpen
 from aggregates.rulebook import Rule, Rulebook, check_rule
 from aggregates.treasury import Treasury
 from aggregates.workflow import Task, WorkCatalogue, WorkLog
@@ -141,12 +141,31 @@ def test_the_time_rule_must_require_four_eyes() -> None:
     assert book.for_activity("approved_work").kind == rules.PER_APPROVED_TIME
 
 
+REF = r"AANSLAG-[0-9]{4}-[0-9]{1,8}"
+
+
 def test_treasury_records_tax_against_assessments() -> None:
     treasury, payer = Treasury("zwolle"), uuid4()
-    treasury.receive(5_000, "AANSLAG-2027-001", payer)
-    treasury.receive(1_000, "AANSLAG-2027-001", payer)
-    treasury.receive(250, "AANSLAG-2027-002", uuid4())
+    treasury.receive(5_000, "AANSLAG-2027-001", payer, REF, instalments=True)
+    treasury.receive(1_000, "AANSLAG-2027-001", payer, REF, instalments=True)
+    treasury.receive(250, "AANSLAG-2027-002", uuid4(), REF, instalments=True)
     assert treasury.balance == 6_250
     assert treasury.received == {"AANSLAG-2027-001": 6_000, "AANSLAG-2027-002": 250}
     with pytest.raises(InvalidInput, match="assessment_ref"):
-        treasury.receive(1, "", payer)
+        treasury.receive(1, "", payer, REF, instalments=True)
+
+
+def test_an_assessment_reference_outside_the_city_format_is_refused_naming_the_field() -> None:
+    treasury, payer = Treasury("zwolle"), uuid4()
+    for text in ("any text at all", "AANSLAG-1", "aanslag-2027-001", "AANSLAG-2027-001 ", "x"):
+        with pytest.raises(InvalidInput, match="assessment_ref"):
+            treasury.receive(100, text, payer, REF, instalments=False)
+    assert treasury.balance == 0
+
+
+def test_a_reference_is_paid_once_unless_the_city_takes_instalments() -> None:
+    treasury, payer = Treasury("zwolle"), uuid4()
+    treasury.receive(100, "AANSLAG-2027-001", payer, REF, instalments=False)
+    with pytest.raises(AssessmentPaid, match="already paid"):
+        treasury.receive(100, "AANSLAG-2027-001", payer, REF, instalments=False)
+    assert treasury.received == {"AANSLAG-2027-001": 100}
