@@ -29,19 +29,30 @@ from aggregates.errors import DomainError
 from aggregates.rulebook import check_rule
 from aggregates.vocabulary import check_declared_kinds, check_vocabulary
 from services.identity.oidc import ALGORITHMS
+from services.privacy.journal import SETTING as JOURNAL
+from services.privacy.keystore import KEYSTORE_URL
 from services.privacy.keystore_key import SETTING
 from services.settings.cities import PACKAGED_CITIES, City, city_keys, load_city, load_settings
 from services.settings.errors import ConfigError
 from services.settings.node import NodeSettings, load_node_settings
 from services.settings.stream import load_stream_settings
 
-ROLES = ("node", "relay", "projector", "dashboard")
+# "retention": the daily `civfed retention run` (deploy/k8s/base/retention.yaml), which
+# erases with the node's settings.
+ROLES = ("node", "relay", "projector", "dashboard", "retention")
 # Settings a role cannot run without, beyond the fields the settings models require.
 ROLE_REQUIRES: dict[str, tuple[str, ...]] = {"relay": ("CIVFED_KAFKA_BOOTSTRAP",)}
 # Roles that open a city's event store (and so its key store): on PostgreSQL they
 # need the key-store key; SQLite makes one in the data dir.
-OPENS_CITY_STORE = ("node", "relay")
-POSTGRES_REQUIRES: dict[str, tuple[str, ...]] = {role: (SETTING,) for role in OPENS_CITY_STORE}
+OPENS_CITY_STORE = ("node", "relay", "retention")
+# Roles that erase: on PostgreSQL the erasure journal must live apart from the store, or a
+# restored database would forget the erasures it must re-apply (services/privacy/journal.py).
+ERASES = ("node", "retention")
+POSTGRES_REQUIRES: dict[str, tuple[str, ...]] = {
+    role: (SETTING, JOURNAL) if role in ERASES else (SETTING,) for role in OPENS_CITY_STORE
+}
+# Roles that run for the one city named by CIVFED_CITY (or --city).
+ONE_CITY = ("node", "retention")
 # Members of a JWK that only a private or symmetric key has (RFC 7518, section 6).
 PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 # The key types that can check the signatures the node accepts (services/identity/oidc.py).
@@ -91,6 +102,13 @@ def _role_settings(role: str, env: Mapping[str, str], report: Report) -> dict[st
                 report.problems.append(
                     f"invalid {role} settings: {name}: required for the {role} on eventsourcing.postgres"
                 )
+        if role in ERASES and not env.get(KEYSTORE_URL):
+            report.warnings.append(
+                f"{KEYSTORE_URL}: not set: the key store shares the events' database and is backed up "
+                "and restored with it (deploy/README.md, section 6)"
+            )
+    if role == "retention":
+        return {}  # the store's settings alone, checked with the city files
     if role == "node":
         try:
             node = load_node_settings(dict(env))
@@ -237,7 +255,7 @@ def check_config(role: str, cities: list[str] | None, env: Mapping[str, str]) ->
         cities_dir = load_settings(dict(env)).CIVFED_CITIES_DIR
     except ConfigError as exc:
         report.problems.append(str(exc))
-    if role == "node" and not cities and env.get("CIVFED_CITY"):
+    if role in ONE_CITY and not cities and env.get("CIVFED_CITY"):
         cities = [env["CIVFED_CITY"]]
     if role == "node" and cities and len(cities) != 1:
         report.problems.append("--city: a node serves exactly one city")

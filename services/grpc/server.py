@@ -62,6 +62,7 @@ from services.grpc.source_service import SourceService
 from services.grpc.tls import public_server_credentials, server_credentials
 from services.grpc.wallet_service import WalletService
 from services.grpc.workflow_service import WorkflowService
+from services.privacy.reapply import refuse_restored_keys
 from services.settings.cities import City, Settings, load_city, load_settings
 from services.settings.errors import ConfigError
 from services.settings.node import NodeSettings, load_node_settings
@@ -275,6 +276,8 @@ def start_node(
         city = load_city(settings.CIVFED_CITY, city_settings.CIVFED_CITIES_DIR)
         app = _open_app(city, city_settings, clock or node_clock(settings))
         try:
+            # A key store restored from before an erasure: not until the erasures are re-applied.
+            refuse_restored_keys(app)
             node = CityNode(app, settings)
         except BaseException:
             app.close()

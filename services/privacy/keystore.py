@@ -23,8 +23,18 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from services.privacy.journal import ErasureJournal, open_journal
 from services.privacy.key_wrapping import KEY_BYTES, KeyStoreError, KeyWrapper
 from services.privacy.keystore_key import DEFAULT_NAME, SETTING, KeyStoreKeyError, generate_kek, read_kek
+from services.privacy.locations import (
+    Location,
+    connect_postgres,
+    in_memory,
+    parse_location,
+    qualified,
+    store_location,
+    with_store_login,
+)
 
 # Keys are cached briefly; an erasure made by another process takes effect here
 # within this many seconds (erasure in this process takes effect at once).
@@ -58,6 +68,8 @@ class KeyStore:
         self._run(f"CREATE TABLE IF NOT EXISTS {self._meta} (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
         self._wrapper = KeyWrapper(kek, self.name)
         self._adopt()
+        # Every erasure is journalled here first (services/privacy/journal.py), apart from this store.
+        self.journal: ErasureJournal | None = None
 
     @classmethod
     def sqlite(cls, path: str, table: str, kek: bytes) -> KeyStore:
@@ -67,18 +79,18 @@ class KeyStore:
 
     @classmethod
     def postgres(cls, env: dict[str, str], table: str, kek: bytes) -> KeyStore:
-        import psycopg
+        """In the store's own database and schema."""
+        return cls.at(store_location(env), table, kek)
 
-        conn = psycopg.connect(
-            host=env.get("POSTGRES_HOST"),
-            port=int(env.get("POSTGRES_PORT") or 5432),
-            dbname=env.get("POSTGRES_DBNAME"),
-            user=env.get("POSTGRES_USER"),
-            password=env.get("POSTGRES_PASSWORD") or None,
-            autocommit=True,
-        )
-        schema = env.get("POSTGRES_SCHEMA")
-        return cls(conn, f"{schema}.{table}" if schema else table, pyformat=True, kek=kek)
+    @classmethod
+    def at(cls, location: Location, table: str, kek: bytes) -> KeyStore:
+        if location.kind == "sqlite":
+            if in_memory(location):
+                return cls.sqlite(":memory:", table, kek)
+            Path(location.path).parent.mkdir(parents=True, exist_ok=True)
+            return cls.sqlite(location.path, table, kek)
+        conn = connect_postgres(location)
+        return cls(conn, qualified(location, table), pyformat=True, kek=kek)
 
     def _run(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         if self._pyformat:
@@ -187,6 +199,10 @@ class KeyStore:
         owners = list(owners)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         erased = 0
+        if self.journal is not None:
+            # Journalled before the key goes: a restore that brings the key back cannot
+            # bring back the record that it must go (`civfed erasures reapply`).
+            self.journal.record(owners, stamp[:10])
         with self._lock:
             for owner in owners:
                 self._cache[owner] = (ERASED, time.monotonic())
@@ -203,6 +219,20 @@ class KeyStore:
                 # Dead row versions would still hold the key bytes until vacuumed.
                 self._run(f"VACUUM {self._keys}")
         return erased
+
+    def holding_keys_of(self, owners: Iterable[UUID]) -> list[UUID]:
+        """Those of `owners` whose key this store still holds (not erased)."""
+        wanted = [str(o) for o in owners]
+        held: list[UUID] = []
+        for start in range(0, len(wanted), 500):
+            batch = wanted[start : start + 500]
+            marks = ", ".join("?" for _ in batch)
+            rows = self._run(
+                f"SELECT owner_id FROM {self._keys} WHERE key IS NOT NULL AND owner_id IN ({marks})",
+                tuple(batch),
+            )
+            held.extend(UUID(str(r[0])) for r in rows)
+        return sorted(held)
 
     def is_erased(self, owner: UUID) -> bool:
         rows = self._run(f"SELECT erased_at FROM {self._keys} WHERE owner_id = ?", (str(owner),))
@@ -229,6 +259,8 @@ class KeyStore:
 
     def close(self) -> None:
         self._conn.close()
+        if self.journal is not None:
+            self.journal.close()
 
 
 def keystore_kek(env: dict[str, str]) -> bytes:
@@ -252,13 +284,29 @@ def keystore_kek(env: dict[str, str]) -> bytes:
     return generate_kek(Path(dbname).parent / DEFAULT_NAME)
 
 
+KEYSTORE_URL = "CIVFED_KEYSTORE_URL"
+
+
+def keystore_location(env: dict[str, str]) -> Location:
+    """CIVFED_KEYSTORE_URL (its own database, backed up on its own schedule); without it,
+    beside the event store: its own file `<city>.keys.sqlite`, or the store's PostgreSQL
+    database and schema."""
+    url = env.get(KEYSTORE_URL)
+    if url:
+        return with_store_login(parse_location(url, KEYSTORE_URL), env)
+    store = store_location(env)
+    if store.kind == "postgres" or in_memory(store):
+        return store
+    return Location("sqlite", str(Path(store.path).with_suffix(".keys.sqlite")))
+
+
 def open_keystore(env: dict[str, str], name: str) -> KeyStore:
-    """The key store beside an application's event store: same server, separate table or file."""
-    table = f"{name}_keys"
+    """An application's key store, with its erasure journal attached."""
     kek = keystore_kek(env)
-    if env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
-        return KeyStore.postgres(env, table, kek)
-    dbname = env.get("SQLITE_DBNAME", ":memory:")
-    if dbname == ":memory:" or dbname.startswith("file::memory:"):
-        return KeyStore.sqlite(":memory:", table, kek)
-    return KeyStore.sqlite(str(Path(dbname).with_suffix(".keys.sqlite")), table, kek)
+    keys = KeyStore.at(keystore_location(env), f"{name}_keys", kek)
+    try:
+        keys.journal = open_journal(env, name)
+    except BaseException:
+        keys.close()
+        raise
+    return keys

@@ -49,6 +49,22 @@ class Settings(BaseSettings):
     # The key-store key (services/privacy/keystore_key.py). Required on PostgreSQL by the roles
     # that open a city's store; the embedded SQLite default makes one in the data dir.
     CIVFED_KEYSTORE_KEY_FILE: Path | None = None
+    # The key store's own database (services/privacy/locations.py), backed up on its own
+    # schedule; empty: beside the event store. And the erasure journal's, apart from both.
+    CIVFED_KEYSTORE_URL: str = ""
+    CIVFED_ERASURE_JOURNAL_URL: str = ""
+
+    @field_validator("CIVFED_KEYSTORE_URL", "CIVFED_ERASURE_JOURNAL_URL")
+    @classmethod
+    def _a_location(cls, url: str, info: Any) -> str:
+        from services.privacy.locations import parse_location
+
+        if url:
+            try:
+                parse_location(url, info.field_name)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return url
 
     @field_validator("CIVFED_KEYSTORE_KEY_FILE")
     @classmethod
@@ -81,6 +97,9 @@ class Settings(BaseSettings):
                 env[f"POSTGRES_{name}"] = str(getattr(self, f"POSTGRES_{name}"))
         if self.CIVFED_KEYSTORE_KEY_FILE is not None:
             env["CIVFED_KEYSTORE_KEY_FILE"] = str(self.CIVFED_KEYSTORE_KEY_FILE)
+        for name in ("CIVFED_KEYSTORE_URL", "CIVFED_ERASURE_JOURNAL_URL"):
+            if getattr(self, name):
+                env[name] = getattr(self, name)
         return env
 
 

@@ -25,7 +25,13 @@ OVERLAYS = {
     "bologna": "bologna",
     "zwolle": "zwolle",
 }
-ROLE_OF_COMMAND = {"serve": "node", "relay": "relay", "project": "projector", "dashboard": "dashboard"}
+ROLE_OF_COMMAND = {
+    "serve": "node",
+    "relay": "relay",
+    "project": "projector",
+    "dashboard": "dashboard",
+    "retention": "retention",
+}
 
 Doc = dict[str, Any]
 
@@ -74,10 +80,18 @@ def generated(docs: list[Doc], kind: str, prefix: str) -> Doc:
     return found[0]
 
 
+def pod_template(workload: Doc) -> Doc:
+    """The pod template of a Deployment or a CronJob."""
+    if workload["kind"] == "CronJob":
+        return dict(workload["spec"]["jobTemplate"]["spec"]["template"])
+    return dict(workload["spec"]["template"])
+
+
 def containers(docs: list[Doc]) -> Iterator[tuple[Doc, Doc]]:
-    """(deployment, container) for every container and init container."""
-    for dep in of_kind(docs, "Deployment"):
-        spec = dep["spec"]["template"]["spec"]
+    """(workload, container) for every container and init container of every Deployment
+    and CronJob."""
+    for dep in of_kind(docs, "Deployment") + of_kind(docs, "CronJob"):
+        spec = pod_template(dep)["spec"]
         for c in spec.get("initContainers", []) + spec["containers"]:
             yield dep, c
 

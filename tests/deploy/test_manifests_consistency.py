@@ -16,8 +16,10 @@ from pydantic_settings import BaseSettings
 from civfed.v1 import federation_pb2
 from services.cli.check_config import POSTGRES_REQUIRES, ROLE_REQUIRES, check_config
 from services.cli.main import build_parser
+from services.cli.rights import cmd_retention_run
 from services.cli.stream import cmd_dashboard, cmd_project, cmd_relay
 from services.grpc.server import SERVICES, cmd_serve
+from services.privacy.journal import SETTING as JOURNAL
 from services.privacy.keystore_key import SETTING as KEK
 from services.settings.cities import Settings
 from services.settings.node import NodeSettings, PartnerNode
@@ -31,6 +33,7 @@ from tests.deploy.conftest import (
     expand,
     generated,
     one,
+    pod_template,
     role,
 )
 
@@ -39,10 +42,17 @@ MODELS: dict[str, list[type[BaseSettings]]] = {
     "relay": [Settings, StreamSettings],
     "projector": [Settings, StreamSettings],
     "dashboard": [Settings, StreamSettings],
+    "retention": [Settings],
 }
 # Read by libpq for every PostgreSQL connection, not by civfed's settings.
 LIBPQ = {"PGSSLMODE", "PGSSLROOTCERT", "PGCONNECT_TIMEOUT", "PGAPPNAME"}
-COMMANDS = {"node": cmd_serve, "relay": cmd_relay, "projector": cmd_project, "dashboard": cmd_dashboard}
+COMMANDS = {
+    "node": cmd_serve,
+    "relay": cmd_relay,
+    "projector": cmd_project,
+    "dashboard": cmd_dashboard,
+    "retention": cmd_retention_run,
+}
 
 
 def default(model: type[BaseSettings], name: str) -> Any:
@@ -62,8 +72,11 @@ def test_the_required_settings_are_derived_from_the_models() -> None:
     )
     assert "CIVFED_KAFKA_BOOTSTRAP" in required_settings("relay", False)
     # The roles that open a city's store need the key-store key on PostgreSQL.
-    for name in ("node", "relay"):
+    for name in ("node", "relay", "retention"):
         assert KEK not in required_settings(name, False) and KEK in required_settings(name, True)
+    # The roles that erase keep the erasure journal apart from the store on PostgreSQL.
+    for name in ("node", "retention"):
+        assert JOURNAL not in required_settings(name, False) and JOURNAL in required_settings(name, True)
     for name in ("projector", "dashboard"):
         assert KEK not in required_settings(name, True)
 
@@ -90,7 +103,7 @@ def _materialise(docs: list[Doc], c: Doc, dep: Doc, root: Path) -> dict[str, str
     ConfigMaps are created by each city; they get stand-in files at the paths the
     settings name, and secretKeyRef values get stand-in strings.
     """
-    volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+    volumes = {v["name"]: v for v in pod_template(dep)["spec"]["volumes"]}
     mounts = {m["mountPath"]: volumes[m["name"]] for m in c.get("volumeMounts", [])}
     external: list[str] = []
     for path, vol in mounts.items():
@@ -194,7 +207,7 @@ def test_each_roles_command_exists_in_the_image(overlays: dict[str, list[Doc]]) 
             assert not any("$(" in a for a in args), (name, args)
             parsed = parser.parse_args(args)
             assert parsed.func is COMMANDS[role(c)], (name, args)
-            if role(c) == "node":
+            if role(c) in ("node", "retention"):
                 assert parsed.city == OVERLAYS[name]
             if role(c) == "projector":
                 assert parsed.follow
@@ -407,7 +420,7 @@ def test_kafka_is_reached_over_tls_with_each_citys_own_scram_user(
                 continue
             assert env["CIVFED_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", (name, role(c))
             assert env["CIVFED_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512", (name, role(c))
-            volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+            volumes = {v["name"]: v for v in pod_template(dep)["spec"]["volumes"]}
             mounts = {m["mountPath"]: volumes[m["name"]] for m in c["volumeMounts"]}
             for setting, secret in (
                 ("CIVFED_KAFKA_SSL_CAFILE", "civfed-kafka-ca"),
@@ -427,3 +440,42 @@ def test_kafka_is_reached_over_tls_with_each_citys_own_scram_user(
         ] == [("topic", topic_for(OVERLAYS[name]), "literal")], name
         assert {"Create", "Write", "Read", "Describe"} <= set(acls[0]["operations"]), name
     assert sorted(users) == sorted(f"civfed-{name}" for name in overlays)
+
+
+def test_every_overlay_runs_retention_daily_with_the_nodes_settings(overlays: dict[str, list[Doc]]) -> None:
+    """`civfed retention run` as a CronJob per city: same image, settings, Secrets and city
+    files as the node, so it erases in the same stores and writes the same erasure journal."""
+    for name, docs in overlays.items():
+        job = one(docs, "CronJob", "civfed-retention")
+        spec = job["spec"]
+        minute, hour, day, month, weekday = spec["schedule"].split()
+        assert minute.isdigit() and hour.isdigit() and (day, month, weekday) == ("*", "*", "*"), name
+        assert spec["concurrencyPolicy"] == "Forbid", name
+        pod = pod_template(job)["spec"]
+        assert pod["restartPolicy"] in ("Never", "OnFailure"), name
+        (c,) = pod["containers"]
+        env = effective_env(docs, c)
+        parsed = build_parser().parse_args([expand(a, env) for a in c["args"]])
+        assert parsed.func is cmd_retention_run and parsed.city == OVERLAYS[name], name
+        node_dep = one(docs, "Deployment", "civfed-node")
+        node = pod_template(node_dep)["spec"]["containers"][0]
+        node_env = effective_env(docs, node)
+        assert c["image"] == node["image"], name
+        assert c["envFrom"] == node["envFrom"], name
+        # The stores, the key store, the journal and the key-store key: exactly the node's.
+        for setting in (*Settings.model_fields, "POSTGRES_PASSWORD", "PGSSLMODE"):
+            assert env.get(setting) == node_env.get(setting), (name, setting)
+        assert env[JOURNAL] and env["CIVFED_KEYSTORE_URL"], name
+        node_volumes = {v["name"]: v for v in pod_template(node_dep)["spec"]["volumes"]}
+        for mount in c["volumeMounts"]:
+            if mount["mountPath"] == "/tmp":
+                continue
+            assert mount in node["volumeMounts"], (name, mount)
+            assert {v["name"]: v for v in pod["volumes"]}[mount["name"]] == node_volumes[mount["name"]], name
+    assert check_config("retention", None, {}).problems == []  # SQLite: nothing more to set
+    postgres = {"PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_HOST": "db", "POSTGRES_DBNAME": "x"}
+    problems = check_config("retention", ["vienna"], {**postgres, "POSTGRES_USER": "civfed"}).problems
+    assert problems == [
+        f"invalid retention settings: {KEK}: required for the retention on eventsourcing.postgres",
+        f"invalid retention settings: {JOURNAL}: required for the retention on eventsourcing.postgres",
+    ]

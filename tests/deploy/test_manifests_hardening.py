@@ -11,7 +11,17 @@ from services.privacy.keystore_key import SETTING as KEK
 from services.settings.cities import Settings
 from services.settings.node import NodeSettings
 from services.settings.stream import StreamSettings
-from tests.deploy.conftest import DEPLOY, ROOT, Doc, containers, effective_env, of_kind, one, role
+from tests.deploy.conftest import (
+    DEPLOY,
+    ROOT,
+    Doc,
+    containers,
+    effective_env,
+    of_kind,
+    one,
+    pod_template,
+    role,
+)
 
 # The Kafka cluster's CA and the city's Kafka password, for the roles that talk to Kafka.
 KAFKA_FILES = ("CIVFED_KAFKA_SSL_CAFILE", "CIVFED_KAFKA_SASL_PASSWORD_FILE")
@@ -70,12 +80,13 @@ def test_secrets_come_only_from_secret_references(overlays: dict[str, list[Doc]]
                 assert isinstance(env[setting], tuple) and env[setting][0] == "secret", (name, setting)
             # Private keys are files on Secret volumes, by name only. The key-store key
             # goes only to the roles that open the city's store.
-            volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+            volumes = {v["name"]: v for v in pod_template(dep)["spec"]["volumes"]}
             mounts = {m["mountPath"]: volumes[m["name"]] for m in c["volumeMounts"]}
             files = {
                 "node": ("CIVFED_TLS_KEY_FILE", "CIVFED_TLS_CERT_FILE", "CIVFED_SIGNING_KEY_FILE", KEK),
                 "relay": (KEK, *KAFKA_FILES),
                 "projector": KAFKA_FILES,
+                "retention": (KEK,),
             }.get(role(c), ())
             for setting in files:
                 folder = env[setting].rsplit("/", 1)[0]
@@ -91,7 +102,7 @@ def test_every_container_is_locked_down(overlays: dict[str, list[Doc]]) -> None:
     for name, docs in overlays.items():
         for dep, c in containers(docs):
             where = (name, dep["metadata"]["name"], c["name"])
-            pod = dep["spec"]["template"]["spec"]
+            pod = pod_template(dep)["spec"]
             sc = c["securityContext"]
             assert sc["runAsNonRoot"] is True, where
             assert sc["readOnlyRootFilesystem"] is True, where
@@ -133,7 +144,7 @@ def test_network_policies_deny_by_default_and_open_only_what_each_role_needs(
         deny = one(docs, "NetworkPolicy", "default-deny-all")["spec"]
         assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}, name
         for dep, c in containers(docs):
-            labels = dep["spec"]["template"]["metadata"]["labels"]
+            labels = pod_template(dep)["metadata"]["labels"]
             env = effective_env(docs, c)
             pg, kafka = int(env["POSTGRES_PORT"]), int(env["CIVFED_KAFKA_BOOTSTRAP"].rsplit(":", 1)[1])
             applying = [p for p in policies if _selects(p, labels)]
@@ -151,6 +162,7 @@ def test_network_policies_deny_by_default_and_open_only_what_each_role_needs(
                 "relay": {53, pg, kafka},
                 "projector": {53, pg, kafka},
                 "dashboard": {53, pg},
+                "retention": {53, pg},
             }[role(c)]
             assert ingress == expected_in, (name, role(c), ingress)
             assert egress == expected_out, (name, role(c), egress)
