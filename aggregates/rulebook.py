@@ -20,7 +20,14 @@ from aggregates.errors import (
 )
 from aggregates.limits import LIMITS, check_limits
 from aggregates.protected import protected_term
-from aggregates.rules import FIXED_PER_ACTION, MEASURED_QUANTITY, PER_APPROVED_TIME, RULE_KINDS
+from aggregates.rules import (
+    FIXED_PER_ACTION,
+    MEASURED_QUANTITY,
+    ONCE_PER_SUBJECT,
+    PER_APPROVED_TIME,
+    RULE_KINDS,
+    SUBJECT_SCOPES,
+)
 from aggregates.rules import Rule as Rule  # a rule lives with its kinds; still importable from here
 
 ALLOWED_CONDITIONS = ("participant_kinds", *LIMITS)
@@ -80,6 +87,17 @@ def check_rule(
                 raise NegativeAward(rule_id, f"mode {mode!r} emits more than the baseline")
         if params["unit_grams"] <= 0:
             raise RuleRejected(rule_id, "unit_grams must be positive")
+    if kind == ONCE_PER_SUBJECT:
+        scope = params.get("scope", "city")
+        if scope == "person":
+            raise RuleRejected(
+                rule_id,
+                'scope "person" promises what no node can check (it cannot tell two wallets are '
+                'one person): say "wallet" (once per wallet) or "city" (once per subject, e.g. '
+                "once per bike frame)",
+            )
+        if scope not in SUBJECT_SCOPES:
+            raise RuleRejected(rule_id, f"scope {scope!r} is not one of {SUBJECT_SCOPES}")
     if kind == FIXED_PER_ACTION and not params.get("points"):
         raise RuleRejected(rule_id, "points table is empty")
     if kind == PER_APPROVED_TIME:

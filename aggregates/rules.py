@@ -151,12 +151,26 @@ def fixed_per_action(params: dict[str, Any], action: ActionInput) -> Award:
     return Award(amount, f"{action.action} on {_day(action.date)} earns {amount} points")
 
 
+# What `once_per_subject` can honestly promise. "city": once per subject whoever brings it (a
+# bike frame is one bike, so one reward per bike). "wallet": once per subject and wallet. A
+# node holds no identity that could tell two wallets are one person, so "once per person" is
+# not offered: a rule published before the rename with scope "person" is read as "wallet" (the
+# same claim key, so nothing already awarded can be awarded again) and explained as such.
+SUBJECT_SCOPES = ("city", "wallet")
+FORMER_SCOPES = {"person": "wallet"}
+
+
+def subject_scope(params: dict[str, Any]) -> str:
+    scope = str(params.get("scope", "city"))
+    return FORMER_SCOPES.get(scope, scope)
+
+
 def once_per_subject(params: dict[str, Any], subj: SubjectInput, wallet_id: UUID) -> Award:
-    scope = params.get("scope", "city")
+    scope = subject_scope(params)
     key = subj.subject if scope == "city" else f"{subj.subject}|{wallet_id}"
     amount = int(params["award"])
     label = params.get("subject_label", "subject")
-    once = "once per " + label if scope == "city" else f"once per person per {label}"
+    once = "once per " + label if scope == "city" else f"once per wallet per {label}"
     return Award(
         amount,
         f"{label} {subj.subject} on {_day(subj.date)} earns {amount} ({once})",

@@ -22,6 +22,7 @@ from services import access_log, erasure, prizes
 from services import commands as c
 from services.appeals import AppealCommands
 from services.balances import BalanceView, balance_view
+from services.cashback import handlers as cashback_handlers
 from services.claims import ClaimCommands, desk_check
 from services.clock import Clock as Clock
 from services.clock import utcnow as utcnow
@@ -137,6 +138,7 @@ class CityApplication(
             c.IssueTillCredential: self._issue_till_credential,
         }
         handlers.update(self.claim_handlers())
+        handlers.update(cashback_handlers(self))
         if self.workflow is not None:
             handlers.update(self.workflow.handlers())
         handlers.update(self.rule_change_handlers())

@@ -41,8 +41,10 @@ from aggregates.errors import (
     PreconditionFailed,
     SourceRetired,
 )
+from aggregates.rulebook import Rulebook
 from aggregates.source import Bound, DailyTally, SourceRegistry, check_date
 from services import commands as c
+from services.cashback import check_not_purchase
 from services.identity.principals import Unauthenticated
 from services.settings.cities import City
 from services.unit_of_work import Job, UnitOfWork
@@ -189,6 +191,7 @@ def reason_code(exc: BaseException) -> str:
 class CityLike(Protocol):
     city: City
     key: str
+    rulebook: Rulebook
 
     def clock(self) -> dt.datetime: ...
 
@@ -278,6 +281,7 @@ class ClaimCommands:
         for kind in cmd.kinds:
             if kind not in known:
                 raise InvalidInput("kinds", f"no {self.city.config.name} rule rewards {kind!r}")
+            check_not_purchase(self.rulebook, kind, "kinds")
         try:
             bounds = [Bound.of(b) for b in cmd.bounds]
         except (AttributeError, KeyError, TypeError, ValueError):
@@ -312,6 +316,7 @@ class ClaimCommands:
     def _submit_claim(self: CityLike, cmd: c.SubmitClaim, uow: UnitOfWork) -> dict[str, Any]:
         registry = ClaimCommands._registry(self, uow)
         source = registry.check_attests(cmd.source_id, cmd.activity)
+        check_not_purchase(self.rulebook, cmd.activity, "claim.activity")
         try:
             date = dt.date.fromisoformat(cmd.date)
         except ValueError:

@@ -625,3 +625,20 @@ class SubmitClaim(Command):
     activity: str
     fields: dict[str, Any]
     date: str
+
+
+# -- cashback reported by a shop's till (services/cashback.py) -------------------------------
+
+
+@dataclass(frozen=True)
+class ReportPurchase(Command):
+    """A purchase a shop's till reported. Its key is derived from the shop and the receipt
+    id (services/cashback.py: receipt_key), never from the caller's key, so the same receipt
+    again replays its result and another purchase under that receipt id conflicts."""
+
+    name = "report_purchase"
+    merchant_id: UUID
+    receipt_id: str
+    wallet_id: Annotated[UUID, As("wallet")]
+    amount_cents: int
+    date: str

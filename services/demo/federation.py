@@ -18,6 +18,7 @@ from typing import Any
 
 from civfed.v1 import claims_pb2, federation_pb2, federation_pb2_grpc, merchant_pb2, sources_pb2, wallet_pb2
 from projections.kanon import K_ANONYMITY
+from services.demo.cashback import Shoppers, render_cashback
 from services.demo.city_node import Phones, store_env
 from services.demo.clock import ScenarioClock, scenario_time
 from services.demo.local_federation import CityStubs, LocalFederation
@@ -190,6 +191,8 @@ def render_federation(report: dict[str, Any]) -> str:
         f"credited {s['credited']} {s['currency']} (smallest unit)"
         for s in report["sales"]
     ]
+    if "cashback" in report:
+        lines.append(render_cashback(report["cashback"]))
     lines += [
         "",
         "payable: own units redeemed at the partner's shops; receivable: the partner's units",
@@ -223,18 +226,21 @@ def run_federation_demo(settings: Settings) -> dict[str, Any]:
                 pairs = [
                     Visitors(n, stubs[h], stubs[a], (h, a), k, phones) for n, (h, a, k) in enumerate(PAIRS)
                 ]
+                shoppers = Shoppers(stubs["sint_niklaas"], K_ANONYMITY + 2, phones.keep)
                 clock.day(0)
                 for pair in pairs:
                     pair.open()
+                shoppers.open()
                 phones.save()
                 for day in range(WEEKS * 7):
                     date = clock.day(day).isoformat()
                     for pair in pairs:
                         pair.play(day, date)
+                    shoppers.play(day, date, EARNING_DAYS)
                 sales = [pair.sale() for pair in pairs]
             finally:
                 for s in stubs.values():
                     s.close()
-            return {"sales": sales, "positions": positions(fed)}
+            return {"sales": sales, "positions": positions(fed), "cashback": shoppers.summary()}
         finally:
             fed.stop_all()

@@ -26,6 +26,7 @@ from typing import Any
 import grpc
 
 from civfed.v1 import (
+    cashback_pb2_grpc,
     claims_pb2_grpc,
     credentials_pb2_grpc,
     federation_pb2_grpc,
@@ -223,6 +224,7 @@ class CityStubs:
         self.channel = channel
         self.wallet: Any = wallet_pb2_grpc.WalletServiceStub(channel)
         self.merchant: Any = merchant_pb2_grpc.MerchantServiceStub(channel)
+        self.cashback: Any = cashback_pb2_grpc.CashbackServiceStub(channel)
         self.federation: Any = federation_pb2_grpc.FederationServiceStub(channel)
         self.rulebook: Any = rulebook_pb2_grpc.RulebookServiceStub(channel)
         self.credentials: Any = credentials_pb2_grpc.CredentialServiceStub(channel)

@@ -22,6 +22,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from civfed.v1 import (
+    cashback_pb2,
+    cashback_pb2_grpc,
     claims_pb2,
     claims_pb2_grpc,
     credentials_pb2,
@@ -46,6 +48,7 @@ from civfed.v1 import (
 from services.city import CityApplication
 from services.clock import Clock, OffsetClock, utcnow
 from services.grpc.access import AccessInterceptor
+from services.grpc.cashback_service import CashbackService
 from services.grpc.claim_service import ClaimService
 from services.grpc.credential_service import CredentialService
 from services.grpc.errors import ErrorInterceptor
@@ -68,6 +71,7 @@ log = logging.getLogger("civfed.node")
 SERVICES = [
     wallet_pb2.DESCRIPTOR.services_by_name["WalletService"].full_name,
     merchant_pb2.DESCRIPTOR.services_by_name["MerchantService"].full_name,
+    cashback_pb2.DESCRIPTOR.services_by_name["CashbackService"].full_name,
     federation_pb2.DESCRIPTOR.services_by_name["FederationService"].full_name,
     rulebook_pb2.DESCRIPTOR.services_by_name["RulebookService"].full_name,
     rights_pb2.DESCRIPTOR.services_by_name["RightsService"].full_name,
@@ -172,6 +176,7 @@ class RunningNode:
         listening.access.authenticator = node.authenticator
         wallet_pb2_grpc.add_WalletServiceServicer_to_server(WalletService(node), self.server)
         merchant_pb2_grpc.add_MerchantServiceServicer_to_server(MerchantService(node), self.server)
+        cashback_pb2_grpc.add_CashbackServiceServicer_to_server(CashbackService(node), self.server)
         federation_pb2_grpc.add_FederationServiceServicer_to_server(FederationService(node), self.server)
         rulebook_pb2_grpc.add_RulebookServiceServicer_to_server(RulebookService(node), self.server)
         rights_pb2_grpc.add_RightsServiceServicer_to_server(RightsService(node), self.server)

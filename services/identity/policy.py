@@ -46,6 +46,7 @@ W, M, F, R, G, C = (
     "/civfed.v1.RightsService/",
     "/civfed.v1.CredentialService/",
 )
+CB = "/civfed.v1.CashbackService/"
 SRC, CLM = "/civfed.v1.SourceService/", "/civfed.v1.ClaimService/"
 WF = "/civfed.v1.WorkflowService/"
 P = "/civfed.v1.PrizeService/"
@@ -68,6 +69,9 @@ POLICY: Mapping[str, Allowed] = {
     M + "RegisterMerchant": allow("merchant_admin"),
     M + "AcceptVoucher": allow("till"),
     M + "GetStatement": allow("till"),
+    # Cashback: a shop's till, by its own till credential, for its own shop only (the
+    # servicer checks the merchant the request names).
+    CB + "ReportPurchase": allow("till"),
     # Federation: partner nodes only.
     F + "GetTerms": allow("partner"),
     F + "Reserve": allow("partner"),

@@ -76,7 +76,7 @@ def test_a_negative_award_is_rejected_naming_the_rule_and_the_field(cities: Path
 def test_every_broken_rule_is_reported_not_just_the_first(cities: Path) -> None:
     rulebook = cities / "bologna" / "rulebook.toml"
     text = rulebook.read_text().replace("bus_ride = 3", "bus_ride = -3").replace("award = 25", "award = -25")
-    rulebook.write_text(text.replace('scope = "person"', 'scope = "person"\nnationality = "it"'))
+    rulebook.write_text(text.replace('scope = "wallet"', 'scope = "wallet"\nnationality = "it"'))
     report = check_config("projector", ["bologna"], {"CIVFED_CITIES_DIR": str(cities)})
     assert len(report.problems) == 2, report.problems
     assert "'eco-actions'" in report.problems[0] and "bus_ride is negative" in report.problems[0]

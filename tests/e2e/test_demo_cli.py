@@ -103,6 +103,14 @@ def test_demo_summarises_five_cities_and_is_idempotent(twice: dict[str, Any]) ->
     assert twice["second"]["cities"] == first
 
 
+def test_demo_shoppers_earn_cashback_from_a_local_tills_reports_once(twice: dict[str, Any]) -> None:
+    """Over the node's contract: each receipt sent twice, credited once; the chain earns nothing."""
+    first, second = twice["first"]["federation"]["cashback"], twice["second"]["federation"]["cashback"]
+    assert first["people"] >= 10 and first["receipts"] >= first["people"] and first["cashback"] > 0
+    assert first["currency"] == "Sengzen" and first["refused_chain"] == "not_local_shop"
+    assert second == first  # run again, every report replays
+
+
 def test_demo_settles_redemptions_between_cities_on_its_own_stores(twice: dict[str, Any]) -> None:
     sales = twice["first"]["federation"]["sales"]
     pairs = {(s["home"], s["acceptor"]): s for s in sales}

@@ -27,6 +27,7 @@ from joserfc import jwt
 
 import civfed.v1
 from civfed.v1 import (
+    cashback_pb2,
     claims_pb2,
     credentials_pb2,
     federation_pb2,
@@ -349,6 +350,14 @@ EXAMPLES: dict[str, Example] = {
     "SourceService/ListSources": lambda w, n: sources_pb2.ListSourcesRequest(),
     "ClaimService/SubmitClaim": lambda w, n: claims_pb2.SubmitClaimRequest(claim=w.claim(n)),
     "ClaimService/SubmitClaims": lambda w, n: claims_pb2.SubmitClaimsRequest(claims=[w.claim(n)]),
+    "CashbackService/ReportPurchase": lambda w, n: cashback_pb2.ReportPurchaseRequest(
+        idempotency_key=f"purchase{n}",
+        merchant_id=w.merchant_id,
+        receipt_id=f"R-{n}",
+        wallet_id=w.wallet_id,
+        amount_cents=1000,
+        date=dt.datetime.now(dt.UTC).date().isoformat(),
+    ),
     "RightsService/ListMyAccessLog": lambda w, n: rights_pb2.ListMyAccessLogRequest(wallet_id=w.wallet_id),
     "RightsService/ListAccessLog": lambda w, n: rights_pb2.ListAccessLogRequest(wallet_id=w.wallet_id),
     "RightsService/RequestErasure": lambda w, n: rights_pb2.RequestErasureRequest(
@@ -462,6 +471,9 @@ NOT_REFUSED_ONLY |= {"WalletService/CloseWallet", "RightsService/EraseMyWallet"}
 # Vienna records no activity at a desk (its trips come as sources' signed claims): a recorder
 # is admitted as a caller, and the trip is then refused for what it is.
 NOT_REFUSED_ONLY |= {"WalletService/RecordActivity"}
+# Vienna has no cashback rule: its till is admitted as a caller, and the purchase is then
+# refused for that (tests/grpc/test_cashback.py credits one in Sint-Niklaas).
+NOT_REFUSED_ONLY |= {"CashbackService/ReportPurchase"}
 
 
 def callers(world: World, city: str = "vienna") -> dict[str, tuple[Principal, Any, str]]:

@@ -413,6 +413,13 @@ def _record_desk_activity(cities: Cities) -> Example:
     return app, c.RecordDeskActivity("k", w, "bike_engraving", fields, None, "staff:desk-1")
 
 
+def _report_purchase(cities: Cities) -> Example:
+    app = cities.open("sint_niklaas")
+    w = open_wallet(app, "w")
+    shop = UUID(app.execute(app.register_merchant("shop", "Café Pax", "cafe", True))["merchant_id"])
+    return app, c.ReportPurchase("k", shop, "R-0001", w, 5_000, T0.date().isoformat())
+
+
 ECO_POINTS = {"points": {"recycling_drop_off": 12, "public_transport_ride": 5}}
 
 
@@ -591,6 +598,7 @@ EXAMPLES: dict[type[c.Command], Callable[[Cities], Example]] = {
     c.RetireSource: _retire_source,
     c.SubmitClaim: _submit_claim,
     c.RecordDeskActivity: _record_desk_activity,
+    c.ReportPurchase: _report_purchase,
     c.ProposeRuleChange: _propose_rule_change,
     c.ApproveRuleChange: _approve_rule_change,
     c.RejectRuleChange: _reject_rule_change,

@@ -1,4 +1,4 @@
-"""Sint-Niklaas: engraving once per bike, events once per person, local cashback and spending."""
+"""Sint-Niklaas: engraving once per bike, events once per wallet, local cashback and spending."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def test_a_bike_is_rewarded_once_whoever_brings_it(cities: Cities) -> None:
     assert claim.wallet_id == ann
 
 
-def test_an_event_is_rewarded_once_per_person(cities: Cities) -> None:
+def test_an_event_is_rewarded_once_per_wallet(cities: Cities) -> None:
     app = cities.open("sint_niklaas")
     ann, bob = open_wallet(app, "w1"), open_wallet(app, "w2")
     assert record(app, "a1", ann, "event_attendance", subject="fair-2026") == 200

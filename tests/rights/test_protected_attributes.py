@@ -113,7 +113,7 @@ reason = "A party congress counted as a civic event"
 
 [rules.params]
 award = 10
-scope = "person"
+scope = "wallet"
 subject_label = "event"
 """
 

@@ -88,7 +88,7 @@ def test_bike_engraving_is_once_per_bike_city_wide() -> None:
     assert "once per bike frame" in a.explanation
 
 
-def test_event_attendance_is_once_per_person_per_event() -> None:
+def test_event_attendance_is_once_per_wallet_per_event_and_says_so() -> None:
     params = sn_params("event-attendance")
     ann, bob = uuid4(), uuid4()
     ann_fair = once_per_subject(params, SubjectInput(subject="fair-2026", date=DAY), ann)
@@ -98,7 +98,9 @@ def test_event_attendance_is_once_per_person_per_event() -> None:
     assert ann_fair.amount == 200
     assert ann_fair.subject_key == ann_again.subject_key
     assert len({ann_fair.subject_key, bob_fair.subject_key, ann_market.subject_key}) == 3
-    assert "once per person per event" in ann_fair.explanation
+    # The node cannot tell two wallets are one person, so the award does not claim it can.
+    assert "once per wallet per event" in ann_fair.explanation
+    assert "person" not in ann_fair.explanation
 
 
 def test_subject_claim_ids_collide_exactly_for_the_same_subject() -> None:

@@ -254,6 +254,16 @@ BEFORE: list[tuple[c.Command, dict[str, Any]]] = [
         c.IssueTillCredential("k", SHOP, "till 2", 30, "staff:mia", uuid4(), "h"),
         {"merchant_id": SHOP, "label": "till 2", "valid_days": 30, "issued_by": "staff:mia"},
     ),
+    (
+        c.ReportPurchase("k", SHOP, "R-0001", W, 5_000, "2026-05-04"),
+        {
+            "merchant_id": SHOP,
+            "receipt_id": "R-0001",
+            "wallet": W,
+            "amount_cents": 5_000,
+            "date": "2026-05-04",
+        },
+    ),
 ]
 
 
