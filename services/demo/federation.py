@@ -12,7 +12,6 @@ counted twice.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from civfed.v1 import claims_pb2, federation_pb2, federation_pb2_grpc, merchant_pb2, sources_pb2, wallet_pb2
 from projections.kanon import K_ANONYMITY
 from services.demo.cashback import Shoppers, render_cashback
+from services.demo.city_node import Phones, store_env
 from services.demo.clock import ScenarioClock, scenario_time
 from services.demo.local_federation import CityStubs, LocalFederation
 from services.demo.mobility import SOURCE_ID, MobilityProvider
@@ -47,26 +47,6 @@ EARNING = {
 EARNING_DAYS = 21  # three weeks of earning; redemptions in the season's last week
 AMOUNTS = {"vienna": (1, 2), "rome": (10, 20)}
 KEY = "federation-demo"
-
-
-class Phones:
-    """Where the demo's people and shops keep their credentials between runs, as a phone or
-    a till would: a node shows a credential once, and a rerun's replayed opening shows none."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.kept: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-
-    def keep(self, key: str, shown: str) -> str:
-        if shown:
-            self.kept[key] = shown
-        if key not in self.kept:
-            raise RuntimeError(f"{key}: no credential kept from an earlier run in {self.path}")
-        return self.kept[key]
-
-    def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.kept, indent=1, sort_keys=True))
 
 
 class Visitors:
@@ -178,13 +158,6 @@ class Visitors:
             "credited": self.credited,
             "currency": self.currency,
         }
-
-
-def store_env(settings: Settings) -> dict[str, str]:
-    """The demo's store settings, so the nodes open the embedded demo's city stores."""
-    values = {name: getattr(settings, name) for name in Settings.model_fields}
-    # An unset optional setting stays unset, rather than becoming the text "None".
-    return {name: str(value) for name, value in values.items() if value is not None}
 
 
 def positions(fed: LocalFederation) -> list[dict[str, Any]]:

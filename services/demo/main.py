@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
+from civfed.v1 import workflow_pb2
 from services.city import CityApplication
 from services.city_totals import city_totals
+from services.demo.city_node import NodeScenario, demo_node
 from services.demo.clock import ScenarioClock, scenario_time
-from services.demo.scenario import SCENARIOS, estimate
+from services.demo.scenario import OVER_GRPC, SCENARIOS, InProcess, estimate
+from services.grpc.workflow_service import report_dict
 from services.settings.cities import Settings, load_city
 from services.workflow_report import equilibrium_report, render_equilibrium
 
@@ -38,22 +41,38 @@ def run_demo(settings: Settings, scale: float = 1.0, quiet: bool = False) -> dic
     for key, (scenario, people) in SCENARIOS.items():
         city = load_city(key, settings.CIVFED_CITIES_DIR)
         clock = ScenarioClock()
-        app = CityApplication(city, settings.eventsourcing_env(key), clock=clock)
         people = max(20, int(people * scale))
         bar = Progress(city.config.name, estimate(key, people), out=sys.stderr)
+        step = (lambda n: None) if quiet else bar.step
         with scenario_time(clock):
-            scenario(app, clock, (lambda n: None) if quiet else bar.step, people)
+            if key in OVER_GRPC:  # played against the city's node, through its contracts
+                with demo_node(settings, key, clock) as node:
+                    cast(NodeScenario, scenario)(node, clock, step, people)
+                    totals = figures(node.app, key)
+                    if node.app.workflow is not None:
+                        totals["equilibrium"] = report_dict(
+                            node.stubs.workflow.GetEquilibriumReport(
+                                workflow_pb2.GetEquilibriumReportRequest(), timeout=60
+                            )
+                        )
+            else:
+                app = CityApplication(city, settings.eventsourcing_env(key), clock=clock)
+                cast(InProcess, scenario)(app, clock, step, people)
+                totals = figures(app, key)
+                if app.workflow is not None:  # a workflow city: its equilibrium figures, k-anonymous
+                    totals["equilibrium"] = equilibrium_report(app, key)
+                app.close()
         if not quiet:
             bar.finish()
-        totals = city_totals(app, key).summary()
-        totals.update(
-            name=city.config.name, currency=city.config.currency.name, decimals=city.config.currency.decimals
-        )
-        if app.workflow is not None:  # a workflow city: its equilibrium figures, k-anonymous
-            totals["equilibrium"] = equilibrium_report(app, key)
         report[key] = totals
-        app.close()
     return report
+
+
+def figures(app: CityApplication, key: str) -> dict[str, Any]:
+    totals = city_totals(app, key).summary()
+    config = app.city.config
+    totals.update(name=config.name, currency=config.currency.name, decimals=config.currency.decimals)
+    return totals
 
 
 def fmt_amount(value: int, decimals: int) -> str:

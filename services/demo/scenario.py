@@ -12,7 +12,9 @@ import random
 from collections.abc import Callable
 from uuid import UUID
 
+from civfed.v1 import prizes_pb2
 from services.city import CityApplication
+from services.demo.city_node import Call, DemoNode, Metadata, NodeScenario, answered
 from services.demo.clock import START, ScenarioClock
 from services.demo.groups import Step, ids, open_residents, run_group
 from services.demo.mobility import SOURCE_ID, MobilityProvider
@@ -98,46 +100,43 @@ def vienna_appeals(
     return appeals
 
 
-def rome(app: CityApplication, clock: ScenarioClock, step: Step, people: int) -> None:
+def rome(node: DemoNode, clock: ScenarioClock, step: Step, people: int) -> None:
+    """Residents' eco-actions recorded at the desk, with partner prizes over the node's
+    contracts: partners offer prizes with their till credential, residents claim them with
+    their holder credential, and the partner's till confirms each hand-over."""
+    app = node.app
     rnd = random.Random(2)
     consent = app.city.config.consent_versions[-1]
     clock.day(0)
-    residents = ids(
-        run_group(
-            app, [app.open_wallet(f"demo:res{i}", "resident", consent) for i in range(people // 3)], step
-        ),
-        "wallet_id",
-    )
+    residents = node.open_wallets([f"demo:res{i}" for i in range(people // 3)], "resident", consent, step)
     businesses = ids(
-        run_group(
-            app, [app.open_wallet(f"demo:biz{i}", "business", consent) for i in range(people // 20)], step
+        node.in_process(
+            [app.open_wallet(f"demo:biz{i}", "business", consent) for i in range(people // 20)], step
         ),
         "wallet_id",
     )
-    partners = ids(
-        run_group(
-            app,
-            [
-                app.register_merchant(
-                    f"demo:partner{i}", f"Partner {i}", rnd.choice(["food", "culture", "mobility"]), True
-                )
-                for i in range(20)
-            ],
-            step,
-        ),
-        "merchant_id",
+    categories = [rnd.choice(["food", "culture", "mobility"]) for _ in range(20)]
+    partners = node.register_merchants(
+        [(f"demo:partner{i}", f"Partner {i}", c, True, False) for i, c in enumerate(categories)], step
     )
-    prizes = ids(
-        run_group(
-            app,
-            [
-                app.offer_prize(f"demo:prize{i}", m, f"Prize {i}", rnd.randint(20, 60), rnd.randint(3, 12))
-                for i, m in enumerate(partners)
-            ],
-            step,
-        ),
-        "prize_id",
+    tills = node.tills(partners, "prize desk", step)
+    prizes = node.calls(
+        [
+            Call(
+                node.stubs.prizes.OfferPrize,
+                prizes_pb2.OfferPrizeRequest(
+                    idempotency_key=f"demo:prize{i}",
+                    name=f"Prize {i}",
+                    cost=rnd.randint(20, 60),
+                    stock=rnd.randint(3, 12),
+                ),
+                till,
+            )
+            for i, till in enumerate(tills)
+        ],
+        step,
     )
+    till_of = {p.prize_id: till for p, till in zip(prizes, tills, strict=True)}
     actions = [
         "recycling_drop_off",
         "public_transport_ride",
@@ -149,8 +148,7 @@ def rome(app: CityApplication, clock: ScenarioClock, step: Step, people: int) ->
         date = clock.day(day).isoformat()
         until = clock() + dt.timedelta(days=7)
         tourists = ids(
-            run_group(
-                app,
+            node.in_process(
                 [
                     app.open_wallet(f"demo:tour{day}:{i}", "tourist", consent, until)
                     for i in range(people // 40)
@@ -159,7 +157,7 @@ def rome(app: CityApplication, clock: ScenarioClock, step: Step, people: int) ->
             ),
             "wallet_id",
         )
-        active = residents + businesses + tourists
+        active = [UUID(w) for w in residents] + businesses + tourists
         cmds = [
             app.record_activity(
                 f"demo:act{day}:{i}", w, "eco_action", {"action": rnd.choice(actions), "date": date}
@@ -167,17 +165,40 @@ def rome(app: CityApplication, clock: ScenarioClock, step: Step, people: int) ->
             for i, w in enumerate(active)
             if rnd.random() < 0.6
         ]
-        run_group(app, cmds, step)
+        node.in_process(cmds, step)
         if day % 7 == 6:
-            run_group(
-                app,
+            claim_prizes(
+                node,
                 [
-                    app.claim_prize(f"demo:claim{day}:{i}", w, rnd.choice(prizes))
+                    (f"demo:claim{day}:{i}", w, rnd.choice(prizes).prize_id)
                     for i, w in enumerate(residents)
                     if rnd.random() < 0.3
                 ],
+                till_of,
                 step,
             )
+
+
+def claim_prizes(
+    node: DemoNode, wanted: list[tuple[str, str, str]], till_of: dict[str, Metadata], step: Step
+) -> None:
+    """Residents claim prizes (key, wallet, prize), each prize's units going to the first to
+    claim; the partner's till hands each one over."""
+    lanes: dict[str, list[Call]] = {}
+    for key, wallet, prize in wanted:
+        request = prizes_pb2.ClaimPrizeRequest(idempotency_key=key, wallet_id=wallet, prize_id=prize)
+        lanes.setdefault(prize, []).append(Call(node.stubs.prizes.ClaimPrize, request, node.holder(wallet)))
+    claimed = node.lanes(list(lanes.values()), step)
+    handovers = [
+        Call(
+            node.stubs.prizes.ConfirmHandover,
+            prizes_pb2.ConfirmHandoverRequest(idempotency_key=f"handover:{c.claim_id}", claim_id=c.claim_id),
+            till_of[prize],
+        )
+        for prize, results in zip(lanes, claimed, strict=True)
+        for c in answered(results)
+    ]
+    node.calls(handovers, step)
 
 
 def sint_niklaas(app: CityApplication, clock: ScenarioClock, step: Step, people: int) -> None:
@@ -280,13 +301,19 @@ def bologna(app: CityApplication, clock: ScenarioClock, step: Step, people: int)
         run_group(app, cmds, step)
 
 
-SCENARIOS: dict[str, tuple[Callable[[CityApplication, ScenarioClock, Step, int], None], int]] = {
+InProcess = Callable[[CityApplication, ScenarioClock, Step, int], None]
+# Each city's scenario and how many people it plays with. A city listed with a
+# `NodeScenario` is played against its node over gRPC; one with an `InProcess` scenario
+# calls its application directly (moving a city over means writing its scenario against
+# a `DemoNode`, as `rome` and `zwolle` are).
+SCENARIOS: dict[str, tuple[InProcess | NodeScenario, int]] = {
     "vienna": (vienna, 1000),
     "rome": (rome, 900),
     "sint_niklaas": (sint_niklaas, 400),
     "bologna": (bologna, 200),
     "zwolle": (zwolle, 300),
 }
+OVER_GRPC = {"rome", "zwolle"}
 
 
 def estimate(city: str, people: int) -> int:

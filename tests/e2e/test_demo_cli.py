@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -233,3 +234,83 @@ def test_the_readme_demo_command_prints_only_json_on_stdout(tmp_path: Path) -> N
     report = json.loads(out.stdout)
     assert set(report["cities"]) == {"vienna", "rome", "sint_niklaas", "bologna", "zwolle"}
     assert "services.protogen" in out.stderr
+
+
+def events_of(data_dir: Path, key: str) -> dict[str, list[Any]]:
+    """Every event in `key`'s demo store, by type."""
+    settings = load_settings({"CIVFED_DATA_DIR": str(data_dir)})
+    app = CityApplication(load_city(key), settings.eventsourcing_env(key))
+    try:
+        found: dict[str, list[Any]] = {}
+        for _, e in read_events(app):
+            found.setdefault(event_type(e), []).append(e)
+        return found
+    finally:
+        app.close()
+
+
+def receipts(events: dict[str, list[Any]], command: str) -> list[str]:
+    """The idempotency keys of `command`'s receipts: over gRPC, each names its caller first."""
+    return [e.key for e in events["Receipt.Recorded"] if e.command == command]
+
+
+def credentials(events: dict[str, list[Any]]) -> list[tuple[UUID, str, str]]:
+    """(owner, issued by, label) of every credential issued."""
+    owners = {e.originator_id: e.owner_id for e in events["Keyring.Created"]}
+    return [(owners[e.originator_id], e.issued_by, e.label) for e in events["Keyring.CredentialIssued"]]
+
+
+def test_the_demo_drives_zwolles_work_and_romes_prizes_through_the_nodes_contracts(
+    twice: dict[str, Any],
+) -> None:
+    """Only calls through a node's gRPC contracts leave these marks: idempotency keys scoped
+    to the authenticated caller (`staff:<sub>:`, `holder:<wallet>:`, `till:<merchant>:`),
+    staff subjects from the identity provider in the events, first holder credentials issued
+    at the desk, till credentials issued by a merchant admin, and prize claims held until
+    the partner's till hands them over."""
+    first = twice["first"]["cities"]
+    zwolle = events_of(twice["data"], "zwolle")
+    coordinators = {"staff:wijkteam-noord", "staff:wijkteam-zuid"}
+    posted = zwolle["Task.Posted"]
+    assert len(posted) == 12 * 10 and {e.posted_by for e in posted} == coordinators
+    approved = zwolle["WorkLog.Approved"]
+    assert approved and {e.approver for e in approved} == coordinators
+    # Residents logged their own minutes, with their holder credential.
+    assert all(e.logged_by == f"holder:{e.wallet_id}" for e in zwolle["WorkLog.Logged"])
+    for command, caller in [
+        ("post_task", "staff:wijkteam-"),
+        ("approve_log", "staff:wijkteam-"),
+        ("claim_task", "holder:"),
+        ("log_minutes", "holder:"),
+        ("pay_tax", "holder:"),
+        ("spend", "holder:"),
+        ("open_wallet", "staff:desk-1:"),
+        ("register_merchant", "staff:merchants-1:"),
+    ]:
+        keys = receipts(zwolle, command)
+        assert keys and all(k.startswith(caller) for k in keys), command
+    # Every wallet was opened at the desk, which handed its holder a first credential.
+    opened = {e.originator_id for e in zwolle["Wallet.Opened"]}
+    holders = {owner for owner, issued_by, _ in credentials(zwolle) if issued_by == "staff:desk-1"}
+    assert opened == holders and len(opened) == first["zwolle"]["wallets"]
+
+    rome = events_of(twice["data"], "rome")
+    admin = "staff:merchants-1"
+    # Twenty partners registered by a merchant admin, each given a till credential by one,
+    # and each offering its prize with that till.
+    registered = [k for k in receipts(rome, "register_merchant") if ":demo:partner" in k]
+    assert len(registered) == 20 and all(k.startswith(f"{admin}:") for k in registered)
+    tills = {
+        str(owner)
+        for owner, issued_by, label in credentials(rome)
+        if (issued_by, label) == (admin, "prize desk")
+    }
+    offers = receipts(rome, "offer_prize")
+    assert len(tills) == len(offers) == 20
+    assert all(k.startswith("till:") for k in offers) and {k.split(":")[1] for k in offers} == tills
+    # Claimed by residents with their own credential, handed over at the partner's till.
+    assert all(k.startswith("holder:") for k in receipts(rome, "place_prize_claim"))
+    handovers = receipts(rome, "confirm_prize_handover")
+    assert handovers and all(k.startswith("till:") for k in handovers)
+    assert "Prize.Claimed" not in rome  # the in-process path claims and pays at once
+    assert len(rome["PrizeClaim.HandedOver"]) == first["rome"]["prizes_claimed"] > 0
