@@ -314,3 +314,36 @@ def test_the_demo_drives_zwolles_work_and_romes_prizes_through_the_nodes_contrac
     assert handovers and all(k.startswith("till:") for k in handovers)
     assert "Prize.Claimed" not in rome  # the in-process path claims and pays at once
     assert len(rome["PrizeClaim.HandedOver"]) == first["rome"]["prizes_claimed"] > 0
+
+
+def test_the_demo_reports_sint_niklaas_purchases_from_each_shops_till(twice: dict[str, Any]) -> None:
+    """Sint-Niklaas purchases reach the ledger only as the shop's till reports them over the
+    node's cashback contract: each local shop registered by a merchant admin and given a till
+    credential by one, each cashback award naming the reporting till (`till:<merchant>`) and
+    its receipt id, one award per receipt, and no purchase recorded at a desk."""
+    events = events_of(twice["data"], "sint_niklaas")
+    admin = "staff:merchants-1"
+    shops = [k for k in receipts(events, "register_merchant") if ":demo:shop" in k]
+    assert len(shops) == 25 and all(k.startswith(f"{admin}:") for k in shops)
+    tills = {
+        f"till:{owner}"
+        for owner, issued_by, label in credentials(events)
+        if (issued_by, label) == (admin, "checkout")
+    }
+    assert len(tills) == 25
+    cashback = [
+        e
+        for e in events["Wallet.Credited"] + events.get("Wallet.Progressed", [])
+        if e.rule_id == "local-cashback"
+    ]
+    # Every purchase came from a till (the federation demo's café reports to this store too);
+    # the in-process path would have credited it with no source.
+    assert cashback and all(e.source.startswith("till:") for e in cashback)
+    ours = [e for e in cashback if e.source in tills]
+    assert len(ours) > len(shops) and len({e.source for e in ours}) > 1
+    assert all(e.claim_id for e in ours)
+    # One receipt per purchase, keyed by the shop and its receipt id, whatever key the till sent.
+    reports = [k for k in receipts(events, "report_purchase") if f"till:{k.split(':')[1]}" in tills]
+    assert len(reports) == len(ours) and all(k.startswith("till-receipt:") for k in reports)
+    assert not [k for k in receipts(events, "record_activity") if ":demo:buy" in k]
+    assert twice["second"]["cities"]["sint_niklaas"] == twice["first"]["cities"]["sint_niklaas"]
