@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -19,15 +16,9 @@ from google.protobuf.json_format import MessageToDict
 
 from civfed.v1 import credentials_pb2 as pb
 from civfed.v1 import credentials_pb2_grpc
-from services.grpc.auth import bearer
+from services.cli.staff import call_node, connection_arguments
 
 TOKEN = "CIVFED_STAFF_ACCESS_TOKEN"
-
-
-def _channel(args: argparse.Namespace) -> grpc.Channel:
-    creds = grpc.ssl_channel_credentials(root_certificates=Path(args.ca).read_bytes() if args.ca else None)
-    options = [("grpc.ssl_target_name_override", args.server_name)] if args.server_name else []
-    return grpc.secure_channel(args.address, creds, options=options)
 
 
 def _request(args: argparse.Namespace) -> tuple[str, Any]:
@@ -51,25 +42,14 @@ def _request(args: argparse.Namespace) -> tuple[str, Any]:
 
 
 def cmd_desk(args: argparse.Namespace) -> int:
-    token = os.environ.get(TOKEN, "").strip()
-    if not token:
-        print(
-            f"civfed desk: set {TOKEN} to your access token from the city's identity provider",
-            file=sys.stderr,
-        )
-        return 2
     method, request = _request(args)
-    channel = _channel(args)
-    try:
+
+    def run(channel: grpc.Channel, metadata: Any) -> None:
         stub: Any = credentials_pb2_grpc.CredentialServiceStub(channel)
-        response = getattr(stub, method)(request, metadata=bearer(token), timeout=args.timeout)
-    except grpc.RpcError as exc:
-        print(f"civfed desk: {exc.code().name}: {exc.details()}", file=sys.stderr)
-        return 1
-    finally:
-        channel.close()
-    print(json.dumps(MessageToDict(response, preserving_proto_field_name=True), indent=2))
-    return 0
+        response = getattr(stub, method)(request, metadata=metadata, timeout=args.timeout)
+        print(json.dumps(MessageToDict(response, preserving_proto_field_name=True), indent=2))
+
+    return call_node("desk", args, run)
 
 
 def register(sub: Any) -> None:
@@ -80,9 +60,7 @@ def register(sub: Any) -> None:
 
     def call(name: str, help_: str, key: bool = True) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = calls.add_parser(name, help=help_)
-        p.add_argument("--address", required=True, help="the node's public address, HOST:PORT")
-        p.add_argument("--ca", help="CA file to check the node's certificate (default: system CAs)")
-        p.add_argument("--server-name", help="the name on the node's certificate, if not the host")
+        connection_arguments(p)
         p.add_argument("--timeout", type=float, default=10.0)
         if key:
             p.add_argument(

@@ -69,7 +69,7 @@ def _channel(args: argparse.Namespace) -> grpc.Channel:
     )
 
 
-def _call(command: str, args: argparse.Namespace, run: Callable[[grpc.Channel, Any], Any]) -> int:
+def call_node(command: str, args: argparse.Namespace, run: Callable[[grpc.Channel, Any], Any]) -> int:
     """Run one call with the staff member's token; a refusal is printed with its status."""
     metadata = bearer(_token(args))
     channel = _channel(args)
@@ -95,7 +95,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             rule = f"{e.rule_id} v{e.rule_version}" if e.rule_id else "-"
             print(f"{e.timestamp}  {e.type:<22} {rule:<20} {e.explanation}")
 
-    return _call("history", args, run)
+    return call_node("history", args, run)
 
 
 def cmd_access_log(args: argparse.Namespace) -> int:
@@ -109,7 +109,7 @@ def cmd_access_log(args: argparse.Namespace) -> int:
         for e in log.entries:
             print(f"{e.at}  {e.subject} ({', '.join(e.roles)})  {e.action}  purpose: {e.purpose or '-'}")
 
-    return _call("access-log", args, run)
+    return call_node("access-log", args, run)
 
 
 def _print_status(status: Any) -> None:
@@ -135,7 +135,7 @@ def cmd_erase_request(args: argparse.Namespace) -> int:
             rights_pb2_grpc.RightsServiceStub(channel).RequestErasure(req, metadata=metadata, timeout=30)
         )
 
-    return _call("erase", args, run)
+    return call_node("erase", args, run)
 
 
 def cmd_erase_approve(args: argparse.Namespace) -> int:
@@ -151,7 +151,7 @@ def cmd_erase_approve(args: argparse.Namespace) -> int:
             rights_pb2_grpc.RightsServiceStub(channel).ApproveErasure(req, metadata=metadata, timeout=30)
         )
 
-    return _call("erase", args, run)
+    return call_node("erase", args, run)
 
 
 def cmd_erase_withdraw(args: argparse.Namespace) -> int:
@@ -169,12 +169,22 @@ def cmd_erase_withdraw(args: argparse.Namespace) -> int:
             rights_pb2_grpc.RightsServiceStub(channel).WithdrawErasure(req, metadata=metadata, timeout=30)
         )
 
-    return _call("erase", args, run)
+    return call_node("erase", args, run)
 
 
-def _connection(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--node", help="the node's public address, host:port (default: CIVFED_NODE_ADDRESS)")
-    parser.add_argument("--ca-file", help="CA of the node's certificate (default: CIVFED_NODE_CA_FILE)")
+def connection_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--node",
+        "--address",
+        dest="node",
+        help="the node's public address, host:port (default: CIVFED_NODE_ADDRESS)",
+    )
+    parser.add_argument(
+        "--ca-file",
+        "--ca",
+        dest="ca_file",
+        help="CA of the node's certificate (default: CIVFED_NODE_CA_FILE)",
+    )
     parser.add_argument("--server-name", help="the name to check on the node's certificate, if not the host")
     parser.add_argument("--token-file", help="a file holding your staff access token")
 
@@ -185,13 +195,13 @@ def register(sub: Any) -> None:
     )
     history.add_argument("wallet_id", metavar="WALLET_ID")
     history.add_argument("--purpose", required=True, help="why you read it (the person sees it)")
-    _connection(history)
+    connection_arguments(history)
     history.set_defaults(func=cmd_history)
 
     log = sub.add_parser("access-log", help="a person's access log (auditors; the read is logged too)")
     log.add_argument("wallet_id", metavar="WALLET_ID")
     log.add_argument("--purpose", required=True, help="why you read it (the person sees it)")
-    _connection(log)
+    connection_arguments(log)
     log.set_defaults(func=cmd_access_log)
 
     erase = sub.add_parser(
@@ -202,16 +212,16 @@ def register(sub: Any) -> None:
     request.add_argument("--legal-basis", required=True, help="e.g. art17_1b_consent_withdrawn")
     request.add_argument("--reference", required=True, help="a case or file reference, no personal data")
     request.add_argument("--idempotency-key")
-    _connection(request)
+    connection_arguments(request)
     request.set_defaults(func=cmd_erase_request)
     approve = erase.add_parser("approve", help="approve another officer's request: the wallet is erased")
     approve.add_argument("request_id", metavar="REQUEST_ID")
     approve.add_argument("--idempotency-key")
-    _connection(approve)
+    connection_arguments(approve)
     approve.set_defaults(func=cmd_erase_approve)
     withdraw = erase.add_parser("withdraw", help="withdraw your own pending request")
     withdraw.add_argument("request_id", metavar="REQUEST_ID")
     withdraw.add_argument("--reason", required=True)
     withdraw.add_argument("--idempotency-key")
-    _connection(withdraw)
+    connection_arguments(withdraw)
     withdraw.set_defaults(func=cmd_erase_withdraw)
