@@ -11,7 +11,19 @@ import grpc
 import pytest
 from google.protobuf.descriptor import FieldDescriptor
 
-from civfed.v1 import federation_pb2, merchant_pb2, rulebook_pb2, wallet_pb2, workflow_pb2
+from civfed.v1 import (
+    cashback_pb2,
+    claims_pb2,
+    credentials_pb2,
+    federation_pb2,
+    merchant_pb2,
+    prizes_pb2,
+    rights_pb2,
+    rulebook_pb2,
+    sources_pb2,
+    wallet_pb2,
+    workflow_pb2,
+)
 from services.demo.local_federation import LocalFederation
 from services.grpc.auth import bearer
 from tests.e2e.flows import open_wallet
@@ -21,6 +33,12 @@ FILES = {
     "civfed.v1.WalletService": wallet_pb2,
     "civfed.v1.MerchantService": merchant_pb2,
     "civfed.v1.RulebookService": rulebook_pb2,
+    "civfed.v1.RightsService": rights_pb2,
+    "civfed.v1.CredentialService": credentials_pb2,
+    "civfed.v1.SourceService": sources_pb2,
+    "civfed.v1.ClaimService": claims_pb2,
+    "civfed.v1.PrizeService": prizes_pb2,
+    "civfed.v1.CashbackService": cashback_pb2,
 }
 ODD_STRINGS = ["", " ", "not-a-uuid", "x" * 5000, "\u0000\u202e", "eyJ2IjoxfQ.AAAA", "-1", "1e309"]
 ODD_INTS = [0, -1, 2**63 - 1, -(2**63)]
