@@ -59,6 +59,7 @@ class Wallet(Aggregate):
         self.lots: list[Lot] = []  # minting order; stays empty unless the currency depreciates
         self.closes_at: dt.datetime | None = None
         self.erased = False
+        self.pseudonym = ""  # set by the erasure: the name it went by outside the store
         self.appeals: list[UUID] = []
         # Per rule, what the wallet earned on each activity date (ISO day -> amount): caps.
         self.earned: dict[str, dict[str, int]] = {}
@@ -439,9 +440,13 @@ class Wallet(Aggregate):
         self.balance -= amount
 
     @event("Erased")
-    def mark_erased(self, reason: str) -> None:
-        """Personal data is being erased (its key destroyed); amounts and rules remain."""
+    def mark_erased(self, reason: str, pseudonym: str = "") -> None:
+        """Personal data is being erased (its key destroyed); amounts and rules remain.
+
+        `pseudonym`: the name the wallet went by outside the store, recorded before its
+        key goes, so the read models can find and replace it (empty in older events)."""
         self.erased = True
+        self.pseudonym = pseudonym
 
     @event("Closed")
     def close(self, reason: str) -> None:

@@ -1,6 +1,7 @@
 """Appeals per city: when each was filed and decided, and by whose wallet (a pseudonym).
 
-Only times and pseudonymous ids arrive here; reasons stay in the city's store.
+Only times and pseudonymous ids arrive here; reasons stay in the city's store. An
+erasure replaces the filer's pseudonym with its random token (projections/erasure.py).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from statistics import median
 from typing import Any
 
 from civfed.v1 import events_pb2
+from projections.erasure import ERASED, rename
 from projections.kanon import K_ANONYMITY, cell
 from projections.store import Tx
 
@@ -33,6 +35,8 @@ class Appeals:
                 "UPDATE rm_appeals SET decided_at = ? WHERE city = ? AND appeal_id = ?",
                 (e.time.seconds, e.city, e.aggregate_id),
             )
+        elif e.type == ERASED:
+            rename(tx, "rm_appeals", "city", e)
 
 
 def appeal_figures(tx: Tx, city: str, k: int = K_ANONYMITY) -> dict[str, Any]:

@@ -1,8 +1,12 @@
-"""Wallet balances per city: balance, and how much of it is held."""
+"""Wallet balances per city, by wallet pseudonym: balance, and how much of it is held.
+
+An erased wallet's row goes (its balance was forfeited when it closed); should anything
+still be held, the row stays under the erasure's random token so totals hold."""
 
 from __future__ import annotations
 
 from civfed.v1 import events_pb2
+from projections.erasure import ERASED, TOKEN, rename
 from projections.lookups import hold
 from projections.model import is_hold_consumed
 from projections.store import Tx
@@ -40,9 +44,15 @@ class Balances:
         elif is_hold_consumed(e.type):
             _, held = hold(tx, e.city, e.payload.refs["hold_id"])
             self._add(tx, e.city, e.aggregate_id, -held, -held)
+        elif e.type == ERASED:
+            rename(tx, "rm_balances", "city", e)
+            tx.execute(
+                "DELETE FROM rm_balances WHERE city = ? AND wallet_id = ? AND balance = 0 AND held = 0",
+                (e.city, e.payload.refs[TOKEN]),
+            )
 
 
 def balances(tx: Tx, city: str) -> dict[str, tuple[int, int]]:
-    """wallet id -> (balance, held)."""
+    """wallet pseudonym -> (balance, held)."""
     rows = tx.all("SELECT wallet_id, balance, held FROM rm_balances WHERE city = ?", (city,))
     return {str(w): (int(b), int(h)) for w, b, h in rows}

@@ -4,8 +4,11 @@ Cells are (city, day, metric, key) -> value; the people table lets queries
 suppress any cell built from fewer than K_ANONYMITY distinct wallets.
 
 Metrics: issued, issued_by_rule (key rule id), spent, spent_by_category (key
-the merchant's category code), co2_g, active, vouchers_redeemed, prizes_redeemed,
-redemptions_by_partner (key partner city).
+the merchant's category code), active, vouchers_redeemed, prizes_redeemed,
+redemptions_by_partner (key partner city). A trip's distance and CO2 stay in the
+city's store (per-person detail), so there is no CO2 metric here.
+
+People are wallet pseudonyms; an erasure replaces them with its random token.
 
 A spend carries its merchant's category, not the merchant: the stream never puts
 a shop beside a wallet, so a shop cannot find its customers' histories there.
@@ -14,6 +17,7 @@ a shop beside a wallet, so a shop cannot find its customers' histories there.
 from __future__ import annotations
 
 from civfed.v1 import events_pb2
+from projections.erasure import ERASED, rename
 from projections.lookups import hold
 from projections.model import day_of, is_hold_consumed, partner_city
 from projections.store import Tx
@@ -49,8 +53,6 @@ class Dashboard:
             if amount := amounts.get("amount", 0):
                 add("issued", "", amount)
                 add("issued_by_rule", refs.get("rule_id", ""), amount)
-            if quantity := amounts.get("quantity", 0):
-                add("co2_g", "", quantity)
             add("active", "", 0)
         elif e.type == "Wallet.Spent":
             add("spent", "", amounts["amount"])
@@ -69,3 +71,5 @@ class Dashboard:
                 # A local voucher taken by a shop: the hold's spend is the redemption.
                 add("spent_by_category", refs.get("category") or "other", amount)
                 add("vouchers_redeemed", "", 1)
+        elif e.type == ERASED:
+            rename(tx, "rm_cell_people", "city", e)

@@ -1,20 +1,42 @@
 """Domain events to public integration events (proto civfed.v1.Event).
 
 Only an allowlist of fields crosses the boundary: amounts, pseudonymous ids,
-rule ids and closed-vocabulary codes. Explanations, names, purchase references
-and activity ids stay in the city's own store.
+rule ids and closed-vocabulary codes. Explanations, names, purchase references,
+activity ids and trip distances stay in the city's own store.
+
+No wallet id crosses it either: a wallet is named by its pseudonym, which whoever
+builds the events computes from the wallet's own key (services/privacy/pseudonyms.py)
+and passes in as `name`. Once the key is erased, no message names the wallet.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 from uuid import UUID
 
 from civfed.v1 import events_pb2
 
 # "home_amount" is in the home city's units and "credit" in the accepting
 # city's; every other amount is in the units of the city that emits the event.
-AMOUNT_FIELDS = ("amount", "quantity", "cost", "rule_version", "home_amount", "credit")
+AMOUNT_FIELDS = ("amount", "cost", "rule_version", "home_amount", "credit")
+
+# Refs that hold a wallet id: published as the wallet's pseudonym.
+WALLET_REFS = ("wallet_id",)
+
+# wallet id -> the wallet's pseudonym (hex)
+Namer = Callable[[UUID], str]
+
+
+class CityLog(Protocol):
+    """What the relay and the log source read: a city's notification log and its
+    wallets' pseudonyms (a city application)."""
+
+    @property
+    def recorder(self) -> Any: ...
+    @property
+    def mapper(self) -> Any: ...
+    def pseudonym(self, wallet_id: UUID) -> str: ...
 
 # Exactly what each public event type carries, beside its envelope (city,
 # notification id, aggregate id, version, type, time). Everything else, and every
@@ -23,13 +45,14 @@ AMOUNT_FIELDS = ("amount", "quantity", "cost", "rule_version", "home_amount", "c
 #
 # What is left out, on purpose: every reference a counterpart sees (a voucher's
 # QR id, a signed voucher's reference, a redemption id, the accepting city's saga
-# and its shop), explanations, names, purchase and activity references. Hold ids
+# and its shop), explanations, names, purchase and activity references, a trip's
+# distance (`quantity`: per person, and only the award needs it). Hold ids
 # are random and never shown to anyone outside the city, so they only pair a
 # hold with its release, spend or burn inside one wallet's stream.
 PUBLIC_FIELDS: dict[str, tuple[str, ...]] = {
     "Wallet.Opened": ("participant_kind",),
-    "Wallet.Credited": ("amount", "rule_id", "rule_version", "quantity"),
-    "Wallet.Progressed": ("rule_id", "rule_version", "quantity"),
+    "Wallet.Credited": ("amount", "rule_id", "rule_version"),
+    "Wallet.Progressed": ("rule_id", "rule_version"),
     "Wallet.LotOpened": ("amount", "on", "ends_on"),
     "Wallet.Depreciated": ("amount", "on"),
     "Wallet.LotsDrawn": ("amount", "on", "drawn_for"),
@@ -42,6 +65,8 @@ PUBLIC_FIELDS: dict[str, tuple[str, ...]] = {
     "Wallet.AppealLodged": ("subject_kind",),
     "Wallet.CloseScheduled": (),
     "Wallet.Lapsed": ("amount",),
+    # Named by the pseudonym the erasure recorded: each read model drops or anonymises
+    # what it holds under that name.
     "Wallet.Erased": (),
     "Wallet.Closed": (),
     "Merchant.Registered": ("category",),
@@ -63,16 +88,19 @@ PUBLIC_FIELDS: dict[str, tuple[str, ...]] = {
 UNNAMED = ("ForeignRedemption.Committed",)
 
 
-def payload_of(type_name: str, event: Any) -> events_pb2.Payload:
-    """The allowlisted fields of one domain event (see PUBLIC_FIELDS)."""
+def payload_of(type_name: str, event: Any, name: Namer) -> events_pb2.Payload:
+    """The allowlisted fields of one domain event (see PUBLIC_FIELDS), wallets by pseudonym."""
     payload = events_pb2.Payload()
-    for name in PUBLIC_FIELDS.get(type_name, ()):
-        value = getattr(event, name, None)
-        if name in AMOUNT_FIELDS:
+    for field in PUBLIC_FIELDS.get(type_name, ()):
+        value = getattr(event, field, None)
+        if field in AMOUNT_FIELDS:
             if isinstance(value, int) and not isinstance(value, bool):
-                payload.amounts[name] = value
+                payload.amounts[field] = value
+        elif field in WALLET_REFS:
+            if isinstance(value, UUID):
+                payload.refs[field] = name(value)
         elif isinstance(value, str | UUID):
-            payload.refs[name] = str(value)
+            payload.refs[field] = str(value)
     return payload
 
 
@@ -81,18 +109,32 @@ def topic_for(city: str) -> str:
     return f"civfed.{city}.events"
 
 
-def to_integration_event(city: str, notification_id: int, event: Any) -> events_pb2.Event | None:
-    """The public envelope for one stored domain event, or None if it stays internal."""
+def aggregate_name(type_name: str, event: Any, name: Namer) -> str:
+    """How the envelope names the event's aggregate: a wallet by its pseudonym."""
+    if type_name in UNNAMED:
+        return ""
+    recorded = getattr(event, "pseudonym", None)
+    if type_name == "Wallet.Erased" and isinstance(recorded, str) and recorded:
+        return recorded  # recorded while the key still existed
+    if type_name.startswith("Wallet."):
+        return name(event.originator_id)
+    return str(event.originator_id)
+
+
+def to_integration_event(city: str, notification_id: int, event: Any, name: Namer) -> events_pb2.Event | None:
+    """The public envelope for one stored domain event, or None if it stays internal.
+
+    `name`: the city's wallet pseudonyms (wallet id -> pseudonym)."""
     type_name = type(event).__qualname__
     if type_name not in PUBLIC_FIELDS:
         return None
     out = events_pb2.Event(
         city=city,
         notification_id=notification_id,
-        aggregate_id="" if type_name in UNNAMED else str(event.originator_id),
+        aggregate_id=aggregate_name(type_name, event, name),
         version=event.originator_version,
         type=type_name,
-        payload=payload_of(type_name, event),
+        payload=payload_of(type_name, event, name),
     )
     out.time.FromDatetime(event.timestamp)
     return out

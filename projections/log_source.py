@@ -11,11 +11,8 @@ import threading
 import time
 from collections.abc import Sequence
 from typing import Any
-from uuid import UUID
 
-from eventsourcing.application import Application
-
-from projections.integration import to_integration_event
+from projections.integration import CityLog, to_integration_event
 from projections.pg_notify import NotifyListener, listens
 from projections.projector import Delivery, Projector
 
@@ -24,7 +21,7 @@ def log_source(city: str) -> str:
     return f"log:{city}"
 
 
-def catch_up_log(projector: Projector, app: Application[UUID], city: str, page: int = 1000) -> int:
+def catch_up_log(projector: Projector, app: CityLog, city: str, page: int = 1000) -> int:
     """Apply everything recorded since the stored position; returns events applied."""
     source = log_source(city)
     applied = 0
@@ -36,13 +33,13 @@ def catch_up_log(projector: Projector, app: Application[UUID], city: str, page: 
         deliveries = []
         for n in rows:
             event: Any = app.mapper.to_domain_event(n)
-            deliveries.append(Delivery(0, n.id, to_integration_event(city, n.id, event), n.id))
+            deliveries.append(Delivery(0, n.id, to_integration_event(city, n.id, event, app.pseudonym), n.id))
         applied += projector.apply_batch(source, deliveries)
 
 
 def follow_logs(
     projector: Projector,
-    apps: Sequence[tuple[str, Application[UUID]]],
+    apps: Sequence[tuple[str, CityLog]],
     stop: threading.Event,
     interval: float = 0.5,
     fallback: float = 30.0,

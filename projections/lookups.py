@@ -1,12 +1,14 @@
 """Reference rows other read models join against: the holds placed on wallets.
 
 Applied first in every transaction, and never deleted, so a later event in the
-same batch can find what an earlier one created.
+same batch can find what an earlier one created. An erasure only replaces the
+wallet's pseudonym (projections/erasure.py); hold ids are random.
 """
 
 from __future__ import annotations
 
 from civfed.v1 import events_pb2
+from projections.erasure import ERASED, rename
 from projections.store import Tx
 
 
@@ -24,10 +26,12 @@ class Lookups:
                 "INSERT INTO rm_holds VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (e.city, e.payload.refs["hold_id"], e.aggregate_id, e.payload.amounts["amount"]),
             )
+        elif e.type == ERASED:
+            rename(tx, "rm_holds", "city", e)
 
 
 def hold(tx: Tx, city: str, hold_id: str) -> tuple[str, int]:
-    """(wallet id, amount) of a hold placed earlier in the same log."""
+    """(wallet pseudonym, amount) of a hold placed earlier in the same log."""
     row = tx.one("SELECT wallet_id, amount FROM rm_holds WHERE city = ? AND hold_id = ?", (city, hold_id))
     if row is None:
         raise LookupError(f"{city}: hold {hold_id} was never placed in this log")

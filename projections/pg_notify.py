@@ -10,23 +10,23 @@ from __future__ import annotations
 import logging
 import threading
 from typing import Any
-from uuid import UUID
 
-from eventsourcing.application import Application
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
+
+from projections.integration import CityLog
 
 log = logging.getLogger(__name__)
 
 
-def listens(app: Application[UUID]) -> bool:
+def listens(app: CityLog) -> bool:
     return isinstance(app.recorder, PostgresApplicationRecorder)
 
 
 class NotifyListener:
     """One thread per store: LISTEN on its events channel and set `wake` on every notification."""
 
-    def __init__(self, app: Application[UUID], wake: threading.Event, stop: threading.Event) -> None:
+    def __init__(self, app: CityLog, wake: threading.Event, stop: threading.Event) -> None:
         recorder = app.recorder
         assert isinstance(recorder, PostgresApplicationRecorder)
         self.recorder: Any = recorder

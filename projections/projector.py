@@ -15,6 +15,7 @@ from civfed.v1 import events_pb2
 from projections.appeals import Appeals
 from projections.balances import Balances
 from projections.dashboard import Dashboard
+from projections.erasure import ERASED, with_token
 from projections.lookups import Lookups
 from projections.model import ReadModel
 from projections.settlement import Settlement
@@ -70,6 +71,8 @@ class Projector:
         return applied
 
     def _apply(self, tx: Tx, event: events_pb2.Event) -> None:
+        if event.type == ERASED:
+            event = with_token(event)  # one token for every model (projections/erasure.py)
         for model in self.models:
             model.apply(tx, event)
 

@@ -17,6 +17,7 @@ tokens, minus its own tokens redeemed at the partner's shops.
 from __future__ import annotations
 
 from civfed.v1 import events_pb2
+from projections.erasure import ERASED, rename
 from projections.lookups import hold
 from projections.model import is_hold_consumed, partner_city
 from projections.store import Tx
@@ -36,6 +37,9 @@ class Settlement:
     )
 
     def apply(self, tx: Tx, e: events_pb2.Event) -> None:
+        if e.type == ERASED:
+            rename(tx, "rm_settlement_people", "debtor", e)  # the debtor is the wallet's city
+            return
         partner = partner_city(e)
         if partner is None:
             return

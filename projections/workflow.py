@@ -20,6 +20,7 @@ import datetime as dt
 
 from aggregates.depreciation import Lot, draw, total_at
 from civfed.v1 import events_pb2
+from projections.erasure import ERASED, rename
 from projections.store import Tx
 
 
@@ -81,6 +82,10 @@ class WorkflowMoney:
     )
 
     def apply(self, tx: Tx, e: events_pb2.Event) -> None:
+        if e.type == ERASED:
+            for table in ("rm_wf_lots", "rm_wf_wallets", "rm_wf_people"):
+                rename(tx, table, "city", e)
+            return
         if e.type not in ("Wallet.LotOpened", "Wallet.LotsDrawn"):
             return
         refs, amount, wallet = e.payload.refs, e.payload.amounts["amount"], e.aggregate_id

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import Mapper
 
 from aggregates import rules
@@ -30,6 +30,7 @@ from services.commands import Command
 from services.identity.credentials import CredentialCommands
 from services.lots import new_lot
 from services.privacy.keystore import KeyStore, open_keystore
+from services.privacy.pseudonyms import Pseudonyms
 from services.privacy.sealing import ShreddingMapper
 from services.rule_changes import RuleChangeCommands, check_limits, sync_rulebook_file
 from services.settings.cities import City
@@ -61,6 +62,7 @@ class CityApplication(
         super().__init__(env)
         self.clock = clock
         self.executor = IdempotentExecutor(self, self.key)
+        self.pseudonym = Pseudonyms(self.key, self.keys, self._recorded_pseudonym)
         cur = city.config.currency
         self.spending_terms = (cur.local_only, cur.basic_economy_only)
         self._register_award_remedies()
@@ -370,13 +372,22 @@ class CityApplication(
         return {"closed": wallet.closed, "balance": wallet.balance, "final_spend_until": closes}
 
     def _erase_wallet(self, cmd: c.EraseWallet, uow: UnitOfWork) -> dict[str, Any]:
-        erasure.erase_in(uow.get(cmd.wallet_id, Wallet, "wallet"), cmd.reason, self.clock())
+        wallet = uow.get(cmd.wallet_id, Wallet, "wallet")
+        erasure.erase_in(wallet, cmd.reason, self.clock(), self.pseudonym(wallet.id))
         return {"erased": True}
 
     def close(self) -> None:
         super().close()
         if self.keys is not None:
             self.keys.close()
+
+    def _recorded_pseudonym(self, wallet_id: UUID) -> str | None:
+        """The pseudonym the wallet's erasure recorded (its key is gone)."""
+        try:
+            found = self.repository.get(wallet_id)
+        except AggregateNotFoundError:
+            return None
+        return str(found.pseudonym) if isinstance(found, Wallet) and found.pseudonym else None
 
     # -- queries --------------------------------------------------------------
     def wallet(self, wallet_id: UUID) -> Wallet:

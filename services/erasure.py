@@ -29,19 +29,24 @@ class CityLike(Protocol):
     key: str
     keys: KeyStore | None
 
+    def pseudonym(self, wallet_id: UUID) -> str: ...
+
     def clock(self) -> dt.datetime: ...
 
     @property
     def repository(self) -> Any: ...
 
 
-def erase_in(wallet: Wallet, reason: str, now: dt.datetime) -> None:
-    """Close the wallet if needed (the balance is forfeited) and record the erasure."""
+def erase_in(wallet: Wallet, reason: str, now: dt.datetime, pseudonym: str) -> None:
+    """Close the wallet if needed (the balance is forfeited) and record the erasure.
+
+    `pseudonym`: the wallet's name outside the store (services/privacy/pseudonyms.py),
+    computed while its key still exists, so the public `Erased` event can name it."""
     if wallet.erased:
         return
     if not wallet.closed:
         wallet.finish("erased", now)
-    wallet.mark_erased(reason)
+    wallet.mark_erased(reason, pseudonym)
 
 
 def status(request: ErasureRequest) -> dict[str, Any]:
@@ -68,7 +73,7 @@ def handlers(app: CityLike) -> dict[type[Command], Callable[[Any, UnitOfWork], d
         now = app.clock()
         request = ErasureRequest.by_holder(app.key, wallet.id, now)
         uow.add(request)
-        erase_in(wallet, "the holder asked for erasure", now)
+        erase_in(wallet, "the holder asked for erasure", now, app.pseudonym(wallet.id))
         return status(request)
 
     def request_erasure(cmd: RequestErasure, uow: UnitOfWork) -> dict[str, Any]:
@@ -88,7 +93,8 @@ def handlers(app: CityLike) -> dict[type[Command], Callable[[Any, UnitOfWork], d
         wallet = uow.get(request.wallet_id, Wallet, "wallet")
         now = app.clock()
         request.approve(cmd.approved_by, now)
-        erase_in(wallet, f"erasure request {request.id} ({request.legal_basis})", now)
+        reason = f"erasure request {request.id} ({request.legal_basis})"
+        erase_in(wallet, reason, now, app.pseudonym(wallet.id))
         action = f"approved erasure {request.id}; wallet erased"
         record_in(uow, app.key, wallet.id, cmd.approved_by, cmd.roles, action, "", now, False)
         return status(request)

@@ -13,14 +13,12 @@ import contextlib
 import logging
 import threading
 from typing import Any
-from uuid import UUID
 
-from eventsourcing.application import Application
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from projections.integration import to_integration_event, topic_for
+from projections.integration import CityLog, to_integration_event, topic_for
 from projections.store import Store
 from services.settings.stream import StreamSettings, kafka_client_kwargs, kafka_settings
 
@@ -35,7 +33,7 @@ RELAY_DDL = (
 class Relay:
     def __init__(
         self,
-        app: Application[UUID],
+        app: CityLog,
         city: str,
         kafka: StreamSettings | str,
         store: Store,
@@ -139,7 +137,8 @@ class Relay:
         try:
             producer = self._connect()
             for n in rows:
-                event = to_integration_event(self.city, n.id, self.app.mapper.to_domain_event(n))
+                domain_event = self.app.mapper.to_domain_event(n)
+                event = to_integration_event(self.city, n.id, domain_event, self.app.pseudonym)
                 future = None
                 if event is not None:
                     key = event.aggregate_id.encode()

@@ -9,10 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 from typing import Any
-from uuid import UUID
 
-from eventsourcing.application import Application
-
+from projections.integration import CityLog
 from projections.kanon import K_ANONYMITY
 from projections.log_source import catch_up_log
 from projections.projector import Projector
@@ -21,7 +19,7 @@ from projections.workflow import WorkflowMoney
 from projections.workflow_view import equilibrium
 
 
-def equilibrium_report(app: Application[UUID], city: str, k: int = K_ANONYMITY) -> dict[str, Any] | None:
+def equilibrium_report(app: CityLog, city: str, k: int = K_ANONYMITY) -> dict[str, Any] | None:
     store = Store("sqlite:///:memory:")
     try:
         catch_up_log(Projector(store, [WorkflowMoney()]), app, city)

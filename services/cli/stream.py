@@ -15,9 +15,6 @@ import sys
 import threading
 from contextlib import ExitStack
 from typing import Any
-from uuid import UUID
-
-from eventsourcing.application import Application
 
 from projections.kafka_source import KafkaSource
 from projections.log_source import catch_up_log, follow_logs
@@ -44,8 +41,8 @@ def _cities(settings: Settings, chosen: list[str] | None) -> list[str]:
     return chosen or city_keys(settings.CIVFED_CITIES_DIR)
 
 
-def open_apps(settings: Settings, cities: list[str], stack: ExitStack) -> list[tuple[str, Application[UUID]]]:
-    apps: list[tuple[str, Application[UUID]]] = []
+def open_apps(settings: Settings, cities: list[str], stack: ExitStack) -> list[tuple[str, CityApplication]]:
+    apps: list[tuple[str, CityApplication]] = []
     for key in cities:
         app = CityApplication(load_city(key, settings.CIVFED_CITIES_DIR), settings.eventsourcing_env(key))
         stack.callback(app.close)

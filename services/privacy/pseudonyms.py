@@ -1,0 +1,58 @@
+"""The names a wallet goes by outside the city's store: pseudonyms from the wallet's own key.
+
+Integration events (Kafka) and read models never carry a wallet id. They carry
+HMAC-SHA256, under a key derived with HKDF from the wallet's key in the key
+store, over the city and the wallet id. Erasure destroys that key, so no one can
+compute the pseudonym again, and every message and row that carried it is no
+longer linkable to the wallet or the person.
+
+An erasure records the pseudonym in the wallet's `Erased` event before the key
+goes, so that event, and any event of the wallet published or replayed after the
+key is gone, still names the wallet the same way; the read models then replace the
+pseudonym wherever it sits (projections/erasure.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from uuid import UUID
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from services.privacy.keystore import KeyStore
+
+INFO = b"civfed pseudonym v1"
+
+
+def pseudonym_of(wallet_key: bytes, city: str, wallet_id: UUID) -> str:
+    """HMAC-SHA256 (hex) of `city:wallet id` under the HKDF-derived pseudonym key."""
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=INFO).derive(wallet_key)
+    return hmac.new(derived, f"{city}:{wallet_id}".encode(), hashlib.sha256).hexdigest()
+
+
+class Pseudonyms:
+    """A city's wallet pseudonyms, as the relay and the log source name wallets."""
+
+    def __init__(self, city: str, keys: KeyStore | None, recorded: Callable[[UUID], str | None]) -> None:
+        """`recorded(wallet id)`: the pseudonym an erasure recorded, once the key is gone."""
+        self.city = city
+        self.keys = keys
+        self.recorded = recorded
+        self._erased: dict[UUID, str] = {}
+
+    def __call__(self, wallet_id: UUID) -> str:
+        if self.keys is None:
+            # Personal encryption off (benchmarks comparing its cost): no key to derive from.
+            return str(wallet_id)
+        key = self.keys.key_for(wallet_id, create=True)
+        if key is not None:
+            return pseudonym_of(key, self.city, wallet_id)
+        if wallet_id not in self._erased:
+            # Erased: the name its erasure recorded; a wallet erased before erasures recorded
+            # one gets a random name for this process's lifetime, linked to nothing.
+            self._erased[wallet_id] = self.recorded(wallet_id) or secrets.token_hex(32)
+        return self._erased[wallet_id]
