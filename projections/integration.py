@@ -38,6 +38,7 @@ class CityLog(Protocol):
     def mapper(self) -> Any: ...
     def pseudonym(self, wallet_id: UUID) -> str: ...
 
+
 # Exactly what each public event type carries, beside its envelope (city,
 # notification id, aggregate id, version, type, time). Everything else, and every
 # other event type, stays in the city's own store. docs/RIGHTS.md lists the same

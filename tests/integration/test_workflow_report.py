@@ -142,7 +142,10 @@ def test_the_figures_do_not_depend_on_how_wallets_interleave(env: dict[str, str]
         rows = app.recorder.select_notifications(start=0, limit=100_000)
         events = [
             e
-            for e in (to_integration_event("zwolle", n.id, app.mapper.to_domain_event(n)) for n in rows)
+            for e in (
+                to_integration_event("zwolle", n.id, app.mapper.to_domain_event(n), app.pseudonym)
+                for n in rows
+            )
             if e is not None
         ]
     by_wallet = sorted(

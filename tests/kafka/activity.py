@@ -30,7 +30,8 @@ def season(app: CityApplication, tag: str, people: int = 12, days: int = 3) -> l
 
 
 def balances_from_app(app: CityApplication, wallets: list[UUID]) -> dict[str, tuple[int, int]]:
-    return {str(w): (app.wallet(w).balance, app.wallet(w).held) for w in wallets}
+    """pseudonym -> (balance, held), as the balances read model names wallets."""
+    return {app.pseudonym(w): (app.wallet(w).balance, app.wallet(w).held) for w in wallets}
 
 
 def nine_and_ten(app: CityApplication) -> list[UUID]:

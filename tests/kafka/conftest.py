@@ -11,10 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import pytest
-from eventsourcing.application import Application
 from kafka import KafkaConsumer, TopicPartition
 
 from projections.projector import Projector
@@ -101,7 +99,7 @@ def fresh_store(pg_schemas: list[str]) -> Iterator[Store]:
     store.close()
 
 
-def relay_once(app: Application[UUID], city: str, bootstrap: str, store: Store) -> tuple[int, list[Any]]:
+def relay_once(app: CityApplication, city: str, bootstrap: str, store: Store) -> tuple[int, list[Any]]:
     """One relay pass of the city's log onto a one-partition topic: how many events it
     published, and the records read back from the topic."""
     relay = Relay(app, city, bootstrap, store, partitions=1, timeout_ms=3000)

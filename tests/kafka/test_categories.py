@@ -17,7 +17,7 @@ def deliveries(app: CityApplication, city: str) -> list[Delivery]:
     rows = app.recorder.select_notifications(start=0, limit=100_000)
     out = []
     for n in rows:
-        event = to_integration_event(city, n.id, app.mapper.to_domain_event(n))
+        event = to_integration_event(city, n.id, app.mapper.to_domain_event(n), app.pseudonym)
         if event is not None:
             out.append(Delivery(0, n.id, event, n.id))
     return out

@@ -62,7 +62,7 @@ def test_hold_burned_names_its_partner_city_on_the_wire(fed: LocalFederation) ->
     app = fed.running["vienna"].node.app
     burned = []
     for n in app.recorder.select_notifications(start=0, limit=100_000):
-        event = to_integration_event("vienna", n.id, app.mapper.to_domain_event(n))
+        event = to_integration_event("vienna", n.id, app.mapper.to_domain_event(n), app.pseudonym)
         if event is not None and event.type == "Wallet.HoldBurned":
             burned.append(event)
     assert len(burned) == 13
@@ -75,7 +75,7 @@ def test_hold_burned_names_its_partner_city_on_the_wire(fed: LocalFederation) ->
     # The accepting side publishes only its settlement claim, never its saga's voucher reference or shop.
     rome = fed.running["rome"].node.app
     exported = [
-        to_integration_event("rome", n.id, rome.mapper.to_domain_event(n))
+        to_integration_event("rome", n.id, rome.mapper.to_domain_event(n), rome.pseudonym)
         for n in rome.recorder.select_notifications(start=0, limit=100_000)
     ]
     foreign = [e for e in exported if e is not None and e.type.startswith("ForeignRedemption.")]

@@ -117,9 +117,11 @@ def test_erasure_on_sqlite_leaves_totals_and_redacts_everything(tmp_path: Path) 
     app.close()
 
 
-def test_projections_hold_only_pseudonyms(tmp_path: Path) -> None:
+def test_projections_hold_only_pseudonyms_and_forget_an_erased_one(tmp_path: Path) -> None:
     app = city_app("vienna", tmp_path)
     anna, secrets = personal_life(app, "anna")
+    bert, _ = personal_life(app, "bert")
+    anna_name, bert_name = app.pseudonym(anna), app.pseudonym(bert)
     erase_wallet(app, "anna:erase", anna, "holder asked for erasure")
     store = Store(f"sqlite:///{tmp_path / 'rm.sqlite'}")
     projector = Projector(store)
@@ -129,7 +131,8 @@ def test_projections_hold_only_pseudonyms(tmp_path: Path) -> None:
     store.close()
     app.close()
     text = " ".join(map(str, rows))
-    assert str(anna) in text  # the pseudonym is all that identifies a wallet
+    assert bert_name in text and str(bert) not in text  # a wallet goes by its pseudonym only
+    assert anna_name not in text and str(anna) not in text  # an erased one by nothing at all
     assert found(secrets, text.encode()) == []
     assert found(secrets, (tmp_path / "rm.sqlite").read_bytes()) == []
 
@@ -163,6 +166,7 @@ def test_erasure_on_postgresql_raw_rows(pg_env: dict[str, str], tmp_path: Path) 
 def test_kafka_messages_carry_no_personal_data(broker: Broker, tmp_path: Path) -> None:
     app = city_app("vienna", tmp_path)
     anna, secrets = personal_life(app, "anna")
+    name = app.pseudonym(anna)
     erase_wallet(app, "anna:erase", anna, "holder asked for erasure")
     store = Store(f"sqlite:///{tmp_path / 'relay.sqlite'}")
     published, records = relay_once(app, "vienna", broker.bootstrap, store)
@@ -171,7 +175,8 @@ def test_kafka_messages_carry_no_personal_data(broker: Broker, tmp_path: Path) -
     app.close()
     assert published > 5
     assert found(secrets, b"".join(raw)) == []
-    assert any(str(anna).encode() in m for m in raw)  # pseudonymous id only
+    assert not any(str(anna).encode() in m for m in raw)  # never the wallet id
+    assert any(name.encode() in m for m in raw)  # its pseudonym, which nobody can compute again
 
 
 def snapshotting_app(data_dir: Path) -> CityApplication:

@@ -7,6 +7,7 @@ import base64
 import json
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from google.protobuf.descriptor import Descriptor
 
@@ -88,7 +89,7 @@ def exported(fed: LocalFederation, city: str) -> list[Any]:
     """Every integration event a city's relay would publish, from its whole store."""
     app = fed.running[city].node.app
     events = [
-        to_integration_event(city, n.id, app.mapper.to_domain_event(n))
+        to_integration_event(city, n.id, app.mapper.to_domain_event(n), app.pseudonym)
         for n in app.recorder.select_notifications(start=0, limit=1_000_000)
     ]
     return [e for e in events if e is not None]
@@ -159,10 +160,9 @@ def test_no_reference_a_counterpart_sees_is_on_the_public_stream(fed: LocalFeder
                 assert not any(m.encode() in e.SerializeToString() for m in shops), (city, e.type)
     paid = [e for e in exported(fed, "vienna") if e.type == "Merchant.Paid"]
     assert [(e.aggregate_id, e.payload.refs["kind"]) for e in paid] == [(home_shop.merchant_id, "voucher")]
-    # The scan reads the right stream: the wallet's own events are on it.
-    assert any(
-        opened.wallet_id.encode() in raw for raw in (e.SerializeToString() for e in exported(fed, "vienna"))
-    )
+    # The scan reads the right stream: the wallet's own events are on it, by its pseudonym.
+    name = fed.running["vienna"].node.app.pseudonym(UUID(opened.wallet_id)).encode()
+    assert any(name in raw for raw in (e.SerializeToString() for e in exported(fed, "vienna")))
 
 
 def documented_fields() -> dict[str, tuple[str, ...]]:
