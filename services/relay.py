@@ -15,12 +15,12 @@ import threading
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
-from kafka.admin import NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from projections.integration import CityLog, to_integration_event, topic_for
 from projections.store import Store
-from services.settings.stream import StreamSettings, kafka_client_kwargs, kafka_settings
+from services.settings.stream import StreamSettings, kafka_client_kwargs, kafka_settings, retention_ms
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,12 @@ class Relay:
         timeouts = {"request_timeout_ms": self.timeout_ms, "bootstrap_timeout_ms": self.timeout_ms}
         return {**kafka_client_kwargs(self.kafka), **timeouts}
 
+    def topic_configs(self) -> dict[str, str]:
+        """The settings the topic is created with, and the retention kept on an existing one."""
+        return {"retention.ms": str(retention_ms(self.kafka)), "cleanup.policy": "delete"}
+
     def ensure_topic(self) -> bool:
-        """Create the topic if it is missing, never altering one that exists.
+        """Create the topic if it is missing; on one that exists, set only its retention.
 
         Returns whether the topic is known to exist. A broker that is down is
         logged, not raised: the relay starts anyway and tries again when it publishes.
@@ -89,16 +93,30 @@ class Relay:
             log.warning("relay %s: cannot reach the broker to check %s (%s)", self.city, self.topic, exc)
             return False
         try:
-            admin.create_topics([NewTopic(self.topic, self.partitions, self.replication)])
+            configs = self.topic_configs()
+            admin.create_topics(
+                [NewTopic(self.topic, self.partitions, self.replication, topic_configs=configs)]
+            )
             log.info(
-                "relay %s: created %s (%d partitions, %d replicas)",
+                "relay %s: created %s (%d partitions, %d replicas, retention %s ms)",
                 self.city,
                 self.topic,
                 self.partitions,
                 self.replication,
+                configs["retention.ms"],
             )
         except TopicAlreadyExistsError:
-            pass  # as it is: a new partition count would move aggregates between partitions
+            # Its partitions as they are (a new count would move aggregates between
+            # partitions); its retention as the city sets it, so no message outlives it.
+            retention = {"retention.ms": self.topic_configs()["retention.ms"]}
+            result = admin.alter_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, self.topic, configs=retention)]
+            )
+            outcome = result.get("topic", {}).get(self.topic) if isinstance(result, dict) else None
+            if outcome != "OK":
+                log.warning(
+                    "relay %s: could not set the retention of %s (%s)", self.city, self.topic, outcome
+                )
         except KafkaError as exc:
             log.warning("relay %s: could not create %s (%s)", self.city, self.topic, exc)
             return False

@@ -39,6 +39,10 @@ class StreamSettings(BaseSettings):
     # Kubernetes manifests set 3.
     CIVFED_KAFKA_TOPIC_PARTITIONS: int = Field(default=6, ge=1)
     CIVFED_KAFKA_REPLICATION_FACTOR: int = Field(default=1, ge=1)
+    # How long a message stays on the city's topic. Finite, so what a message says
+    # about a wallet leaves the broker too; a rebuild reads the city's own store, not
+    # the topic (`civfed projections rebuild`). Set on the topic whenever the relay starts.
+    CIVFED_KAFKA_TOPIC_RETENTION_DAYS: int = Field(default=14, ge=1, le=365)
     CIVFED_RELAY_TIMEOUT_MS: int = 10_000
     # sqlite:///path or postgresql://...; default: beside the event stores.
     CIVFED_READ_MODELS_URL: str = ""
@@ -107,6 +111,11 @@ def kafka_client_kwargs(s: StreamSettings) -> dict[str, Any]:
         # Read when a client is built, so a rotated Secret is picked up on reconnect.
         kwargs["sasl_plain_password"] = s.CIVFED_KAFKA_SASL_PASSWORD_FILE.read_text().strip()
     return kwargs
+
+
+def retention_ms(s: StreamSettings) -> int:
+    """The topic's `retention.ms`, from CIVFED_KAFKA_TOPIC_RETENTION_DAYS."""
+    return s.CIVFED_KAFKA_TOPIC_RETENTION_DAYS * 86_400_000
 
 
 def kafka_settings(kafka: StreamSettings | str) -> StreamSettings:

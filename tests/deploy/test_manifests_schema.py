@@ -152,14 +152,17 @@ def test_the_example_kafka_keeps_three_replicas_and_two_in_sync(
     topics = of_kind(kafka_docs, "KafkaTopic")
     assert sorted(t["spec"]["topicName"] for t in topics) == sorted(topic_for(c) for c in city_keys())
     partitions = StreamSettings.model_fields["CIVFED_KAFKA_TOPIC_PARTITIONS"].default
+    retention_days = StreamSettings.model_fields["CIVFED_KAFKA_TOPIC_RETENTION_DAYS"].default
     for name, docs in overlays.items():
         # A topic the relay creates itself has the same shape as the KafkaTopics.
         relay = one(docs, "Deployment", "civfed-relay")["spec"]["template"]["spec"]["containers"][0]
         env = effective_env(docs, relay)
         assert int(env["CIVFED_KAFKA_REPLICATION_FACTOR"]) == 3, name
         assert int(env.get("CIVFED_KAFKA_TOPIC_PARTITIONS", partitions)) == partitions, name
+        assert int(env.get("CIVFED_KAFKA_TOPIC_RETENTION_DAYS", retention_days)) == retention_days, name
     for t in topics:
         assert t["metadata"]["labels"]["strimzi.io/cluster"] == "civfed"
         assert t["spec"]["replicas"] == 3 and t["spec"]["partitions"] == partitions
         assert t["spec"]["config"]["min.insync.replicas"] == 2
-        assert t["spec"]["config"]["retention.ms"] == -1  # rebuilds replay from offset zero
+        # Finite, as the relay sets it: rebuilds read the city's store, not the topic.
+        assert t["spec"]["config"]["retention.ms"] == retention_days * 86_400_000

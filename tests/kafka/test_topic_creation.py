@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from kafka import KafkaAdminClient, KafkaConsumer
 
 from projections.store import Store
 from services.city import CityApplication
 from services.relay import Relay
+from services.settings.errors import ConfigError
 from services.settings.stream import kafka_client_kwargs, load_stream_settings
 from tests.kafka.activity import season
 from tests.kafka.conftest import Broker
@@ -104,3 +106,23 @@ def test_the_configured_replication_factor_is_requested(
     relay.close()
     topic = described(broker.bootstrap)
     assert [(p["partition_index"], len(p["replica_nodes"])) for p in topic["partitions"]] == [(0, 3), (1, 3)]
+
+
+def test_topics_keep_messages_for_the_days_the_city_sets_and_never_forever(
+    broker: Broker, bologna: CityApplication, read_store: Store
+) -> None:
+    assert load_stream_settings({}).CIVFED_KAFKA_TOPIC_RETENTION_DAYS == 14
+    for bad in ("0", "-1", "366", "forever"):
+        with pytest.raises(ConfigError, match="CIVFED_KAFKA_TOPIC_RETENTION_DAYS"):
+            load_stream_settings({"CIVFED_KAFKA_TOPIC_RETENTION_DAYS": bad})
+    env = {"CIVFED_KAFKA_BOOTSTRAP": broker.bootstrap, "CIVFED_KAFKA_TOPIC_RETENTION_DAYS": "7"}
+    first = Relay(bologna, "bologna", load_stream_settings(env), read_store)
+    assert first.topic_configs() == {"retention.ms": str(7 * 86_400_000), "cleanup.policy": "delete"}
+    assert first.ensure_topic()  # created with that retention
+    first.close()
+    # A relay started later with another retention sets it on the existing topic.
+    env["CIVFED_KAFKA_TOPIC_RETENTION_DAYS"] = "3"
+    second = Relay(bologna, "bologna", load_stream_settings(env), read_store)
+    assert second.topic_configs()["retention.ms"] == str(3 * 86_400_000)
+    assert second.ensure_topic()
+    second.close()
