@@ -42,11 +42,11 @@ class KafkaSource:
         for topic in self.topics:
             found = self.consumer.partitions_for_topic(topic) or set()
             stored = self.projector.positions(topic)
-            missing = sorted(set(stored) - found)
+            missing = sorted({p for p in stored if p >= 0} - found)
             if missing:
                 raise OffsetBeyondLog(
                     f"{topic}: partitions {missing} were read before but are gone; the topic was reset "
-                    "or replaced. Run `civfed projections rebuild` to recompute from offset zero."
+                    "or replaced. Run `civfed projections rebuild` to recompute from the cities' stores."
                 )
             parts += [TopicPartition(topic, p) for p in sorted(found)]
         positions = {tp: self.projector.positions(tp.topic).get(tp.partition, (0, 0))[0] for tp in parts}
@@ -54,7 +54,11 @@ class KafkaSource:
             self._check_within_log(tp, position)
         self.consumer.assign(parts)
         for tp, position in positions.items():
-            self.consumer.seek(tp, position)
+            if position == 0:
+                # Never read: from the oldest message the topic still keeps (retention is finite).
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, position)
 
     def _check_within_log(self, tp: TopicPartition, position: int) -> None:
         if position == 0:
@@ -71,7 +75,7 @@ class KafkaSource:
             raise OffsetBeyondLog(
                 f"{tp.topic}[{tp.partition}]: stored offset {position} is beyond the end of the log "
                 f"({end}); the topic was reset or replaced. Run `civfed projections rebuild` to "
-                "recompute the read models from offset zero."
+                "recompute the read models from the cities' stores."
             )
 
     def poll_once(self, timeout_ms: int = 500) -> int:
@@ -107,3 +111,18 @@ class KafkaSource:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+def topic_ends(client: Mapping[str, Any] | str, cities: Sequence[str]) -> dict[str, dict[int, int]]:
+    """topic -> partition -> the offset the next message will get (none for a missing topic)."""
+    settings = {"bootstrap_servers": client} if isinstance(client, str) else dict(client)
+    consumer: Any = KafkaConsumer(**settings, group_id=None, enable_auto_commit=False)
+    try:
+        out: dict[str, dict[int, int]] = {}
+        for topic in (topic_for(c) for c in cities):
+            parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            ends = consumer.end_offsets(parts) if parts else {}
+            out[topic] = {tp.partition: int(offset) for tp, offset in ends.items()}
+        return out
+    finally:
+        consumer.close()

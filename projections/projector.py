@@ -4,6 +4,13 @@ Each batch is one transaction: the read-model changes and the new positions of
 the source commit together, so a crash anywhere leaves either all of a batch or
 none of it. Duplicated deliveries (the relay is at-least-once) are skipped by
 the per-partition high-water mark of notification ids, stored in the same row.
+
+A rebuild reads each city's own store (projections/log_source.py) and then
+starts the Kafka source where the topic ends (`start_after`): every partition
+is marked with the last notification id the store gave, and a floor row
+(partition -1) marks partitions the topic did not have yet. A delivery from
+Kafka whose notification id the store already gave is skipped, so no event
+counts twice across the two sources, and none is missed.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from projections.lookups import Lookups
 from projections.model import ReadModel
 from projections.settlement import Settlement
 from projections.statements import Statements
-from projections.store import POSITIONS_DDL, Store, Tx, read_positions, write_position
+from projections.store import FLOOR, POSITIONS_DDL, Store, Tx, read_positions, write_position
 from projections.workflow import WorkflowMoney
 
 
@@ -58,8 +65,9 @@ class Projector:
         applied = 0
         with self.store.transaction() as tx:
             positions = read_positions(tx, source)
+            floor = positions.get(FLOOR, (0, 0))[1]
             for d in deliveries:
-                position, last_nid = positions.get(d.part, (0, 0))
+                position, last_nid = positions.get(d.part, (0, floor))
                 if d.next_position <= position:
                     continue  # re-delivered offset, already reflected
                 if d.event is not None and d.notification_id > last_nid:
@@ -75,6 +83,15 @@ class Projector:
             event = with_token(event)  # one token for every model (projections/erasure.py)
         for model in self.models:
             model.apply(tx, event)
+
+    def start_after(self, source: str, ends: dict[int, int], last_nid: int) -> None:
+        """Continue `source` (a topic) at its partitions' `ends`, as if every event up to
+        notification id `last_nid` had come from it (what a rebuild read from the store)."""
+        with self.store.transaction() as tx:
+            tx.execute("DELETE FROM rm_positions WHERE source = ?", (source,))
+            write_position(tx, source, FLOOR, 0, last_nid)
+            for part, end in ends.items():
+                write_position(tx, source, part, end, last_nid)
 
     def reset(self) -> None:
         """Empty every read model and forget every position (the start of a rebuild)."""

@@ -101,6 +101,11 @@ class Store:
             self._conn = None
 
 
+# The partition row that holds a source's floor: the notification id up to which
+# events came from elsewhere (a rebuild from the store), for partitions it has no row for.
+FLOOR = -1
+
+
 def read_positions(tx: Tx, source: str) -> dict[int, tuple[int, int]]:
     """part -> (position, last notification id applied) for one source."""
     rows = tx.all("SELECT part, position, last_nid FROM rm_positions WHERE source = ?", (source,))

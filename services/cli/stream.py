@@ -16,8 +16,9 @@ import threading
 from contextlib import ExitStack
 from typing import Any
 
-from projections.kafka_source import KafkaSource
-from projections.log_source import catch_up_log, follow_logs
+from projections.integration import topic_for
+from projections.kafka_source import KafkaSource, topic_ends
+from projections.log_source import catch_up_log, follow_logs, log_source
 from projections.projector import Projector
 from services.city import CityApplication
 from services.settings.cities import Settings, city_keys, cli_environment, load_city, load_settings
@@ -85,14 +86,34 @@ def cmd_project(args: argparse.Namespace) -> int:
     return 0
 
 
+def rebuild(settings: Settings, stream: StreamSettings, cities: list[str]) -> int:
+    """Empty the read models and replay every city's own store; returns events applied.
+
+    Never from a topic: it keeps messages only for the days the city sets. With Kafka,
+    the topics' ends are taken first, and the Kafka source then continues from them,
+    skipping whatever the store already gave (Projector.start_after)."""
+    store = read_model_store(settings, stream)
+    with ExitStack() as stack:
+        stack.callback(store.close)
+        apps = open_apps(settings, cities, stack)
+        client = kafka_client_kwargs(stream) if stream.CIVFED_KAFKA_BOOTSTRAP else None
+        # Before the stores are read: every message below these offsets is in them by then.
+        ends = topic_ends(client, cities) if client is not None else {}
+        projector = Projector(store)
+        projector.reset()
+        applied = sum(catch_up_log(projector, app, key) for key, app in apps)
+        for key in cities:
+            if client is not None:
+                last_nid = projector.positions(log_source(key)).get(0, (0, 0))[1]
+                projector.start_after(topic_for(key), ends.get(topic_for(key), {}), last_nid)
+        return applied
+
+
 def cmd_rebuild(args: argparse.Namespace) -> int:
     env = _env(args)
     settings, stream = load_settings(env), load_stream_settings(env)
-    store = read_model_store(settings, stream)
-    Projector(store).reset()
-    store.close()
-    applied = project(settings, stream, _cities(settings, args.city), follow=False)
-    print(f"rebuilt read models from offset zero: {applied} events")
+    applied = rebuild(settings, stream, _cities(settings, args.city))
+    print(f"rebuilt read models from the cities' stores: {applied} events")
     return 0
 
 
@@ -214,7 +235,9 @@ def register(sub: Any) -> None:
 
     group = sub.add_parser("projections", help="manage the read models")
     psub = group.add_subparsers(dest="projections_command", required=True)
-    rebuild = psub.add_parser("rebuild", help="recompute every read model from offset zero")
+    rebuild = psub.add_parser(
+        "rebuild", help="recompute every read model from the cities' stores (then Kafka continues)"
+    )
     common(rebuild)
     rebuild.set_defaults(func=cmd_rebuild)
 
