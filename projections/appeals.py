@@ -1,7 +1,8 @@
 """Appeals per city: when each was filed and decided, and by whose wallet (a pseudonym).
 
 Only times and pseudonymous ids arrive here; reasons stay in the city's store. An
-erasure replaces the filer's pseudonym with its random token (projections/erasure.py).
+erasure replaces the filer's pseudonym, and the appeal's id, with random tokens
+(projections/erasure.py).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from statistics import median
 from typing import Any
 
 from civfed.v1 import events_pb2
-from projections.erasure import ERASED, rename
+from projections.erasure import ERASED, rekey, rename
 from projections.kanon import K_ANONYMITY, cell
 from projections.store import Tx
 
@@ -36,6 +37,7 @@ class Appeals:
                 (e.time.seconds, e.city, e.aggregate_id),
             )
         elif e.type == ERASED:
+            rekey(tx, "rm_appeals", "appeal_id", e)
             rename(tx, "rm_appeals", "city", e)
 
 

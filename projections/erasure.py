@@ -28,6 +28,22 @@ def with_token(event: events_pb2.Event) -> events_pb2.Event:
     return out
 
 
+def rekey(tx: Tx, table: str, id_column: str, e: events_pb2.Event) -> None:
+    """Give each of the erased wallet's rows in `table` a random `id_column` (a hold's or an
+    appeal's id, which its earlier messages carry), before `rename` replaces the wallet.
+
+    Nothing refers to those ids after the erasure: a wallet's events are ordered, its
+    erasure comes last, and its holds were settled and its appeals closed by then."""
+    if not e.aggregate_id:
+        return
+    where = f"FROM {table} WHERE city = ? AND wallet_id = ?"
+    for (old,) in tx.all(f"SELECT {id_column} {where}", (e.city, e.aggregate_id)):
+        tx.execute(
+            f"UPDATE {table} SET {id_column} = ? WHERE city = ? AND {id_column} = ?",
+            (secrets.token_hex(16), e.city, old),
+        )
+
+
 def rename(tx: Tx, table: str, city_column: str, e: events_pb2.Event) -> None:
     """Replace the erased pseudonym in `table`'s wallet_id column with the erasure's token."""
     if not e.aggregate_id:

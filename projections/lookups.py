@@ -1,14 +1,14 @@
 """Reference rows other read models join against: the holds placed on wallets.
 
 Applied first in every transaction, and never deleted, so a later event in the
-same batch can find what an earlier one created. An erasure only replaces the
-wallet's pseudonym (projections/erasure.py); hold ids are random.
+same batch can find what an earlier one created. An erasure replaces the wallet's
+pseudonym and its holds' ids with random tokens (projections/erasure.py).
 """
 
 from __future__ import annotations
 
 from civfed.v1 import events_pb2
-from projections.erasure import ERASED, rename
+from projections.erasure import ERASED, rekey, rename
 from projections.store import Tx
 
 
@@ -27,6 +27,7 @@ class Lookups:
                 (e.city, e.payload.refs["hold_id"], e.aggregate_id, e.payload.amounts["amount"]),
             )
         elif e.type == ERASED:
+            rekey(tx, "rm_holds", "hold_id", e)
             rename(tx, "rm_holds", "city", e)
 
 
