@@ -1,10 +1,13 @@
 """Erasure reaches every copy: the Kafka topic and the read models, not only the store.
 
-What an attacker found before this change, erasing Anna's wallet in the scenario below
-(a trip, a purchase, an upheld appeal, a voucher redeemed at a shop): the read models
-still held six rows under her wallet id (her balance, her day's dashboard people rows, her
-appeal, her hold), and 21 messages on the city's topic named her by wallet id, the credit
-messages with the distance of each trip (`quantity`), on a topic that kept them forever.
+What was found before this change: after erasing a wallet, the read models still held
+its per-wallet rows and the topic still named it by wallet id, forever (unlimited
+retention). The report counted six per-wallet rows and 21 messages naming one wallet in
+its scenario. The scenario here (Anna: a trip, a purchase, an upheld appeal, a voucher
+taken by a shop), run against the code before the change, left 11 rows under her wallet
+id (her balance, her hold, her appeal and eight dashboard people rows) and 11 of the 43
+messages on the topic naming her by wallet id, two of them with her trips' CO2
+(`quantity`, from the distance).
 
 Now messages and rows name a wallet only by a pseudonym derived from its own key; the
 erasure destroys the key and publishes `Wallet.Erased` under the pseudonym, on which every
