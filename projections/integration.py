@@ -37,6 +37,8 @@ class CityLog(Protocol):
     @property
     def mapper(self) -> Any: ...
     def pseudonym(self, wallet_id: UUID) -> str: ...
+    def owner_pseudonym(self, aggregate_id: UUID) -> str | None:
+        """The pseudonym of the wallet owning another aggregate (an appeal), if any."""
 
 
 # Exactly what each public event type carries, beside its envelope (city,
@@ -139,6 +141,17 @@ def to_integration_event(city: str, notification_id: int, event: Any, name: Name
     )
     out.time.FromDatetime(event.timestamp)
     return out
+
+
+# Public events of aggregates a wallet owns, keyed by the owner's pseudonym.
+OWNED_BY_A_WALLET = ("Appeal.",)
+
+
+def partition_key(event: events_pb2.Event, owner: str | None) -> bytes:
+    """The message key: the wallet's pseudonym for its own events and for events of what
+    it owns (an appeal), so they share a partition and keep their order: a read model
+    sees a wallet's appeal before the wallet's erasure. Otherwise the aggregate id."""
+    return (event.payload.refs.get("wallet_id") or owner or event.aggregate_id).encode()
 
 
 def decode(data: bytes) -> events_pb2.Event:

@@ -381,6 +381,10 @@ class CityApplication(
         if self.keys is not None:
             self.keys.close()
 
+    def owner_pseudonym(self, aggregate_id: UUID) -> str | None:
+        """The pseudonym of the wallet owning another aggregate (an appeal), if any."""
+        return self.pseudonym.of_owner(aggregate_id)
+
     def _recorded_pseudonym(self, wallet_id: UUID) -> str | None:
         """The pseudonym the wallet's erasure recorded (its key is gone)."""
         try:

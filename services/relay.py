@@ -2,8 +2,9 @@
 
 Commands never wait on Kafka: they only write the event store. The relay reads
 the log from its own durable position, publishes with acks=all keyed by
-aggregate id (so per-aggregate order holds), and records the new position only
-after the broker acknowledged. If the broker is away, events wait in the store.
+the wallet's pseudonym, or the aggregate id where no wallet owns it (so per-wallet
+order holds), and records the new position only after the broker acknowledged. If
+the broker is away, events wait in the store.
 Delivery is at-least-once; consumers de-duplicate on (city, notification id).
 """
 
@@ -18,7 +19,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from projections.integration import CityLog, to_integration_event, topic_for
+from projections.integration import OWNED_BY_A_WALLET, CityLog, partition_key, to_integration_event, topic_for
 from projections.store import Store
 from services.settings.stream import StreamSettings, kafka_client_kwargs, kafka_settings, retention_ms
 
@@ -159,7 +160,9 @@ class Relay:
                 event = to_integration_event(self.city, n.id, domain_event, self.app.pseudonym)
                 future = None
                 if event is not None:
-                    key = event.aggregate_id.encode()
+                    owned = event.type.startswith(OWNED_BY_A_WALLET)
+                    owner = self.app.owner_pseudonym(n.originator_id) if owned else None
+                    key = partition_key(event, owner)
                     future = producer.send(self.topic, key=key, value=event.SerializeToString())
                 sent.append((n.id, future))
             producer.flush(timeout=2 * self.timeout_ms / 1000)

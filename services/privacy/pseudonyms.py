@@ -56,3 +56,8 @@ class Pseudonyms:
             # one gets a random name for this process's lifetime, linked to nothing.
             self._erased[wallet_id] = self.recorded(wallet_id) or secrets.token_hex(32)
         return self._erased[wallet_id]
+
+    def of_owner(self, aggregate_id: UUID) -> str | None:
+        """The pseudonym of the wallet that owns another aggregate (an appeal), if any."""
+        owner = self.keys.owner_of(aggregate_id) if self.keys is not None else None
+        return self(owner) if owner is not None else None

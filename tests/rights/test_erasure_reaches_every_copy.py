@@ -61,19 +61,23 @@ def events_of(app: CityApplication, wallet: UUID) -> list[tuple[int, Any]]:
     return [(n.id, app.mapper.to_domain_event(n)) for n in rows if n.originator_id == wallet]
 
 
-def messages(bootstrap: str) -> list[bytes]:
-    """Every message on the city's topic, key and value, from the oldest it keeps."""
+def records(bootstrap: str) -> list[tuple[bytes, bytes]]:
+    """Every message on the city's topic, (key, value), from the oldest it keeps."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     parts = [TopicPartition(TOPIC, p) for p in sorted(consumer.partitions_for_topic(TOPIC) or ())]
     consumer.assign(parts)
     consumer.seek_to_beginning(*parts)
     ends = consumer.end_offsets(parts)
-    out: list[bytes] = []
+    out: list[tuple[bytes, bytes]] = []
     while any(consumer.position(tp) < ends[tp] for tp in parts):
         for batch in consumer.poll(timeout_ms=2000).values():
-            out += [(r.key or b"") + b"|" + r.value for r in batch]
+            out += [(r.key or b"", r.value) for r in batch]
     consumer.close()
     return out
+
+
+def messages(bootstrap: str) -> list[bytes]:
+    return [key + b"|" + value for key, value in records(bootstrap)]
 
 
 def rows(store: Store) -> list[tuple[Any, ...]]:
@@ -128,6 +132,10 @@ def test_after_an_erasure_no_message_or_row_links_to_the_wallet_and_every_total_
         # Before: she is there, by pseudonym only, and the raw topic never names her wallet id.
         assert linked(rows(sqlite_models), [name]) == [name] == linked(rows(pg_models), [name])
         assert any(name.encode() in m for m in messages(broker.bootstrap))
+        # Her appeal's messages share her partition: a read model sees them before her erasure.
+        appeal = anna_ids[1].encode()
+        appeal_keys = {k for k, v in records(broker.bootstrap) if b"Appeal." in v and appeal in v}
+        assert appeal_keys == {name.encode()}
         before = totals(sqlite_models)
         assert before == totals(pg_models) and before["appeals"] == (3, 3)
 
