@@ -18,6 +18,7 @@ from projections.log_source import catch_up_log
 from projections.projector import Projector
 from projections.store import Store
 from services.city import CityApplication
+from services.cli.main import main
 from services.cli.stream import rebuild
 from services.relay import Relay
 from services.settings.cities import load_settings
@@ -122,13 +123,21 @@ def test_a_rebuild_before_the_topic_exists_lets_kafka_add_only_what_is_new(
     assert snapshot(models) == snapshot(fresh_store)
 
 
-def test_rebuilding_twice_gives_the_same_read_models(
-    broker: Broker, bologna: CityApplication, models: Store, pg_env: dict[str, str]
+def test_rebuilding_twice_gives_the_same_read_models_and_the_command_line_runs_it(
+    broker: Broker,
+    bologna: CityApplication,
+    models: Store,
+    pg_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     wallets: list[UUID] = season(bologna, "once", people=10)
     rebuild_into(models, pg_env, broker.bootstrap)
     once = snapshot(models)
-    rebuild_into(models, pg_env, broker.bootstrap)
+    for name, value in {**pg_env, "CIVFED_READ_MODELS_URL": PG_URL}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["projections", "rebuild", "--city", "bologna", "--kafka", broker.bootstrap]) == 0
+    assert f"from the cities' stores: {public_events(bologna, 0)} events" in capsys.readouterr().out
     assert snapshot(models) == once
     with models.transaction() as tx:
         assert balances(tx, "bologna") == balances_from_app(bologna, wallets)

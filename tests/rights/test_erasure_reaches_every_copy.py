@@ -53,6 +53,7 @@ def life_with_a_voucher(app: CityApplication, tag: str) -> tuple[UUID, list[str]
     appeals = [str(a) for a in state.appeals]
     holds = [str(e.hold_id) for _, e in events_of(app, wallet) if hasattr(e, "hold_id")]
     assert appeals and holds
+    assert [h for h in holds if str(wallet) in h] == []  # random, never made from the wallet id
     return wallet, [str(wallet), *appeals, *holds, voucher["voucher_id"]]
 
 
