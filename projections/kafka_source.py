@@ -63,6 +63,14 @@ class KafkaSource:
     def _check_within_log(self, tp: TopicPartition, position: int) -> None:
         if position == 0:
             return
+        start = self.consumer.beginning_offsets([tp])[tp]
+        if position < start:
+            # Messages the read models never applied are past the topic's retention.
+            raise OffsetBeyondLog(
+                f"{tp.topic}[{tp.partition}]: stored offset {position} is older than the oldest "
+                f"message the topic keeps ({start}). Run `civfed projections rebuild` to recompute "
+                "the read models from the cities' stores."
+            )
         end = self.consumer.end_offsets([tp])[tp]
         if end >= position:
             return
