@@ -344,7 +344,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(
         f"civfed: {args.city} serving on {settings.CIVFED_GRPC_HOST}:{running.port}"
         f" (apps, tills and staff on port {running.public_port};"
-        f" plaintext health on port {running.health_port})",
+        f" plaintext health on port {running.health_port}"
+        + (f"; metrics on port {running.metrics_port}" if running.metrics_port is not None else "")
+        + ")",
         file=sys.stderr,
         flush=True,
     )
