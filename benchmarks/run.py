@@ -84,13 +84,14 @@ def run_one(name: str, params: dict[str, Any]) -> tuple[list[Figure], dict[str, 
 
 def run_all(scale: str, only: list[str] | None = None) -> dict[str, Any]:
     chosen = [n for n in BENCHMARKS if not only or n in only]
+    started = machine()  # dated when the run starts
     figures: list[Figure] = []
     details: dict[str, Any] = {}
     for name in chosen:
         print(f"benchmarks: {name} ({scale})", file=sys.stderr, flush=True)
         found, details[name] = run_one(name, SCALES[scale][name])
         figures += found
-    return {"scale": scale, "machine": machine(), "figures": figures, "benchmarks": details}
+    return {"scale": scale, "machine": started, "figures": figures, "benchmarks": details}
 
 
 def main(argv: list[str] | None = None) -> int:
