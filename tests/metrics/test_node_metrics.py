@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import grpc
@@ -14,6 +17,7 @@ from services.settings.errors import ConfigError
 from tests.e2e.flows import accept, shop, vienna_citizen
 from tests.metrics.scrape import scrape, value
 
+ROOT = Path(__file__).resolve().parents[2]
 WALLET = "/civfed.v1.WalletService"
 MERCHANT = "/civfed.v1.MerchantService"
 
@@ -100,3 +104,29 @@ def test_a_metrics_port_in_use_stops_start_up_naming_the_setting(tmp_path: Path)
                 fed.start_in_process("vienna")
         finally:
             fed.stop_all()
+
+
+@pytest.mark.parametrize("command", [["project"], ["relay", "--kafka", "127.0.0.1:9"]])
+def test_a_busy_metrics_port_stops_the_relay_and_the_projector_naming_the_setting(
+    command: list[str], tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"CIVFED_DATA_DIR": str(tmp_path / "data"), "CIVFED_METRICS_PORT": str(port)}
+        result = subprocess.run(
+            [sys.executable, "-m", "services.cli", *command, "--city", "vienna"],
+            cwd=ROOT,
+            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    # One line naming the setting, before any store is opened.
+    assert result.stderr.strip().splitlines() == [
+        f"civfed: configuration error: CIVFED_METRICS_PORT: cannot listen on 127.0.0.1:{port} (address already in use)"
+    ]
+    assert not (tmp_path / "data").exists()
