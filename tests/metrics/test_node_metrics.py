@@ -127,6 +127,7 @@ def test_a_busy_metrics_port_stops_the_relay_and_the_projector_naming_the_settin
     assert "Traceback" not in result.stderr, result.stderr
     # One line naming the setting, before any store is opened.
     assert result.stderr.strip().splitlines() == [
-        f"civfed: configuration error: CIVFED_METRICS_PORT: cannot listen on 127.0.0.1:{port} (address already in use)"
+        "civfed: configuration error: CIVFED_METRICS_PORT: "
+        f"cannot listen on 127.0.0.1:{port} (address already in use)"
     ]
     assert not (tmp_path / "data").exists()
