@@ -6,7 +6,7 @@ receipt. Raw eventsourcing saves in the same run on the same store are the
 baseline. Also times the equilibrium report over the log the run produced.
 Prints JSON.
 
-    python benchmarks/approvals.py [--n 1000] [--group 500] [--backends sqlite,postgres]
+    python -m benchmarks.approvals [--n 1000] [--group 500] [--backends sqlite,postgres]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # before benchmarks/, whose projections.py would shadow the package
 
+from benchmarks.figures import Figure, failed, figure  # noqa: E402
 from benchmarks.ingest import rate, raw, store  # noqa: E402
 from services.city import CityApplication  # noqa: E402
 from services.settings.cities import load_city, load_settings  # noqa: E402
@@ -118,13 +119,53 @@ def main() -> None:
     parser.add_argument("--group", type=int, default=500)
     parser.add_argument("--backends", default="sqlite,postgres")
     args = parser.parse_args()
-    report: dict[str, Any] = {"n": args.n, "group": args.group}
-    for backend in args.backends.split(","):
+    print(json.dumps(run(args.n, args.group, args.backends), indent=2))
+
+
+def run(n: int = 1000, group: int = 500, backends: str = "sqlite,postgres") -> dict[str, Any]:
+    """The whole report, as `main` prints it."""
+    report: dict[str, Any] = {"n": n, "group": group}
+    for backend in [b for b in backends.split(",") if b]:
         try:
-            report[backend] = measure(backend, args.n, args.group)
+            report[backend] = measure(backend, n, group)
         except Exception as exc:  # a missing server is reported, not fatal
             report[backend] = {"error": f"{type(exc).__name__}: {exc}"}
-    print(json.dumps(report, indent=2))
+    return report
+
+
+def figures(report: dict[str, Any]) -> list[Figure]:
+    """Each figure of `run`'s report beside the baseline measured in the same run."""
+    out: list[Figure] = []
+    for backend in ("sqlite", "postgres"):
+        if backend not in report:
+            continue
+        r, name = report[backend], f"approvals.{backend}"
+        if "error" in r:
+            out.append(failed(name, r["error"]))
+            continue
+        base, per = r["raw_eventsourcing_events_per_s"], r["events_per_approval"]
+        for kind, raw_kind in (("one_per_command", "one_per_save"), ("grouped", "grouped")):
+            out.append(
+                figure(
+                    f"{name}.events_per_s.{kind}",
+                    round(r["approvals_per_s"][kind] * per, 1),
+                    "events/s",
+                    base[raw_kind],
+                    f"raw eventsourcing, {raw_kind.replace('_', ' ')}",
+                )
+            )
+        # The report reads the whole log: its time beside that of the approvals that wrote it.
+        grouped_seconds = round(report["n"] / r["approvals_per_s"]["grouped"], 3)
+        out.append(
+            figure(
+                f"{name}.equilibrium_report_seconds",
+                r["equilibrium_report_seconds"],
+                "s",
+                grouped_seconds,
+                f"grouped approval of the {report['n']} logs it reads",
+            )
+        )
+    return out
 
 
 if __name__ == "__main__":

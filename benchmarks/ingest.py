@@ -12,8 +12,8 @@ source's kinds, dates and daily bounds, credited and its receipt written, batche
 saved through the node's group writer. Beside it, in the same run and on the same
 server, raw `eventsourcing` grouped saves.
 
-    python benchmarks/ingest.py [--n 2000] [--group 1000] [--backends sqlite,postgres] [--rounds 3]
-                                [--claims 5000] [--batch 1000]
+    python -m benchmarks.ingest [--n 2000] [--group 1000] [--backends sqlite,postgres] [--rounds 3]
+                                   [--claims 5000] [--batch 1000]
 """
 
 from __future__ import annotations
@@ -35,10 +35,12 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
+# The project root first: this folder's projections.py would shadow the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.figures import Figure, failed, figure
 from services.city import CityApplication
 from services.settings.cities import load_city, load_settings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 class Counter(Aggregate):
@@ -285,18 +287,76 @@ def main() -> None:
     parser.add_argument("--claims", type=int, default=5000, help="signed claims for the end-to-end case")
     parser.add_argument("--batch", type=int, default=1000, help="claims per SubmitClaims call")
     args = parser.parse_args()
-    report: dict[str, Any] = {"n": args.n, "group": args.group, "rounds": args.rounds}
-    for backend in [b for b in args.backends.split(",") if b]:
+    print(json.dumps(run(args.n, args.group, args.backends, args.rounds, args.claims, args.batch), indent=2))
+
+
+def run(
+    n: int = 2000,
+    group: int = 1000,
+    backends: str = "sqlite,postgres",
+    rounds: int = 3,
+    claims: int = 5000,
+    batch: int = 1000,
+) -> dict[str, Any]:
+    """The whole report, as `main` prints it."""
+    report: dict[str, Any] = {"n": n, "group": group, "rounds": rounds}
+    for backend in [b for b in backends.split(",") if b]:
         try:
-            report[backend] = measure(backend, args.n, args.group, args.rounds)
+            report[backend] = measure(backend, n, group, rounds)
         except Exception as exc:  # a missing server is reported, not fatal
             report[backend] = {"error": f"{type(exc).__name__}: {exc}"}
-    if args.claims:
+    if claims:
         try:
-            report["claims_over_grpc"] = claims_over_grpc(args.claims, args.batch)
+            report["claims_over_grpc"] = claims_over_grpc(claims, batch)
         except Exception as exc:
             report["claims_over_grpc"] = {"error": f"{type(exc).__name__}: {exc}"}
-    print(json.dumps(report, indent=2))
+    return report
+
+
+def figures(report: dict[str, Any]) -> list[Figure]:
+    """Each figure of `run`'s report beside the baseline measured in the same run."""
+    out: list[Figure] = []
+    for backend in ("sqlite", "postgres"):
+        if backend not in report:
+            continue
+        r, name = report[backend], f"ingest.{backend}"
+        if "error" in r:
+            out.append(failed(name, r["error"]))
+            continue
+        base = r["raw_eventsourcing_events_per_s"]
+        for kind, raw_kind in (("one_per_command", "one_per_save"), ("grouped", "grouped")):
+            out.append(
+                figure(
+                    f"{name}.events_per_s.{kind}",
+                    r["civfed_events_per_s"][kind],
+                    "events/s",
+                    base[raw_kind],
+                    f"raw eventsourcing, {raw_kind.replace('_', ' ')}",
+                )
+            )
+            out.append(
+                figure(
+                    f"{name}.commands_per_s.{kind}.encryption_on",
+                    r["civfed_commands_per_s_encryption_on"][kind],
+                    "commands/s",
+                    r["civfed_commands_per_s_encryption_off"][kind],
+                    "the same commands with encryption off",
+                )
+            )
+    if "claims_over_grpc" in report:
+        c = report["claims_over_grpc"]
+        if "error" in c:
+            out.append(failed("ingest.claims_over_grpc", c["error"]))
+        else:
+            base = c["raw_eventsourcing_events_per_s"]["grouped"]
+            raw_name = "raw eventsourcing, grouped saves (events/s)"
+            out.append(
+                figure("ingest.claims_over_grpc.claims_per_s", c["claims_per_s"], "claims/s", base, raw_name)
+            )
+            out.append(
+                figure("ingest.claims_over_grpc.events_per_s", c["events_per_s"], "events/s", base, raw_name)
+            )
+    return out
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Prints JSON. Each figure sits beside its baseline measured in the same run on
 the same broker, topic shape and messages, so the ratio means something on a
 shared machine. Read models go to SQLite (default) or PostgreSQL.
 
-    PYTHONPATH=. python benchmarks/projections.py [--people 400] [--days 5] [--store sqlite|postgres]
+    python -m benchmarks.projections [--people 400] [--days 5] [--store sqlite|postgres]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.figures import Figure, figure  # noqa: E402
 from projections.integration import topic_for  # noqa: E402
 from projections.kafka_source import KafkaSource  # noqa: E402
 from projections.projector import Projector  # noqa: E402
@@ -64,15 +65,20 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=5)
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     args = parser.parse_args()
+    print(json.dumps(run(args.people, args.days, args.store), indent=2))
+
+
+def run(people: int = 400, days: int = 5, store_kind: str = "sqlite") -> dict[str, Any]:
+    """The whole report, as `main` prints it. Events: about people x (days + 1.5)."""
     tmp = Path(tempfile.mkdtemp())
     settings = load_settings({"CIVFED_DATA_DIR": str(tmp)})
     app = CityApplication(load_city("bologna"), settings.eventsourcing_env("bologna"))
-    season(app, "bench", people=args.people, days=args.days)
+    season(app, "bench", people=people, days=days)
     broker = start_broker()
     try:
         store = (
             Store(f"sqlite:///{tmp / 'rm.sqlite'}")
-            if args.store == "sqlite"
+            if store_kind == "sqlite"
             else Store("postgresql://postgres@127.0.0.1:5432/test", _pg_schema())
         )
         relay = Relay(app, "bologna", broker.bootstrap, store, partitions=3)
@@ -105,18 +111,38 @@ def main() -> None:
     finally:
         stop_broker(broker)
         app.close()
-        if args.store == "postgres":
+        if store_kind == "postgres":
             store.close()
             _drop(store.schema)
-    result: dict[str, Any] = {
+    return {
         "events": published,
-        "read_model_store": args.store,
+        "read_model_store": store_kind,
         "relay_events_per_s": round(relay_rate),
         "raw_produce_per_s": round(produce_rate),
         "projection_catch_up_events_per_s": round(project_rate),
         "raw_consume_per_s": round(consume_rate),
     }
-    print(json.dumps(result, indent=2))
+
+
+def figures(report: dict[str, Any]) -> list[Figure]:
+    """Each figure of `run`'s report beside the baseline measured in the same run."""
+    name = f"projections.{report['read_model_store']}"
+    return [
+        figure(
+            f"{name}.relay_events_per_s",
+            report["relay_events_per_s"],
+            "events/s",
+            report["raw_produce_per_s"],
+            "raw produce of the same messages to a topic of the same shape",
+        ),
+        figure(
+            f"{name}.projection_catch_up_events_per_s",
+            report["projection_catch_up_events_per_s"],
+            "events/s",
+            report["raw_consume_per_s"],
+            "raw consume of the same topic",
+        ),
+    ]
 
 
 def _pg_schema() -> str:

@@ -1,6 +1,6 @@
 """Cross-city redemption latency and throughput over loopback, beside a raw gRPC echo.
 
-    PYTHONPATH=. python benchmarks/redeem.py [--redemptions N] [--threads T]
+    python -m benchmarks.redeem [--redemptions N] [--threads T]
 
 Both run in this process over the same mutual TLS, so the echo is the floor a
 redemption (a shop call, plus reserve and commit between two nodes) stands on.
@@ -29,6 +29,7 @@ import grpc
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.figures import Figure, figure  # noqa: E402
 from civfed.v1 import claims_pb2, merchant_pb2, sources_pb2, wallet_pb2  # noqa: E402
 from services.claims import new_source_key, public_pem, sign_claim  # noqa: E402
 from services.demo.local_federation import LocalFederation  # noqa: E402
@@ -186,7 +187,11 @@ def main() -> None:
     parser.add_argument("--redemptions", type=int, default=200)
     parser.add_argument("--threads", type=int, default=16)
     args = parser.parse_args()
-    n, threads = args.redemptions, args.threads
+    print(json.dumps(run(args.redemptions, args.threads), indent=2))
+
+
+def run(n: int = 200, threads: int = 16) -> dict[str, Any]:
+    """The whole report, as `main` prints it."""
     with tempfile.TemporaryDirectory() as folder:
         fed = federation(folder + "/sequential", 200)
         try:
@@ -201,23 +206,58 @@ def main() -> None:
             single = redemptions(fed, n, threads, tag="single")
         finally:
             fed.stop_all()
-    print(
-        json.dumps(
-            {
-                "transport": "loopback, mutual TLS, unary calls, SQLite stores",
-                "baseline_grpc_echo": baseline,
-                "cross_city_redemption": redeem,
-                "redemption_p50_over_echo_p50": round(redeem["p50_ms"] / baseline["p50_ms"], 1),
-                "concurrent": {
-                    "baseline_grpc_echo": concurrent_echo,
-                    "cross_city_redemption_group_commit": grouped,
-                    "cross_city_redemption_one_command_per_save": single,
-                    "group_commit_speed_up": round(grouped["per_second"] / single["per_second"], 2),
-                },
-            },
-            indent=2,
-        )
-    )
+    return {
+        "transport": "loopback, mutual TLS, unary calls, SQLite stores",
+        "baseline_grpc_echo": baseline,
+        "cross_city_redemption": redeem,
+        "redemption_p50_over_echo_p50": round(redeem["p50_ms"] / baseline["p50_ms"], 1),
+        "concurrent": {
+            "baseline_grpc_echo": concurrent_echo,
+            "cross_city_redemption_group_commit": grouped,
+            "cross_city_redemption_one_command_per_save": single,
+            "group_commit_speed_up": round(grouped["per_second"] / single["per_second"], 2),
+        },
+    }
+
+
+def figures(report: dict[str, Any]) -> list[Figure]:
+    """Each figure of `run`'s report beside the baseline measured in the same run."""
+    echo, redeem = report["baseline_grpc_echo"], report["cross_city_redemption"]
+    c = report["concurrent"]
+    grouped, single = c["cross_city_redemption_group_commit"], c["cross_city_redemption_one_command_per_save"]
+    threads = grouped["threads"]
+    return [
+        figure("redeem.sequential.p50_ms", redeem["p50_ms"], "ms", echo["p50_ms"], "gRPC echo p50, same TLS"),
+        figure("redeem.sequential.p99_ms", redeem["p99_ms"], "ms", echo["p99_ms"], "gRPC echo p99, same TLS"),
+        figure(
+            "redeem.sequential.per_s",
+            redeem["per_second"],
+            "redemptions/s",
+            echo["per_second"],
+            "gRPC echo calls/s",
+        ),
+        figure(
+            "redeem.concurrent.group_commit.per_s",
+            grouped["per_second"],
+            "redemptions/s",
+            c["baseline_grpc_echo"]["per_second"],
+            f"gRPC echo calls/s from {threads} threads",
+        ),
+        figure(
+            "redeem.concurrent.group_commit_vs_one_per_save.per_s",
+            grouped["per_second"],
+            "redemptions/s",
+            single["per_second"],
+            "the same redemptions, one command per save",
+        ),
+        figure(
+            "redeem.concurrent.group_commit.p99_ms",
+            grouped["p99_ms"],
+            "ms",
+            c["baseline_grpc_echo"]["p99_ms"],
+            f"gRPC echo p99 from {threads} threads",
+        ),
+    ]
 
 
 if __name__ == "__main__":

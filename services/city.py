@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import Mapper
+from eventsourcing.persistence import Mapper, Recording
 
 from aggregates import rules
 from aggregates.errors import DomainError, InvalidInput, NotFound, ParticipantNotAllowed
@@ -59,6 +59,8 @@ class CityApplication(
         self.city = city
         self.key = city.config.key
         self.name = app_name(self.key)
+        # Told of every batch of events once it is stored (metrics count saga outcomes here).
+        self.saved_listeners: list[Callable[[Sequence[Any]], None]] = []
         super().__init__(env)
         self.clock = clock
         self.executor = IdempotentExecutor(self, self.key)
@@ -73,6 +75,13 @@ class CityApplication(
             # A rejected log is appealed like an award; upheld, it mints through the same rule.
             self.appeal_remedies["work_log"] = self.workflow.remedy
         self.handlers = self._command_handlers()
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        """After a save has committed: only stored events reach the listeners."""
+        if self.saved_listeners:
+            events = [r.domain_event for r in recordings]
+            for listener in self.saved_listeners:
+                listener(events)
 
     def construct_mapper(self) -> Mapper[UUID]:
         """Personal fields are sealed with their owner's key (see services/privacy/sealing.py)."""

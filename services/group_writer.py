@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -26,10 +27,18 @@ log = logging.getLogger("civfed.node")
 
 
 class GroupWriter:
-    def __init__(self, app: CityApplication, lock: threading.Lock, max_batch: int = 200) -> None:
+    def __init__(
+        self,
+        app: CityApplication,
+        lock: threading.Lock,
+        max_batch: int = 200,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        """`on_batch` is told each batch's size as it is taken (the node's metrics)."""
         self.app = app
         self.lock = lock
         self.max_batch = max_batch
+        self.on_batch = on_batch
         self._queue: list[tuple[Job, Future[dict[str, Any]]]] = []
         self._queue_lock = threading.Lock()
 
@@ -67,6 +76,8 @@ class GroupWriter:
             batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
         if not batch:
             return
+        if self.on_batch is not None:
+            self.on_batch(len(batch))
         try:
             self._run(batch)
         finally:

@@ -57,12 +57,7 @@ class Relay:
 
     @property
     def position(self) -> int:
-        with self.store.transaction() as tx:
-            row = tx.one(
-                "SELECT notification_id FROM relay_positions WHERE city = ? AND topic = ?",
-                (self.city, self.topic),
-            )
-        return int(row[0]) if row else 0
+        return relay_position(self.store, self.city, self.topic)
 
     def _record(self, notification_id: int) -> None:
         with self.store.transaction() as tx:
@@ -190,3 +185,12 @@ class Relay:
 
     def close(self) -> None:
         self._disconnect()
+
+
+def relay_position(store: Store, city: str, topic: str) -> int:
+    """The last notification id the broker acknowledged for `city` on `topic` (0: none)."""
+    with store.transaction() as tx:
+        row = tx.one(
+            "SELECT notification_id FROM relay_positions WHERE city = ? AND topic = ?", (city, topic)
+        )
+    return int(row[0]) if row else 0

@@ -57,7 +57,7 @@ ONE_CITY = ("node", "retention")
 PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 # The key types that can check the signatures the node accepts (services/identity/oidc.py).
 SIGNING_KEY_TYPES = ("RSA", "EC", "OKP")
-NODE_PORTS = ("CIVFED_GRPC_PORT", "CIVFED_PUBLIC_PORT", "CIVFED_HEALTH_PORT")
+NODE_PORTS = ("CIVFED_GRPC_PORT", "CIVFED_PUBLIC_PORT", "CIVFED_HEALTH_PORT", "CIVFED_METRICS_PORT")
 
 
 @dataclass

@@ -16,11 +16,14 @@ import threading
 from contextlib import ExitStack
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from projections.integration import topic_for
 from projections.kafka_source import KafkaSource, topic_ends
 from projections.log_source import catch_up_log, follow_logs, log_source
 from projections.projector import Projector
 from services.city import CityApplication
+from services.metrics import serve_metrics
 from services.settings.cities import Settings, city_keys, cli_environment, load_city, load_settings
 from services.settings.errors import ConfigError
 from services.settings.stream import (
@@ -29,6 +32,7 @@ from services.settings.stream import (
     load_stream_settings,
     read_model_store,
 )
+from services.stream_metrics import ProjectionLag, RelayLag
 
 
 def _env(args: argparse.Namespace) -> dict[str, str]:
@@ -58,20 +62,37 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def project(settings: Settings, stream: StreamSettings, cities: list[str], follow: bool) -> int:
-    """Catch the read models up (and keep following with `follow`); returns events applied."""
+def project(
+    settings: Settings,
+    stream: StreamSettings,
+    cities: list[str],
+    follow: bool,
+    registry: CollectorRegistry | None = None,
+) -> int:
+    """Catch the read models up (and keep following with `follow`); returns events applied.
+    With `registry`, each source's lag is measured there when it is scraped."""
     store = read_model_store(settings, stream)
     projector = Projector(store)
     with ExitStack() as stack:
         stack.callback(store.close)
+
+        def measure(lag: ProjectionLag) -> None:
+            if registry is not None:
+                registry.register(lag)
+                stack.callback(registry.unregister, lag)
+                stack.callback(lag.close)
+
         if stream.CIVFED_KAFKA_BOOTSTRAP:
-            source = KafkaSource(kafka_client_kwargs(stream), cities, projector)
+            kafka = kafka_client_kwargs(stream)
+            source = KafkaSource(kafka, cities, projector)
             stack.callback(source.close)
+            measure(ProjectionLag(lambda: read_model_store(settings, stream), kafka=kafka, cities=cities))
             source.catch_up()
             if follow:
                 source.follow(_stop_on_signals())
             return source.applied
         apps = open_apps(settings, cities, stack)
+        measure(ProjectionLag(lambda: read_model_store(settings, stream), apps=apps))
         applied = sum(catch_up_log(projector, app, key) for key, app in apps)
         if follow:
             follow_logs(projector, apps, _stop_on_signals())
@@ -81,7 +102,14 @@ def project(settings: Settings, stream: StreamSettings, cities: list[str], follo
 def cmd_project(args: argparse.Namespace) -> int:
     env = _env(args)
     settings, stream = load_settings(env), load_stream_settings(env)
-    applied = project(settings, stream, _cities(settings, args.city), args.follow)
+    registry = CollectorRegistry()
+    # Bound before any store is opened: a port in use stops start-up naming its setting.
+    metrics = serve_metrics(registry, stream.CIVFED_METRICS_HOST, stream.CIVFED_METRICS_PORT)
+    try:
+        applied = project(settings, stream, _cities(settings, args.city), args.follow, registry)
+    finally:
+        if metrics is not None:
+            metrics.close()
     print(f"applied {applied} events")
     return 0
 
@@ -126,11 +154,17 @@ def cmd_relay(args: argparse.Namespace) -> int:
         print("civfed relay: set CIVFED_KAFKA_BOOTSTRAP or --kafka HOST:PORT")
         return 2
     stop = _stop_on_signals()
+    registry = CollectorRegistry()
+    metrics = serve_metrics(registry, stream.CIVFED_METRICS_HOST, stream.CIVFED_METRICS_PORT)
     store = read_model_store(settings, stream)
     with ExitStack() as stack:
+        if metrics is not None:
+            stack.callback(metrics.close)
         stack.callback(store.close)
         threads = []
-        for key, app in open_apps(settings, _cities(settings, args.city), stack):
+        apps = open_apps(settings, _cities(settings, args.city), stack)
+        registry.register(RelayLag(apps, lambda: read_model_store(settings, stream)))
+        for key, app in apps:
             relay = Relay(app, key, stream, store)
             stack.callback(relay.close)
             relay.ensure_topic()  # a broker that is down only delays this: publishing retries it

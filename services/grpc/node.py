@@ -15,6 +15,7 @@ from services.city import CityApplication
 from services.federation.acceptor import Acceptor
 from services.federation.home import HomeRedemptions
 from services.federation.ledger import RedemptionLedger
+from services.federation.outcomes import count_outcomes
 from services.federation.partner import Partner
 from services.federation.sweep import sweep
 from services.federation.vouchers import load_private_key, load_public_key
@@ -24,6 +25,7 @@ from services.grpc.partner_client import GrpcPartner
 from services.grpc.tls import channel_credentials
 from services.identity.credentials import CredentialCheck, NewCredential
 from services.identity.oidc import Jwks, StaffTokens
+from services.metrics import NodeMetrics
 from services.prizes import PrizeBook, sweep_claims
 from services.settings.node import NodeSettings
 from services.unit_of_work import Job
@@ -44,14 +46,23 @@ def staff_tokens(settings: NodeSettings) -> StaffTokens | None:
 
 
 class CityNode:
-    def __init__(self, app: CityApplication, settings: NodeSettings) -> None:
+    def __init__(
+        self, app: CityApplication, settings: NodeSettings, metrics: NodeMetrics | None = None
+    ) -> None:
         self.app = app
         self.settings = settings
+        # Its own registry: several nodes in one process (tests) count separately.
+        self.metrics = metrics if metrics is not None else NodeMetrics()
+        self.metrics.batch_limit.set(settings.CIVFED_WRITE_BATCH)
+        sagas = self.metrics.sagas
+        app.saved_listeners.append(count_outcomes(lambda side, outcome: sagas.labels(side, outcome).inc()))
         # One writer at a time in this node: SQLite serialises writes anyway, and
         # contention retries would only burn CPU. Commands that queue up behind
         # the writer are saved together (group commit).
         self.lock = threading.Lock()
-        self.writer = GroupWriter(app, self.lock, settings.CIVFED_WRITE_BATCH)
+        self.writer = GroupWriter(
+            app, self.lock, settings.CIVFED_WRITE_BATCH, on_batch=self.metrics.batch_size.observe
+        )
         self.authenticator = Authenticator(
             staff_tokens(settings), CredentialCheck(app), settings.CIVFED_PARTNERS.keys()
         )

@@ -54,6 +54,7 @@ from services.grpc.credential_service import CredentialService
 from services.grpc.errors import ErrorInterceptor
 from services.grpc.federation_service import FederationService
 from services.grpc.merchant_service import MerchantService
+from services.grpc.metrics import MetricsInterceptor
 from services.grpc.node import CityNode
 from services.grpc.prize_service import PrizeService
 from services.grpc.rights_service import RightsService
@@ -62,6 +63,7 @@ from services.grpc.source_service import SourceService
 from services.grpc.tls import public_server_credentials, server_credentials
 from services.grpc.wallet_service import WalletService
 from services.grpc.workflow_service import WorkflowService
+from services.metrics import MetricsServer, NodeMetrics, serve_metrics
 from services.privacy.reapply import refuse_restored_keys
 from services.settings.cities import City, Settings, load_city, load_settings
 from services.settings.errors import ConfigError
@@ -110,9 +112,11 @@ class Listening:
         # Who is calling is known only once the node's store is open: `access` gets its
         # authenticator then, before the server starts.
         self.access = AccessInterceptor()
+        # Outermost, so it records the status the caller gets; its registry comes with the node.
+        self.metrics = MetricsInterceptor()
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers),
-            interceptors=[ErrorInterceptor(), self.access],
+            interceptors=[self.metrics, ErrorInterceptor(), self.access],
             options=EXCLUSIVE,
         )
         # Kubelet `grpc:` probes speak plaintext, so health alone gets its own port.
@@ -168,13 +172,22 @@ class Listening:
 class RunningNode:
     """A started server plus its sweeper; `stop` drains in-flight calls first."""
 
-    def __init__(self, node: CityNode, settings: NodeSettings, listening: Listening) -> None:
+    def __init__(
+        self,
+        node: CityNode,
+        settings: NodeSettings,
+        listening: Listening,
+        metrics_server: MetricsServer | None = None,
+    ) -> None:
         self.node = node
         self.settings = settings
         self.server = listening.server
         self.port = listening.port
         self.public_port = listening.public_port
+        self.metrics_server = metrics_server
+        self.metrics_port = metrics_server.port if metrics_server is not None else None
         listening.access.authenticator = node.authenticator
+        listening.metrics.metrics = node.metrics
         wallet_pb2_grpc.add_WalletServiceServicer_to_server(WalletService(node), self.server)
         merchant_pb2_grpc.add_MerchantServiceServicer_to_server(MerchantService(node), self.server)
         cashback_pb2_grpc.add_CashbackServiceServicer_to_server(CashbackService(node), self.server)
@@ -221,6 +234,8 @@ class RunningNode:
         self.server.stop(grace).wait()
         self.health_server.stop(0).wait()
         self.sweeper.join(timeout=5)
+        if self.metrics_server is not None:
+            self.metrics_server.close()
         self.node.close()
 
 
@@ -272,18 +287,24 @@ def start_node(
         if listening is None:
             listening = Listening.for_settings(settings)
             undo.callback(listening.close)
+        metrics = NodeMetrics()
+        metrics_server = serve_metrics(
+            metrics.registry, settings.CIVFED_METRICS_HOST, settings.CIVFED_METRICS_PORT
+        )
+        if metrics_server is not None:
+            undo.callback(metrics_server.close)
         city_settings = load_settings(env)
         city = load_city(settings.CIVFED_CITY, city_settings.CIVFED_CITIES_DIR)
         app = _open_app(city, city_settings, clock or node_clock(settings))
         try:
             # A key store restored from before an erasure: not until the erasures are re-applied.
             refuse_restored_keys(app)
-            node = CityNode(app, settings)
+            node = CityNode(app, settings, metrics)
         except BaseException:
             app.close()
             raise
         undo.callback(node.close)
-        return RunningNode(node, settings, listening).start()
+        return RunningNode(node, settings, listening, metrics_server).start()
     except BaseException:
         undo.close()
         raise
@@ -293,7 +314,12 @@ def write_port_file(path: Path, running: RunningNode) -> None:
     """The ports bound, as JSON, for whoever started the node with port 0; replaced whole,
     so a reader never sees half a file."""
     partial = path.with_name(f".{path.name}.partial")
-    ports = {"grpc": running.port, "public": running.public_port, "health": running.health_port}
+    ports = {
+        "grpc": running.port,
+        "public": running.public_port,
+        "health": running.health_port,
+        "metrics": running.metrics_port,
+    }
     partial.write_text(json.dumps(ports) + "\n")
     partial.replace(path)
 
@@ -318,7 +344,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(
         f"civfed: {args.city} serving on {settings.CIVFED_GRPC_HOST}:{running.port}"
         f" (apps, tills and staff on port {running.public_port};"
-        f" plaintext health on port {running.health_port})",
+        f" plaintext health on port {running.health_port}"
+        + (f"; metrics on port {running.metrics_port}" if running.metrics_port is not None else "")
+        + ")",
         file=sys.stderr,
         flush=True,
     )
@@ -335,6 +363,7 @@ def add_serve_parser(sub: Any) -> None:
     serve.add_argument(
         "--port-file",
         type=Path,
-        help='once serving, write the ports bound here as JSON: {"grpc": ..., "public": ..., "health": ...}',
+        help='once serving, write the ports bound here as JSON: {"grpc": ..., "public": ..., "health": ...,'
+        ' "metrics": ... or null}',
     )
     serve.set_defaults(func=cmd_serve)

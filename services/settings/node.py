@@ -59,6 +59,10 @@ class NodeSettings(BaseSettings):
     CIVFED_CALL_TIMEOUT_SECONDS: float = Field(default=5, gt=0)
     CIVFED_SWEEP_SECONDS: float = Field(default=2, gt=0)
     CIVFED_SHUTDOWN_GRACE_SECONDS: float = Field(default=10, ge=0)
+    # Prometheus metrics at http://HOST:PORT/metrics. Unset: none are served; 0: a port the
+    # kernel picks, as for the ports above (`civfed serve --port-file` says which).
+    CIVFED_METRICS_HOST: str = "127.0.0.1"
+    CIVFED_METRICS_PORT: int | None = Field(default=None, ge=0, le=65535)
     # Most commands saved in one transaction when calls queue up (1: one per save).
     CIVFED_WRITE_BATCH: int = Field(default=200, ge=1, le=10_000)
     # Tests and demos only: the node's clock runs this file's number of seconds ahead of

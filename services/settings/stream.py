@@ -48,6 +48,10 @@ class StreamSettings(BaseSettings):
     CIVFED_READ_MODELS_URL: str = ""
     CIVFED_DASHBOARD_HOST: str = "127.0.0.1"
     CIVFED_DASHBOARD_PORT: int = 8470
+    # The relay's and the projector's Prometheus metrics (lag), at http://HOST:PORT/metrics.
+    # Unset: none are served; 0: a port the kernel picks.
+    CIVFED_METRICS_HOST: str = "127.0.0.1"
+    CIVFED_METRICS_PORT: int | None = Field(default=None, ge=0, le=65535)
 
     @model_validator(mode="after")
     def check_kafka_security(self) -> StreamSettings:

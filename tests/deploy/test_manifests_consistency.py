@@ -234,7 +234,13 @@ def test_ports_and_probes_match_the_apps_defaults(overlays: dict[str, list[Doc]]
             ("CIVFED_HEALTH_PORT", health_port),
         ):
             assert int(env.get(setting, port)) == port, (name, setting)
-        assert _ports(c) == {"grpc": grpc_port, "grpc-public": public_port, "grpc-health": health_port}
+        metrics_port = int(env["CIVFED_METRICS_PORT"])
+        assert _ports(c) == {
+            "grpc": grpc_port,
+            "grpc-public": public_port,
+            "grpc-health": health_port,
+            "metrics": metrics_port,
+        }
         assert env["CIVFED_GRPC_HOST"] == "0.0.0.0"  # the kubelet and the Service reach the pod IP
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             assert c[probe]["grpc"] == {"port": health_port}, (name, probe)
@@ -247,6 +253,23 @@ def test_ports_and_probes_match_the_apps_defaults(overlays: dict[str, list[Doc]]
         assert [(p["name"], p["port"], p["targetPort"]) for p in public["ports"]] == [
             ("grpc-public", public_port, "grpc-public")
         ]
+
+        # Node, relay and projector serve metrics on the pod IP, and say where to scrape.
+        for component in ("node", "relay", "projector"):
+            dep = one(docs, "Deployment", f"civfed-{component}")
+            served = dep["spec"]["template"]["spec"]["containers"][0]
+            senv = effective_env(docs, served)
+            assert senv["CIVFED_METRICS_HOST"] == "0.0.0.0", (name, component)
+            assert int(senv["CIVFED_METRICS_PORT"]) == metrics_port, (name, component)
+            assert _ports(served)["metrics"] == metrics_port, (name, component)
+            annotations = dep["spec"]["template"]["metadata"]["annotations"]
+            assert annotations == {
+                "prometheus.io/scrape": "true",
+                "prometheus.io/port": str(metrics_port),
+                "prometheus.io/path": "/metrics",
+            }, (name, component)
+        metrics_in = one(docs, "NetworkPolicy", "allow-metrics-ingress")["spec"]["ingress"]
+        assert [p["port"] for rule in metrics_in for p in rule["ports"]] == [metrics_port]
 
         dash = one(docs, "Deployment", "civfed-dashboard")["spec"]["template"]["spec"]["containers"][0]
         denv = effective_env(docs, dash)
@@ -273,6 +296,7 @@ def test_ports_and_probes_match_the_apps_defaults(overlays: dict[str, list[Doc]]
         str(public_port),
         str(health_port),
         str(http_port),
+        str(metrics_port),
     ]
 
 

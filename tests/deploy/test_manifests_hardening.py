@@ -154,7 +154,13 @@ def test_network_policies_deny_by_default_and_open_only_what_each_role_needs(
             egress = {
                 p["port"] for pol in applying for r in pol["spec"].get("egress", []) for p in r["ports"]
             }
-            expected_in = {"node": {grpc_port, public_port}, "dashboard": {http_port}}.get(role(c), set())
+            metrics = {int(env["CIVFED_METRICS_PORT"])}
+            expected_in = {
+                "node": {grpc_port, public_port} | metrics,
+                "relay": metrics,
+                "projector": metrics,
+                "dashboard": {http_port},
+            }.get(role(c), set())
             # The node fetches the identity provider's keys over https when the JWKS is a URL.
             jwks_url = str(env.get("CIVFED_OIDC_JWKS", "")).startswith("https://")
             expected_out = {
@@ -186,6 +192,11 @@ def test_network_policies_deny_by_default_and_open_only_what_each_role_needs(
         assert public_rules, name
         for rule in public_rules:
             assert [p["port"] for p in rule["ports"]] == [public_port], (name, rule)
+            assert rule.get("from") and all("ipBlock" not in peer for peer in rule["from"]), (name, rule)
+            for peer in rule["from"]:
+                assert peer["namespaceSelector"]["matchLabels"] and peer["podSelector"]["matchLabels"], name
+        # Metrics only to Prometheus in the monitoring namespace: no address range, no port else.
+        for rule in one(docs, "NetworkPolicy", "allow-metrics-ingress")["spec"]["ingress"]:
             assert rule.get("from") and all("ipBlock" not in peer for peer in rule["from"]), (name, rule)
             for peer in rule["from"]:
                 assert peer["namespaceSelector"]["matchLabels"] and peer["podSelector"]["matchLabels"], name
