@@ -5,11 +5,9 @@ Only times and pseudonymous ids arrive here; reasons stay in the city's store.
 
 from __future__ import annotations
 
-from statistics import median
-from typing import Any
+import datetime as dt
 
 from civfed.v1 import events_pb2
-from projections.kanon import K_ANONYMITY, cell
 from projections.store import Tx
 
 
@@ -35,14 +33,33 @@ class Appeals:
             )
 
 
-def appeal_figures(tx: Tx, city: str, k: int = K_ANONYMITY) -> dict[str, Any]:
-    """The number of appeals, and the median hours from filing to decision (k-anonymous)."""
+def appeal_cells(tx: Tx, city: str, wait_cap_hours: int) -> dict[str, dict[str, dict[str, tuple[int, int]]]]:
+    """Weekly base cells, metric -> week start -> {"": (value, distinct filers)}:
+
+    - `appeals`: appeals filed in the week;
+    - `appeals_decided`: appeals decided in the week;
+    - `appeal_wait_hours`: their hours from filing to decision, each capped at
+      `wait_cap_hours` so that one appeal moves the sum by a bounded amount.
+    """
     rows = tx.all("SELECT wallet_id, filed_at, decided_at FROM rm_appeals WHERE city = ?", (city,))
-    filers = {str(w) for w, _, _ in rows}
-    decided = [(str(w), int(d) - int(f)) for w, f, d in rows if d is not None]
-    waits = [seconds for _, seconds in decided]
-    hours = int(median(waits)) // 3600 if waits else 0
-    return {
-        "appeals": cell(len(rows), len(filers), k),
-        "median_hours_to_decision": cell(hours, len({w for w, _ in decided}), k),
+    sums: dict[tuple[str, str], int] = {}
+    people: dict[tuple[str, str], set[str]] = {}
+
+    def add(metric: str, at: int, value: int, wallet: str) -> None:
+        d = dt.datetime.fromtimestamp(at, dt.UTC).date()
+        cell = (metric, (d - dt.timedelta(days=d.weekday())).isoformat())
+        sums[cell] = sums.get(cell, 0) + value
+        people.setdefault(cell, set()).add(wallet)
+
+    for wallet, filed, decided in rows:
+        add("appeals", int(filed), 1, str(wallet))
+        if decided is not None:
+            add("appeals_decided", int(decided), 1, str(wallet))
+            hours = min((int(decided) - int(filed)) // 3600, wait_cap_hours)
+            add("appeal_wait_hours", int(decided), hours, str(wallet))
+    out: dict[str, dict[str, dict[str, tuple[int, int]]]] = {
+        m: {} for m in ("appeals", "appeals_decided", "appeal_wait_hours")
     }
+    for (metric, week), value in sums.items():
+        out[metric][week] = {"": (value, len(people[(metric, week)]))}
+    return out

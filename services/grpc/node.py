@@ -11,6 +11,7 @@ from uuid import UUID
 from aggregates.credential import OwnerKind
 from aggregates.redemption import Terms
 from civfed.v1 import common_pb2
+from projections.store import Store
 from services.city import CityApplication
 from services.federation.acceptor import Acceptor
 from services.federation.home import HomeRedemptions
@@ -25,6 +26,7 @@ from services.grpc.tls import channel_credentials
 from services.identity.credentials import CredentialCheck, NewCredential
 from services.identity.oidc import Jwks, StaffTokens
 from services.prizes import PrizeBook, sweep_claims
+from services.settings.disclosure import policy_for
 from services.settings.node import NodeSettings
 from services.unit_of_work import Job
 
@@ -73,6 +75,11 @@ class CityNode:
         self.acceptor = Acceptor(app, self.partners, keys, self.lock, self.writer.execute)
         self.ledger = RedemptionLedger()
         self.prizes = PrizeBook()
+        # Where published figures (the equilibrium report) are drawn once and kept, and under
+        # which terms. `start_node` gives the read-model store the dashboard shares, so both
+        # show one draw; a node built without it keeps its draws for its own lifetime.
+        self.figures = Store("sqlite:///:memory:")
+        self.disclosure = policy_for(app.city.config, [app.city.config])
 
     def execute(self, cmd: Job) -> dict[str, Any]:
         return self.writer.execute(cmd)
@@ -116,4 +123,5 @@ class CityNode:
     def close(self) -> None:
         for partner in self.partners.values():
             partner.close()
+        self.figures.close()
         self.app.close()

@@ -64,9 +64,11 @@ from services.grpc.wallet_service import WalletService
 from services.grpc.workflow_service import WorkflowService
 from services.privacy.reapply import refuse_restored_keys
 from services.settings.cities import City, Settings, load_city, load_settings
+from services.settings.disclosure import disclosure_policies
 from services.settings.errors import ConfigError
 from services.settings.node import NodeSettings, load_node_settings
 from services.settings.node_files import check_node_files
+from services.settings.stream import load_stream_settings, read_model_store
 
 log = logging.getLogger("civfed.node")
 SERVICES = [
@@ -279,6 +281,9 @@ def start_node(
             # A key store restored from before an erasure: not until the erasures are re-applied.
             refuse_restored_keys(app)
             node = CityNode(app, settings)
+            node.figures.close()
+            node.figures = read_model_store(city_settings, load_stream_settings(env))
+            node.disclosure = disclosure_policies(city_settings.CIVFED_CITIES_DIR)[city.config.key]
         except BaseException:
             app.close()
             raise
