@@ -182,7 +182,7 @@ def city_dashboard(
     out["mean_hours_to_decision"] = (
         {"value": hours["value"] // decided["value"], "protection": {"method": "ratio of published sums"}}
         if decided.get("value") and "value" in hours
-        else {"suppressed": True, "reason": "no published cell"}
+        else {"suppressed": True, "reason": "no published decisions"}
     )
     report = equilibrium(tx, city, policy, pub.now, noise)
     if report is not None:  # a depreciating currency: its equilibrium and treasury

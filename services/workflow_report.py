@@ -16,7 +16,7 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 
-from projections.disclosure import Policy
+from projections.disclosure import Noise, Policy, opendp_noise
 from projections.log_source import catch_up_log
 from projections.projector import Projector
 from projections.store import Store
@@ -25,13 +25,18 @@ from projections.workflow_view import equilibrium
 
 
 def equilibrium_report(
-    app: Application[UUID], city: str, published: Store, policy: Policy, now: dt.datetime
+    app: Application[UUID],
+    city: str,
+    published: Store,
+    policy: Policy,
+    now: dt.datetime,
+    noise: Noise = opendp_noise,
 ) -> dict[str, Any] | None:
     store = Store("sqlite:///:memory:")
     try:
         catch_up_log(Projector(store, [WorkflowMoney()]), app, city)
         with store.transaction() as tx, published.transaction() as out:
-            return equilibrium(tx, city, policy, now, published_tx=out)
+            return equilibrium(tx, city, policy, now, noise, published_tx=out)
     finally:
         store.close()
 

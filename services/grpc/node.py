@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import tempfile
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -45,6 +48,11 @@ def staff_tokens(settings: NodeSettings) -> StaffTokens | None:
     )
 
 
+def private_figures() -> Callable[[], Store]:
+    folder = Path(tempfile.mkdtemp(prefix="civfed-figures-"))
+    return lambda: Store(f"sqlite:///{folder / 'figures.sqlite'}")
+
+
 class CityNode:
     def __init__(self, app: CityApplication, settings: NodeSettings) -> None:
         self.app = app
@@ -76,9 +84,10 @@ class CityNode:
         self.ledger = RedemptionLedger()
         self.prizes = PrizeBook()
         # Where published figures (the equilibrium report) are drawn once and kept, and under
-        # which terms. `start_node` gives the read-model store the dashboard shares, so both
-        # show one draw; a node built without it keeps its draws for its own lifetime.
-        self.figures = Store("sqlite:///:memory:")
+        # which terms: a new connection per call, as calls come on any worker thread.
+        # `start_node` gives the read-model store the dashboard shares, so both show one
+        # draw; a node built without it keeps its draws in a private file.
+        self.figures: Callable[[], Store] = private_figures()
         self.disclosure = policy_for(app.city.config, [app.city.config])
 
     def execute(self, cmd: Job) -> dict[str, Any]:
@@ -123,5 +132,4 @@ class CityNode:
     def close(self) -> None:
         for partner in self.partners.values():
             partner.close()
-        self.figures.close()
         self.app.close()

@@ -281,8 +281,8 @@ def start_node(
             # A key store restored from before an erasure: not until the erasures are re-applied.
             refuse_restored_keys(app)
             node = CityNode(app, settings)
-            node.figures.close()
-            node.figures = read_model_store(city_settings, load_stream_settings(env))
+            stream = load_stream_settings(env)
+            node.figures = lambda: read_model_store(city_settings, stream)
             node.disclosure = disclosure_policies(city_settings.CIVFED_CITIES_DIR)[city.config.key]
         except BaseException:
             app.close()

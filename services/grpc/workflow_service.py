@@ -177,9 +177,13 @@ class WorkflowService(workflow_pb2_grpc.WorkflowServiceServicer):
 
     def GetEquilibriumReport(self, request: Any, context: grpc.ServicerContext) -> Any:
         self.wf  # noqa: B018 -- a city without a workflow refuses, as every call here does
-        report = equilibrium_report(
-            self.app, self.app.key, self.node.figures, self.node.disclosure, self.app.clock()
-        )
+        figures = self.node.figures()
+        try:
+            report = equilibrium_report(
+                self.app, self.app.key, figures, self.node.disclosure, self.app.clock()
+            )
+        finally:
+            figures.close()
         if report is None:
             return workflow_pb2.EquilibriumReport(city=self.app.key, available=False)
         return report_message(report)
