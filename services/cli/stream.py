@@ -14,6 +14,7 @@ import socket
 import sys
 import threading
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -153,6 +154,7 @@ def serve_dashboard(
     listening yet. `settings_named`: what names the port and the host, for a refusal."""
     import uvicorn
 
+    from services.clock import Clock, OffsetClock, utcnow
     from services.dashboard.app import create_app
     from services.settings.disclosure import disclosure_policies
 
@@ -162,11 +164,12 @@ def serve_dashboard(
         store = read_model_store(settings, stream)
         bound = sock.getsockname()[1]
         print(f"Dashboard: http://{host}:{bound}/", flush=True)
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(store, disclosure_policies(settings.CIVFED_CITIES_DIR)), log_level="warning"
-            )
-        )
+        # The clock decides which days are closed; tests and demos move it with the same
+        # offset file as the nodes (CIVFED_CLOCK_OFFSET_FILE).
+        offset = os.environ.get("CIVFED_CLOCK_OFFSET_FILE")
+        clock: Clock = OffsetClock(Path(offset)) if offset else utcnow
+        app = create_app(store, disclosure_policies(settings.CIVFED_CITIES_DIR), clock)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
         server.run(sockets=[sock])
 
 
