@@ -123,28 +123,47 @@ def publish(
     stored, whatever `cells` now says of it; a new one is decided and drawn once.
     """
     tx.execute(PUBLISHED_DDL)
-    stored = {
-        str(r[0]): r[1:]
-        for r in tx.all(
+
+    def stored() -> dict[str, tuple[Any, ...]]:
+        rows = tx.all(
             "SELECT key, noised, epsilon, sensitivity, k, method FROM rm_published_cells "
             "WHERE city = ? AND period = ? AND metric = ?",
             (city, period.key, metric),
         )
-    }
-    for key in sorted(set(cells) - set(stored)):
+        return {str(r[0]): r[1:] for r in rows}
+
+    kept = stored()
+    new = sorted(set(cells) - set(kept))
+    for key in new:
         value, people = cells[key]
         noised: int | None = None
         method = "suppressed"
         if people >= k:
             # Post-processing (flooring at zero) costs no privacy.
             noised, method = max(0, noise(value, sensitivity / epsilon)), "laplace"
-        row = (noised, epsilon, sensitivity, k, method)
+        # Another reader (the node's report, a second dashboard) may have drawn this cell
+        # meanwhile: its draw stands, and this one is discarded unseen.
         tx.execute(
-            "INSERT INTO rm_published_cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (city, period.key, metric, key, value, people, *row, now.isoformat()),
+            "INSERT INTO rm_published_cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (city, period, metric, key) DO NOTHING",
+            (
+                city,
+                period.key,
+                metric,
+                key,
+                value,
+                people,
+                noised,
+                epsilon,
+                sensitivity,
+                k,
+                method,
+                now.isoformat(),
+            ),
         )
-        stored[key] = row
-    return {key: figure(period, *stored[key]) for key in sorted(stored)}
+    if new:
+        kept = stored()
+    return {key: figure(period, *kept[key]) for key in sorted(kept)}
 
 
 def figure(
