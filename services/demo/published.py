@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any
 
 from projections.dashboard_view import cities, city_dashboard, federation_dashboard
-from services.settings.cities import Settings
+from services.settings.cities import Settings, load_city
 from services.settings.disclosure import disclosure_policies
 from services.settings.stream import load_stream_settings, read_model_store
 
@@ -38,6 +38,7 @@ def published_figures(settings: Settings, now: dt.datetime | None = None) -> dic
             **{metric: _season(board["daily"][metric]) for metric in ("issued", "spent", "co2_g")},
             "epsilon_per_day": board["protection"]["epsilon_per_day"],
             "k": board["k"],
+            "decimals": load_city(city, settings.CIVFED_CITIES_DIR).config.currency.decimals,
         }
         for city, board in boards.items()
     }
@@ -48,22 +49,33 @@ def _fmt(c: dict[str, Any]) -> str:
     return f"{c['value']:,}" if "value" in c else "suppressed"
 
 
+def _amount(season: dict[str, Any], decimals: int) -> str:
+    if not season["days"]:
+        return "-"
+    return f"{season['total'] / 10**decimals:,.{decimals}f}"
+
+
 def render_published(published: dict[str, Any]) -> str:
     lines = [
         "Published figures (what the dashboards and their JSON API show): closed days only; a cell from",
         "fewer than k people suppressed, every other noised once (discrete Laplace, ε per day) and kept;",
-        "each season total is the sum of the published days. Amounts in the smallest unit.",
-        f"{'city':<14}{'ε/day':>6}{'days':>6}{'issued':>12}{'suppr.':>8}{'spent':>12}{'suppr.':>8}"
-        f"{'CO2 g':>14}{'suppr.':>8}",
+        "each season total is the sum of the published days (suppr.: days withheld).",
+        f"{'city':<14}{'ε/day':>6}{'days':>6}{'issued':>13}{'suppr.':>8}{'spent':>13}{'suppr.':>8}"
+        f"{'CO2 saved':>13}{'suppr.':>8}",
     ]
     for city, c in published["cities"].items():
+        co2 = f"{c['co2_g']['total'] / 1_000_000:,.1f} t" if c["co2_g"]["days"] else "-"
         lines.append(
             f"{city:<14}{c['epsilon_per_day']:>6}{c['issued']['days']:>6}"
-            + "".join(
-                f"{c[m]['total']:>{w},}{c[m]['suppressed_days']:>8}"
-                for m, w in (("issued", 12), ("spent", 12), ("co2_g", 14))
-            )
+            f"{_amount(c['issued'], c['decimals']):>13}{c['issued']['suppressed_days']:>8}"
+            f"{_amount(c['spent'], c['decimals']):>13}{c['spent']['suppressed_days']:>8}"
+            f"{co2:>13}{c['co2_g']['suppressed_days'] if c['co2_g']['days'] else '-':>8}"
         )
-    lines += ["", "Tokens redeemed at partner cities' shops, published per closed week (home units, noised):"]
+    lines += [
+        "",
+        "Tokens redeemed at partner cities' shops, published per closed week (home units, noised and",
+        "floored at zero; one redeemer may move a week by up to the partner's cap, so small figures",
+        "are mostly noise):",
+    ]
     lines += [f"  {s['from']} → {s['to']}: {_fmt(s)}" for s in published["settlement"]]
     return "\n".join(lines)
