@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable
@@ -48,11 +49,6 @@ def staff_tokens(settings: NodeSettings) -> StaffTokens | None:
     )
 
 
-def private_figures() -> Callable[[], Store]:
-    folder = Path(tempfile.mkdtemp(prefix="civfed-figures-"))
-    return lambda: Store(f"sqlite:///{folder / 'figures.sqlite'}")
-
-
 class CityNode:
     def __init__(self, app: CityApplication, settings: NodeSettings) -> None:
         self.app = app
@@ -87,7 +83,10 @@ class CityNode:
         # which terms: a new connection per call, as calls come on any worker thread.
         # `start_node` gives the read-model store the dashboard shares, so both show one
         # draw; a node built without it keeps its draws in a private file.
-        self.figures: Callable[[], Store] = private_figures()
+        self.private_figures = Path(tempfile.mkdtemp(prefix="civfed-figures-"))
+        self.figures: Callable[[], Store] = lambda: Store(
+            f"sqlite:///{self.private_figures / 'figures.sqlite'}"
+        )
         self.disclosure = policy_for(app.city.config, [app.city.config])
 
     def execute(self, cmd: Job) -> dict[str, Any]:
@@ -132,4 +131,5 @@ class CityNode:
     def close(self) -> None:
         for partner in self.partners.values():
             partner.close()
+        shutil.rmtree(self.private_figures, ignore_errors=True)
         self.app.close()
