@@ -33,25 +33,35 @@ class Appeals:
             )
 
 
-def appeal_cells(tx: Tx, city: str, wait_cap_hours: int) -> dict[str, dict[str, dict[str, tuple[int, int]]]]:
+def appeal_cells(
+    tx: Tx, city: str, per_person: int, wait_cap_hours: int
+) -> dict[str, dict[str, dict[str, tuple[int, int]]]]:
     """Weekly base cells, metric -> week start -> {"": (value, distinct filers)}:
 
     - `appeals`: appeals filed in the week;
     - `appeals_decided`: appeals decided in the week;
     - `appeal_wait_hours`: their hours from filing to decision, each capped at
-      `wait_cap_hours` so that one appeal moves the sum by a bounded amount.
+      `wait_cap_hours`.
+
+    At most `per_person` of one wallet's appeals count in a week, so one person moves a
+    cell by at most `per_person` (or `per_person` × `wait_cap_hours` hours): the noise's
+    sensitivity is enforced here, not assumed.
     """
     rows = tx.all("SELECT wallet_id, filed_at, decided_at FROM rm_appeals WHERE city = ?", (city,))
     sums: dict[tuple[str, str], int] = {}
     people: dict[tuple[str, str], set[str]] = {}
+    counted: dict[tuple[str, str, str], int] = {}
 
     def add(metric: str, at: int, value: int, wallet: str) -> None:
         d = dt.datetime.fromtimestamp(at, dt.UTC).date()
         cell = (metric, (d - dt.timedelta(days=d.weekday())).isoformat())
+        if counted.get((*cell, wallet), 0) >= per_person:
+            return
+        counted[(*cell, wallet)] = counted.get((*cell, wallet), 0) + 1
         sums[cell] = sums.get(cell, 0) + value
         people.setdefault(cell, set()).add(wallet)
 
-    for wallet, filed, decided in rows:
+    for wallet, filed, decided in sorted(rows, key=lambda r: (int(r[1]), str(r[0]))):
         add("appeals", int(filed), 1, str(wallet))
         if decided is not None:
             add("appeals_decided", int(decided), 1, str(wallet))

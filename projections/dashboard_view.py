@@ -151,9 +151,9 @@ def city_dashboard(
     policy = policy or Policy()
     pub = Publisher(tx, city, policy, now or dt.datetime.now(dt.UTC), noise)
     daily = {m: pub.series(m, _raw(tx, city, m), "day") for m in DAILY}
-    # One appeal's wait is capped so that one person moves the hours' sum by at most its bound.
-    cap = policy.bound("appeal_wait_hours") // max(1, policy.bound("appeals_decided"))
-    appeals = appeal_cells(tx, city, cap)
+    # One person's appeals in a week, and each wait, are capped, so the bounds hold.
+    per_person = policy.bound("appeals_decided")
+    appeals = appeal_cells(tx, city, per_person, policy.bound("appeal_wait_hours") // per_person)
     weekly = {m: pub.series(m, appeals[m] if m in appeals else _weekly(tx, city, m), "week") for m in WEEKLY}
     days = sorted({d for series in daily.values() for d in series})
     out: dict[str, Any] = {

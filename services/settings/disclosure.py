@@ -8,8 +8,9 @@ the cap; otherwise from `[disclosure]`:
 - redemptions at partner shops per week: the partner's `per_redemption_cap` (the largest
   over the partners that accept this city's tokens) × `max_redemptions_per_week`;
 - a month's money supply: `max_holding` (one person's holding at month end);
-- appeal waits: `max_appeals_per_week` × `appeal_wait_cap_hours` (each wait is capped when
-  summed, so this bound is enforced, not assumed);
+- appeals: `max_appeals_per_week`, and their waits `max_appeals_per_week` ×
+  `appeal_wait_cap_hours` (a wallet's further appeals in a week are not counted and each wait
+  is capped when summed, so these bounds are enforced, not assumed);
 - the others straight from `[disclosure]`; "active" counts a person once, so 1.
 """
 

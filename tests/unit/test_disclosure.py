@@ -149,3 +149,25 @@ def test_sensitivity_comes_from_the_partners_caps_where_they_exist() -> None:
         bologna.disclosure.max_spend_per_day * bologna.disclosure.max_redemptions_per_week
     )
     assert all(p.k >= 10 and p.bounds["active"] == 1 for p in policies.values())
+
+
+def test_one_persons_appeals_in_a_week_count_at_most_the_bound(tmp_path: Path) -> None:
+    from projections.appeals import Appeals, appeal_cells
+
+    store = Store(f"sqlite:///{tmp_path / 'rm.sqlite'}")
+    monday = int(at("2026-05-04T09:00:00").timestamp())
+    with store.transaction() as tx:
+        for ddl in Appeals.ddl:
+            tx.execute(ddl)
+        # One wallet files five appeals on Monday, each decided 100 hours later; another files one.
+        for n in range(5):
+            tx.execute(
+                "INSERT INTO rm_appeals VALUES ('vienna', ?, 'w1', ?, ?)",
+                (f"a{n}", monday + n, monday + n + 100 * 3600),
+            )
+        tx.execute("INSERT INTO rm_appeals VALUES ('vienna', 'b', 'w2', ?, NULL)", (monday,))
+        cells = appeal_cells(tx, "vienna", per_person=2, wait_cap_hours=72)
+    store.close()
+    assert cells["appeals"] == {"2026-05-04": {"": (3, 2)}}  # w1's first two, and w2's one
+    assert cells["appeals_decided"] == {"2026-05-04": {"": (2, 1)}}
+    assert cells["appeal_wait_hours"] == {"2026-05-04": {"": (2 * 72, 1)}}  # each wait capped at 72
