@@ -180,3 +180,13 @@ def test_the_published_figure_is_noise_drawn_once_and_stated(city: City) -> None
         )
     assert len(rows) == 1 and rows[0][:2] == (30, 10) and rows[0][3] == "laplace"
     assert rows[0][2] == readings[0]
+
+
+def test_a_rebuild_of_the_read_models_draws_nothing_new(city: City) -> None:
+    """A rebuild empties and replays the read models; the kept draws are not a read model, so
+    the figures after it are the figures before it (a rebuild is no way to a second sample)."""
+    city.bus_rides(MAY_4, 10)
+    before = city.board(DURING_MAY_5)
+    city.projector.reset()
+    assert city.raw("SELECT COUNT(*) FROM rm_cells") == 0
+    assert city.board(DURING_MAY_5) == before
