@@ -135,6 +135,7 @@ def protection_note(policy: Policy) -> dict[str, Any]:
         "k": policy.k,
         "epsilon_per_day": policy.epsilon_per_day,
         "epsilon_per_week": policy.epsilon_per_week,
+        "epsilon_per_month": policy.epsilon_per_month,
         "daily_metrics": list(DAILY),
         "weekly_metrics": list(WEEKLY),
         "sensitivity": {m: 1 if m == "active" else policy.bound(m) for m in (*DAILY, *WEEKLY)},

@@ -66,6 +66,7 @@ def test_api_lists_cities_and_serves_protected_figures_of_closed_days(dashboard_
     vienna = get_json(f"{dashboard_url}/api/city/vienna")
     assert len(vienna["days"]) == 28  # the demo's four weeks, dated on its own clock, all closed now
     assert vienna["protection"]["epsilon_per_day"] == 2.0 and vienna["protection"]["k"] == 10
+    assert vienna["protection"]["epsilon_per_week"] == vienna["protection"]["epsilon_per_month"] == 2.0
     co2 = vienna["cells"]["co2_g"]
     shown = [day[""] for day in co2.values() if "value" in day[""]]
     assert shown and all(c["protection"]["sensitivity"] == 40000 for c in shown)
