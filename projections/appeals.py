@@ -7,12 +7,10 @@ erasure replaces the filer's pseudonym, and the appeal's id, with random tokens
 
 from __future__ import annotations
 
-from statistics import median
-from typing import Any
+import datetime as dt
 
 from civfed.v1 import events_pb2
 from projections.erasure import ERASED, rekey, rename
-from projections.kanon import K_ANONYMITY, cell
 from projections.store import Tx
 
 
@@ -41,14 +39,43 @@ class Appeals:
             rename(tx, "rm_appeals", "city", e)
 
 
-def appeal_figures(tx: Tx, city: str, k: int = K_ANONYMITY) -> dict[str, Any]:
-    """The number of appeals, and the median hours from filing to decision (k-anonymous)."""
+def appeal_cells(
+    tx: Tx, city: str, per_person: int, wait_cap_hours: int
+) -> dict[str, dict[str, dict[str, tuple[int, int]]]]:
+    """Weekly base cells, metric -> week start -> {"": (value, distinct filers)}:
+
+    - `appeals`: appeals filed in the week;
+    - `appeals_decided`: appeals decided in the week;
+    - `appeal_wait_hours`: their hours from filing to decision, each capped at
+      `wait_cap_hours`.
+
+    At most `per_person` of one wallet's appeals count in a week, so one person moves a
+    cell by at most `per_person` (or `per_person` × `wait_cap_hours` hours): the noise's
+    sensitivity is enforced here, not assumed.
+    """
     rows = tx.all("SELECT wallet_id, filed_at, decided_at FROM rm_appeals WHERE city = ?", (city,))
-    filers = {str(w) for w, _, _ in rows}
-    decided = [(str(w), int(d) - int(f)) for w, f, d in rows if d is not None]
-    waits = [seconds for _, seconds in decided]
-    hours = int(median(waits)) // 3600 if waits else 0
-    return {
-        "appeals": cell(len(rows), len(filers), k),
-        "median_hours_to_decision": cell(hours, len({w for w, _ in decided}), k),
+    sums: dict[tuple[str, str], int] = {}
+    people: dict[tuple[str, str], set[str]] = {}
+    counted: dict[tuple[str, str, str], int] = {}
+
+    def add(metric: str, at: int, value: int, wallet: str) -> None:
+        d = dt.datetime.fromtimestamp(at, dt.UTC).date()
+        cell = (metric, (d - dt.timedelta(days=d.weekday())).isoformat())
+        if counted.get((*cell, wallet), 0) >= per_person:
+            return
+        counted[(*cell, wallet)] = counted.get((*cell, wallet), 0) + 1
+        sums[cell] = sums.get(cell, 0) + value
+        people.setdefault(cell, set()).add(wallet)
+
+    for wallet, filed, decided in sorted(rows, key=lambda r: (int(r[1]), str(r[0]))):
+        add("appeals", int(filed), 1, str(wallet))
+        if decided is not None:
+            add("appeals_decided", int(decided), 1, str(wallet))
+            hours = min((int(decided) - int(filed)) // 3600, wait_cap_hours)
+            add("appeal_wait_hours", int(decided), hours, str(wallet))
+    out: dict[str, dict[str, dict[str, tuple[int, int]]]] = {
+        m: {} for m in ("appeals", "appeals_decided", "appeal_wait_hours")
     }
+    for (metric, week), value in sums.items():
+        out[metric][week] = {"": (value, len(people[(metric, week)]))}
+    return out

@@ -1,22 +1,25 @@
-"""The equilibrium report of a depreciating currency, month by month, k-anonymous.
+"""The equilibrium report of a depreciating currency, month by month, for closed months only.
 
-Per month: tokens minted, depreciated, spent in shops, paid as municipal tax,
-lapsed in closed wallets, and the money supply at month end; then the current issuance rate and the
-steady-state supply it leads to under linear depreciation,
-issuance per year × period / 2. Every figure is a `kanon.cell`; a derived
-figure is withheld whenever one of the figures it is derived from is.
+Per closed month, five base cells: tokens minted, spent in shops, paid as municipal tax,
+lapsed in closed wallets, and the money supply at month end. Each is published the way
+every dashboard figure is (`projections.disclosure`: k people, discrete Laplace noise drawn
+once and stored). Depreciation, the issuance rate and the steady-state supply are computed
+from those published figures only (issuance per year × period / 2), so a derived figure is
+withheld whenever one it is derived from is, and reveals nothing the published cells do not.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from aggregates.depreciation import DAYS_PER_YEAR, steady_state_supply, total_at
-from projections.kanon import K_ANONYMITY, cell
+from projections.disclosure import Noise, Period, Policy, opendp_noise, publish, total
 from projections.store import Tx
 from projections.workflow import load_lots, month_end, next_month, wallet_months
 
 FLOWS = ("minted", "spent", "tax", "lapsed")  # lapsed: left in a wallet when it closed
+CELLS = (*FLOWS, "supply")  # the base cells of one month; the month's budget is split over them
 RATE_MONTHS = 3  # the current issuance rate: the latest three months, annualised
 
 
@@ -25,20 +28,24 @@ def _published(c: dict[str, Any]) -> bool:
 
 
 def _derived(value: int, sources: list[dict[str, Any]], k: int) -> dict[str, Any]:
-    if all(_published(s) or s.get("empty") for s in sources):
-        return {"value": value}
-    return {"suppressed": True, "reason": f"derived from a figure with fewer than {k} people"}
+    if all(_published(s) for s in sources):
+        return {"value": value, "protection": {"method": "derived from published cells"}}
+    return {"suppressed": True, "reason": "derived from a suppressed figure"}
 
 
-def _flow(value: int, people: int, k: int) -> dict[str, Any]:
-    out = cell(value, people, k)
-    if people == 0:
-        out["empty"] = True  # nobody took part: nothing about anyone is shown by it
-    return out
-
-
-def equilibrium(tx: Tx, city: str, k: int = K_ANONYMITY) -> dict[str, Any] | None:
-    """None for a city whose currency keeps no lots."""
+def equilibrium(
+    tx: Tx,
+    city: str,
+    policy: Policy | None = None,
+    now: dt.datetime | None = None,
+    noise: Noise = opendp_noise,
+    published_tx: Tx | None = None,
+) -> dict[str, Any] | None:
+    """None for a city whose currency keeps no lots. `published_tx`: where the month's cells
+    are drawn and kept, when the raw read model is a private one."""
+    policy = policy or Policy()
+    now = now or dt.datetime.now(dt.UTC)
+    k = policy.k
     state = tx.one("SELECT month, period_days FROM rm_wf_state WHERE city = ?", (city,))
     if state is None:
         return None
@@ -66,44 +73,69 @@ def equilibrium(tx: Tx, city: str, k: int = K_ANONYMITY) -> dict[str, Any] | Non
         )
         month = next_month(month)
 
+    def cell(month: str, metric: str, value: int, people: int) -> dict[str, Any]:
+        if people == 0 and value == 0:
+            # Nobody took part: nothing about anyone is shown by it, and it spends nothing.
+            return {"value": 0, "empty": True, "protection": {"method": "no one took part"}}
+        return publish(
+            published_tx or tx,
+            city,
+            Period("month", dt.date.fromisoformat(month + "-01")),
+            f"equilibrium_{metric}",
+            {"": (value, people)},
+            epsilon=policy.epsilon_per_month / len(CELLS),
+            sensitivity=policy.bound(f"month_{metric}"),
+            k=k,
+            now=now,
+            noise=noise,
+        )[""]
+
     month = min(m for m, _ in values)
     rows: list[dict[str, Any]] = []
-    before, before_cell = 0, {"value": 0}
-    while month <= open_month:
-        flows = {f: _flow(values.get((month, f), 0), people.get((month, f), 0), k) for f in FLOWS}
-        end = values[(month, "supply_end")]
-        end_cell = _flow(end, values.get((month, "holders_end"), 0), k)
-        lost = before + sum(values.get((month, f), 0) * (1 if f == "minted" else -1) for f in FLOWS) - end
-        rows.append(
-            {
-                "month": month,
-                **flows,
-                "depreciated": _derived(lost, [before_cell, end_cell, *flows.values()], k),
-                "supply": end_cell,
-            }
+    before: dict[str, Any] = {"value": 0}
+    while month <= open_month and Period("month", dt.date.fromisoformat(month + "-01")).closed(
+        now, policy.grace
+    ):
+        flows = {f: cell(month, f, values.get((month, f), 0), people.get((month, f), 0)) for f in FLOWS}
+        end = cell(month, "supply", values[(month, "supply_end")], values.get((month, "holders_end"), 0))
+        sources = [before, end, *flows.values()]
+        lost = (
+            before.get("value", 0)
+            + sum(flows[f].get("value", 0) * (1 if f == "minted" else -1) for f in FLOWS)
+            - end.get("value", 0)
         )
-        before, before_cell, month = end, end_cell, next_month(month)
+        rows.append(
+            {"month": month, **flows, "depreciated": _derived(max(0, lost), sources, k), "supply": end}
+        )
+        before, month = end, next_month(month)
 
     recent = rows[-RATE_MONTHS:]
-    minted = sum(values.get((r["month"], "minted"), 0) for r in recent)
-    per_year = minted * 12 // len(recent)
     rate_sources = [r["minted"] for r in recent]
-    paid = tx.one(
-        "SELECT COUNT(DISTINCT wallet_id) FROM rm_wf_people WHERE city = ? AND metric = 'tax'", (city,)
-    )
-    tax_total = sum(v for (m, metric), v in values.items() if metric == "tax")
+    minted = sum(c.get("value", 0) for c in rate_sources)
+    per_year = minted * 12 // len(recent) if recent else 0
     return {
         "city": city,
         "k": k,
+        "epsilon_per_month": policy.epsilon_per_month,
         "months": rows,
         "period_days": period,
         "period_years": period // DAYS_PER_YEAR,
-        "issuance_per_year": _derived(per_year, rate_sources, k),
-        "steady_state_supply": _derived(steady_state_supply(per_year, period), rate_sources, k),
-        "treasury_received": _flow(tax_total, int(paid[0]) if paid else 0, k),
+        "issuance_per_year": _derived(per_year, rate_sources, k) if recent else _none(),
+        "steady_state_supply": (
+            _derived(steady_state_supply(per_year, period), rate_sources, k) if recent else _none()
+        ),
+        "treasury_received": total([r["tax"] for r in rows if not r["tax"].get("empty")]),
         "method": (
-            f"issuance per year = minted in the latest {len(recent)} month(s) × 12 / {len(recent)}; "
-            "steady state = issuance per year × period / 2 (linear depreciation), rounded down; "
+            "closed months only; minted, spent, tax, lapsed and supply per month are published cells "
+            f"(k = {k}, discrete Laplace noise, epsilon {policy.epsilon_per_month} per month); "
+            f"issuance per year = published minted in the latest {len(recent)} closed month(s) × 12 / "
+            f"{len(recent)}; steady state = issuance per year × period / 2 (linear depreciation), rounded "
+            "down; depreciated = supply before + minted − spent − tax − lapsed − supply after, "
+            "all published; "
             "supply at month end = every lot valued on the first day of the next month"
         ),
     }
+
+
+def _none() -> dict[str, Any]:
+    return {"suppressed": True, "reason": "no closed month"}

@@ -13,7 +13,7 @@ from services.cli.keys import register as register_keys_commands
 from services.cli.rights import register as register_rights_commands
 from services.cli.simulate import register as register_simulate_command
 from services.cli.staff import register as register_staff_commands
-from services.cli.stream import after_demo
+from services.cli.stream import after_demo, project_demo
 from services.cli.stream import register as register_stream_commands
 from services.grpc.server import add_serve_parser
 from services.settings.cities import cli_environment, load_settings
@@ -24,22 +24,33 @@ from services.workflow_report import register as register_workflow_commands
 def cmd_demo(args: argparse.Namespace) -> int:
     from services.demo.federation import render_federation, run_federation_demo
     from services.demo.main import render_table, run_demo
+    from services.demo.published import published_figures, render_published
 
     settings = load_settings(cli_environment(args.data_dir))
     # The nodes redeem on the same city stores first, so the summary counts their
     # wallets on every run alike, the first one included.
     federation = run_federation_demo(settings)
     report = run_demo(settings, scale=args.scale, quiet=args.json)
+    applied = project_demo(settings)
+    published = published_figures(settings)
     if args.json:
-        out = {"data_dir": str(settings.CIVFED_DATA_DIR), "cities": report, "federation": federation}
+        out = {
+            "data_dir": str(settings.CIVFED_DATA_DIR),
+            "cities": report,
+            "federation": federation,
+            "published": published,
+        }
         print(json.dumps(out, indent=2))
     else:
         print()
+        print("Ledger totals: the operator's own check of its stores (not published)")
         print(render_table(report))
         print(f"\nEvent stores: {settings.CIVFED_DATA_DIR} (run again: nothing is counted twice)")
         print("\nThree city nodes on loopback over mutual TLS, redeeming across cities:")
         print(render_federation(federation))
-    after_demo(settings, args)
+        print()
+        print(render_published(published))
+    after_demo(settings, args, applied)
     return 0
 
 

@@ -14,6 +14,7 @@ import socket
 import sys
 import threading
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -205,7 +206,9 @@ def serve_dashboard(
     listening yet. `settings_named`: what names the port and the host, for a refusal."""
     import uvicorn
 
+    from services.clock import Clock, OffsetClock, utcnow
     from services.dashboard.app import create_app
+    from services.settings.disclosure import disclosure_policies
 
     sock = listen(host, port, *settings_named)
     with ExitStack() as stack:
@@ -213,7 +216,12 @@ def serve_dashboard(
         store = read_model_store(settings, stream)
         bound = sock.getsockname()[1]
         print(f"Dashboard: http://{host}:{bound}/", flush=True)
-        server = uvicorn.Server(uvicorn.Config(create_app(store), log_level="warning"))
+        # The clock decides which days are closed; tests and demos move it with the same
+        # offset file as the nodes (CIVFED_CLOCK_OFFSET_FILE).
+        offset = os.environ.get("CIVFED_CLOCK_OFFSET_FILE")
+        clock: Clock = OffsetClock(Path(offset)) if offset else utcnow
+        app = create_app(store, disclosure_policies(settings.CIVFED_CITIES_DIR), clock)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
         server.run(sockets=[sock])
 
 
@@ -230,10 +238,18 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def after_demo(settings: Settings, args: Any) -> None:
-    """Build the read models from the notification logs; serve them with --serve."""
-    stream = load_stream_settings({k: v for k, v in os.environ.items() if not k.startswith("CIVFED_KAFKA_")})
-    applied = project(settings, stream, city_keys(settings.CIVFED_CITIES_DIR), follow=False)
+def _demo_stream() -> StreamSettings:
+    return load_stream_settings({k: v for k, v in os.environ.items() if not k.startswith("CIVFED_KAFKA_")})
+
+
+def project_demo(settings: Settings) -> int:
+    """Build the read models from the notification logs; returns the events applied."""
+    return project(settings, _demo_stream(), city_keys(settings.CIVFED_CITIES_DIR), follow=False)
+
+
+def after_demo(settings: Settings, args: Any, applied: int) -> None:
+    """Say what was projected; serve the read models with --serve."""
+    stream = _demo_stream()
     out = sys.stderr if getattr(args, "json", False) else sys.stdout  # keep --json output parseable
     print(f"Read models: {applied} new events projected from the notification logs", file=out)
     if getattr(args, "serve", False):

@@ -1,4 +1,5 @@
-"""Starlette app over the read-model store. Reads only; every figure is k-anonymous.
+"""Starlette app over the read-model store. Every figure is published by `projections.disclosure`:
+closed periods only, k people per cell, Laplace noise drawn once and stored (the one write).
 
 Routes: `/` (federation page), `/city/{city}` (city page), `/api/cities`,
 `/api/city/{city}`, `/api/federation`, `/static/...` (charts drawn by our own
@@ -18,7 +19,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from projections.dashboard_view import cities, city_dashboard, federation_dashboard
+from projections.disclosure import Policy
 from projections.store import Store
+from services.clock import Clock, utcnow
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -28,20 +31,40 @@ PAGE = """<!doctype html>
 <link rel="stylesheet" href="/static/dashboard.css"></head>
 <body data-api="{api}" data-kind="{kind}">
 <header><h1>{title}</h1><nav>{nav}</nav>
-<p class="note">Aggregates only: any figure drawn from fewer than 10 people is shown as suppressed.</p>
+<p class="note">Aggregates only, for closed days and weeks: any figure drawn from fewer than {k} people is
+shown as suppressed; every other carries discrete Laplace noise, drawn once and kept
+(differential privacy, {epsilon}); every total is the sum of the published figures.
+The JSON API states for each figure how it was protected.</p>
 </header><main id="charts"><p class="loading">Loading…</p></main>
 <script src="/static/charts.js"></script></body></html>
 """
 
 
-def create_app(store: Store) -> Starlette:
-    def page(title: str, api: str, kind: str) -> HTMLResponse:
+def create_app(store: Store, policies: dict[str, Policy] | None = None, clock: Clock = utcnow) -> Starlette:
+    """`policies`: each city's disclosure terms (services.settings.disclosure); `clock`: what
+    decides which periods are closed."""
+    terms = policies or {}
+
+    def page(title: str, api: str, kind: str, city: str | None = None) -> HTMLResponse:
         with store.transaction() as tx:
             names = cities(tx)
         links = ['<a href="/">Federation</a>'] + [
             f'<a href="/city/{html.escape(c)}">{html.escape(c)}</a>' for c in names
         ]
-        body = PAGE.format(title=html.escape(title), api=api, kind=kind, nav=" · ".join(links))
+        shown = [terms.get(c) or Policy() for c in ([city] if city else names)]
+        epsilon = "; ".join(
+            f"{c}: ε = {p.epsilon_per_day} per day, {p.epsilon_per_week} per week, "
+            f"{p.epsilon_per_month} per month"
+            for c, p in zip([city] if city else names, shown, strict=True)
+        )
+        body = PAGE.format(
+            title=html.escape(title),
+            api=api,
+            kind=kind,
+            nav=" · ".join(links),
+            k=max([p.k for p in shown] + [Policy().k]),
+            epsilon=html.escape(epsilon or "ε as each city sets it"),
+        )
         return HTMLResponse(body)
 
     async def federation_page(request: Request) -> Response:
@@ -52,7 +75,7 @@ def create_app(store: Store) -> Starlette:
         with store.transaction() as tx:
             if city not in cities(tx):
                 return HTMLResponse("unknown city", status_code=404)
-        return page(city, f"/api/city/{city}", "city")
+        return page(city, f"/api/city/{city}", "city", city)
 
     async def api_cities(request: Request) -> Response:
         with store.transaction() as tx:
@@ -63,11 +86,11 @@ def create_app(store: Store) -> Starlette:
         with store.transaction() as tx:
             if city not in cities(tx):
                 return JSONResponse({"error": f"unknown city {city!r}"}, status_code=404)
-            return JSONResponse(city_dashboard(tx, city))
+            return JSONResponse(city_dashboard(tx, city, terms.get(city), clock()))
 
     async def api_federation(request: Request) -> Response:
         with store.transaction() as tx:
-            return JSONResponse(federation_dashboard(tx))
+            return JSONResponse(federation_dashboard(tx, terms, clock()))
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from civfed.v1 import claims_pb2, federation_pb2, federation_pb2_grpc, merchant_pb2, sources_pb2, wallet_pb2
-from projections.kanon import K_ANONYMITY
+from projections.disclosure import K_MIN as K_ANONYMITY
 from services.demo.cashback import Shoppers, render_cashback
 from services.demo.city_node import Phones, store_env
 from services.demo.clock import ScenarioClock, scenario_time
@@ -195,8 +195,10 @@ def render_federation(report: dict[str, Any]) -> str:
         lines.append(render_cashback(report["cashback"]))
     lines += [
         "",
-        "payable: own units redeemed at the partner's shops; receivable: the partner's units",
-        "redeemed here; net: what the partner owes on balance, in the city's own units",
+        "Exact settlement, as each node reports it to its partner node (GetSettlement: partner",
+        "cities' finance only, never published). payable: own units redeemed at the partner's",
+        "shops; receivable: the partner's units redeemed here; net: what the partner owes on",
+        "balance, in the city's own units",
         f"{'city':<14}{'partner':<14}{'payable':>9}{'receivable':>12}{'net':>7}{'redemptions':>13}",
     ]
     lines += [

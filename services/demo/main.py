@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from typing import Any, TextIO, cast
 
 from civfed.v1 import workflow_pb2
+from projections.disclosure import Period
 from services.city import CityApplication
 from services.city_totals import city_totals
 from services.demo.city_node import NodeScenario, demo_node
@@ -13,6 +15,8 @@ from services.demo.clock import ScenarioClock, scenario_time
 from services.demo.scenario import OVER_GRPC, SCENARIOS, InProcess, estimate
 from services.grpc.workflow_service import report_dict
 from services.settings.cities import Settings, load_city
+from services.settings.disclosure import disclosure_policies
+from services.settings.stream import load_stream_settings, read_model_store
 from services.workflow_report import equilibrium_report, render_equilibrium
 
 
@@ -50,6 +54,8 @@ def run_demo(settings: Settings, scale: float = 1.0, quiet: bool = False) -> dic
                     cast(NodeScenario, scenario)(node, clock, step, people)
                     totals = figures(node.app, key)
                     if node.app.workflow is not None:
+                        # The season is over: its report covers every month of it, each closed.
+                        clock.now = month_after(clock.now) + dt.timedelta(days=1)
                         totals["equilibrium"] = report_dict(
                             node.stubs.workflow.GetEquilibriumReport(
                                 workflow_pb2.GetEquilibriumReportRequest(), timeout=60
@@ -59,13 +65,24 @@ def run_demo(settings: Settings, scale: float = 1.0, quiet: bool = False) -> dic
                 app = CityApplication(city, settings.eventsourcing_env(key), clock=clock)
                 cast(InProcess, scenario)(app, clock, step, people)
                 totals = figures(app, key)
-                if app.workflow is not None:  # a workflow city: its equilibrium figures, k-anonymous
-                    totals["equilibrium"] = equilibrium_report(app, key)
+                if app.workflow is not None:  # a workflow city: its equilibrium figures, as published
+                    clock.now = month_after(clock.now) + dt.timedelta(days=1)
+                    published = read_model_store(settings, load_stream_settings({}))
+                    policy = disclosure_policies(settings.CIVFED_CITIES_DIR)[key]
+                    try:
+                        totals["equilibrium"] = equilibrium_report(app, key, published, policy, clock())
+                    finally:
+                        published.close()
                 app.close()
         if not quiet:
             bar.finish()
         report[key] = totals
     return report
+
+
+def month_after(now: dt.datetime) -> dt.datetime:
+    """The start of the month after `now`'s: when `now`'s month is closed."""
+    return Period("month", now.date().replace(day=1)).end()
 
 
 def figures(app: CityApplication, key: str) -> dict[str, Any]:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
+import tempfile
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from aggregates.credential import OwnerKind
 from aggregates.redemption import Terms
 from civfed.v1 import common_pb2
+from projections.store import Store
 from services.city import CityApplication
 from services.federation.acceptor import Acceptor
 from services.federation.home import HomeRedemptions
@@ -27,6 +32,7 @@ from services.identity.credentials import CredentialCheck, NewCredential
 from services.identity.oidc import Jwks, StaffTokens
 from services.metrics import NodeMetrics
 from services.prizes import PrizeBook, sweep_claims
+from services.settings.disclosure import policy_for
 from services.settings.node import NodeSettings
 from services.unit_of_work import Job
 
@@ -84,6 +90,15 @@ class CityNode:
         self.acceptor = Acceptor(app, self.partners, keys, self.lock, self.writer.execute)
         self.ledger = RedemptionLedger()
         self.prizes = PrizeBook()
+        # Where published figures (the equilibrium report) are drawn once and kept, and under
+        # which terms: a new connection per call, as calls come on any worker thread.
+        # `start_node` gives the read-model store the dashboard shares, so both show one
+        # draw; a node built without it keeps its draws in a private file.
+        self.private_figures = Path(tempfile.mkdtemp(prefix="civfed-figures-"))
+        self.figures: Callable[[], Store] = lambda: Store(
+            f"sqlite:///{self.private_figures / 'figures.sqlite'}"
+        )
+        self.disclosure = policy_for(app.city.config, [app.city.config])
 
     def execute(self, cmd: Job) -> dict[str, Any]:
         return self.writer.execute(cmd)
@@ -127,4 +142,5 @@ class CityNode:
     def close(self) -> None:
         for partner in self.partners.values():
             partner.close()
+        shutil.rmtree(self.private_figures, ignore_errors=True)
         self.app.close()

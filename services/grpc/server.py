@@ -66,9 +66,11 @@ from services.grpc.workflow_service import WorkflowService
 from services.metrics import MetricsServer, NodeMetrics, serve_metrics
 from services.privacy.reapply import refuse_restored_keys
 from services.settings.cities import City, Settings, load_city, load_settings
+from services.settings.disclosure import disclosure_policies
 from services.settings.errors import ConfigError
 from services.settings.node import NodeSettings, load_node_settings
 from services.settings.node_files import check_node_files
+from services.settings.stream import load_stream_settings, read_model_store
 
 log = logging.getLogger("civfed.node")
 SERVICES = [
@@ -300,6 +302,9 @@ def start_node(
             # A key store restored from before an erasure: not until the erasures are re-applied.
             refuse_restored_keys(app)
             node = CityNode(app, settings, metrics)
+            stream = load_stream_settings(env)
+            node.figures = lambda: read_model_store(city_settings, stream)
+            node.disclosure = disclosure_policies(city_settings.CIVFED_CITIES_DIR)[city.config.key]
         except BaseException:
             app.close()
             raise

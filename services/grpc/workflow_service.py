@@ -177,16 +177,23 @@ class WorkflowService(workflow_pb2_grpc.WorkflowServiceServicer):
 
     def GetEquilibriumReport(self, request: Any, context: grpc.ServicerContext) -> Any:
         self.wf  # noqa: B018 -- a city without a workflow refuses, as every call here does
-        report = equilibrium_report(self.app, self.app.key)
+        figures = self.node.figures()
+        try:
+            report = equilibrium_report(
+                self.app, self.app.key, figures, self.node.disclosure, self.app.clock()
+            )
+        finally:
+            figures.close()
         if report is None:
             return workflow_pb2.EquilibriumReport(city=self.app.key, available=False)
         return report_message(report)
 
 
 def _cell(c: dict[str, Any]) -> Any:
+    p = c.get("protection")
     return workflow_pb2.Cell(
         value=c.get("value"),
-        people=c.get("people"),
+        protection=workflow_pb2.Protection(**p) if p else None,
         suppressed=bool(c.get("suppressed")),
         reason=str(c.get("reason", "")),
         empty=bool(c.get("empty")),
@@ -211,6 +218,7 @@ def report_message(report: dict[str, Any]) -> Any:
         treasury_received=_cell(report["treasury_received"]),
         method=report["method"],
         available=True,
+        epsilon_per_month=report["epsilon_per_month"],
     )
 
 
@@ -219,14 +227,22 @@ def cell_dict(cell: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if cell.HasField("value"):
         out["value"] = cell.value
-    if cell.HasField("people"):
-        out["people"] = cell.people
     if cell.suppressed:
         out["suppressed"] = True
     if cell.reason:
         out["reason"] = cell.reason
     if cell.empty:
         out["empty"] = True
+    if cell.HasField("protection"):
+        p = cell.protection
+        out["protection"] = {"method": p.method}
+        for name in ("epsilon", "sensitivity", "k"):
+            if p.HasField(name):
+                out["protection"][name] = getattr(p, name)
+        if p.period:
+            out["protection"]["period"] = p.period
+        if p.HasField("cells"):
+            out["protection"]["cells"] = p.cells
     return out
 
 
@@ -244,4 +260,5 @@ def report_dict(msg: Any) -> dict[str, Any]:
         "steady_state_supply": cell_dict(msg.steady_state_supply),
         "treasury_received": cell_dict(msg.treasury_received),
         "method": msg.method,
+        "epsilon_per_month": msg.epsilon_per_month,
     }

@@ -218,6 +218,32 @@ class ClaimTerms(_Strict):
     desk_activities: list[str] | None = None
 
 
+class DisclosureTerms(_Strict):
+    """How the city's published figures are protected (projections/disclosure.py,
+    docs/RIGHTS.md section 8): the privacy budget per closed period, k, and the most one
+    person adds to one period's figures of each kind (the sensitivity of the noise).
+    Amounts are in the currency's smallest unit."""
+
+    epsilon_per_day: float = Field(default=1.0, gt=0, le=10)
+    epsilon_per_week: float = Field(default=1.0, gt=0, le=10)
+    epsilon_per_month: float = Field(default=1.0, gt=0, le=10)
+    k: int = Field(default=10, ge=10, le=1000)
+    # Hours after a period ends before it is published: events still in flight arrive first.
+    grace_hours: int = Field(default=1, ge=0, le=168)
+    max_award_per_day: int = Field(default=100, gt=0)
+    max_spend_per_day: int = Field(default=100, gt=0)
+    max_redemptions_per_day: int = Field(default=2, gt=0)  # vouchers or prizes
+    # Redemptions at partner cities' shops in one week; each is capped by the partner's
+    # per-redemption cap, so the weekly bound is this count times the largest such cap.
+    max_redemptions_per_week: int = Field(default=2, gt=0)
+    max_appeals_per_week: int = Field(default=2, gt=0)
+    # A longer wait counts as this many hours in the published sum of waits.
+    appeal_wait_cap_hours: int = Field(default=24 * 30, gt=0)
+    max_minted_per_month: int = Field(default=10_000, gt=0)
+    max_spent_per_month: int = Field(default=10_000, gt=0)
+    max_holding: int = Field(default=50_000, gt=0)
+
+
 # A merchant category: a short lowercase code, published on the public stream, and the
 # name shown for it. Only the codes a city declares are accepted at registration.
 CategoryCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
@@ -263,6 +289,7 @@ class CityConfig(_Strict):
     merchant_categories: dict[CategoryCode, CategoryName] = {}
     vocabulary: Vocabulary = Vocabulary()
     claims: ClaimTerms = ClaimTerms()
+    disclosure: DisclosureTerms = DisclosureTerms()
 
 
 class RuleSpec(_Strict):

@@ -14,8 +14,10 @@ import uvicorn
 
 from projections.store import Store
 from services.cli import main
+from services.clock import Clock, utcnow
 from services.dashboard.app import create_app
 from services.settings.cities import load_settings
+from services.settings.disclosure import disclosure_policies
 from services.settings.stream import load_stream_settings, read_model_store
 
 
@@ -30,11 +32,14 @@ def dashboard_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @contextmanager
-def serving(store: Store) -> Iterator[str]:
-    """The dashboard over `store` on a loopback port the kernel picks, until the block ends."""
+def serving(store: Store, clock: Clock = utcnow) -> Iterator[str]:
+    """The dashboard over `store` on a loopback port the kernel picks, until the block ends;
+    `clock` decides which days are closed."""
     sock = socket.create_server(("127.0.0.1", 0))  # bound and held: the server takes it as it is
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(store), log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(store, disclosure_policies(), clock), log_level="warning")
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -72,6 +72,7 @@ def test_workflow_city_page_draws_its_equilibrium_and_treasury(dashboard_url: st
     assert drawn.get("equilibrium", 0) >= 3 * 4  # three months, at least four figures each
     assert drawn.get("steady-state", 0) == 2
     assert drawn.get("treasury", 0) == 1
+    assert "How these figures are protected" in dom and "ε = 2 per day" in dom
     assert "Equilibrium: minted, depreciated, spent and money supply per month" in dom
 
 
@@ -88,11 +89,11 @@ def test_federation_page_draws_the_settlement_matrix(dashboard_url: str, tmp_pat
     assert 'data-ready="yes"' in dom
     drawn = charts(dom)
     assert drawn.get("issued-per-city", 0) == 5
-    # Four city pairs redeem across cities, each with enough people to be shown.
+    # Four city pairs redeem across cities, each with enough people in its week to be shown.
     assert drawn.get("settlement") == 4 and 'class="matrix"' in dom
     assert drawn.get("redemptions-between-cities") == 4
-    assert drawn.get("net-positions") == 6
-    assert "no data yet" not in dom and "suppressed (fewer than 10 people)" not in dom
+    assert "net-positions" not in drawn  # exact nets are for partner nodes, not the public page
+    assert "no data yet" not in dom and "suppressed (" not in dom
 
     head, *rows = matrix_cells(dom)
     assert head == ["owes ↓ / to →", "bologna", "rome", "sint_niklaas", "vienna", "zwolle"]
@@ -103,7 +104,9 @@ def test_federation_page_draws_the_settlement_matrix(dashboard_url: str, tmp_pat
         ("rome", "sint_niklaas"),
         ("rome", "vienna"),
     ):
-        assert int(drawn_matrix[home][acceptor].replace(",", "")) > 0, (home, acceptor, drawn_matrix)
+        # Noised, and floored at zero: one redeemer may move a pair's week by far more than
+        # the demo's few tokens, so the figure shown may well be 0 (docs/RIGHTS.md section 8).
+        assert int(drawn_matrix[home][acceptor].replace(",", "")) >= 0, (home, acceptor, drawn_matrix)
     assert drawn_matrix["bologna"]["vienna"] == "–"  # no redemptions: no claim
 
     ARTIFACTS.mkdir(exist_ok=True)

@@ -24,7 +24,38 @@ def get_json(url: str) -> Any:
     return json.loads(body)
 
 
-def test_api_lists_cities_and_serves_k_anonymous_figures(dashboard_url: str) -> None:
+def figures(doc: Any) -> list[dict[str, Any]]:
+    """Every figure in an API document: a dict with a value or a suppression."""
+    if isinstance(doc, dict):
+        if "suppressed" in doc or "value" in doc:
+            return [doc]
+        return [f for v in doc.values() for f in figures(v)]
+    if isinstance(doc, list):
+        return [f for v in doc for f in figures(v)]
+    return []
+
+
+def assert_protected(doc: Any) -> None:
+    """Each figure says how it was protected; suppressed ones say nothing else; no head counts."""
+    found = figures(doc)
+    assert found
+    for c in found:
+        assert "people" not in c
+        if c.get("suppressed"):
+            assert set(c) == {"suppressed", "reason"}  # neither value nor head count leaks
+        elif c["protection"]["method"] == "laplace":
+            assert c["protection"]["k"] >= 10 and c["protection"]["epsilon"] > 0
+            assert c["protection"]["period"].startswith("closed ")
+        else:
+            assert c["protection"]["method"] in {
+                "sum of published cells",
+                "ratio of published sums",
+                "derived from published cells",
+                "no one took part",
+            }, c
+
+
+def test_api_lists_cities_and_serves_protected_figures_of_closed_days(dashboard_url: str) -> None:
     assert get_json(f"{dashboard_url}/api/cities")["cities"] == [
         "bologna",
         "rome",
@@ -33,18 +64,28 @@ def test_api_lists_cities_and_serves_k_anonymous_figures(dashboard_url: str) -> 
         "zwolle",
     ]
     vienna = get_json(f"{dashboard_url}/api/city/vienna")
-    assert len(vienna["days"]) == 28  # the demo's four weeks, dated on its own clock
-    issued = [c for c in vienna["daily"]["issued"].values() if not c.get("suppressed")]
-    assert issued and all(c["value"] > 0 and c["people"] >= 10 for c in issued)
+    assert len(vienna["days"]) == 28  # the demo's four weeks, dated on its own clock, all closed now
+    assert vienna["protection"]["epsilon_per_day"] == 2.0 and vienna["protection"]["k"] == 10
+    assert vienna["protection"]["epsilon_per_week"] == vienna["protection"]["epsilon_per_month"] == 2.0
     # A trip's distance, and the CO2 it saved, is per-person detail: it stays in the city's store.
-    assert not vienna["daily"].get("co2_g")
-    for cells in (vienna["daily"]["issued"], vienna["issued_by_rule"], vienna["spent_by_category"]):
-        for c in cells.values():
-            assert c.get("suppressed") or c["people"] >= 10
-            if c.get("suppressed"):
-                assert set(c) == {"suppressed", "reason"}  # neither value nor head count leaks
+    assert not vienna["cells"].get("co2_g") and "co2_g" not in vienna["daily"]
+    shown = [c for day in vienna["cells"]["issued_by_rule"].values() for c in day.values() if "value" in c]
+    assert shown and all(c["protection"]["sensitivity"] > 0 for c in shown)
+    # The season's shape: each day's issued figure is the sum of its published rule cells.
+    for d, c in vienna["daily"]["issued"].items():
+        cells = [x["value"] for x in vienna["cells"]["issued_by_rule"][d].values() if "value" in x]
+        assert c.get("value", 0) == sum(cells), d
+    assert_protected(vienna)
     federation = get_json(f"{dashboard_url}/api/federation")
-    assert set(federation["net_positions"]) == {"bologna", "rome", "sint_niklaas", "vienna", "zwolle"}
+    assert set(federation["protection"]) == {"bologna", "rome", "sint_niklaas", "vienna", "zwolle"}
+    assert_protected(federation)
+
+
+def test_a_reading_draws_nothing_new(dashboard_url: str) -> None:
+    """Read twice: the same figures, since each closed cell was drawn once and kept."""
+    first = get_json(f"{dashboard_url}/api/city/rome")
+    assert get_json(f"{dashboard_url}/api/city/rome") == first
+    assert get_json(f"{dashboard_url}/api/federation") == get_json(f"{dashboard_url}/api/federation")
 
 
 def test_workflow_city_shows_its_equilibrium_and_treasury_as_aggregates(dashboard_url: str) -> None:
@@ -54,32 +95,35 @@ def test_workflow_city_shows_its_equilibrium_and_treasury_as_aggregates(dashboar
     for m in report["months"]:
         for name in ("minted", "spent", "tax", "supply"):
             c = m[name]
-            assert c.get("suppressed") or c["people"] >= 10, (m["month"], name, c)
-            assert set(c) <= {"value", "people", "suppressed", "reason", "empty"}
-    assert report["steady_state_supply"]["value"] == report["issuance_per_year"]["value"] * 2555 // 730
-    assert report["treasury_received"]["value"] > 0 and report["treasury_received"]["people"] >= 10
+            assert set(c) <= {"value", "suppressed", "reason", "empty", "protection"}, (m["month"], name, c)
+    assert_protected(report)
+    if "value" in report["issuance_per_year"]:
+        assert report["steady_state_supply"]["value"] == report["issuance_per_year"]["value"] * 2555 // 730
+    assert report["treasury_received"]["protection"] == {
+        "method": "sum of published cells",
+        "cells": report["treasury_received"]["protection"]["cells"],
+    }
     # No per-person hours anywhere: only the rule's total, drawn from at least k people.
     assert list(zwolle["issued_by_rule"]) == ["approved-hours"]
     assert "minutes" not in json.dumps(zwolle)
     assert "co2" not in json.dumps(zwolle["equilibrium"])
 
 
-def test_federation_api_serves_redemptions_between_cities_and_settlement(dashboard_url: str) -> None:
+def test_federation_api_serves_redemptions_between_cities_per_closed_week(dashboard_url: str) -> None:
     federation = get_json(f"{dashboard_url}/api/federation")
     pairs = {("vienna", "sint_niklaas"), ("vienna", "rome"), ("rome", "sint_niklaas"), ("rome", "vienna")}
-    # The demo's nodes redeem with enough people per pair that every figure is shown.
-    for name in ("settlement", "redemptions"):
-        cells = {(c["from"], c["to"]): c for c in federation[name]}
-        assert set(cells) == pairs, name
-        assert all(c["value"] > 0 and c["people"] >= 10 for c in cells.values()), cells
-    counts = {(c["from"], c["to"]): c for c in federation["redemptions"]}
-    # One voucher per person: as many redemptions as people.
-    assert all(c["value"] == c["people"] for c in counts.values())
-    nets = federation["net_positions"]
-    shown = [cell for partners in nets.values() for cell in partners.values()]
-    assert len(shown) == 6 and all(not c.get("suppressed") and c["people"] >= 10 for c in shown)
-    # Sint-Niklaas only accepts: the partners owe it; both pay out there.
-    assert nets["sint_niklaas"]["vienna"]["value"] > 0 > nets["vienna"]["sint_niklaas"]["value"]
+    # The demo's nodes redeem in the season's last week, with ten or more people per pair.
+    cells = {(c["from"], c["to"]): c for c in federation["settlement"]}
+    assert set(cells) == pairs
+    weekly = {(c["from"], c["to"], c["week"]): c for c in federation["settlement_by_week"]}
+    assert {(f, t) for f, t, _ in weekly} == pairs and {w for _, _, w in weekly} == {"2026-05-25"}
+    for (home, acceptor, _), c in weekly.items():
+        assert (
+            c["protection"]["method"] == "laplace" and c["protection"]["period"] == "closed week 2026-05-25"
+        )
+        assert cells[(home, acceptor)]["value"] == c["value"]
+    # Exact settlement (and net positions) is not published: partner nodes read it.
+    assert "net_positions" not in federation and "redemptions" not in federation
 
 
 @pytest.mark.parametrize("path", ["/", "/city/rome"])

@@ -14,10 +14,12 @@ import pytest
 
 from aggregates.depreciation import total_at
 from projections.dashboard_view import federation_dashboard
+from projections.settlement import net_positions
 from services.city import CityApplication
 from services.city_totals import city_totals
 from services.event_log import event_type, read_events
 from services.settings.cities import load_city, load_settings
+from services.settings.disclosure import disclosure_policies
 from services.settings.stream import load_stream_settings, read_model_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,11 +54,18 @@ def run_demo(data_dir: Path) -> dict[str, dict[str, int]]:
 
 
 def federation_board(data_dir: Path) -> dict[str, Any]:
-    """The federation dashboard's figures, from the read models the demo projected."""
+    """The federation dashboard's figures, from the read models the demo projected, and the
+    read model's exact net positions and published-cell rows (what the draws were made from)."""
     store = read_model_store(load_settings({"CIVFED_DATA_DIR": str(data_dir)}), load_stream_settings({}))
     try:
         with store.transaction() as tx:
-            return federation_dashboard(tx)
+            board = federation_dashboard(tx, disclosure_policies())
+            board["exact_nets"] = {pair: net for pair, (net, _) in net_positions(tx).items()}
+            board["drawn"] = tx.all(
+                "SELECT city, period, metric, key, value, people, noised, method FROM rm_published_cells "
+                "ORDER BY city, period, metric, key"
+            )
+            return board
     finally:
         store.close()
 
@@ -131,24 +140,26 @@ def test_demo_settles_redemptions_between_cities_on_its_own_stores(twice: dict[s
         pairs[("rome", "vienna")]["credited"] - pairs[("vienna", "rome")]["tokens"]
     )
 
-    # The redemptions are in the demo's data set: projected, and shown, not suppressed.
+    # The redemptions are in the demo's data set: projected, and published per closed week.
     board = twice["board"]
-    assert {(c["from"], c["to"]): (c["value"], c["people"]) for c in board["settlement"]} == {
+    shown = {(c["from"], c["to"]): c for c in board["settlement"]}
+    assert set(shown) == set(pairs)
+    drawn = {
+        (city, key): (value, people, noised, method)
+        for city, period, metric, key, value, people, noised, method in board["drawn"]
+        if metric == "redemptions_by_partner"
+    }
+    # One closed week (the season's last), drawn from exactly what was sold, by enough people.
+    assert {pair: d[:2] for pair, d in drawn.items()} == {
         pair: (sale["tokens"], sale["people"]) for pair, sale in pairs.items()
     }
-    assert {(c["from"], c["to"]): (c["value"], c["people"]) for c in board["redemptions"]} == {
-        pair: (sale["people"], sale["people"]) for pair, sale in pairs.items()
-    }
-    # The read model's net positions agree with what the city nodes report.
-    nets = {
-        (city, partner): cell["value"]
-        for city, partners in board["net_positions"].items()
-        for partner, cell in partners.items()
-    }
-    assert nets == {pair: p["net"] for pair, p in nodes.items()}
-    assert all(
-        cell["people"] >= 10 for partners in board["net_positions"].values() for cell in partners.values()
-    )
+    assert all(d[3] == "laplace" for d in drawn.values())
+    assert {pair: c["value"] for pair, c in shown.items()} == {pair: d[2] for pair, d in drawn.items()}
+    assert twice["first"]["published"]["settlement"] == board["settlement"]
+    # The read model's exact net positions agree with what the city nodes report; they are
+    # not on the public page.
+    assert board["exact_nets"] == {pair: p["net"] for pair, p in nodes.items()}
+    assert "net_positions" not in board
 
     # Run again: every call replays its receipt; no figure moves, nothing is refused.
     assert twice["second"]["federation"] == twice["first"]["federation"]
@@ -173,20 +184,29 @@ def test_demo_json_has_the_workflow_citys_equilibrium_figures(twice: dict[str, A
     assert report["period_days"] == 2555 and report["k"] == 10
     months = report["months"]
     assert [m["month"] for m in months] == ["2026-05", "2026-06", "2026-07"]  # twelve weeks from 4 May
-    minted = 0
-    for m in months:
-        assert m["minted"]["value"] > 0 and m["minted"]["people"] >= 10
-        assert m["supply"]["value"] > 0 and m["supply"]["people"] >= 10
-        minted += m["minted"]["value"]
-    assert minted == zw["issued"]  # every minted token is in the report
-    per_year = report["issuance_per_year"]["value"]
-    assert per_year == minted * 12 // 3
-    assert report["steady_state_supply"] == {"value": per_year * 2555 // 730}
-    assert report["treasury_received"] == {
-        "value": zw["tax_paid"],
-        "people": report["treasury_received"]["people"],
+    # Each month's minted and supply figures are drawn once from the exact figures: every
+    # minted token is in the draws, and the figure shown is the draw.
+    drawn = {
+        (period.removeprefix("month:")[:7], metric.removeprefix("equilibrium_")): (value, noised, method)
+        for city, period, metric, key, value, people, noised, method in twice["board"]["drawn"]
+        if city == "zwolle" and metric.startswith("equilibrium_")
     }
-    assert report["treasury_received"]["people"] >= 10
+    assert sum(drawn[(m["month"], "minted")][0] for m in months) == zw["issued"]
+    for m in months:
+        for col in ("minted", "supply"):
+            assert drawn[(m["month"], col)][2] == "laplace"
+            assert m[col]["value"] == drawn[(m["month"], col)][1]
+            assert m[col]["protection"]["period"] == f"closed month {m['month']}-01"
+    per_year = report["issuance_per_year"]["value"]
+    assert per_year == sum(m["minted"]["value"] for m in months) * 12 // 3
+    assert report["steady_state_supply"] == {
+        "value": per_year * 2555 // 730,
+        "protection": {"method": "derived from published cells"},
+    }
+    taxed = [m["tax"]["value"] for m in months if "value" in m["tax"] and not m["tax"].get("empty")]
+    assert report["treasury_received"]["value"] == sum(taxed)
+    # Every token paid in tax is in the months' tax cells (published or not).
+    assert sum(drawn.get((m["month"], "tax"), (0,))[0] for m in months) == zw["tax_paid"]
 
     # `civfed workflow report` gives the same figures from the same store, as JSON and as a table.
     cli = [
@@ -215,7 +235,7 @@ def test_demo_json_has_the_workflow_citys_equilibrium_figures(twice: dict[str, A
     try:
         wallets = {e.originator_id for _, e in read_events(app) if event_type(e) == "Wallet.Opened"}
         end = dt.date(2026, 8, 1)
-        assert months[-1]["supply"]["value"] == sum(total_at(app.wallet(w).lots, end) for w in wallets)
+        assert drawn[("2026-07", "supply")][0] == sum(total_at(app.wallet(w).lots, end) for w in wallets)
         assert zw["outstanding"] == sum(app.wallet(w).balance for w in wallets)
     finally:
         app.close()

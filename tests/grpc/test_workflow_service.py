@@ -15,6 +15,7 @@ import grpc
 import pytest
 
 from civfed.v1 import merchant_pb2, rights_pb2, rights_pb2_grpc, wallet_pb2, workflow_pb2
+from projections.store import Store
 from services.demo.local_federation import CityStubs, LocalFederation
 from services.grpc.auth import bearer
 from services.grpc.workflow_service import report_dict
@@ -22,7 +23,7 @@ from services.settings.cities import load_settings
 from services.workflow_report import equilibrium_report
 from tests.e2e.flows import open_wallet
 from tests.grpc.conftest import conservation
-from tests.integration.test_workflow_report import month_start, three_months
+from tests.integration.test_workflow_report import DECEMBER, POLICY, exact, month_start, three_months
 from tests.integration.zwolle_season import START, Clock, zwolle
 
 CONSENT = "zwolle-werkt-2026-09"
@@ -36,6 +37,8 @@ class Node:
     clock: Clock
     app: Any
 
+    figures: Any
+
     def coordinator(self, subject: str, name: str = "") -> Any:
         return bearer(self.fed.idp.token(subject, ["work_coordinator"], name=name))
 
@@ -47,7 +50,7 @@ def node(tmp_path: Path) -> Iterator[Node]:
     running = fed.start_in_process("zwolle", clock=clock)
     stubs = fed.stubs("zwolle")
     try:
-        yield Node(fed, stubs, clock, running.node.app)
+        yield Node(fed, stubs, clock, running.node.app, running.node.figures)
         conservation(running.node.app, "zwolle")
     finally:
         stubs.close()
@@ -151,24 +154,50 @@ def test_a_zwolle_season_over_grpc_gives_the_in_process_equilibrium_report(
                 paid = pay_tax(n, f"t{k}", w, 60, f"AANSLAG-2026-{k:04d}")
                 assert paid.paid.units == 60
 
+    # On 20 November the node publishes September and October only: November is still open.
+    early = wf.GetEquilibriumReport(workflow_pb2.GetEquilibriumReportRequest(), timeout=10)
+    assert [m.month for m in early.months] == ["2026-09", "2026-10"]
+    n.clock.set(DECEMBER)
     over_grpc = wf.GetEquilibriumReport(workflow_pb2.GetEquilibriumReportRequest(), timeout=10)
     assert over_grpc.available
+    # Asked again, the node draws nothing new: the same figures, September and October as before.
+    again = wf.GetEquilibriumReport(workflow_pb2.GetEquilibriumReportRequest(), timeout=10)
+    assert report_dict(again) == report_dict(over_grpc)
+    assert report_dict(over_grpc)["months"][:2] == report_dict(early)["months"]
     statement = wf.GetTreasuryStatement(
         workflow_pb2.GetTreasuryStatementRequest(), metadata=n.fed.staff("olga", "auditor"), timeout=10
     )
     assert (statement.balance.units, statement.assessments_paid) == (360, 6)
 
-    # The same season through the in-process path, as tests/integration/test_workflow_report.py runs it.
+    # The same season through the in-process path, as tests/integration/test_workflow_report.py
+    # runs it, without noise: the exact figures the node's draws were made from are these.
     clock = Clock()
     env = {"CIVFED_DATA_DIR": str(tmp_path / "in-process")}
+    exact_store = Store(f"sqlite:///{tmp_path / 'exact.sqlite'}")
     with zwolle(load_settings(env).eventsourcing_env("zwolle"), clock) as (app, _):
         three_months(app, clock, PEOPLE)
-        in_process = equilibrium_report(app, "zwolle")
+        in_process = equilibrium_report(app, "zwolle", exact_store, POLICY, DECEMBER, exact)
+    exact_store.close()
     assert in_process is not None
-    assert report_dict(over_grpc) == in_process
-    months = in_process["months"]
-    assert [m["month"] for m in months] == ["2026-09", "2026-10", "2026-11"]
-    assert months[0]["minted"]["people"] == PEOPLE
+    node_store = n.figures()
+    with node_store.transaction() as tx:
+        drawn = {
+            (str(p).removeprefix("month:")[:7], str(m).removeprefix("equilibrium_")): (int(v), method)
+            for p, m, v, method in tx.all("SELECT period, metric, value, method FROM rm_published_cells")
+        }
+    node_store.close()
+    expected = {
+        (m["month"], col): m[col]["value"]
+        for m in in_process["months"]
+        for col in ("minted", "spent", "tax", "lapsed", "supply")
+        if m[col].get("protection", {}).get("method") == "laplace"
+    }
+    assert {cell: value for cell, (value, method) in drawn.items() if method == "laplace"} == expected
+    shown = report_dict(over_grpc)
+    assert [m["month"] for m in shown["months"]] == ["2026-09", "2026-10", "2026-11"]
+    assert shown["months"][0]["minted"]["protection"]["method"] == "laplace"
+    assert shown["months"][2]["tax"] == in_process["months"][2]["tax"]  # six payers: suppressed
+    assert shown["epsilon_per_month"] == POLICY.epsilon_per_month
 
 
 def test_four_eyes_by_subject_whatever_name_the_token_shows(node: Node) -> None:

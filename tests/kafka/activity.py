@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from projections.store import Tx
 from services.city import CityApplication
 
 
@@ -53,3 +54,19 @@ def nine_and_ten(app: CityApplication) -> list[UUID]:
         ]
     )
     return wallets
+
+
+def exact_by_key(tx: Tx, city: str, metric: str) -> dict[str, tuple[int, int]]:
+    """The read model's exact figures of `metric` over every day, per key: (value, distinct
+    people). What the projection holds, before any disclosure control; never published."""
+    values = tx.all(
+        "SELECT key, SUM(value) FROM rm_cells WHERE city = ? AND metric = ? GROUP BY key", (city, metric)
+    )
+    people = dict(
+        tx.all(
+            "SELECT key, COUNT(DISTINCT wallet_id) FROM rm_cell_people WHERE city = ? AND metric = ? "
+            "GROUP BY key",
+            (city, metric),
+        )
+    )
+    return {str(k): (int(v), int(people.get(k, 0))) for k, v in values}

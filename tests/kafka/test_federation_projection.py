@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +14,11 @@ from projections.integration import to_integration_event
 from projections.kafka_source import KafkaSource
 from projections.log_source import catch_up_log
 from projections.projector import Projector
-from projections.settlement import matrix
+from projections.settlement import matrix, net_positions
 from projections.store import Store
 from services.demo.local_federation import LocalFederation
 from services.relay import Relay
+from services.settings.disclosure import disclosure_policies
 from tests.e2e.flows import accept, rome_citizen, shop, vienna_citizen
 from tests.grpc.conftest import in_process_federation
 from tests.kafka.conftest import Broker, snapshot
@@ -105,28 +107,29 @@ def test_cross_city_redemptions_reach_settlement_and_the_federation_dashboard(
         catch_up_log(projector, app, city)
     assert snapshot(read_store) == snapshot(embedded)
 
+    policies = disclosure_policies()
+    week_later = dt.datetime.now(dt.UTC) + dt.timedelta(days=8)  # the redemptions' week has closed
     with read_store.transaction() as tx:
         pairs = matrix(tx)
-        board = federation_dashboard(tx)
-        vienna = city_dashboard(tx, "vienna")
+        nets = net_positions(tx)
+        board = federation_dashboard(tx, policies, week_later)
+        vienna = city_dashboard(tx, "vienna", policies["vienna"], week_later)
     # Who owes whom, in the debtor's units, with the people behind each claim.
     assert pairs == [("rome", "vienna", 70, 10), ("vienna", "rome", 20, 10), ("vienna", "sint_niklaas", 3, 3)]
-    assert {(c["from"], c["to"]): c.get("value") for c in board["settlement"]} == {
-        ("rome", "vienna"): 70,
-        ("vienna", "rome"): 20,
-        ("vienna", "sint_niklaas"): None,  # three people: suppressed
-    }
-    # Net per pair in each city's own units: Vienna credited 30 Wienertoken for
-    # Rome's 70 points and owes 20 of its own; Rome credited 40 points for
-    # Vienna's 20 tokens and owes 70 of its own.
-    nets = board["net_positions"]
-    assert nets["vienna"]["rome"] == {"value": 10, "people": 10}
-    assert nets["rome"]["vienna"] == {"value": -30, "people": 10}
-    assert nets["vienna"]["sint_niklaas"]["suppressed"] is True  # three people
-    assert nets["sint_niklaas"]["vienna"]["suppressed"] is True
-    # The read model agrees with what the city nodes report over the federation service.
-    with read_store.transaction() as tx:
-        unsuppressed = federation_dashboard(tx, k=1)["net_positions"]
+    # Published: each pair's closed weeks, noised; three people's redemptions suppressed.
+    settlement = {(c["from"], c["to"]): c for c in board["settlement"]}
+    assert set(settlement) == {("rome", "vienna"), ("vienna", "rome"), ("vienna", "sint_niklaas")}
+    assert settlement[("vienna", "sint_niklaas")]["suppressed"] is True
+    weeks = {(c["from"], c["to"]): c for c in board["settlement_by_week"]}
+    for pair in (("rome", "vienna"), ("vienna", "rome")):
+        assert settlement[pair]["protection"] == {"method": "sum of published cells", "cells": 1}
+        assert weeks[pair]["value"] == settlement[pair]["value"]
+        assert weeks[pair]["protection"]["method"] == "laplace"
+        assert weeks[pair]["protection"]["sensitivity"] == policies[pair[0]].bounds["redemptions_by_partner"]
+    assert vienna["redemptions_by_partner"]["rome"]["value"] == settlement[("vienna", "rome")]["value"]
+    # Exact money between cities is not on the public page: partner nodes read it
+    # (GetSettlement), and the read model's net positions agree with what they report.
+    assert "net_positions" not in board
     reported = {
         (city, partner): node_net(fed, city, partner)
         for city in CITIES
@@ -141,6 +144,5 @@ def test_cross_city_redemptions_reach_settlement_and_the_federation_dashboard(
         ("rome", "sint_niklaas"): None,
         ("sint_niklaas", "rome"): None,
     }
-    projected = {(c, p): x["value"] for c, partners in unsuppressed.items() for p, x in partners.items()}
+    projected = {pair: net for pair, (net, _) in nets.items()}
     assert projected == {pair: net for pair, net in reported.items() if net is not None}
-    assert vienna["redemptions_by_partner"]["rome"] == {"value": 20, "people": 10}

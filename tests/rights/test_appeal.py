@@ -192,15 +192,17 @@ def test_appeal_on_a_closed_wallet_is_refused(vienna: CityApplication) -> None:
     assert isinstance(vienna.wallet(wallet), Wallet)
 
 
-def test_dashboard_shows_appeal_count_and_median_time_k_anonymously(tmp_path: Path) -> None:
+def test_dashboard_shows_appeal_counts_and_mean_wait_for_closed_weeks_only(tmp_path: Path) -> None:
     from projections.dashboard_view import city_dashboard
     from projections.log_source import catch_up_log
     from projections.projector import Projector
     from projections.store import Store
     from services.demo.clock import scenario_time
+    from services.settings.disclosure import disclosure_policies
 
+    policy = disclosure_policies()["vienna"]
     app = city_app("vienna", tmp_path)
-    start = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
+    start = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)  # a Friday: filed in the week of 27 April
     now = [start]
     wallets = [opened(app, f"w{i}") for i in range(12)]
     with scenario_time(lambda: now[0]):
@@ -208,23 +210,42 @@ def test_dashboard_shows_appeal_count_and_median_time_k_anonymously(tmp_path: Pa
             UUID(app.execute(app.file_appeal(f"f{i}", w, "award", "a", "wrong", "holder"))["appeal_id"])
             for i, w in enumerate(wallets)
         ]
-        # Nine decisions after 1..9 days: median 5 days, but from only nine people.
+        # Nine decisions in the week of 4 May, after 3 days and 1..9 hours: from only nine people.
         for n, appeal_id in enumerate(ids[:9]):
-            now[0] = start + dt.timedelta(days=n + 1)
+            now[0] = start + dt.timedelta(days=3, hours=n + 1)
             app.execute(app.decide_appeal(f"d{n}", appeal_id, False, "award was right", "officer"))
     store = Store(f"sqlite:///{tmp_path / 'rm.sqlite'}")
     projector = Projector(store)
     catch_up_log(projector, app, "vienna")
+    closed = dt.datetime(2026, 5, 12, tzinfo=dt.UTC)  # both weeks over
     with store.transaction() as tx:
-        board = city_dashboard(tx, "vienna")
-    assert board["appeals"] == {"value": 12, "people": 12}
-    assert board["median_hours_to_decision"] == {"suppressed": True, "reason": "fewer than 10 people"}
+        board = city_dashboard(tx, "vienna", policy, dt.datetime(2026, 5, 6, tzinfo=dt.UTC))
+    # On 6 May the week of 4 May is open: its decisions are not shown at all.
+    assert "2026-05-04" not in board["cells"]["appeals_decided"]
+    filed = board["cells"]["appeals"]["2026-04-27"][""]
+    assert (
+        filed["protection"]["method"] == "laplace"
+        and filed["protection"]["period"] == "closed week 2026-04-27"
+    )
+    assert board["appeals"]["value"] == filed["value"]
 
-    with scenario_time(lambda: start + dt.timedelta(days=11)):
+    with scenario_time(lambda: start + dt.timedelta(days=4)):
         app.execute(app.decide_appeal("d9", ids[9], False, "award was right", "officer"))
     catch_up_log(projector, app, "vienna")
     with store.transaction() as tx:
-        board = city_dashboard(tx, "vienna")
-    # Ten waits of 1..9 and 11 days: the median is 5.5 days.
-    assert board["median_hours_to_decision"] == {"value": 132, "people": 10}
+        board = city_dashboard(tx, "vienna", policy, closed)
+    # Ten decisions in the closed week of 4 May: counted and their waits summed, each noised.
+    decided = board["cells"]["appeals_decided"]["2026-05-04"][""]
+    hours = board["cells"]["appeal_wait_hours"]["2026-05-04"][""]
+    assert decided["protection"]["sensitivity"] == policy.bounds["appeals_decided"]
+    assert hours["protection"]["sensitivity"] == policy.bounds["appeal_wait_hours"]
+    mean = board["mean_hours_to_decision"]
+    if decided["value"] > 0:
+        assert mean == {
+            "value": hours["value"] // decided["value"],
+            "protection": {"method": "ratio of published sums"},
+        }
+    else:  # the noise took the count to zero: no ratio is formed
+        assert mean == {"suppressed": True, "reason": "no published decisions"}
+    assert board["cells"]["appeals"]["2026-04-27"][""] == filed  # drawn once, read again unchanged
     app.close()

@@ -82,7 +82,7 @@ function barChart(box, name, entries) {
     el("text", {x: 4, y: yy + 14, class: "label"}, chart).textContent = label || "(total)";
     if (c.suppressed) {
       el("rect", {x: 200, y: yy, width: 60, height: 18, class: "bar suppressed"}, chart);
-      el("text", {x: 268, y: yy + 14, class: "label"}, chart).textContent = "suppressed (fewer than 10 people)";
+      el("text", {x: 268, y: yy + 14, class: "label"}, chart).textContent = `suppressed (${c.reason})`;
     } else {
       el("rect", {x: 200, y: yy, width: Math.max(2, (c.value * (W - 330)) / max), height: 18, class: "bar"}, chart);
       el("text", {x: W - 120, y: yy + 14, class: "label"}, chart).textContent = c.value.toLocaleString();
@@ -148,13 +148,20 @@ function renderEquilibrium(e) {
   barChart(section("Treasury: municipal tax received in tokens"), "treasury", [["treasury", e.treasury_received]]);
 }
 
+// How the figures were protected, as the API states it.
+function protectionNote(p) {
+  return `Closed days and weeks only. k = ${p.k}; ε = ${p.epsilon_per_day} per day over ` +
+    `${p.daily_metrics.length} daily figures, ${p.epsilon_per_week} per week over ${p.weekly_metrics.length} ` +
+    `weekly ones, ${p.epsilon_per_month} per month. ${p.method}.`;
+}
+
 function renderCity(d) {
+  section("How these figures are protected", protectionNote(d.protection));
   const daily = d.daily;
   lineChart(section("Tokens issued and spent per day"), "issued-spent", d.days, [
     {label: "issued", cells: daily.issued},
     {label: "spent", cells: daily.spent},
   ]);
-  lineChart(section("CO2 saved per day (grams)"), "co2", d.days, [{label: "CO2 saved", cells: daily.co2_g}]);
   lineChart(section("Active participants per day"), "active", d.days, [{label: "active", cells: daily.active}]);
   barChart(section("Top rules (tokens issued)"), "top-rules", Object.entries(d.issued_by_rule).slice(0, 10));
   barChart(section("Tokens spent by merchant category"), "spent-by-category", Object.entries(d.spent_by_category));
@@ -162,31 +169,26 @@ function renderCity(d) {
     ["vouchers", d.vouchers_redeemed],
     ["prizes", d.prizes_redeemed],
   ]);
-  barChart(section("Redemptions in partner cities"), "redemptions-by-partner",
+  barChart(section("Redemptions in partner cities", "Tokens, per closed week, summed."), "redemptions-by-partner",
     Object.entries(d.redemptions_by_partner));
-  barChart(section("Appeals", "Appeals filed, and the median hours from filing to a decision."), "appeals", [
+  barChart(section("Appeals", "Appeals filed and decided in closed weeks, and the mean hours from filing to a " +
+    "decision (published hours over published decisions)."), "appeals", [
     ["appeals filed", d.appeals],
-    ["median hours to decision", d.median_hours_to_decision],
+    ["appeals decided", d.appeals_decided],
+    ["mean hours to decision", d.mean_hours_to_decision],
   ]);
   if (d.equilibrium) renderEquilibrium(d.equilibrium);
 }
 
 function renderFederation(d) {
-  const totals = d.cities.map((c) => {
-    const cells = Object.values(d.issued_by_rule[c] || {});
-    const shown = cells.filter((x) => !x.suppressed);
-    const value = shown.reduce((n, x) => n + x.value, 0);
-    return [c, shown.length ? {value} : {suppressed: true}];
-  });
-  barChart(section("Tokens issued per city (rules with 10 or more people)"), "issued-per-city", totals);
-  barChart(section("Redemptions between cities", "Vouchers redeemed at partner shops, home city → acceptor city."),
-    "redemptions-between-cities", d.redemptions.map((c) => [`${c.from} → ${c.to}`, c]));
-  matrixTable(section("Settlement matrix", "What each home city owes each acceptor city, in the home city's own units."), d.cities, d.settlement);
-  // Each city's net position with each partner, in the city's own units: owed to it (+) or by it (−).
-  const nets = Object.entries(d.net_positions).flatMap(([c, partners]) =>
-    Object.entries(partners).map(([p, x]) => [`${c} ↔ ${p} ${x.suppressed ? "" : x.value >= 0 ? "(owed)" : "(owes)"}`,
-      x.suppressed ? x : {value: Math.abs(x.value)}]));
-  barChart(section("Net settlement positions", "Per pair, in the first city's own units."), "net-positions", nets);
+  barChart(section("Tokens issued per city", "The sum of each city's published daily figures per rule."),
+    "issued-per-city", d.cities.map((c) => [c, d.issued[c]]));
+  barChart(section("Redemptions between cities", "Tokens redeemed at partner shops per closed week, " +
+    "home city → acceptor city, in the home city's units (noised; summed over the weeks)."),
+    "redemptions-between-cities", d.settlement.map((c) => [`${c.from} → ${c.to}`, c]));
+  matrixTable(section("Settlement matrix", "What each home city's people redeemed at each acceptor city's shops, " +
+    "in the home city's own units, as published. Exact settlement is for the partner cities' finance staff, " +
+    "from their nodes."), d.cities, d.settlement);
 }
 
 async function main() {
