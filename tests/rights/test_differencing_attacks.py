@@ -113,12 +113,12 @@ def test_period_total_minus_published_days_recovers_nothing(city: City) -> None:
     total = board["issued_by_rule"]["eco-actions"]
     assert total["protection"] == {"method": "sum of published cells", "cells": 1}
     assert total["value"] - published_days(board["daily"]["issued"]) == 0
-    # The one cell it adds is noised, and says how: the city's ε per day over six daily figures.
+    # The one cell it adds is noised, and says how: the city's ε per day over five daily figures.
     cell = board["cells"]["issued_by_rule"]["2026-05-04"]["eco-actions"]
     assert cell["value"] == total["value"] == may_4["value"]
     assert cell["protection"] == {
         "method": "laplace",
-        "epsilon": 2.0 / 6,
+        "epsilon": 2.0 / 5,
         "sensitivity": 60,
         "k": 10,
         "period": "closed day 2026-05-04",
