@@ -23,7 +23,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import Annotated, Any, Protocol
 from uuid import UUID
 
@@ -143,7 +143,7 @@ def verify_claim(registry: SourceRegistry, token: str) -> c.SubmitClaim:
     except SourceRetired as exc:
         raise ClaimNotAuthentic("retired_key", str(exc)) from None
     try:
-        jws.deserialize_compact(token, OKPKey.import_key(pem), algorithms=ALGORITHMS)
+        jws.deserialize_compact(token, _public_key(pem), algorithms=ALGORITHMS)
     except (JoseError, ValueError):
         raise ClaimNotAuthentic(
             "bad_signature", f"the signature does not verify under key {key_id!r} of {payload.source!r}"
@@ -159,6 +159,13 @@ def verify_claim(registry: SourceRegistry, token: str) -> c.SubmitClaim:
         dict(payload.fields),
         payload.date.isoformat(),
     )
+
+
+@lru_cache(maxsize=256)
+def _public_key(pem: str) -> OKPKey:
+    """A registered key, parsed once: a batch of claims is signed under one or two keys.
+    Keyed by the PEM itself, so a rotated key is a new entry, never a stale one."""
+    return OKPKey.import_key(pem)
 
 
 def claim_key(source: str, claim_id: str) -> str:
