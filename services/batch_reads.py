@@ -3,7 +3,7 @@
 A group of claims reads a wallet, a daily tally and a receipt per claim. Read one at a
 time that is three queries per claim, and on PostgreSQL the queries, not the rules,
 set the pace. Here the group's aggregates are read together, in one query on
-PostgreSQL (one per aggregate elsewhere, where a read is a local call).
+PostgreSQL or SQLite (one per aggregate with any other recorder).
 
 The writer keeps the aggregates it saved in memory (`HotAggregates`, its own, apart
 from the repository's cache that queries read). A group takes each one it needs out
@@ -79,8 +79,10 @@ def _newer_events(app: Application[UUID], after: dict[UUID, int]) -> dict[UUID, 
     """Stored events of each id past the version given, in order."""
     recorder: Any = app.recorder
     out: dict[UUID, list[StoredEvent]] = {}
-    if type(recorder).__module__ == "eventsourcing.postgres":
-        for e in _select_postgres(recorder, after):
+    module = type(recorder).__module__
+    if module in ("eventsourcing.postgres", "eventsourcing.sqlite"):
+        select = _select_postgres if module == "eventsourcing.postgres" else _select_sqlite
+        for e in select(recorder, after):
             out.setdefault(_uuid(e.originator_id), []).append(e)
         return out
     for aggregate_id, version in after.items():
@@ -117,6 +119,34 @@ def _select_postgres(recorder: Any, after: dict[UUID, int]) -> list[StoredEvent]
             )
             for row in curs.fetchall()
         ]
+
+
+def _select_sqlite(recorder: Any, after: dict[UUID, int]) -> list[StoredEvent]:
+    found: list[StoredEvent] = []
+    pairs = list(after.items())
+    for start in range(0, len(pairs), 400):  # two parameters each, within SQLite's limit
+        chunk = pairs[start : start + 400]
+        wanted = ", ".join("(?, ?)" for _ in chunk)
+        statement = (
+            f"WITH w(id, v) AS (VALUES {wanted}) "
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state "
+            f"FROM w JOIN {recorder.events_table_name} e "
+            "ON e.originator_id = w.id AND e.originator_version > w.v "
+            "ORDER BY e.originator_id, e.originator_version"
+        )
+        params = [p for aggregate_id, version in chunk for p in (aggregate_id.hex, version)]
+        with recorder.datastore.transaction(commit=False) as c:
+            c.execute(statement, params)
+            found.extend(
+                StoredEvent(
+                    originator_id=recorder.convert_originator_id(row["originator_id"]),
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=row["state"],
+                )
+                for row in c.fetchall()
+            )
+    return found
 
 
 def _uuid(value: UUID | str) -> UUID:
