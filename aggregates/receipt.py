@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -30,6 +31,7 @@ class Receipt(Aggregate):
     """
 
     @staticmethod
+    @lru_cache(maxsize=4096)  # a command asks for the same id several times
     def create_id(city: str, key: str) -> UUID:
         return uuid5(NAMESPACE_URL, f"civfed:{city}:receipt:{key}")
 

@@ -17,6 +17,7 @@ import json
 import re
 from dataclasses import dataclass
 from dataclasses import field as dc_field
+from functools import lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -114,6 +115,7 @@ class SourceRegistry(Aggregate):
     """One per city: every source it ever registered, with its current and retired keys."""
 
     @staticmethod
+    @lru_cache(maxsize=4096)  # a command asks for the same id several times
     def create_id(city: str) -> UUID:
         return uuid5(NAMESPACE_URL, f"civfed:{city}:sources")
 
@@ -241,6 +243,7 @@ class DailyTally(Aggregate):
     """What sources attested for one wallet, day and activity, per bound."""
 
     @staticmethod
+    @lru_cache(maxsize=4096)  # a command asks for the same id several times
     def create_id(city: str, wallet_id: UUID, day: str, activity: str) -> UUID:
         """`day` in ISO form (2026-12-01)."""
         return uuid5(NAMESPACE_URL, f"civfed:{city}:tally:{wallet_id}:{day}:{activity}")

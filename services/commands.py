@@ -14,6 +14,7 @@ datetimes as their `str()`.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Annotated, Any, ClassVar, get_type_hints
 from uuid import UUID, uuid4
 
 from aggregates.receipt import params_hash
+from aggregates.source import DailyTally, SourceRegistry
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,10 @@ class Command:
     idempotency_key: str
 
     def parameters(self) -> dict[str, Any]:
-        """Every field but the key, under its fingerprint name."""
-        values = dataclasses.asdict(self)
-        return {stored: values[field] for field, stored in _fingerprint_names(type(self)).items()}
+        """Every field but the key, under its fingerprint name (as `dataclasses.asdict`
+        gives them: nested dataclasses as dicts, every value a copy)."""
+        names = _fingerprint_names(type(self))
+        return {stored: _plain(getattr(self, field)) for field, stored in names.items()}
 
     def fingerprint(self) -> str:
         return params_hash(self.name, self.parameters())
@@ -57,8 +60,29 @@ class Command:
         wallet = getattr(self, "wallet_id", None)
         return wallet if isinstance(wallet, UUID) else None
 
+    def reads(self, city: str) -> tuple[UUID, ...]:
+        """The aggregates its handler will read, so that a group of commands reads them all
+        at once (services/batch_reads.py). A hint only: what it leaves out is read when
+        the handler asks for it."""
+        return (self.owner,) if self.owner is not None else ()
+
 
 _NAMES: dict[type[Command], dict[str, str]] = {}
+_IMMUTABLE = (str, int, float, bool, type(None), UUID, dt.date, dt.datetime)
+
+
+def _plain(value: Any) -> Any:
+    """`dataclasses.asdict` for one field's value, without copying what cannot change
+    (it deep-copies every leaf, and a batch of claims fingerprints thousands of fields)."""
+    if isinstance(value, _IMMUTABLE):
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple) and not hasattr(value, "_fields"):
+        return type(value)(_plain(v) for v in value)
+    return copy.deepcopy(value)
 
 
 def _fingerprint_names(cls: type[Command]) -> dict[str, str]:
@@ -625,6 +649,11 @@ class SubmitClaim(Command):
     activity: str
     fields: dict[str, Any]
     date: str
+
+    def reads(self, city: str) -> tuple[UUID, ...]:
+        """The sources, the wallet and the wallet's tally of the day (services/claims.py)."""
+        tally = DailyTally.create_id(city, self.wallet_id, self.date, self.activity)
+        return (SourceRegistry.create_id(city), self.wallet_id, tally)
 
 
 # -- cashback reported by a shop's till (services/cashback.py) -------------------------------

@@ -19,7 +19,7 @@ from eventsourcing.persistence import IntegrityError
 
 from aggregates.errors import DomainError, InvalidInput, NotFound, PreconditionFailed, not_found, refusal
 from aggregates.receipt import Receipt, params_hash
-from services import commands
+from services import batch_reads, commands
 
 A = TypeVar("A", bound=Aggregate)
 C = TypeVar("C", bound=commands.Command)
@@ -101,8 +101,7 @@ class Job:
 
     @property
     def fingerprint(self) -> str:
-        if self.command is not None:
-            return self.command.fingerprint()
+        # A command's parameters were taken once, when the job was made (`Job.of`).
         return params_hash(self.name, self.params)
 
     @property
@@ -122,6 +121,8 @@ class IdempotentExecutor:
     def __init__(self, app: Application[UUID], city: str) -> None:
         self.app = app
         self.city = city
+        # What the group commits saved, kept for the next group (services/batch_reads.py).
+        self.hot = batch_reads.HotAggregates()
 
     def _apply(self, uow: UnitOfWork, cmd: Job, look_first: bool) -> dict[str, Any]:
         """Run one command into `uow`, adding its receipt.
@@ -180,6 +181,7 @@ class IdempotentExecutor:
 
     def run_group(self, cmds: Sequence[Job], look_first: bool = False) -> list[dict[str, Any] | DomainError]:
         uow = UnitOfWork(self.app)
+        self._read_ahead(uow, cmds)
         results: list[dict[str, Any] | DomainError] = []
         for cmd in cmds:
             try:
@@ -194,7 +196,30 @@ class IdempotentExecutor:
             if not look_first:
                 return self.run_group(cmds, look_first=True)
             return [self._run_caught(cmd) for cmd in cmds]
+        self.hot.give_back(uow.seen.values())
         return results
+
+    def _read_ahead(self, uow: UnitOfWork, cmds: Sequence[Job]) -> None:
+        """Everything the group will read, in one round trip: each command's receipt (so a
+        retried key is answered from memory, without a failed save) and the aggregates
+        its command names; and the keys of the wallets concerned, in one query more."""
+        ids: list[UUID] = []
+        owners: list[UUID] = []
+        for cmd in cmds:
+            if cmd.key:
+                ids.append(Receipt.create_id(self.city, cmd.key))
+            if cmd.command is not None:
+                ids.extend(cmd.command.reads(self.city))
+            if cmd.owner is not None:
+                owners.append(cmd.owner)
+        keys = getattr(self.app, "keys", None)
+        if keys is not None and owners:
+            # Before the events are read: opening their sealed fields needs the keys. An
+            # erasure (made by another process, too) drops what the writer held of that
+            # person, so it is rebuilt from the store with the fields redacted.
+            for erased in keys.prefetch(owners):
+                self.hot.forget(erased)
+        uow.seen.update(batch_reads.read_many(self.app, ids, self.hot))
 
     def _run_caught(self, cmd: Job) -> dict[str, Any] | DomainError:
         try:

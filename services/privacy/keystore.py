@@ -194,6 +194,28 @@ class KeyStore:
         self._cache[owner] = (key, time.monotonic())
         return key or None
 
+    def prefetch(self, owners: Iterable[UUID]) -> set[UUID]:
+        """Read the keys of many owners in one query, into the cache `key_for` reads (a
+        group of claims seals and opens fields of hundreds of wallets); returns those of
+        them whose key is erased. Owners with no key yet are left to `key_for`, which makes
+        one where asked."""
+        now = time.monotonic()
+        wanted = list(dict.fromkeys(owners))
+        stale = [
+            str(o) for o in wanted if (hit := self._cache.get(o)) is None or now - hit[1] >= CACHE_SECONDS
+        ]
+        for start in range(0, len(stale), 500):
+            batch = stale[start : start + 500]
+            marks = ", ".join("?" for _ in batch)
+            rows = self._run(
+                f"SELECT owner_id, key FROM {self._keys} WHERE owner_id IN ({marks})", tuple(batch)
+            )
+            for owner_id, stored in rows:
+                owner = str(owner_id)
+                key = self._wrapper.unwrap(owner, bytes(stored)) if stored is not None else ERASED
+                self._cache[UUID(owner)] = (key, now)
+        return {o for o in wanted if (hit := self._cache.get(o)) is not None and hit[0] == ERASED}
+
     def erase(self, owners: Iterable[UUID]) -> int:
         """Destroy the owners' keys for good; returns how many were erased now."""
         owners = list(owners)

@@ -1,9 +1,12 @@
 """Personal fields of events, sealed with their owner's key (crypto-shredding).
 
 The mapper seals the listed fields with AES-GCM under the owner's key before
-the event is stored, and opens them when it is read. Once the key is erased the
-fields read as a redaction marker: the event, its amounts and its rule remain,
-so totals and token conservation still hold, and history shows the entry.
+the event is stored, and opens them when it is read. An event's own fields are
+sealed together, in one envelope (`sealed:v2`); fields inside a nested dict (a
+snapshot's state) one by one (`sealed:v1`, as every field was before), and both
+are read. Once the key is erased the fields read as a redaction marker: the
+event, its amounts and its rule remain, so totals and token conservation still
+hold, and history shows the entry.
 The domain never sees any of this.
 """
 
@@ -21,7 +24,10 @@ from eventsourcing.utils import get_topic
 from services.privacy.keystore import KeyStore
 
 REDACTED = "[erased]"
-SEALED = "sealed:v1"
+SEALED = "sealed:v1"  # one field (nested fields, and events stored before v2)
+SEALED_ALL = "sealed:v2"  # all of an event's own personal fields, under one nonce
+# Where an event's stored state keeps them: no event has a field of this name.
+SEALED_FIELDS = "_sealed"
 
 # Event type -> its personal fields. Anything written by or about one person
 # that is not an amount, a pseudonymous id or a closed-vocabulary code.
@@ -84,7 +90,14 @@ class ShreddingMapper(Mapper[UUID]):
         owner = self._owner(type_name, originator, state)
         if owner is not None:
             key = self.keys.key_for(owner, create=True)
+            # The event's own fields are sealed together, under one nonce: one cipher call
+            # and one envelope per event rather than per field.
+            together = {n: state.pop(n) for n in fields if "." not in n and state.get(n) is not None}
+            if together:
+                state[SEALED_FIELDS] = self._seal_all(key, owner, originator, version, together)
             for name in fields:
+                if "." not in name:
+                    continue
                 parent, _, leaf = name.rpartition(".")
                 # A dotted name reaches into a nested dict (a snapshot's state), copied first.
                 holder = state
@@ -105,6 +118,9 @@ class ShreddingMapper(Mapper[UUID]):
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         event = super().to_domain_event(stored_event)
         originator, version = event.originator_id, event.originator_version
+        together = event.__dict__.pop(SEALED_FIELDS, None)
+        if isinstance(together, dict) and together.get("seal") == SEALED_ALL:
+            event.__dict__.update(self._open_all(originator, version, together))
         for name, value in list(vars(event).items()):
             if not isinstance(value, dict):
                 continue
@@ -135,6 +151,36 @@ class ShreddingMapper(Mapper[UUID]):
             "shape": _shape(value),
             "data": base64.b64encode(nonce + data).decode(),
         }
+
+    def _seal_all(
+        self, key: bytes | None, owner: UUID, originator: UUID, version: int, values: dict[str, Any]
+    ) -> dict[str, Any]:
+        shapes = {name: _shape(value) for name, value in values.items()}
+        if key is None:
+            # An erased person gets no new personal data, not even encrypted.
+            return {"seal": SEALED_ALL, "owner": str(owner), "shapes": shapes, "data": ""}
+        nonce = os.urandom(12)
+        plain = self.transcoder.encode(values)
+        data = AESGCM(key).encrypt(nonce, plain, self._aad(owner, originator, version, SEALED_FIELDS))
+        return {
+            "seal": SEALED_ALL,
+            "owner": str(owner),
+            "shapes": shapes,
+            "data": base64.b64encode(nonce + data).decode(),
+        }
+
+    def _open_all(self, originator: UUID, version: int, sealed: dict[str, Any]) -> dict[str, Any]:
+        owner = UUID(sealed["owner"])
+        key = self.keys.key_for(owner, create=False)
+        if key is None or not sealed["data"]:
+            return {
+                name: {"redacted": REDACTED} if shape == "dict" else REDACTED
+                for name, shape in sealed["shapes"].items()
+            }
+        raw = base64.b64decode(sealed["data"])
+        plain = AESGCM(key).decrypt(raw[:12], raw[12:], self._aad(owner, originator, version, SEALED_FIELDS))
+        opened: dict[str, Any] = self.transcoder.decode(plain)
+        return opened
 
     def _open(self, originator: UUID, version: int, name: str, sealed: dict[str, Any]) -> Any:
         owner = UUID(sealed["owner"])
