@@ -29,6 +29,8 @@ class Tx(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None: ...
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One statement over many parameter rows (PostgreSQL pipelines them: one round trip)."""
 
 
 class _Cursor:
@@ -41,6 +43,10 @@ class _Cursor:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.cursor.execute(self._sql(sql), tuple(params))
+
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.cursor.executemany(self._sql(sql), rows)
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         self.cursor.execute(self._sql(sql), tuple(params))
@@ -112,9 +118,16 @@ def read_positions(tx: Tx, source: str) -> dict[int, tuple[int, int]]:
     return {int(p): (int(pos), int(nid)) for p, pos, nid in rows}
 
 
+_WRITE_POSITION = (
+    "INSERT INTO rm_positions (source, part, position, last_nid) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (source, part) DO UPDATE SET position = excluded.position, last_nid = excluded.last_nid"
+)
+
+
 def write_position(tx: Tx, source: str, part: int, position: int, last_nid: int) -> None:
-    tx.execute(
-        "INSERT INTO rm_positions (source, part, position, last_nid) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (source, part) DO UPDATE SET position = excluded.position, last_nid = excluded.last_nid",
-        (source, part, position, last_nid),
-    )
+    tx.execute(_WRITE_POSITION, (source, part, position, last_nid))
+
+
+def write_positions(tx: Tx, source: str, positions: dict[int, tuple[int, int]]) -> None:
+    """Every partition's (position, last notification id) of one source, in one statement."""
+    tx.many(_WRITE_POSITION, [(source, part, pos, nid) for part, (pos, nid) in sorted(positions.items())])

@@ -20,6 +20,7 @@ import datetime as dt
 
 from aggregates.depreciation import Lot, draw, total_at
 from civfed.v1 import events_pb2
+from projections.batch import Batch
 from projections.erasure import ERASED, rename
 from projections.store import Tx
 
@@ -110,6 +111,12 @@ class WorkflowMoney:
             )
         flow = {"tax": "tax", "lapse": "lapsed"}.get(refs.get("drawn_for", ""), "spent")
         self._add(tx, e.city, month, flow, amount, wallet)
+
+    def apply_batch(self, tx: Tx, batch: Batch) -> None:
+        # Only depreciating currencies have lot events; each replays its wallet's lots in order.
+        for e in batch.events:
+            if e.type in ("Wallet.LotOpened", "Wallet.LotsDrawn"):
+                self.apply(tx, e)
 
     def _add(self, tx: Tx, city: str, month: str, metric: str, value: int, wallet: str) -> None:
         add_to_month(tx, city, month, metric, value)

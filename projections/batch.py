@@ -1,0 +1,79 @@
+"""A run of events that every read model folds at once, and the holds they name.
+
+The projector cuts each transaction's events into runs at every erasure: inside a
+run no row of any read model is renamed, so a model can add up its changes per
+key in memory and write each key once. An erasure is applied on its own, after
+everything before it was written, exactly as one event at a time would.
+
+Holds are the one thing a model looks up: a release, spend or burn needs the
+wallet and amount of the hold it names. A run resolves all of them up front,
+with one query for the holds placed before it and an in-memory overlay for the
+holds placed earlier in the same run. A hold named before it is placed fails as
+it does one event at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from civfed.v1 import events_pb2
+from projections.model import is_hold_consumed
+from projections.store import Tx
+
+# Enough placeholders per query to be quick, few enough for SQLite's limit.
+_CHUNK = 500
+
+HoldKey = tuple[str, str]  # (city, hold id)
+
+
+def names_hold(type_name: str) -> bool:
+    return type_name == "Wallet.HoldReleased" or is_hold_consumed(type_name)
+
+
+@dataclass
+class Batch:
+    events: Sequence[events_pb2.Event]
+    # (city, hold id) -> (wallet pseudonym, amount) for every hold the run names
+    holds: dict[HoldKey, tuple[str, int]] = field(default_factory=dict)
+    # The holds first placed in this run, in order: what Lookups inserts.
+    placed: dict[HoldKey, tuple[str, int]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, tx: Tx, events: Sequence[events_pb2.Event]) -> Batch:
+        named = {
+            (e.city, e.payload.refs["hold_id"])
+            for e in events
+            if e.type == "Wallet.HoldPlaced" or names_hold(e.type)
+        }
+        stored = _stored_holds(tx, named)
+        batch = cls(events)
+        for e in events:
+            if e.type == "Wallet.HoldPlaced":
+                key = (e.city, e.payload.refs["hold_id"])
+                if key not in stored and key not in batch.placed:
+                    batch.placed[key] = (e.aggregate_id, e.payload.amounts["amount"])
+            elif names_hold(e.type):
+                key = (e.city, e.payload.refs["hold_id"])
+                if key not in stored and key not in batch.placed:
+                    raise LookupError(f"{key[0]}: hold {key[1]} was never placed in this log")
+        batch.holds = {**stored, **batch.placed}
+        return batch
+
+    def hold(self, city: str, hold_id: str) -> tuple[str, int]:
+        """(wallet pseudonym, amount) of a hold placed before the run or earlier in it."""
+        return self.holds[(city, hold_id)]
+
+
+def _stored_holds(tx: Tx, keys: set[HoldKey]) -> dict[HoldKey, tuple[str, int]]:
+    out: dict[HoldKey, tuple[str, int]] = {}
+    ids = sorted({hold_id for _, hold_id in keys})
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        for city, hold_id, wallet, amount in tx.all(
+            f"SELECT city, hold_id, wallet_id, amount FROM rm_holds WHERE hold_id IN ({marks})", chunk
+        ):
+            if (city, hold_id) in keys:
+                out[(str(city), str(hold_id))] = (str(wallet), int(amount))
+    return out
