@@ -47,7 +47,7 @@ SCALES: dict[str, dict[str, dict[str, Any]]] = {
     "large": {
         "ingest": {"n": 100_000, "group": 1000, "rounds": 3, "claims": 100_000, "batch": 1000},
         # About people x (days + 1.5) events: 8,000 x 25.5 = 204,000.
-        "projections": {"people": 8000, "days": 24, "store_kind": "postgres"},
+        "projections": {"people": 8000, "days": 24},
         "redeem": {"n": 5000, "threads": 32},
         "approvals": {"n": 20_000, "group": 1000},
         "memory": {"wallets": 1_000_000, "group": 1000},
