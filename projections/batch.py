@@ -27,6 +27,9 @@ _CHUNK = 500
 HoldKey = tuple[str, str]  # (city, hold id)
 
 
+PLACED = "Wallet.HoldPlaced"
+
+
 def names_hold(type_name: str) -> bool:
     return type_name == "Wallet.HoldReleased" or is_hold_consumed(type_name)
 
@@ -41,19 +44,15 @@ class Batch:
 
     @classmethod
     def load(cls, tx: Tx, events: Sequence[events_pb2.Event]) -> Batch:
-        named = {
-            (e.city, e.payload.refs["hold_id"])
-            for e in events
-            if e.type == "Wallet.HoldPlaced" or names_hold(e.type)
-        }
-        stored = _stored_holds(tx, named)
+        about_holds = [e for e in events if e.type == PLACED or names_hold(e.type)]
+        stored = _stored_holds(tx, {(e.city, e.payload.refs["hold_id"]) for e in about_holds})
         batch = cls(events)
-        for e in events:
-            if e.type == "Wallet.HoldPlaced":
+        for e in about_holds:
+            if e.type == PLACED:
                 key = (e.city, e.payload.refs["hold_id"])
                 if key not in stored and key not in batch.placed:
                     batch.placed[key] = (e.aggregate_id, e.payload.amounts["amount"])
-            elif names_hold(e.type):
+            else:
                 key = (e.city, e.payload.refs["hold_id"])
                 if key not in stored and key not in batch.placed:
                     raise LookupError(f"{key[0]}: hold {key[1]} was never placed in this log")

@@ -88,11 +88,17 @@ class Dashboard:
         people: dict[tuple[str, str, str, str, str], None] = {}  # ordered, each once
         days: dict[int, str] = {}  # UTC day number -> its date: a batch spans few days
         for e in batch.events:
+            if e.type not in COUNTED and not is_hold_consumed(e.type):
+                continue
+            number = e.time.seconds // 86400
+            day = days.get(number) or days.setdefault(number, day_of(e))
             for metric, key, value in additions(e, batch.hold):
-                number = e.time.seconds // 86400
-                day = days.get(number) or days.setdefault(number, day_of(e))
                 cell = (e.city, day, metric, key)
                 cells[cell] = cells.get(cell, 0) + value
                 people[(*cell, e.aggregate_id)] = None
         tx.many(_ADD_CELL, [(*cell, value) for cell, value in cells.items()])
         tx.many(_ADD_PERSON, list(people))
+
+
+# The events `additions` counts, beside the holds consumed.
+COUNTED = frozenset(("Wallet.Credited", "Wallet.Progressed", "Wallet.Spent"))

@@ -90,13 +90,14 @@ def _settles(
 ) -> tuple[tuple[str, str, int] | None, tuple[str, str, str, int] | None]:
     """What the event adds: the acceptor's credit (debtor, creditor, credited), and the home
     city's claim (debtor, creditor, wallet, amount); `held_by` finds a hold."""
+    committed = e.type == "ForeignRedemption.Committed"
+    if not committed and not is_hold_consumed(e.type):
+        return None, None  # before partner_city: most events are neither
     partner = partner_city(e)
     if partner is None:
         return None, None
-    if e.type == "ForeignRedemption.Committed":
+    if committed:
         return (partner, e.city, e.payload.amounts["credit"]), None
-    if not is_hold_consumed(e.type):
-        return None, None
     wallet, amount = held_by(e.city, e.payload.refs["hold_id"])
     return None, (e.city, partner, wallet, amount)
 
