@@ -14,8 +14,9 @@ counts twice across the two sources, and none is missed.
 
 Within a transaction the events are folded in runs (projections/batch.py): each
 read model adds up a run's changes per key and writes each key once, which is
-what makes catching up and rebuilding fast. Erasures cut the runs and are
-applied one at a time, so the outcome is the same as applying every event alone
+what makes catching up and rebuilding fast. Erasures are applied one at a time
+after the run they fall in, and a run ends before anything that could touch an
+erased wallet's rows, so the outcome is the same as applying every event alone
 (`batched=False`, which the tests compare against).
 """
 
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from civfed.v1 import events_pb2
 from projections.appeals import Appeals
 from projections.balances import Balances
-from projections.batch import Batch
+from projections.batch import Batch, runs
 from projections.dashboard import Dashboard
 from projections.erasure import ERASED, with_token
 from projections.lookups import Lookups
@@ -98,20 +99,20 @@ class Projector:
             model.apply(tx, event)
 
     def _fold(self, tx: Tx, events: Sequence[events_pb2.Event]) -> None:
-        """Every run between erasures folded at once, model by model; each erasure alone."""
-        start = 0
-        for end in [*(i for i, e in enumerate(events) if e.type == ERASED), len(events)]:
-            if start < end:
-                batch = Batch.load(tx, events[start:end])
+        """Each run folded at once, model by model, then its erasures one by one
+        (projections/batch.py says where runs end)."""
+        folding = all(isinstance(model, BatchModel) for model in self.models)
+        for folded, erasures in runs(events, defer=folding):
+            if folded:
+                batch = Batch.load(tx, folded)
                 for model in self.models:
                     if isinstance(model, BatchModel):
                         model.apply_batch(tx, batch)
                     else:
                         for event in batch.events:
                             model.apply(tx, event)
-            if end < len(events):
-                self._apply(tx, events[end])
-            start = end + 1
+            for erasure in erasures:
+                self._apply(tx, erasure)
 
     def start_after(self, source: str, ends: dict[int, int], last_nid: int) -> None:
         """Continue `source` (a topic) at its partitions' `ends`, as if every event up to
