@@ -76,7 +76,7 @@ STORES = ("sqlite", "postgres")
 
 
 def run(people: int = 400, days: int = 5, stores: tuple[str, ...] = STORES) -> dict[str, Any]:
-    """The whole report, as `main` prints it. Events: about people x (days + 1.5)."""
+    """The whole report, as `main` prints it. Events: about 11 per person from ten days on."""
     tmp = Path(tempfile.mkdtemp())
     settings = load_settings({"CIVFED_DATA_DIR": str(tmp)})
     app = CityApplication(load_city("bologna"), settings.eventsourcing_env("bologna"))

@@ -54,7 +54,7 @@ def main() -> None:
 
 
 def run(people: int = 400, days: int = 5, store_kind: str = "postgres") -> dict[str, Any]:
-    """The whole report. Events: about people x (days + 1.5)."""
+    """The whole report. Events: about 11 per person from ten days on."""
     tmp = Path(tempfile.mkdtemp())
     env = {"CIVFED_DATA_DIR": str(tmp)}
     schema = ""

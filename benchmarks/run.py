@@ -48,10 +48,11 @@ SCALES: dict[str, dict[str, dict[str, Any]]] = {
     "default": {name: {} for name in BENCHMARKS},
     "large": {
         "ingest": {"n": 100_000, "group": 1000, "rounds": 3, "claims": 100_000, "batch": 1000},
-        # About people x (days + 1.5) events: 8,000 x 25.5 = 204,000.
-        "projections": {"people": 8000, "days": 24},
-        # About 400,000 x 25.5 = 10.2 million public events in one city's PostgreSQL store.
-        "rebuild": {"people": 400_000, "days": 24},
+        # Bologna's season gives about 11 public events per person from ten days on (its awards
+        # are capped): 18,500 people make about 203,500 events.
+        "projections": {"people": 18_500, "days": 10},
+        # 910,000 people: about 10 million public events in one city's PostgreSQL store.
+        "rebuild": {"people": 910_000, "days": 10},
         "redeem": {"n": 5000, "threads": 32},
         "approvals": {"n": 20_000, "group": 1000},
         "memory": {"wallets": 1_000_000, "group": 1000},

@@ -85,19 +85,21 @@ class Dashboard:
 
     def apply_batch(self, tx: Tx, batch: Batch) -> None:
         cells: dict[tuple[str, str, str, str], int] = {}
-        people: dict[tuple[str, str, str, str, str], None] = {}  # ordered, each once
+        people: set[tuple[str, str, str, str, str]] = set()
         days: dict[int, str] = {}  # UTC day number -> its date: a batch spans few days
+        held_by, counted = batch.hold, COUNTED
         for e in batch.events:
-            if e.type not in COUNTED and not is_hold_consumed(e.type):
+            if e.type not in counted and not is_hold_consumed(e.type):
                 continue
             number = e.time.seconds // 86400
             day = days.get(number) or days.setdefault(number, day_of(e))
-            for metric, key, value in additions(e, batch.hold):
-                cell = (e.city, day, metric, key)
+            city, wallet = e.city, e.aggregate_id
+            for metric, key, value in additions(e, held_by):
+                cell = (city, day, metric, key)
                 cells[cell] = cells.get(cell, 0) + value
-                people[(*cell, e.aggregate_id)] = None
+                people.add((city, day, metric, key, wallet))
         tx.many(_ADD_CELL, [(*cell, value) for cell, value in cells.items()])
-        tx.many(_ADD_PERSON, list(people))
+        tx.many(_ADD_PERSON, sorted(people))  # sorted: the same rows in the same order every time
 
 
 # The events `additions` counts, beside the holds consumed.
