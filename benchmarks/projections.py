@@ -73,6 +73,8 @@ def main() -> None:
 
 
 STORES = ("sqlite", "postgres")
+# The city whose season both event-path benchmarks build (benchmarks/rebuild.py too).
+CITY = "bologna"
 
 
 def run(people: int = 400, days: int = 5, stores: tuple[str, ...] = STORES) -> dict[str, Any]:

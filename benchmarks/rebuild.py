@@ -1,6 +1,6 @@
 """Rebuilding every read model from a city's own store: what `civfed projections rebuild` does.
 
-Prints JSON. Builds a Bologna season in a fresh store (and says how long that took),
+Prints JSON. Builds the projection benchmark's city season in a fresh store (and says how long that took),
 reads its whole notification log raw in the pages the rebuild uses (the baseline: what
 the store alone costs), then runs the rebuild itself: empty the read models and replay
 the log through the batched projector, read models in the same database.
@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.figures import Figure, figure  # noqa: E402
+from benchmarks.projections import CITY  # noqa: E402
 from projections.log_source import PAGE  # noqa: E402
 from services.city import CityApplication  # noqa: E402
 from services.cli.stream import rebuild  # noqa: E402
@@ -67,7 +68,7 @@ def run(people: int = 400, days: int = 5, store_kind: str = "postgres") -> dict[
         env["CIVFED_KEYSTORE_KEY_FILE"] = str(kek)
     try:
         settings = load_settings(env)
-        app = CityApplication(load_city("bologna"), settings.eventsourcing_env("bologna"))
+        app = CityApplication(load_city(CITY), settings.eventsourcing_env(CITY))
         try:
             start = time.perf_counter()
             for n, first in enumerate(range(0, people, CHUNK)):
@@ -80,7 +81,7 @@ def run(people: int = 400, days: int = 5, store_kind: str = "postgres") -> dict[
         finally:
             app.close()
         start = time.perf_counter()
-        applied = rebuild(settings, load_stream_settings(env), ["bologna"])
+        applied = rebuild(settings, load_stream_settings(env), [CITY])
         seconds = time.perf_counter() - start
     finally:
         if schema:
