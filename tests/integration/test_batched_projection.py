@@ -23,6 +23,7 @@ import pytest
 from aggregates.depreciation import Lot, draw, total_at
 from civfed.v1 import events_pb2
 from projections import projector as projector_module
+from projections.batch import runs
 from projections.erasure import TOKEN
 from projections.projector import Delivery, Projector
 from projections.store import Store
@@ -242,3 +243,22 @@ def test_a_hold_named_before_it_is_placed_fails_as_one_by_one(tmp_path: Path) ->
         with pytest.raises(LookupError, match="hold h1 was never placed"):
             projector.apply_batch("topic", stream)
         assert projector.positions("topic") == {}  # nothing of the batch was kept
+
+
+def test_an_erasure_ends_a_run_only_before_what_could_touch_the_erased_wallet() -> None:
+    def e(wallet: str, type_name: str, **fields: Any) -> events_pb2.Event:
+        return event("alpha", wallet, type_name, START, **fields)
+
+    erase_x = e("x", "Wallet.Erased")
+    before = [e("x", "Wallet.Credited", amount=1), e("y", "Wallet.HoldPlaced", hold_id="hy", amount=2)]
+    carry_on = [e("y", "Wallet.Credited", amount=3), e("y", "Wallet.HoldSpent", hold_id="hy")]
+    assert list(runs([*before, erase_x, *carry_on])) == [([*before, *carry_on], [erase_x])]
+    # Each of these might find the erased wallet's rows: the run ends before it.
+    for later in (
+        e("x", "Wallet.Credited", amount=1),
+        e("appeal-1", "Appeal.Filed", wallet_id="x"),
+        e("appeal-1", "Appeal.Decided"),
+        e("y", "Wallet.HoldSpent", hold_id="placed-before-the-run"),
+    ):
+        assert list(runs([*before, erase_x, later])) == [(before, [erase_x]), ([later], [])]
+    assert list(runs([*before, erase_x, *carry_on], defer=False)) == [(before, [erase_x]), (carry_on, [])]
