@@ -47,7 +47,7 @@ SCALES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "default": {name: {} for name in BENCHMARKS},
     "large": {
-        "ingest": {"n": 100_000, "group": 1000, "rounds": 3, "claims": 100_000, "batch": 1000},
+        "ingest": {"n": 100_000, "group": 1000, "rounds": 3, "claims": 100_000, "batch": 500},
         # The benchmarks' season gives about 11 public events per person from ten days on (awards
         # are capped): 18,500 people make about 203,500 events.
         "projections": {"people": 18_500, "days": 10},
