@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from civfed.v1 import events_pb2
+from projections.batch import Batch
 from projections.erasure import ERASED, rekey, rename
 from projections.store import Tx
 
@@ -37,6 +38,12 @@ class Appeals:
         elif e.type == ERASED:
             rekey(tx, "rm_appeals", "appeal_id", e)
             rename(tx, "rm_appeals", "city", e)
+
+    def apply_batch(self, tx: Tx, batch: Batch) -> None:
+        # Appeals are few, and a decision must find its filing: one at a time, in order.
+        for e in batch.events:
+            if e.type in ("Appeal.Filed", "Appeal.Decided"):
+                self.apply(tx, e)
 
 
 def appeal_cells(

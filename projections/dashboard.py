@@ -16,11 +16,50 @@ a shop beside a wallet, so a shop cannot find its customers' histories there.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from civfed.v1 import events_pb2
+from projections.batch import Batch
 from projections.erasure import ERASED, rename
 from projections.lookups import hold
 from projections.model import day_of, is_hold_consumed, partner_city
 from projections.store import Tx
+
+_ADD_CELL = (
+    "INSERT INTO rm_cells VALUES (?, ?, ?, ?, ?) ON CONFLICT (city, day, metric, key) "
+    "DO UPDATE SET value = rm_cells.value + excluded.value"
+)
+_ADD_PERSON = "INSERT INTO rm_cell_people VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+
+
+def additions(
+    e: events_pb2.Event, held_by: Callable[[str, str], tuple[str, int]]
+) -> Iterator[tuple[str, str, int]]:
+    """(metric, key, value) the event adds to its day's cells, each with the event's wallet
+    among its people; `held_by` finds a hold."""
+    amounts, refs = e.payload.amounts, e.payload.refs
+    if e.type in ("Wallet.Credited", "Wallet.Progressed"):
+        if amount := amounts.get("amount", 0):
+            yield "issued", "", amount
+            yield "issued_by_rule", refs.get("rule_id", ""), amount
+        yield "active", "", 0
+    elif e.type == "Wallet.Spent":
+        yield "spent", "", amounts["amount"]
+        yield "spent_by_category", refs.get("category") or "other", amounts["amount"]
+        yield "active", "", 0
+        if refs.get("spent_for") == "prize":
+            yield "prizes_redeemed", "", 1
+    elif is_hold_consumed(e.type):
+        _, amount = held_by(e.city, refs["hold_id"])
+        yield "spent", "", amount
+        yield "active", "", 0
+        partner = partner_city(e)
+        if partner is not None:
+            yield "redemptions_by_partner", partner, amount
+        else:
+            # A local voucher taken by a shop: the hold's spend is the redemption.
+            yield "spent_by_category", refs.get("category") or "other", amount
+            yield "vouchers_redeemed", "", 1
 
 
 class Dashboard:
@@ -35,41 +74,33 @@ class Dashboard:
     )
 
     def apply(self, tx: Tx, e: events_pb2.Event) -> None:
-        amounts, refs = e.payload.amounts, e.payload.refs
-        day, wallet = day_of(e), e.aggregate_id
-
-        def add(metric: str, key: str, value: int, who: str = wallet) -> None:
-            cell = (e.city, day, metric, key)
-            tx.execute(
-                "INSERT INTO rm_cells VALUES (?, ?, ?, ?, ?) ON CONFLICT (city, day, metric, key) "
-                "DO UPDATE SET value = rm_cells.value + excluded.value",
-                (*cell, value),
-            )
-            tx.execute(
-                "INSERT INTO rm_cell_people VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", (*cell, who)
-            )
-
-        if e.type in ("Wallet.Credited", "Wallet.Progressed"):
-            if amount := amounts.get("amount", 0):
-                add("issued", "", amount)
-                add("issued_by_rule", refs.get("rule_id", ""), amount)
-            add("active", "", 0)
-        elif e.type == "Wallet.Spent":
-            add("spent", "", amounts["amount"])
-            add("spent_by_category", refs.get("category") or "other", amounts["amount"])
-            add("active", "", 0)
-            if refs.get("spent_for") == "prize":
-                add("prizes_redeemed", "", 1)
-        elif is_hold_consumed(e.type):
-            _, amount = hold(tx, e.city, refs["hold_id"])
-            add("spent", "", amount)
-            add("active", "", 0)
-            partner = partner_city(e)
-            if partner is not None:
-                add("redemptions_by_partner", partner, amount)
-            else:
-                # A local voucher taken by a shop: the hold's spend is the redemption.
-                add("spent_by_category", refs.get("category") or "other", amount)
-                add("vouchers_redeemed", "", 1)
-        elif e.type == ERASED:
+        if e.type == ERASED:
             rename(tx, "rm_cell_people", "city", e)
+            return
+        day = None
+        for metric, key, value in additions(e, lambda city, hold_id: hold(tx, city, hold_id)):
+            day = day or day_of(e)
+            tx.execute(_ADD_CELL, (e.city, day, metric, key, value))
+            tx.execute(_ADD_PERSON, (e.city, day, metric, key, e.aggregate_id))
+
+    def apply_batch(self, tx: Tx, batch: Batch) -> None:
+        cells: dict[tuple[str, str, str, str], int] = {}
+        people: set[tuple[str, str, str, str, str]] = set()
+        days: dict[int, str] = {}  # UTC day number -> its date: a batch spans few days
+        held_by, counted = batch.hold, COUNTED
+        for e in batch.events:
+            if e.type not in counted and not is_hold_consumed(e.type):
+                continue
+            number = e.time.seconds // 86400
+            day = days.get(number) or days.setdefault(number, day_of(e))
+            city, wallet = e.city, e.aggregate_id
+            for metric, key, value in additions(e, held_by):
+                cell = (city, day, metric, key)
+                cells[cell] = cells.get(cell, 0) + value
+                people.add((city, day, metric, key, wallet))
+        tx.many(_ADD_CELL, [(*cell, value) for cell, value in cells.items()])
+        tx.many(_ADD_PERSON, sorted(people))  # sorted: the same rows in the same order every time
+
+
+# The events `additions` counts, beside the holds consumed.
+COUNTED = frozenset(("Wallet.Credited", "Wallet.Progressed", "Wallet.Spent"))

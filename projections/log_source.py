@@ -21,7 +21,11 @@ def log_source(city: str) -> str:
     return f"log:{city}"
 
 
-def catch_up_log(projector: Projector, app: CityLog, city: str, page: int = 1000) -> int:
+# Notifications read per transaction: large enough that a rebuild is a few thousand commits.
+PAGE = 10_000
+
+
+def catch_up_log(projector: Projector, app: CityLog, city: str, page: int = PAGE) -> int:
     """Apply everything recorded since the stored position; returns events applied."""
     source = log_source(city)
     applied = 0

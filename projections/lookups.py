@@ -8,6 +8,7 @@ pseudonym and its holds' ids with random tokens (projections/erasure.py).
 from __future__ import annotations
 
 from civfed.v1 import events_pb2
+from projections.batch import Batch
 from projections.erasure import ERASED, rekey, rename
 from projections.store import Tx
 
@@ -23,12 +24,17 @@ class Lookups:
     def apply(self, tx: Tx, e: events_pb2.Event) -> None:
         if e.type == "Wallet.HoldPlaced":
             tx.execute(
-                "INSERT INTO rm_holds VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (e.city, e.payload.refs["hold_id"], e.aggregate_id, e.payload.amounts["amount"]),
+                _INSERT, (e.city, e.payload.refs["hold_id"], e.aggregate_id, e.payload.amounts["amount"])
             )
         elif e.type == ERASED:
             rekey(tx, "rm_holds", "hold_id", e)
             rename(tx, "rm_holds", "city", e)
+
+    def apply_batch(self, tx: Tx, batch: Batch) -> None:
+        tx.many(_INSERT, [(*key, wallet, amount) for key, (wallet, amount) in batch.placed.items()])
+
+
+_INSERT = "INSERT INTO rm_holds VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
 
 
 def hold(tx: Tx, city: str, hold_id: str) -> tuple[str, int]:

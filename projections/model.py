@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from civfed.v1 import events_pb2
 from projections.store import Tx
+
+if TYPE_CHECKING:
+    from projections.batch import Batch
 
 
 class ReadModel(Protocol):
@@ -22,6 +25,15 @@ class ReadModel(Protocol):
 
     def apply(self, tx: Tx, event: events_pb2.Event) -> None:
         """Change the read model for one event, inside the caller's transaction."""
+
+
+@runtime_checkable
+class BatchModel(ReadModel, Protocol):
+    """A read model that folds a run of events at once (projections/batch.py)."""
+
+    def apply_batch(self, tx: Tx, batch: Batch) -> None:
+        """The same change as `apply` on each event of `batch` in turn. A run never holds an
+        erasure, so changes can be added up per key in memory and written once."""
 
 
 def day_of(event: events_pb2.Event) -> str:

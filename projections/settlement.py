@@ -16,7 +16,10 @@ tokens, minus its own tokens redeemed at the partner's shops.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from civfed.v1 import events_pb2
+from projections.batch import Batch
 from projections.erasure import ERASED, rename
 from projections.lookups import hold
 from projections.model import is_hold_consumed, partner_city
@@ -40,29 +43,63 @@ class Settlement:
         if e.type == ERASED:
             rename(tx, "rm_settlement_people", "debtor", e)  # the debtor is the wallet's city
             return
-        partner = partner_city(e)
-        if partner is None:
-            return
-        if e.type == "ForeignRedemption.Committed":
-            tx.execute(
-                "INSERT INTO rm_settlement_credits VALUES (?, ?, ?, 1) ON CONFLICT (debtor, creditor) "
-                "DO UPDATE SET credited = rm_settlement_credits.credited + excluded.credited, "
-                "redemptions = rm_settlement_credits.redemptions + 1",
-                (partner, e.city, e.payload.amounts["credit"]),
-            )
-            return
-        if not is_hold_consumed(e.type):
-            return
-        wallet, amount = hold(tx, e.city, e.payload.refs["hold_id"])
-        tx.execute(
-            "INSERT INTO rm_settlement VALUES (?, ?, ?, 1) ON CONFLICT (debtor, creditor) DO UPDATE SET "
-            "amount = rm_settlement.amount + excluded.amount, redemptions = rm_settlement.redemptions + 1",
-            (e.city, partner, amount),
-        )
-        tx.execute(
-            "INSERT INTO rm_settlement_people VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            (e.city, partner, wallet),
-        )
+        credit, claim = _settles(e, lambda city, hold_id: hold(tx, city, hold_id))
+        if credit is not None:
+            tx.execute(_CREDIT, (*credit[:2], credit[2], 1))
+        if claim is not None:
+            debtor, creditor, wallet, amount = claim
+            tx.execute(_CLAIM, (debtor, creditor, amount, 1))
+            tx.execute(_PERSON, (debtor, creditor, wallet))
+
+    def apply_batch(self, tx: Tx, batch: Batch) -> None:
+        credits: dict[tuple[str, str], list[int]] = {}
+        claims: dict[tuple[str, str], list[int]] = {}
+        people: dict[tuple[str, str, str], None] = {}
+        for e in batch.events:
+            credit, claim = _settles(e, batch.hold)
+            if credit is not None:
+                total = credits.setdefault(credit[:2], [0, 0])
+                total[0] += credit[2]
+                total[1] += 1
+            if claim is not None:
+                debtor, creditor, wallet, amount = claim
+                total = claims.setdefault((debtor, creditor), [0, 0])
+                total[0] += amount
+                total[1] += 1
+                people[(debtor, creditor, wallet)] = None
+        tx.many(_CREDIT, [(*pair, value, n) for pair, (value, n) in credits.items()])
+        tx.many(_CLAIM, [(*pair, value, n) for pair, (value, n) in claims.items()])
+        tx.many(_PERSON, list(people))
+
+
+_CREDIT = (
+    "INSERT INTO rm_settlement_credits VALUES (?, ?, ?, ?) ON CONFLICT (debtor, creditor) "
+    "DO UPDATE SET credited = rm_settlement_credits.credited + excluded.credited, "
+    "redemptions = rm_settlement_credits.redemptions + excluded.redemptions"
+)
+_CLAIM = (
+    "INSERT INTO rm_settlement VALUES (?, ?, ?, ?) ON CONFLICT (debtor, creditor) DO UPDATE SET "
+    "amount = rm_settlement.amount + excluded.amount, "
+    "redemptions = rm_settlement.redemptions + excluded.redemptions"
+)
+_PERSON = "INSERT INTO rm_settlement_people VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+
+
+def _settles(
+    e: events_pb2.Event, held_by: Callable[[str, str], tuple[str, int]]
+) -> tuple[tuple[str, str, int] | None, tuple[str, str, str, int] | None]:
+    """What the event adds: the acceptor's credit (debtor, creditor, credited), and the home
+    city's claim (debtor, creditor, wallet, amount); `held_by` finds a hold."""
+    committed = e.type == "ForeignRedemption.Committed"
+    if not committed and not is_hold_consumed(e.type):
+        return None, None  # before partner_city: most events are neither
+    partner = partner_city(e)
+    if partner is None:
+        return None, None
+    if committed:
+        return (partner, e.city, e.payload.amounts["credit"]), None
+    wallet, amount = held_by(e.city, e.payload.refs["hold_id"])
+    return None, (e.city, partner, wallet, amount)
 
 
 def pairs(tx: Tx) -> list[tuple[str, str, int, int, int]]:

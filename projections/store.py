@@ -6,6 +6,7 @@ which is what makes every event take effect exactly once.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +30,9 @@ class Tx(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None: ...
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """`sql` (an INSERT with one `VALUES (?, ...)` row) over many rows. No two rows may share
+        the key an `ON CONFLICT ... DO UPDATE` names: PostgreSQL gets them in one statement."""
 
 
 class _Cursor:
@@ -42,6 +46,22 @@ class _Cursor:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.cursor.execute(self._sql(sql), tuple(params))
 
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        if not self.pyformat:
+            self.cursor.executemany(sql, rows)  # SQLite's loop runs in C, in process
+            return
+        # PostgreSQL: one statement over arrays of each column, whatever the number of rows,
+        # so the server plans it once and the query text stays short.
+        match = _ONE_ROW.search(sql)
+        if match is None:
+            raise ValueError(f"not an INSERT with one VALUES row: {sql}")
+        columns = list(zip(*rows, strict=True))
+        arrays = ", ".join(f"%b::{_pg_array_type(column)}" for column in columns)  # binary: no quoting
+        select = f"SELECT * FROM unnest({arrays}) WHERE true"  # WHERE: ON CONFLICT is not a join
+        self.cursor.execute(sql[: match.start()] + select + sql[match.end() :], [list(c) for c in columns])
+
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         self.cursor.execute(self._sql(sql), tuple(params))
         row = self.cursor.fetchone()
@@ -50,6 +70,17 @@ class _Cursor:
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         self.cursor.execute(self._sql(sql), tuple(params))
         return [tuple(r) for r in self.cursor.fetchall()]
+
+
+# The one parameter row of an INSERT ... VALUES (?, ?, ...) statement.
+_ONE_ROW = re.compile(r"VALUES\s*\((?:\s*\?\s*,)*\s*\?\s*\)", re.IGNORECASE)
+
+
+def _pg_array_type(column: Sequence[Any]) -> str:
+    """The array type of one column's values: whole numbers or text (all read models hold)."""
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in column):
+        return "bigint[]"
+    return "text[]"
 
 
 class Store:
@@ -112,9 +143,16 @@ def read_positions(tx: Tx, source: str) -> dict[int, tuple[int, int]]:
     return {int(p): (int(pos), int(nid)) for p, pos, nid in rows}
 
 
+_WRITE_POSITION = (
+    "INSERT INTO rm_positions (source, part, position, last_nid) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (source, part) DO UPDATE SET position = excluded.position, last_nid = excluded.last_nid"
+)
+
+
 def write_position(tx: Tx, source: str, part: int, position: int, last_nid: int) -> None:
-    tx.execute(
-        "INSERT INTO rm_positions (source, part, position, last_nid) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (source, part) DO UPDATE SET position = excluded.position, last_nid = excluded.last_nid",
-        (source, part, position, last_nid),
-    )
+    tx.execute(_WRITE_POSITION, (source, part, position, last_nid))
+
+
+def write_positions(tx: Tx, source: str, positions: dict[int, tuple[int, int]]) -> None:
+    """Every partition's (position, last notification id) of one source, in one statement."""
+    tx.many(_WRITE_POSITION, [(source, part, pos, nid) for part, (pos, nid) in sorted(positions.items())])

@@ -1,0 +1,149 @@
+"""Rebuilding every read model from a city's own store: what `civfed projections rebuild` does.
+
+Prints JSON. Builds the projection benchmark's city season in a fresh store (and says how long that took),
+reads its whole notification log raw in the pages the rebuild uses (the baseline: what
+the store alone costs), then runs the rebuild itself: empty the read models and replay
+the log through the batched projector, read models in the same database.
+
+    python -m benchmarks.rebuild [--people 400] [--days 5] [--store postgres|sqlite]
+
+At `--scale large` (benchmarks/run.py) the store holds about 10 million events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.figures import Figure, figure  # noqa: E402
+from benchmarks.projections import CITY  # noqa: E402
+from projections.log_source import PAGE  # noqa: E402
+from services.city import CityApplication  # noqa: E402
+from services.cli.stream import rebuild  # noqa: E402
+from services.settings.cities import load_city, load_settings  # noqa: E402
+from services.settings.stream import load_stream_settings  # noqa: E402
+from tests.kafka.activity import season  # noqa: E402
+
+PG = {
+    "POSTGRES_DBNAME": "test",
+    "POSTGRES_HOST": "127.0.0.1",
+    "POSTGRES_PORT": "5432",
+    "POSTGRES_USER": "postgres",
+}
+# People per season built at once: one group commit per day of each season.
+CHUNK = 20_000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--people", type=int, default=400)
+    parser.add_argument("--days", type=int, default=5)
+    parser.add_argument("--store", choices=("postgres", "sqlite"), default="postgres")
+    args = parser.parse_args()
+    print(json.dumps(run(args.people, args.days, args.store), indent=2))
+
+
+def run(people: int = 400, days: int = 5, store_kind: str = "postgres") -> dict[str, Any]:
+    """The whole report. Events: about 11 per person from ten days on."""
+    tmp = Path(tempfile.mkdtemp())
+    env = {"CIVFED_DATA_DIR": str(tmp)}
+    schema = ""
+    if store_kind == "postgres":
+        schema = _pg_schema()
+        kek = tmp / "keystore.key"
+        kek.write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
+        kek.chmod(0o600)
+        env |= {"PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_SCHEMA": schema, **PG}
+        env["CIVFED_KEYSTORE_KEY_FILE"] = str(kek)
+    try:
+        settings = load_settings(env)
+        app = CityApplication(load_city(CITY), settings.eventsourcing_env(CITY))
+        try:
+            start = time.perf_counter()
+            for n, first in enumerate(range(0, people, CHUNK)):
+                season(app, f"bench{n}", people=min(CHUNK, people - first), days=days)
+            built = time.perf_counter() - start
+            print(f"rebuild: built the store in {built:.0f} s", file=sys.stderr, flush=True)
+            start = time.perf_counter()
+            notifications = _read_raw(app)
+            raw = time.perf_counter() - start
+        finally:
+            app.close()
+        start = time.perf_counter()
+        applied = rebuild(settings, load_stream_settings(env), [CITY])
+        seconds = time.perf_counter() - start
+    finally:
+        if schema:
+            _drop(schema)
+    return {
+        "store": store_kind,
+        "notifications": notifications,
+        "events_applied": applied,
+        "events_built_seconds": round(built, 1),
+        "raw_log_read_seconds": round(raw, 3),
+        "rebuild_seconds": round(seconds, 3),
+        "rebuild_stored_events_per_s": round(notifications / seconds),
+        "raw_log_read_per_s": round(notifications / raw),
+    }
+
+
+def _read_raw(app: CityApplication) -> int:
+    """Every notification of the log, in the rebuild's pages, decoded by nothing."""
+    seen, after = 0, 0
+    while rows := app.recorder.select_notifications(start=after, limit=PAGE, inclusive_of_start=False):
+        seen += len(rows)
+        after = rows[-1].id
+    return seen
+
+
+def figures(report: dict[str, Any]) -> list[Figure]:
+    return [
+        figure(
+            f"rebuild.{report['store']}.rebuild_stored_events_per_s",
+            report["rebuild_stored_events_per_s"],
+            "events/s",
+            report["raw_log_read_per_s"],
+            "raw read of the same notification log in the same pages",
+        ),
+        figure(
+            f"rebuild.{report['store']}.rebuild_seconds",
+            report["rebuild_seconds"],
+            "s",
+            report["raw_log_read_seconds"],
+            "raw read of the same notification log in the same pages",
+        ),
+    ]
+
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _pg_schema() -> str:
+    import psycopg
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return schema
+
+
+def _drop(schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+if __name__ == "__main__":
+    main()
