@@ -1,7 +1,8 @@
 """The daily dashboard per city, kept with the distinct people behind each cell.
 
-Cells are (city, day, metric, key) -> value; the people table lets queries
-suppress any cell built from fewer than K_ANONYMITY distinct wallets.
+Cells are (city, day, metric, key) -> value, the exact figure; the people table keeps
+each person's part of each cell, so the dashboard can suppress a cell from fewer than k
+people and cap each person's part at the metric's bound before it adds noise.
 
 Metrics: issued, issued_by_rule (key rule id), spent, spent_by_category (key
 the merchant's category code), active, vouchers_redeemed, prizes_redeemed,
@@ -23,13 +24,18 @@ from projections.batch import Batch
 from projections.erasure import ERASED, rename
 from projections.lookups import hold
 from projections.model import day_of, is_hold_consumed, partner_city
-from projections.store import Tx
+from projections.store import Tx, add_missing_column
 
 _ADD_CELL = (
     "INSERT INTO rm_cells VALUES (?, ?, ?, ?, ?) ON CONFLICT (city, day, metric, key) "
     "DO UPDATE SET value = rm_cells.value + excluded.value"
 )
-_ADD_PERSON = "INSERT INTO rm_cell_people VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+# Each person's own part of a cell: the dashboard caps it at the metric's bound before summing,
+# so the noise's sensitivity is enforced (projections/dashboard_view.py).
+_ADD_PERSON = (
+    "INSERT INTO rm_cell_people VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (city, day, metric, key, wallet_id) "
+    "DO UPDATE SET value = rm_cell_people.value + excluded.value"
+)
 
 
 def additions(
@@ -69,9 +75,13 @@ class Dashboard:
         "CREATE TABLE IF NOT EXISTS rm_cells (city TEXT NOT NULL, day TEXT NOT NULL, metric TEXT NOT NULL, "
         "key TEXT NOT NULL, value BIGINT NOT NULL, PRIMARY KEY (city, day, metric, key))",
         "CREATE TABLE IF NOT EXISTS rm_cell_people (city TEXT NOT NULL, day TEXT NOT NULL, "
-        "metric TEXT NOT NULL, key TEXT NOT NULL, wallet_id TEXT NOT NULL, "
+        "metric TEXT NOT NULL, key TEXT NOT NULL, wallet_id TEXT NOT NULL, value BIGINT NOT NULL, "
         "PRIMARY KEY (city, day, metric, key, wallet_id))",
     )
+
+    def upgrade(self, tx: Tx) -> None:
+        """Read models made before people's parts were kept: the column, filled by a rebuild."""
+        add_missing_column(tx, "rm_cell_people", "value", "BIGINT NOT NULL DEFAULT 0")
 
     def apply(self, tx: Tx, e: events_pb2.Event) -> None:
         if e.type == ERASED:
@@ -81,11 +91,11 @@ class Dashboard:
         for metric, key, value in additions(e, lambda city, hold_id: hold(tx, city, hold_id)):
             day = day or day_of(e)
             tx.execute(_ADD_CELL, (e.city, day, metric, key, value))
-            tx.execute(_ADD_PERSON, (e.city, day, metric, key, e.aggregate_id))
+            tx.execute(_ADD_PERSON, (e.city, day, metric, key, e.aggregate_id, value))
 
     def apply_batch(self, tx: Tx, batch: Batch) -> None:
         cells: dict[tuple[str, str, str, str], int] = {}
-        people: set[tuple[str, str, str, str, str]] = set()
+        people: dict[tuple[str, str, str, str, str], int] = {}
         days: dict[int, str] = {}  # UTC day number -> its date: a batch spans few days
         held_by, counted = batch.hold, COUNTED
         for e in batch.events:
@@ -97,9 +107,11 @@ class Dashboard:
             for metric, key, value in additions(e, held_by):
                 cell = (city, day, metric, key)
                 cells[cell] = cells.get(cell, 0) + value
-                people.add((city, day, metric, key, wallet))
+                person = (city, day, metric, key, wallet)
+                people[person] = people.get(person, 0) + value
         tx.many(_ADD_CELL, [(*cell, value) for cell, value in cells.items()])
-        tx.many(_ADD_PERSON, sorted(people))  # sorted: the same rows in the same order every time
+        # Sorted: the same rows in the same order every time.
+        tx.many(_ADD_PERSON, [(*person, value) for person, value in sorted(people.items())])
 
 
 # The events `additions` counts, beside the holds consumed.

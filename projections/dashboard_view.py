@@ -2,7 +2,7 @@
 
 Base cells (each one k-checked, noised once and stored):
 
-- per closed UTC day: tokens issued per rule, tokens spent per merchant category, CO2 saved,
+- per closed UTC day: tokens issued per rule, tokens spent per merchant category,
   active people, vouchers redeemed, prizes redeemed;
 - per closed week: tokens redeemed at each partner city's shops (the public settlement figure)
   and appeals filed.
@@ -15,7 +15,7 @@ an open day or week are not shown at all.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from projections.appeals import appeal_cells
@@ -32,43 +32,57 @@ WEEKLY = ("redemptions_by_partner", "appeals", "appeals_decided", "appeal_wait_h
 Cells = dict[str, dict[str, tuple[int, int]]]  # period start -> key -> (value, people)
 
 
-def _raw(tx: Tx, city: str, metric: str) -> Cells:
-    """Exact daily cells of `metric`: day -> key -> (value, distinct people)."""
-    rows = tx.all(
-        "SELECT c.day, c.key, c.value, COUNT(p.wallet_id) FROM rm_cells c JOIN rm_cell_people p "
-        "ON p.city = c.city AND p.day = c.day AND p.metric = c.metric AND p.key = c.key "
-        "WHERE c.city = ? AND c.metric = ? GROUP BY c.day, c.key, c.value",
-        (city, metric),
-    )
+def _capped(rows: list[tuple[Any, ...]], bound: int, period_of: Callable[[str], str]) -> Cells:
+    """Cells from people's own parts, `(day, key, person, value)` rows: period -> key ->
+    (value, distinct people).
+
+    One person's parts of one period's cells of a metric add up to at most `bound` (the
+    metric's sensitivity): above it, each part is scaled down (rounding down), so a published
+    figure moves by no more than the bound when one person is added or removed, whatever
+    they did. The noise's scale is computed from that bound, so it holds by construction.
+    """
+    parts: dict[tuple[str, str], dict[str, int]] = {}  # (period, person) -> key -> value
+    for d, key, person, value in rows:
+        mine = parts.setdefault((period_of(str(d)), str(person)), {})
+        mine[str(key)] = mine.get(str(key), 0) + int(value)
+    sums: dict[tuple[str, str], list[int]] = {}
+    for (period, _), mine in parts.items():
+        whole = sum(mine.values())
+        for key, value in mine.items():
+            cell = sums.setdefault((period, key), [0, 0])
+            cell[0] += value if whole <= bound else value * bound // whole
+            cell[1] += 1
     out: Cells = {}
-    for d, key, value, people in rows:
-        # An "active" cell's figure is its head count.
-        out.setdefault(str(d), {})[str(key)] = (
-            int(people) if metric == "active" else int(value),
-            int(people),
-        )
+    for (period, key), (value, people) in sums.items():
+        out.setdefault(period, {})[key] = (value, people)
     return out
 
 
-def _weekly(tx: Tx, city: str, metric: str) -> Cells:
-    """Exact weekly cells of a daily-recorded metric: people counted once over the week."""
-    rows = tx.all(
-        "SELECT c.day, c.key, c.value FROM rm_cells c WHERE c.city = ? AND c.metric = ?", (city, metric)
+def _parts(tx: Tx, city: str, metric: str) -> list[tuple[Any, ...]]:
+    return tx.all(
+        "SELECT day, key, wallet_id, value FROM rm_cell_people WHERE city = ? AND metric = ?", (city, metric)
     )
-    who = tx.all(
-        "SELECT day, key, wallet_id FROM rm_cell_people WHERE city = ? AND metric = ?", (city, metric)
-    )
-    values: dict[tuple[str, str], int] = {}
-    people: dict[tuple[str, str], set[str]] = {}
-    for d, key, value in rows:
-        cell = (week_of(str(d)).start.isoformat(), str(key))
-        values[cell] = values.get(cell, 0) + int(value)
-    for d, key, wallet in who:
-        people.setdefault((week_of(str(d)).start.isoformat(), str(key)), set()).add(str(wallet))
-    out: Cells = {}
-    for (w, key), value in values.items():
-        out.setdefault(w, {})[key] = (value, len(people.get((w, key), ())))
-    return out
+
+
+def _raw(tx: Tx, city: str, metric: str, bound: int) -> Cells:
+    """Daily cells of `metric`, each person's part capped: day -> key -> (value, distinct people).
+    An "active" cell's figure is its head count."""
+    rows = _parts(tx, city, metric)
+    if metric == "active":
+        rows = [(d, key, person, 1) for d, key, person, _ in rows]
+    return _capped(rows, bound, lambda d: d)
+
+
+def _weekly(tx: Tx, city: str, metric: str, bound: int) -> Cells:
+    """Weekly cells of a daily-recorded metric: people counted once over the week, each
+    person's week capped."""
+    return _capped(_parts(tx, city, metric), bound, lambda d: week_of(d).start.isoformat())
+
+
+def sensitivity(policy: Policy, metric: str) -> int:
+    """The most one person moves one period's cells of `metric`: each person's part is capped
+    at it before summing (`_capped`), and the noise is scaled to it."""
+    return 1 if metric == "active" else policy.bound(metric)
 
 
 class Publisher:
@@ -96,7 +110,7 @@ class Publisher:
                 metric,
                 cells[start],
                 epsilon=budget / share,
-                sensitivity=1 if metric == "active" else self.policy.bound(metric),
+                sensitivity=sensitivity(self.policy, metric),
                 k=self.policy.k,
                 now=self.now,
                 noise=self.noise,
@@ -138,7 +152,7 @@ def protection_note(policy: Policy) -> dict[str, Any]:
         "epsilon_per_month": policy.epsilon_per_month,
         "daily_metrics": list(DAILY),
         "weekly_metrics": list(WEEKLY),
-        "sensitivity": {m: 1 if m == "active" else policy.bound(m) for m in (*DAILY, *WEEKLY)},
+        "sensitivity": {m: sensitivity(policy, m) for m in (*DAILY, *WEEKLY)},
     }
 
 
@@ -151,11 +165,14 @@ def city_dashboard(
 ) -> dict[str, Any]:
     policy = policy or Policy()
     pub = Publisher(tx, city, policy, now or dt.datetime.now(dt.UTC), noise)
-    daily = {m: pub.series(m, _raw(tx, city, m), "day") for m in DAILY}
+    daily = {m: pub.series(m, _raw(tx, city, m, sensitivity(policy, m)), "day") for m in DAILY}
     # One person's appeals in a week, and each wait, are capped, so the bounds hold.
     per_person = policy.bound("appeals_decided")
     appeals = appeal_cells(tx, city, per_person, policy.bound("appeal_wait_hours") // per_person)
-    weekly = {m: pub.series(m, appeals[m] if m in appeals else _weekly(tx, city, m), "week") for m in WEEKLY}
+    weekly = {
+        m: pub.series(m, appeals[m] if m in appeals else _weekly(tx, city, m, sensitivity(policy, m)), "week")
+        for m in WEEKLY
+    }
     days = sorted({d for series in daily.values() for d in series})
     out: dict[str, Any] = {
         "city": city,
@@ -213,10 +230,14 @@ def federation_dashboard(
     ]
     weekly = [
         {"from": home, "to": partner, "week": w, **figure}
-        for home in names
+        for home, policy in ((h, policies.get(h) or Policy()) for h in names)
         for w, cells in sorted(
-            Publisher(tx, home, policies.get(home) or Policy(), at, noise)
-            .series("redemptions_by_partner", _weekly(tx, home, "redemptions_by_partner"), "week")
+            Publisher(tx, home, policy, at, noise)
+            .series(
+                "redemptions_by_partner",
+                _weekly(tx, home, "redemptions_by_partner", sensitivity(policy, "redemptions_by_partner")),
+                "week",
+            )
             .items()
         )
         for partner, figure in cells.items()

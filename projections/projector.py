@@ -66,6 +66,9 @@ class Projector:
             for model in self.models:
                 for ddl in model.ddl:
                     tx.execute(ddl)
+                upgrade = getattr(model, "upgrade", None)
+                if upgrade is not None:  # a model whose tables gained columns since they were made
+                    upgrade(tx)
 
     def positions(self, source: str) -> dict[int, tuple[int, int]]:
         with self.store.transaction() as tx:

@@ -156,3 +156,16 @@ def write_position(tx: Tx, source: str, part: int, position: int, last_nid: int)
 def write_positions(tx: Tx, source: str, positions: dict[int, tuple[int, int]]) -> None:
     """Every partition's (position, last notification id) of one source, in one statement."""
     tx.many(_WRITE_POSITION, [(source, part, pos, nid) for part, (pos, nid) in sorted(positions.items())])
+
+
+def add_missing_column(tx: Tx, table: str, column: str, declaration: str) -> None:
+    """Give a table made before `column` existed that column (a rebuild then fills it)."""
+    rows = tx.all(f"PRAGMA table_info({table})") if _is_sqlite(tx) else None
+    if rows is None:
+        tx.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {declaration}")
+    elif column not in {str(r[1]) for r in rows}:
+        tx.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+
+def _is_sqlite(tx: Tx) -> bool:
+    return isinstance(tx, _Cursor) and not tx.pyformat

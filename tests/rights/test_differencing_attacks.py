@@ -190,3 +190,35 @@ def test_a_rebuild_of_the_read_models_draws_nothing_new(city: City) -> None:
     city.projector.reset()
     assert city.raw("SELECT COUNT(*) FROM rm_cells") == 0
     assert city.board(DURING_MAY_5) == before
+
+
+def test_one_persons_part_of_a_figure_is_capped_at_the_bound_the_noise_is_scaled_to(city: City) -> None:
+    """The noise is scaled to a bound on what one person adds to a day's figures; a person who
+    earned more than that bound would stand out of the noise. Before: the figure summed
+    everyone's awards as they were (10 riders at 3 points and one at 3 + 8 + 25 = 36 gave
+    30 + 36 = 66 for the day). Now each person's part of the day is capped at the bound
+    before the figures are summed and noised, so one person moves them by at most the bound."""
+    from projections.dashboard_view import city_dashboard
+    from projections.disclosure import Policy
+
+    city.bus_rides(MAY_4, 11)
+    heavy = city.wallets[0]
+    city.act(MAY_4, heavy, "eco_action", {"action": "recycling_drop_off"})
+    city.act(MAY_4, heavy, "civic_event", {"subject": "clean-up-4-may"})
+    catch_up_log(city.projector, city.app, "bologna")
+    exact = city.raw("SELECT SUM(value) FROM rm_cells WHERE metric = 'issued_by_rule' AND day = '2026-05-04'")
+    bound = 10  # below the heavy earner's 36 points that day
+    policy = Policy(bounds={"issued_by_rule": bound})
+    with city.projector.store.transaction() as tx:
+        board = city_dashboard(tx, "bologna", policy, MAY_5_CLOSED, noise=lambda value, scale: value)
+        kept = tx.all(
+            "SELECT key, value, people FROM rm_published_cells WHERE metric = 'issued_by_rule' "
+            "AND period = 'day:2026-05-04'"
+        )
+    capped = {str(k): (int(v), int(n)) for k, v, n in kept}
+    # Ten riders at 3 points each, and the heavy earner's 36 scaled to 10 over the rules they used.
+    assert sum(v for v, _ in capped.values()) <= 10 * 3 + bound < exact
+    assert sum(v for v, _ in capped.values()) >= 10 * 3
+    issued = board["daily"]["issued"]["2026-05-04"]
+    assert issued["value"] <= 10 * 3 + bound
+    assert board["protection"]["sensitivity"]["issued_by_rule"] == bound
