@@ -92,6 +92,15 @@ class Job:
     params: dict[str, Any]
     handler: Callable[[UnitOfWork], dict[str, Any]]
     command: commands.Command | None = None
+    # False for a step of a saga: guarded by the state it expects, so running it again
+    # changes nothing, and it needs neither a key nor a receipt.
+    receipt: bool = True
+
+    @classmethod
+    def step(cls, name: str, handle: Callable[[UnitOfWork], dict[str, Any]]) -> Job:
+        """A change that checks the state it applies to, saved like a command (and with
+        others in a group commit), without an idempotency key or receipt."""
+        return cls(name, "", {}, handle, receipt=False)
 
     @classmethod
     def of(cls, command: C, handle: Callable[[C, UnitOfWork], dict[str, Any]]) -> Job:
@@ -130,6 +139,9 @@ class IdempotentExecutor:
         then collides with its stored receipt at save time, which rolls the whole
         save back, and the caller looks again. That saves a read per command.
         """
+        if not cmd.receipt:
+            uow.owner = None
+            return cmd.handler(uow)
         if not cmd.key:
             raise InvalidInput("idempotency_key", "required on every command")
         digest = cmd.fingerprint
