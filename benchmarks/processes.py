@@ -34,6 +34,7 @@ class NodeProcesses:
     def __init__(self, fed: LocalFederation) -> None:
         self.fed = fed
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.metrics_ports: dict[str, int] = {}
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> tuple[Path, subprocess.Popen[bytes]]:
         port_file = self.fed.folder / f"{name}.ports"
@@ -61,6 +62,8 @@ class NodeProcesses:
         )
         ports = json.loads(port_file.read_text())
         self.fed.listening(city, ports["grpc"], ports["health"])
+        if ports.get("metrics") is not None:
+            self.metrics_ports[city] = ports["metrics"]
         with self.fed.channel(city) as channel:
             health = health_pb2_grpc.HealthStub(channel)
             while True:

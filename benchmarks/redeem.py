@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from pathlib import Path
@@ -230,6 +231,15 @@ def profiled(folder: Path | None, pids: dict[str, int]) -> Iterator[None]:
             spy.wait(timeout=60)
 
 
+def batches(port: int) -> tuple[float, float]:
+    """Commands saved and batches saved so far by a node's writer, from its metrics."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    found = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("civfed_write_batch_"))
+    return float(found.get("civfed_write_batch_commands_sum", 0)), float(
+        found.get("civfed_write_batch_commands_count", 0)
+    )
+
+
 def cpu_seconds(pid: int) -> float:
     """User and system CPU time a process has used so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
@@ -237,12 +247,21 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def measured(folder: Path | None, pids: dict[str, int], cpu: dict[str, float]) -> Iterator[None]:
-    """Each node's CPU seconds over the timed calls into `cpu`, sampled by py-spy with a folder."""
-    before = {city: cpu_seconds(pid) for city, pid in pids.items()}
+def measured(
+    folder: Path | None, pids: dict[str, int], metrics: dict[str, int], seen: dict[str, Any]
+) -> Iterator[None]:
+    """Each node's CPU seconds and mean write batch over the timed calls into `seen`;
+    sampled by py-spy with a folder."""
+    cpu = {city: cpu_seconds(pid) for city, pid in pids.items()}
+    saved = {city: batches(port) for city, port in metrics.items()}
     with profiled(folder, pids):
         yield
-    cpu.update({city: round(cpu_seconds(pid) - before[city], 2) for city, pid in pids.items()})
+    seen["node_cpu_seconds"] = {city: round(cpu_seconds(pid) - cpu[city], 2) for city, pid in pids.items()}
+    after = {city: batches(port) for city, port in metrics.items()}
+    seen["mean_write_batch"] = {
+        city: round((after[city][0] - saved[city][0]) / max(after[city][1] - saved[city][1], 1), 2)
+        for city in metrics
+    }
 
 
 def on_backend(folder: Path, backend: str, n: int, threads: int, profile: Path | None) -> dict[str, Any]:
@@ -251,7 +270,8 @@ def on_backend(folder: Path, backend: str, n: int, threads: int, profile: Path |
         city_env = (
             stack.enter_context(postgres_databases(CITIES, folder / "pg")) if backend == "postgres" else {}
         )
-        fed = LocalFederation(folder, CITIES, city_env=city_env)
+        # Each node's metrics, for the sizes of the batches its writer saved.
+        fed = LocalFederation(folder, CITIES, city_env=city_env, extra_env={"CIVFED_METRICS_PORT": "0"})
         stack.callback(fed.stop_all)
         procs = NodeProcesses(fed)
         stack.callback(procs.stop_all)
@@ -262,10 +282,12 @@ def on_backend(folder: Path, backend: str, n: int, threads: int, profile: Path |
         baseline = echo_baseline(fed, echo, n * 5)
         redeem = redemptions(fed, n)
         concurrent_echo = echo_baseline(fed, echo, n * 5, threads)
-        cpu: dict[str, float] = {}
-        spy = measured(profile and profile / backend, pids, cpu)
-        concurrent = redemptions(fed, n, threads, tag="concurrent", during=spy)
-        concurrent["node_cpu_seconds"] = cpu  # type: ignore[assignment]
+        seen: dict[str, Any] = {}
+        spy = measured(profile and profile / backend, pids, procs.metrics_ports, seen)
+        concurrent: dict[str, Any] = {
+            **redemptions(fed, n, threads, tag="concurrent", during=spy),
+            "nodes": seen,
+        }
     return {
         "baseline_grpc_echo": baseline,
         "cross_city_redemption": redeem,
