@@ -29,6 +29,17 @@ class ConcurrentUpdate(PreconditionFailed):
     """Another writer kept winning; the command changed nothing and may be retried."""
 
 
+class StepRefused(Exception):
+    """A saga step refused part-way: nothing of the unit of work it ran in may be saved.
+
+    Not a DomainError, so a group commit does not save the group around it but runs its
+    commands one by one, where the step's refusal reaches its caller alone, unsaved."""
+
+    def __init__(self, refusal: DomainError) -> None:
+        super().__init__(str(refusal))
+        self.refusal = refusal
+
+
 class _Replayed(Exception):
     """Carries a stored result out of a handler that must not run again."""
 
@@ -141,7 +152,12 @@ class IdempotentExecutor:
         """
         if not cmd.receipt:
             uow.owner = None
-            return cmd.handler(uow)
+            try:
+                return cmd.handler(uow)
+            except DomainError as exc:
+                # It may have changed aggregates before refusing; unlike a command's
+                # refusal, nothing is recorded for it, so nothing of it is saved.
+                raise StepRefused(exc) from exc
         if not cmd.key:
             raise InvalidInput("idempotency_key", "required on every command")
         digest = cmd.fingerprint
@@ -178,6 +194,8 @@ class IdempotentExecutor:
                 result = self._apply(uow, cmd, look_first=attempt > 0)
             except _Replayed as replay:
                 return replay.result
+            except StepRefused as step:
+                raise step.refusal from None
             except DomainError as exc:
                 refused = exc
             try:
