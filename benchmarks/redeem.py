@@ -1,24 +1,32 @@
-"""Cross-city redemption latency and throughput over loopback, beside a raw gRPC echo.
+"""Cross-city redemption latency and throughput, beside a raw gRPC echo, with every node a process.
 
-    python -m benchmarks.redeem [--redemptions N] [--threads T]
+    python -m benchmarks.redeem [--redemptions N] [--threads T] [--backends sqlite,postgres]
+                                [--profile FOLDER]
 
-Both run in this process over the same mutual TLS, so the echo is the floor a
-redemption (a shop call, plus reserve and commit between two nodes) stands on.
-Sequential calls first; then T shop tills at once, against an echo called by T
-threads, with the nodes saving queued commands together (group commit) and,
-for comparison in the same run, one command per save.
+The home node (Vienna) and the accepting node (Sint-Niklaas) each run as a `civfed serve`
+process, as deployed, and call each other over mutual TLS; the echo is a trivial servicer
+in a process of its own on the same TLS, so it is the floor a redemption (a shop call,
+plus Reserve and Commit between the two nodes) stands on. Per store kind (SQLite files;
+PostgreSQL databases made for the run and dropped after): sequential calls first, then
+T shop tills at once against the echo called by T threads. `--profile` samples both
+nodes with py-spy during the concurrent redemptions.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
+import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from pathlib import Path
 from typing import Any
@@ -30,13 +38,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.figures import Figure, figure  # noqa: E402
+from benchmarks.processes import NodeProcesses, postgres_databases  # noqa: E402
 from civfed.v1 import claims_pb2, merchant_pb2, sources_pb2, wallet_pb2  # noqa: E402
 from services.claims import new_source_key, public_pem, sign_claim  # noqa: E402
 from services.demo.local_federation import LocalFederation  # noqa: E402
 from services.grpc.auth import bearer  # noqa: E402
-from services.grpc.tls import server_credentials  # noqa: E402
 
 SOURCE_KEY = new_source_key()
+# The home city, then the city whose shops accept its tokens.
+CITIES = ["vienna", "sint_niklaas"]
 
 
 def timed(calls: list[Callable[[], Any]]) -> dict[str, float]:
@@ -78,13 +88,8 @@ def timed_concurrently(calls: list[Callable[[], Any]], threads: int) -> dict[str
     }
 
 
-def echo_baseline(fed: LocalFederation, n: int, threads: int = 1) -> dict[str, float]:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    handler = grpc.unary_unary_rpc_method_handler(lambda req, ctx: req)
-    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("bench.Echo", {"Echo": handler})])
-    files = fed.files["vienna"]
-    port = server.add_secure_port("127.0.0.1:0", server_credentials(files.cert, files.key, fed.ca.ca_file))
-    server.start()
+def echo_baseline(fed: LocalFederation, port: int, n: int, threads: int = 1) -> dict[str, float]:
+    """`n` echo calls to the echo process, from `threads` threads on one channel, as the tills."""
     channel = grpc.secure_channel(
         f"127.0.0.1:{port}",
         grpc.ssl_channel_credentials(
@@ -98,7 +103,6 @@ def echo_baseline(fed: LocalFederation, n: int, threads: int = 1) -> dict[str, f
     calls = [lambda: echo(payload, timeout=5) for _ in range(n)]
     result = timed(calls) if threads == 1 else timed_concurrently(calls, threads)
     channel.close()
-    server.stop(0)
     return result
 
 
@@ -135,8 +139,15 @@ def citizen(v: Any, key: str, tokens: int) -> tuple[str, Any]:
     return w.wallet_id, bearer(w.holder_token)
 
 
-def redemptions(fed: LocalFederation, n: int, threads: int = 1, tag: str = "seq") -> dict[str, float]:
-    """`n` one-token redemptions at one shop, from one wallet per till (all keys fresh per `tag`)."""
+def redemptions(
+    fed: LocalFederation,
+    n: int,
+    threads: int = 1,
+    tag: str = "seq",
+    during: contextlib.AbstractContextManager[None] | None = None,
+) -> dict[str, float]:
+    """`n` one-token redemptions at one shop, from one wallet per till (all keys fresh per
+    `tag`); `during` is entered around the timed calls alone (a profiler)."""
     v, s = fed.stubs("vienna"), fed.stubs("sint_niklaas")
     wallets = [citizen(v, f"{tag}:w{t}", n // threads + 1) for t in range(threads)]
     tokens = []
@@ -165,7 +176,8 @@ def redemptions(fed: LocalFederation, n: int, threads: int = 1, tag: str = "seq"
         return lambda: s.merchant.AcceptVoucher(req, metadata=auth, timeout=10)
 
     calls = [redeem(i) for i in range(n)]
-    result = timed(calls) if threads == 1 else timed_concurrently(calls, threads)
+    with during or contextlib.nullcontext():
+        result = timed(calls) if threads == 1 else timed_concurrently(calls, threads)
     statement = s.merchant.GetStatement(merchant_pb2.GetStatementRequest(), metadata=auth, timeout=10)
     assert statement.total.units == 50 * n, "every redemption must have gone through"
     v.close()
@@ -173,91 +185,178 @@ def redemptions(fed: LocalFederation, n: int, threads: int = 1, tag: str = "seq"
     return result
 
 
-def federation(folder: str, write_batch: int) -> LocalFederation:
-    fed = LocalFederation(
-        Path(folder), ["vienna", "sint_niklaas"], extra_env={"CIVFED_WRITE_BATCH": str(write_batch)}
-    )
-    for city in ("vienna", "sint_niklaas"):
-        fed.start_in_process(city)
-    return fed
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--redemptions", type=int, default=200)
     parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--profile", type=Path, help="record each node with py-spy into this folder")
     args = parser.parse_args()
-    print(json.dumps(run(args.redemptions, args.threads), indent=2))
+    print(json.dumps(run(args.redemptions, args.threads, args.backends, args.profile), indent=2))
 
 
-def run(n: int = 200, threads: int = 16) -> dict[str, Any]:
-    """The whole report, as `main` prints it."""
-    with tempfile.TemporaryDirectory() as folder:
-        fed = federation(folder + "/sequential", 200)
-        try:
-            baseline = echo_baseline(fed, n * 5)
-            redeem = redemptions(fed, n)
-            concurrent_echo = echo_baseline(fed, n * 5, threads)
-            grouped = redemptions(fed, n, threads, tag="grouped")
-        finally:
-            fed.stop_all()
-        fed = federation(folder + "/single", 1)
-        try:
-            single = redemptions(fed, n, threads, tag="single")
-        finally:
-            fed.stop_all()
-    return {
-        "transport": "loopback, mutual TLS, unary calls, SQLite stores",
-        "baseline_grpc_echo": baseline,
-        "cross_city_redemption": redeem,
-        "redemption_p50_over_echo_p50": round(redeem["p50_ms"] / baseline["p50_ms"], 1),
-        "concurrent": {
-            "baseline_grpc_echo": concurrent_echo,
-            "cross_city_redemption_group_commit": grouped,
-            "cross_city_redemption_one_command_per_save": single,
-            "group_commit_speed_up": round(grouped["per_second"] / single["per_second"], 2),
-        },
+@contextlib.contextmanager
+def profiled(folder: Path | None, pids: dict[str, int]) -> Iterator[None]:
+    """With a folder, py-spy samples each node process meanwhile (collapsed stacks)."""
+    if folder is None:
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    spies = [
+        subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("py-spy")),
+                "record",
+                "-p",
+                str(pid),
+                "-r",
+                "200",
+                "-f",
+                "raw",
+                "-o",
+                str(folder / f"{city}.txt"),
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for city, pid in pids.items()
+    ]
+    time.sleep(1)  # attached before the first call
+    try:
+        yield
+    finally:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
+
+
+def batches(port: int) -> tuple[float, float]:
+    """Commands saved and batches saved so far by a node's writer, from its metrics."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    found = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("civfed_write_batch_"))
+    return float(found.get("civfed_write_batch_commands_sum", 0)), float(
+        found.get("civfed_write_batch_commands_count", 0)
+    )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def measured(
+    folder: Path | None, pids: dict[str, int], metrics: dict[str, int], seen: dict[str, Any]
+) -> Iterator[None]:
+    """Each node's CPU seconds and mean write batch over the timed calls into `seen`;
+    sampled by py-spy with a folder."""
+    cpu = {city: cpu_seconds(pid) for city, pid in pids.items()}
+    saved = {city: batches(port) for city, port in metrics.items()}
+    with profiled(folder, pids):
+        yield
+    seen["node_cpu_seconds"] = {city: round(cpu_seconds(pid) - cpu[city], 2) for city, pid in pids.items()}
+    after = {city: batches(port) for city, port in metrics.items()}
+    seen["mean_write_batch"] = {
+        city: round((after[city][0] - saved[city][0]) / max(after[city][1] - saved[city][1], 1), 2)
+        for city in metrics
     }
 
 
+def on_backend(folder: Path, backend: str, n: int, threads: int, profile: Path | None) -> dict[str, Any]:
+    """Both nodes and the echo as processes on one store kind; sequential, then `threads` at once."""
+    with contextlib.ExitStack() as stack:
+        city_env = (
+            stack.enter_context(postgres_databases(CITIES, folder / "pg")) if backend == "postgres" else {}
+        )
+        # Each node's metrics, for the sizes of the batches its writer saved.
+        fed = LocalFederation(folder, CITIES, city_env=city_env, extra_env={"CIVFED_METRICS_PORT": "0"})
+        stack.callback(fed.stop_all)
+        procs = NodeProcesses(fed)
+        stack.callback(procs.stop_all)
+        # The home first, so the accepting node calls it on its own port (see processes.py).
+        fed.open_front_door("sint_niklaas")
+        pids = {city: procs.start_node(city) for city in CITIES}
+        echo = procs.start_echo()
+        baseline = echo_baseline(fed, echo, n * 5)
+        redeem = redemptions(fed, n)
+        concurrent_echo = echo_baseline(fed, echo, n * 5, threads)
+        seen: dict[str, Any] = {}
+        spy = measured(profile and profile / backend, pids, procs.metrics_ports, seen)
+        concurrent: dict[str, Any] = {
+            **redemptions(fed, n, threads, tag="concurrent", during=spy),
+            "nodes": seen,
+        }
+    return {
+        "baseline_grpc_echo": baseline,
+        "cross_city_redemption": redeem,
+        "concurrent": {"baseline_grpc_echo": concurrent_echo, "cross_city_redemption": concurrent},
+    }
+
+
+def run(
+    n: int = 200, threads: int = 16, backends: str = "sqlite,postgres", profile: Path | None = None
+) -> dict[str, Any]:
+    """The whole report, as `main` prints it."""
+    report: dict[str, Any] = {
+        "transport": "loopback, mutual TLS, unary calls; each node and the echo a process of its own",
+        "cities": {"home": CITIES[0], "acceptor": CITIES[1]},
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        for backend in backends.split(","):
+            report[backend] = on_backend(Path(folder) / backend, backend, n, threads, profile)
+    return report
+
+
 def figures(report: dict[str, Any]) -> list[Figure]:
-    """Each figure of `run`'s report beside the baseline measured in the same run."""
-    echo, redeem = report["baseline_grpc_echo"], report["cross_city_redemption"]
-    c = report["concurrent"]
-    grouped, single = c["cross_city_redemption_group_commit"], c["cross_city_redemption_one_command_per_save"]
-    threads = grouped["threads"]
-    return [
-        figure("redeem.sequential.p50_ms", redeem["p50_ms"], "ms", echo["p50_ms"], "gRPC echo p50, same TLS"),
-        figure("redeem.sequential.p99_ms", redeem["p99_ms"], "ms", echo["p99_ms"], "gRPC echo p99, same TLS"),
-        figure(
-            "redeem.sequential.per_s",
-            redeem["per_second"],
-            "redemptions/s",
-            echo["per_second"],
-            "gRPC echo calls/s",
-        ),
-        figure(
-            "redeem.concurrent.group_commit.per_s",
-            grouped["per_second"],
-            "redemptions/s",
-            c["baseline_grpc_echo"]["per_second"],
-            f"gRPC echo calls/s from {threads} threads",
-        ),
-        figure(
-            "redeem.concurrent.group_commit_vs_one_per_save.per_s",
-            grouped["per_second"],
-            "redemptions/s",
-            single["per_second"],
-            "the same redemptions, one command per save",
-        ),
-        figure(
-            "redeem.concurrent.group_commit.p99_ms",
-            grouped["p99_ms"],
-            "ms",
-            c["baseline_grpc_echo"]["p99_ms"],
-            f"gRPC echo p99 from {threads} threads",
-        ),
-    ]
+    """Each figure of `run`'s report beside the echo measured in the same run."""
+    found = []
+    for backend in ("sqlite", "postgres"):
+        if backend not in report:
+            continue
+        echo, redeem = report[backend]["baseline_grpc_echo"], report[backend]["cross_city_redemption"]
+        c = report[backend]["concurrent"]
+        concurrent, cecho = c["cross_city_redemption"], c["baseline_grpc_echo"]
+        threads = concurrent["threads"]
+        name = f"redeem.{backend}"
+        found += [
+            figure(
+                f"{name}.sequential.p50_ms", redeem["p50_ms"], "ms", echo["p50_ms"], "gRPC echo p50, same TLS"
+            ),
+            figure(
+                f"{name}.sequential.p99_ms", redeem["p99_ms"], "ms", echo["p99_ms"], "gRPC echo p99, same TLS"
+            ),
+            figure(
+                f"{name}.sequential.per_s",
+                redeem["per_second"],
+                "redemptions/s",
+                echo["per_second"],
+                "gRPC echo calls/s",
+            ),
+            figure(
+                f"{name}.concurrent.per_s",
+                concurrent["per_second"],
+                "redemptions/s",
+                cecho["per_second"],
+                f"gRPC echo calls/s from {threads} threads",
+            ),
+            figure(
+                f"{name}.concurrent.p50_ms",
+                concurrent["p50_ms"],
+                "ms",
+                cecho["p50_ms"],
+                f"gRPC echo p50 from {threads} threads",
+            ),
+            figure(
+                f"{name}.concurrent.p99_ms",
+                concurrent["p99_ms"],
+                "ms",
+                cecho["p99_ms"],
+                f"gRPC echo p99 from {threads} threads",
+            ),
+        ]
+    return found
 
 
 if __name__ == "__main__":

@@ -29,6 +29,17 @@ class ConcurrentUpdate(PreconditionFailed):
     """Another writer kept winning; the command changed nothing and may be retried."""
 
 
+class StepRefused(Exception):
+    """A saga step refused part-way: nothing of the unit of work it ran in may be saved.
+
+    Not a DomainError, so a group commit does not save the group around it but runs its
+    commands one by one, where the step's refusal reaches its caller alone, unsaved."""
+
+    def __init__(self, refusal: DomainError) -> None:
+        super().__init__(str(refusal))
+        self.refusal = refusal
+
+
 class _Replayed(Exception):
     """Carries a stored result out of a handler that must not run again."""
 
@@ -92,6 +103,15 @@ class Job:
     params: dict[str, Any]
     handler: Callable[[UnitOfWork], dict[str, Any]]
     command: commands.Command | None = None
+    # False for a step of a saga: guarded by the state it expects, so running it again
+    # changes nothing, and it needs neither a key nor a receipt.
+    receipt: bool = True
+
+    @classmethod
+    def step(cls, name: str, handle: Callable[[UnitOfWork], dict[str, Any]]) -> Job:
+        """A change that checks the state it applies to, saved like a command (and with
+        others in a group commit), without an idempotency key or receipt."""
+        return cls(name, "", {}, handle, receipt=False)
 
     @classmethod
     def of(cls, command: C, handle: Callable[[C, UnitOfWork], dict[str, Any]]) -> Job:
@@ -131,6 +151,14 @@ class IdempotentExecutor:
         then collides with its stored receipt at save time, which rolls the whole
         save back, and the caller looks again. That saves a read per command.
         """
+        if not cmd.receipt:
+            uow.owner = None
+            try:
+                return cmd.handler(uow)
+            except DomainError as exc:
+                # It may have changed aggregates before refusing; unlike a command's
+                # refusal, nothing is recorded for it, so nothing of it is saved.
+                raise StepRefused(exc) from exc
         if not cmd.key:
             raise InvalidInput("idempotency_key", "required on every command")
         digest = cmd.fingerprint
@@ -167,6 +195,8 @@ class IdempotentExecutor:
                 result = self._apply(uow, cmd, look_first=attempt > 0)
             except _Replayed as replay:
                 return replay.result
+            except StepRefused as step:
+                raise step.refusal from None
             except DomainError as exc:
                 refused = exc
             try:

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from eventsourcing.persistence import IntegrityError
 
 from aggregates.errors import NoAgreement, PreconditionFailed, VoucherAlreadyRedeemed
 from aggregates.merchant import Merchant
@@ -30,7 +28,7 @@ from services import commands as c
 from services.city import CityApplication
 from services.federation.partner import Partner, PartnerRefusedCall, PartnerUnreachable
 from services.federation.vouchers import peek_home, verify
-from services.unit_of_work import ConcurrentUpdate, Job, UnitOfWork
+from services.unit_of_work import Job, UnitOfWork
 
 log = logging.getLogger("civfed.saga")
 
@@ -41,7 +39,6 @@ class Acceptor:
         app: CityApplication,
         partners: Mapping[str, Partner],
         keys: Mapping[str, Ed25519PublicKey],
-        lock: threading.Lock,
         execute: Callable[[Job], dict[str, Any]],
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
@@ -51,23 +48,9 @@ class Acceptor:
         self.key = app.key
         self.partners = partners
         self.keys = keys
-        self.lock = lock
         self.execute = execute
         self.clock = clock or app.clock
         app.add_handlers({c.AcceptForeignVoucher: self._start})
-
-    def _step(self, fn: Callable[[UnitOfWork], Any]) -> Any:
-        """One local step, saved atomically; a concurrent writer means read and try again."""
-        for _ in range(5):
-            uow = UnitOfWork(self.app)
-            with self.lock:
-                result = fn(uow)
-                try:
-                    self.app.save(*uow.changed())
-                except IntegrityError:
-                    continue
-            return result
-        raise ConcurrentUpdate("too many concurrent updates; retry with the same key")
 
     def start(self, key: str, merchant_id: UUID, token: str) -> Job:
         """Check the voucher and the terms, count it against the daily cap, open the saga."""
@@ -120,13 +103,17 @@ class Acceptor:
         Raises `PartnerUnreachable` when the home city's answer is not known yet; the
         saga stays where it is, and the next `advance` (a retry, or the sweep) asks again.
         """
+        # The saga as a step just saved it; read from the store only when no step ran or
+        # another writer moved it first.
+        known: ForeignRedemption | None = None
         while True:
-            saga = UnitOfWork(self.app).get(saga_id, ForeignRedemption, "redemption")
+            saga = known or UnitOfWork(self.app).get(saga_id, ForeignRedemption, "redemption")
+            known = None
             partner = self.partners[saga.home]
             if saga.state == "started":
-                self._reserve(saga_id, partner, token)
+                known = self._reserve(saga_id, partner, token)
             elif saga.state == "reserved":
-                self._transition(saga_id, "reserved", self._credit)
+                known = self._transition(saga_id, "reserved", self._credit)
             elif saga.state == "credited":
                 assert saga.home_redemption_id is not None
                 try:
@@ -136,35 +123,34 @@ class Acceptor:
                     # the tokens. Only the home's decision may reverse the shop's credit.
                     raise PartnerUnreachable(f"{saga.home} did not confirm the commit ({exc})") from None
                 if outcome.decision.accepted:
-                    self._transition(saga_id, "credited", self._commit)
+                    known = self._transition(saga_id, "credited", self._commit)
                 else:
-                    self._transition(saga_id, "credited", self._reverse)
+                    known = self._transition(saga_id, "credited", self._reverse)
             else:
                 return saga
 
-    def _reserve(self, saga_id: UUID, partner: Partner, token: str | None) -> None:
+    def _reserve(self, saga_id: UUID, partner: Partner, token: str | None) -> ForeignRedemption | None:
+        """Ask the home for the hold; the saga as saved after, or None if another writer moved it."""
         if token is None:
             # Only a shop holds the token; without it, the home hold simply lapses.
-            self._refuse(saga_id, "started", "voucher not presented again")
-            return
+            return self._refuse(saga_id, "started", "voucher not presented again")
         try:
             answer = partner.reserve(f"reserve:{saga_id}", token)
         except PartnerRefusedCall as exc:
-            self._refuse(saga_id, "started", str(exc))
-            return
+            return self._refuse(saga_id, "started", str(exc))
         if not answer.decision.accepted:
-            self._refuse(saga_id, "started", answer.decision.reason or "refused by the home city")
-            return
+            return self._refuse(saga_id, "started", answer.decision.reason or "refused by the home city")
         assert answer.redemption_id is not None
         # Reserved and credited in one save: the hold's time goes to the commit.
         moved = self._transition(saga_id, "started", self._reserved_and_credited(answer.redemption_id))
-        if not moved:
+        if moved is None:
             # The saga ended meanwhile (the sweep gave up on it): give the hold back now
             # rather than when it lapses.
             try:
                 partner.cancel(f"cancel:{saga_id}", answer.redemption_id, "sale abandoned")
             except (PartnerUnreachable, PartnerRefusedCall) as exc:
                 log.info("hold of saga %s left to lapse: %s", saga_id, exc)
+        return moved
 
     def _reserved_and_credited(self, rid: UUID) -> Callable[[ForeignRedemption, UnitOfWork], None]:
         def change(saga: ForeignRedemption, uow: UnitOfWork) -> None:
@@ -188,12 +174,12 @@ class Acceptor:
         )
         self._give_back(saga, uow)
 
-    def _refuse(self, saga_id: UUID, expected: str, reason: str) -> None:
+    def _refuse(self, saga_id: UUID, expected: str, reason: str) -> ForeignRedemption | None:
         def refuse(saga: ForeignRedemption, uow: UnitOfWork) -> None:
             saga.refused(reason)
             self._give_back(saga, uow)
 
-        self._transition(saga_id, expected, refuse)
+        return self._transition(saga_id, expected, refuse)
 
     def _give_back(self, saga: ForeignRedemption, uow: UnitOfWork) -> None:
         allowance_id = DailyAllowance.create_id(self.key, saga.home, saga.day)
@@ -202,17 +188,21 @@ class Acceptor:
 
     def _transition(
         self, saga_id: UUID, expected: str, change: Callable[[ForeignRedemption, UnitOfWork], None]
-    ) -> bool:
-        """Apply `change` if the saga is still in `expected`; whether it was."""
+    ) -> ForeignRedemption | None:
+        """Apply `change` if the saga is still in `expected`: the saga as saved, or None if
+        it was not (another writer moved it on)."""
 
-        def step(uow: UnitOfWork) -> bool:
+        def step(uow: UnitOfWork) -> dict[str, Any]:
             saga = uow.get(saga_id, ForeignRedemption, "redemption")
             if saga.state != expected:  # someone else may have moved it on already
-                return False
+                return {"saga": None}
             change(saga, uow)
-            return True
+            # A step has no receipt, so its result may carry the aggregate itself.
+            return {"saga": saga}
 
-        return bool(self._step(step))
+        # Saved with whatever else waits for the node's writer (group commit).
+        saga: ForeignRedemption | None = self.execute(Job.step(f"saga:{expected}", step))["saga"]
+        return saga
 
     def accept(self, key: str, merchant_id: UUID, token: str) -> dict[str, Any]:
         started = self.execute(self.start(key, merchant_id, token))

@@ -87,7 +87,7 @@ class CityNode:
             for city, p in settings.CIVFED_PARTNERS.items()
         }
         keys = {city: load_public_key(p.public_key_file) for city, p in settings.CIVFED_PARTNERS.items()}
-        self.acceptor = Acceptor(app, self.partners, keys, self.lock, self.writer.execute)
+        self.acceptor = Acceptor(app, self.partners, keys, self.writer.execute)
         self.ledger = RedemptionLedger()
         self.prizes = PrizeBook()
         # Where published figures (the equilibrium report) are drawn once and kept, and under

@@ -91,6 +91,9 @@ SERVICES = [
 # grpc binds with SO_REUSEPORT unless told not to: a second node on a busy port would then
 # start without error and the kernel would split connections between the two.
 EXCLUSIVE = [("grpc.so_reuseport", 0)]
+# Threads serving calls: enough for every till and partner call a node has in flight at once
+# (a saga's shop call waits on the home's Reserve and Commit while holding one).
+WORKERS = 16
 
 
 class Listening:
@@ -109,7 +112,7 @@ class Listening:
         creds: grpc.ServerCredentials,
         public_port: int | None = None,
         public_creds: grpc.ServerCredentials | None = None,
-        workers: int = 16,
+        workers: int = WORKERS,
     ) -> None:
         # Who is calling is known only once the node's store is open: `access` gets its
         # authenticator then, before the server starts.

@@ -18,7 +18,6 @@ import hashlib
 import os
 import random
 import tempfile
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,7 +99,7 @@ class SimNode:
         homes = ACCEPTS[self.key]
         partners: dict[str, Partner] = {h: self.network.partner(self.key, h) for h in homes}
         keys = {h: self.keys[h] for h in homes}
-        self.acceptor = Acceptor(self.app, partners, keys, threading.Lock(), self.app.execute, self.clock)
+        self.acceptor = Acceptor(self.app, partners, keys, self.app.execute, self.clock)
         self.served: dict[str, LocalPartner] = {}
 
     def serving(self, caller: str) -> LocalPartner:

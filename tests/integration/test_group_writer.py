@@ -7,11 +7,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
+from eventsourcing.application import AggregateNotFoundError
 
-from aggregates.errors import IdempotencyConflict, InsufficientBalance
+from aggregates.errors import IdempotencyConflict, InsufficientBalance, NotFound
+from aggregates.merchant import Merchant
+from aggregates.receipt import Receipt
 from services.city import CityApplication
 from services.group_writer import GroupWriter
 from services.settings.cities import load_city, load_settings
@@ -106,3 +109,69 @@ def test_a_failing_command_fails_only_its_caller(app: CountingApp) -> None:
     assert isinstance(failed, ValueError)
     assert isinstance(conflict, IdempotencyConflict)
     assert app.wallet(wallet).balance == app.wallet(wallet).available
+
+
+def test_saga_steps_share_transactions_keep_no_receipt_and_hand_back_the_saved_aggregate(
+    app: CountingApp,
+) -> None:
+    _, shop = funded_wallet(app, 1)
+    writer = GroupWriter(app, threading.Lock())
+    version = app.repository.get(shop).version
+    CountingApp.saves = 0
+    gate = threading.Barrier(20)
+
+    def pay(i: int) -> Any:
+        def step(uow: UnitOfWork) -> dict[str, Any]:
+            merchant = uow.get(shop, Merchant, "merchant")
+            merchant.paid(1, "redemption", f"r{i}")
+            return {"merchant": merchant}
+
+        gate.wait()
+        return writer.execute(Command.step("pay", step))["merchant"]
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        handed_back = list(pool.map(pay, range(20)))
+    assert CountingApp.saves < 20  # queued steps were saved together
+    stored = app.repository.get(shop)
+    assert stored.version == version + 20  # every step saved once, none lost
+    # Each caller gets the aggregate as its batch saved it, with nothing left pending.
+    assert all(m.id == shop and not m.pending_events for m in handed_back)
+    assert max(m.version for m in handed_back) == stored.version
+    # A step is guarded by the state it expects, not by a key: no receipt is stored.
+    with pytest.raises(AggregateNotFoundError):
+        app.repository.get(Receipt.create_id(app.key, ""))
+
+
+def test_a_step_refused_part_way_saves_nothing_of_itself_and_fails_only_its_caller(
+    app: CountingApp,
+) -> None:
+    _, shop = funded_wallet(app, 1)
+    writer = GroupWriter(app, threading.Lock())
+    version = app.repository.get(shop).version
+    gate = threading.Barrier(3)
+
+    def pay(reference: str, then_refuse: bool) -> Command:
+        def step(uow: UnitOfWork) -> dict[str, Any]:
+            uow.get(shop, Merchant, "merchant").paid(1, "redemption", reference)
+            if then_refuse:
+                uow.get(uuid4(), Merchant, "merchant")  # refused after the payment above
+            return {}
+
+        return Command.step("pay", step)
+
+    def run(cmd: Command) -> object:
+        gate.wait()
+        try:
+            return writer.execute(cmd)
+        except Exception as exc:
+            return exc
+
+    steps = [pay("a", False), pay("refused", True), pay("b", False)]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        first, refused, last = pool.map(run, steps)
+    assert first == {} and last == {}
+    assert isinstance(refused, NotFound)
+    stored = app.repository.get(shop)
+    assert stored.version == version + 2
+    references = [e.reference for e in app.events.get(shop) if type(e).__name__ == "Paid"]
+    assert sorted(references) == ["a", "b"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import inspect
-import threading
 from collections.abc import Callable
 from typing import Any, get_args, get_origin, get_type_hints
 from uuid import UUID, uuid4
@@ -557,7 +556,7 @@ def _accept_foreign_voucher(cities: Cities) -> Example:
     token = vapp.execute(home.issue("voucher", w, 2))["token"]
     app = cities.open("sint_niklaas")
     partner = LocalPartner(home, vapp.execute, "sint_niklaas")
-    Acceptor(app, {"vienna": partner}, {"vienna": SIGNING_KEY.public_key()}, threading.Lock(), app.execute)
+    Acceptor(app, {"vienna": partner}, {"vienna": SIGNING_KEY.public_key()}, app.execute)
     return app, c.AcceptForeignVoucher("k", merchant(app, "shop"), token)
 
 

@@ -8,7 +8,6 @@ the wall clock: a hold lapses when the test moves the clock.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -108,7 +107,7 @@ class Side:
         self.home = HomeRedemptions(self.app, SIGNING_KEY, dt.timedelta(minutes=15), HOLD, self.clock)
         self.ledger = RedemptionLedger()
         self.partners: dict[str, Any] = {}
-        self.acceptor = Acceptor(self.app, self.partners, {}, threading.Lock(), self.app.execute, self.clock)
+        self.acceptor = Acceptor(self.app, self.partners, {}, self.app.execute, self.clock)
 
     def restart(self) -> None:
         """A fresh process on the same store: nothing survives but what was saved."""
