@@ -7,8 +7,10 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from services import prizes
 from services.bounded_cache import BoundedCache
 from services.city import CityApplication
+from services.event_log import event_type, read_events
 from services.identity.credentials import CredentialCheck, NewCredential
 from services.privacy.keystore import KeyStore
 from services.settings.cities import load_city, load_settings
@@ -80,6 +82,22 @@ def test_the_key_store_reads_an_evicted_key_back_and_keeps_an_erasure(tmp_path: 
         keys.link(subject, owner)
     assert [keys.owner_of(s) for s in owners[:3]] == owners[3:]
     keys.close()
+
+
+def test_the_prize_book_decodes_only_prize_events_and_moves_past_the_rest(app: CityApplication) -> None:
+    """The node's sweep follows prizes from the log: with a million wallets' events in it,
+    it must neither decode nor re-read them on every round."""
+    open_wallets(app, 10)
+    shop = UUID(app.execute(app.register_merchant("shop", "Shop", "food", True))["merchant_id"])
+    prize = UUID(app.execute(app.offer_prize("mug", shop, "Mug", 1, 3))["prize_id"])
+    open_wallets(app, 10)
+    book = prizes.PrizeBook().refresh(app)
+    assert book.prize_ids() == [prize]
+    assert book.position == app.recorder.max_notification_id()
+    decoded = [event_type(e) for _, e in read_events(app, topics=prizes.TOPICS)]
+    assert decoded == ["Prize.Offered"]
+    more = UUID(app.execute(app.offer_prize("cup", shop, "Cup", 1, 3))["prize_id"])
+    assert book.refresh(app).prize_ids() == [prize, more]
 
 
 def test_a_bounded_cache_drops_the_least_recently_used() -> None:
