@@ -408,12 +408,13 @@ class CityApplication(
 
     def balance_view(self, wallet_id: UUID) -> BalanceView:
         """The wallet's value today, what is held, and any published depreciation schedule."""
-        return balance_view(self.wallet(wallet_id), self.clock().date(), self.workflow is not None)
+        wallet = UnitOfWork(self, for_reading=True).get(wallet_id, Wallet, "wallet")
+        return balance_view(wallet, self.clock().date(), self.workflow is not None)
 
     def statement(self, merchant_id: UUID) -> list[StatementLine]:
         """What a shop was paid, from its own event stream: one read however long the city's
         log grows, and with no wallet in it."""
-        UnitOfWork(self).get(merchant_id, Merchant, "merchant")
+        UnitOfWork(self, for_reading=True).get(merchant_id, Merchant, "merchant")
         lines = []
         for e in self.repository.event_store.get(merchant_id):
             if isinstance(e, Merchant.Paid):
