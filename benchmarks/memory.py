@@ -253,6 +253,8 @@ def measure(fed: Any, creds: dict[str, Any]) -> dict[str, Any]:
             "statement": timed([statement(i) for i in range(CALLS)]),
             "statement_lines": statement_lines,
             "node": proc_mb(node.proc.pid),
+            # The machine's 1-minute load while measuring: p99s on a shared machine say more with it.
+            "load_average": round(os.getloadavg()[0], 2),
         }
         stubs.close()
         return report
