@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # else is read from the store by id when asked for.
     CIVFED_AGGREGATE_CACHE_SIZE: int = Field(default=20_000, ge=1)
     CIVFED_KEY_CACHE_SIZE: int = Field(default=50_000, ge=1)
+    # A wallet's state is snapshotted every this many of its events, so reading a wallet
+    # that is not cached replays at most this many events, however long it has lived; 0: none.
+    CIVFED_SNAPSHOT_INTERVAL: int = Field(default=100, ge=0)
 
     @field_validator("CIVFED_KEYSTORE_URL", "CIVFED_ERASURE_JOURNAL_URL")
     @classmethod
@@ -97,6 +100,7 @@ class Settings(BaseSettings):
             "PERSISTENCE_MODULE": self.PERSISTENCE_MODULE,
             "AGGREGATE_CACHE_MAXSIZE": str(self.CIVFED_AGGREGATE_CACHE_SIZE),
             "CIVFED_KEY_CACHE_SIZE": str(self.CIVFED_KEY_CACHE_SIZE),
+            "CIVFED_SNAPSHOT_INTERVAL": str(self.CIVFED_SNAPSHOT_INTERVAL),
         }
         if self.PERSISTENCE_MODULE == "eventsourcing.sqlite":
             _make_data_dir(self.CIVFED_DATA_DIR)
