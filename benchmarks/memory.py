@@ -1,23 +1,31 @@
-"""Memory of a city application that has opened many wallets, against raw eventsourcing.
+"""A city node serving a store of many wallets: its memory and its read latency, at two sizes.
 
-Each side runs in a process of its own (peak memory is a process's), on SQLite: civfed's
-Vienna application opens `--wallets` wallets through group commits of `--group`; the
-baseline saves as many raw `eventsourcing` aggregates in groups of the same size. Reports
-each process's peak resident memory and its growth over the process before the run.
+Builds Vienna's SQLite store with `--small` wallets (their opening events, through group
+commits of `--group`), starts a real node on it (`civfed serve`, over mutual TLS, as the
+end-to-end tests do), and calls it one call at a time as holders and a shop do: GetBalance
+and ListMyEvents with a holder's credential, GetStatement with a till's. Then stops the
+node, grows the same store to `--wallets` and measures again. Reports, per size, how long
+the store took to build, the p50/p99 of each call, and the node's resident memory (now and
+its peak, from /proc). Reads should cost the same at both sizes: each is an indexed read
+of one wallet's or one shop's own events, never a scan of the log.
 
-    python -m benchmarks.memory [--wallets 100000] [--group 1000]
+    python -m benchmarks.memory [--wallets 100000] [--small 10000] [--group 1000]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 # The project root first: this folder's projections.py would shadow the package.
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,88 +33,275 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.figures import Figure, figure  # noqa: E402
 
+CITY = "vienna"
+SAMPLE = 100  # wallets read at each size (each with a holder credential)
+PAYERS = 20  # of them, wallets that earn a token and pay the shop (statement lines, history)
+CALLS = 300  # calls of each kind, one at a time
+
 
 def peak_mb() -> float:
     """This process's peak resident memory. On Linux from VmHWM, which starts afresh with
     the program: getrusage's figure survives exec, and would include the parent's."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
+        return proc_mb(os.getpid())["peak_mb"]
     except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
 
 
-def child(side: str, wallets: int, group: int) -> dict[str, float]:
-    from benchmarks.ingest import Counter, Raw
-    from services.city import CityApplication
-    from services.settings.cities import load_city, load_settings
+def proc_mb(pid: int) -> dict[str, float]:
+    """A process's resident memory now (VmRSS) and at its peak (VmHWM), in MB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = round(int(value.split()[0]) / 1024, 1)
+    return {"rss_mb": fields["VmRSS"], "peak_mb": fields["VmHWM"]}
 
-    with tempfile.TemporaryDirectory() as d:
-        env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(Path(d) / "m.sqlite")}
-        if side == "raw":
-            raw = Raw(env)
-            before = peak_mb()
-            for start in range(0, wallets, group):
-                raw.save(*[Counter() for _ in range(start, min(start + group, wallets))])
-            after = peak_mb()
-            raw.close()
-        else:
-            city = load_city("vienna")
-            app = CityApplication(city, {**load_settings({}).eventsourcing_env("vienna"), **env})
-            consent = city.config.consent_versions[-1]
-            before = peak_mb()
-            for start in range(0, wallets, group):
-                app.execute_group(
-                    [
-                        app.open_wallet(f"w{i}", "resident", consent)
-                        for i in range(start, min(start + group, wallets))
-                    ]
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 2)
+
+
+class Store:
+    """The city's store, grown in steps; the ids of the wallets it samples are kept."""
+
+    def __init__(self, env: dict[str, str], group: int) -> None:
+        self.env = env
+        self.group = group
+        self.opened = 0
+        self.sampled: list[UUID] = []  # ten wallets of every group: spread over the store
+        self.tokens: dict[UUID, str] = {}  # holder credentials issued to sampled wallets
+
+    def app(self) -> Any:
+        from services.city import CityApplication
+        from services.settings.cities import load_city, load_settings
+
+        return CityApplication(load_city(CITY), load_settings(self.env).eventsourcing_env(CITY))
+
+    def grow(self, wallets: int) -> float:
+        """Open wallets until the store holds `wallets`; the seconds it took."""
+        started = time.perf_counter()
+        app = self.app()
+        try:
+            consent = app.city.config.consent_versions[-1]
+            for start in range(self.opened, wallets, self.group):
+                stop = min(start + self.group, wallets)
+                out = app.execute_group(
+                    [app.open_wallet(f"w{i}", "resident", consent) for i in range(start, stop)]
                 )
-            after = peak_mb()
+                for opened in out[:: max(1, len(out) // 10)]:
+                    if isinstance(opened, Exception):
+                        raise opened
+                    self.sampled.append(UUID(opened["wallet_id"]))
+                self.opened = stop
+                if (stop // self.group) % 100 == 0:
+                    print(f"memory: {stop} wallets, {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        finally:
             app.close()
-    return {"peak_mb": round(after, 1), "growth_mb": round(after - before, 1)}
+        return round(time.perf_counter() - started, 1)
+
+    def credentials(self, round_: str) -> dict[str, Any]:
+        """Holder credentials for a sample of wallets spread over the store, a shop with a
+        till, and a few of the sample earning a token and paying it to the shop."""
+        from services.identity.credentials import NewCredential
+
+        app = self.app()
+        try:
+            step = max(1, len(self.sampled) // SAMPLE)
+            sample = self.sampled[::step][:SAMPLE]
+            holders: list[tuple[UUID, str]] = []
+            for wallet_id in sample:
+                if wallet_id not in self.tokens:  # a wallet sampled before keeps its credential
+                    new = NewCredential.make("holder", wallet_id)
+                    cmd = app.issue_credential(
+                        f"bench:{wallet_id}", new, "bench", 30, "bench", first_only=True
+                    )
+                    app.execute(cmd)
+                    self.tokens[wallet_id] = new.token
+                holders.append((wallet_id, self.tokens[wallet_id]))
+            shop = app.execute(app.register_merchant(f"bench-shop:{round_}", "Bench shop", "food", True))
+            merchant_id = UUID(shop["merchant_id"])
+            till = NewCredential.make("till", merchant_id)
+            app.execute(
+                app.issue_credential(f"bench-till:{round_}", till, "till", 30, "bench", first_only=True)
+            )
+            today = app.clock().date().isoformat()
+            for n, (wallet_id, _) in enumerate(holders[:PAYERS]):
+                trip = {"mode": "bike", "distance_m": "100000", "date": today}
+                app.execute(app.record_activity(f"bench-trip:{round_}:{n}", wallet_id, "trip", trip))
+                app.execute(app.spend(f"bench-pay:{round_}:{n}", wallet_id, merchant_id, 1, f"r{n}"))
+            events = app.recorder.max_notification_id() or 0
+        finally:
+            app.close()
+        return {"holders": holders, "till": till.token, "events": events}
 
 
-def measure(side: str, wallets: int, group: int) -> dict[str, float]:
-    args = [sys.executable, "-m", "benchmarks.memory", "--child", side, "--wallets", str(wallets)]
-    done = subprocess.run(
-        [*args, "--group", str(group)], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    result: dict[str, float] = json.loads(done.stdout)
-    return result
+class Node:
+    """`civfed serve` on the store, in a process of its own."""
+
+    def __init__(self, fed: Any) -> None:
+        self.fed = fed
+        env = {**os.environ, **fed.environment(CITY), "PYTHONPATH": str(ROOT)}
+        self.ports = fed.folder / "ports.json"
+        self.ports.unlink(missing_ok=True)
+        self.log = fed.folder / "node.log"
+        started = time.perf_counter()
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "services.cli",
+                    "serve",
+                    "--city",
+                    CITY,
+                    "--port-file",
+                    str(self.ports),
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=log,
+            )
+        self.wait_serving()
+        self.start_seconds = round(time.perf_counter() - started, 1)
+
+    def wait_serving(self) -> None:
+        import grpc
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        deadline = time.monotonic() + 1800
+        while not self.ports.exists():
+            self.check(deadline)
+            time.sleep(0.1)
+        ports = json.loads(self.ports.read_text())
+        self.fed.listening(CITY, ports["grpc"], ports["health"])
+        health = health_pb2_grpc.HealthStub(self.fed.channel(CITY))
+        while True:
+            try:
+                reply = health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            self.check(deadline)
+            time.sleep(0.2)
+
+    def check(self, deadline: float) -> None:
+        if self.proc.poll() is not None or time.monotonic() > deadline:
+            self.proc.kill()
+            raise RuntimeError("the node did not start: " + self.log.read_text()[-4000:])
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.fed.gone(CITY)
 
 
-def run(wallets: int = 100_000, group: int = 1000) -> dict[str, Any]:
+def timed(calls: list[Any]) -> dict[str, float]:
+    """p50 and p99 of the calls, made one at a time, in ms."""
+    took = []
+    for call in calls:
+        started = time.perf_counter()
+        call()
+        took.append(time.perf_counter() - started)
+    return {"p50_ms": percentile(took, 0.5), "p99_ms": percentile(took, 0.99), "calls": len(took)}
+
+
+def measure(fed: Any, creds: dict[str, Any]) -> dict[str, Any]:
+    """Start a node, call it sequentially, read its memory, stop it."""
+    from civfed.v1 import merchant_pb2, wallet_pb2
+    from services.grpc.auth import bearer
+
+    node = Node(fed)
+    try:
+        stubs = fed.stubs(CITY)
+        holders = creds["holders"]
+        after_start = proc_mb(node.proc.pid)
+
+        def balance(i: int) -> Any:
+            wallet_id, token = holders[i % len(holders)]
+            request = wallet_pb2.GetBalanceRequest(wallet_id=str(wallet_id))
+            return lambda: stubs.wallet.GetBalance(request, metadata=bearer(token), timeout=30)
+
+        def events(i: int) -> Any:
+            wallet_id, token = holders[i % min(PAYERS, len(holders))]
+            request = wallet_pb2.ListMyEventsRequest(wallet_id=str(wallet_id))
+            return lambda: stubs.wallet.ListMyEvents(request, metadata=bearer(token), timeout=30)
+
+        till = bearer(creds["till"])
+        request = merchant_pb2.GetStatementRequest()
+        statement_lines = len(stubs.merchant.GetStatement(request, metadata=till, timeout=30).lines)
+
+        def statement(_: int) -> Any:
+            return lambda: stubs.merchant.GetStatement(request, metadata=till, timeout=30)
+
+        # First reads of each wallet (not yet in the node's caches), then the steady state.
+        first = timed([balance(i) for i in range(len(holders))])
+        report = {
+            "events_in_store": creds["events"],
+            "node_start_seconds": node.start_seconds,
+            "node_after_start": after_start,
+            "balance_first_read": first,
+            "balance": timed([balance(i) for i in range(CALLS)]),
+            "history": timed([events(i) for i in range(CALLS)]),
+            "statement": timed([statement(i) for i in range(CALLS)]),
+            "statement_lines": statement_lines,
+            "node": proc_mb(node.proc.pid),
+            # The machine's 1-minute load while measuring: p99s on a shared machine say more with it.
+            "load_average": round(os.getloadavg()[0], 2),
+        }
+        stubs.close()
+        return report
+    finally:
+        node.stop()
+
+
+def run(wallets: int = 100_000, group: int = 1000, small: int = 10_000) -> dict[str, Any]:
     """The whole report, as `main` prints it."""
-    return {
-        "wallets": wallets,
-        "group": group,
-        "civfed": measure("civfed", wallets, group),
-        "raw_eventsourcing": measure("raw", wallets, group),
-    }
+    from services.demo.local_federation import LocalFederation
+
+    sizes = sorted({min(small, wallets), wallets})
+    with tempfile.TemporaryDirectory(prefix="civfed-memory-") as d:
+        fed = LocalFederation(Path(d), [CITY], sweep_seconds=5)
+        store = Store(fed.environment(CITY), group)
+        at: dict[str, Any] = {}
+        for n, size in enumerate(sizes):
+            build_seconds = store.grow(size)
+            creds = store.credentials(f"r{n}")
+            at[str(size)] = {"build_seconds": build_seconds, **measure(fed, creds)}
+            print(f"memory: {size} wallets: {json.dumps(at[str(size)])}", file=sys.stderr, flush=True)
+        fed.stop_all()
+    return {"wallets": wallets, "group": group, "small": sizes[0], "at": at}
 
 
 def figures(report: dict[str, Any]) -> list[Figure]:
-    """Each figure of `run`'s report beside the baseline measured in the same run."""
-    n = report["wallets"]
-    return [
-        figure(
-            "memory.wallets_opened.peak_mb",
-            report["civfed"]["peak_mb"],
-            "MB",
-            report["raw_eventsourcing"]["peak_mb"],
-            f"raw eventsourcing saving {n} aggregates in the same groups",
-        ),
-        figure(
-            "memory.wallets_opened.growth_mb",
-            report["civfed"]["growth_mb"],
-            "MB",
-            report["raw_eventsourcing"]["growth_mb"],
-            f"raw eventsourcing saving {n} aggregates in the same groups",
-        ),
+    """Each figure at the full size beside the same figure at the small size."""
+    big, small = report["at"][str(report["wallets"])], report["at"][str(report["small"])]
+    base = f"the same node at {report['small']} wallets"
+    found = [
+        figure("memory.node.peak_mb", big["node"]["peak_mb"], "MB", small["node"]["peak_mb"], base),
+        figure("memory.node.rss_mb", big["node"]["rss_mb"], "MB", small["node"]["rss_mb"], base),
+        figure("memory.store.build_seconds", big["build_seconds"], "s", None, None),
     ]
+    for call in ("balance", "history", "statement"):
+        for p in ("p50_ms", "p99_ms"):
+            found.append(figure(f"memory.{call}.{p}", big[call][p], "ms", small[call][p], base))
+    found.append(
+        figure(
+            "memory.balance_first_read.p99_ms",
+            big["balance_first_read"]["p99_ms"],
+            "ms",
+            small["balance_first_read"]["p99_ms"],
+            base,
+        )
+    )
+    return found
 
 
 def main() -> None:
@@ -114,13 +309,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--wallets", type=int, default=100_000)
+    parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--group", type=int, default=1000)
-    parser.add_argument("--child", choices=("civfed", "raw"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        print(json.dumps(child(args.child, args.wallets, args.group)))
-        return
-    print(json.dumps(run(args.wallets, args.group), indent=2))
+    print(json.dumps(run(args.wallets, args.group, args.small), indent=2))
 
 
 if __name__ == "__main__":

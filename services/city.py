@@ -37,6 +37,8 @@ from services.settings.cities import City
 from services.unit_of_work import IdempotentExecutor, Job, UnitOfWork
 from services.workflow import Workflow
 
+SNAPSHOT_SETTING = "CIVFED_SNAPSHOT_INTERVAL"
+
 
 @dataclass(frozen=True)
 class StatementLine:
@@ -61,6 +63,13 @@ class CityApplication(
         self.name = app_name(self.key)
         # Told of every batch of events once it is stored (metrics count saga outcomes here).
         self.saved_listeners: list[Callable[[Sequence[Any]], None]] = []
+        # Wallets live for years: a snapshot every CIVFED_SNAPSHOT_INTERVAL of a wallet's
+        # events bounds what reading one that is not cached replays (sealed: sealing.py).
+        every = int((env or {}).get(SNAPSHOT_SETTING) or 0)
+        if every > 0:
+            # Read from the instance when saving; a setting, so set here, not on the class.
+            self.snapshotting_intervals = {Wallet: every}  # type: ignore[misc]
+            env = {**(env or {}), "IS_SNAPSHOTTING_ENABLED": "y"}
         super().__init__(env)
         self.clock = clock
         self.executor = IdempotentExecutor(self, self.key)
@@ -408,12 +417,13 @@ class CityApplication(
 
     def balance_view(self, wallet_id: UUID) -> BalanceView:
         """The wallet's value today, what is held, and any published depreciation schedule."""
-        return balance_view(self.wallet(wallet_id), self.clock().date(), self.workflow is not None)
+        wallet = UnitOfWork(self, for_reading=True).get(wallet_id, Wallet, "wallet")
+        return balance_view(wallet, self.clock().date(), self.workflow is not None)
 
     def statement(self, merchant_id: UUID) -> list[StatementLine]:
         """What a shop was paid, from its own event stream: one read however long the city's
         log grows, and with no wallet in it."""
-        UnitOfWork(self).get(merchant_id, Merchant, "merchant")
+        UnitOfWork(self, for_reading=True).get(merchant_id, Merchant, "merchant")
         lines = []
         for e in self.repository.event_store.get(merchant_id):
             if isinstance(e, Merchant.Paid):

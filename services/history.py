@@ -69,7 +69,8 @@ def history(app: Application[UUID], wallet_id: UUID) -> list[Entry]:
     """The wallet's events, each appeal's and the wallet's credentials' (issued, rotated,
     revoked, recovered: never a hash), in the order they were recorded."""
     try:
-        wallet: Any = app.repository.get(wallet_id)
+        # Read only (its appeals' ids): the cached wallet itself, not a copy of it.
+        wallet: Any = app.repository.get(wallet_id, deepcopy_from_cache=False)
     except AggregateNotFoundError:
         wallet = None
     if not isinstance(wallet, Wallet):

@@ -23,9 +23,12 @@ from aggregates.errors import DomainError
 from aggregates.merchant import Merchant, Prize, PrizeClaim
 from aggregates.wallet import Wallet
 from services import commands as c
-from services.event_log import event_type, read_events
+from services.event_log import event_type, follow, topics_of
 from services.settings.cities import City
 from services.unit_of_work import UnitOfWork
+
+# The prize book reads only prizes' and claims' events, never the rest of the log.
+TOPICS = topics_of(Prize, PrizeClaim)
 
 Handler = Callable[[Any, UnitOfWork], dict[str, Any]]
 
@@ -160,7 +163,8 @@ class PrizeBook:
 
     def refresh(self, app: Application[UUID]) -> PrizeBook:
         with self._lock:
-            for notification_id, e in read_events(app, after=self.position):
+            upto, events = follow(app, self.position, TOPICS)
+            for _, e in events:
                 kind = event_type(e)
                 if kind == "Prize.Offered":
                     self.prizes[e.originator_id] = e.merchant_id  # type: ignore[attr-defined]
@@ -174,7 +178,7 @@ class PrizeBook:
                     entry = self.claims.get(e.originator_id)
                     if entry is not None:
                         entry.open = False
-                self.position = notification_id
+            self.position = upto
         return self
 
     def lapsed(self, now: dt.datetime) -> list[UUID]:

@@ -57,8 +57,11 @@ class Store(Protocol):
 class UnitOfWork:
     """The aggregates one command (or one group of commands) reads and changes."""
 
-    def __init__(self, app: Store) -> None:
+    def __init__(self, app: Store, for_reading: bool = False) -> None:
         self.app = app
+        # A query that only reads may take the repository's cached aggregate itself: a deep
+        # copy of a wallet costs more than the rest of a balance call. Never for a command.
+        self.copies = not for_reading
         self.seen: dict[UUID, Aggregate | None] = {}
         # The wallet the current command is about; its receipt is that person's data.
         self.owner: UUID | None = None
@@ -66,7 +69,9 @@ class UnitOfWork:
     def find(self, aggregate_id: UUID, cls: type[A]) -> A | None:
         if aggregate_id not in self.seen:
             try:
-                self.seen[aggregate_id] = self.app.repository.get(aggregate_id)
+                self.seen[aggregate_id] = self.app.repository.get(
+                    aggregate_id, deepcopy_from_cache=self.copies
+                )
             except AggregateNotFoundError:
                 self.seen[aggregate_id] = None
         found = self.seen[aggregate_id]

@@ -10,7 +10,11 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 
-from services.event_log import event_type, read_events
+from aggregates.redemption import ForeignRedemption, Redemption
+from services.event_log import event_type, follow, topics_of
+
+# The ledger reads only redemptions' events: a log of a million wallets' events is not decoded.
+TOPICS = topics_of(Redemption, ForeignRedemption)
 
 
 @dataclass
@@ -45,9 +49,10 @@ class RedemptionLedger:
 
     def refresh(self, app: Application[UUID]) -> RedemptionLedger:
         with self._lock:
-            for notification_id, event in read_events(app, after=self.position):
+            upto, events = follow(app, self.position, TOPICS)
+            for _, event in events:
                 self.apply(event_type(event), event)
-                self.position = notification_id
+            self.position = upto
         return self
 
     def _partner(self, city: str) -> Position:

@@ -264,7 +264,10 @@ class CredentialCheck:
             return None
         kind, owner, credential, secret = parsed
         try:
-            ring: Keyring = self.app.repository.get(Keyring.create_id(self.app.key, kind, owner))
+            # Read only: the cached keyring itself, not a copy (checked on every call).
+            ring: Keyring = self.app.repository.get(
+                Keyring.create_id(self.app.key, kind, owner), deepcopy_from_cache=False
+            )
         except AggregateNotFoundError:
             return None
         if not ring.matches(credential, secret, self.app.clock()):

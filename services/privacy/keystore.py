@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from services.bounded_cache import BoundedCache
 from services.privacy.journal import ErasureJournal, open_journal
 from services.privacy.key_wrapping import KEY_BYTES, KeyStoreError, KeyWrapper
 from services.privacy.keystore_key import DEFAULT_NAME, SETTING, KeyStoreKeyError, generate_kek, read_kek
@@ -40,12 +41,18 @@ from services.privacy.locations import (
 # within this many seconds (erasure in this process takes effect at once).
 CACHE_SECONDS = 30.0
 ERASED = b""
+# How many owners' keys and aliases are kept in memory (each: a few hundred bytes); the
+# rest are read from the store when asked for. CIVFED_KEY_CACHE_SIZE sets it.
+CACHE_SIZE_SETTING = "CIVFED_KEY_CACHE_SIZE"
+DEFAULT_CACHE_SIZE = 50_000
 
 
 class KeyStore:
     """Owner keys (wrapped) and aliases in one SQLite file or one PostgreSQL schema."""
 
-    def __init__(self, conn: Any, table: str, pyformat: bool, kek: bytes) -> None:
+    def __init__(
+        self, conn: Any, table: str, pyformat: bool, kek: bytes, cache_size: int = DEFAULT_CACHE_SIZE
+    ) -> None:
         self._conn = conn
         self._keys = table
         self._aliases = f"{table}_aliases"
@@ -55,8 +62,10 @@ class KeyStore:
         self._pyformat = pyformat
         # One connection serves every thread of a node; calls on it take turns.
         self._lock = threading.RLock()
-        self._cache: dict[UUID, tuple[bytes, float]] = {}
-        self._owners: dict[UUID, UUID] = {}
+        # Bounded: a node serving a million wallets keeps only the recently used keys.
+        self.cache_size = cache_size
+        self._cache: BoundedCache[UUID, tuple[bytes, float]] = BoundedCache(cache_size)
+        self._owners: BoundedCache[UUID, UUID] = BoundedCache(cache_size)
         blob = "BYTEA" if pyformat else "BLOB"
         self._run(
             f"CREATE TABLE IF NOT EXISTS {self._keys} (owner_id TEXT PRIMARY KEY, key {blob}, erased_at TEXT)"
@@ -72,10 +81,10 @@ class KeyStore:
         self.journal: ErasureJournal | None = None
 
     @classmethod
-    def sqlite(cls, path: str, table: str, kek: bytes) -> KeyStore:
+    def sqlite(cls, path: str, table: str, kek: bytes, cache_size: int = DEFAULT_CACHE_SIZE) -> KeyStore:
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         conn.execute("PRAGMA secure_delete = ON")
-        return cls(conn, table, pyformat=False, kek=kek)
+        return cls(conn, table, pyformat=False, kek=kek, cache_size=cache_size)
 
     @classmethod
     def postgres(cls, env: dict[str, str], table: str, kek: bytes) -> KeyStore:
@@ -83,14 +92,14 @@ class KeyStore:
         return cls.at(store_location(env), table, kek)
 
     @classmethod
-    def at(cls, location: Location, table: str, kek: bytes) -> KeyStore:
+    def at(cls, location: Location, table: str, kek: bytes, cache_size: int = DEFAULT_CACHE_SIZE) -> KeyStore:
         if location.kind == "sqlite":
             if in_memory(location):
-                return cls.sqlite(":memory:", table, kek)
+                return cls.sqlite(":memory:", table, kek, cache_size)
             Path(location.path).parent.mkdir(parents=True, exist_ok=True)
-            return cls.sqlite(location.path, table, kek)
+            return cls.sqlite(location.path, table, kek, cache_size)
         conn = connect_postgres(location)
-        return cls(conn, qualified(location, table), pyformat=True, kek=kek)
+        return cls(conn, qualified(location, table), pyformat=True, kek=kek, cache_size=cache_size)
 
     def _run(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         if self._pyformat:
@@ -191,7 +200,7 @@ class KeyStore:
         if not rows:
             return None
         key = self._wrapper.unwrap(str(owner), bytes(rows[0][0])) if rows[0][0] is not None else ERASED
-        self._cache[owner] = (key, time.monotonic())
+        self._cache.put(owner, (key, time.monotonic()))
         return key or None
 
     def prefetch(self, owners: Iterable[UUID]) -> set[UUID]:
@@ -227,7 +236,7 @@ class KeyStore:
             self.journal.record(owners, stamp[:10])
         with self._lock:
             for owner in owners:
-                self._cache[owner] = (ERASED, time.monotonic())
+                self._cache.put(owner, (ERASED, time.monotonic()))
                 found = self._run(f"SELECT erased_at FROM {self._keys} WHERE owner_id = ?", (str(owner),))
                 if found and found[0][0] is not None:
                     continue
@@ -269,15 +278,22 @@ class KeyStore:
                 f"INSERT INTO {self._aliases} VALUES (?, ?) ON CONFLICT DO NOTHING",
                 (str(subject), str(owner)),
             )
-        self._owners[subject] = owner
+        self._owners.put(subject, owner)
 
     def owner_of(self, subject: UUID) -> UUID | None:
-        if subject not in self._owners:
+        owner = self._owners.get(subject)
+        if owner is None:
             rows = self._run(f"SELECT owner_id FROM {self._aliases} WHERE subject_id = ?", (str(subject),))
             if not rows:
                 return None
-            self._owners[subject] = UUID(str(rows[0][0]))
-        return self._owners[subject]
+            owner = UUID(str(rows[0][0]))
+            self._owners.put(subject, owner)
+        return owner
+
+    @property
+    def cached(self) -> int:
+        """How many owners' keys are held in memory now (at most the cache size)."""
+        return len(self._cache)
 
     def close(self) -> None:
         self._conn.close()
@@ -325,7 +341,8 @@ def keystore_location(env: dict[str, str]) -> Location:
 def open_keystore(env: dict[str, str], name: str) -> KeyStore:
     """An application's key store, with its erasure journal attached."""
     kek = keystore_kek(env)
-    keys = KeyStore.at(keystore_location(env), f"{name}_keys", kek)
+    size = int(env.get(CACHE_SIZE_SETTING) or DEFAULT_CACHE_SIZE)
+    keys = KeyStore.at(keystore_location(env), f"{name}_keys", kek, size)
     try:
         keys.journal = open_journal(env, name)
     except BaseException:

@@ -23,6 +23,7 @@ from uuid import UUID
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from services.bounded_cache import BoundedCache
 from services.privacy.keystore import KeyStore
 
 INFO = b"civfed pseudonym v1"
@@ -42,7 +43,8 @@ class Pseudonyms:
         self.city = city
         self.keys = keys
         self.recorded = recorded
-        self._erased: dict[UUID, str] = {}
+        # Bounded like the key store's cache; the size is the key store's.
+        self._erased: BoundedCache[UUID, str] = BoundedCache(keys.cache_size if keys else 1)
 
     def __call__(self, wallet_id: UUID) -> str:
         if self.keys is None:
@@ -51,11 +53,13 @@ class Pseudonyms:
         key = self.keys.key_for(wallet_id, create=True)
         if key is not None:
             return pseudonym_of(key, self.city, wallet_id)
-        if wallet_id not in self._erased:
+        name = self._erased.get(wallet_id)
+        if name is None:
             # Erased: the name its erasure recorded; a wallet erased before erasures recorded
-            # one gets a random name for this process's lifetime, linked to nothing.
-            self._erased[wallet_id] = self.recorded(wallet_id) or secrets.token_hex(32)
-        return self._erased[wallet_id]
+            # one gets a random name while it stays in this cache, linked to nothing.
+            name = self.recorded(wallet_id) or secrets.token_hex(32)
+            self._erased.put(wallet_id, name)
+        return name
 
     def of_owner(self, aggregate_id: UUID) -> str | None:
         """The pseudonym of the wallet that owns another aggregate (an appeal), if any."""

@@ -57,6 +57,9 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     # Snapshots, if a city turns them on, copy the state: seal the appeal's texts
     # inside it (a wallet's state holds amounts and ids only).
     "Appeal.Snapshot": ("state.subject_ref", "state.reason", "state.filed_by", "state.decision_reason"),
+    # A wallet's state keeps what it earned per activity date, and the refused activities'
+    # ids and reasons: sealed as the events they come from are.
+    "Wallet.Snapshot": ("state.earned", "state.refused"),
 }
 # Fields that name the owner when the event is not the wallet's own.
 OWNER_FIELDS = ("wallet_id", "owner")

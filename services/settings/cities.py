@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     # schedule; empty: beside the event store. And the erasure journal's, apart from both.
     CIVFED_KEYSTORE_URL: str = ""
     CIVFED_ERASURE_JOURNAL_URL: str = ""
+    # What a node keeps in memory, whatever the number of wallets: the most recently used
+    # aggregates (wallets, shops, keyrings; eventsourcing's repository cache), and the most
+    # recently used owners' keys and aliases (services/privacy/keystore.py). Everything
+    # else is read from the store by id when asked for.
+    CIVFED_AGGREGATE_CACHE_SIZE: int = Field(default=20_000, ge=1)
+    CIVFED_KEY_CACHE_SIZE: int = Field(default=50_000, ge=1)
+    # A wallet's state is snapshotted every this many of its events, so reading a wallet
+    # that is not cached replays at most this many events, however long it has lived; 0: none.
+    CIVFED_SNAPSHOT_INTERVAL: int = Field(default=100, ge=0)
 
     @field_validator("CIVFED_KEYSTORE_URL", "CIVFED_ERASURE_JOURNAL_URL")
     @classmethod
@@ -87,7 +96,12 @@ class Settings(BaseSettings):
         return self
 
     def eventsourcing_env(self, city: str) -> dict[str, str]:
-        env = {"PERSISTENCE_MODULE": self.PERSISTENCE_MODULE, "AGGREGATE_CACHE_MAXSIZE": "20000"}
+        env = {
+            "PERSISTENCE_MODULE": self.PERSISTENCE_MODULE,
+            "AGGREGATE_CACHE_MAXSIZE": str(self.CIVFED_AGGREGATE_CACHE_SIZE),
+            "CIVFED_KEY_CACHE_SIZE": str(self.CIVFED_KEY_CACHE_SIZE),
+            "CIVFED_SNAPSHOT_INTERVAL": str(self.CIVFED_SNAPSHOT_INTERVAL),
+        }
         if self.PERSISTENCE_MODULE == "eventsourcing.sqlite":
             _make_data_dir(self.CIVFED_DATA_DIR)
             env["SQLITE_DBNAME"] = str(self.CIVFED_DATA_DIR / f"{city}.sqlite")

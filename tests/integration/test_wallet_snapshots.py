@@ -1,0 +1,82 @@
+"""A long-lived wallet is read from its latest snapshot, sealed like the events it copies."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from services import commands as c
+from services.city import CityApplication
+from services.settings.cities import load_city, load_settings
+
+EVERY = 5
+
+
+def open_app(folder: Path, every: int) -> CityApplication:
+    settings = load_settings({"CIVFED_DATA_DIR": str(folder), "CIVFED_SNAPSHOT_INTERVAL": str(every)})
+    return CityApplication(load_city("vienna"), settings.eventsourcing_env("vienna"))
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[CityApplication]:
+    city = open_app(tmp_path, EVERY)
+    yield city
+    city.close()
+
+
+def long_lived(app: CityApplication, trips: int) -> UUID:
+    consent = app.city.config.consent_versions[-1]
+    wallet = UUID(app.execute(app.open_wallet("w", "resident", consent))["wallet_id"])
+    today = app.clock().date().isoformat()
+    for i in range(trips):
+        trip = {"mode": "bike", "distance_m": "30000", "date": today}
+        app.execute(app.record_activity(f"trip-{i}", wallet, "trip", trip))
+    return wallet
+
+
+def test_a_wallet_read_from_its_snapshot_is_the_wallet_its_events_make(
+    app: CityApplication, tmp_path: Path
+) -> None:
+    wallet = long_lived(app, 12)
+    assert app.snapshots is not None
+    versions = [s.originator_version for s in app.snapshots.get(wallet)]
+    assert versions == [5, 10]
+    # Not from the cache: a fresh application reads the snapshot and two events after it.
+    fresh = open_app(tmp_path, EVERY)
+    replay = open_app(tmp_path, 0)  # no snapshots: every event replayed
+    try:
+        assert replay.snapshots is None
+        from_snapshot, from_events = fresh.wallet(wallet), replay.wallet(wallet)
+        assert from_snapshot.version == from_events.version == 13
+        assert vars(from_snapshot) == vars(from_events)
+        assert fresh.balance_view(wallet) == replay.balance_view(wallet)
+    finally:
+        fresh.close()
+        replay.close()
+
+
+def test_a_snapshot_keeps_activity_dates_sealed_and_unreadable_after_erasure(
+    app: CityApplication, tmp_path: Path
+) -> None:
+    wallet = long_lived(app, 5)
+    today = app.clock().date().isoformat()
+    with sqlite3.connect(tmp_path / "vienna.sqlite") as db:
+        states = [bytes(r[0]) for r in db.execute("SELECT state FROM stored_snapshots")]
+    # The activity date as a key of `earned` (timestamps carry the day too, with a time).
+    in_clear = f'"{today}"'.encode()
+    assert states and all(b'"earned"' in s and in_clear not in s for s in states)
+    assert app.wallet(wallet).earned  # opened with the wallet's key
+    app.execute(c.EraseWallet("erase", wallet, "asked to be forgotten"))
+    assert app.keys is not None
+    app.keys.erase([wallet])
+    fresh = open_app(tmp_path, EVERY)
+    try:
+        erased = fresh.wallet(wallet)
+        assert erased.erased and erased.closed
+        assert today not in str(erased.earned) and erased.balance == 0
+    finally:
+        fresh.close()
