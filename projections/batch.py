@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from civfed.v1 import events_pb2
 from projections.erasure import ERASED
-from projections.model import is_hold_consumed
+from projections.hold_events import is_hold_consumed
 from projections.store import Tx
 
 # Enough placeholders per query to be quick, few enough for SQLite's limit.

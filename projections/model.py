@@ -6,6 +6,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from civfed.v1 import events_pb2
+from projections.hold_events import is_hold_consumed
 from projections.store import Tx
 
 if TYPE_CHECKING:
@@ -48,6 +49,4 @@ def partner_city(event: events_pb2.Event) -> str | None:
     return None
 
 
-def is_hold_consumed(type_name: str) -> bool:
-    """A hold that left the wallet: spent locally or burned for a partner city."""
-    return type_name.endswith((".HoldSpent", ".HoldBurned"))
+__all__ = ["ReadModel", "day_of", "is_hold_consumed", "partner_city"]

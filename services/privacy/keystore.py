@@ -222,7 +222,7 @@ class KeyStore:
             for owner_id, stored in rows:
                 owner = str(owner_id)
                 key = self._wrapper.unwrap(owner, bytes(stored)) if stored is not None else ERASED
-                self._cache[UUID(owner)] = (key, now)
+                self._cache.put(UUID(owner), (key, now))
         return {o for o in wanted if (hit := self._cache.get(o)) is not None and hit[0] == ERASED}
 
     def erase(self, owners: Iterable[UUID]) -> int:
