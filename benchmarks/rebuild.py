@@ -19,7 +19,6 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.figures import Figure, figure  # noqa: E402
-from benchmarks.projections import CITY  # noqa: E402
+from benchmarks.projections import CITY, _drop, _pg_schema  # noqa: E402
 from projections.log_source import PAGE  # noqa: E402
 from services.city import CityApplication  # noqa: E402
 from services.cli.stream import rebuild  # noqa: E402
@@ -124,25 +123,6 @@ def figures(report: dict[str, Any]) -> list[Figure]:
             "raw read of the same notification log in the same pages",
         ),
     ]
-
-
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def _pg_schema() -> str:
-    import psycopg
-
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    return schema
-
-
-def _drop(schema: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import Mapper, Recording
+from eventsourcing.persistence import JSONTranscoder, Mapper, Recording
 
 from aggregates import rules
 from aggregates.errors import DomainError, InvalidInput, NotFound, ParticipantNotAllowed
@@ -34,6 +34,7 @@ from services.privacy.pseudonyms import Pseudonyms
 from services.privacy.sealing import ShreddingMapper
 from services.rule_changes import RuleChangeCommands, check_limits, sync_rulebook_file
 from services.settings.cities import City
+from services.transcodings import LotAsDict
 from services.unit_of_work import IdempotentExecutor, Job, UnitOfWork
 from services.workflow import Workflow
 
@@ -91,6 +92,10 @@ class CityApplication(
             events = [r.domain_event for r in recordings]
             for listener in self.saved_listeners:
                 listener(events)
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(LotAsDict())  # lots are in a depreciating wallet's snapshots
 
     def construct_mapper(self) -> Mapper[UUID]:
         """Personal fields are sealed with their owner's key (see services/privacy/sealing.py)."""
