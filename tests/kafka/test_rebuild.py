@@ -13,7 +13,6 @@ from uuid import UUID
 import pytest
 
 from projections.balances import balances
-from projections.kafka_source import KafkaSource
 from projections.log_source import catch_up_log
 from projections.projector import Projector
 from projections.store import Store
@@ -26,15 +25,7 @@ from services.settings.stream import load_stream_settings
 from tests.conftest import PG_URL
 from tests.kafka.activity import balances_from_app, season
 from tests.kafka.conftest import Broker, snapshot
-from tests.kafka.test_failures import relay_all
-
-
-def project(bootstrap: str, store: Store) -> int:
-    source = KafkaSource(bootstrap, ["bologna"], Projector(store))
-    try:
-        return source.catch_up()
-    finally:
-        source.close()
+from tests.kafka.test_failures import project, relay_all
 
 
 def rebuild_into(store: Store, pg_env: dict[str, str], bootstrap: str) -> int:
