@@ -279,8 +279,21 @@ class Vocabulary(_Strict):
 
 class CityConfig(_Strict):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{1,30}$")
+    # The English name; `local_name` is the one shown in the city's own language.
     name: str
+    local_name: str | None = None
+    # The city's language and formats as a BCP 47 tag (de-AT, it-IT, nl-BE, nl-NL).
+    locale: str = "en"
     currency: Currency
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, tag: str) -> str:
+        from services.i18n import parse_locale
+
+        parse_locale(tag)
+        return tag
+
     participant_kinds: list[Literal["resident", "tourist", "business"]] = Field(min_length=1)
     consent_versions: list[str] = Field(min_length=1)
     voucher_ttl_hours: int = Field(default=72, gt=0)
