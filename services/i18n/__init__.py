@@ -1,7 +1,7 @@
 """A city's language: gettext catalogues read with Babel, and numbers in the city's locale.
 
 Catalogues are plain `.po` files under `services/i18n/locales/<language>/LC_MESSAGES/`,
-one per domain: `messages` (explanations a holder reads, CLI messages) and `dashboard`
+one per domain: `messages` (explanations a holder reads), `cli` (the command line) and `dashboard`
 (the published pages). They are compiled in memory at first use, so a corrected
 translation takes effect on the next start and nothing is generated at build time.
 English is the source language: a message id is its English text, so an id with no
@@ -22,7 +22,7 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
 LOCALES = Path(__file__).resolve().parent / "locales"
-DOMAINS = ("messages", "dashboard")
+DOMAINS = ("messages", "dashboard", "cli")
 ENGLISH = "en"
 
 
