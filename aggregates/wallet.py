@@ -163,11 +163,15 @@ class Wallet(Aggregate):
         on: dt.date | None = None,
         source: str = "",
         claim_id: str = "",
+        explanation_id: str = "",
+        explanation_args: dict[str, Any] | None = None,
     ) -> None:
         """An award; in a depreciating currency (`lot` given) it is also kept as a lot.
         `on` is the activity's date, which the rule's caps count by. `source` names where it
         came from (`source:<id>` with the source's `claim_id`, or the staff member who recorded
-        it at a desk); empty for awards made by the node itself."""
+        it at a desk); empty for awards made by the node itself. `explanation_id` and
+        `explanation_args` say what `explanation` says in English as a message id and its
+        parameters, read in any language (events written before them have the text only)."""
         if amount < 0:
             raise InvalidInput("amount", "awards are never negative")
         if lot is not None:
@@ -185,6 +189,9 @@ class Wallet(Aggregate):
         )
         if on is not None:
             fields["on"] = on.isoformat()
+        if explanation_id:
+            fields["explanation_id"] = explanation_id
+            fields["explanation_args"] = dict(explanation_args or {})
         if amount:
             self._credited(amount=amount, **fields)
             if lot is not None:
@@ -206,6 +213,8 @@ class Wallet(Aggregate):
         on: str | None = None,
         source: str = "",
         claim_id: str = "",
+        explanation_id: str = "",
+        explanation_args: dict[str, Any] | None = None,
     ) -> None:
         self.balance += amount
         if carry_key is not None and carried_after is not None:
@@ -227,6 +236,8 @@ class Wallet(Aggregate):
         on: str | None = None,
         source: str = "",
         claim_id: str = "",
+        explanation_id: str = "",
+        explanation_args: dict[str, Any] | None = None,
     ) -> None:
         """A measured activity that earned no whole token yet; the remainder carries."""
         if carry_key is not None and carried_after is not None:

@@ -302,12 +302,17 @@ class CityApplication(
             on=on,
             source=source,
             claim_id=claim_id,
+            explanation_id=award.message,
+            explanation_args=award.args,
         )
         return {
             "amount": award.amount,
             "rule_id": rule.rule_id,
             "rule_version": rule.version,
             "explanation": award.explanation,
+            # The same in any language: services/i18n/explanations.py renders it.
+            "explanation_id": award.message,
+            "explanation_args": award.args,
         }
 
     def _register_merchant(self, cmd: c.RegisterMerchant, uow: UnitOfWork) -> dict[str, Any]:

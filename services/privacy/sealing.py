@@ -31,9 +31,12 @@ SEALED_FIELDS = "_sealed"
 
 # Event type -> its personal fields. Anything written by or about one person
 # that is not an amount, a pseudonymous id or a closed-vocabulary code.
+# An award's explanation: its English text, and the message id and parameters it is read
+# from in other languages (a distance, a date, a mode: just as personal as the text).
+AWARD_FIELDS = ("activity_id", "explanation", "explanation_id", "explanation_args", "on", "claim_id")
 PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
-    "Wallet.Credited": ("activity_id", "explanation", "on", "claim_id"),
-    "Wallet.Progressed": ("activity_id", "explanation", "on", "claim_id"),
+    "Wallet.Credited": AWARD_FIELDS,
+    "Wallet.Progressed": AWARD_FIELDS,
     "Wallet.AwardRefused": ("activity_id", "reason", "on"),
     "Wallet.Spent": ("purchase_ref",),
     "Wallet.HoldSpent": ("purchase_ref",),
