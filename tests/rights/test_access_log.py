@@ -205,7 +205,8 @@ def test_civfed_history_reads_through_the_node_with_a_purpose_and_is_logged(
     assert "INVALID_ARGUMENT: purpose:" in capsys.readouterr().err
     assert main(["history", wallet, "--purpose", "appeal A-31 review", *tls]) == 0
     printed = capsys.readouterr().out
-    assert "Wallet.Credited" in printed and "100.0 km by bike" in printed
+    # In Vienna's language, as the node writes it by default.
+    assert "Wallet.Credited" in printed and "100,0 km mit dem Fahrrad" in printed
     read = my_log(fed, wallet, holder)[-1]
     assert (read.subject, list(read.roles), read.action, read.purpose) == (
         "staff:clerk-9",

@@ -225,7 +225,10 @@ def test_civfed_erase_goes_through_the_node_as_two_officers_and_shreds_one_perso
 
     def secrets(wallet: str, holder: Any) -> list[str]:
         events = fed.stubs("vienna").wallet.ListMyEvents(
-            wallet_pb2.ListMyEventsRequest(wallet_id=wallet), metadata=holder, timeout=5
+            # In English: the text the events store (sealed), not a rendering of it.
+            wallet_pb2.ListMyEventsRequest(wallet_id=wallet, language="en"),
+            metadata=holder,
+            timeout=5,
         )
         credited = [e.explanation for e in events.events if e.type == "Wallet.Credited"]
         return [f"{'cli-anna' if wallet == anna else 'cli-bert'}-commute-7741", *credited]
