@@ -99,7 +99,7 @@ def render(message_id: str, args: dict[str, Any], tag: str) -> str:
         return template.format(**values)
     except (KeyError, IndexError, ValueError):
         # A translation that names a parameter the message does not have: the English text.
-        return message_id.format(**values)
+        return message_id.format(**{name: format_arg(name, value, ENGLISH) for name, value in args.items()})
 
 
 def explain(message_id: str | None, args: Any, english: str | None, tag: str | None) -> str:
