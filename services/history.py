@@ -105,7 +105,10 @@ def _localised(kind: str, fields: dict[str, Any], language: str) -> str:
     tr = translations(language, "messages")
     if kind in CREDENTIAL_EVENTS:
         return tr.gettext(CREDENTIAL_EVENTS[kind])
-    event = tr.pgettext("event", kind.split(".")[-1].lower())
+    word = kind.split(".")[-1].lower()
+    if kind == "Wallet.Spent" and fields.get("spent_for") == "prize":
+        word = "prize claimed"
+    event = tr.pgettext("event", word)
     if "amount" in fields:
         return render(EVENT_AMOUNT, {"event": event, "amount": fields["amount"]}, language)
     return event

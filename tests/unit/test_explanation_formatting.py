@@ -192,6 +192,9 @@ def test_history_lines_without_an_award_read_in_the_language_asked() -> None:
     assert history.describe("Wallet.Spent", {"amount": 1500}, "de-AT") == "ausgegeben: 1.500"
     assert history.describe("Wallet.Spent", {"amount": 1500}) == "spent: 1500"
     assert history.describe("Wallet.Opened", {}, "it-IT") == "aperto"
+    prize = {"amount": 40, "spent_for": "prize"}
+    assert history.describe("Wallet.Spent", prize, "nl-BE") == "prijs afgehaald: 40"
+    assert history.describe("Wallet.Spent", prize, "en") == "prize claimed: 40"
 
 
 # -- events written before message ids, and erased ones ------------------------------------
@@ -308,3 +311,19 @@ def test_the_language_asked_for_or_the_citys() -> None:
         with pytest.raises(InvalidInput) as err:
             reading_language("de-AT", bad)
         assert err.value.field == "language"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_wallet_event_without_an_explanation_has_a_translated_line(language: str) -> None:
+    from eventsourcing.domain import DomainEvent
+
+    from aggregates.wallet import Wallet
+
+    named = {
+        name
+        for name, value in vars(Wallet).items()
+        if isinstance(value, type) and issubclass(value, DomainEvent)
+    } - {"Event", "Created", "Credited", "Progressed"}
+    tr = translations(language, "messages")
+    for name in named:
+        assert tr.pgettext("event", name.lower()) != name.lower(), f"{language}: Wallet.{name}"
