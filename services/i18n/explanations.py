@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import gettext
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from babel import Locale
@@ -41,6 +42,7 @@ ENGLISH_DATES = Locale.parse("en_GB")
 CODE_CONTEXTS = {"mode": "mode", "action": "action", "label": "subject", "subject_kind": "appeal"}
 
 
+@lru_cache(maxsize=64)
 def _locale(tag: str) -> Locale:
     locale = parse_locale(tag)
     return ENGLISH_DATES if locale.language == ENGLISH and not locale.territory else locale
