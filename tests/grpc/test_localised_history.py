@@ -183,6 +183,23 @@ def test_a_corrected_translation_changes_how_recorded_events_read(
     assert awards(fed, "vienna", opened, "en")[0].startswith("300.0 km by bike on ")
 
 
+def test_a_sources_claim_is_answered_in_the_citys_language_or_the_one_asked(fed: LocalFederation) -> None:
+    v = fed.stubs("vienna")
+    opened = open_wallet(v, "open:claims")
+    trip = {"mode": "tram", "distance_m": "50000"}
+    german = attest(v, "claim:tram:1", opened.wallet_id, "trip", trip)
+    assert german.accepted and german.explanation.startswith("50,0 km mit der Straßenbahn am ")
+    # The same claim again (the stored result), asked in English; and in Dutch.
+    english = attest(v, "claim:tram:1", opened.wallet_id, "trip", trip, language="en")
+    assert english.explanation.startswith("50.0 km by tram on ") and english.awarded == german.awarded
+    dutch = attest(v, "claim:tram:1", opened.wallet_id, "trip", trip, language="nl")
+    assert dutch.explanation.startswith("50,0 km met de tram op ")
+    with pytest.raises(grpc.RpcError) as err:
+        attest(v, "claim:tram:2", opened.wallet_id, "trip", trip, language="nope-nope-nope")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details().startswith("language: ")
+
+
 def test_a_language_that_is_not_one_is_refused_naming_the_field(fed: LocalFederation) -> None:
     opened = vienna_holder(fed, "bad-tag", 50_000)
     for tag in ("xx-not-a-tag", "de_AT_@@", "z" * 40):
