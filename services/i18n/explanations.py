@@ -34,8 +34,8 @@ from babel.dates import format_date
 from babel.numbers import format_decimal
 
 from services.i18n import ENGLISH, parse_locale, translations
+from services.privacy.sealing import REDACTED
 
-REDACTED = "[erased]"
 # English: the source language, with day-month-year dates as the explanations were always written.
 ENGLISH_DATES = Locale.parse("en_GB")
 # Contexts of the codes a parameter may name; the English text of a mode reads "by <mode>".
@@ -101,7 +101,18 @@ def render(message_id: str, args: dict[str, Any], tag: str) -> str:
         return template.format(**values)
     except (KeyError, IndexError, ValueError):
         # A translation that names a parameter the message does not have: the English text.
-        return message_id.format(**{name: format_arg(name, value, ENGLISH) for name, value in args.items()})
+        english = _Unfilled({name: format_arg(name, value, ENGLISH) for name, value in args.items()})
+        try:
+            return message_id.format_map(english)
+        except (IndexError, ValueError):
+            return message_id
+
+
+class _Unfilled(dict[str, str]):
+    """Parameters by name; one an event does not have reads as its placeholder."""
+
+    def __missing__(self, name: str) -> str:
+        return "{" + name + "}"
 
 
 def explain(message_id: str | None, args: Any, english: str | None, tag: str | None) -> str:

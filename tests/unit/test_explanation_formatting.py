@@ -327,3 +327,8 @@ def test_every_wallet_event_without_an_explanation_has_a_translated_line(languag
     tr = translations(language, "messages")
     for name in named:
         assert tr.pgettext("event", name.lower()) != name.lower(), f"{language}: Wallet.{name}"
+
+
+def test_an_explanation_missing_a_parameter_still_reads() -> None:
+    args = {"action": "bus_ride", "amount": 3}
+    assert render(rules.ACTION_EARNS, args, "it-IT") == "bus_ride on {date} earns 3 points"
