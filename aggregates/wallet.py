@@ -251,10 +251,20 @@ class Wallet(Aggregate):
 
     @event("AwardRefused")
     def refuse_award(
-        self, rule_id: str, rule_version: int, activity_id: str, limit: str, reason: str, on: str
+        self,
+        rule_id: str,
+        rule_version: int,
+        activity_id: str,
+        limit: str,
+        reason: str,
+        on: str,
+        reason_id: str = "",
+        reason_args: dict[str, Any] | None = None,
     ) -> None:
         """An award the rule's caps or dates refuse: recorded, never silently dropped, and
-        open to appeal like any refusal. `limit` names the cap or date that refused it."""
+        open to appeal like any refusal. `limit` names the cap or date that refused it;
+        `reason_id` and `reason_args` say what `reason` says in English as a message id and
+        its parameters (empty in events recorded before them)."""
         self.refused[activity_id] = reason
 
     # -- depreciating currencies: lots --------------------------------------

@@ -38,7 +38,9 @@ RECOVERY_APPROVED = (
     "recovery approved by {approved_by}: a new credential was issued and every earlier one revoked"
 )
 EVENT_AMOUNT = "{event}: {amount}"
+AWARD_REFUSED = "award refused: {reason}"
 MESSAGE_IDS = (
+    AWARD_REFUSED,
     *CREDENTIAL_EVENTS.values(),
     APPEAL_FILED,
     APPEAL_UPHELD,
@@ -103,6 +105,12 @@ def _localised(kind: str, fields: dict[str, Any], language: str) -> str:
     if kind == "Keyring.RecoveryApproved":
         return line(RECOVERY_APPROVED, "approved_by")
     tr = translations(language, "messages")
+    if kind == "Wallet.AwardRefused":
+        # A refusal recorded before reasons had ids reads as its English reason.
+        reason = explain(
+            fields.get("reason_id"), fields.get("reason_args"), str(fields.get("reason")), language
+        )
+        return render(AWARD_REFUSED, {"reason": reason}, language)
     if kind in CREDENTIAL_EVENTS:
         return tr.gettext(CREDENTIAL_EVENTS[kind])
     word = kind.split(".")[-1].lower()

@@ -11,7 +11,8 @@ How a parameter is written follows from its name, so events describe themselves:
 
 - `distance_m`: metres, as kilometres with one decimal;
 - a name ending in `_g`: grams, as kilograms with one decimal (truncated, never rounded up);
-- `date`: an ISO date, as the locale's long date;
+- `date`, or a name ending in `_date`: an ISO date, as the locale's long date;
+- `month`: an ISO year and month (2026-05), as the locale's month and year;
 - `amount_cents`: hundredths of a euro, as euros with two decimals;
 - `bps`: basis points, as a percentage with two decimals;
 - `minutes`: two digits (the minutes after the whole hours);
@@ -30,7 +31,7 @@ from functools import lru_cache
 from typing import Any
 
 from babel import Locale
-from babel.dates import format_date
+from babel.dates import format_date, format_skeleton
 from babel.numbers import format_decimal
 
 from services.i18n import ENGLISH, parse_locale, translations
@@ -68,11 +69,17 @@ def format_arg(name: str, value: Any, tag: str) -> str:
         return _code(CODE_CONTEXTS[name], str(value), tr)
     if isinstance(value, bool) or not isinstance(value, int | str):
         return str(value)
-    if name == "date":
+    if name == "date" or name.endswith("_date"):
         try:
             return format_date(dt.date.fromisoformat(str(value)), format="long", locale=locale)
         except ValueError:
             return str(value)
+    if name == "month":
+        try:
+            first = dt.date.fromisoformat(f"{value}-01")
+        except ValueError:
+            return str(value)
+        return format_skeleton("yMMMM", first, locale=locale)
     if not isinstance(value, int):
         return value
     if name == "distance_m":

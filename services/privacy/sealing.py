@@ -37,7 +37,7 @@ AWARD_FIELDS = ("activity_id", "explanation", "explanation_id", "explanation_arg
 PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "Wallet.Credited": AWARD_FIELDS,
     "Wallet.Progressed": AWARD_FIELDS,
-    "Wallet.AwardRefused": ("activity_id", "reason", "on"),
+    "Wallet.AwardRefused": ("activity_id", "reason", "reason_id", "reason_args", "on"),
     "Wallet.Spent": ("purchase_ref",),
     "Wallet.HoldSpent": ("purchase_ref",),
     "Wallet.CloseScheduled": ("reason",),

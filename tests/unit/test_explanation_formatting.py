@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from babel.messages.pofile import read_po
 
-from aggregates import rules
+from aggregates import limits, rules
 from aggregates.errors import InvalidInput
 from services import history, workflow
 from services.grpc.language import award_explanation, reading_language
@@ -25,7 +25,7 @@ from services.i18n.explanations import REDACTED, explain, format_arg, render
 from services.settings.cities import load_city
 
 DAY = dt.date(2026, 5, 3)
-MESSAGE_IDS = (*rules.MESSAGE_IDS, *workflow.MESSAGE_IDS, *history.MESSAGE_IDS)
+MESSAGE_IDS = (*rules.MESSAGE_IDS, *workflow.MESSAGE_IDS, *history.MESSAGE_IDS, *limits.MESSAGE_IDS)
 LANGUAGES = ("de", "it", "nl")
 CITIES = ("vienna", "rome", "sint_niklaas", "zwolle", "bologna")
 
@@ -332,3 +332,45 @@ def test_every_wallet_event_without_an_explanation_has_a_translated_line(languag
 def test_an_explanation_missing_a_parameter_still_reads() -> None:
     args = {"action": "bus_ride", "amount": 3}
     assert render(rules.ACTION_EARNS, args, "it-IT") == "bus_ride on {date} earns 3 points"
+
+
+def test_a_refused_award_reads_its_reason_in_the_language_asked() -> None:
+    caps = {"per_wallet_per_day": 10, "per_wallet_per_month": 30}
+    on = dt.date(2026, 5, 4)
+    day = limits.cap_refusal("eco", caps, on, 3, day=8, month=8)
+    assert day is not None
+    message, args = limits.refusal_message(day[0], "eco", caps, on, 3, 8, 8)
+    fields = {"limit": day[0], "reason": day[1], "reason_id": message, "reason_args": args}
+    assert history.describe("Wallet.AwardRefused", fields, "de-AT") == (
+        "Gutschrift verweigert: Regel eco begrenzt Gutschriften auf 10 pro Wallet und Tag; am 4. Mai 2026 "
+        "bereits 8 erhalten, diese Gutschrift von 3 würde die Grenze überschreiten"
+    )
+    assert history.describe("Wallet.AwardRefused", fields, "en") == (
+        "award refused: rule eco caps awards at 10 per wallet per day; 8 already earned on 4 May 2026, "
+        "this award of 3 would exceed it"
+    )
+    month = limits.cap_refusal("eco", caps, on, 3, day=0, month=28)
+    assert month is not None
+    message, args = limits.refusal_message(month[0], "eco", caps, on, 3, 0, 28)
+    assert render(message, args, "it-IT") == (
+        "la regola eco limita gli accrediti a 30 per portafoglio al mese; 28 già ottenuti a maggio 2026, "
+        "questo accredito di 3 supererebbe il limite"
+    )
+    dates = {"valid_from": "2026-05-01", "valid_until": "2026-05-31"}
+    early = limits.dates_refusal("eco", dates, dt.date(2026, 4, 30))
+    assert early is not None
+    message, args = limits.refusal_message(early[0], "eco", dates, dt.date(2026, 4, 30), 3, 0, 0)
+    assert (
+        render(message, args, "nl-BE")
+        == "regel eco geldt vanaf 1 mei 2026; de activiteit was op 30 april 2026"
+    )
+    late = limits.dates_refusal("eco", dates, dt.date(2026, 6, 1))
+    assert late is not None
+    message, args = limits.refusal_message(late[0], "eco", dates, dt.date(2026, 6, 1), 3, 0, 0)
+    assert (
+        render(message, args, "de-AT") == "Regel eco galt bis 31. Mai 2026; die Aktivität war am 1. Juni 2026"
+    )
+    # A refusal recorded before reasons had ids reads as its English reason.
+    old = {"limit": day[0], "reason": day[1]}
+    assert history.describe("Wallet.AwardRefused", old, "it-IT") == f"accredito rifiutato: {day[1]}"
+    assert history.describe("Wallet.AwardRefused", old) == "AwardRefused"
