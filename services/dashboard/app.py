@@ -23,6 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from babel.numbers import format_decimal
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -36,7 +37,7 @@ from projections.store import Store
 from services.clock import Clock, utcnow
 from services.dashboard import charts
 from services.dashboard.charts import Point
-from services.i18n import format_amount, format_number, language_of, translations
+from services.i18n import format_amount, format_number, language_of, parse_locale, translations
 from services.settings.cities import PACKAGED_CITIES, CityConfig, city_keys, load_city
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -180,13 +181,13 @@ def net_positions(settlement: list[dict[str, Any]], infos: Mapping[str, CityInfo
         credited: dict[str, Any] = (
             _derive(theirs, rate)
             if theirs is not None and rate
-            else {"value": 0, "protection": {"method": "no redemptions"}}
+            else {"value": 0, "protection": {"method": "no one took part"}}
         )
         mine = legs.get((city, partner))
         paid: dict[str, Any] = (
             {k: v for k, v in mine.items() if k not in ("from", "to")}
             if mine is not None
-            else {"value": 0, "protection": {"method": "no redemptions"}}
+            else {"value": 0, "protection": {"method": "no one took part"}}
         )
         net = (
             {
@@ -226,6 +227,9 @@ class Page:
 
     def number(self, value: int | float) -> str:
         return format_number(value, self.tag)
+
+    def epsilon(self, value: float) -> str:
+        return format_decimal(value, format="0.0##", locale=parse_locale(self.tag))
 
     def figure(self, f: Mapping[str, Any], show: Callable[[int], str]) -> str:
         if "value" in f:
@@ -793,15 +797,9 @@ def create_app(
                 "privacy, ε = {day} per day, {week} per week, {month} per month); every total is the sum of "
                 "the published figures.",
                 k=p.k,
-                day=page.number(p.epsilon_per_day)
-                if p.epsilon_per_day != int(p.epsilon_per_day)
-                else int(p.epsilon_per_day),
-                week=p.epsilon_per_week
-                if p.epsilon_per_week != int(p.epsilon_per_week)
-                else int(p.epsilon_per_week),
-                month=p.epsilon_per_month
-                if p.epsilon_per_month != int(p.epsilon_per_month)
-                else int(p.epsilon_per_month),
+                day=page.epsilon(p.epsilon_per_day),
+                week=page.epsilon(p.epsilon_per_week),
+                month=page.epsilon(p.epsilon_per_month),
             ),
             "",
         )

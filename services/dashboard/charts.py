@@ -154,6 +154,7 @@ def daily(
     colour = {
         "field": "series",
         "type": "nominal",
+        "title": series_title,
         "sort": series,
         "scale": {"domain": series, "range": COLOURS[: len(series)]},
         "legend": _legend(series_title),
