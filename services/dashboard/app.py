@@ -63,6 +63,7 @@ class CityInfo:
     # partner city -> (numerator, denominator): partner's units in, this city's smallest units out
     accepts: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     categories: Mapping[str, str] = field(default_factory=dict)
+    redeemable_at: tuple[str, ...] = ()
 
     @staticmethod
     def of(config: CityConfig) -> CityInfo:
@@ -78,6 +79,7 @@ class CityInfo:
                 for home, terms in config.federation.accepts.items()
             },
             categories=dict(config.merchant_categories),
+            redeemable_at=tuple(config.federation.redeemable_at),
         )
 
 
@@ -473,20 +475,26 @@ def create_app(
                 ),
             )
         )
-        partners = breakdown(d["redemptions_by_partner"], lambda k: info_of(k).local_name)
-        parts.append(
-            section(
-                page.t("{currency} redeemed at partner cities' shops", currency=money_title),
-                page.t("Per closed week, summed; in {currency}.", currency=money_title),
-                chart_or_empty(
-                    page,
-                    charts.bars(partners, x_title=money_title, label_title=page.t("partner city"), **bar_kw),
-                    "redemptions-by-partner",
-                    partners,
-                ),
+        # Only the charts the city's terms make meaningful: a city whose tokens no partner takes,
+        # or whose shops take no partner's tokens, has no chart of it.
+        if info.redeemable_at or d["redemptions_by_partner"]:
+            partners = breakdown(d["redemptions_by_partner"], lambda k: info_of(k).local_name)
+            parts.append(
+                section(
+                    page.t("{currency} redeemed at partner cities' shops", currency=money_title),
+                    page.t("Per closed week, summed; in {currency}.", currency=money_title),
+                    chart_or_empty(
+                        page,
+                        charts.bars(
+                            partners, x_title=money_title, label_title=page.t("partner city"), **bar_kw
+                        ),
+                        "redemptions-by-partner",
+                        partners,
+                    ),
+                )
             )
-        )
-        parts.append(accepted_section(page, info, d["accepted_from_partners"], bar_kw))
+        if info.accepts or d["accepted_from_partners"]:
+            parts.append(accepted_section(page, info, d["accepted_from_partners"], bar_kw))
         parts.append(appeals_section(page, d, suppressed, noised))
         if d.get("equilibrium"):
             parts.append(equilibrium_section(page, info, d["equilibrium"], bar_kw))

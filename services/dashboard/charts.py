@@ -243,6 +243,8 @@ def bars(
     }
     return {
         "width": WIDTH - 240,
+        # Room on the right for the figure written beside the longest bar.
+        "padding": {"left": 5, "top": 5, "bottom": 5, "right": 150},
         "height": {"step": 24},
         "data": {"values": rows},
         "encoding": {"y": y},
