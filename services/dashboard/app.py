@@ -38,7 +38,7 @@ from services.clock import Clock, utcnow
 from services.dashboard import charts
 from services.dashboard.charts import Point
 from services.i18n import format_amount, format_number, language_of, parse_locale, translations
-from services.settings.cities import PACKAGED_CITIES, CityConfig, city_keys, load_city
+from services.settings.cities import PACKAGED_CITIES, CityConfig, RuleSpec, city_keys, load_city
 
 STATIC = Path(__file__).resolve().parent / "static"
 LANGUAGES = ("en", "de", "it", "nl")
@@ -64,9 +64,11 @@ class CityInfo:
     accepts: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     categories: Mapping[str, str] = field(default_factory=dict)
     redeemable_at: tuple[str, ...] = ()
+    # rule id -> grams of CO2 per smallest unit awarded, for each rule that rewards CO2 saved
+    co2_rules: Mapping[str, int] = field(default_factory=dict)
 
     @staticmethod
-    def of(config: CityConfig) -> CityInfo:
+    def of(config: CityConfig, rules: list[RuleSpec] | None = None) -> CityInfo:
         return CityInfo(
             key=config.key,
             name=config.name,
@@ -80,11 +82,35 @@ class CityInfo:
             },
             categories=dict(config.merchant_categories),
             redeemable_at=tuple(config.federation.redeemable_at),
+            co2_rules={
+                r.id: int(r.params["unit_grams"])
+                for r in rules or []
+                if r.kind == "measured_quantity" and "unit_grams" in r.params
+            },
         )
 
 
 def city_infos(cities_dir: Path = PACKAGED_CITIES) -> dict[str, CityInfo]:
-    return {key: CityInfo.of(load_city(key, cities_dir).config) for key in city_keys(cities_dir)}
+    loaded = {key: load_city(key, cities_dir) for key in city_keys(cities_dir)}
+    return {key: CityInfo.of(city.config, city.rules) for key, city in loaded.items()}
+
+
+def co2_by_day(info: CityInfo, issued_by_rule: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per closed day, the grams of CO2 saved that earned tokens: the published token figures of
+    the city's CO2 rules times the rule's grams per token (post-processing: no further budget).
+    Savings still carried in wallets below a token are not in it."""
+    out: dict[str, dict[str, Any]] = {}
+    for day, cells in issued_by_rule.items():
+        mine = [(cells[r], grams) for r, grams in info.co2_rules.items() if r in cells]
+        if not mine:
+            continue
+        shown = [int(c["value"]) * grams for c, grams in mine if "value" in c]
+        out[day] = (
+            {"value": sum(shown), "protection": {"method": "derived from published cells"}}
+            if shown
+            else {"suppressed": True, "reason": "derived from a suppressed figure"}
+        )
+    return out
 
 
 def required_tables() -> list[str]:
@@ -126,6 +152,7 @@ def units(info: CityInfo) -> dict[str, dict[str, Any]]:
         "appeals_decided": {"unit": "appeals"},
         "appeal_wait_hours": {"unit": "hours"},
         "mean_hours_to_decision": {"unit": "hours"},
+        "co2_saved_by_day": {"unit": "grams of CO2"},
         "equilibrium": money,
         "note": {
             "unit": "Amounts of currency are in the currency's smallest unit: divide by 10 ** "
@@ -388,6 +415,8 @@ def create_app(
                 ),
             )
         )
+        if info.co2_rules:
+            parts.append(co2_section(page, info, d, suppressed))
         active = series(d["daily"]["active"], page.t("active people"), page.number, 1)
         parts.append(
             section(
@@ -499,6 +528,45 @@ def create_app(
         if d.get("equilibrium"):
             parts.append(equilibrium_section(page, info, d["equilibrium"], bar_kw))
         return "".join(parts)
+
+    def co2_section(page: Page, info: CityInfo, d: Mapping[str, Any], suppressed: str) -> str:
+        grams = co2_by_day(info, d["cells"]["issued_by_rule"])
+        largest = max([int(f.get("value", 0)) for f in grams.values()] + [0])
+        tonnes = largest >= 10_000_000  # above 10 t a day, in tonnes; else in kilograms
+        unit, per = (page.t("tonnes of CO2"), 1_000_000) if tonnes else (page.t("kg of CO2"), 1000)
+
+        def shown(value: int) -> str:
+            return f"{format_number(value / per, page.tag, 1)} {unit}"
+
+        points = [
+            Point(day, page.t("CO2 saved"), f["value"] / per if "value" in f else None, page.figure(f, shown))
+            for day, f in grams.items()
+        ]
+        per_token = ", ".join(
+            format_number(g / 1000, page.tag, 1) for g in sorted(set(info.co2_rules.values()))
+        )
+        return section(
+            page.t("CO2 saved per day, in {unit}", unit=unit),
+            page.t(
+                "The published tokens of the CO2 rule times the rule's {kg} kg of CO2 per token; "
+                "savings still carried in wallets below a token are not counted.",
+                kg=per_token,
+            ),
+            chart_or_empty(
+                page,
+                charts.daily(
+                    points,
+                    x_title=page.t("day (UTC)"),
+                    y_title=unit,
+                    y_format=charts.d3_format(1 if tonnes else 0),
+                    series_title=page.t("figure"),
+                    suppressed_label=suppressed,
+                    bars=True,
+                ),
+                "co2-saved",
+                points,
+            ),
+        )
 
     def accepted_section(
         page: Page, info: CityInfo, accepted: Mapping[str, Mapping[str, Any]], bar_kw: dict[str, Any]
@@ -861,6 +929,8 @@ def create_app(
         data["name"], data["local_name"], data["locale"] = info.name, info.local_name, info.locale
         data["currency"] = {"name": info.currency, "decimals": info.decimals}
         data["units"] = units(info)
+        if info.co2_rules:
+            data["co2_saved_by_day"] = co2_by_day(info, data["cells"]["issued_by_rule"])
         return JSONResponse(data)
 
     async def api_federation(request: Request) -> Response:

@@ -146,8 +146,11 @@ def test_city_page_in_its_language_with_charts_and_nothing_from_elsewhere(
         assert drawn.get(name, 0) > 0, (name, drawn)
     assert ticks(page.dom) >= 10 and "role-axis-grid" in page.dom and "role-legend" in page.dom
     assert page.dom.count("<title>") > 10  # every drawn figure has its tooltip
-    # CO2 is computed from trip distances, which stay in the city's store: no chart of it.
-    assert not any("co2" in name for name in drawn)
+    # A CO2 chart only where a rule rewards CO2 saved (Vienna's), in kilograms or tonnes.
+    if city == "vienna":
+        assert "co2-saved" in drawn and "Eingespartes CO2 pro Tag, in kg CO2" in page.dom
+    else:
+        assert not any("co2" in name for name in drawn) and "CO2" not in page.dom
     screenshot(f"{dashboard_url}/city/{city}", tmp_path / "shot", f"city-{city}")
 
 

@@ -185,6 +185,17 @@ def test_city_api_states_names_currency_units_and_the_accepting_side(dashboard_u
     assert_protected(accepted)
     vienna = get_json(f"{dashboard_url}/api/city/vienna")
     assert vienna["units"]["daily.issued"]["currency"] == "Wienertoken" and vienna["local_name"] == "Wien"
+    # CO2 saved, derived from the published tokens of Vienna's CO2 rule at its 20 kg per token.
+    assert vienna["units"]["co2_saved_by_day"] == {"unit": "grams of CO2"}
+    co2 = vienna["co2_saved_by_day"]
+    assert set(co2) == {
+        d for d, cells in vienna["cells"]["issued_by_rule"].items() if "mobility-co2" in cells
+    }
+    for day, figure in co2.items():
+        cell = vienna["cells"]["issued_by_rule"][day]["mobility-co2"]
+        assert figure.get("value") == (cell["value"] * 20_000 if "value" in cell else None), day
+    assert_protected(co2)
+    assert "co2_saved_by_day" not in sint_niklaas
 
 
 def test_probes_report_live_and_ready(dashboard_url: str) -> None:
