@@ -17,6 +17,7 @@ yet, while `/readyz` answers 503.
 from __future__ import annotations
 
 import html
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -284,13 +285,14 @@ def create_app(
     store: Store,
     policies: dict[str, Policy] | None = None,
     clock: Clock = utcnow,
-    cities_dir: Path = PACKAGED_CITIES,
+    cities_dir: Path | None = None,
 ) -> Starlette:
     """`policies`: each city's disclosure terms (services.settings.disclosure); `clock`: what
     decides which periods are closed; `cities_dir`: where each city's name, language and
     currency are read."""
     terms = policies or {}
-    infos = city_infos(cities_dir)
+    # The same cities folder as the settings read (CIVFED_CITIES_DIR), unless given.
+    infos = city_infos(cities_dir or Path(os.environ.get("CIVFED_CITIES_DIR") or PACKAGED_CITIES))
 
     def ready() -> bool:
         return not missing_tables(store)
