@@ -61,6 +61,5 @@ def empty_url(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # Each page as headless Chromium draws it, written by every run of tests/dashboard (README).
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
