@@ -256,3 +256,24 @@ def test_ready_once_the_projector_has_made_the_read_models(tmp_path: Any) -> Non
         doc = get_json(f"{url}/api/city/vienna")
         assert doc["days"] == [] and doc["units"]["daily.issued"]["currency"] == "Wienertoken"
         assert get_json(f"{url}/api/federation")["cities"] == []
+
+
+@pytest.mark.postgres
+def test_on_postgresql_not_ready_until_the_projector_made_the_read_models(pg_schemas: list[str]) -> None:
+    from projections.projector import Projector
+    from projections.store import Store
+    from tests.conftest import PG_URL, new_schema
+    from tests.dashboard.conftest import serving
+
+    schema = new_schema(pg_schemas)
+    with serving(Store(PG_URL, schema)) as url:
+        status, body = get(f"{url}/readyz")
+        assert status == 503 and json.loads(body)["status"] == "not ready", body
+        status, page = get(f"{url}/city/rome")
+        assert status == 200 and "Ancora nessun dato." in page
+        assert get_json(f"{url}/api/federation")["status"] == "no data yet"
+        projector_store = Store(PG_URL, schema)
+        Projector(projector_store)
+        projector_store.close()
+        assert get_json(f"{url}/readyz") == {"status": "ok"}
+        assert get(f"{url}/city/rome")[0] == 200
