@@ -291,6 +291,7 @@ def create_app(
     decides which periods are closed; `cities_dir`: where each city's name, language and
     currency are read."""
     terms = policies or {}
+    charts.warm_up()
     # The same cities folder as the settings read (CIVFED_CITIES_DIR), unless given.
     infos = city_infos(cities_dir or Path(os.environ.get("CIVFED_CITIES_DIR") or PACKAGED_CITIES))
 

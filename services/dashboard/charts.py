@@ -14,6 +14,7 @@ import datetime as dt
 import html
 import json
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -82,6 +83,15 @@ def _render(spec_json: str, tag: str) -> str:
         allowed_base_urls=[],
     )
     return _with_titles(svg)
+
+
+def warm_up() -> None:
+    """Start the rendering engine (a few seconds, once per process) before the first page asks."""
+
+    def start() -> None:
+        _render(json.dumps({"mark": "point", "data": {"values": [{}]}}), "en")
+
+    threading.Thread(target=start, name="chart-engine", daemon=True).start()
 
 
 def render(spec: dict[str, Any], tag: str, name: str, points: int) -> str:
