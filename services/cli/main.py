@@ -17,6 +17,7 @@ from services.cli.cities import UnknownCity, city_locale, resolve_city
 from services.cli.demo import register as register_demo_command
 from services.cli.desk import register as register_desk_commands
 from services.cli.failures import (
+    INTERRUPTED,
     USAGE,
     Failure,
     data_dir_failure,
@@ -191,17 +192,19 @@ def _check_postgres(settings: Settings) -> None:
         ) from None
 
 
-def _interrupt_once() -> None:
-    """Ctrl-C stops the command once; a second press while it cleans up is ignored, so the
-    clean-up is not cut short and no second traceback appears."""
-    pressed = False
+def _stop_on_interrupt() -> None:
+    """Ctrl-C ends the command at once with one line and exit code 130. Every store write is
+    one transaction, so nothing half-done is kept; unwinding instead through the demo's
+    in-process gRPC nodes can crash the interpreter in grpc's core, or print a traceback from
+    each of their threads. Commands that stop gracefully on a signal (serve, project
+    --follow, relay, dashboard) install their own handler over this one."""
 
     def on_interrupt(signum: int, frame: Any) -> None:
-        nonlocal pressed
-        if pressed:
-            return
-        pressed = True
-        raise KeyboardInterrupt
+        if sys.stderr.isatty():
+            sys.stderr.write("\n\x1b[?25h")  # a progress bar may have hidden the cursor
+        report(explain(KeyboardInterrupt()))
+        sys.stdout.flush()
+        os._exit(INTERRUPTED)
 
     signal.signal(signal.SIGINT, on_interrupt)
 
@@ -272,7 +275,7 @@ def _in_context(exc: Exception, settings: Settings) -> BaseException:
 def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the `civfed` script (not a caller in this process): Ctrl-C is ours
         argv = sys.argv[1:]
-        _interrupt_once()
+        _stop_on_interrupt()
     _prescan_language(argv)
     try:
         return run(argv)

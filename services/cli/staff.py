@@ -76,7 +76,27 @@ def call_node(command: str, args: argparse.Namespace, run: Callable[[grpc.Channe
     try:
         run(channel, metadata)
     except grpc.RpcError as exc:
-        print(f"civfed {command}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        details = exc.details() or ""
+        if command == "erase" and exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
+            if details.endswith(" is erased"):
+                # Approved before: the wallet is erased, which is what was asked.
+                print(f"civfed erase: already erased, nothing to do ({details})", file=sys.stderr)
+                return 0
+            if "idempotency key was already used" in details:
+                print(
+                    "civfed erase: this request was already sent with other details; it stands as"
+                    " first recorded (pass --idempotency-key to make a new one)",
+                    file=sys.stderr,
+                )
+                return 1
+        if exc.code() == grpc.StatusCode.UNAVAILABLE:
+            print(
+                f"civfed {command}: the node at {args.node or os.environ.get('CIVFED_NODE_ADDRESS', '')}"
+                f" does not answer ({details}); check CIVFED_NODE_ADDRESS or --node",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"civfed {command}: {exc.code().name}: {details}", file=sys.stderr)
         return 1
     finally:
         channel.close()
