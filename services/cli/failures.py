@@ -28,7 +28,8 @@ class Failure(Exception):
 
 def data_dir_failure(path: Path, exc: BaseException) -> Failure:
     """A data directory that cannot be written or read, named with what to do."""
-    if isinstance(exc, PermissionError) or "readonly" in str(exc) or "read-only" in str(exc):
+    read_only = path.is_dir() and not os.access(path, os.W_OK)
+    if read_only or isinstance(exc, PermissionError) or "readonly" in str(exc):
         return Failure(
             _(
                 "the data directory {path} is read-only for this user; "
@@ -98,6 +99,13 @@ def explain(exc: BaseException, data_dir: Path | None = None) -> Failure:
         )
     if isinstance(exc, PermissionError | NotADirectoryError | IsADirectoryError) and data_dir is not None:
         return data_dir_failure(Path(exc.filename) if exc.filename else data_dir, exc)
+    if isinstance(exc, PermissionError):
+        return Failure(
+            _("permission denied: {path}; run as a user who may use it, or choose another path").format(
+                path=exc.filename
+            ),
+            USAGE,
+        )
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return Failure(_("no space left on the device; free some and try again"), REFUSED)
     try:
