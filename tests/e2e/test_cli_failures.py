@@ -155,10 +155,8 @@ def test_postgres_down_or_its_database_missing(busy_port: int) -> None:
 
 def test_settings_errors_name_the_variable_in_plain_words() -> None:
     line = one_line(civfed("rules", "show", "--city", "vienna", env={"POSTGRES_PORT": "five"}), 2)
-    assert (
-        line
-        == "civfed: configuration error: invalid environment: POSTGRES_PORT must be a whole number (it is 'five')"
-    )
+    expected = "invalid environment: POSTGRES_PORT must be a whole number (it is 'five')"
+    assert line == f"civfed: configuration error: {expected}"
     env = {"PERSISTENCE_MODULE": "eventsourcing.postgres"}
     line = one_line(civfed("rules", "show", "--city", "vienna", env=env), 2)
     assert line == (
