@@ -21,9 +21,10 @@ USAGE, REFUSED, INTERRUPTED = 2, 1, 130
 class Failure(Exception):
     """An expected failure, its message already in the reader's words, and its exit code."""
 
-    def __init__(self, message: str, code: int = REFUSED) -> None:
+    def __init__(self, message: str, code: int = REFUSED, expected: bool = True) -> None:
         super().__init__(message)
         self.code = code
+        self.expected = expected
 
 
 def data_dir_failure(path: Path, exc: BaseException) -> Failure:
@@ -121,6 +122,7 @@ def explain(exc: BaseException, data_dir: Path | None = None) -> Failure:
             name=name, detail=exc
         ),
         REFUSED,
+        expected=False,
     )
 
 

@@ -35,6 +35,7 @@ from services.cli.stream import register as register_stream_commands
 from services.grpc.server import add_serve_parser
 from services.settings.cities import PACKAGED_CITIES, Settings, cli_environment, load_settings
 from services.settings.errors import ConfigError
+from services.settings.stream import load_stream_settings
 from services.workflow_report import register as register_workflow_commands
 
 # Commands that make their data directory when it is missing; every other one refuses it.
@@ -88,17 +89,6 @@ def _finish(parser: argparse.ArgumentParser) -> None:
                 action.type = port_number
         if sub.prog.endswith(" serve"):
             sub.add_argument("--data-dir", help="where the SQLite stores live (default: CIVFED_DATA_DIR)")
-            sub.set_defaults(func=_serve_with_data_dir(sub.get_default("func")))
-
-
-def _serve_with_data_dir(serve: Any) -> Any:
-    def run(args: argparse.Namespace) -> int:
-        if args.data_dir:
-            os.environ["CIVFED_DATA_DIR"] = str(Path(args.data_dir).expanduser())
-        code: int = serve(args)
-        return code
-
-    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -237,7 +227,15 @@ def run(argv: list[str]) -> int:
     cities = _resolve_cities(args)
     if not wanted and len(cities) == 1:
         set_language(city_locale(cities[0], _cities_dir()))
+    if args.command == "serve" and args.data_dir:
+        os.environ["CIVFED_DATA_DIR"] = str(Path(args.data_dir).expanduser())
     settings = _settings(args)
+    if hasattr(args, "kafka") or args.command == "dashboard":
+        # The stream settings first: a Kafka setting missing is named before the data directory.
+        env = cli_environment(getattr(args, "data_dir", None))
+        if getattr(args, "kafka", None):
+            env["CIVFED_KAFKA_BOOTSTRAP"] = args.kafka
+        load_stream_settings(env)
     if settings is None:
         code: int = args.func(args)
         return code
@@ -264,15 +262,13 @@ def _in_context(exc: Exception, settings: Settings) -> BaseException:
         cause = exc.__cause__ if exc.__cause__ is not None else exc
         if isinstance(cause, PermissionError) or "readonly" in str(cause):
             return data_dir_failure(settings.CIVFED_DATA_DIR, cause)
-        return (
-            explain(cause, settings.CIVFED_DATA_DIR)
-            if cause is not exc
-            else explain(exc, settings.CIVFED_DATA_DIR)
-        )
+        failure = explain(cause, settings.CIVFED_DATA_DIR)
+        return failure if failure.expected else exc
     return exc
 
 
 def main(argv: list[str] | None = None) -> int:
+    script = argv is None
     if argv is None:  # the `civfed` script (not a caller in this process): Ctrl-C is ours
         argv = sys.argv[1:]
         _stop_on_interrupt()
@@ -282,9 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, and commands that end with sys.exit
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else USAGE)
     except BaseException as exc:
-        if tracebacks_wanted():
+        failure = explain(exc)
+        # A caller in this process (not the script) gets what nobody expected as it was raised.
+        if tracebacks_wanted() or (not failure.expected and not script):
             raise
-        return report(explain(exc))
+        return report(failure)
 
 
 if __name__ == "__main__":

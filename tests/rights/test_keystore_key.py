@@ -180,7 +180,7 @@ def test_a_node_on_postgresql_without_the_key_does_not_start(
     monkeypatch.delenv(SETTING, raising=False)
     for name, value in fed.environment("vienna").items():
         monkeypatch.setenv(name, value)
-    assert main(["serve", "--city", "vienna"]) == 2
+    assert main(["serve", "--city", "vienna", "--lang", "en"]) == 2
     err = capsys.readouterr().err
     assert f"configuration error: {SETTING}: must be set when PERSISTENCE_MODULE is eventsourcing." in err
 
