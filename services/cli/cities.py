@@ -6,7 +6,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from services.cli.lang import _
+from services.cli.lang import tr as _
 from services.settings.cities import city_keys
 
 

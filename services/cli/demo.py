@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from services.cli.failures import REFUSED, Failure, data_dir_failure
-from services.cli.lang import _
+from services.cli.lang import tr as _
 from services.settings.cities import Settings, cli_environment, load_settings
 
 LOCK_FILE = ".civfed-demo.lock"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aggregates.errors import DomainError
 from services.cli.cities import UnknownCity
-from services.cli.lang import _
+from services.cli.lang import tr as _
 from services.settings.errors import ConfigError
 
 USAGE, REFUSED, INTERRUPTED = 2, 1, 130

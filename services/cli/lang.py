@@ -27,6 +27,6 @@ def explicit_language(chosen: str | None) -> str | None:
     return chosen or os.environ.get("CIVFED_LANG") or None
 
 
-def _(message: str) -> str:
+def tr(message: str) -> str:
     """`message` (its English text is its id) in the current language."""
     return translations(_current, "cli").gettext(message)

@@ -27,7 +27,8 @@ from services.cli.failures import (
     tracebacks_wanted,
 )
 from services.cli.keys import register as register_keys_commands
-from services.cli.lang import _, explicit_language, set_language
+from services.cli.lang import explicit_language, set_language
+from services.cli.lang import tr as _
 from services.cli.rights import register as register_rights_commands
 from services.cli.simulate import register as register_simulate_command
 from services.cli.staff import register as register_staff_commands

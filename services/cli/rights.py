@@ -11,7 +11,7 @@ from typing import Any
 
 from services.city import CityApplication, app_name
 from services.cli.failures import USAGE, Failure
-from services.cli.lang import _
+from services.cli.lang import tr as _
 from services.privacy.reapply import reapply
 from services.privacy.retention import run_retention
 from services.rulebook_history import RulebookReader, proposals_of, render, rule_history
