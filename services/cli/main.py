@@ -88,6 +88,10 @@ def _finish(parser: argparse.ArgumentParser) -> None:
         for action in sub._actions:
             if action.dest == "port" and action.type is int:
                 action.type = port_number
+            if action.dest == "city" and action.option_strings and "local name" not in (action.help or ""):
+                action.help = (
+                    f"{action.help or 'the city'}; by key or name, any case: vienna, Wien, sint-niklaas"
+                )
         if sub.prog.endswith(" serve"):
             sub.add_argument("--data-dir", help="where the SQLite stores live (default: CIVFED_DATA_DIR)")
 
