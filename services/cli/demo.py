@@ -18,15 +18,18 @@ from typing import IO, Any
 from services.cli.failures import REFUSED, Failure, data_dir_failure
 from services.cli.lang import tr as _
 from services.settings.cities import Settings, cli_environment, load_settings
+from services.settings.errors import ConfigError
 
 LOCK_FILE = ".civfed-demo.lock"
 
 
 @contextmanager
-def only_demo(settings: Settings) -> Iterator[None]:
+def only_demo(settings: Settings, named: str = "CIVFED_DATA_DIR") -> Iterator[None]:
     """Made and held for the whole run: a second demo on the same data directory is refused at
     once, instead of failing half-way on the first's writes."""
     folder = settings.CIVFED_DATA_DIR
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{named}: {folder} is not a directory")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         handle: IO[str] = (folder / LOCK_FILE).open("a")
@@ -84,7 +87,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             named = "--port" if args.port is not None else "CIVFED_DASHBOARD_PORT"
             sock = listen(stream.CIVFED_DASHBOARD_HOST, port, named, "CIVFED_DASHBOARD_HOST")
             stack.callback(sock.close)
-        stack.enter_context(only_demo(settings))
+        stack.enter_context(only_demo(settings, "--data-dir" if args.data_dir else "CIVFED_DATA_DIR"))
         phases = Phases()
         # The nodes redeem on the same city stores first, so the summary counts their
         # wallets on every run alike, the first one included.

@@ -63,6 +63,8 @@ def test_a_data_dir_that_is_a_file_or_missing(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     line = one_line(civfed("rules", "show", "--city", "vienna", "--data-dir", str(tmp_path / "file")), 2)
     assert line == f"civfed: configuration error: --data-dir: {tmp_path / 'file'} is not a directory"
+    line = one_line(civfed("demo", "--scale", "0.05", "--data-dir", str(tmp_path / "file")), 2)
+    assert line == f"civfed: configuration error: --data-dir: {tmp_path / 'file'} is not a directory"
     for command in (["dashboard"], ["project"], ["rules", "show", "--city", "vienna"], ["retention", "run"]):
         missing = tmp_path / "typo"
         line = one_line(civfed(*command, "--data-dir", str(missing)), 2)
