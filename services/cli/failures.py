@@ -107,6 +107,10 @@ def explain(exc: BaseException, data_dir: Path | None = None) -> Failure:
             ),
             USAGE,
         )
+    if type(exc).__module__.startswith("services.privacy"):
+        # The key store refusing (a key copied from another store, a rotation half-done):
+        # its message names the cause. Raised as it is to a caller in the same process.
+        return Failure(_("refused: {detail}").format(detail=exc), REFUSED, expected=False)
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return Failure(_("no space left on the device; free some and try again"), REFUSED)
     try:
