@@ -28,6 +28,7 @@ from uuid import UUID
 import grpc
 
 from civfed.v1 import rights_pb2, rights_pb2_grpc, wallet_pb2, wallet_pb2_grpc
+from services.cli.lang import explicit_language
 from services.grpc.auth import bearer
 from services.settings.errors import ConfigError
 
@@ -109,7 +110,9 @@ def cmd_history(args: argparse.Namespace) -> int:
         return 2
 
     def run(channel: grpc.Channel, metadata: Any) -> None:
-        req = wallet_pb2.ListMyEventsRequest(wallet_id=str(wallet), purpose=args.purpose)
+        # The person's events in the language asked for (--lang, CIVFED_LANG), else the city's.
+        chosen = explicit_language(getattr(args, "lang", None)) or ""
+        req = wallet_pb2.ListMyEventsRequest(wallet_id=str(wallet), purpose=args.purpose, language=chosen)
         events = wallet_pb2_grpc.WalletServiceStub(channel).ListMyEvents(req, metadata=metadata, timeout=30)
         for e in events.events:
             rule = f"{e.rule_id} v{e.rule_version}" if e.rule_id else "-"

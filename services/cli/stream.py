@@ -216,7 +216,8 @@ def serve_dashboard(settings: Settings, stream: StreamSettings, sock: socket.soc
         # offset file as the nodes (CIVFED_CLOCK_OFFSET_FILE).
         offset = os.environ.get("CIVFED_CLOCK_OFFSET_FILE")
         clock: Clock = OffsetClock(Path(offset)) if offset else utcnow
-        app = create_app(store, disclosure_policies(settings.CIVFED_CITIES_DIR), clock)
+        cities = settings.CIVFED_CITIES_DIR
+        app = create_app(store, disclosure_policies(cities), clock, cities)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
         server.run(sockets=[sock])
 

@@ -198,8 +198,8 @@ def test_civfed_history_reads_through_the_node_with_a_purpose_and_is_logged(
     monkeypatch.setenv("CIVFED_NODE_CA_FILE", str(fed.ca.ca_file))
     tls = ["--server-name", "vienna"]
     # A purpose is required by the command line, and by the node.
-    with pytest.raises(SystemExit):
-        main(["history", wallet, *tls])
+    assert main(["history", wallet, *tls]) == 2
+    assert "--purpose" in capsys.readouterr().err
     monkeypatch.setenv("CIVFED_STAFF_ACCESS_TOKEN", fed.idp.token("clerk-9", ["appeals_officer"]))
     assert main(["history", wallet, "--purpose", " ", *tls]) == 1
     assert "INVALID_ARGUMENT: purpose:" in capsys.readouterr().err
