@@ -17,6 +17,7 @@ from eventsourcing.domain import Aggregate, event
 
 from aggregates.depreciation import Lot, LotTerms, draw, total_at, value_at
 from aggregates.errors import (
+    AlreadyErased,
     HoldNotActive,
     HoldsNotOffered,
     InsufficientBalance,
@@ -459,6 +460,10 @@ class Wallet(Aggregate):
     def _lapsed(self, amount: int) -> None:
         """The balance of a closed wallet leaves circulation, as the city's rules publish."""
         self.balance -= amount
+
+    def check_not_erased(self) -> None:
+        if self.erased:
+            raise AlreadyErased("this wallet is already erased; there is nothing left to erase")
 
     @event("Erased")
     def mark_erased(self, reason: str, pseudonym: str = "") -> None:

@@ -155,6 +155,12 @@ def test_one_erasure_officer_cannot_erase_without_a_second_officers_approval(fed
     third = fed.staff("officer-cem", "erasure_officer")
     again = approve(asked.request_id, "four1:cem")
     assert code_of(rights(fed).ApproveErasure, again, third) == grpc.StatusCode.FAILED_PRECONDITION
+    # Nor can a new request be opened for the erased wallet: there is nothing left to erase.
+    with pytest.raises(grpc.RpcError) as err:
+        request_erasure(fed, "four1:again", wallet, third)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "already erased" in (err.value.details() or "")
+    assert recorded(fed, asked.request_id) == ["ErasureRequest.Requested", "ErasureRequest.Approved"]
 
 
 def test_the_requester_may_withdraw_and_a_withdrawn_request_erases_nothing(fed: LocalFederation) -> None:
