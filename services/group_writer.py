@@ -8,6 +8,10 @@ same wallet drains in a few saves instead of dozens, and no call waits long
 enough for a partner's deadline or a hold to run out. Results are exactly what
 `execute` would give: the commands still run one after another, in arrival
 order, against aggregates the earlier ones already changed.
+
+`submit` queues a command without waiting for it: it is saved with the next batch,
+by whichever caller writes it or by the writer's own thread. Only for a change whose
+loss in a crash is recovered without its caller (a saga step the sweep repeats).
 """
 
 from __future__ import annotations
@@ -41,6 +45,11 @@ class GroupWriter:
         self.on_batch = on_batch
         self._queue: list[tuple[Job, Future[dict[str, Any]]]] = []
         self._queue_lock = threading.Lock()
+        # Commands queued by `submit` and not saved yet; the thread that saves them.
+        self._later: set[Future[dict[str, Any]]] = set()
+        self._wake = threading.Event()
+        self._closing = False
+        self._flusher: threading.Thread | None = None
 
     def execute(self, cmd: Job | Command) -> dict[str, Any]:
         job = self.app.job(cmd)
@@ -52,6 +61,55 @@ class GroupWriter:
                 if not done.done():  # another caller may have written it meanwhile
                     self._write_batch()
         return done.result()
+
+    def submit(self, cmd: Job | Command) -> Future[dict[str, Any]]:
+        """Queue `cmd` to be saved with the next batch and return at once; a refusal or a
+        failure is logged. Lost if the process dies before the batch is saved."""
+        job = self.app.job(cmd)
+        done: Future[dict[str, Any]] = Future()
+        with self._queue_lock:
+            if self._closing:
+                raise RuntimeError("the writer is closed")
+            self._queue.append((job, done))
+            self._later.add(done)
+            if self._flusher is None:
+                self._flusher = threading.Thread(target=self._flush, name="group-writer", daemon=True)
+                self._flusher.start()
+        done.add_done_callback(lambda f: self._saved_later(job, f))
+        self._wake.set()
+        return done
+
+    def _saved_later(self, job: Job, done: Future[dict[str, Any]]) -> None:
+        with self._queue_lock:
+            self._later.discard(done)
+        exc = done.exception()
+        if exc is not None:
+            log.warning("%s queued without a caller was not saved: %s", job.name, exc)
+
+    def _pending_later(self) -> bool:
+        with self._queue_lock:
+            return bool(self._later)
+
+    def _flush(self) -> None:
+        """Save what `submit` queued, unless a caller's batch takes it first."""
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            while self._pending_later():
+                with self.lock:
+                    if self._pending_later():
+                        self._write_batch()
+            if self._closing:
+                return
+
+    def close(self) -> None:
+        """Save everything `submit` queued, then stop the writer's thread."""
+        with self._queue_lock:
+            self._closing = True
+            flusher = self._flusher
+        self._wake.set()
+        if flusher is not None:
+            flusher.join()
 
     def execute_many(self, cmds: list[Job | Command]) -> list[dict[str, Any] | BaseException]:
         """Many commands from one caller (a source's batch of claims), queued together and
