@@ -50,16 +50,17 @@ class GroupWriter:
         self._wake = threading.Event()
         self._closing = False
         self._flusher: threading.Thread | None = None
+        # Told each time a batch is over, so a caller waits for its own result without
+        # taking the write lock only to find it written (one hand-off per caller per batch).
+        self._batch_over = threading.Condition()
+        self._batches = 0
 
     def execute(self, cmd: Job | Command) -> dict[str, Any]:
         job = self.app.job(cmd)
         done: Future[dict[str, Any]] = Future()
         with self._queue_lock:
             self._queue.append((job, done))
-        while not done.done():
-            with self.lock:
-                if not done.done():  # another caller may have written it meanwhile
-                    self._write_batch()
+        self._wait([done])
         return done.result()
 
     def submit(self, cmd: Job | Command) -> Future[dict[str, Any]]:
@@ -90,15 +91,38 @@ class GroupWriter:
         with self._queue_lock:
             return bool(self._later)
 
+    def _later_now(self) -> set[Future[dict[str, Any]]]:
+        with self._queue_lock:
+            return set(self._later)
+
+    def _wait(self, waiting: list[Future[dict[str, Any]]]) -> None:
+        """Until every one of `waiting` has its result: write the next batch whenever the
+        write lock is free, else wait for the batch being written to be over."""
+        while not all(done.done() for done in waiting):
+            with self._batch_over:
+                seen = self._batches
+            if self.lock.acquire(blocking=False):
+                try:
+                    if not all(done.done() for done in waiting):  # written meanwhile?
+                        self._write_batch()
+                finally:
+                    self.lock.release()
+                    with self._batch_over:
+                        self._batches += 1
+                        self._batch_over.notify_all()
+                continue
+            with self._batch_over:
+                # The timeout covers a holder of the lock that is not this writer.
+                while self._batches == seen and not all(done.done() for done in waiting):
+                    self._batch_over.wait(0.05)
+
     def _flush(self) -> None:
         """Save what `submit` queued, unless a caller's batch takes it first."""
         while True:
             self._wake.wait()
             self._wake.clear()
             while self._pending_later():
-                with self.lock:
-                    if self._pending_later():
-                        self._write_batch()
+                self._wait(list(self._later_now()))
             if self._closing:
                 return
 
@@ -119,10 +143,7 @@ class GroupWriter:
         waiting: list[Future[dict[str, Any]]] = [Future() for _ in jobs]
         with self._queue_lock:
             self._queue.extend(zip(jobs, waiting, strict=True))
-        while not all(done.done() for done in waiting):
-            with self.lock:
-                if not all(done.done() for done in waiting):
-                    self._write_batch()
+        self._wait(waiting)
         outcomes: list[dict[str, Any] | BaseException] = []
         for done in waiting:
             exc = done.exception()
