@@ -253,6 +253,12 @@ class IdempotentExecutor:
             ids.extend(cmd.reads)
             if cmd.owner is not None:
                 owners.append(cmd.owner)
+        # What held aggregates name is read in the same query: a redemption's wallet never
+        # changes, so the one held names it as well as the stored one would.
+        held = {i: a for i in ids if (a := self.hot.peek(i)) is not None}
+        for cmd in cmds:
+            if cmd.command is not None and held:
+                ids.extend(cmd.command.reads_after(self.city, held))
         keys = getattr(self.app, "keys", None)
         if keys is not None and owners:
             # Before the events are read: opening their sealed fields needs the keys. An
@@ -261,7 +267,8 @@ class IdempotentExecutor:
             for erased in keys.prefetch(owners):
                 self.hot.forget(erased)
         uow.seen.update(batch_reads.read_many(self.app, ids, self.hot))
-        # What those aggregates name (a redemption's wallet), in one query more.
+        # What those aggregates name (a redemption's wallet) and was not read yet, in one
+        # query more.
         follow = [
             aggregate_id
             for cmd in cmds
