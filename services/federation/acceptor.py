@@ -131,13 +131,17 @@ class Acceptor:
         return self._advance(saga_id, token, None)[0]
 
     def _advance(
-        self, saga_id: UUID, token: str | None, submit: Callable[[Job], object] | None
+        self,
+        saga_id: UUID,
+        token: str | None,
+        submit: Callable[[Job], object] | None,
+        known: ForeignRedemption | None = None,
     ) -> tuple[ForeignRedemption, bool]:
         """`advance`, and whether the home committed. With `submit`, a commit the home
-        accepted is queued to be saved, and the saga is given back still credited."""
+        accepted is queued to be saved, and the saga is given back still credited.
+        `known` is the saga as this call's own start just saved it."""
         # The saga as a step just saved it; read from the store only when no step ran or
         # another writer moved it first.
-        known: ForeignRedemption | None = None
         while True:
             saga = known or UnitOfWork(self.app).get(saga_id, ForeignRedemption, "redemption")
             known = None
@@ -254,8 +258,19 @@ class Acceptor:
         return Job.step(f"saga:{expected}", step, reads=(saga_id, saga.merchant_id, allowance))
 
     def accept(self, key: str, merchant_id: UUID, token: str) -> dict[str, Any]:
-        started = self.execute(self.start(key, merchant_id, token))
-        saga, committed = self._advance(UUID(started["saga_id"]), token, self.submit)
+        job = self.start(key, merchant_id, token)
+        # The saga this call's start opened, as saved: no need to read it back. Known only
+        # when the result is the one that run gave, not a retried key's stored result.
+        ran: list[tuple[dict[str, Any], ForeignRedemption]] = []
+
+        def start(uow: UnitOfWork) -> dict[str, Any]:
+            result = job.handler(uow)
+            ran.append((result, uow.get(UUID(result["saga_id"]), ForeignRedemption, "redemption")))
+            return result
+
+        started = self.execute(dataclasses.replace(job, handler=start))
+        opened = ran[-1][1] if ran and ran[-1][0] is started else None
+        saga, committed = self._advance(UUID(started["saga_id"]), token, self.submit, opened)
         if not committed:
             raise PreconditionFailed(f"redemption {saga.state}: the home city did not accept it")
         return {

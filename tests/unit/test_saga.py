@@ -369,3 +369,24 @@ def test_a_sale_answered_before_its_last_step_is_saved_commits_once_it_is(world:
     assert world.sn.count("ForeignRedemption.Committed") == 1
     world.sn.sweep()
     assert world.partner.calls == ["reserve", "commit"]  # nothing left to ask
+
+
+def test_a_sale_goes_on_from_the_saga_its_start_saved_and_a_retry_reads_it_back(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    given: list[ForeignRedemption | None] = []
+    advance = Acceptor._advance
+
+    def recorded(self: Acceptor, *args: Any) -> Any:
+        given.append(args[3] if len(args) > 3 else None)
+        return advance(self, *args)
+
+    monkeypatch.setattr(Acceptor, "_advance", recorded)
+    token = world.voucher(3)
+    assert world.sell(token)["credited"] == 150
+    first = given[0]
+    assert first is not None and first.id == world.saga().id
+    # The retry's start is its stored result: the saga is read as stored, already committed.
+    assert world.sell(token)["credited"] == 150
+    assert given[1] is None
+    assert world.partner.calls == ["reserve", "commit"]
