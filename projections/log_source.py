@@ -10,9 +10,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
 
-from projections.integration import CityLog, to_integration_event
+from projections.integration import CityLog, integration_events
 from projections.pg_notify import NotifyListener, listens
 from projections.projector import Delivery, Projector
 
@@ -34,11 +33,10 @@ def catch_up_log(projector: Projector, app: CityLog, city: str, page: int = PAGE
         rows = app.recorder.select_notifications(start=after, limit=page, inclusive_of_start=False)
         if not rows:
             return applied
-        deliveries = []
-        for n in rows:
-            event: Any = app.mapper.to_domain_event(n)
-            deliveries.append(Delivery(0, n.id, to_integration_event(city, n.id, event, app.pseudonym), n.id))
-        applied += projector.apply_batch(source, deliveries)
+        events = integration_events(city, rows, app)
+        applied += projector.apply_batch(
+            source, [Delivery(0, n.id, event, n.id) for n, event in zip(rows, events, strict=True)]
+        )
 
 
 def follow_logs(

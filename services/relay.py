@@ -19,7 +19,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from projections.integration import OWNED_BY_A_WALLET, CityLog, partition_key, to_integration_event, topic_for
+from projections.integration import OWNED_BY_A_WALLET, CityLog, integration_events, partition_key, topic_for
 from projections.store import Store
 from services.settings.stream import StreamSettings, kafka_client_kwargs, kafka_settings, retention_ms
 
@@ -150,9 +150,7 @@ class Relay:
         sent: list[tuple[int, Any]] = []
         try:
             producer = self._connect()
-            for n in rows:
-                domain_event = self.app.mapper.to_domain_event(n)
-                event = to_integration_event(self.city, n.id, domain_event, self.app.pseudonym)
+            for n, event in zip(rows, integration_events(self.city, rows, self.app), strict=True):
                 future = None
                 if event is not None:
                     owned = event.type.startswith(OWNED_BY_A_WALLET)
