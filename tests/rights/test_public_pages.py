@@ -5,11 +5,18 @@ erasure, though it leaves personal fields sealed and names wallets from a cache.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 from uuid import UUID
+
+import pytest
 
 from civfed.v1 import events_pb2
 from projections.integration import PUBLIC_FIELDS, integration_events, to_integration_event
+from projections.log_source import catch_up_log, log_source
+from projections.projector import Projector
+from projections.store import Store
 from services.city import CityApplication
 from services.privacy.retention import erase_wallet
 from services.privacy.sealing import PERSONAL_FIELDS, PUBLIC_AND_PERSONAL, SEALED_FIELDS
@@ -91,4 +98,70 @@ def test_a_cached_pseudonym_ends_with_the_key(tmp_path: Path) -> None:
         app.prefetch_pseudonyms([wallet, other])
         assert app.pseudonym(wallet) != name
     finally:
+        app.close()
+
+
+def read_models(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    projector = Projector(store)
+    with store.transaction() as tx:
+        return {t: sorted(tx.all(f"SELECT * FROM {t}")) for m in projector.models for t in m.tables}
+
+
+def test_pages_read_ahead_apply_what_one_page_applies_exactly_once(tmp_path: Path) -> None:
+    app = city_app("vienna", tmp_path)
+    whole, paged_store = (
+        Store(f"sqlite:///{tmp_path / 'one.sqlite'}"),
+        Store(f"sqlite:///{tmp_path / 'p.sqlite'}"),
+    )
+    try:
+        for tag in ("anna", "bert", "cleo"):
+            personal_life(app, tag)
+        public = sum(e is not None for e in one_by_one(app))
+        assert catch_up_log(Projector(whole), app, "vienna") == public
+        paged_projector = Projector(paged_store)
+        assert catch_up_log(paged_projector, app, "vienna", page=4) == public
+        assert catch_up_log(paged_projector, app, "vienna", page=4) == 0  # nothing twice
+        last = app.recorder.max_notification_id()
+        assert paged_projector.positions(log_source("vienna"))[0][0] == last
+        assert read_models(paged_store) == read_models(whole)
+        assert not [t for t in threading.enumerate() if t.name.startswith("log-reader")]
+    finally:
+        whole.close()
+        paged_store.close()
+        app.close()
+
+
+def test_a_page_that_fails_to_apply_stops_the_reader_and_keeps_the_last_good_position(tmp_path: Path) -> None:
+    app = city_app("vienna", tmp_path)
+    store = Store(f"sqlite:///{tmp_path / 'rm.sqlite'}")
+    try:
+        for tag in ("anna", "bert"):
+            personal_life(app, tag)
+        projector = Projector(store)
+        applied = projector.apply_batch
+        calls = 0
+
+        def fail_third(source: str, deliveries: Any) -> int:
+            nonlocal calls
+            calls += 1
+            if calls == 3:
+                raise RuntimeError("the read models' database went away")
+            return applied(source, deliveries)
+
+        projector.apply_batch = fail_third  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError, match="went away"):
+            catch_up_log(projector, app, "vienna", page=3)
+        assert not [t for t in threading.enumerate() if t.name.startswith("log-reader")]
+        rows = app.recorder.select_notifications(start=0, limit=6)
+        assert projector.positions(log_source("vienna"))[0][0] == rows[5].id
+        projector.apply_batch = applied  # type: ignore[method-assign]
+        catch_up_log(projector, app, "vienna", page=3)
+        whole = Store(f"sqlite:///{tmp_path / 'one.sqlite'}")
+        try:
+            catch_up_log(Projector(whole), app, "vienna")
+            assert read_models(store) == read_models(whole)
+        finally:
+            whole.close()
+    finally:
+        store.close()
         app.close()
