@@ -183,7 +183,15 @@ def integration_events(city: str, rows: Sequence[Any], app: CityLog) -> list[eve
                 wallets.append(value)
     if wallets:
         app.prefetch_pseudonyms(wallets)
-    name = app.pseudonym
+    # Each wallet named once per page: a page is converted at one moment of the key store.
+    names: dict[UUID, str] = {}
+
+    def name(wallet_id: UUID) -> str:
+        found = names.get(wallet_id)
+        if found is None:
+            found = names[wallet_id] = app.pseudonym(wallet_id)
+        return found
+
     return [
         None if event is None else to_integration_event(city, n.id, event, name)
         for n, event in zip(rows, decoded, strict=True)
