@@ -11,6 +11,7 @@ and passes in as `name`. Once the key is erased, no message names the wallet.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any, Protocol
@@ -149,8 +150,20 @@ def to_integration_event(city: str, notification_id: int, event: Any, name: Name
         type=type_name,
         payload=payload_of(type_name, event, name),
     )
-    out.time.FromDatetime(event.timestamp)
+    set_time(out, event.timestamp)
     return out
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_NAIVE_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def set_time(out: events_pb2.Event, when: dt.datetime) -> None:
+    """What `out.time.FromDatetime(when)` sets (a naive time taken as UTC), without its
+    round trip through a time tuple."""
+    since = when - (_EPOCH if when.tzinfo is not None else _NAIVE_EPOCH)
+    out.time.seconds = since.days * 86400 + since.seconds
+    out.time.nanos = since.microseconds * 1000
 
 
 @lru_cache(maxsize=4096)

@@ -5,6 +5,7 @@ erasure, though it leaves personal fields sealed and names wallets from a cache.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from uuid import UUID
 import pytest
 
 from civfed.v1 import events_pb2
-from projections.integration import PUBLIC_FIELDS, integration_events, to_integration_event
+from projections.integration import PUBLIC_FIELDS, integration_events, set_time, to_integration_event
 from projections.log_source import catch_up_log, log_source
 from projections.projector import Projector
 from projections.store import Store
@@ -165,3 +166,19 @@ def test_a_page_that_fails_to_apply_stops_the_reader_and_keeps_the_last_good_pos
     finally:
         store.close()
         app.close()
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        dt.datetime(2026, 5, 3, 7, 15, 2, 123456, tzinfo=dt.UTC),
+        dt.datetime(2026, 5, 3, 9, 15, 2, 999999, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+        dt.datetime(2026, 12, 31, 23, 59, 59),
+        dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
+    ],
+)
+def test_an_events_time_is_what_the_protobuf_conversion_gives(when: dt.datetime) -> None:
+    ours, theirs = events_pb2.Event(), events_pb2.Event()
+    set_time(ours, when)
+    theirs.time.FromDatetime(when)
+    assert (ours.time.seconds, ours.time.nanos) == (theirs.time.seconds, theirs.time.nanos)
