@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
+from projections.integration import PUBLIC_FIELDS
 from services.privacy.keystore import KeyStore
 
 REDACTED = "[erased]"
@@ -63,6 +64,13 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     # A wallet's state keeps what it earned per activity date, and the refused activities'
     # ids and reasons: sealed as the events they come from are.
     "Wallet.Snapshot": ("state.earned", "state.refused"),
+}
+# Event type -> its fields that are both public (projections/integration.py) and personal:
+# none so far, so publishing an event never needs its sealed fields opened.
+PUBLIC_AND_PERSONAL: dict[str, tuple[str, ...]] = {
+    name: both
+    for name, public in PUBLIC_FIELDS.items()
+    if (both := tuple(f for f in public if f in PERSONAL_FIELDS.get(name, ())))
 }
 # Fields that name the owner when the event is not the wallet's own.
 OWNER_FIELDS = ("wallet_id", "owner")
@@ -125,7 +133,20 @@ class ShreddingMapper(Mapper[UUID]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        return self.open(super().to_domain_event(stored_event))
+
+    def to_public_domain_event(self, stored_event: StoredEvent) -> Any:
+        """The event with its personal fields left out, neither opened nor present: what
+        publishing it needs when none of its public fields is personal (the log source and
+        the relay), without a key lookup or a decryption per event."""
         event = super().to_domain_event(stored_event)
+        if not PUBLIC_AND_PERSONAL.get(_type_name(event)):
+            event.__dict__.pop(SEALED_FIELDS, None)
+            return event
+        return self.open(event)
+
+    def open(self, event: Any) -> Any:
+        """Open the personal fields of a decoded event, in place."""
         originator, version = event.originator_id, event.originator_version
         together = event.__dict__.pop(SEALED_FIELDS, None)
         if isinstance(together, dict) and together.get("seal") == SEALED_ALL:
