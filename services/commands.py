@@ -671,3 +671,26 @@ class ReportPurchase(Command):
     wallet_id: Annotated[UUID, As("wallet")]
     amount_cents: int
     date: str
+
+
+# -- shop payouts (services/payouts.py) --------------------------------------------
+@dataclass(frozen=True)
+class SetBankAccount(Command):
+    """Where a shop's payouts go, set by a merchant administrator (at registration or later)."""
+
+    name = "set_bank_account"
+    merchant_id: UUID
+    iban: str
+    bic: str
+    account_holder: str
+    sole_trader: bool
+    changed_by: str
+
+
+@dataclass(frozen=True)
+class RunPayouts(Command):
+    """A city's payout run for one period, by a finance officer."""
+
+    name = "run_payouts"
+    period: str
+    run_by: str

@@ -60,6 +60,9 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     # A wallet's state keeps what it earned per activity date, and the refused activities'
     # ids and reasons: sealed as the events they come from are.
     "Wallet.Snapshot": ("state.earned", "state.refused"),
+    # A sole trader's bank account (the event names the shop as `owner`); a company's
+    # account names no owner and is not personal data, so it stays readable.
+    "Merchant.BankAccountSet": ("iban", "bic", "account_holder"),
 }
 # Fields that name the owner when the event is not the wallet's own.
 OWNER_FIELDS = ("wallet_id", "owner")
