@@ -7,6 +7,7 @@ from uuid import UUID
 
 import grpc
 
+from aggregates.errors import InvalidInput
 from civfed.v1 import payouts_pb2, payouts_pb2_grpc
 from services import commands as cmds
 from services.grpc import requests as rq
@@ -24,6 +25,9 @@ class PayoutService(payouts_pb2_grpc.PayoutServiceServicer):
     def RunPayouts(self, request: Any, context: grpc.ServicerContext) -> Any:
         c = self.call(context, request, rq.RunPayouts)
         by = as_staff(c.who).ref
+        asked = c.request.city.replace("-", "_")
+        if asked and asked != self.app.key:
+            raise InvalidInput("city", f"this node is {self.app.city.config.name}'s ({self.app.key})")
         out = self.node.execute(self.app.job(cmds.RunPayouts(c.key, c.request.period, by)))
         # A period paid before gives no file: handing one out again could pay it twice.
         already = bool(out["already_run"])

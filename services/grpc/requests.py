@@ -381,6 +381,7 @@ class CancelClaim(ClaimRef):
 class RunPayouts(_Request):
     idempotency_key: Key
     period: Annotated[str, Field(min_length=1, max_length=10)]
+    city: Annotated[str, Field(max_length=40)] = ""
 
 
 class SetBankAccount(_Request):

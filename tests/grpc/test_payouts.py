@@ -6,6 +6,7 @@ read their payouts on their statements; tokens received - paid out = the shops' 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,8 @@ import sepaxml
 import xmlschema
 
 from civfed.v1 import cashback_pb2, merchant_pb2, payouts_pb2, payouts_pb2_grpc, wallet_pb2
+from services.cli.desk import TOKEN
+from services.cli.main import main
 from services.demo.local_federation import CityStubs, LocalFederation
 from services.grpc.auth import bearer
 from services.payouts import shop_totals
@@ -227,3 +230,43 @@ def test_a_wrong_iban_is_refused_and_a_city_without_a_euro_value_makes_no_payout
         timeout=5,
     )
     assert code == grpc.StatusCode.PERMISSION_DENIED
+
+
+def cli(fed: LocalFederation, monkeypatch: pytest.MonkeyPatch, capsys: Any, *argv: str) -> tuple[int, str]:
+    monkeypatch.setenv(TOKEN, fed.idp.token("fien", ["finance_officer"]))
+    port = fed.running["sint_niklaas"].public_port
+    where = ["--address", f"127.0.0.1:{port}", "--ca", str(fed.ca.ca_file), "--server-name", "sint_niklaas"]
+    code = main(["payouts", argv[0], *where, *argv[1:]])
+    out = capsys.readouterr()
+    return code, out.out if code == 0 else out.err
+
+
+def test_the_command_line_runs_a_period_once_writes_the_file_and_lists_the_runs(
+    fed: LocalFederation,
+    sn: CityStubs,
+    shops: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
+    tmp_path: Path,
+) -> None:
+    spend(sn, shops["anna"], shops["trader"], 10)  # 5 cents to Jan Peeters
+    out = tmp_path / "w30.xml"
+    period = ["--city", "sint-niklaas", "--period", "2026-W30", "--out", str(out)]
+    code, printed = cli(fed, monkeypatch, capsys, "run", *period, "--json")
+    assert code == 0, printed
+    shown = json.loads(printed)
+    assert shown["period"] == "2026-W30" and not shown["already_run"] and shown["file"] == str(out)
+    assert shown["euro_cents"] == "5"  # int64 in JSON is a string
+    xmlschema.XMLSchema(str(SCHEMA)).validate(str(out))
+
+    out.unlink()
+    code, printed = cli(fed, monkeypatch, capsys, "run", *period)
+    assert code == 0 and "paid out already" in printed and "nothing new" in printed
+    assert not out.exists()
+
+    code, printed = cli(fed, monkeypatch, capsys, "list", "--json")
+    assert code == 0 and "2026-W30" in [r["period"] for r in json.loads(printed)]
+
+    wrong = ["--city", "zwolle", "--period", "2026-W31", "--out", str(out)]
+    code, printed = cli(fed, monkeypatch, capsys, "run", *wrong)
+    assert code == 1 and "INVALID_ARGUMENT" in printed and "sint_niklaas" in printed
