@@ -1,8 +1,9 @@
 """Shop payouts: a city pays its shops euros for the tokens they collected.
 
 A payout run is one city's run for one period (an ISO week `2026-W22` or a month
-`2026-06`). Its id is derived from the city and the period, so a second run for the same
-period finds the first and pays nobody again. Each line moves a shop's collected tokens
+`2026-06`), proposed by one finance officer and approved by another. Its id is derived from
+the city and the period, so a second run for the same period finds the first and pays nobody
+again. Each line moves a shop's collected tokens
 to "paid out" (`Merchant.PaidOut`, saved with the run) at the city's published rate:
 euro cents = tokens x cents per token unit, rounded down; the fraction of a cent left
 over is carried to the shop's next payout, so over time nothing is lost to rounding.
@@ -19,7 +20,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from aggregates.errors import InvalidInput
+from aggregates.errors import InvalidInput, PreconditionFailed, SelfApproval
 
 PERIODS = ("weekly", "monthly")
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -87,28 +88,44 @@ class PayoutLine:
 
 
 class PayoutRun(Aggregate):
-    """A city's payout run for one period: recorded once, with every shop's line."""
+    """A city's payout run for one period. Four eyes: one finance officer proposes it, another
+    approves it, and only the approval pays (every shop's line is recorded then, once)."""
 
     @staticmethod
     def create_id(city: str, period: str) -> UUID:
         return uuid5(NAMESPACE_URL, f"civfed:payout-run:{city}:{period}")
 
-    @event("Recorded")
-    def __init__(
-        self,
-        city: str,
-        period: str,
-        rate: str,
-        execution_date: str,
-        recorded_by: str,
-        lines: list[dict[str, Any]],
-    ) -> None:
+    @event("Proposed")
+    def __init__(self, city: str, period: str, proposed_by: str) -> None:
         self.city = city
         self.period = period
+        self.proposed_by = proposed_by
+        self.paid = False
+        self.rate = ""
+        # The day the transfers are asked for (ISO date), once paid.
+        self.execution_date = ""
+        self.recorded_by = ""
+        self.lines: list[dict[str, Any]] = []
+
+    def check_approver(self, approved_by: str) -> None:
+        if approved_by == self.proposed_by:
+            raise SelfApproval("four eyes: whoever proposed a payout run cannot approve it")
+
+    def record(self, rate: str, execution_date: str, approved_by: str, lines: list[dict[str, Any]]) -> None:
+        """Paid: the lines the approval moved to paid out (Merchant.PaidOut, in the same save)."""
+        self.check_approver(approved_by)
+        if self.paid:
+            raise PreconditionFailed(f"payout run {self.period} was paid already")
+        self._recorded(rate, execution_date, approved_by, lines)
+
+    @event("Recorded")
+    def _recorded(
+        self, rate: str, execution_date: str, approved_by: str, lines: list[dict[str, Any]]
+    ) -> None:
+        self.paid = True
         self.rate = rate
-        # The day the transfers are asked for (ISO date).
         self.execution_date = execution_date
-        self.recorded_by = recorded_by
+        self.recorded_by = approved_by
         self.lines = lines
 
     @property

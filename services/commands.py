@@ -688,8 +688,17 @@ class SetBankAccount(Command):
 
 
 @dataclass(frozen=True)
+class ProposePayoutRun(Command):
+    """A city's payout run for one period, proposed by a finance officer."""
+
+    name = "propose_payout_run"
+    period: str
+    proposed_by: str
+
+
+@dataclass(frozen=True)
 class RunPayouts(Command):
-    """A city's payout run for one period, by a finance officer."""
+    """A proposed payout run, approved and paid by another finance officer."""
 
     name = "run_payouts"
     period: str

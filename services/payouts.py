@@ -3,8 +3,9 @@ with tokens still to be paid out is paid their euro value at the city's publishe
 (aggregates/payout.py), in the same atomic save as the run, and the run's SEPA credit
 transfer file (pain.001) is built from the shops' registered accounts.
 
-A run is recorded once per city and period: a second run for the same period finds the
-first, moves nothing and says so. A city whose tokens have no euro value (`[payouts]
+Four eyes: one finance officer proposes the run for a period, another runs (approves) it; only
+the run pays. A run is recorded once per city and period: a second run for the same period
+finds the first, moves nothing and says so. A city whose tokens have no euro value (`[payouts]
 none = ...`) refuses every run with its reason.
 """
 
@@ -32,7 +33,7 @@ from services.unit_of_work import UnitOfWork
 Handler = Callable[[Any, UnitOfWork], dict[str, Any]]
 
 MERCHANTS = (get_topic(vars(Merchant)["Registered"]),)
-RUNS = (get_topic(vars(PayoutRun)["Recorded"]),)
+RUNS = (get_topic(vars(PayoutRun)["Proposed"]),)
 
 
 class CityLike(Protocol):
@@ -60,16 +61,37 @@ def handlers(app: CityLike, store: Application[UUID]) -> dict[type[c.Command], H
         # The account itself is not repeated: receipts keep results, and it may be personal.
         return {"merchant_id": str(merchant.id), "bank_account_set": True}
 
-    def run(cmd: c.RunPayouts, uow: UnitOfWork) -> dict[str, Any]:
+    def open_period(period: str) -> PayoutTerms:
+        """The city's terms, once the period is a well-formed one that has ended."""
         terms = terms_of(app.city)
-        end = period_end(cmd.period, terms.period)
-        today = app.clock().date()
-        if end >= today:
-            raise PreconditionFailed(f"period {cmd.period} is not over yet: it ends on {end.isoformat()}")
+        end = period_end(period, terms.period)
+        if end >= app.clock().date():
+            raise PreconditionFailed(f"period {period} is not over yet: it ends on {end.isoformat()}")
+        return terms
+
+    def propose(cmd: c.ProposePayoutRun, uow: UnitOfWork) -> dict[str, Any]:
+        open_period(cmd.period)
         run_id = PayoutRun.create_id(app.key, cmd.period)
         done = uow.find(run_id, PayoutRun)
         if done is not None:
             return run_result(done, already_run=True)
+        proposal = PayoutRun(app.key, cmd.period, cmd.proposed_by)
+        uow.add(proposal)
+        return run_result(proposal, already_run=False)
+
+    def run(cmd: c.RunPayouts, uow: UnitOfWork) -> dict[str, Any]:
+        terms = open_period(cmd.period)
+        run_id = PayoutRun.create_id(app.key, cmd.period)
+        proposal = uow.find(run_id, PayoutRun)
+        if proposal is None:
+            raise PreconditionFailed(
+                f"no payout run for {cmd.period} was proposed: one finance officer proposes it "
+                "(civfed payouts propose), another runs it"
+            )
+        if proposal.paid:
+            return run_result(proposal, already_run=True)
+        proposal.check_approver(cmd.run_by)
+        today = app.clock().date()
         rate = parse_rate(terms.euro_cents_per_token_unit or "")
         lines: list[PayoutLine] = []
         skipped: list[str] = []
@@ -90,12 +112,10 @@ def handlers(app: CityLike, store: Application[UUID]) -> dict[type[c.Command], H
                 transfers.append(transfer(shop, line, cmd.period, app.city.config.name))
         # Built now so a file the schema refuses stops the run before anything is saved.
         build_file(terms, today, transfers)
-        paid = [x.as_dict() for x in lines]
-        record = PayoutRun(app.key, cmd.period, str(rate), today.isoformat(), cmd.run_by, paid)
-        uow.add(record)
-        return run_result(record, already_run=False, skipped=skipped)
+        proposal.record(str(rate), today.isoformat(), cmd.run_by, [x.as_dict() for x in lines])
+        return run_result(proposal, already_run=False, skipped=skipped)
 
-    return {c.SetBankAccount: set_bank_account, c.RunPayouts: run}
+    return {c.SetBankAccount: set_bank_account, c.ProposePayoutRun: propose, c.RunPayouts: run}
 
 
 def merchant_ids(store: Application[UUID]) -> list[UUID]:
@@ -127,6 +147,8 @@ def run_result(run: PayoutRun, already_run: bool, skipped: list[str] | None = No
     return {
         "run_id": str(run.id),
         "period": run.period,
+        "state": "paid" if run.paid else "proposed",
+        "proposed_by": run.proposed_by,
         "already_run": already_run,
         "rate": run.rate,
         "execution_date": run.execution_date,

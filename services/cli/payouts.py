@@ -1,8 +1,11 @@
 """`civfed payouts ...`: a city's shop payouts, run and listed over gRPC with a finance
 officer's own access token, like every staff tool (services/cli/staff.py):
 
+  civfed payouts propose --city sint-niklaas --period 2026-W22 [--json]
   civfed payouts run --city sint-niklaas --period 2026-W22 --out payouts.xml [--json]
   civfed payouts list [--json]
+
+Four eyes: one finance officer proposes a period's run, another runs it; only the run pays.
 
 A run pays each shop the euro value of the tokens it collected since its last payout, at
 the city's published rate, rounded down to the cent; the fraction of a cent left is carried
@@ -27,6 +30,25 @@ from services.cli.staff import call_node, connection_arguments
 
 def _euros(cents: int) -> str:
     return f"EUR {cents // 100}.{cents % 100:02d}"
+
+
+def cmd_propose(args: argparse.Namespace) -> int:
+    def run(channel: grpc.Channel, metadata: Any) -> None:
+        key = args.idempotency_key or f"cli:payouts-propose:{args.city}:{args.period}:{uuid.uuid4()}"
+        req = payouts_pb2.ProposePayoutRunRequest(idempotency_key=key, period=args.period, city=args.city)
+        stub: Any = payouts_pb2_grpc.PayoutServiceStub(channel)
+        response = stub.ProposePayoutRun(req, metadata=metadata, timeout=args.timeout)
+        r = response.run
+        if args.json:
+            shown = MessageToDict(r, preserving_proto_field_name=True)
+            shown["already_proposed"] = response.already_proposed
+            print(json.dumps(shown, indent=2))
+        elif response.already_proposed:
+            print(f"{r.period} has a run already ({r.state}, proposed by {r.proposed_by}): nothing new.")
+        else:
+            print(f"Payout run {r.period} proposed by {r.proposed_by}; another finance officer runs it.")
+
+    return call_node("payouts", args, run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -88,8 +110,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             return
         for r in runs.runs:
             print(
-                f"{r.period}  {len(r.lines):>3} shops  {r.tokens:>10} units  {_euros(r.euro_cents):>14}"
-                f"  {r.execution_date}  {r.recorded_by}"
+                f"{r.period}  {r.state:<8}  {len(r.lines):>3} shops  {r.tokens:>10} units  "
+                f"{_euros(r.euro_cents):>14}  {r.execution_date or '-'}  "
+                f"proposed by {r.proposed_by}, run by {r.recorded_by or '-'}"
             )
 
     return call_node("payouts", args, run)
@@ -99,7 +122,15 @@ def register(sub: Any) -> None:
     payouts = sub.add_parser(
         "payouts", help="shop payouts in euros: run a period (finance_officer) or list the runs"
     ).add_subparsers(dest="payouts_command", required=True)
-    run = payouts.add_parser("run", help="pay shops for a period and write the SEPA file")
+    propose = payouts.add_parser("propose", help="propose a period's run, for another officer to run")
+    propose.add_argument("--city", required=True, help="the city the node serves (sint-niklaas)")
+    propose.add_argument("--period", required=True, help="an ISO week (2026-W22) or a month (2026-06)")
+    propose.add_argument("--json", action="store_true")
+    propose.add_argument("--idempotency-key", help="to retry a proposal whose answer was lost")
+    propose.add_argument("--timeout", type=float, default=10.0)
+    connection_arguments(propose)
+    propose.set_defaults(func=cmd_propose)
+    run = payouts.add_parser("run", help="run (approve) a proposed period: pay shops, write the SEPA file")
     run.add_argument("--city", required=True, help="the city the node serves (sint-niklaas)")
     run.add_argument("--period", required=True, help="an ISO week (2026-W22) or a month (2026-06)")
     run.add_argument("--out", required=True, help="where to write the pain.001 file")

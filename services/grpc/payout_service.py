@@ -22,12 +22,23 @@ class PayoutService(payouts_pb2_grpc.PayoutServiceServicer):
         self.app = node.app
         self.call = Calls()
 
+    def _check_city(self, asked: str) -> None:
+        if asked and asked.replace("-", "_") != self.app.key:
+            raise InvalidInput("city", f"this node is {self.app.city.config.name}'s ({self.app.key})")
+
+    def ProposePayoutRun(self, request: Any, context: grpc.ServicerContext) -> Any:
+        c = self.call(context, request, rq.ProposePayoutRun)
+        self._check_city(c.request.city)
+        cmd = cmds.ProposePayoutRun(c.key, c.request.period, as_staff(c.who).ref)
+        out = self.node.execute(self.app.job(cmd))
+        return payouts_pb2.ProposePayoutRunResponse(
+            run=run_message(out), already_proposed=bool(out["already_run"])
+        )
+
     def RunPayouts(self, request: Any, context: grpc.ServicerContext) -> Any:
         c = self.call(context, request, rq.RunPayouts)
         by = as_staff(c.who).ref
-        asked = c.request.city.replace("-", "_")
-        if asked and asked != self.app.key:
-            raise InvalidInput("city", f"this node is {self.app.city.config.name}'s ({self.app.key})")
+        self._check_city(c.request.city)
         out = self.node.execute(self.app.job(cmds.RunPayouts(c.key, c.request.period, by)))
         # A period paid before gives no file: handing one out again could pay it twice.
         already = bool(out["already_run"])
@@ -71,4 +82,6 @@ def run_message(out: dict[str, Any]) -> Any:
         ],
         tokens=out["tokens"],
         euro_cents=out["cents"],
+        state=out["state"],
+        proposed_by=out["proposed_by"],
     )

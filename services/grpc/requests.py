@@ -378,6 +378,12 @@ class CancelClaim(ClaimRef):
 
 
 # -- shop payouts -----------------------------------------------------------------
+class ProposePayoutRun(_Request):
+    idempotency_key: Key
+    period: Annotated[str, Field(min_length=1, max_length=10)]
+    city: Annotated[str, Field(max_length=40)] = ""
+
+
 class RunPayouts(_Request):
     idempotency_key: Key
     period: Annotated[str, Field(min_length=1, max_length=10)]

@@ -144,8 +144,10 @@ POLICY: Mapping[str, Allowed] = {
     P + "CancelClaim": allow("till"),
     P + "ListMyPrizeClaims": allow("holder"),
     P + "ListPartnerClaims": allow("till"),
-    # Shop payouts: a finance officer runs a city's payouts and lists the runs (auditors read
-    # them too); a shop's bank account is set by a merchant administrator, as at registration.
+    # Shop payouts, four eyes by subject: one finance officer proposes a period's run, another
+    # runs it (the run checks the subjects differ); auditors list the runs too. A shop's bank
+    # account is set by a merchant administrator, as at registration.
+    PO + "ProposePayoutRun": allow("finance_officer"),
     PO + "RunPayouts": allow("finance_officer"),
     PO + "ListPayoutRuns": allow("finance_officer", "auditor"),
     PO + "SetBankAccount": allow("merchant_admin"),

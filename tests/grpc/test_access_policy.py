@@ -464,6 +464,9 @@ EXAMPLES: dict[str, Example] = {
     ),
     "PrizeService/ListMyPrizeClaims": lambda w, n: prizes_pb2.ListMyPrizeClaimsRequest(wallet_id=w.wallet_id),
     "PrizeService/ListPartnerClaims": lambda w, n: prizes_pb2.ListPartnerClaimsRequest(),
+    "PayoutService/ProposePayoutRun": lambda w, n: payouts_pb2.ProposePayoutRunRequest(
+        idempotency_key=f"propose{n}", period="2026-W22"
+    ),
     "PayoutService/RunPayouts": lambda w, n: payouts_pb2.RunPayoutsRequest(
         idempotency_key=f"payout{n}", period="2026-W22"
     ),
@@ -487,7 +490,7 @@ NOT_REFUSED_ONLY |= {"WalletService/RecordActivity"}
 NOT_REFUSED_ONLY |= {"CashbackService/ReportPurchase"}
 # Vienna publishes no euro value for its token: a finance officer is admitted as a caller, and
 # the run is then refused for that (tests/grpc/test_payouts.py runs Sint-Niklaas's payouts).
-NOT_REFUSED_ONLY |= {"PayoutService/RunPayouts"}
+NOT_REFUSED_ONLY |= {"PayoutService/ProposePayoutRun", "PayoutService/RunPayouts"}
 
 
 def callers(world: World, city: str = "vienna") -> dict[str, tuple[Principal, Any, str]]:

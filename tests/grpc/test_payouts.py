@@ -48,8 +48,8 @@ def payouts(city: CityStubs) -> Any:
     return payouts_pb2_grpc.PayoutServiceStub(city.channel)
 
 
-def finance(fed: LocalFederation) -> Any:
-    return fed.staff("fien", "finance_officer")
+def finance(fed: LocalFederation, who: str = "fien") -> Any:
+    return fed.staff(who, "finance_officer")
 
 
 def register(fed: LocalFederation, sn: CityStubs, name: str, **account: Any) -> Any:
@@ -84,7 +84,14 @@ def earn(sn: CityStubs, till: Any, holder: Any, receipts: int) -> None:
         sn.cashback.ReportPurchase(req, metadata=bearer(till.merchant_token), timeout=5)
 
 
+def propose(fed: LocalFederation, city: CityStubs, period: str, who: str = "ann") -> Any:
+    req = payouts_pb2.ProposePayoutRunRequest(idempotency_key=f"propose:{uuid.uuid4()}", period=period)
+    return payouts(city).ProposePayoutRun(req, metadata=finance(fed, who), timeout=10)
+
+
 def run(fed: LocalFederation, city: CityStubs, period: str) -> Any:
+    """Four eyes: proposed by one finance officer, run by another."""
+    propose(fed, city, period)
     req = payouts_pb2.RunPayoutsRequest(idempotency_key=f"run:{uuid.uuid4()}", period=period)
     return payouts(city).RunPayouts(req, metadata=finance(fed), timeout=10)
 
@@ -139,7 +146,11 @@ def test_a_run_pays_each_shop_in_a_pain001_file_that_validates_and_a_second_run_
     assert (lines[trader.merchant_id].tokens, lines[trader.merchant_id].euro_cents) == (200, 100)
     assert list(first.skipped_merchant_ids) == [kiosk.merchant_id]
     assert first.run.rate == "1/2" and first.run.euro_cents == 250 and first.run.tokens == 501
-    assert first.run.recorded_by == "staff:fien"
+    assert (first.run.proposed_by, first.run.recorded_by, first.run.state) == (
+        "staff:ann",
+        "staff:fien",
+        "paid",
+    )
 
     # The file validates against the pain.001 schema inside the installed sepaxml package.
     out = tmp_path / "payouts.xml"
@@ -168,6 +179,22 @@ def test_a_run_pays_each_shop_in_a_pain001_file_that_validates_and_a_second_run_
         payouts_pb2.ListPayoutRunsRequest(), metadata=fed.staff("aud", "auditor"), timeout=5
     )
     assert [r.period for r in listed.runs] == ["2026-W22"]
+
+
+def test_four_eyes_a_run_needs_a_proposal_and_an_approver_who_did_not_propose_it(
+    fed: LocalFederation, sn: CityStubs
+) -> None:
+    asked = payouts_pb2.RunPayoutsRequest(idempotency_key=f"run:{uuid.uuid4()}", period="2026-W40")
+    code, details = refused(payouts(sn).RunPayouts, asked, metadata=finance(fed), timeout=5)
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "proposed" in details
+    proposed = propose(fed, sn, "2026-W40", who="fien")
+    assert proposed.run.state == "proposed" and not proposed.already_proposed
+    assert propose(fed, sn, "2026-W40", who="piet").already_proposed
+    again = payouts_pb2.RunPayoutsRequest(idempotency_key=f"run:{uuid.uuid4()}", period="2026-W40")
+    code, details = refused(payouts(sn).RunPayouts, again, metadata=finance(fed, "fien"), timeout=5)
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "four eyes" in details
+    listed = payouts(sn).ListPayoutRuns(payouts_pb2.ListPayoutRunsRequest(), metadata=finance(fed), timeout=5)
+    assert {r.period: r.state for r in listed.runs}["2026-W40"] == "proposed"
 
 
 def test_statements_show_payouts_and_the_carried_fraction_is_paid_next_time(
@@ -232,8 +259,10 @@ def test_a_wrong_iban_is_refused_and_a_city_without_a_euro_value_makes_no_payout
     assert code == grpc.StatusCode.PERMISSION_DENIED
 
 
-def cli(fed: LocalFederation, monkeypatch: pytest.MonkeyPatch, capsys: Any, *argv: str) -> tuple[int, str]:
-    monkeypatch.setenv(TOKEN, fed.idp.token("fien", ["finance_officer"]))
+def cli(
+    fed: LocalFederation, monkeypatch: pytest.MonkeyPatch, capsys: Any, *argv: str, who: str = "fien"
+) -> tuple[int, str]:
+    monkeypatch.setenv(TOKEN, fed.idp.token(who, ["finance_officer"]))
     port = fed.running["sint_niklaas"].public_port
     where = ["--address", f"127.0.0.1:{port}", "--ca", str(fed.ca.ca_file), "--server-name", "sint_niklaas"]
     code = main(["payouts", argv[0], *where, *argv[1:]])
@@ -252,6 +281,8 @@ def test_the_command_line_runs_a_period_once_writes_the_file_and_lists_the_runs(
     spend(sn, shops["anna"], shops["trader"], 10)  # 5 cents to Jan Peeters
     out = tmp_path / "w30.xml"
     period = ["--city", "sint-niklaas", "--period", "2026-W30", "--out", str(out)]
+    code, printed = cli(fed, monkeypatch, capsys, "propose", *period[:4], who="ann")
+    assert code == 0 and "proposed" in printed and "another finance officer" in printed
     code, printed = cli(fed, monkeypatch, capsys, "run", *period, "--json")
     assert code == 0, printed
     shown = json.loads(printed)

@@ -275,6 +275,10 @@ BEFORE: list[tuple[c.Command, dict[str, Any]]] = [
             "changed_by": "staff:mia",
         },
     ),
+    (
+        c.ProposePayoutRun("k", "2026-W22", "staff:ann"),
+        {"period": "2026-W22", "proposed_by": "staff:ann"},
+    ),
     (c.RunPayouts("k", "2026-W22", "staff:fin"), {"period": "2026-W22", "run_by": "staff:fin"}),
 ]
 

@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import pytest
 
-from aggregates.errors import InvalidInput
+from aggregates.errors import InvalidInput, PreconditionFailed, SelfApproval
 from aggregates.merchant import Merchant
 from aggregates.payout import PayoutRun, euro_cents, parse_rate, period_end
 
@@ -56,3 +56,15 @@ def test_a_shop_is_paid_out_at_most_what_it_collected() -> None:
     assert shop.to_pay_out == 0
     with pytest.raises(InvalidInput):
         shop.set_bank_account("BE71096123456769", "", " ", False, "staff:mia")
+
+
+def test_a_run_is_paid_only_on_another_officers_approval_and_only_once() -> None:
+    run = PayoutRun("sint_niklaas", "2026-W22", "staff:ann")
+    assert not run.paid and run.id == PayoutRun.create_id("sint_niklaas", "2026-W22")
+    with pytest.raises(SelfApproval):
+        run.record("1/2", "2026-06-01", "staff:ann", [])
+    line = {"merchant_id": str(uuid4()), "tokens": 301, "cents": 150, "carry": "1/2"}
+    run.record("1/2", "2026-06-01", "staff:fin", [line])
+    assert run.paid and (run.total_tokens, run.total_cents) == (301, 150)
+    with pytest.raises(PreconditionFailed):
+        run.record("1/2", "2026-06-01", "staff:piet", [])
