@@ -292,9 +292,11 @@ class PayoutTerms(_Strict):
 
     @model_validator(mode="after")
     def _complete(self) -> PayoutTerms:
+        from schwifty import BIC, IBAN
+        from schwifty.exceptions import SchwiftyException
+
         from aggregates.errors import InvalidInput
         from aggregates.payout import parse_rate
-        from services.payout_files import check_bic, check_iban
 
         if self.none is not None:
             if self.euro_cents_per_token_unit or self.debtor_iban:
@@ -306,11 +308,14 @@ class PayoutTerms(_Strict):
             )
         try:
             parse_rate(self.euro_cents_per_token_unit)
-            check_iban(self.debtor_iban)
-            if self.debtor_bic:
-                check_bic(self.debtor_bic)
         except InvalidInput as exc:
             raise ValueError(str(exc)) from None
+        try:
+            IBAN(self.debtor_iban)
+            if self.debtor_bic:
+                BIC(self.debtor_bic)
+        except (SchwiftyException, ValueError):
+            raise ValueError("debtor_iban or debtor_bic: not a valid IBAN or BIC") from None
         return self
 
 
