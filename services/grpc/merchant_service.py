@@ -31,6 +31,8 @@ class MerchantService(merchant_pb2_grpc.MerchantServiceServicer):
             check_iban(r.iban)
             if r.bic:
                 check_bic(r.bic)
+            if not r.account_holder.strip():
+                raise InvalidInput("account_holder", "an account needs the name of its holder")
         job = self.app.register_merchant(c.key, r.name, r.category, r.local, r.basic_economy)
         out = self.node.execute(job)
         if r.iban:

@@ -245,6 +245,8 @@ def test_a_wrong_iban_is_refused_and_a_city_without_a_euro_value_makes_no_payout
 ) -> None:
     code, details = refused(register, fed, sn, "Typo", iban="BE71096123456768", account_holder="Typo")
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "iban" in details
+    code, details = refused(register, fed, sn, "Nameless", iban=COMPANY_IBAN)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "account_holder" in details
     code, details = refused(run, fed, fed.stubs("zwolle"), "2026-W22")
     assert code == grpc.StatusCode.FAILED_PRECONDITION
     assert "Zwolle makes no payouts" in details and "hours of work" in details
