@@ -30,6 +30,14 @@ class Merchant(Aggregate):
         self.category = category
         self.local = local
         self.basic_economy = basic_economy
+        # Tokens received and not yet paid out in euros, and the fraction of a euro cent
+        # carried from the last payout (aggregates/payout.py).
+        self.to_pay_out = 0
+        self.payout_carry = "0"
+        # Where its payouts go: set at registration or by a later recorded change.
+        self.iban = ""
+        self.bic = ""
+        self.account_holder = ""
 
     @classmethod
     def admit(
@@ -62,12 +70,71 @@ class Merchant(Aggregate):
         kind: str
         reference: str
 
+        def apply(self, aggregate: Merchant) -> None:
+            aggregate.to_pay_out = getattr(aggregate, "to_pay_out", 0) + self.amount
+
     class PaymentReversed(Aggregate.Event):
         """A credit taken back because the sale behind it did not complete."""
 
         amount: int
         kind: str
         reference: str
+
+        def apply(self, aggregate: Merchant) -> None:
+            aggregate.to_pay_out = getattr(aggregate, "to_pay_out", 0) - self.amount
+
+    class PaidOut(Aggregate.Event):
+        """Tokens moved to "paid out" by a payout run: `euro_cents` transferred to the
+        shop's account at the run's rate, `carry` (a fraction of a cent) kept for the next."""
+
+        run_id: UUID
+        period: str
+        amount: int
+        euro_cents: int
+        carry: str
+
+        def apply(self, aggregate: Merchant) -> None:
+            aggregate.to_pay_out = getattr(aggregate, "to_pay_out", 0) - self.amount
+            aggregate.payout_carry = self.carry
+
+    class BankAccountSet(Aggregate.Event):
+        """Where payouts go. A sole trader's account is personal data: `owner` then names
+        the shop, and the account fields are sealed with its key (services/privacy)."""
+
+        iban: str
+        bic: str
+        account_holder: str
+        owner: UUID | None
+        changed_by: str
+
+        def apply(self, aggregate: Merchant) -> None:
+            aggregate.iban, aggregate.bic = self.iban, self.bic
+            aggregate.account_holder = self.account_holder
+
+    def set_bank_account(
+        self, iban: str, bic: str, account_holder: str, sole_trader: bool, changed_by: str
+    ) -> None:
+        """`iban` already checked (its checksum) and in its compact form."""
+        if not iban:
+            raise InvalidInput("iban", "an account needs an IBAN")
+        if not account_holder.strip():
+            raise InvalidInput("account_holder", "an account needs the name of its holder")
+        owner = self.id if sole_trader else None
+        self.trigger_event(
+            self.BankAccountSet,
+            iban=iban,
+            bic=bic,
+            account_holder=account_holder.strip(),
+            owner=owner,
+            changed_by=changed_by,
+        )
+
+    def paid_out(self, run_id: UUID, period: str, amount: int, euro_cents: int, carry: str) -> None:
+        if amount <= 0 or amount > self.to_pay_out:
+            raise InvalidInput("amount", f"{self.name} has {self.to_pay_out} to pay out, not {amount}")
+        self.trigger_event(
+            self.PaidOut, run_id=run_id, period=period, amount=amount, euro_cents=euro_cents, carry=carry
+        )
 
     def paid(self, amount: int, kind: str, reference: str = "") -> None:
         self.trigger_event(self.Paid, amount=amount, kind=kind, reference=reference)

@@ -18,7 +18,7 @@ from aggregates.receipt import SubjectClaim
 from aggregates.rulebook import Rulebook
 from aggregates.voucher import Voucher
 from aggregates.wallet import Wallet
-from services import access_log, erasure, prizes
+from services import access_log, erasure, payouts, prizes
 from services import commands as c
 from services.appeals import AppealCommands
 from services.balances import BalanceView, balance_view
@@ -85,6 +85,7 @@ class CityApplication(
             # A rejected log is appealed like an award; upheld, it mints through the same rule.
             self.appeal_remedies["work_log"] = self.workflow.remedy
         self.handlers = self._command_handlers()
+        self.payouts = payouts.Payouts(self, self)
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         """After a save has committed: only stored events reach the listeners."""
@@ -170,6 +171,7 @@ class CityApplication(
         handlers.update(access_log.handlers(self))
         handlers.update(erasure.handlers(self))
         handlers.update(prizes.handlers(self))
+        handlers.update(payouts.handlers(self, self))
         return handlers
 
     def add_handlers(

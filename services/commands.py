@@ -702,3 +702,35 @@ class ReportPurchase(Command):
     wallet_id: Annotated[UUID, As("wallet")]
     amount_cents: int
     date: str
+
+
+# -- shop payouts (services/payouts.py) --------------------------------------------
+@dataclass(frozen=True)
+class SetBankAccount(Command):
+    """Where a shop's payouts go, set by a merchant administrator (at registration or later)."""
+
+    name = "set_bank_account"
+    merchant_id: UUID
+    iban: str
+    bic: str
+    account_holder: str
+    sole_trader: bool
+    changed_by: str
+
+
+@dataclass(frozen=True)
+class ProposePayoutRun(Command):
+    """A city's payout run for one period, proposed by a finance officer."""
+
+    name = "propose_payout_run"
+    period: str
+    proposed_by: str
+
+
+@dataclass(frozen=True)
+class RunPayouts(Command):
+    """A proposed payout run, approved and paid by another finance officer."""
+
+    name = "run_payouts"
+    period: str
+    run_by: str

@@ -29,6 +29,7 @@ from services.cli.failures import (
 from services.cli.keys import register as register_keys_commands
 from services.cli.lang import explicit_language, set_language
 from services.cli.lang import tr as _
+from services.cli.payouts import register as register_payout_commands
 from services.cli.rights import register as register_rights_commands
 from services.cli.simulate import register as register_simulate_command
 from services.cli.staff import register as register_staff_commands
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_keys_commands(sub)
     register_desk_commands(sub)
     register_simulate_command(sub)
+    register_payout_commands(sub)
     _finish(parser)
     return parser
 

@@ -9,10 +9,12 @@ import grpc
 
 from aggregates.errors import InvalidInput
 from civfed.v1 import common_pb2, merchant_pb2, merchant_pb2_grpc
+from services import commands as cmds
 from services.grpc import requests as rq
 from services.grpc.access import caller
 from services.grpc.calls import Calls, as_staff, as_till
 from services.grpc.node import CityNode
+from services.payout_files import check_bic, check_iban
 
 
 class MerchantService(merchant_pb2_grpc.MerchantServiceServicer):
@@ -24,8 +26,21 @@ class MerchantService(merchant_pb2_grpc.MerchantServiceServicer):
     def RegisterMerchant(self, request: Any, context: grpc.ServicerContext) -> Any:
         c = self.call(context, request, rq.RegisterMerchant)
         r = c.request
+        if r.iban:
+            # Checked before the shop is registered, so a wrong account registers nothing.
+            check_iban(r.iban)
+            if r.bic:
+                check_bic(r.bic)
+            if not r.account_holder.strip():
+                raise InvalidInput("account_holder", "an account needs the name of its holder")
         job = self.app.register_merchant(c.key, r.name, r.category, r.local, r.basic_economy)
         out = self.node.execute(job)
+        if r.iban:
+            shop, by = UUID(out["merchant_id"]), as_staff(c.who).ref
+            account = cmds.SetBankAccount(
+                f"{c.key}:bank-account", shop, r.iban, r.bic, r.account_holder, r.sole_trader, by
+            )
+            self.node.execute(self.app.job(account))
         # The first till's credential, shown once; a retry finds it issued and shows none.
         token = self.node.first_credential("till", UUID(out["merchant_id"]), as_staff(c.who).ref)
         return merchant_pb2.RegisterMerchantResponse(merchant_id=out["merchant_id"], merchant_token=token)
@@ -48,8 +63,12 @@ class MerchantService(merchant_pb2_grpc.MerchantServiceServicer):
         )
 
     def GetStatement(self, request: Any, context: grpc.ServicerContext) -> Any:
-        # What the calling shop was paid, from its own stream.
-        lines = self.app.statement(as_till(caller()).merchant_id)
+        # What the calling shop was paid, and paid out, from its own stream.
+        shop = as_till(caller()).merchant_id
+        lines = self.app.statement(shop)
+        payouts = self.app.payouts.of_shop(shop)
+        received = sum(line.amount for line in lines)
+        paid_out = sum(p.tokens for p in payouts)
         return merchant_pb2.GetStatementResponse(
             lines=[
                 merchant_pb2.StatementLine(
@@ -60,5 +79,17 @@ class MerchantService(merchant_pb2_grpc.MerchantServiceServicer):
                 )
                 for line in lines
             ],
-            total=self.node.amount(sum(line.amount for line in lines)),
+            total=self.node.amount(received),
+            payouts=[
+                merchant_pb2.PayoutLine(
+                    run_id=p.run_id,
+                    period=p.period,
+                    tokens=self.node.amount(p.tokens),
+                    euro_cents=p.euro_cents,
+                    timestamp=p.at.isoformat(),
+                )
+                for p in payouts
+            ],
+            paid_out=self.node.amount(paid_out),
+            to_pay_out=self.node.amount(received - paid_out),
         )

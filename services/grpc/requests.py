@@ -101,6 +101,11 @@ class RegisterMerchant(_Request):
     category: Annotated[str, Field(min_length=1, max_length=64)]
     local: bool = False
     basic_economy: bool = False
+    # Where payouts go (optional here); checked by the payout commands.
+    iban: Annotated[str, Field(max_length=42)] = ""
+    bic: Annotated[str, Field(max_length=11)] = ""
+    account_holder: Annotated[str, Field(max_length=70)] = ""
+    sole_trader: bool = False
 
 
 class AcceptVoucher(_Request):
@@ -370,3 +375,25 @@ class ClaimRef(_Request):
 
 class CancelClaim(ClaimRef):
     reason: Text = ""
+
+
+# -- shop payouts -----------------------------------------------------------------
+class ProposePayoutRun(_Request):
+    idempotency_key: Key
+    period: Annotated[str, Field(min_length=1, max_length=10)]
+    city: Annotated[str, Field(max_length=40)] = ""
+
+
+class RunPayouts(_Request):
+    idempotency_key: Key
+    period: Annotated[str, Field(min_length=1, max_length=10)]
+    city: Annotated[str, Field(max_length=40)] = ""
+
+
+class SetBankAccount(_Request):
+    idempotency_key: Key
+    merchant_id: UUID
+    iban: Annotated[str, Field(min_length=1, max_length=42)]
+    bic: Annotated[str, Field(max_length=11)] = ""
+    account_holder: Annotated[str, Field(min_length=1, max_length=70)]
+    sole_trader: bool = False

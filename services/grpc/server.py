@@ -32,6 +32,8 @@ from civfed.v1 import (
     federation_pb2_grpc,
     merchant_pb2,
     merchant_pb2_grpc,
+    payouts_pb2,
+    payouts_pb2_grpc,
     prizes_pb2,
     prizes_pb2_grpc,
     rights_pb2,
@@ -56,6 +58,7 @@ from services.grpc.federation_service import FederationService
 from services.grpc.merchant_service import MerchantService
 from services.grpc.metrics import MetricsInterceptor
 from services.grpc.node import CityNode
+from services.grpc.payout_service import PayoutService
 from services.grpc.prize_service import PrizeService
 from services.grpc.rights_service import RightsService
 from services.grpc.rulebook_service import RulebookService
@@ -85,6 +88,7 @@ SERVICES = [
     claims_pb2.DESCRIPTOR.services_by_name["ClaimService"].full_name,
     workflow_pb2.DESCRIPTOR.services_by_name["WorkflowService"].full_name,
     prizes_pb2.DESCRIPTOR.services_by_name["PrizeService"].full_name,
+    payouts_pb2.DESCRIPTOR.services_by_name["PayoutService"].full_name,
 ]
 
 
@@ -204,6 +208,7 @@ class RunningNode:
         claims_pb2_grpc.add_ClaimServiceServicer_to_server(ClaimService(node), self.server)
         workflow_pb2_grpc.add_WorkflowServiceServicer_to_server(WorkflowService(node), self.server)
         prizes_pb2_grpc.add_PrizeServiceServicer_to_server(PrizeService(node), self.server)
+        payouts_pb2_grpc.add_PayoutServiceServicer_to_server(PayoutService(node), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

@@ -50,6 +50,7 @@ CB = "/civfed.v1.CashbackService/"
 SRC, CLM = "/civfed.v1.SourceService/", "/civfed.v1.ClaimService/"
 WF = "/civfed.v1.WorkflowService/"
 P = "/civfed.v1.PrizeService/"
+PO = "/civfed.v1.PayoutService/"
 
 POLICY: Mapping[str, Allowed] = {
     # Wallets. Staff reads of a person's data are allowed to the roles that need them and
@@ -143,6 +144,13 @@ POLICY: Mapping[str, Allowed] = {
     P + "CancelClaim": allow("till"),
     P + "ListMyPrizeClaims": allow("holder"),
     P + "ListPartnerClaims": allow("till"),
+    # Shop payouts, four eyes by subject: one finance officer proposes a period's run, another
+    # runs it (the run checks the subjects differ); auditors list the runs too. A shop's bank
+    # account is set by a merchant administrator, as at registration.
+    PO + "ProposePayoutRun": allow("finance_officer"),
+    PO + "RunPayouts": allow("finance_officer"),
+    PO + "ListPayoutRuns": allow("finance_officer", "auditor"),
+    PO + "SetBankAccount": allow("merchant_admin"),
     # Probes and tooling.
     "/grpc.health.v1.Health/Check": allow("anyone"),
     "/grpc.health.v1.Health/Watch": allow("anyone"),

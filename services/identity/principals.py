@@ -17,6 +17,8 @@ ROLES = (
     "erasure_officer",
     "merchant_admin",
     "auditor",
+    # Runs a city's shop payouts (euro transfers) and reads the runs.
+    "finance_officer",
 )
 
 

@@ -64,6 +64,9 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     # A wallet's state keeps what it earned per activity date, and the refused activities'
     # ids and reasons: sealed as the events they come from are.
     "Wallet.Snapshot": ("state.earned", "state.refused"),
+    # A sole trader's bank account (the event names the shop as `owner`); a company's
+    # account names no owner and is not personal data, so it stays readable.
+    "Merchant.BankAccountSet": ("iban", "bic", "account_holder"),
 }
 # Event type -> its fields that are both public (projections/integration.py) and personal:
 # none so far, so publishing an event never needs its sealed fields opened.

@@ -277,6 +277,48 @@ class Vocabulary(_Strict):
     events: dict[KindCode, Purpose] = {}
 
 
+# -- shop payouts (aggregates/payout.py) ------------------------------------------
+class PayoutTerms(_Strict):
+    """The euro value of the city's token and the city's own account its payouts are made
+    from; or, with `none`, why the city makes no payouts (its tokens have no euro value)."""
+
+    none: str | None = Field(default=None, min_length=1, max_length=300)
+    # Euro cents per smallest unit of the currency, exact: "1/2" or "3".
+    euro_cents_per_token_unit: str | None = None
+    period: Literal["weekly", "monthly"] = "weekly"
+    debtor_name: str | None = Field(default=None, min_length=1, max_length=70)
+    debtor_iban: str | None = None
+    debtor_bic: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> PayoutTerms:
+        from schwifty import BIC, IBAN
+        from schwifty.exceptions import SchwiftyException
+
+        from aggregates.errors import InvalidInput
+        from aggregates.payout import parse_rate
+
+        if self.none is not None:
+            if self.euro_cents_per_token_unit or self.debtor_iban:
+                raise ValueError("a city with no payouts (none = ...) publishes no rate and no account")
+            return self
+        if not (self.euro_cents_per_token_unit and self.debtor_name and self.debtor_iban):
+            raise ValueError(
+                "give euro_cents_per_token_unit, debtor_name and debtor_iban, or none = the reason"
+            )
+        try:
+            parse_rate(self.euro_cents_per_token_unit)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
+        try:
+            IBAN(self.debtor_iban)
+            if self.debtor_bic:
+                BIC(self.debtor_bic)
+        except (SchwiftyException, ValueError):
+            raise ValueError("debtor_iban or debtor_bic: not a valid IBAN or BIC") from None
+        return self
+
+
 class CityConfig(_Strict):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{1,30}$")
     # The English name; `local_name` is the one shown in the city's own language.
@@ -317,6 +359,8 @@ class CityConfig(_Strict):
     vocabulary: Vocabulary = Vocabulary()
     claims: ClaimTerms = ClaimTerms()
     disclosure: DisclosureTerms = DisclosureTerms()
+    # Shop payouts: the token's euro value and the city's account, or none.
+    payouts: PayoutTerms | None = None
 
 
 class RuleSpec(_Strict):

@@ -9,7 +9,9 @@ Read from each city's own events as they are recorded (only the new ones each st
 - no voucher paid twice: one credit per saga, one committed saga per voucher across all
   cities, one burn per home redemption, one redemption per local voucher;
 - no shop credited without a matching burn or a reversal: a committed saga's redemption
-  was burned at its home, a reversed one never is.
+  was burned at its home, a reversed one never is;
+- shops' money: tokens received − paid out (payout runs) = what the shops still have to be
+  paid out, each read from its own aggregate.
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ class Books:
     new_commits: list[tuple[str, UUID, int]] = field(default_factory=list)
     new_reversals: list[tuple[str, UUID]] = field(default_factory=list)
     new_burns: list[UUID] = field(default_factory=list)
+    # Shop payouts: received net of reversals, paid out, and each shop's balance as last read.
+    shop_received: int = 0
+    shop_paid_out: int = 0
+    shops: dict[UUID, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.totals = CityTotals(self.city)
@@ -75,6 +81,8 @@ class Books:
             self.apply(kind, e)
             if kind == "Wallet.Opened":
                 self.wallets[e.originator_id] = (0, 0)
+            elif kind == "Merchant.Registered":
+                self.shops[e.originator_id] = 0
             touched.add(e.originator_id)
         # Each wallet as its aggregate now stands, read again whenever an event of its own
         # was recorded (after a restart too: the stored events are all there is).
@@ -87,6 +95,13 @@ class Books:
                 self.holds += wallet.held - before[1]
                 if wallet.available < 0:
                     self.fail(f"wallet {w} has {wallet.available} available")
+        for m in touched & self.shops.keys():
+            self.shops[m] = app.repository.get(m).to_pay_out
+        if self.shop_received - self.shop_paid_out != sum(self.shops.values()):
+            self.fail(
+                f"shops received {self.shop_received}, were paid out {self.shop_paid_out}; "
+                f"their balances are {sum(self.shops.values())}"
+            )
         balances, held = self.balances, self.holds
         if self.totals.outstanding != balances or self.totals.held != held:
             self.fail(
@@ -103,12 +118,16 @@ class Books:
         self.totals.apply(kind, e)
         sid = e.originator_id
         if kind == "Merchant.Paid":
+            self.shop_received += e.amount
             if e.kind in LOCAL_KINDS:
                 self.local_paid += e.amount
             else:
                 self.redemption_credit += e.amount
         elif kind == "Merchant.PaymentReversed":
+            self.shop_received -= e.amount
             self.redemption_credit -= e.amount
+        elif kind == "Merchant.PaidOut":
+            self.shop_paid_out += e.amount
         elif kind == "Voucher.Redeemed":
             if sid in self.redeemed_vouchers:
                 self.fail(f"local voucher {sid} redeemed twice")

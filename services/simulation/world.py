@@ -29,6 +29,7 @@ from uuid import UUID
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from aggregates.errors import DomainError
+from services import commands as cmds
 from services.city import CityApplication
 from services.federation.acceptor import Acceptor
 from services.federation.home import HomeRedemptions
@@ -49,6 +50,9 @@ ACCEPTS = {"vienna": ["rome"], "rome": ["vienna"], "sint_niklaas": ["vienna", "r
 CITIES = list(ACCEPTS)
 RESIDENTS = 6
 SHOPS = 2
+# Shop payouts: the shops' account, and the first week paid out.
+PAYEE = "BE71096123456769"
+PAYOUT_WEEKS = dt.date(2029, 1, 1)
 
 
 class SimClock:
@@ -173,6 +177,7 @@ class Simulation:
         self.done_sales: list[Sale] = []
         self.local_vouchers: list[tuple[str, UUID]] = []
         self.sales = 0
+        self.payout_runs = 0
         self._populate()
 
     # -- plumbing ---------------------------------------------------------------
@@ -207,6 +212,10 @@ class Simulation:
         n = len(self.shops[city])
         shop = app.execute(app.register_merchant(f"sim:s{n}", f"Shop {n}", "food", True))
         self.shops[city].append(UUID(shop["merchant_id"]))
+        if app.city.config.payouts is not None and app.city.config.payouts.none is None:
+            # A company account, so its payouts go into the file.
+            shop_id = UUID(shop["merchant_id"])
+            app.execute(cmds.SetBankAccount(f"sim:s{n}:bank", shop_id, PAYEE, "", "Shop", False, "sim"))
 
     def _shop(self, city: str) -> tuple[int, UUID]:
         n = len(self.shops[city]) - SHOPS + self.rng.randrange(SHOPS)
@@ -246,6 +255,7 @@ class Simulation:
         ("save_queued", 6),
         ("tick", 10),
         ("lapse", 2),
+        ("payout", 2),
     )
 
     def step(self) -> None:
@@ -418,6 +428,18 @@ class Simulation:
         seconds = self.rng.randint(1, 240)
         self.clock.move(dt.timedelta(seconds=seconds))
         return f"+{seconds}s"
+
+    def do_payout(self) -> str:
+        """A payout run in Sint-Niklaas, four eyes: proposed, then run by someone else. A run
+        a crash cut short is tried again for the same period, and pays nobody twice."""
+        app = self.nodes["sint_niklaas"].app
+        # Weeks long past: a run pays what shops collected up to it, whatever its period.
+        week = (PAYOUT_WEEKS + dt.timedelta(weeks=self.payout_runs)).isocalendar()
+        period = f"{week.year}-W{week.week:02d}"
+        app.execute(cmds.ProposePayoutRun(f"sim:propose:{period}", period, "staff:sim-a"))
+        out = app.execute(cmds.RunPayouts(f"sim:run:{period}:{self.step_no}", period, "staff:sim-b"))
+        self.payout_runs += 1
+        return f"{period} {out['tokens']} tokens {out['cents']} cents"
 
     def do_lapse(self) -> str:
         """Past every hold's expiry: a commit from now on finds its hold lapsed."""

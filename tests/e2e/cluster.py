@@ -18,6 +18,7 @@ from services.city import CityApplication
 from services.city_totals import city_totals
 from services.demo.local_federation import CityStubs, LocalFederation
 from services.event_log import event_type, read_events
+from services.payouts import shop_totals
 from services.settings.cities import load_city, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,4 +115,7 @@ def conservation(app: CityApplication, city: str) -> dict[str, Any]:
     assert totals.outstanding == balances, (city, totals.summary(), balances)
     assert totals.held == holds, (city, totals.summary(), holds)
     assert all(app.wallet(w).available >= 0 for w in wallets)
+    # Shops: tokens received - paid out = what each still has to be paid out.
+    shops = shop_totals(app)
+    assert shops.conserved, (city, shops)
     return {"burned": totals.burned, "held": totals.held, "balances": balances}

@@ -32,6 +32,7 @@ from civfed.v1 import (
     credentials_pb2,
     federation_pb2,
     merchant_pb2,
+    payouts_pb2,
     prizes_pb2,
     rights_pb2,
     rights_pb2_grpc,
@@ -463,6 +464,19 @@ EXAMPLES: dict[str, Example] = {
     ),
     "PrizeService/ListMyPrizeClaims": lambda w, n: prizes_pb2.ListMyPrizeClaimsRequest(wallet_id=w.wallet_id),
     "PrizeService/ListPartnerClaims": lambda w, n: prizes_pb2.ListPartnerClaimsRequest(),
+    "PayoutService/ProposePayoutRun": lambda w, n: payouts_pb2.ProposePayoutRunRequest(
+        idempotency_key=f"propose{n}", period="2026-W22"
+    ),
+    "PayoutService/RunPayouts": lambda w, n: payouts_pb2.RunPayoutsRequest(
+        idempotency_key=f"payout{n}", period="2026-W22"
+    ),
+    "PayoutService/ListPayoutRuns": lambda w, n: payouts_pb2.ListPayoutRunsRequest(),
+    "PayoutService/SetBankAccount": lambda w, n: payouts_pb2.SetBankAccountRequest(
+        idempotency_key=f"bank{n}",
+        merchant_id=w.merchant_id,
+        iban="BE71 0961 2345 6769",
+        account_holder="Corner shop BV",
+    ),
 }
 # Calls whose success needs more than a caller (a partner's saga, or the end of the wallet):
 # for them, an admitted caller must simply not be refused as a caller.
@@ -474,6 +488,9 @@ NOT_REFUSED_ONLY |= {"WalletService/RecordActivity"}
 # Vienna has no cashback rule: its till is admitted as a caller, and the purchase is then
 # refused for that (tests/grpc/test_cashback.py credits one in Sint-Niklaas).
 NOT_REFUSED_ONLY |= {"CashbackService/ReportPurchase"}
+# Vienna publishes no euro value for its token: a finance officer is admitted as a caller, and
+# the run is then refused for that (tests/grpc/test_payouts.py runs Sint-Niklaas's payouts).
+NOT_REFUSED_ONLY |= {"PayoutService/ProposePayoutRun", "PayoutService/RunPayouts"}
 
 
 def callers(world: World, city: str = "vienna") -> dict[str, tuple[Principal, Any, str]]:

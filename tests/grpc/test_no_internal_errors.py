@@ -17,6 +17,7 @@ from civfed.v1 import (
     credentials_pb2,
     federation_pb2,
     merchant_pb2,
+    payouts_pb2,
     prizes_pb2,
     rights_pb2,
     rulebook_pb2,
@@ -38,6 +39,7 @@ FILES = {
     "civfed.v1.SourceService": sources_pb2,
     "civfed.v1.ClaimService": claims_pb2,
     "civfed.v1.PrizeService": prizes_pb2,
+    "civfed.v1.PayoutService": payouts_pb2,
     "civfed.v1.CashbackService": cashback_pb2,
 }
 ODD_STRINGS = ["", " ", "not-a-uuid", "x" * 5000, "\u0000\u202e", "eyJ2IjoxfQ.AAAA", "-1", "1e309"]

@@ -194,6 +194,24 @@ def _record_activity(cities: Cities) -> Example:
     return app, c.RecordActivity("k", w, "trip", {**TRIP, "distance_m": 40_000})
 
 
+def _set_bank_account(cities: Cities) -> Example:
+    app = cities.open("sint_niklaas")
+    shop = merchant(app, "shop")
+    return app, c.SetBankAccount("k", shop, "BE71096123456769", "", "Bakkerij Jan", True, "staff:mia")
+
+
+def _propose_payout_run(cities: Cities) -> Example:
+    """A week over before the clock's day (T0 is in ISO week 19)."""
+    return cities.open("sint_niklaas"), c.ProposePayoutRun("k", "2026-W17", "staff:ann")
+
+
+def _run_payouts(cities: Cities) -> Example:
+    """The week's run another finance officer proposed."""
+    app = cities.open("sint_niklaas")
+    app.execute(c.ProposePayoutRun("proposed", "2026-W17", "staff:ann"))
+    return app, c.RunPayouts("k", "2026-W17", "staff:fin")
+
+
 def _register_merchant(cities: Cities) -> Example:
     return cities.open("vienna"), c.RegisterMerchant("k", "Bar Rosa", "cafe", True)
 
@@ -616,6 +634,9 @@ EXAMPLES: dict[type[c.Command], Callable[[Cities], Example]] = {
     c.CancelRedemption: _cancel_redemption,
     c.ExpireRedemption: _expire_redemption,
     c.AcceptForeignVoucher: _accept_foreign_voucher,
+    c.SetBankAccount: _set_bank_account,
+    c.ProposePayoutRun: _propose_payout_run,
+    c.RunPayouts: _run_payouts,
 }
 
 

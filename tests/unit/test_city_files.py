@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,27 @@ def test_claim_terms_and_desk_activities(tmp_path: Path) -> None:
     write(tmp_path, city=CITY + "\n[claims]\nmax_age_days = -1\n")
     with pytest.raises(ConfigError, match="max_age_days"):
         load_city("linz", tmp_path)
+
+
+def test_payouts_publish_an_exact_euro_value_and_a_valid_account_or_say_there_are_none(
+    tmp_path: Path,
+) -> None:
+    terms = load_city("sint_niklaas").config.payouts
+    assert terms is not None and Fraction(terms.euro_cents_per_token_unit or "") == Fraction(1, 2)
+    zwolle = load_city("zwolle").config.payouts
+    assert zwolle is not None and zwolle.none and not zwolle.euro_cents_per_token_unit
+    good = (
+        '\n[payouts]\neuro_cents_per_token_unit = "1/3"\n'
+        'debtor_name = "Linz"\ndebtor_iban = "BE68539007547034"\n'
+    )
+    write(tmp_path, CITY + good)
+    assert load_city("linz", tmp_path).config.payouts is not None
+    for broken in (
+        good.replace("BE68539007547034", "BE68539007547035"),  # check digits
+        good.replace('"1/3"', '"-1/3"'),
+        '\n[payouts]\neuro_cents_per_token_unit = "1"\n',  # no account
+        '\n[payouts]\nnone = "no euro value"\neuro_cents_per_token_unit = "1"\n',
+    ):
+        write(tmp_path, CITY + broken)
+        with pytest.raises(ConfigError, match="payouts"):
+            load_city("linz", tmp_path)

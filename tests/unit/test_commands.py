@@ -264,6 +264,22 @@ BEFORE: list[tuple[c.Command, dict[str, Any]]] = [
             "date": "2026-05-04",
         },
     ),
+    (
+        c.SetBankAccount("k", SHOP, "BE71096123456769", "", "Bakkerij Jan", True, "staff:mia"),
+        {
+            "merchant_id": SHOP,
+            "iban": "BE71096123456769",
+            "bic": "",
+            "account_holder": "Bakkerij Jan",
+            "sole_trader": True,
+            "changed_by": "staff:mia",
+        },
+    ),
+    (
+        c.ProposePayoutRun("k", "2026-W22", "staff:ann"),
+        {"period": "2026-W22", "proposed_by": "staff:ann"},
+    ),
+    (c.RunPayouts("k", "2026-W22", "staff:fin"), {"period": "2026-W22", "run_by": "staff:fin"}),
 ]
 
 
