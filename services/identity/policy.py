@@ -50,6 +50,7 @@ CB = "/civfed.v1.CashbackService/"
 SRC, CLM = "/civfed.v1.SourceService/", "/civfed.v1.ClaimService/"
 WF = "/civfed.v1.WorkflowService/"
 P = "/civfed.v1.PrizeService/"
+CL, CLA = "/civfed.v1.ClearingService/", "/civfed.v1.ClearingAdminService/"
 
 POLICY: Mapping[str, Allowed] = {
     # Wallets. Staff reads of a person's data are allowed to the roles that need them and
@@ -143,6 +144,11 @@ POLICY: Mapping[str, Allowed] = {
     P + "CancelClaim": allow("till"),
     P + "ListMyPrizeClaims": allow("holder"),
     P + "ListPartnerClaims": allow("till"),
+    # Clearing between cities: a partner node proposes its signed figures; the city's
+    # council approver runs the clearing (it signs for the city), auditors read statements.
+    CL + "ProposeClearing": allow("partner"),
+    CLA + "RunClearing": allow("council_approver"),
+    CLA + "ListClearings": allow("council_approver", "auditor"),
     # Probes and tooling.
     "/grpc.health.v1.Health/Check": allow("anyone"),
     "/grpc.health.v1.Health/Watch": allow("anyone"),
