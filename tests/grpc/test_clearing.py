@@ -6,6 +6,7 @@ and Sint-Niklaas's exposure limit for Vienna's tokens is enforced before the res
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aggregates.clearing import Figures, Line
 from civfed.v1 import clearing_pb2, clearing_pb2_grpc, federation_pb2, federation_pb2_grpc, merchant_pb2
+from services.cli.main import main
 from services.clock import utcnow
 from services.demo.local_federation import LocalFederation
 from services.federation.vouchers import load_private_key, load_public_key
@@ -232,3 +234,40 @@ def test_tampered_or_disagreeing_statements_are_refused(world: tuple[LocalFedera
         assert (cleared, open_) == (31, 0)
         assert statements[-1] == statement
     check_conservation(fed)
+
+
+def clearing_cli(
+    fed: LocalFederation, monkeypatch: pytest.MonkeyPatch, capsys: Any, token: str, *argv: str
+) -> tuple[int, Any]:
+    monkeypatch.setenv("CIVFED_STAFF_ACCESS_TOKEN", token)
+    city = argv[argv.index("--city") + 1]
+    port = fed.running[city].public_port
+    where = ["--address", f"127.0.0.1:{port}", "--ca", str(fed.ca.ca_file)]
+    code = main(["clearing", *argv, *where])
+    out = capsys.readouterr()
+    return code, (json.loads(out.out) if code == 0 else out.err)
+
+
+def test_staff_clear_and_list_from_the_command_line(
+    world: tuple[LocalFederation, MovableClock], monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    fed, _ = world
+    approver = fed.idp.token("cora", ["council_approver"])
+    auditor = fed.idp.token("aldo", ["auditor"])
+    code, listed = clearing_cli(fed, monkeypatch, capsys, auditor, "list", "--city", "sint_niklaas")
+    assert code == 0 and listed["city"] == "sint_niklaas"
+    assert [s["period"] for s in listed["statements"]] == [month(utcnow()), next_month(month(utcnow()))]
+    assert listed["open"] == [
+        {"partner_city": "vienna", "owed_by_us": 0, "owed_by_partner": 0, "redemptions": 0}
+    ]
+    # Running a cleared month again gives the statement both cities signed.
+    argv = ("run", "--city", "vienna", "--partner", "sint_niklaas", "--period", month(utcnow()))
+    code, statement = clearing_cli(fed, monkeypatch, capsys, approver, *argv)
+    assert code == 0 and statement == listed["statements"][0]
+    # An auditor reads but does not sign for the city.
+    code, err = clearing_cli(fed, monkeypatch, capsys, auditor, *argv)
+    assert code == 1 and "PERMISSION_DENIED" in err
+    # A month not over yet.
+    late = ("run", "--city", "vienna", "--partner", "sint_niklaas", "--period", "2099-01")
+    code, err = clearing_cli(fed, monkeypatch, capsys, approver, *late)
+    assert code == 1 and "FAILED_PRECONDITION" in err and "not over" in err
