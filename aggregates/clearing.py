@@ -140,6 +140,22 @@ def first_difference(ours: Sequence[Line], theirs: Sequence[Line]) -> Difference
     return None
 
 
+def reconcile(proposed: Sequence[Line], ours: Sequence[Line], end: dt.datetime) -> Difference | None:
+    """Whether a partner's proposed lines are a statement this city can sign: every line one
+    this city recorded too (at any time: a redemption committed at the period's end may be
+    recorded by one city just before it and by the other just after), and every line this
+    city recorded before the end among them. `ours`: this city's uncleared lines. The first
+    difference in id order, as (id, the proposer's amount or None, ours or None), or None."""
+    theirs = {line.redemption_id: line for line in proposed}
+    mine = {line.redemption_id: line for line in ours}
+    due = {rid for rid, line in mine.items() if line.at is None or line.at < end}
+    for rid in sorted({*theirs, *due}):
+        a, b = theirs.get(rid), mine.get(rid)
+        if a is None or b is None or a.key != b.key:
+            return rid, a.amount if a else None, b.amount if b else None
+    return None
+
+
 def describe_difference(period: str, us: str, them: str, diff: Difference) -> str:
     rid, ours, theirs = diff
 

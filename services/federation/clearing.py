@@ -28,8 +28,9 @@ from aggregates.clearing import (
     PartnerExposure,
     check_clearable,
     describe_difference,
-    first_difference,
     pair_of,
+    period_end,
+    reconcile,
 )
 from aggregates.errors import InvalidInput, NoAgreement, PreconditionFailed
 from aggregates.redemption import ForeignRedemption, Redemption
@@ -169,18 +170,29 @@ class Clearing:
         done = self.recorded(partner, period)
         if done is not None:
             return done
-        figures, lines, _ = self.draft(partner, period)
+        figures, lines, found = self.draft(partner, period)
         signature = sign(figures, self.signing_key)
         answer = port.propose(figures, signature, [])
-        if not answer.agreed:
+        # Lines recorded here after the period's end that the partner recorded before it: the
+        # partner names them one at a time, and they belong to this period for both.
+        late = {line.redemption_id: line for line in found.open if line not in lines}
+        with_lines = False
+        while not answer.agreed:
+            diff = answer.difference
+            if diff is None:
+                if with_lines:
+                    raise ClearingDisagreement(
+                        f"{partner} disagrees with the clearing statement for {period} "
+                        f"({', '.join(answer.differing_figures) or 'figures differ'})"
+                    )
+                with_lines = True  # the digests differ: now the list
+            elif diff[1] is None and diff[0] in late and late[diff[0]].amount == diff[2]:
+                lines = sorted([*lines, late.pop(diff[0])])
+                figures = Figures.of(figures.city_a, figures.city_b, period, lines)
+                signature = sign(figures, self.signing_key)
+            else:
+                raise ClearingDisagreement(describe_difference(period, self.key, partner, diff))
             answer = port.propose(figures, signature, lines)
-        if not answer.agreed:
-            if answer.difference is not None:
-                raise ClearingDisagreement(describe_difference(period, self.key, partner, answer.difference))
-            raise ClearingDisagreement(
-                f"{partner} disagrees with the clearing statement for {period} "
-                f"({', '.join(answer.differing_figures) or 'figures differ'})"
-            )
         check_signature(figures, answer.countersignature, partner_key, partner)
         return self._record(partner, figures, {self.key: signature, partner: answer.countersignature}, lines)
 
@@ -201,12 +213,15 @@ class Clearing:
                     f"the period {figures.period} was already cleared with {partner} with other figures"
                 )
             return Answer(True, signature_bytes(done.signature_of(self.key)))
-        ours, lines, _ = self.draft(partner, figures.period)
-        differing = tuple(ours.differences(figures))
-        if differing:
-            # The proposer's amount first: its view is the one the answer is about.
-            diff = first_difference(theirs, lines) if theirs else None
-            return Answer(False, differing_figures=differing, difference=diff)
+        ours, lines, found = self.draft(partner, figures.period)
+        # Lines sent (an empty list is sent as a statement of no redemptions): compared one by one.
+        if theirs or figures.redemptions == 0:
+            diff = reconcile(theirs, found.open, period_end(figures.period))
+            if diff is not None:
+                return Answer(False, differing_figures=tuple(ours.differences(figures)), difference=diff)
+            lines = list(theirs)
+        elif ours != figures:
+            return Answer(False, differing_figures=tuple(ours.differences(figures)))
         countersignature = sign(figures, self.signing_key)
         self._record(partner, figures, {self.key: countersignature, partner: signature}, lines)
         return Answer(True, countersignature)

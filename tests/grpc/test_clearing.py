@@ -219,6 +219,8 @@ def test_tampered_or_disagreeing_statements_are_refused(world: tuple[LocalFedera
     stub, request = propose(fed, missing, vienna_key.sign(missing.payload()), [])
     answer = stub.ProposeClearing(request, timeout=30)
     assert not answer.agreed and set(answer.differing_figures) == {"owed_by_b", "redemptions", "digest"}
+    assert answer.first_differing_redemption == line.redemption_id
+    assert not answer.proposer_counts and (answer.receiver_counts, answer.receiver_amount) == (True, 15)
     # Nothing of it was recorded: the month is still open on both sides.
     for city in ("vienna", "sint_niklaas"):
         assert cleared_and_open(fed, city)[1] == 15
