@@ -273,3 +273,29 @@ def test_staff_clear_and_list_from_the_command_line(
     late = ("run", "--city", "vienna", "--partner", "sint_niklaas", "--period", "2099-01")
     code, err = clearing_cli(fed, monkeypatch, capsys, approver, *late)
     assert code == 1 and "FAILED_PRECONDITION" in err and "not over" in err
+
+
+def test_clearing_messages_carry_no_wallet_or_shop() -> None:
+    """Everything nodes exchange to clear: figures, signatures, and on disagreement the lines
+    (redemption id, home city, amount, time) and the first difference. Nothing else."""
+    fields = {
+        name: {f.name for f in getattr(clearing_pb2, name).DESCRIPTOR.fields}
+        for name in ("ProposeClearingRequest", "ProposeClearingResponse", "ClearingFigures", "ClearingLine")
+    }
+    assert fields == {
+        "ProposeClearingRequest": {"figures", "signature", "lines"},
+        "ProposeClearingResponse": {
+            "agreed",
+            "countersignature",
+            "differing_figures",
+            "first_differing_redemption",
+            "proposer_amount",
+            "proposer_counts",
+            "receiver_amount",
+            "receiver_counts",
+        },
+        "ClearingFigures": {"city_a", "city_b", "period", "owed_by_a", "owed_by_b", "redemptions", "digest"},
+        "ClearingLine": {"redemption_id", "home_city", "amount", "recorded_at"},
+    }
+    service = clearing_pb2.DESCRIPTOR.services_by_name["ClearingService"]
+    assert {m.name for m in service.methods} == {"ProposeClearing"}
