@@ -22,6 +22,7 @@ from civfed.v1 import clearing_pb2, clearing_pb2_grpc, federation_pb2, federatio
 from services.cli.main import main
 from services.clock import utcnow
 from services.demo.local_federation import LocalFederation
+from services.federation.clearing import records
 from services.federation.vouchers import load_private_key, load_public_key
 from services.grpc.clearing_client import figures_message, line_message
 from services.settings.cities import PACKAGED_CITIES
@@ -225,6 +226,22 @@ def test_tampered_or_disagreeing_statements_are_refused(world: tuple[LocalFedera
     for city in ("vienna", "sint_niklaas"):
         assert cleared_and_open(fed, city)[1] == 15
     check_conservation(fed)
+
+    # A node whose own records count it otherwise: the staff call is refused, naming it.
+    node = fed.running["vienna"].node
+    found = records(node.app, "sint_niklaas")
+    wrong_draft = (disputed, wrong, found)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(node.clearing, "draft", lambda partner, p: wrong_draft)
+        run = clearing_pb2.RunClearingRequest(partner_city="sint_niklaas", period=period)
+        code, details = refused(admin(fed, "vienna").RunClearing, run, metadata=fed.stubs("vienna").staff)
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    assert details == (
+        f"sint_niklaas disagrees with the clearing statement for {period}: first differing redemption "
+        f"{line.redemption_id}: vienna counts 14, sint_niklaas counts 15"
+    )
+    for city in ("vienna", "sint_niklaas"):
+        assert cleared_and_open(fed, city)[1] == 15
 
     # The true figures clear, proposed by the other side this time.
     sn = fed.stubs("sint_niklaas")
