@@ -80,25 +80,35 @@ class Records:
 def records(app: CityApplication, partner: str) -> Records:
     """Every committed redemption between this city and `partner`, read from the event store
     (never from a read model, which may lag), and what the pair's statements cleared."""
-    out = Records()
+    return all_records(app).get(partner) or Records()
+
+
+def all_records(app: CityApplication) -> dict[str, Records]:
+    """`records` for every partner, in one read of the store."""
+    out: dict[str, Records] = {}
     home_ids: dict[UUID, UUID] = {}  # accepting side: saga -> the home's redemption id
     for _, e in read_events(app, topics=REDEMPTIONS):
         kind = event_type(e)
-        if kind == "Redemption.Committed" and e.acceptor == partner:  # type: ignore[attr-defined]
-            out.lines.append(Line(str(e.originator_id), app.key, e.amount, e.timestamp))  # type: ignore[attr-defined]
+        if kind == "Redemption.Committed":
+            partner = e.acceptor  # type: ignore[attr-defined]
+            line = Line(str(e.originator_id), app.key, e.amount, e.timestamp)  # type: ignore[attr-defined]
+            out.setdefault(partner, Records()).lines.append(line)
         elif kind == "ForeignRedemption.Reserved":
             home_ids[e.originator_id] = e.home_redemption_id  # type: ignore[attr-defined]
-        elif kind == "ForeignRedemption.Committed" and e.home_city == partner:  # type: ignore[attr-defined]
+        elif kind == "ForeignRedemption.Committed":
+            partner = e.home_city  # type: ignore[attr-defined]
             rid = str(home_ids[e.originator_id])
-            out.lines.append(Line(rid, partner, e.home_amount, e.timestamp))  # type: ignore[attr-defined]
-    pair = pair_of(app.key, partner)
+            line = Line(rid, partner, e.home_amount, e.timestamp)  # type: ignore[attr-defined]
+            out.setdefault(partner, Records()).lines.append(line)
     for _, e in read_events(app, topics=STATEMENTS):
         statement = app.repository.get(e.originator_id)
         assert isinstance(statement, ClearingStatement)
-        if (statement.city_a, statement.city_b) == pair:
-            out.statements.append(statement)
-            out.cleared.update(statement.redemption_ids)
-    out.lines.sort()
+        partner = statement.city_b if statement.city_a == app.key else statement.city_a
+        found = out.setdefault(partner, Records())
+        found.statements.append(statement)
+        found.cleared.update(statement.redemption_ids)
+    for found in out.values():
+        found.lines.sort()
     return out
 
 
@@ -270,8 +280,9 @@ class Clearing:
     def open_positions(self) -> dict[str, tuple[int, int, int]]:
         """partner -> (owed by this city, owed by the partner, redemptions), uncleared."""
         out: dict[str, tuple[int, int, int]] = {}
+        found = all_records(self.app)
         for partner in sorted(self.keys):
-            lines = records(self.app, partner).open
+            lines = found[partner].open if partner in found else []
             ours = sum(line.amount for line in lines if line.home == self.key)
             out[partner] = (ours, sum(line.amount for line in lines) - ours, len(lines))
         return out
