@@ -187,9 +187,11 @@ class Acceptor:
         allowance_id = DailyAllowance.create_id(self.key, saga.home, saga.day)
         allowance = uow.get(allowance_id, DailyAllowance, "allowance")
         allowance.give_back(saga.home_amount)
-        exposure = uow.find(PartnerExposure.create_id(self.key, saga.home), PartnerExposure)
-        if exposure is not None:
-            exposure.give_back(saga.home_amount)
+        terms = self.app.city.config.federation.accepts.get(saga.home)
+        if terms is not None and terms.exposure_limit is not None:  # counted only under a limit
+            exposure = uow.find(PartnerExposure.create_id(self.key, saga.home), PartnerExposure)
+            if exposure is not None:
+                exposure.give_back(saga.home_amount)
 
     def _expose(self, home: str, amount: int, limit: int | None, uow: UnitOfWork) -> None:
         """With an exposure limit, what `home` would owe this city uncleared, this redemption

@@ -17,8 +17,15 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from aggregates.clearing import Figures, Line
-from civfed.v1 import clearing_pb2, clearing_pb2_grpc, federation_pb2, federation_pb2_grpc, merchant_pb2
+from aggregates.clearing import Figures, Line, PartnerExposure
+from civfed.v1 import (
+    clearing_pb2,
+    clearing_pb2_grpc,
+    federation_pb2,
+    federation_pb2_grpc,
+    merchant_pb2,
+    wallet_pb2,
+)
 from services.cli.main import main
 from services.clock import utcnow
 from services.demo.local_federation import LocalFederation
@@ -166,6 +173,22 @@ def test_two_nodes_clear_a_month_and_record_the_same_signed_statement(
     assert cleared_and_open(fed, "vienna")[1] == 15
     assert cleared_and_open(fed, "sint_niklaas")[1] == 15
     check_conservation(fed)
+
+    # A redemption the home refuses (the tokens were spent meanwhile) gives its room back.
+    exposure = PartnerExposure.create_id("sint_niklaas", "vienna")
+    sn_app = fed.running["sint_niklaas"].node.app
+    before = sn_app.repository.get(exposure)
+    assert before.open == 15
+    token = ida.voucher(10, "spent-meanwhile")
+    kaffeehaus, _ = shop(v, "Kaffeehaus")
+    spend = wallet_pb2.SpendRequest(
+        idempotency_key="spend", wallet_id=ida.wallet_id, merchant_id=kaffeehaus, amount=25, purchase_ref="p1"
+    )
+    v.wallet.Spend(spend, metadata=ida.auth, timeout=5)
+    code, _ = refused(sn.merchant.AcceptVoucher, _accept(token, "spent"), metadata=bakker)
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    after = sn_app.repository.get(exposure)
+    assert (after.open, after.version) == (15, before.version + 2)  # used, then given back
 
 
 def _accept(token: str, key: str) -> Any:
