@@ -32,7 +32,7 @@ from aggregates.clearing import (
     period_end,
     reconcile,
 )
-from aggregates.errors import InvalidInput, NoAgreement, PreconditionFailed
+from aggregates.errors import InvalidInput, NoAgreement
 from aggregates.redemption import ForeignRedemption, Redemption
 from services.city import CityApplication
 from services.event_log import event_type, read_events, topics_of
@@ -54,6 +54,9 @@ class Answer:
     differing_figures: tuple[str, ...] = ()
     # (redemption id, the proposer's amount or None, the receiver's amount or None)
     difference: tuple[str, int | None, int | None] | None = None
+    # The period was recorded already, with other figures than proposed: the statement, the
+    # proposer's own signature on it, and the redemptions it cleared.
+    recorded: tuple[Figures, bytes, tuple[str, ...]] | None = None
 
 
 class ClearingPartner(Protocol):
@@ -183,6 +186,8 @@ class Clearing:
         figures, lines, found = self.draft(partner, period)
         signature = sign(figures, self.signing_key)
         answer = port.propose(figures, signature, [])
+        if answer.recorded is not None:
+            return self._adopt(partner, answer, found)
         # Lines recorded here after the period's end that the partner recorded before it: the
         # partner names them one at a time, and they belong to this period for both.
         late = {line.redemption_id: line for line in found.open if line not in lines}
@@ -206,6 +211,26 @@ class Clearing:
         check_signature(figures, answer.countersignature, partner_key, partner)
         return self._record(partner, figures, {self.key: signature, partner: answer.countersignature}, lines)
 
+    def _adopt(self, partner: str, answer: Answer, found: Records) -> ClearingStatement:
+        """The partner recorded the period with this city before, and this city did not (it
+        stopped between the partner's answer and its own save): record the same statement,
+        once both signatures and this city's own records bear it out."""
+        assert answer.recorded is not None
+        figures, own, ids = answer.recorded
+        check_signature(figures, own, self.signing_key.public_key(), self.key)
+        check_signature(figures, answer.countersignature, self._partner_key(partner), partner)
+        wanted = set(ids)
+        lines = [line for line in found.open if line.redemption_id in wanted]
+        if (
+            len(lines) != len(wanted)
+            or Figures.of(figures.city_a, figures.city_b, figures.period, lines) != figures
+        ):
+            raise ClearingDisagreement(
+                f"{partner} recorded a statement for {figures.period} that this city's records "
+                "do not bear out"
+            )
+        return self._record(partner, figures, {self.key: own, partner: answer.countersignature}, lines)
+
     def receive(self, partner: str, figures: Figures, signature: bytes, theirs: Sequence[Line]) -> Answer:
         """A partner's proposal: countersigned and recorded if this city counts the same."""
         partner_key = self._partner_key(partner)
@@ -218,11 +243,13 @@ class Clearing:
             raise InvalidInput("lines", "the lines do not add up to the signed figures")
         done = self.recorded(partner, figures.period)
         if done is not None:
-            if done.figures != figures:
-                raise PreconditionFailed(
-                    f"the period {figures.period} was already cleared with {partner} with other figures"
-                )
-            return Answer(True, signature_bytes(done.signature_of(self.key)))
+            countersignature = signature_bytes(done.signature_of(self.key))
+            if done.figures == figures:
+                return Answer(True, countersignature)
+            proposer = signature_bytes(done.signature_of(partner))
+            return Answer(
+                False, countersignature, recorded=(done.figures, proposer, tuple(done.redemption_ids))
+            )
         ours, lines, found = self.draft(partner, figures.period)
         # Lines sent (an empty list is sent as a statement of no redemptions): compared one by one.
         if theirs or figures.redemptions == 0:

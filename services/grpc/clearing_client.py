@@ -61,7 +61,14 @@ class GrpcClearingPartner:
                 reply.proposer_amount if reply.proposer_counts else None,
                 reply.receiver_amount if reply.receiver_counts else None,
             )
-        return Answer(reply.agreed, reply.countersignature, tuple(reply.differing_figures), difference)
+        recorded = None
+        if reply.HasField("recorded"):
+            r = reply.recorded
+            figures = Figures(r.city_a, r.city_b, r.period, r.owed_by_a, r.owed_by_b, r.redemptions, r.digest)
+            recorded = (figures, reply.recorded_proposer_signature, tuple(reply.recorded_redemption_ids))
+        return Answer(
+            reply.agreed, reply.countersignature, tuple(reply.differing_figures), difference, recorded
+        )
 
     def close(self) -> None:
         self.channel.close()

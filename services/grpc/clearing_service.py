@@ -48,6 +48,11 @@ class ClearingService(clearing_pb2_grpc.ClearingServiceServicer):
             reply.proposer_amount = proposer or 0
             reply.receiver_counts = receiver is not None
             reply.receiver_amount = receiver or 0
+        if answer.recorded is not None:
+            figures, proposer_signature, ids = answer.recorded
+            reply.recorded.CopyFrom(figures_message(figures))
+            reply.recorded_proposer_signature = proposer_signature
+            reply.recorded_redemption_ids.extend(ids)
         return reply
 
 

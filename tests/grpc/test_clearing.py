@@ -266,10 +266,28 @@ def test_tampered_or_disagreeing_statements_are_refused(world: tuple[LocalFedera
     for city in ("vienna", "sint_niklaas"):
         assert cleared_and_open(fed, city)[1] == 15
 
-    # The true figures clear, proposed by the other side this time.
+    # The true figures clear, proposed by the other side this time; Sint-Niklaas stops after
+    # Vienna countersigned and recorded, before its own save.
     sn = fed.stubs("sint_niklaas")
     run = clearing_pb2.RunClearingRequest(partner_city="vienna", period=period)
-    statement = admin(fed, "sint_niklaas").RunClearing(run, metadata=sn.staff, timeout=30).statement
+    sn_clearing = fed.running["sint_niklaas"].node.clearing
+
+    def stopped(*args: Any) -> Any:
+        raise RuntimeError("stopped before saving")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sn_clearing, "_record", stopped)
+        code, _ = refused(admin(fed, "sint_niklaas").RunClearing, run, metadata=sn.staff)
+    assert code == grpc.StatusCode.INTERNAL
+    assert cleared_and_open(fed, "vienna")[:2] == (31, 0)
+    assert cleared_and_open(fed, "sint_niklaas")[:2] == (16, 15)
+    # Run again, even with a count of its own that differs meanwhile: Vienna answers with the
+    # statement it recorded, signed by both, and Sint-Niklaas records it, its records bearing it out.
+    sn_found = records(fed.running["sint_niklaas"].node.app, "vienna")
+    other = Figures.of("sint_niklaas", "vienna", period, [])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sn_clearing, "draft", lambda partner, p: (other, [], sn_found))
+        statement = admin(fed, "sint_niklaas").RunClearing(run, metadata=sn.staff, timeout=30).statement
     assert (statement.figures.owed_by_b, statement.figures.redemptions) == (15, 1)
     for city in ("vienna", "sint_niklaas"):
         cleared, open_, statements = cleared_and_open(fed, city)
@@ -333,6 +351,9 @@ def test_clearing_messages_carry_no_wallet_or_shop() -> None:
             "proposer_counts",
             "receiver_amount",
             "receiver_counts",
+            "recorded",
+            "recorded_proposer_signature",
+            "recorded_redemption_ids",
         },
         "ClearingFigures": {"city_a", "city_b", "period", "owed_by_a", "owed_by_b", "redemptions", "digest"},
         "ClearingLine": {"redemption_id", "home_city", "amount", "recorded_at"},
