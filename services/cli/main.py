@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 from services.cli.check_config import add_check_config_parser
 from services.cli.cities import UnknownCity, city_locale, resolve_city
 from services.cli.demo import register as register_demo_command
+from services.cli.clearing import register as register_clearing_commands
 from services.cli.desk import register as register_desk_commands
 from services.cli.failures import (
     INTERRUPTED,
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_keys_commands(sub)
     register_desk_commands(sub)
     register_simulate_command(sub)
+    register_clearing_commands(sub)
     register_payout_commands(sub)
     _finish(parser)
     return parser

@@ -28,6 +28,7 @@ from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from aggregates.clearing import PartnerExposure
 from aggregates.errors import InvalidInput, NoAgreement, PreconditionFailed, VoucherAlreadyRedeemed
 from aggregates.merchant import Merchant
 from aggregates.redemption import DailyAllowance, ForeignRedemption, check_buys_something
@@ -107,6 +108,7 @@ class Acceptor:
         allowance.check_room(voucher.amount, terms.per_redemption_cap, terms.daily_cap)
         allowance.use(voucher.amount)
         uow.add(allowance)
+        self._expose(home, voucher.amount, terms.exposure_limit, uow)
         uow.add(
             ForeignRedemption(
                 self.key,
@@ -229,6 +231,22 @@ class Acceptor:
         allowance_id = DailyAllowance.create_id(self.key, saga.home, saga.day)
         allowance = uow.get(allowance_id, DailyAllowance, "allowance")
         allowance.give_back(saga.home_amount)
+        terms = self.app.city.config.federation.accepts.get(saga.home)
+        if terms is not None and terms.exposure_limit is not None:  # counted only under a limit
+            exposure = uow.find(PartnerExposure.create_id(self.key, saga.home), PartnerExposure)
+            if exposure is not None:
+                exposure.give_back(saga.home_amount)
+
+    def _expose(self, home: str, amount: int, limit: int | None, uow: UnitOfWork) -> None:
+        """With an exposure limit, what `home` would owe this city uncleared, this redemption
+        included, must stay within it (refused before the home is asked to reserve)."""
+        if limit is None:
+            return
+        exposure_id = PartnerExposure.create_id(self.key, home)
+        exposure = uow.find(exposure_id, PartnerExposure) or PartnerExposure(self.key, home)
+        exposure.check_room(amount, limit)
+        exposure.use(amount)
+        uow.add(exposure)
 
     def _transition(
         self, saga: ForeignRedemption, expected: str, change: Callable[[ForeignRedemption, UnitOfWork], None]

@@ -18,6 +18,7 @@ from civfed.v1 import common_pb2
 from projections.store import Store
 from services.city import CityApplication
 from services.federation.acceptor import Acceptor
+from services.federation.clearing import Clearing
 from services.federation.home import HomeRedemptions
 from services.federation.ledger import RedemptionLedger
 from services.federation.outcomes import count_outcomes
@@ -26,6 +27,7 @@ from services.federation.sweep import sweep
 from services.federation.vouchers import load_private_key, load_public_key
 from services.group_writer import GroupWriter
 from services.grpc.access import Authenticator
+from services.grpc.clearing_client import GrpcClearingPartner
 from services.grpc.partner_client import GrpcPartner
 from services.grpc.tls import channel_credentials
 from services.identity.credentials import CredentialCheck, NewCredential
@@ -90,6 +92,15 @@ class CityNode:
         # A sale is answered once the home commits; the saga's last step is saved after.
         self.acceptor = Acceptor(app, self.partners, keys, self.writer.execute, submit=self.writer.submit)
         self.ledger = RedemptionLedger()
+        # Clearing with each partner: statements signed with the voucher key, the partner's
+        # signature checked with the key its vouchers are checked with.
+        self.clearing_partners = {
+            city: GrpcClearingPartner(city, p.address, creds, max(30.0, settings.CIVFED_CALL_TIMEOUT_SECONDS))
+            for city, p in settings.CIVFED_PARTNERS.items()
+        }
+        self.clearing = Clearing(
+            app, self.home.signing_key, keys, self.clearing_partners, self.writer.execute
+        )
         self.prizes = PrizeBook()
         # Where published figures (the equilibrium report) are drawn once and kept, and under
         # which terms: a new connection per call, as calls come on any worker thread.
@@ -144,5 +155,7 @@ class CityNode:
         self.writer.close()  # what it queued is saved before the store closes
         for partner in self.partners.values():
             partner.close()
+        for clearing in self.clearing_partners.values():
+            clearing.close()
         shutil.rmtree(self.private_figures, ignore_errors=True)
         self.app.close()

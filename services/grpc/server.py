@@ -26,6 +26,8 @@ from civfed.v1 import (
     cashback_pb2_grpc,
     claims_pb2,
     claims_pb2_grpc,
+    clearing_pb2,
+    clearing_pb2_grpc,
     credentials_pb2,
     credentials_pb2_grpc,
     federation_pb2,
@@ -52,6 +54,7 @@ from services.clock import Clock, OffsetClock, utcnow
 from services.grpc.access import AccessInterceptor
 from services.grpc.cashback_service import CashbackService
 from services.grpc.claim_service import ClaimService
+from services.grpc.clearing_service import ClearingAdminService, ClearingService
 from services.grpc.credential_service import CredentialService
 from services.grpc.errors import ErrorInterceptor
 from services.grpc.federation_service import FederationService
@@ -89,6 +92,8 @@ SERVICES = [
     workflow_pb2.DESCRIPTOR.services_by_name["WorkflowService"].full_name,
     prizes_pb2.DESCRIPTOR.services_by_name["PrizeService"].full_name,
     payouts_pb2.DESCRIPTOR.services_by_name["PayoutService"].full_name,
+    clearing_pb2.DESCRIPTOR.services_by_name["ClearingService"].full_name,
+    clearing_pb2.DESCRIPTOR.services_by_name["ClearingAdminService"].full_name,
 ]
 
 
@@ -209,6 +214,8 @@ class RunningNode:
         workflow_pb2_grpc.add_WorkflowServiceServicer_to_server(WorkflowService(node), self.server)
         prizes_pb2_grpc.add_PrizeServiceServicer_to_server(PrizeService(node), self.server)
         payouts_pb2_grpc.add_PayoutServiceServicer_to_server(PayoutService(node), self.server)
+        clearing_pb2_grpc.add_ClearingServiceServicer_to_server(ClearingService(node), self.server)
+        clearing_pb2_grpc.add_ClearingAdminServiceServicer_to_server(ClearingAdminService(node), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

@@ -51,6 +51,7 @@ SRC, CLM = "/civfed.v1.SourceService/", "/civfed.v1.ClaimService/"
 WF = "/civfed.v1.WorkflowService/"
 P = "/civfed.v1.PrizeService/"
 PO = "/civfed.v1.PayoutService/"
+CL, CLA = "/civfed.v1.ClearingService/", "/civfed.v1.ClearingAdminService/"
 
 POLICY: Mapping[str, Allowed] = {
     # Wallets. Staff reads of a person's data are allowed to the roles that need them and
@@ -151,6 +152,11 @@ POLICY: Mapping[str, Allowed] = {
     PO + "RunPayouts": allow("finance_officer"),
     PO + "ListPayoutRuns": allow("finance_officer", "auditor"),
     PO + "SetBankAccount": allow("merchant_admin"),
+    # Clearing between cities: a partner node proposes its signed figures; the city's
+    # council approver runs the clearing (it signs for the city), auditors read statements.
+    CL + "ProposeClearing": allow("partner"),
+    CLA + "RunClearing": allow("council_approver"),
+    CLA + "ListClearings": allow("council_approver", "auditor"),
     # Probes and tooling.
     "/grpc.health.v1.Health/Check": allow("anyone"),
     "/grpc.health.v1.Health/Watch": allow("anyone"),

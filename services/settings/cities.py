@@ -175,6 +175,9 @@ class AcceptedToken(_Strict):
     rate_denominator: int = Field(gt=0)
     per_redemption_cap: int = Field(gt=0)
     daily_cap: int = Field(gt=0)
+    # Clearing: the most of the partner's tokens, taken here and not yet cleared, the
+    # partner may owe this city (none: no limit). A redemption beyond it is refused.
+    exposure_limit: int | None = Field(default=None, gt=0)
 
 
 class FederationTerms(_Strict):

@@ -7,7 +7,8 @@ the clock moved past a hold's expiry. A sale is answered before its saga's last 
 saved, as on a node: the step waits in its node's queue until a step saves it, and a
 crash loses it. After every step the books of every city are
 checked (services/simulation/checks.py); every `heal_every` steps, and at the end, the
-network heals and every hold must be resolved.
+network heals, every hold must be resolved, and every pair of partner cities clears what is
+open between them (cleared + open = the redemptions between them, on both sides).
 
 All randomness comes from one seeded generator and time from the simulation's clock, so a
 seed replays exactly: the trace digest of two runs of one seed is the same.
@@ -20,7 +21,7 @@ import hashlib
 import os
 import random
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,10 +29,13 @@ from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from aggregates.clearing import Figures, Line, period_end
 from aggregates.errors import DomainError
 from services import commands as cmds
 from services.city import CityApplication
+from services.clock import utcnow
 from services.federation.acceptor import Acceptor
+from services.federation.clearing import Answer, Clearing, ClearingPartner
 from services.federation.home import HomeRedemptions
 from services.federation.ledger import RedemptionLedger
 from services.federation.local_partner import LocalPartner
@@ -91,9 +95,11 @@ class SimNode:
         signing_key: Ed25519PrivateKey,
         keys: dict[str, Ed25519PublicKey],
         network: Network,
+        clearing_port: Callable[[str, str], ClearingPartner],
     ) -> None:
         self.key, self.folder, self.clock = key, folder, clock
         self.signing_key, self.keys, self.network = signing_key, keys, network
+        self.clearing_port = clearing_port
         # The ledger is a read model of the store with its position, as a projection kept on
         # disk would be: a restart reads on from where it was instead of from the start.
         self.ledger = RedemptionLedger()
@@ -110,6 +116,12 @@ class SimNode:
         self.queued: list[Job] = []
         self.acceptor = Acceptor(self.app, partners, keys, self.app.execute, self.clock, self.queued.append)
         self.served: dict[str, LocalPartner] = {}
+        # Clearing with every city it has an agreement with, either way round.
+        others = {c: self.keys[c] for c in CITIES if c in homes or self.key in ACCEPTS[c]}
+        clearing_partners = {c: self.clearing_port(self.key, c) for c in others}
+        self.clearing = Clearing(
+            self.app, self.signing_key, others, clearing_partners, self.app.execute, self.clock
+        )
 
     def serving(self, caller: str) -> LocalPartner:
         """This node as home city, as partner `caller` reaches it."""
@@ -169,7 +181,11 @@ class Simulation:
         self.network = Network(self.rng, self._serving, fault_rate, self._note)
         signing = {c: Ed25519PrivateKey.generate() for c in CITIES}
         public = {c: k.public_key() for c, k in signing.items()}
-        self.nodes = {c: SimNode(c, folder / c, self.clock, signing[c], public, self.network) for c in CITIES}
+        self.nodes = {
+            c: SimNode(c, folder / c, self.clock, signing[c], public, self.network, self._clearing_port)
+            for c in CITIES
+        }
+        self.cleared_months = 0
         self.books = {c: Books(c) for c in CITIES}
         self.wallets: dict[str, list[UUID]] = {}
         self.shops: dict[str, list[UUID]] = {}
@@ -183,6 +199,9 @@ class Simulation:
     # -- plumbing ---------------------------------------------------------------
     def _serving(self, city: str, caller: str) -> Partner:
         return self.nodes[city].serving(caller)
+
+    def _clearing_port(self, caller: str, city: str) -> ClearingPartner:
+        return DirectClearing(self, caller, city)
 
     def _note(self, line: str) -> None:
         self.trace.append(f"{self.step_no} {line}")
@@ -460,6 +479,7 @@ class Simulation:
                 self.nodes[city].sweep()
         self.check()
         self._check_resolved()
+        self._clear()
         self.open_sales.clear()
         self.network.faulty = True
         for city in CITIES:
@@ -467,6 +487,40 @@ class Simulation:
             self._new_shop(city)
         self._count("heal")
         self._note(f"heal {delivered} delivered")
+
+    def _clear(self) -> None:
+        """Every pair of partners clears one more month, from the month after the wall clock's
+        (the store dates events by the wall clock, the nodes' commands by the simulation's,
+        which runs years ahead): each clearing takes everything not cleared yet. Then for each
+        pair, on both sides, what was cleared plus what is open is every redemption between
+        them, as the redemption ledger counts them."""
+        now = utcnow()
+        year, month = divmod(now.year * 12 + now.month + self.cleared_months, 12)
+        period = f"{year}-{month + 1:02d}"
+        if period_end(period) <= self.clock():
+            self.cleared_months += 1
+            pairs = sorted({tuple(sorted((a, b))) for a in CITIES for b in ACCEPTS[a]})
+            for a, b in pairs:
+                # Each side runs it in turn.
+                proposer, partner = (a, b) if self.cleared_months % 2 else (b, a)
+                statement = self.nodes[proposer].clearing.run(partner, period)
+                self._note(f"clear {a}-{b} {statement.owed_by_a}/{statement.owed_by_b}")
+        for city in CITIES:
+            node = self.nodes[city]
+            ledger = node.ledger.refresh(node.app)
+            statements = node.clearing.statements()
+            for partner, (ours, theirs, _) in node.clearing.open_positions().items():
+                mine = [s for s in statements if {s.city_a, s.city_b} == {city, partner}]
+                cleared_ours = sum(s.figures.owed_by(city) for s in mine)
+                cleared_theirs = sum(s.figures.owed_by(partner) for s in mine)
+                position = ledger.positions.get(partner)
+                payable, receivable = (position.payable, position.receivable) if position else (0, 0)
+                if (cleared_ours + ours, cleared_theirs + theirs) != (payable, receivable):
+                    raise SimulationFailure(
+                        f"{city} with {partner}: cleared + open = {cleared_ours} + {ours} owed and "
+                        f"{cleared_theirs} + {theirs} owed to it, but the redemptions between them are "
+                        f"{payable} and {receivable}"
+                    )
 
     def _check_resolved(self) -> None:
         for city in CITIES:
@@ -503,3 +557,14 @@ def simulate(
         return Simulation(seed, folder, fault_rate).run(steps, on_step)
     with tempfile.TemporaryDirectory(prefix="civfed-sim-", dir=scratch_dir()) as tmp:
         return Simulation(seed, Path(tmp), fault_rate).run(steps, on_step)
+
+
+class DirectClearing:
+    """The clearing port of `caller` to `city`'s node, called directly: the simulation
+    clears once the network has healed."""
+
+    def __init__(self, sim: Simulation, caller: str, city: str) -> None:
+        self.sim, self.caller, self.city = sim, caller, city
+
+    def propose(self, figures: Figures, signature: bytes, lines: Sequence[Line]) -> Answer:
+        return self.sim.nodes[self.city].clearing.receive(self.caller, figures, signature, lines)

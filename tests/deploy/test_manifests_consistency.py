@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic_settings import BaseSettings
 
-from civfed.v1 import federation_pb2
+from civfed.v1 import clearing_pb2, federation_pb2
 from services.cli.check_config import POSTGRES_REQUIRES, ROLE_REQUIRES, check_config
 from services.cli.main import build_parser
 from services.cli.rights import cmd_retention_run
@@ -334,7 +334,9 @@ def test_the_gateway_routes_apps_tills_and_staff_to_the_public_port_only(
     grpc_port = default(NodeSettings, "CIVFED_GRPC_PORT")
     public_port = default(NodeSettings, "CIVFED_PUBLIC_PORT")
     federation = federation_pb2.DESCRIPTOR.services_by_name["FederationService"].full_name
-    for_apps = sorted(set(SERVICES) - {federation})
+    # Between nodes only, like the federation service; its staff side is routed.
+    clearing = clearing_pb2.DESCRIPTOR.services_by_name["ClearingService"].full_name
+    for_apps = sorted(set(SERVICES) - {federation, clearing})
     for name, docs in overlays.items():
         namespace = f"civfed-{name}"
         gateway = one(docs, "Gateway", "civfed-public")

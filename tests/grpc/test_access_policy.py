@@ -29,6 +29,7 @@ import civfed.v1
 from civfed.v1 import (
     cashback_pb2,
     claims_pb2,
+    clearing_pb2,
     credentials_pb2,
     federation_pb2,
     merchant_pb2,
@@ -477,6 +478,11 @@ EXAMPLES: dict[str, Example] = {
         iban="BE71 0961 2345 6769",
         account_holder="Corner shop BV",
     ),
+    # A month long over, with no redemptions between Vienna and Sint-Niklaas: cleared at zero.
+    "ClearingAdminService/RunClearing": lambda w, n: clearing_pb2.RunClearingRequest(
+        partner_city="sint_niklaas", period="2020-01"
+    ),
+    "ClearingAdminService/ListClearings": lambda w, n: clearing_pb2.ListClearingsRequest(),
 }
 # Calls whose success needs more than a caller (a partner's saga, or the end of the wallet):
 # for them, an admitted caller must simply not be refused as a caller.
