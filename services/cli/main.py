@@ -14,8 +14,8 @@ from typing import Any, NoReturn
 
 from services.cli.check_config import add_check_config_parser
 from services.cli.cities import UnknownCity, city_locale, resolve_city
-from services.cli.demo import register as register_demo_command
 from services.cli.clearing import register as register_clearing_commands
+from services.cli.demo import register as register_demo_command
 from services.cli.desk import register as register_desk_commands
 from services.cli.failures import (
     INTERRUPTED,
