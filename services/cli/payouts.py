@@ -125,22 +125,28 @@ def register(sub: Any) -> None:
     propose = payouts.add_parser("propose", help="propose a period's run, for another officer to run")
     propose.add_argument("--city", required=True, help="the city the node serves (sint-niklaas)")
     propose.add_argument("--period", required=True, help="an ISO week (2026-W22) or a month (2026-06)")
-    propose.add_argument("--json", action="store_true")
+    propose.add_argument("--json", action="store_true", help="print the result as JSON")
     propose.add_argument("--idempotency-key", help="to retry a proposal whose answer was lost")
-    propose.add_argument("--timeout", type=float, default=10.0)
+    propose.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to wait for the node (default: %(default)s)"
+    )
     connection_arguments(propose)
     propose.set_defaults(func=cmd_propose)
     run = payouts.add_parser("run", help="run (approve) a proposed period: pay shops, write the SEPA file")
     run.add_argument("--city", required=True, help="the city the node serves (sint-niklaas)")
     run.add_argument("--period", required=True, help="an ISO week (2026-W22) or a month (2026-06)")
     run.add_argument("--out", required=True, help="where to write the pain.001 file")
-    run.add_argument("--json", action="store_true")
+    run.add_argument("--json", action="store_true", help="print the result as JSON")
     run.add_argument("--idempotency-key", help="to retry a run whose answer was lost")
-    run.add_argument("--timeout", type=float, default=60.0)
+    run.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for the node (default: %(default)s)"
+    )
     connection_arguments(run)
     run.set_defaults(func=cmd_run)
     listed = payouts.add_parser("list", help="the city's payout runs")
-    listed.add_argument("--json", action="store_true")
-    listed.add_argument("--timeout", type=float, default=10.0)
+    listed.add_argument("--json", action="store_true", help="print the result as JSON")
+    listed.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to wait for the node (default: %(default)s)"
+    )
     connection_arguments(listed)
     listed.set_defaults(func=cmd_list)
