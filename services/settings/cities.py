@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import re
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -277,6 +278,39 @@ class Vocabulary(_Strict):
     events: dict[KindCode, Purpose] = {}
 
 
+FundCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+
+class FundSpec(_Strict):
+    """A fund behind a city's awards: who pays, how much per period, for which rules.
+
+    The budget is given in the currency's smallest unit (`budget`), or in euros at the
+    city's published rate (`budget_eur`), or both, which must then agree."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+    funder: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+    budget: int | None = Field(default=None, ge=0)
+    budget_eur: Decimal | None = Field(default=None, ge=0)
+    period: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+    rules: list[str] = []
+
+    def budget_units(self, euro_per_token: Decimal | None, decimals: int, fund_id: str = "") -> int:
+        """The budget in the currency's smallest unit."""
+        by_rate: int | None = None
+        if self.budget_eur is not None:
+            if euro_per_token is None:
+                raise ValueError(f"fund {fund_id!r}: budget_eur needs the city's euro_per_token")
+            by_rate = int(self.budget_eur / euro_per_token * 10**decimals)
+        if self.budget is None and by_rate is None:
+            raise ValueError(f"fund {fund_id!r}: give a budget (smallest units) or budget_eur")
+        if self.budget is not None and by_rate is not None and self.budget != by_rate:
+            raise ValueError(
+                f"fund {fund_id!r}: budget {self.budget} and budget_eur {self.budget_eur}"
+                f" ({by_rate} at the published rate) disagree"
+            )
+        return self.budget if self.budget is not None else int(by_rate or 0)
+
+
 class CityConfig(_Strict):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{1,30}$")
     # The English name; `local_name` is the one shown in the city's own language.
@@ -317,6 +351,34 @@ class CityConfig(_Strict):
     vocabulary: Vocabulary = Vocabulary()
     claims: ClaimTerms = ClaimTerms()
     disclosure: DisclosureTerms = DisclosureTerms()
+
+    # -- funds and budgets (services/funds.py) ----------------------------------------------
+    # The euro value of one whole token, as the city publishes it; None for a currency with
+    # no euro value (Zwolle's hours). Funds' budgets and reports use it.
+    euro_per_token: Decimal | None = Field(default=None, gt=0)
+    # Who pays for the awards: each fund names the rules that draw on it.
+    funds: dict[FundCode, FundSpec] = {}
+
+    @model_validator(mode="after")
+    def _funds_priced(self) -> CityConfig:
+        seen: dict[str, str] = {}
+        for fund_id, fund in self.funds.items():
+            fund.budget_units(self.euro_per_token, self.currency.decimals, fund_id)
+            for rule_id in fund.rules:
+                if rule_id in seen:
+                    raise ValueError(
+                        f"rule {rule_id!r} draws on two funds: {seen[rule_id]!r} and {fund_id!r}"
+                    )
+                seen[rule_id] = fund_id
+        return self
+
+    def fund_of(self, rule_id: str) -> str | None:
+        """The fund a rule draws on; None in a city that declares no funds, or for a rule
+        no fund names (refused at load for the rules in the file)."""
+        for fund_id, fund in self.funds.items():
+            if rule_id in fund.rules:
+                return fund_id
+        return None
 
 
 class RuleSpec(_Strict):
@@ -376,6 +438,18 @@ def load_city(key: str, cities_dir: Path = PACKAGED_CITIES) -> City:
         raise ConfigError(describe(exc, f"city files in {folder}")) from None
     if config.key != key:
         raise ConfigError(f"{folder / 'city.toml'}: key {config.key!r} does not match folder {key!r}")
+    if config.funds:
+        for rule in rulebook.rules:
+            if config.fund_of(rule.id) is None:
+                raise ConfigError(
+                    f"{folder / 'city.toml'}: rule {rule.id!r} draws on no fund;"
+                    " in a city that declares funds every rule names exactly one"
+                )
+        known = {rule.id for rule in rulebook.rules}
+        for fund_id, fund in config.funds.items():
+            unknown = [r for r in fund.rules if r not in known]
+            if unknown:
+                raise ConfigError(f"{folder / 'city.toml'}: fund {fund_id!r} names unknown rules {unknown}")
     return City(config=config, rules=rulebook.rules)
 
 
