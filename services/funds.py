@@ -166,9 +166,7 @@ class FundCommands:
             if not appealed and activity_id not in wallet.refused:
                 limit = f"fund:{self.city.config.fund_of(rule.rule_id) or ''}"
                 wallet.refuse_award(rule.rule_id, rule.version, activity_id, limit, str(exc), on.isoformat())
-            raise AwardRefused(
-                f"{exc}; refusal recorded, appealable as refused_award {activity_id!r}"
-            ) from None
+            raise type(exc)(f"{exc}; refusal recorded, appealable as refused_award {activity_id!r}") from None
 
     def draw(self: FundsLike, uow: UnitOfWork, rule: Rule, amount: int, activity_id: str) -> str:
         """Draw `amount` on the rule's fund (its id; "" in a city without funds), or refuse
