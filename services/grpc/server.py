@@ -30,6 +30,8 @@ from civfed.v1 import (
     credentials_pb2_grpc,
     federation_pb2,
     federation_pb2_grpc,
+    funds_pb2,
+    funds_pb2_grpc,
     merchant_pb2,
     merchant_pb2_grpc,
     prizes_pb2,
@@ -53,6 +55,7 @@ from services.grpc.claim_service import ClaimService
 from services.grpc.credential_service import CredentialService
 from services.grpc.errors import ErrorInterceptor
 from services.grpc.federation_service import FederationService
+from services.grpc.fund_service import FundService
 from services.grpc.merchant_service import MerchantService
 from services.grpc.metrics import MetricsInterceptor
 from services.grpc.node import CityNode
@@ -85,6 +88,7 @@ SERVICES = [
     claims_pb2.DESCRIPTOR.services_by_name["ClaimService"].full_name,
     workflow_pb2.DESCRIPTOR.services_by_name["WorkflowService"].full_name,
     prizes_pb2.DESCRIPTOR.services_by_name["PrizeService"].full_name,
+    funds_pb2.DESCRIPTOR.services_by_name["FundService"].full_name,
 ]
 
 
@@ -204,6 +208,7 @@ class RunningNode:
         claims_pb2_grpc.add_ClaimServiceServicer_to_server(ClaimService(node), self.server)
         workflow_pb2_grpc.add_WorkflowServiceServicer_to_server(WorkflowService(node), self.server)
         prizes_pb2_grpc.add_PrizeServiceServicer_to_server(PrizeService(node), self.server)
+        funds_pb2_grpc.add_FundServiceServicer_to_server(FundService(node), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
