@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
 from typing import Any, Protocol
@@ -264,3 +264,67 @@ def top_up_result(fund: Fund, proposal_id: str) -> dict[str, Any]:
         "budget": fund.budget,
         "remaining": fund.remaining,
     }
+
+
+@dataclass
+class FundBooks:
+    """Each fund's figures from the events alone, fund side and wallet side, to check that
+    they agree and that budget = awarded + remaining (the simulation, the end-to-end tests)."""
+
+    budget: dict[str, int] = field(default_factory=dict)
+    drawn: dict[str, int] = field(default_factory=dict)  # the funds' Drawn events
+    credited: dict[str, int] = field(default_factory=dict)  # the wallets' Credited events
+    released: dict[tuple[str, str], int] = field(default_factory=dict)  # the funds' Released
+    left: dict[tuple[str, str], int] = field(default_factory=dict)  # the wallets' events
+    ids: dict[UUID, str] = field(default_factory=dict)  # a fund aggregate's id -> the fund
+
+    def apply(self, kind: str, e: Any) -> None:
+        if kind == "Fund.Declared":
+            self.ids[e.originator_id] = e.fund_id
+            self.budget[e.fund_id] = e.budget
+        elif kind == "Fund.ToppedUp":
+            fund_id = self._fund_of(e.originator_id)
+            self.budget[fund_id] = self.budget.get(fund_id, 0) + e.amount
+        elif kind == "Fund.Drawn":
+            fund_id = self._fund_of(e.originator_id)
+            self.drawn[fund_id] = self.drawn.get(fund_id, 0) + e.amount
+        elif kind == "Fund.Released":
+            key = (self._fund_of(e.originator_id), e.how)
+            self.released[key] = self.released.get(key, 0) + e.amount
+        elif kind == "Wallet.Credited" and isinstance(getattr(e, "fund", None), str) and e.fund:
+            self.credited[e.fund] = self.credited.get(e.fund, 0) + e.amount
+        elif kind.startswith("Wallet.") and kind[7:] in RELEASE_OF:
+            for fund_id, amount in (getattr(e, "funds", None) or {}).items():
+                if fund_id:
+                    key = (fund_id, RELEASE_OF[kind[7:]])
+                    self.left[key] = self.left.get(key, 0) + amount
+
+    def _fund_of(self, originator: UUID) -> str:
+        return self.ids.get(originator, "")
+
+    def problems(self, app: Any = None) -> list[str]:
+        """What does not hold; with `app`, each stored fund's remaining is checked too."""
+        out = []
+        for fund_id in sorted(set(self.budget) | set(self.drawn) | set(self.credited)):
+            issued, credited = self.drawn.get(fund_id, 0), self.credited.get(fund_id, 0)
+            if issued != credited:
+                out.append(f"fund {fund_id}: drew {issued}, wallets were credited {credited} from it")
+            for how in ("redeemed", "lapsed", "depreciated"):
+                fund_side, wallet_side = (
+                    self.released.get((fund_id, how), 0),
+                    self.left.get((fund_id, how), 0),
+                )
+                if fund_side != wallet_side:
+                    out.append(f"fund {fund_id}: {how} {fund_side}, the wallets' events say {wallet_side}")
+            awarded = issued - self.released.get((fund_id, "lapsed"), 0)
+            awarded -= self.released.get((fund_id, "depreciated"), 0)
+            budget = self.budget.get(fund_id, 0)
+            if app is not None:
+                fund = UnitOfWork(app, for_reading=True).find(Fund.create_id(app.key, fund_id), Fund)
+                if fund is None or fund.budget != budget or budget != fund.awarded + fund.remaining:
+                    out.append(f"fund {fund_id}: budget {budget} is not awarded + remaining")
+                elif fund.awarded != awarded or fund.remaining < 0:
+                    out.append(f"fund {fund_id}: awarded {fund.awarded}, its events say {awarded}")
+            elif awarded > budget:
+                out.append(f"fund {fund_id}: awarded {awarded} beyond its budget {budget}")
+        return out
