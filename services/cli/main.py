@@ -9,6 +9,7 @@ import sys
 from aggregates.errors import DomainError
 from services.cli.check_config import add_check_config_parser
 from services.cli.desk import register as register_desk_commands
+from services.cli.funds import register as register_funds_commands
 from services.cli.keys import register as register_keys_commands
 from services.cli.rights import register as register_rights_commands
 from services.cli.simulate import register as register_simulate_command
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_keys_commands(sub)
     register_desk_commands(sub)
     register_simulate_command(sub)
+    register_funds_commands(sub)
     return parser
 
 

@@ -9,6 +9,7 @@ events say they received from it and gave back.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -223,3 +224,27 @@ def test_a_city_without_funds_awards_as_before(cities: Cities, tmp_path: Path) -
     assert app.fund_reports() == []
     with pytest.raises(AwardRefused.__mro__[2]):  # NotFound is a DomainError, not a refusal
         app.execute(app.job(_propose("t1", 30, "staff:ada")))
+
+
+def test_the_report_on_the_command_line(tmp_path: Path, capsys: Any) -> None:
+    from services.cli.main import main
+    from services.settings.cities import cli_environment, load_settings
+
+    data = tmp_path / "data"
+    settings = load_settings(cli_environment(str(data)))
+    app = CityApplication(load_city("sint_niklaas"), settings.eventsourcing_env("sint_niklaas"))
+    try:
+        w = open_wallet(app, "w1")
+        fields = {"subject": "frame-123", "date": DATE}
+        assert app.execute(app.record_activity("b1", w, "bike_engraving", fields))["amount"] > 0
+    finally:
+        app.close()
+    assert main(["funds", "report", "--city", "sint_niklaas", "--data-dir", str(data), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    funds = {f["fund_id"]: f for f in out["funds"]}
+    assert out["euro_per_token"] == "1.00" and set(funds) == {"flemish_grant", "city"}
+    city = funds["city"]
+    assert city["issued"] > 0 and city["budget"] == city["awarded"] + city["remaining"]
+    assert city["euros"]["budget"] == "30000.00"
+    assert main(["funds", "report", "--city", "zwolle", "--data-dir", str(data)]) == 0
+    assert "no euro value" in capsys.readouterr().out

@@ -16,6 +16,7 @@ import grpc
 import pytest
 
 from civfed.v1 import funds_pb2, wallet_pb2
+from services.cli.main import main
 from services.demo.local_federation import CityStubs, LocalFederation
 from services.grpc.auth import bearer
 from services.settings.cities import load_city
@@ -145,3 +146,41 @@ def test_a_closed_wallet_lapses_and_releases_the_budget(node: LocalFederation) -
     after = grant(fed, b).tokens
     assert after.issued == before.issued + 8 and after.lapsed == before.lapsed + 8
     assert after.remaining == before.remaining and after.outstanding == before.outstanding
+
+
+def cli(fed: LocalFederation, monkeypatch: pytest.MonkeyPatch, capsys: Any, token: str, *argv: str) -> Any:
+    monkeypatch.setenv("CIVFED_STAFF_ACCESS_TOKEN", token)
+    port = fed.running["bologna"].public_port
+    where = ["--node", f"127.0.0.1:{port}", "--ca-file", str(fed.ca.ca_file), "--server-name", "bologna"]
+    code = main(["funds", "top-up", *argv, *where])
+    out = capsys.readouterr()
+    return code, out.out if code == 0 else out.err
+
+
+def test_a_top_up_from_the_command_line_needs_two_people(
+    node: LocalFederation, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    fed = node
+    ada, bea = fed.idp.token("ada", ["council_approver"]), fed.idp.token("bea", ["council_approver"])
+    before = grant(fed, fed.stubs("bologna")).tokens.budget
+    code, out = cli(
+        fed,
+        monkeypatch,
+        capsys,
+        ada,
+        "propose",
+        "--fund",
+        "eu_grant",
+        "--amount",
+        "100",
+        "--reason",
+        "autumn",
+    )
+    assert code == 0 and "(proposed)" in out
+    proposal = out.split()[1]
+    approve = ["approve", proposal, "--fund", "eu_grant", "--decision-ref", "Delibera 50"]
+    code, err = cli(fed, monkeypatch, capsys, ada, *approve)
+    assert code == 1 and "FAILED_PRECONDITION" in err and "four eyes" in err
+    code, out = cli(fed, monkeypatch, capsys, bea, *approve)
+    assert code == 0 and "(approved)" in out and "approved by staff:bea" in out
+    assert grant(fed, fed.stubs("bologna")).tokens.budget == before + 100
