@@ -84,14 +84,17 @@ class Fund(Aggregate):
                 f" the award of {amount} is refused"
             )
 
-    def draw(self, amount: int, rule_id: str, activity_id: str) -> None:
+    def draw(self, amount: int, rule_id: str) -> None:
+        """An award under `rule_id`. The fund names no wallet and no activity: which award
+        it was is the wallet's record (its credit names the fund), sealed with the person's
+        key; the fund's events stay figures only."""
         if type(amount) is not int or amount <= 0:
             raise InvalidInput("amount", "must be a positive whole number")
         self.check_covers(amount)
-        self._drawn(amount, rule_id, activity_id)
+        self._drawn(amount, rule_id)
 
     @event("Drawn")
-    def _drawn(self, amount: int, rule_id: str, activity_id: str) -> None:
+    def _drawn(self, amount: int, rule_id: str) -> None:
         self.issued += amount
 
     def release(self, how: str, amount: int) -> None:

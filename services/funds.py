@@ -178,7 +178,7 @@ class FundCommands:
         fund = uow.find(Fund.create_id(self.key, fund_id), Fund) if fund_id is not None else None
         if fund is None:
             raise AwardRefused(f"rule {rule.rule_id!r} draws on no fund of {cfg.name}")
-        fund.draw(amount, rule.rule_id, activity_id)
+        fund.draw(amount, rule.rule_id)
         return fund.fund_id
 
     def settle_funds(self: FundsLike, uow: UnitOfWork) -> None:

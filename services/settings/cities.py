@@ -438,16 +438,22 @@ def load_city(key: str, cities_dir: Path = PACKAGED_CITIES) -> City:
         raise ConfigError(describe(exc, f"city files in {folder}")) from None
     if config.key != key:
         raise ConfigError(f"{folder / 'city.toml'}: key {config.key!r} does not match folder {key!r}")
-    if config.funds:
-        for rule in rulebook.rules:
-            if config.fund_of(rule.id) is None:
-                raise ConfigError(
-                    f"{folder / 'city.toml'}: rule {rule.id!r} draws on no fund;"
-                    " in a city that declares funds every rule names exactly one"
-                )
-        # A fund may still name a rule the file no longer has: its retirement is only
-        # proposed until approved (services/rule_changes.py), and it still awards till then.
     return City(config=config, rules=rulebook.rules)
+
+
+def check_rule_funds(city: City) -> None:
+    """In a city that declares funds, every rule in the file draws on exactly one (checked
+    after the rules themselves: services/rule_changes.py). A fund may still name a rule the
+    file no longer has: its retirement is only proposed until approved, and it awards till then."""
+    config = city.config
+    if not config.funds:
+        return
+    for rule in city.rules:
+        if config.fund_of(rule.id) is None:
+            raise ConfigError(
+                f"{config.key}: rule {rule.id!r} draws on no fund;"
+                " in a city that declares funds every rule names exactly one"
+            )
 
 
 def city_keys(cities_dir: Path = PACKAGED_CITIES) -> list[str]:

@@ -23,6 +23,7 @@ from aggregates.fund import Fund
 from services.city import CityApplication
 from services.event_log import read_events
 from services.funds import RELEASE_OF, FundReport
+from services.rule_changes import check_city_rules
 from services.settings.cities import PACKAGED_CITIES, load_city
 from services.settings.errors import ConfigError
 
@@ -95,7 +96,7 @@ def test_a_rule_without_a_fund_does_not_load(tmp_path: Path) -> None:
     both = 'rules = ["eco-actions", "civic-event"]'
     path.write_text(path.read_text().replace(both, 'rules = ["eco-actions"]'))
     with pytest.raises(ConfigError, match="rule 'civic-event' draws on no fund"):
-        load_city("bologna", root)
+        check_city_rules(load_city("bologna", root))
     path.write_text(
         path.read_text()
         + '\n[funds.other]\nname = "x"\nfunder = "y"\nbudget = 1\nperiod = "2026"\nrules = ["eco-actions"]\n'
