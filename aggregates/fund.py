@@ -16,7 +16,8 @@ another approves with a decision reference (`approve_top_up`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -55,7 +56,8 @@ class Fund(Aggregate):
         self.redeemed = 0
         self.lapsed = 0
         self.depreciated = 0
-        self.top_ups: dict[str, TopUp] = {}
+        # Kept as plain dicts (`TopUp` fields), so a snapshot of the fund needs no transcoding.
+        self.top_ups: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def declare(cls, city: str, fund_id: str, name: str, funder: str, budget: int, period: str) -> Fund:
@@ -123,10 +125,14 @@ class Fund(Aggregate):
 
     @event("TopUpProposed")
     def _top_up_proposed(self, proposal_id: str, amount: int, reason: str, proposed_by: str) -> None:
-        self.top_ups[proposal_id] = TopUp(proposal_id, amount, reason, proposed_by)
+        self.top_ups[proposal_id] = asdict(TopUp(proposal_id, amount, reason, proposed_by))
+
+    def top_up(self, proposal_id: str) -> TopUp | None:
+        found = self.top_ups.get(proposal_id)
+        return TopUp(**found) if found is not None else None
 
     def check_approvable(self, proposal_id: str, approved_by: str, decision_ref: str) -> TopUp:
-        top_up = self.top_ups.get(proposal_id)
+        top_up = self.top_up(proposal_id)
         if top_up is None:
             raise NotFound(f"top-up {proposal_id} of fund {self.fund_id!r} not found")
         if top_up.status != "proposed":
@@ -145,12 +151,11 @@ class Fund(Aggregate):
     def approve_top_up(self, proposal_id: str, approved_by: str, decision_ref: str) -> TopUp:
         top_up = self.check_approvable(proposal_id, approved_by, decision_ref)
         self._topped_up(proposal_id, top_up.amount, approved_by, decision_ref)
-        return self.top_ups[proposal_id]
+        return TopUp(**self.top_ups[proposal_id])
 
     @event("ToppedUp")
     def _topped_up(self, proposal_id: str, amount: int, approved_by: str, decision_ref: str) -> None:
-        top_up = self.top_ups[proposal_id]
-        top_up.status = "approved"
-        top_up.approved_by = approved_by
-        top_up.decision_ref = decision_ref
+        self.top_ups[proposal_id].update(
+            status="approved", approved_by=approved_by, decision_ref=decision_ref
+        )
         self.budget += amount

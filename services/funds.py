@@ -251,7 +251,8 @@ class FundCommands:
 
 
 def top_up_result(fund: Fund, proposal_id: str) -> dict[str, Any]:
-    t = fund.top_ups[proposal_id]
+    t = fund.top_up(proposal_id)
+    assert t is not None  # the fund has just recorded it
     return {
         "fund_id": fund.fund_id,
         "proposal_id": t.proposal_id,

@@ -191,8 +191,11 @@ class IdempotentExecutor:
                 self._replay_if_recorded(uow, cmd, digest)
             if isinstance(exc, PreconditionFailed | NotFound):
                 # Handlers run every check before they change anything, so only the
-                # refusal itself is recorded here.
+                # refusal itself is recorded here (and whatever a refusal records, which
+                # the step after each command sees like any change).
                 uow.add(Receipt(self.city, cmd.key, cmd.name, digest, refusal(exc), uow.owner))
+                if self.after_each is not None:
+                    self.after_each(uow)
             raise
         if self.after_each is not None:
             self.after_each(uow)

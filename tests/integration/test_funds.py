@@ -249,3 +249,25 @@ def test_the_report_on_the_command_line(tmp_path: Path, capsys: Any) -> None:
     assert city["euros"]["budget"] == "30000.00"
     assert main(["funds", "report", "--city", "zwolle", "--data-dir", str(data)]) == 0
     assert "no euro value" in capsys.readouterr().out
+
+
+def test_funds_are_snapshotted_and_read_back_alike(store_env: dict[str, str], tmp_path: Path) -> None:
+    """With snapshots every two events, a fund with top-ups reads back the same in a new process."""
+    cities = Cities({**store_env, "CIVFED_SNAPSHOT_INTERVAL": "2"})
+    root = small_city(tmp_path, 20)
+    try:
+        app = cities.open("bologna", root)
+        ann = open_wallet(app, "w1")
+        for i in range(3):
+            eco(app, f"a{i}", ann, "bike_to_work")
+        proposed = app.execute(app.job(_propose("t1", 30, "staff:ada")))
+        app.execute(app.job(_approve("t2", proposed["proposal_id"], "staff:bea")))
+        eco(app, "a3", ann, "bike_to_work")
+        first = report(app)
+        again = cities.open("bologna", root)
+        assert report(again) == first and (first.budget, first.issued) == (50, 24)
+        fund_id = Fund.create_id("bologna", "eu_grant")
+        assert again.snapshots is not None and list(again.snapshots.get(fund_id))
+        check_conservation(again)
+    finally:
+        cities.close_all()
