@@ -271,3 +271,31 @@ def test_funds_are_snapshotted_and_read_back_alike(store_env: dict[str, str], tm
         check_conservation(again)
     finally:
         cities.close_all()
+
+
+def test_a_tourist_wallets_expiry_releases_its_fund(cities: Cities) -> None:
+    """Rome, as packaged: a tourist's wallet expires, its final spend window ends and what is
+    left lapses (the retention run); the city's fund gets that budget back."""
+    import datetime as dt
+
+    from services.privacy.retention import run_retention
+
+    app = cities.open("rome")
+    start = report(app, "city")
+    end = cities.clock() + dt.timedelta(days=3)
+    w = open_wallet(app, "t1", "tourist", valid_until=end)
+    for key in ("a1", "a2"):
+        fields = {"action": "recycling_drop_off", "date": cities.clock().date().isoformat()}
+        assert app.execute(app.record_activity(key, w, "eco_action", fields))["amount"] == 10
+    shop = UUID(app.execute(app.register_merchant("m1", "Forno", "food", True))["merchant_id"])
+    app.execute(app.spend("s1", w, shop, 5, "r1"))
+    cities.clock.now = end + dt.timedelta(days=1)
+    assert run_retention(app)["expired"] == 1
+    cities.clock.now = end + dt.timedelta(days=app.city.config.final_spend_days, seconds=1)
+    assert run_retention(app)["closed"] == 1
+    r = report(app, "city")
+    assert (r.issued - start.issued, r.redeemed - start.redeemed, r.lapsed - start.lapsed) == (20, 5, 15)
+    assert r.outstanding == start.outstanding and r.remaining == start.remaining - 5
+    # The partners' fund backs no rule: nothing was drawn on it.
+    assert report(app, "partners").issued == 0
+    check_conservation(app)
