@@ -74,8 +74,9 @@ def grant(fed: LocalFederation, b: CityStubs) -> Any:
     auditor = fed.staff("aud-1", "auditor")
     report = b.funds.GetFundReport(funds_pb2.GetFundReportRequest(), metadata=auditor, timeout=5)
     assert report.city == "bologna" and report.euro_per_token == "0.10"
-    (fund,) = report.funds
-    assert fund.fund_id == "eu_grant" and fund.funder == "European Union"
+    assert [f.fund_id for f in report.funds] == ["eu_grant", "quartieri"]
+    fund = report.funds[0]
+    assert fund.funder == "European Union" and fund.rules == ["eco-actions"]
     t = fund.tokens
     # budget = awarded + remaining, always; awarded = issued − lapsed − depreciated.
     assert t.budget == t.awarded + t.remaining

@@ -93,8 +93,7 @@ def test_every_packaged_city_declares_its_funds() -> None:
 def test_a_rule_without_a_fund_does_not_load(tmp_path: Path) -> None:
     root = small_city(tmp_path, 100)
     path = root / "bologna" / "city.toml"
-    both = 'rules = ["eco-actions", "civic-event"]'
-    path.write_text(path.read_text().replace(both, 'rules = ["eco-actions"]'))
+    path.write_text(path.read_text().replace('rules = ["civic-event"]', "rules = []"))
     with pytest.raises(ConfigError, match="rule 'civic-event' draws on no fund"):
         check_city_rules(load_city("bologna", root))
     path.write_text(
@@ -299,3 +298,32 @@ def test_a_tourist_wallets_expiry_releases_its_fund(cities: Cities) -> None:
     # The partners' fund backs no rule: nothing was drawn on it.
     assert report(app, "partners").issued == 0
     check_conservation(app)
+
+
+def test_the_demo_season_uses_up_a_fund_and_a_top_up_lets_awards_continue(tmp_path: Path) -> None:
+    """Bologna's demo season (`civfed demo`): the neighbourhood clean-up fund runs out, further
+    clean-up awards are refused and counted, two people top it up and the awards continue."""
+    from services.demo.clock import ScenarioClock, scenario_time
+    from services.demo.main import fund_figures
+    from services.demo.scenario import bologna
+    from services.settings.cities import cli_environment, load_settings
+
+    settings = load_settings(cli_environment(str(tmp_path / "data")))
+    clock = ScenarioClock()
+    app = CityApplication(load_city("bologna"), settings.eventsourcing_env("bologna"), clock=clock)
+    try:
+        with scenario_time(clock):
+            bologna(app, clock, lambda n: None, 200)
+        funds = {f["fund_id"]: f for f in fund_figures(app)}
+        clean_ups = funds["quartieri"]
+        assert clean_ups["refused"] > 0 and clean_ups["topped_up"] == clean_ups["declared"]
+        # Awards continued after the top-up: more was awarded than the declared budget.
+        assert clean_ups["awarded"] > clean_ups["declared"]
+        assert clean_ups["budget"] == clean_ups["awarded"] + clean_ups["remaining"]
+        assert funds["eu_grant"]["refused"] == 0
+        fund = app.repository.get(Fund.create_id("bologna", "quartieri"))
+        (top_up,) = fund.top_ups.values()
+        assert (top_up["proposed_by"], top_up["approved_by"]) == ("staff:demo-quartiere", "staff:demo-giunta")
+        check_conservation(app)
+    finally:
+        app.close()
