@@ -14,6 +14,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 import venv
 from pathlib import Path
 
@@ -23,16 +25,35 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 
 
-def run(*cmd: str | Path, setup: bool = False) -> None:
+def run(*cmd: str | Path, setup: bool = False, what: str = "") -> None:
     # Set-up chatter goes to stderr, so `dev.py demo --json` prints only the JSON on stdout.
     print("+", " ".join(str(c) for c in cmd), file=sys.stderr, flush=True)
-    subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True, stdout=sys.stderr if setup else None)
+    if not what:
+        subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True, stdout=sys.stderr if setup else None)
+        return
+    # A long step says what it is doing every few seconds (rich is not installed yet here).
+    start = time.monotonic()
+    done = threading.Event()
+
+    def tick() -> None:
+        while not done.wait(5):
+            print(f"  {what}... {time.monotonic() - start:.0f} s", file=sys.stderr, flush=True)
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True, stdout=sys.stderr if setup else None)
+    finally:
+        done.set()
+        ticker.join()
+    print(f"  {what}: done in {time.monotonic() - start:.0f} s", file=sys.stderr, flush=True)
 
 
 def ensure_env(extra: str) -> None:
     if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be started by an older Python
         sys.exit(f"civfed needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if not PY.exists():
+        print("Creating .venv", file=sys.stderr, flush=True)
         venv.create(VENV, with_pip=True)
     spec = ".[test]" if extra else "."
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
@@ -41,8 +62,12 @@ def ensure_env(extra: str) -> None:
     installed = stamp.read_text().split() if stamp.exists() else []
     if installed[:1] == [digest] and (installed[1:] == [".[test]"] or spec == "."):
         return
-    run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip", setup=True)
-    run(PY, "-m", "pip", "install", "--quiet", "-e", spec, setup=True)
+    print(
+        "Installing civfed and its dependencies into .venv (once per change of pyproject.toml)",
+        file=sys.stderr,
+    )
+    run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip", setup=True, what="upgrading pip")
+    run(PY, "-m", "pip", "install", "--quiet", "-e", spec, setup=True, what="installing dependencies")
     stamp.write_text(f"{digest} {spec}\n")
 
 

@@ -130,6 +130,10 @@ class ErasureNotPending(PreconditionFailed):
     """An erasure request already carried out or withdrawn, or withdrawn by another officer."""
 
 
+class AlreadyErased(PreconditionFailed):
+    """A wallet whose personal data is already erased: there is nothing left to erase."""
+
+
 class IdempotencyConflict(PreconditionFailed):
     """An idempotency key reused with different parameters."""
 

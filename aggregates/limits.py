@@ -84,6 +84,36 @@ def cap_refusal(
     return None
 
 
+# A refusal's reason as a message id and parameters (services/i18n/explanations.py), read in
+# the holder's language; the English text above is what the refusal has always stored.
+BEFORE_START = "rule {rule_id} is valid from {start_date}; the activity was on {date}"
+AFTER_END = "rule {rule_id} was valid until {end_date}; the activity was on {date}"
+DAY_CAP = (
+    "rule {rule_id} caps awards at {cap} per wallet per day; {earned} already earned on {date}, "
+    "this award of {amount} would exceed it"
+)
+MONTH_CAP = (
+    "rule {rule_id} caps awards at {cap} per wallet per month; {earned} already earned in {month}, "
+    "this award of {amount} would exceed it"
+)
+MESSAGE_IDS = (BEFORE_START, AFTER_END, DAY_CAP, MONTH_CAP)
+
+
+def refusal_message(
+    limit: str, rule_id: str, conditions: dict[str, Any], on: dt.date, amount: int, day: int, month: int
+) -> tuple[str, dict[str, Any]]:
+    """The reason `limit` refused an award (see `limit_refusal`), as a message id and parameters."""
+    args: dict[str, Any] = {"rule_id": rule_id, "date": on.isoformat()}
+    if limit == VALID_FROM:
+        return BEFORE_START, {**args, "start_date": _date(rule_id, limit, conditions[limit]).isoformat()}
+    if limit == VALID_UNTIL:
+        return AFTER_END, {**args, "end_date": _date(rule_id, limit, conditions[limit]).isoformat()}
+    caps = {"cap": conditions[limit], "amount": amount}
+    if limit == PER_DAY:
+        return DAY_CAP, {**args, **caps, "earned": day}
+    return MONTH_CAP, {"rule_id": rule_id, **caps, "earned": month, "month": on.strftime("%Y-%m")}
+
+
 def stored(conditions: dict[str, Any]) -> dict[str, Any]:
     """Conditions as events store them: dates as ISO text."""
     return {

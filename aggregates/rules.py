@@ -85,13 +85,34 @@ class ApprovedTimeInput(RuleInput):
     category: str = Field(min_length=1, max_length=64)
 
 
+# Explanations as message ids (the English text with `{name}` placeholders) and parameters
+# (plain values: metres, grams, ISO dates, codes), so a reader's language can render them;
+# services/i18n/explanations.py says how each parameter is written.
+TRIP_SAVED = "{distance_m} {mode} on {date} saved {saved_g} CO2; {unit_g} = 1 token; {carried_g} carried"
+ACTION_EARNS = "{action} on {date} earns {amount} points"
+SUBJECT_ONCE = "{label} {subject} on {date} earns {amount} (once per {label})"
+SUBJECT_ONCE_PER_WALLET = "{label} {subject} on {date} earns {amount} (once per wallet per {label})"
+PURCHASE_EARNS = (
+    "purchase of {amount_cents} EUR on {date} earns {bps} = {amount} (in hundredths, rounded down)"
+)
+WORK_EARNS = (
+    "{hours} h {minutes} min of approved {category} work on {date} earns {amount} "
+    "({per_hour} per hour, pro rata per minute, rounded down)"
+)
+MESSAGE_IDS = (TRIP_SAVED, ACTION_EARNS, SUBJECT_ONCE, SUBJECT_ONCE_PER_WALLET, PURCHASE_EARNS, WORK_EARNS)
+
+
 @dataclass(frozen=True)
 class Award:
     amount: int
+    # The English text, as it has always been stored; `message` and `args` say the same
+    # in a form any language can render.
     explanation: str
     carried_after: int | None = None
     quantity: int | None = None
     subject_key: str | None = None
+    message: str = ""
+    args: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -140,7 +161,15 @@ def measured_quantity(params: dict[str, Any], trip: TripInput, carried: int) -> 
         f"{trip.distance_m / 1000:.1f} km by {trip.mode} on {_day(trip.date)} saved "
         f"{kg(saved)} CO2; {kg(unit)} = 1 token; {kg(rest)} carried"
     )
-    return Award(tokens, text, carried_after=rest, quantity=saved)
+    args = {
+        "distance_m": trip.distance_m,
+        "mode": trip.mode,
+        "date": trip.date.isoformat(),
+        "saved_g": saved,
+        "unit_g": unit,
+        "carried_g": rest,
+    }
+    return Award(tokens, text, carried_after=rest, quantity=saved, message=TRIP_SAVED, args=args)
 
 
 def fixed_per_action(params: dict[str, Any], action: ActionInput) -> Award:
@@ -148,7 +177,13 @@ def fixed_per_action(params: dict[str, Any], action: ActionInput) -> Award:
     if action.action not in points:
         raise InvalidInput("action", f"unknown action {action.action!r}; known: {sorted(points)}")
     amount = points[action.action]
-    return Award(amount, f"{action.action} on {_day(action.date)} earns {amount} points")
+    args = {"action": action.action, "date": action.date.isoformat(), "amount": amount}
+    return Award(
+        amount,
+        f"{action.action} on {_day(action.date)} earns {amount} points",
+        message=ACTION_EARNS,
+        args=args,
+    )
 
 
 # What `once_per_subject` can honestly promise. "city": once per subject whoever brings it (a
@@ -175,6 +210,8 @@ def once_per_subject(params: dict[str, Any], subj: SubjectInput, wallet_id: UUID
         amount,
         f"{label} {subj.subject} on {_day(subj.date)} earns {amount} ({once})",
         subject_key=key,
+        message=SUBJECT_ONCE if scope == "city" else SUBJECT_ONCE_PER_WALLET,
+        args={"label": label, "subject": subj.subject, "date": subj.date.isoformat(), "amount": amount},
     )
 
 
@@ -187,6 +224,8 @@ def percentage_of_amount(params: dict[str, Any], buy: PurchaseInput) -> Award:
         amount,
         f"purchase of {buy.amount_cents / 100:.2f} EUR on {_day(buy.date)} earns "
         f"{bps / 100:.2f}% = {amount} (in hundredths, rounded down)",
+        message=PURCHASE_EARNS,
+        args={"amount_cents": buy.amount_cents, "date": buy.date.isoformat(), "bps": bps, "amount": amount},
     )
 
 
@@ -199,6 +238,15 @@ def per_approved_time(params: dict[str, Any], work: ApprovedTimeInput) -> Award:
         amount,
         f"{hours} h {minutes:02d} min of approved {work.category} work on {_day(work.date)} earns "
         f"{amount} ({per_hour} per hour, pro rata per minute, rounded down)",
+        message=WORK_EARNS,
+        args={
+            "hours": hours,
+            "minutes": minutes,
+            "category": work.category,
+            "date": work.date.isoformat(),
+            "amount": amount,
+            "per_hour": per_hour,
+        },
     )
 
 

@@ -17,6 +17,7 @@ from eventsourcing.domain import Aggregate, event
 
 from aggregates.depreciation import Lot, LotTerms, draw, total_at, value_at
 from aggregates.errors import (
+    AlreadyErased,
     HoldNotActive,
     HoldsNotOffered,
     InsufficientBalance,
@@ -166,11 +167,15 @@ class Wallet(Aggregate):
         source: str = "",
         claim_id: str = "",
         fund: str = "",
+        explanation_id: str = "",
+        explanation_args: dict[str, Any] | None = None,
     ) -> None:
         """An award; in a depreciating currency (`lot` given) it is also kept as a lot.
         `on` is the activity's date, which the rule's caps count by. `source` names where it
         came from (`source:<id>` with the source's `claim_id`, or the staff member who recorded
-        it at a desk); empty for awards made by the node itself."""
+        it at a desk); empty for awards made by the node itself. `explanation_id` and
+        `explanation_args` say what `explanation` says in English as a message id and its
+        parameters, read in any language (events written before them have the text only)."""
         if amount < 0:
             raise InvalidInput("amount", "awards are never negative")
         if lot is not None:
@@ -188,6 +193,9 @@ class Wallet(Aggregate):
         )
         if on is not None:
             fields["on"] = on.isoformat()
+        if explanation_id:
+            fields["explanation_id"] = explanation_id
+            fields["explanation_args"] = dict(explanation_args or {})
         if amount:
             if fund:
                 fields["fund"] = fund
@@ -212,6 +220,8 @@ class Wallet(Aggregate):
         source: str = "",
         claim_id: str = "",
         fund: str = "",
+        explanation_id: str = "",
+        explanation_args: dict[str, Any] | None = None,
     ) -> None:
         self.balance += amount
         lots = self._fund_lots()
@@ -238,6 +248,8 @@ class Wallet(Aggregate):
         on: str | None = None,
         source: str = "",
         claim_id: str = "",
+        explanation_id: str = "",
+        explanation_args: dict[str, Any] | None = None,
     ) -> None:
         """A measured activity that earned no whole token yet; the remainder carries."""
         if carry_key is not None and carried_after is not None:
@@ -251,10 +263,20 @@ class Wallet(Aggregate):
 
     @event("AwardRefused")
     def refuse_award(
-        self, rule_id: str, rule_version: int, activity_id: str, limit: str, reason: str, on: str
+        self,
+        rule_id: str,
+        rule_version: int,
+        activity_id: str,
+        limit: str,
+        reason: str,
+        on: str,
+        reason_id: str = "",
+        reason_args: dict[str, Any] | None = None,
     ) -> None:
         """An award the rule's caps or dates refuse: recorded, never silently dropped, and
-        open to appeal like any refusal. `limit` names the cap or date that refused it."""
+        open to appeal like any refusal. `limit` names the cap or date that refused it;
+        `reason_id` and `reason_args` say what `reason` says in English as a message id and
+        its parameters (empty in events recorded before them)."""
         self.refused[activity_id] = reason
 
     # -- depreciating currencies: lots --------------------------------------
@@ -506,6 +528,10 @@ class Wallet(Aggregate):
         """The balance of a closed wallet leaves circulation, as the city's rules publish."""
         self.balance -= amount
         self._leave_funds(amount, funds)
+
+    def check_not_erased(self) -> None:
+        if self.erased:
+            raise AlreadyErased("this wallet is already erased; there is nothing left to erase")
 
     @event("Erased")
     def mark_erased(self, reason: str, pseudonym: str = "") -> None:

@@ -246,17 +246,38 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu() -> tuple[float, float]:
+    """Busy and total CPU seconds of the whole machine so far, over all cores (Linux /proc)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and waiting for I/O
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / tick, sum(fields) / tick
+
+
+def own_cpu() -> float:
+    """User and system CPU time of this process (the tills) so far."""
+    t = os.times()
+    return t.user + t.system
+
+
 @contextlib.contextmanager
 def measured(
     folder: Path | None, pids: dict[str, int], metrics: dict[str, int], seen: dict[str, Any]
 ) -> Iterator[None]:
-    """Each node's CPU seconds and mean write batch over the timed calls into `seen`;
-    sampled by py-spy with a folder."""
+    """Each node's CPU seconds and mean write batch, the tills' CPU seconds and how busy
+    the machine's cores were, over the timed calls, into `seen`; sampled by py-spy with a
+    folder."""
     cpu = {city: cpu_seconds(pid) for city, pid in pids.items()}
     saved = {city: batches(port) for city, port in metrics.items()}
+    tills, (busy, total) = own_cpu(), machine_cpu()
     with profiled(folder, pids):
         yield
     seen["node_cpu_seconds"] = {city: round(cpu_seconds(pid) - cpu[city], 2) for city, pid in pids.items()}
+    # What else used the cores meanwhile: the tills' own process, and the whole machine
+    # (the store, the profiler, and whatever else runs beside the benchmark).
+    seen["tills_cpu_seconds"] = round(own_cpu() - tills, 2)
+    busy_after, total_after = machine_cpu()
+    seen["machine_cpu_busy"] = round((busy_after - busy) / max(total_after - total, 1e-9), 2)
     after = {city: batches(port) for city, port in metrics.items()}
     seen["mean_write_batch"] = {
         city: round((after[city][0] - saved[city][0]) / max(after[city][1] - saved[city][1], 1), 2)

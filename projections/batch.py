@@ -113,14 +113,20 @@ def _touches(e: events_pb2.Event, erased: set[tuple[str, str]], placed_by: dict[
 
 
 def _stored_holds(tx: Tx, keys: set[HoldKey]) -> dict[HoldKey, tuple[str, int]]:
+    """The stored holds among `keys`, city by city: by the table's key (city, hold id), so
+    each lookup is an index probe however many holds the read model keeps."""
     out: dict[HoldKey, tuple[str, int]] = {}
-    ids = sorted({hold_id for _, hold_id in keys})
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        marks = ", ".join("?" * len(chunk))
-        for city, hold_id, wallet, amount in tx.all(
-            f"SELECT city, hold_id, wallet_id, amount FROM rm_holds WHERE hold_id IN ({marks})", chunk
-        ):
-            if (city, hold_id) in keys:
-                out[(str(city), str(hold_id))] = (str(wallet), int(amount))
+    by_city: dict[str, list[str]] = {}
+    for city, hold_id in keys:
+        by_city.setdefault(city, []).append(hold_id)
+    for city, hold_ids in sorted(by_city.items()):
+        ids = sorted(hold_ids)
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            for hold_id, wallet, amount in tx.all(
+                f"SELECT hold_id, wallet_id, amount FROM rm_holds WHERE city = ? AND hold_id IN ({marks})",
+                [city, *chunk],
+            ):
+                out[(city, str(hold_id))] = (str(wallet), int(amount))
     return out

@@ -2,12 +2,22 @@
 
 No consumer group: offsets live in the read-model store, written in the same
 transaction as the read-model change they produced.
+
+A reader thread owns the consumer: it polls and decodes the next batches (at most
+`AHEAD` polls ahead) while the caller's thread applies the current one, so fetching
+and checking records overlaps with writing the read models. The offsets the reader has
+reached are never stored: each applied batch stores its own, in its transaction. A batch
+that fails to apply stops the reader; the next poll drops what was read ahead and seeks
+every partition back to the offsets stored, so nothing is skipped or applied twice.
 """
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
@@ -29,6 +39,20 @@ class OffsetBeyondLog(RuntimeError):
     """A stored offset past the end of the topic: the topic was reset or replaced."""
 
 
+# Polls read ahead of the one being applied.
+AHEAD = 2
+
+
+@dataclass
+class _Polled:
+    """One poll's records, decoded and grouped by topic."""
+
+    seen: int = 0
+    by_topic: dict[str, list[Delivery]] = field(default_factory=dict)
+    at_end: bool = False  # nothing came, and every partition was read to its end
+    error: BaseException | None = None
+
+
 class KafkaSource:
     def __init__(self, client: Mapping[str, Any] | str, cities: Sequence[str], projector: Projector) -> None:
         """`client` holds the Kafka client settings (address, TLS, SASL) that whoever builds
@@ -45,6 +69,11 @@ class KafkaSource:
             consumer_timeout_ms=1000,
         )
         self._assign()
+        self._ahead: queue.Queue[_Polled] = queue.Queue(maxsize=AHEAD)
+        self._stop = threading.Event()
+        self._reader: threading.Thread | None = None
+        self._reseek = False  # a batch failed: what was read ahead must be read again
+        self._at_end_seen = False
 
     def _assign(self) -> None:
         parts: list[TopicPartition] = []
@@ -97,25 +126,72 @@ class KafkaSource:
 
     def poll_once(self, timeout_ms: int = 500) -> int:
         """Apply one polled batch, one transaction per topic; returns records seen."""
-        batches = self.consumer.poll(timeout_ms=timeout_ms)
-        seen = 0
-        by_topic: dict[str, list[Delivery]] = {}
-        for tp, records in batches.items():
-            for r in records:
-                seen += 1
-                event = decode(r.value)
-                by_topic.setdefault(tp.topic, []).append(
-                    Delivery(tp.partition, r.offset + 1, event, event.notification_id)
-                )
-        for topic, deliveries in by_topic.items():
-            self.applied += self.projector.apply_batch(topic, deliveries)
-        return seen
+        if self._reseek:
+            self._stop_reader()
+            self._assign()  # back to the stored offsets
+            self._reseek = False
+        if self._reader is None:
+            self._start_reader(timeout_ms)
+        try:
+            polled = self._ahead.get(timeout=timeout_ms / 1000 + 1.0)
+        except queue.Empty:
+            self._at_end_seen = False
+            return 0
+        try:
+            if polled.error is not None:
+                raise polled.error
+            for topic, deliveries in polled.by_topic.items():
+                self.applied += self.projector.apply_batch(topic, deliveries)
+        except BaseException:
+            self._reseek = True
+            raise
+        self._at_end_seen = polled.at_end
+        return polled.seen
+
+    def _start_reader(self, timeout_ms: int) -> None:
+        self._stop.clear()
+        self._reader = threading.Thread(
+            target=self._read, args=(timeout_ms,), name="kafka-reader", daemon=True
+        )
+        self._reader.start()
+
+    def _read(self, timeout_ms: int) -> None:
+        """The reader thread: poll, decode, hand over; the only user of the consumer meanwhile."""
+        while not self._stop.is_set():
+            polled = _Polled()
+            try:
+                for tp, records in self.consumer.poll(timeout_ms=timeout_ms).items():
+                    deliveries = polled.by_topic.setdefault(tp.topic, [])
+                    for r in records:
+                        event = decode(r.value)
+                        deliveries.append(Delivery(tp.partition, r.offset + 1, event, event.notification_id))
+                    polled.seen += len(records)
+                polled.at_end = polled.seen == 0 and self._at_end()
+            except BaseException as exc:
+                polled.error = exc
+            while not self._stop.is_set():
+                with contextlib.suppress(queue.Full):
+                    self._ahead.put(polled, timeout=0.1)
+                    break
+            if polled.error is not None:
+                return
+
+    def _stop_reader(self) -> None:
+        self._stop.set()
+        if self._reader is not None:
+            self._reader.join()
+            self._reader = None
+        while True:
+            try:
+                self._ahead.get_nowait()
+            except queue.Empty:
+                break
 
     def catch_up(self, idle_polls: int = 2) -> int:
         """Poll until `idle_polls` polls in a row bring nothing; returns events applied."""
         before, idle = self.applied, 0
         while idle < idle_polls:
-            idle = idle + 1 if self.poll_once() == 0 and self._at_end() else 0
+            idle = idle + 1 if self.poll_once() == 0 and self._at_end_seen else 0
         return self.applied - before
 
     def _at_end(self) -> bool:
@@ -127,6 +203,7 @@ class KafkaSource:
             self.poll_once()
 
     def close(self) -> None:
+        self._stop_reader()
         self.consumer.close()
 
 

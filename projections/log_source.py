@@ -7,12 +7,15 @@ Following wakes on PostgreSQL's LISTEN/NOTIFY; SQLite logs are polled.
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from projections.integration import CityLog, to_integration_event
+from civfed.v1 import events_pb2
+from projections.integration import CityLog, integration_events
 from projections.pg_notify import NotifyListener, listens
 from projections.projector import Delivery, Projector
 
@@ -21,24 +24,76 @@ def log_source(city: str) -> str:
     return f"log:{city}"
 
 
-# Notifications read per transaction: large enough that a rebuild is a few thousand commits.
-PAGE = 10_000
+# Notifications read per transaction: a rebuild of ten million is four hundred commits, each
+# read model writes a key once per page, and a page of decoded events stays well under 100 MB.
+PAGE = 25_000
 
 
 def catch_up_log(projector: Projector, app: CityLog, city: str, page: int = PAGE) -> int:
-    """Apply everything recorded since the stored position; returns events applied."""
+    """Apply everything recorded since the stored position; returns events applied.
+
+    Each page is applied in one transaction with its position (Projector.apply_batch). While
+    one page is applied, the next is read and turned into public events in another thread
+    (a long catch-up, such as a rebuild, waits on the read models' database about as long
+    as it decodes); a batch already reflected in the position is skipped as ever."""
     source = log_source(city)
     applied = 0
-    while True:
-        after = projector.positions(source).get(0, (0, 0))[0]
-        rows = app.recorder.select_notifications(start=after, limit=page, inclusive_of_start=False)
-        if not rows:
-            return applied
-        deliveries = []
-        for n in rows:
-            event: Any = app.mapper.to_domain_event(n)
-            deliveries.append(Delivery(0, n.id, to_integration_event(city, n.id, event, app.pseudonym), n.id))
-        applied += projector.apply_batch(source, deliveries)
+    for rows, events in _pages(app, city, projector.positions(source).get(0, (0, 0))[0], page):
+        applied += projector.apply_batch(
+            source, [Delivery(0, n.id, event, n.id) for n, event in zip(rows, events, strict=True)]
+        )
+    return applied
+
+
+Page = tuple[Sequence[Any], list[events_pb2.Event | None]]
+
+
+def _read(app: CityLog, city: str, after: int, page: int) -> Page:
+    rows = app.recorder.select_notifications(start=after, limit=page, inclusive_of_start=False)
+    return rows, integration_events(city, rows, app) if rows else []
+
+
+def _pages(app: CityLog, city: str, after: int, page: int) -> Iterator[Page]:
+    """Every page after notification id `after`, in order: the first read here, and if it was
+    full, the rest read ahead by a thread, at most two pages ahead."""
+    rows, events = _read(app, city, after, page)
+    if not rows:
+        return
+    if len(rows) < page:
+        yield rows, events
+        return
+    ahead: queue.Queue[Page | BaseException] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def read(after: int) -> None:
+        try:
+            while not stop.is_set():
+                got = _read(app, city, after, page)
+                ahead.put(got)
+                if len(got[0]) < page:
+                    return
+                after = got[0][-1].id
+        except BaseException as exc:  # handed to the applying thread, which raises it
+            ahead.put(exc)
+
+    reader = threading.Thread(target=read, args=(rows[-1].id,), name=f"log-reader-{city}", daemon=True)
+    reader.start()
+    try:
+        yield rows, events
+        while True:
+            got = ahead.get()
+            if isinstance(got, BaseException):
+                raise got
+            if got[0]:
+                yield got
+            if len(got[0]) < page:
+                return
+    finally:
+        stop.set()
+        while reader.is_alive():  # a reader blocked on a full queue sees `stop` once it puts
+            with contextlib.suppress(queue.Empty):
+                ahead.get(timeout=0.05)
+        reader.join()
 
 
 def follow_logs(

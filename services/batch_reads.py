@@ -42,6 +42,13 @@ class HotAggregates:
         except KeyError:
             return None
 
+    def peek(self, aggregate_id: UUID) -> Aggregate | None:
+        """The aggregate held, left held: only for what never changes (a redemption's wallet)."""
+        try:
+            return self._held.get(aggregate_id)
+        except KeyError:
+            return None
+
     def forget(self, aggregate_id: UUID) -> None:
         self.take(aggregate_id)
 

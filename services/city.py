@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
@@ -311,12 +311,17 @@ class CityApplication(
             source=source,
             claim_id=claim_id,
             fund=fund,
+            explanation_id=award.message,
+            explanation_args=award.args,
         )
         return {
             "amount": award.amount,
             "rule_id": rule.rule_id,
             "rule_version": rule.version,
             "explanation": award.explanation,
+            # The same in any language: services/i18n/explanations.py renders it.
+            "explanation_id": award.message,
+            "explanation_args": award.args,
         }
 
     def _register_merchant(self, cmd: c.RegisterMerchant, uow: UnitOfWork) -> dict[str, Any]:
@@ -416,6 +421,17 @@ class CityApplication(
     def owner_pseudonym(self, aggregate_id: UUID) -> str | None:
         """The pseudonym of the wallet owning another aggregate (an appeal), if any."""
         return self.pseudonym.of_owner(aggregate_id)
+
+    def prefetch_pseudonyms(self, wallet_ids: Iterable[UUID]) -> None:
+        """Read the keys of many wallets in as few queries as can be, before naming them."""
+        self.pseudonym.prefetch(wallet_ids)
+
+    def public_domain_event(self, stored: Any) -> Any:
+        """A stored event decoded for publishing: personal fields no public event carries
+        stay sealed (services/privacy/sealing.py)."""
+        if isinstance(self.mapper, ShreddingMapper):
+            return self.mapper.to_public_domain_event(stored)
+        return self.mapper.to_domain_event(stored)
 
     def _recorded_pseudonym(self, wallet_id: UUID) -> str | None:
         """The pseudonym the wallet's erasure recorded (its key is gone)."""

@@ -17,11 +17,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, get_type_hints
 from uuid import UUID, uuid4
 
 from aggregates.receipt import params_hash
+from aggregates.redemption import Redemption
 from aggregates.source import DailyTally, SourceRegistry
 
 
@@ -65,6 +67,11 @@ class Command:
         at once (services/batch_reads.py). A hint only: what it leaves out is read when
         the handler asks for it."""
         return (self.owner,) if self.owner is not None else ()
+
+    def reads_after(self, city: str, found: Mapping[UUID, Any]) -> tuple[UUID, ...]:
+        """The aggregates its handler will read that only those of `reads` name (as `found`
+        holds them), read for the whole group in one query more. A hint too."""
+        return ()
 
 
 _NAMES: dict[type[Command], dict[str, str]] = {}
@@ -569,12 +576,24 @@ class ReserveRedemption(Command):
     acceptor: str
     voucher_id: Annotated[UUID, As("voucher")]
 
+    def reads(self, city: str) -> tuple[UUID, ...]:
+        return (Redemption.create_id(city, self.voucher_id),)
+
+    def reads_after(self, city: str, found: Mapping[UUID, Any]) -> tuple[UUID, ...]:
+        return _wallet_of(found.get(Redemption.create_id(city, self.voucher_id)))
+
 
 @dataclass(frozen=True)
 class CommitRedemption(Command):
     name = "commit"
     acceptor: str
     redemption_id: Annotated[UUID, As("redemption")]
+
+    def reads(self, city: str) -> tuple[UUID, ...]:
+        return (self.redemption_id,)
+
+    def reads_after(self, city: str, found: Mapping[UUID, Any]) -> tuple[UUID, ...]:
+        return _wallet_of(found.get(self.redemption_id))
 
 
 @dataclass(frozen=True)
@@ -583,6 +602,18 @@ class CancelRedemption(Command):
     acceptor: str
     redemption_id: Annotated[UUID, As("redemption")]
     reason: str
+
+    def reads(self, city: str) -> tuple[UUID, ...]:
+        return (self.redemption_id,)
+
+    def reads_after(self, city: str, found: Mapping[UUID, Any]) -> tuple[UUID, ...]:
+        return _wallet_of(found.get(self.redemption_id))
+
+
+def _wallet_of(redemption: Any) -> tuple[UUID, ...]:
+    """The wallet a redemption holds tokens of, if it was found."""
+    wallet = getattr(redemption, "wallet_id", None)
+    return (wallet,) if isinstance(wallet, UUID) else ()
 
 
 @dataclass(frozen=True)

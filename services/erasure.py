@@ -79,6 +79,7 @@ def handlers(app: CityLike) -> dict[type[Command], Callable[[Any, UnitOfWork], d
     def request_erasure(cmd: RequestErasure, uow: UnitOfWork) -> dict[str, Any]:
         uow.owner = None
         wallet = uow.get(cmd.wallet_id, Wallet, "wallet")
+        wallet.check_not_erased()
         request = ErasureRequest.by_officer(
             app.key, wallet.id, cmd.legal_basis, cmd.reference, cmd.requested_by
         )

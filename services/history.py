@@ -17,6 +17,8 @@ from aggregates.credential import Keyring
 from aggregates.errors import not_found
 from aggregates.wallet import Wallet
 from services.event_log import event_type
+from services.i18n import translations
+from services.i18n.explanations import explain, render
 
 HIDDEN = ("originator_id", "originator_version", "timestamp")
 # A credential's hash is no one's to read, the holder's included.
@@ -27,6 +29,26 @@ CREDENTIAL_EVENTS = {
     "Keyring.CredentialRevoked": "credential revoked",
     "Keyring.CredentialRotated": "credential replaced by a new one (the old one no longer works)",
 }
+# The lines of events without an explanation of their own, as message ids (services/i18n).
+APPEAL_FILED = "appeal filed against {subject_kind} {subject_ref}: {reason}"
+APPEAL_UPHELD = "appeal upheld by {decided_by}: {reason}"
+APPEAL_DENIED = "appeal denied by {decided_by}: {reason}"
+RECOVERY_REQUESTED = "recovery of this wallet requested by {requested_by}: {reason}"
+RECOVERY_APPROVED = (
+    "recovery approved by {approved_by}: a new credential was issued and every earlier one revoked"
+)
+EVENT_AMOUNT = "{event}: {amount}"
+AWARD_REFUSED = "award refused: {reason}"
+MESSAGE_IDS = (
+    AWARD_REFUSED,
+    *CREDENTIAL_EVENTS.values(),
+    APPEAL_FILED,
+    APPEAL_UPHELD,
+    APPEAL_DENIED,
+    RECOVERY_REQUESTED,
+    RECOVERY_APPROVED,
+    EVENT_AMOUNT,
+)
 
 
 @dataclass(frozen=True)
@@ -41,10 +63,15 @@ class Entry:
     fields: dict[str, Any]
 
 
-def describe(kind: str, fields: dict[str, Any]) -> str:
-    """The plain-language line of an event that has no rule explanation of its own."""
+def describe(kind: str, fields: dict[str, Any], language: str | None = None) -> str:
+    """The plain-language line of an event, in `language` (a BCP 47 tag); without one, in
+    English as it was stored. An award's explanation is rendered from its message id and
+    parameters; an award stored before explanations had ids reads as its English text."""
     if "explanation" in fields:
-        return str(fields["explanation"])
+        english = str(fields["explanation"])
+        return explain(fields.get("explanation_id"), fields.get("explanation_args"), english, language)
+    if language is not None:
+        return _localised(kind, fields, language)
     if kind == "Appeal.Filed":
         subject = f"{fields.get('subject_kind')} {fields.get('subject_ref')}"
         return f"appeal filed against {subject}: {fields.get('reason')}"
@@ -65,9 +92,40 @@ def describe(kind: str, fields: dict[str, Any]) -> str:
     return kind.split(".")[-1]
 
 
-def history(app: Application[UUID], wallet_id: UUID) -> list[Entry]:
+def _localised(kind: str, fields: dict[str, Any], language: str) -> str:
+    def line(message_id: str, *names: str) -> str:
+        return render(message_id, {n: fields.get(n) for n in names}, language)
+
+    if kind == "Appeal.Filed":
+        return line(APPEAL_FILED, "subject_kind", "subject_ref", "reason")
+    if kind == "Appeal.Decided":
+        return line(APPEAL_UPHELD if fields.get("upheld") else APPEAL_DENIED, "decided_by", "reason")
+    if kind == "Keyring.RecoveryRequested":
+        return line(RECOVERY_REQUESTED, "requested_by", "reason")
+    if kind == "Keyring.RecoveryApproved":
+        return line(RECOVERY_APPROVED, "approved_by")
+    tr = translations(language, "messages")
+    if kind == "Wallet.AwardRefused":
+        # A refusal recorded before reasons had ids reads as its English reason.
+        reason = explain(
+            fields.get("reason_id"), fields.get("reason_args"), str(fields.get("reason")), language
+        )
+        return render(AWARD_REFUSED, {"reason": reason}, language)
+    if kind in CREDENTIAL_EVENTS:
+        return tr.gettext(CREDENTIAL_EVENTS[kind])
+    word = kind.split(".")[-1].lower()
+    if kind == "Wallet.Spent" and fields.get("spent_for") == "prize":
+        word = "prize claimed"
+    event = tr.pgettext("event", word)
+    if "amount" in fields:
+        return render(EVENT_AMOUNT, {"event": event, "amount": fields["amount"]}, language)
+    return event
+
+
+def history(app: Application[UUID], wallet_id: UUID, language: str | None = None) -> list[Entry]:
     """The wallet's events, each appeal's and the wallet's credentials' (issued, rotated,
-    revoked, recovered: never a hash), in the order they were recorded."""
+    revoked, recovered: never a hash), in the order they were recorded. Explanations read
+    in `language` (a BCP 47 tag); without one, in English as stored."""
     try:
         # Read only (its appeals' ids): the cached wallet itself, not a copy of it.
         wallet: Any = app.repository.get(wallet_id, deepcopy_from_cache=False)
@@ -89,7 +147,7 @@ def history(app: Application[UUID], wallet_id: UUID) -> list[Entry]:
                 timestamp=stamp,
                 rule_id=str(fields.get("rule_id") or ""),
                 rule_version=int(fields.get("rule_version") or 0),
-                explanation=describe(kind, fields),
+                explanation=describe(kind, fields, language),
                 fields=fields,
             )
             entries.append((stamp, entry))

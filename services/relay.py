@@ -13,17 +13,23 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from projections.integration import OWNED_BY_A_WALLET, CityLog, partition_key, to_integration_event, topic_for
+from civfed.v1 import events_pb2
+from projections.integration import OWNED_BY_A_WALLET, CityLog, integration_events, partition_key, topic_for
 from projections.store import Store
 from services.settings.stream import StreamSettings, kafka_client_kwargs, kafka_settings, retention_ms
 
 log = logging.getLogger(__name__)
+
+# Rows converted at once: enough for one key-store query per chunk, few enough that the
+# producer is sending while the rest of a large page is converted.
+CHUNK = 1000
 
 RELAY_DDL = (
     "CREATE TABLE IF NOT EXISTS relay_positions (city TEXT NOT NULL, topic TEXT NOT NULL, "
@@ -150,9 +156,7 @@ class Relay:
         sent: list[tuple[int, Any]] = []
         try:
             producer = self._connect()
-            for n in rows:
-                domain_event = self.app.mapper.to_domain_event(n)
-                event = to_integration_event(self.city, n.id, domain_event, self.app.pseudonym)
+            for n, event in self._public(rows):
                 future = None
                 if event is not None:
                     owned = event.type.startswith(OWNED_BY_A_WALLET)
@@ -176,6 +180,13 @@ class Relay:
         if not sent or len(sent) < len(rows) or last < sent[-1][0]:
             self._disconnect()  # a fresh connection for the retry
         return acked
+
+    def _public(self, rows: Sequence[Any]) -> Iterator[tuple[Any, events_pb2.Event | None]]:
+        """Each row with its public event, converted a chunk at a time: the producer sends
+        one chunk while the next is converted."""
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start : start + CHUNK]
+            yield from zip(chunk, integration_events(self.city, chunk, self.app), strict=True)
 
     def run(self, stop: threading.Event, interval: float = 0.2) -> None:
         self.ensure_topic()

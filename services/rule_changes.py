@@ -21,7 +21,7 @@ from typing import Any
 from uuid import uuid4
 
 from aggregates.errors import AwardRefused, InvalidInput, NotFound
-from aggregates.limits import limit_refusal
+from aggregates.limits import limit_refusal, refusal_message
 from aggregates.rulebook import CHANGE, PUBLISH, RETIRE, Proposal, Rulebook, check_rule
 from aggregates.rules import Rule
 from aggregates.vocabulary import check_declared_kinds, check_vocabulary
@@ -45,7 +45,10 @@ def check_limits(wallet: Wallet, rule: Rule, on: dt.date, amount: int, activity_
     limit, reason = refused
     # One activity is refused once: a retry (or the same activity sent again) is not a new refusal.
     if activity_id not in wallet.refused:
-        wallet.refuse_award(rule.rule_id, rule.version, activity_id, limit, reason, on.isoformat())
+        message, args = refusal_message(limit, rule.rule_id, rule.conditions, on, amount, day, month)
+        wallet.refuse_award(
+            rule.rule_id, rule.version, activity_id, limit, reason, on.isoformat(), message, args
+        )
     raise AwardRefused(f"{reason}; refusal recorded, appealable as refused_award {activity_id!r}")
 
 

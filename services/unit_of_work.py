@@ -114,12 +114,17 @@ class Job:
     # False for a step of a saga: guarded by the state it expects, so running it again
     # changes nothing, and it needs neither a key nor a receipt.
     receipt: bool = True
+    # Aggregates its handler will read beyond those its command names, read with the
+    # group's (a hint, as `Command.reads` is).
+    reads: tuple[UUID, ...] = ()
 
     @classmethod
-    def step(cls, name: str, handle: Callable[[UnitOfWork], dict[str, Any]]) -> Job:
+    def step(
+        cls, name: str, handle: Callable[[UnitOfWork], dict[str, Any]], reads: tuple[UUID, ...] = ()
+    ) -> Job:
         """A change that checks the state it applies to, saved like a command (and with
         others in a group commit), without an idempotency key or receipt."""
-        return cls(name, "", {}, handle, receipt=False)
+        return cls(name, "", {}, handle, receipt=False, reads=reads)
 
     @classmethod
     def of(cls, command: C, handle: Callable[[C, UnitOfWork], dict[str, Any]]) -> Job:
@@ -260,8 +265,15 @@ class IdempotentExecutor:
                 ids.append(Receipt.create_id(self.city, cmd.key))
             if cmd.command is not None:
                 ids.extend(cmd.command.reads(self.city))
+            ids.extend(cmd.reads)
             if cmd.owner is not None:
                 owners.append(cmd.owner)
+        # What held aggregates name is read in the same query: a redemption's wallet never
+        # changes, so the one held names it as well as the stored one would.
+        held = {i: a for i in ids if (a := self.hot.peek(i)) is not None}
+        for cmd in cmds:
+            if cmd.command is not None and held:
+                ids.extend(cmd.command.reads_after(self.city, held))
         keys = getattr(self.app, "keys", None)
         if keys is not None and owners:
             # Before the events are read: opening their sealed fields needs the keys. An
@@ -270,6 +282,17 @@ class IdempotentExecutor:
             for erased in keys.prefetch(owners):
                 self.hot.forget(erased)
         uow.seen.update(batch_reads.read_many(self.app, ids, self.hot))
+        # What those aggregates name (a redemption's wallet) and was not read yet, in one
+        # query more.
+        follow = [
+            aggregate_id
+            for cmd in cmds
+            if cmd.command is not None
+            for aggregate_id in cmd.command.reads_after(self.city, uow.seen)
+            if aggregate_id not in uow.seen
+        ]
+        if follow:
+            uow.seen.update(batch_reads.read_many(self.app, follow, self.hot))
 
     def _run_caught(self, cmd: Job) -> dict[str, Any] | DomainError:
         try:

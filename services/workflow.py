@@ -49,6 +49,10 @@ class WorkflowHost(Protocol):
     def repository(self) -> Any: ...
 
 
+# An upheld appeal's award: the award's own explanation (`explanation`, nested) after it.
+UPHELD_WORK = "appeal upheld against the rejection of these minutes: {explanation}"
+MESSAGE_IDS = (UPHELD_WORK,)
+
 ROUNDING = (
     "a lot minted with value v on day b, ending on day e, is worth floor(v × (e − d) / (e − b)) on day d; "
     "approved minutes earn floor(minutes × units_per_hour / 60)"
@@ -196,8 +200,17 @@ class Workflow:
             raise AwardRefused(f"{exc}; refusal recorded, appealable as work_log {str(log.id)!r}") from None
         log.approve(cmd.approver, award.amount)
         day.add(log.id, log.minutes)
-        self._mint(wallet, rule, f"work-log:{log.id}", award.amount, award.explanation, now, fund)
-        return {"log_id": str(log.id), "amount": award.amount, "explanation": award.explanation}
+        message, args = award.message, award.args
+        self._mint(
+            wallet, rule, f"work-log:{log.id}", award.amount, award.explanation, now, message, args, fund
+        )
+        return {
+            "log_id": str(log.id),
+            "amount": award.amount,
+            "explanation": award.explanation,
+            "explanation_id": message,
+            "explanation_args": args,
+        }
 
     def _work_day(self, uow: UnitOfWork, wallet_id: UUID, on: dt.date) -> WorkDay:
         day_id = WorkDay.create_id(self.key, wallet_id, on)
@@ -243,8 +256,16 @@ class Workflow:
         log.reinstate(appeal.id, award.amount)
         day.add(log.id, log.minutes)
         explanation = f"appeal upheld against the rejection of these minutes: {award.explanation}"
-        self._mint(wallet, rule, appeal_activity_id(appeal), award.amount, explanation, now, fund)
-        return {"log_id": str(log.id), "amount": award.amount, "explanation": explanation}
+        args: dict[str, Any] = {"explanation": {"id": award.message, "args": award.args}}
+        activity_id = appeal_activity_id(appeal)
+        self._mint(wallet, rule, activity_id, award.amount, explanation, now, UPHELD_WORK, args, fund)
+        return {
+            "log_id": str(log.id),
+            "amount": award.amount,
+            "explanation": explanation,
+            "explanation_id": UPHELD_WORK,
+            "explanation_args": args,
+        }
 
     @staticmethod
     def _day_in_window(uow: UnitOfWork, log: WorkLog, text: str) -> dt.date:
@@ -277,10 +298,22 @@ class Workflow:
         amount: int,
         explanation: str,
         now: dt.datetime,
+        explanation_id: str,
+        explanation_args: dict[str, Any],
         fund: str = "",
     ) -> None:
         lot = new_lot(self.app.city.config.currency, now)
-        wallet.credit(amount, rule.rule_id, rule.version, activity_id, explanation, lot=lot, fund=fund)
+        wallet.credit(
+            amount,
+            rule.rule_id,
+            rule.version,
+            activity_id,
+            explanation,
+            lot=lot,
+            explanation_id=explanation_id,
+            explanation_args=explanation_args,
+            fund=fund,
+        )
 
     # -- municipal tax --------------------------------------------------------
     def pay_tax(self, key: str, wallet_id: UUID, amount: int, assessment_ref: str) -> Job:

@@ -61,7 +61,9 @@ def register(sub: Any) -> None:
     def call(name: str, help_: str, key: bool = True) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = calls.add_parser(name, help=help_)
         connection_arguments(p)
-        p.add_argument("--timeout", type=float, default=10.0)
+        p.add_argument(
+            "--timeout", type=float, default=10.0, help="seconds to wait for the node (default 10)"
+        )
         if key:
             p.add_argument(
                 "--key", required=True, help="idempotency key: a retry with it returns the first answer"
@@ -70,18 +72,18 @@ def register(sub: Any) -> None:
         return p
 
     p = call("recovery-request", "ask for a lost wallet's recovery (recorder)")
-    p.add_argument("--wallet", required=True)
-    p.add_argument("--reason", required=True)
+    p.add_argument("--wallet", required=True, help="the wallet id (a UUID)")
+    p.add_argument("--reason", required=True, help="why, in words the holder will read")
     p = call(
         "recovery-approve", "approve another recorder's recovery request; prints the new credential once"
     )
-    p.add_argument("--wallet", required=True)
-    p.add_argument("--recovery", required=True)
+    p.add_argument("--wallet", required=True, help="the wallet id (a UUID)")
+    p.add_argument("--recovery", required=True, help="the recovery request's id, as the request printed it")
     p = call("till-issue", "a new till credential (merchant_admin); printed once")
-    p.add_argument("--merchant", required=True)
-    p.add_argument("--label", default="till")
+    p.add_argument("--merchant", required=True, help="the merchant id (a UUID)")
+    p.add_argument("--label", default="till", help="a name for the till, e.g. checkout 2 (default: till)")
     p = call("till-list", "a merchant's till credentials (merchant_admin)", key=False)
-    p.add_argument("--merchant", required=True)
+    p.add_argument("--merchant", required=True, help="the merchant id (a UUID)")
     p = call("till-revoke", "revoke one till credential (merchant_admin)")
-    p.add_argument("--merchant", required=True)
-    p.add_argument("--credential", required=True)
+    p.add_argument("--merchant", required=True, help="the merchant id (a UUID)")
+    p.add_argument("--credential", required=True, help="the till credential's id, as till-list shows it")

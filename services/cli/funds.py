@@ -103,6 +103,9 @@ def cmd_approve(args: argparse.Namespace) -> int:
     return call_node("funds", args, run)
 
 
+KEY_HELP = "retry a call with the same key (default: made from the arguments)"
+
+
 def register(sub: Any) -> None:
     group = sub.add_parser("funds", help="the funds behind a city's awards, and their top-ups")
     fsub = group.add_subparsers(dest="funds_command", required=True)
@@ -116,14 +119,20 @@ def register(sub: Any) -> None:
     propose = tsub.add_parser("propose", help="propose a top-up of a fund, with its reason")
     propose.add_argument("--fund", required=True, help="the fund's id in city.toml")
     propose.add_argument("--amount", required=True, type=int, help="in the currency's smallest unit")
-    propose.add_argument("--reason", required=True)
-    propose.add_argument("--idempotency-key")
+    propose.add_argument("--reason", required=True, help="why the fund needs more (recorded with the top-up)")
+    propose.add_argument(
+        "--idempotency-key", help="retry a call with the same key (default: made from the arguments)"
+    )
     connection_arguments(propose)
     propose.set_defaults(func=cmd_propose)
     approve = tsub.add_parser("approve", help="approve another person's proposed top-up")
-    approve.add_argument("proposal_id", metavar="PROPOSAL_ID")
+    approve.add_argument(
+        "proposal_id", metavar="PROPOSAL_ID", help="the proposal's id, as proposing printed it"
+    )
     approve.add_argument("--fund", required=True, help="the fund's id in city.toml")
     approve.add_argument("--decision-ref", required=True, help="the decision that grants it")
-    approve.add_argument("--idempotency-key")
+    approve.add_argument(
+        "--idempotency-key", help="retry a call with the same key (default: made from the arguments)"
+    )
     connection_arguments(approve)
     approve.set_defaults(func=cmd_approve)

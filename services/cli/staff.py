@@ -28,6 +28,7 @@ from uuid import UUID
 import grpc
 
 from civfed.v1 import rights_pb2, rights_pb2_grpc, wallet_pb2, wallet_pb2_grpc
+from services.cli.lang import explicit_language
 from services.grpc.auth import bearer
 from services.settings.errors import ConfigError
 
@@ -76,7 +77,27 @@ def call_node(command: str, args: argparse.Namespace, run: Callable[[grpc.Channe
     try:
         run(channel, metadata)
     except grpc.RpcError as exc:
-        print(f"civfed {command}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        details = exc.details() or ""
+        if command == "erase" and exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
+            if details.endswith(" is erased"):
+                # Approved before: the wallet is erased, which is what was asked.
+                print(f"civfed erase: already erased, nothing to do ({details})", file=sys.stderr)
+                return 0
+            if "idempotency key was already used" in details:
+                print(
+                    "civfed erase: this request was already sent with other details; it stands as"
+                    " first recorded (pass --idempotency-key to make a new one)",
+                    file=sys.stderr,
+                )
+                return 1
+        if exc.code() == grpc.StatusCode.UNAVAILABLE:
+            print(
+                f"civfed {command}: the node at {args.node or os.environ.get('CIVFED_NODE_ADDRESS', '')}"
+                f" does not answer ({details}); check CIVFED_NODE_ADDRESS or --node",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"civfed {command}: {exc.code().name}: {details}", file=sys.stderr)
         return 1
     finally:
         channel.close()
@@ -89,7 +110,9 @@ def cmd_history(args: argparse.Namespace) -> int:
         return 2
 
     def run(channel: grpc.Channel, metadata: Any) -> None:
-        req = wallet_pb2.ListMyEventsRequest(wallet_id=str(wallet), purpose=args.purpose)
+        # The person's events in the language asked for (--lang, CIVFED_LANG), else the city's.
+        chosen = explicit_language(getattr(args, "lang", None)) or ""
+        req = wallet_pb2.ListMyEventsRequest(wallet_id=str(wallet), purpose=args.purpose, language=chosen)
         events = wallet_pb2_grpc.WalletServiceStub(channel).ListMyEvents(req, metadata=metadata, timeout=30)
         for e in events.events:
             rule = f"{e.rule_id} v{e.rule_version}" if e.rule_id else "-"
@@ -193,13 +216,13 @@ def register(sub: Any) -> None:
     history = sub.add_parser(
         "history", help="a person's events, read through the node and written to their access log"
     )
-    history.add_argument("wallet_id", metavar="WALLET_ID")
+    history.add_argument("wallet_id", metavar="WALLET_ID", help="the person's wallet id (a UUID)")
     history.add_argument("--purpose", required=True, help="why you read it (the person sees it)")
     connection_arguments(history)
     history.set_defaults(func=cmd_history)
 
     log = sub.add_parser("access-log", help="a person's access log (auditors; the read is logged too)")
-    log.add_argument("wallet_id", metavar="WALLET_ID")
+    log.add_argument("wallet_id", metavar="WALLET_ID", help="the person's wallet id (a UUID)")
     log.add_argument("--purpose", required=True, help="why you read it (the person sees it)")
     connection_arguments(log)
     log.set_defaults(func=cmd_access_log)
@@ -208,20 +231,31 @@ def register(sub: Any) -> None:
         "erase", help="erasure on a legal basis: one erasure officer requests, a second approves"
     ).add_subparsers(dest="erase_command", required=True)
     request = erase.add_parser("request", help="request erasure of one person's wallet")
-    request.add_argument("wallet_id", metavar="WALLET_ID")
+    request.add_argument("wallet_id", metavar="WALLET_ID", help="the wallet to erase (a UUID)")
     request.add_argument("--legal-basis", required=True, help="e.g. art17_1b_consent_withdrawn")
     request.add_argument("--reference", required=True, help="a case or file reference, no personal data")
-    request.add_argument("--idempotency-key")
+    request.add_argument(
+        "--idempotency-key",
+        help="a retry with the same key returns the first answer (default: made from the arguments)",
+    )
     connection_arguments(request)
     request.set_defaults(func=cmd_erase_request)
     approve = erase.add_parser("approve", help="approve another officer's request: the wallet is erased")
-    approve.add_argument("request_id", metavar="REQUEST_ID")
-    approve.add_argument("--idempotency-key")
+    approve.add_argument(
+        "request_id", metavar="REQUEST_ID", help="the erasure request's id, as `erase request` printed it"
+    )
+    approve.add_argument(
+        "--idempotency-key",
+        help="a retry with the same key returns the first answer (default: made from the arguments)",
+    )
     connection_arguments(approve)
     approve.set_defaults(func=cmd_erase_approve)
     withdraw = erase.add_parser("withdraw", help="withdraw your own pending request")
-    withdraw.add_argument("request_id", metavar="REQUEST_ID")
-    withdraw.add_argument("--reason", required=True)
-    withdraw.add_argument("--idempotency-key")
+    withdraw.add_argument("request_id", metavar="REQUEST_ID", help="your pending erasure request's id")
+    withdraw.add_argument("--reason", required=True, help="why it is withdrawn (recorded)")
+    withdraw.add_argument(
+        "--idempotency-key",
+        help="a retry with the same key returns the first answer (default: made from the arguments)",
+    )
     connection_arguments(withdraw)
     withdraw.set_defaults(func=cmd_erase_withdraw)

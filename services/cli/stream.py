@@ -11,7 +11,6 @@ import errno
 import os
 import signal
 import socket
-import sys
 import threading
 from contextlib import ExitStack
 from pathlib import Path
@@ -199,28 +198,26 @@ def listen(host: str, port: int, port_setting: str, host_setting: str) -> socket
     return sock
 
 
-def serve_dashboard(
-    settings: Settings, stream: StreamSettings, host: str, port: int, settings_named: tuple[str, str]
-) -> None:
-    """Bind first, then open the read models and say where: nothing is announced that is not
-    listening yet. `settings_named`: what names the port and the host, for a refusal."""
+def serve_dashboard(settings: Settings, stream: StreamSettings, sock: socket.socket) -> None:
+    """Serve on `sock`, already listening: the read models are opened, then the address is
+    announced, so nothing is announced that is not listening yet."""
     import uvicorn
 
     from services.clock import Clock, OffsetClock, utcnow
     from services.dashboard.app import create_app
     from services.settings.disclosure import disclosure_policies
 
-    sock = listen(host, port, *settings_named)
     with ExitStack() as stack:
         stack.callback(sock.close)
         store = read_model_store(settings, stream)
-        bound = sock.getsockname()[1]
+        host, bound = sock.getsockname()[:2]
         print(f"Dashboard: http://{host}:{bound}/", flush=True)
         # The clock decides which days are closed; tests and demos move it with the same
         # offset file as the nodes (CIVFED_CLOCK_OFFSET_FILE).
         offset = os.environ.get("CIVFED_CLOCK_OFFSET_FILE")
         clock: Clock = OffsetClock(Path(offset)) if offset else utcnow
-        app = create_app(store, disclosure_policies(settings.CIVFED_CITIES_DIR), clock)
+        cities = settings.CIVFED_CITIES_DIR
+        app = create_app(store, disclosure_policies(cities), clock, cities)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
         server.run(sockets=[sock])
 
@@ -234,35 +231,19 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         "--port" if args.port is not None else "CIVFED_DASHBOARD_PORT",
         "--host" if args.host else "CIVFED_DASHBOARD_HOST",
     )
-    serve_dashboard(settings, stream, host, port, named)
+    # Bound first: a port in use stops start-up before any address is announced.
+    serve_dashboard(settings, stream, listen(host, port, *named))
     return 0
 
 
-def _demo_stream() -> StreamSettings:
+def demo_stream() -> StreamSettings:
+    """The demo's stream settings: never Kafka, whatever the environment says."""
     return load_stream_settings({k: v for k, v in os.environ.items() if not k.startswith("CIVFED_KAFKA_")})
 
 
 def project_demo(settings: Settings) -> int:
     """Build the read models from the notification logs; returns the events applied."""
-    return project(settings, _demo_stream(), city_keys(settings.CIVFED_CITIES_DIR), follow=False)
-
-
-def after_demo(settings: Settings, args: Any, applied: int) -> None:
-    """Say what was projected; serve the read models with --serve."""
-    stream = _demo_stream()
-    out = sys.stderr if getattr(args, "json", False) else sys.stdout  # keep --json output parseable
-    print(f"Read models: {applied} new events projected from the notification logs", file=out)
-    if getattr(args, "serve", False):
-        named = ("--port" if args.port else "CIVFED_DASHBOARD_PORT", "CIVFED_DASHBOARD_HOST")
-        port = args.port or stream.CIVFED_DASHBOARD_PORT
-        serve_dashboard(settings, stream, stream.CIVFED_DASHBOARD_HOST, port, named)
-    else:
-        address = f"http://{stream.CIVFED_DASHBOARD_HOST}:{args.port or stream.CIVFED_DASHBOARD_PORT}/"
-        print(
-            f"Dashboard: {address} while `civfed dashboard --data-dir {settings.CIVFED_DATA_DIR}`"
-            " (or `civfed demo --serve`) runs",
-            file=out,
-        )
+    return project(settings, demo_stream(), city_keys(settings.CIVFED_CITIES_DIR), follow=False)
 
 
 def register(sub: Any) -> None:

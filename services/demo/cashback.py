@@ -95,9 +95,10 @@ class Shoppers:
         }
 
 
-def render_cashback(s: dict[str, Any]) -> str:
+def render_cashback(s: dict[str, Any], decimals: int) -> str:
+    cashback = f"{s['cashback'] / 10**decimals:,.{decimals}f}"
     return (
         f"  {s['people']} Sint-Niklaas shoppers: {s['receipts']} receipts reported by a local café's till,"
-        f" each sent twice, earned {s['cashback']} {s['currency']} (smallest unit) once;"
+        f" each sent twice, earned {cashback} {s['currency']} once;"
         f" a chain store's receipt earned nothing ({s['refused_chain']})"
     )

@@ -13,6 +13,7 @@ counted twice.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from services.demo.local_federation import CityStubs, LocalFederation
 from services.demo.mobility import SOURCE_ID, MobilityProvider
 from services.demo.scenario import WEEKS
 from services.grpc.auth import bearer
-from services.settings.cities import Settings
+from services.settings.cities import Settings, load_city
 
 CITIES = {"vienna": "wien-2026-01", "rome": "roma-2026-03", "sint_niklaas": "sengzen-2026-02"}
 # (home, acceptor, people): whose tokens are redeemed at whose shops, by how many
@@ -185,31 +186,54 @@ def positions(fed: LocalFederation) -> list[dict[str, Any]]:
     return found
 
 
-def render_federation(report: dict[str, Any]) -> str:
+def render_federation(report: dict[str, Any], settings: Settings, _: Callable[[str], str] = str) -> str:
+    """The sales and the settlement positions, each amount in its city's currency units."""
+    configs = {key: load_city(key, settings.CIVFED_CITIES_DIR).config for key in CITIES}
+
+    def amount(city: str, units: int) -> str:
+        return f"{units / 10 ** configs[city].currency.decimals:,.{configs[city].currency.decimals}f}"
+
     lines = [
-        f"  {s['people']} people redeemed {s['tokens']} {s['home']} tokens at a {s['acceptor']} shop: "
-        f"credited {s['credited']} {s['currency']} (smallest unit)"
+        _(
+            "  {people} people redeemed {tokens} {home_currency} at a shop in {acceptor}:"
+            " credited {credited} {currency}"
+        ).format(
+            people=s["people"],
+            tokens=amount(s["home"], s["tokens"]),
+            home_currency=configs[s["home"]].currency.name,
+            acceptor=configs[s["acceptor"]].name,
+            credited=amount(s["acceptor"], s["credited"]),
+            currency=configs[s["acceptor"]].currency.name,
+        )
         for s in report["sales"]
     ]
     if "cashback" in report:
-        lines.append(render_cashback(report["cashback"]))
+        lines.append(render_cashback(report["cashback"], configs["sint_niklaas"].currency.decimals))
     lines += [
         "",
-        "Exact settlement, as each node reports it to its partner node (GetSettlement: partner",
-        "cities' finance only, never published). payable: own units redeemed at the partner's",
-        "shops; receivable: the partner's units redeemed here; net: what the partner owes on",
-        "balance, in the city's own units",
-        f"{'city':<14}{'partner':<14}{'payable':>9}{'receivable':>12}{'net':>7}{'redemptions':>13}",
+        _(
+            "Exact settlement, as each node reports it to its partner node (GetSettlement: partner\n"
+            "cities' finance only, never published). payable: the city's own currency redeemed at the\n"
+            "partner's shops; receivable: the partner's currency redeemed here; net: what the partner\n"
+            "owes on balance, in the city's own currency"
+        ),
+        f"{_('city'):<14}{_('partner'):<14}{_('payable'):>10}{_('receivable'):>12}{_('net'):>10}"
+        f"{_('redemptions'):>13}",
     ]
     lines += [
-        f"{p['city']:<14}{p['partner']:<14}{p['payable']:>9}{p['receivable']:>12}{p['net']:>7}{p['redemptions']:>13}"
+        f"{configs[p['city']].name:<14}{configs[p['partner']].name:<14}{amount(p['city'], p['payable']):>10}"
+        f"{amount(p['partner'], p['receivable']):>12}{amount(p['city'], p['net']):>10}{p['redemptions']:>13}"
         for p in report["positions"]
     ]
     return "\n".join(lines)
 
 
-def run_federation_demo(settings: Settings) -> dict[str, Any]:
-    """Redeem across cities through the nodes: the sales per pair and the settlement positions."""
+DAYS = WEEKS * 7
+
+
+def run_federation_demo(settings: Settings, step: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
+    """Redeem across cities through the nodes: the sales per pair and the settlement positions.
+    `step` is told of each day played (DAYS in all)."""
 
     clock = ScenarioClock()
     with tempfile.TemporaryDirectory(prefix="civfed-pki-") as folder, scenario_time(clock):
@@ -239,6 +263,7 @@ def run_federation_demo(settings: Settings) -> dict[str, Any]:
                     for pair in pairs:
                         pair.play(day, date)
                     shoppers.play(day, date, EARNING_DAYS)
+                    step(1)
                 sales = [pair.sale() for pair in pairs]
             finally:
                 for s in stubs.values():

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
-from typing import Any, TextIO, cast
+from collections.abc import Callable
+from typing import Any, cast
 
 from civfed.v1 import workflow_pb2
 from projections.disclosure import Period
@@ -12,6 +12,7 @@ from services.city import CityApplication
 from services.city_totals import city_totals
 from services.demo.city_node import NodeScenario, demo_node
 from services.demo.clock import ScenarioClock, scenario_time
+from services.demo.progress import Phases
 from services.demo.scenario import OVER_GRPC, SCENARIOS, InProcess, estimate
 from services.event_log import event_type, read_events
 from services.grpc.workflow_service import report_dict
@@ -21,35 +22,16 @@ from services.settings.stream import load_stream_settings, read_model_store
 from services.workflow_report import equilibrium_report, render_equilibrium
 
 
-class Progress:
-    """A one-line progress bar on stderr, so stdout stays clean for --json."""
-
-    def __init__(self, label: str, total: int, out: TextIO = sys.stderr, width: int = 30) -> None:
-        self.label, self.total, self.out, self.width, self.done = label, max(total, 1), out, width, 0
-
-    def step(self, n: int) -> None:
-        self.done += n
-        if not self.out.isatty():
-            return
-        filled = min(self.width, self.width * self.done // self.total)
-        self.out.write(
-            f"\r{self.label:<13} [{'#' * filled}{'.' * (self.width - filled)}] {self.done:>7} commands"
-        )
-        self.out.flush()
-
-    def finish(self) -> None:
-        self.out.write(f"\r{self.label:<13} [{'#' * self.width}] {self.done:>7} commands\n")
-
-
-def run_demo(settings: Settings, scale: float = 1.0, quiet: bool = False) -> dict[str, Any]:
+def run_demo(settings: Settings, scale: float = 1.0, phases: Phases | None = None) -> dict[str, Any]:
+    """Play every city's season; `phases` shows each city's progress on stderr."""
     report: dict[str, Any] = {}
+    phases = phases or Phases()
     for key, (scenario, people) in SCENARIOS.items():
         city = load_city(key, settings.CIVFED_CITIES_DIR)
         clock = ScenarioClock()
         people = max(20, int(people * scale))
-        bar = Progress(city.config.name, estimate(key, people), out=sys.stderr)
-        step = (lambda n: None) if quiet else bar.step
-        with scenario_time(clock):
+        label = city.config.local_name or city.config.name
+        with phases.phase(label, estimate(key, people), "commands") as step, scenario_time(clock):
             if key in OVER_GRPC:  # played against the city's node, through its contracts
                 with demo_node(settings, key, clock) as node:
                     cast(NodeScenario, scenario)(node, clock, step, people)
@@ -75,8 +57,6 @@ def run_demo(settings: Settings, scale: float = 1.0, quiet: bool = False) -> dic
                     finally:
                         published.close()
                 app.close()
-        if not quiet:
-            bar.finish()
         report[key] = totals
     return report
 
@@ -111,11 +91,19 @@ def fmt_amount(value: int, decimals: int) -> str:
     return f"{value / 10**decimals:,.{decimals}f}"
 
 
-def render_table(report: dict[str, Any]) -> str:
-    head = (
-        f"{'city':<14}{'currency':<30}{'wallets':>9}{'issued':>12}"
-        f"{'spent':>12}{'other out':>12}{'outstanding':>13}{'CO2 saved':>13}"
-    )
+def render_table(report: dict[str, Any], _: Callable[[str], str] = str) -> str:
+    """The ledger totals, in each currency's units; `_` translates the headings."""
+    columns = [
+        (_("city"), 14, "<"),
+        (_("currency"), 30, "<"),
+        (_("wallets"), 9, ">"),
+        (_("issued"), 12, ">"),
+        (_("spent"), 12, ">"),
+        (_("other out"), 12, ">"),
+        (_("outstanding"), 13, ">"),
+        (_("CO2 saved"), 13, ">"),
+    ]
+    head = "".join(f"{title:{align}{width}}" for title, width, align in columns)
     lines = [head, "-" * len(head)]
     for row in report.values():
         d = row["decimals"]
@@ -126,11 +114,23 @@ def render_table(report: dict[str, Any]) -> str:
             f"{fmt_amount(row['spent'], d):>12}{fmt_amount(other, d):>12}"
             f"{fmt_amount(row['outstanding'], d):>13}{co2:>13}"
         )
-    lines.append(
-        "other out: redeemed at partner cities' shops, depreciated as published, paid as municipal tax,"
-        " or lapsed after leaving"
-    )
-    lines += ["", "Funds: budget = awarded + remaining (awarded: issued less lapsed and depreciated)"]
+    lines += [
+        _("Amounts in each city's own currency (the currency column), in whole units, not smallest units."),
+        _(
+            "other out: redeemed at partner cities' shops, depreciated as published, paid as municipal tax,"
+            " or lapsed after leaving"
+        ),
+    ]
+    if any(row.get("equilibrium") for row in report.values()):
+        lines.append(
+            _(
+                "outstanding: the wallets' balances as last booked, depreciation recorded up to each"
+                " wallet's last transaction. The equilibrium report's supply below differs by"
+                " definition: every wallet valued at the month's end, depreciated to that day, then"
+                " noised for publication."
+            )
+        )
+    lines += ["", "Funds:  budget = awarded + remaining (awarded: issued less lapsed and depreciated)"]
     for row in report.values():
         d = row["decimals"]
         for f in row.get("funds", []):

@@ -33,20 +33,19 @@ def published_figures(settings: Settings, now: dt.datetime | None = None) -> dic
             settlement = federation_dashboard(tx, policies, at)["settlement"]
     finally:
         store.close()
+    configs = {city: load_city(city, settings.CIVFED_CITIES_DIR).config for city in boards}
     seasons = {
         city: {
             **{metric: _season(board["daily"][metric]) for metric in ("issued", "spent")},
             "epsilon_per_day": board["protection"]["epsilon_per_day"],
             "k": board["k"],
-            "decimals": load_city(city, settings.CIVFED_CITIES_DIR).config.currency.decimals,
+            "decimals": configs[city].currency.decimals,
+            "name": configs[city].name,
+            "currency": configs[city].currency.name,
         }
         for city, board in boards.items()
     }
     return {"cities": seasons, "settlement": settlement}
-
-
-def _fmt(c: dict[str, Any]) -> str:
-    return f"{c['value']:,}" if "value" in c else "suppressed"
 
 
 def _amount(season: dict[str, Any], decimals: int) -> str:
@@ -60,19 +59,29 @@ def render_published(published: dict[str, Any]) -> str:
         "Published figures (what the dashboards and their JSON API show): closed days only; a cell from",
         "fewer than k people suppressed, every other noised once (discrete Laplace, ε per day) and kept;",
         "each season total is the sum of the published days (suppr.: days withheld).",
-        f"{'city':<14}{'ε/day':>6}{'days':>6}{'issued':>13}{'suppr.':>8}{'spent':>13}{'suppr.':>8}",
+        f"{'city':<14}{'ε/day':>6}{'days':>6}{'issued':>13}{'suppr.':>8}{'spent':>13}{'suppr.':>8}  currency",
     ]
-    for city, c in published["cities"].items():
+    for c in published["cities"].values():
         lines.append(
-            f"{city:<14}{c['epsilon_per_day']:>6}{c['issued']['days']:>6}"
+            f"{c['name']:<14}{c['epsilon_per_day']:>6}{c['issued']['days']:>6}"
             f"{_amount(c['issued'], c['decimals']):>13}{c['issued']['suppressed_days']:>8}"
-            f"{_amount(c['spent'], c['decimals']):>13}{c['spent']['suppressed_days']:>8}"
+            f"{_amount(c['spent'], c['decimals']):>13}{c['spent']['suppressed_days']:>8}  {c['currency']}"
         )
     lines += [
         "",
-        "Tokens redeemed at partner cities' shops, published per closed week (home units, noised and",
-        "floored at zero; one redeemer may move a week by up to the partner's cap, so small figures",
-        "are mostly noise):",
+        "Tokens redeemed at partner cities' shops, published per closed week (in the home city's currency,",
+        "noised and floored at zero; one redeemer may move a week by up to the partner's cap, so small",
+        "figures are mostly noise):",
     ]
-    lines += [f"  {s['from']} → {s['to']}: {_fmt(s)}" for s in published["settlement"]]
+    known = published["cities"]
+
+    def redeemed(s: dict[str, Any]) -> str:
+        home = known.get(s["from"], {"name": s["from"], "currency": "", "decimals": 0})
+        to = known.get(s["to"], {"name": s["to"]})["name"]
+        if "value" not in s:
+            return f"  {home['name']} → {to}: suppressed"
+        d = home["decimals"]
+        return f"  {home['name']} → {to}: {s['value'] / 10**d:,.{d}f} {home['currency']}"
+
+    lines += [redeemed(s) for s in published["settlement"]]
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from services.cashback import refused_report, report_purchase
 from services.claims import reason_code
 from services.grpc import cashback_requests as rq
 from services.grpc.calls import Calls, as_till
+from services.grpc.language import award_explanation, reading_language
 from services.grpc.node import CityNode
 from services.identity.principals import PermissionDenied
 
@@ -31,6 +32,7 @@ class CashbackService(cashback_pb2_grpc.CashbackServiceServicer):
         till, r = as_till(call.who), call.request
         if r.merchant_id != till.merchant_id:
             raise PermissionDenied("a till reports purchases only for its own shop")
+        language = reading_language(self.app.city.config.locale, request.language)
         cmd = report_purchase(r.merchant_id, r.receipt_id, r.wallet_id, r.amount_cents, r.date)
         try:
             out = self.node.execute(self.app.job(cmd))
@@ -40,7 +42,7 @@ class CashbackService(cashback_pb2_grpc.CashbackServiceServicer):
             awarded=self.node.amount(out["amount"]),
             rule_id=out["rule_id"],
             rule_version=out["rule_version"],
-            explanation=out["explanation"],
+            explanation=award_explanation(out, language),
             merchant_id=out["merchant_id"],
             receipt_id=out["receipt_id"],
         )

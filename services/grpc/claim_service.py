@@ -17,6 +17,7 @@ from services.claims import ClaimNotAuthentic, reason_code, refused_claim
 from services.grpc import claim_requests as rq
 from services.grpc.calls import Calls
 from services.grpc.errors import status_for
+from services.grpc.language import award_explanation, reading_language
 from services.grpc.node import CityNode
 
 
@@ -28,12 +29,13 @@ class ClaimService(claims_pb2_grpc.ClaimServiceServicer):
 
     def SubmitClaim(self, request: Any, context: grpc.ServicerContext) -> Any:
         call = self.call(context, request, rq.SubmitClaim)
+        language = reading_language(self.app.city.config.locale, request.language)
         try:
             cmd = self.app.verify_claim(call.request.claim)
             out = self.node.execute(self.app.job(cmd))
         except (DomainError, ClaimNotAuthentic) as exc:
             raise _with_reason(refused_claim(exc)) from None
-        return self._accepted(cmd, out)
+        return self._accepted(cmd, out, language)
 
     def SubmitClaims(self, request: Any, context: grpc.ServicerContext) -> Any:
         if len(request.claims) > rq.MAX_CLAIMS_PER_CALL:
@@ -42,6 +44,7 @@ class ClaimService(claims_pb2_grpc.ClaimServiceServicer):
                 "claims", f"at most {rq.MAX_CLAIMS_PER_CALL} claims per call, got {len(request.claims)}"
             )
         call = self.call(context, request, rq.SubmitClaims)
+        language = reading_language(self.app.city.config.locale, request.language)
         registry = self.app.source_registry()
         results: list[Any] = [None] * len(call.request.claims)
         verified: list[tuple[int, commands.SubmitClaim]] = []
@@ -55,13 +58,13 @@ class ClaimService(claims_pb2_grpc.ClaimServiceServicer):
             if isinstance(out, BaseException):
                 results[i] = _refused(refused_claim(out), cmd)
             else:
-                results[i] = self._accepted(cmd, out)
+                results[i] = self._accepted(cmd, out, language)
         accepted = sum(1 for r in results if r.accepted)
         return claims_pb2.SubmitClaimsResponse(
             results=results, accepted=accepted, refused=len(results) - accepted
         )
 
-    def _accepted(self, cmd: commands.SubmitClaim, out: dict[str, Any]) -> Any:
+    def _accepted(self, cmd: commands.SubmitClaim, out: dict[str, Any], language: str) -> Any:
         return claims_pb2.ClaimResult(
             accepted=True,
             source=cmd.source_id,
@@ -69,7 +72,7 @@ class ClaimService(claims_pb2_grpc.ClaimServiceServicer):
             awarded=self.node.amount(out["amount"]),
             rule_id=out["rule_id"],
             rule_version=out["rule_version"],
-            explanation=out["explanation"],
+            explanation=award_explanation(out, language),
             status=grpc.StatusCode.OK.name,
         )
 

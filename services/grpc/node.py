@@ -87,7 +87,8 @@ class CityNode:
             for city, p in settings.CIVFED_PARTNERS.items()
         }
         keys = {city: load_public_key(p.public_key_file) for city, p in settings.CIVFED_PARTNERS.items()}
-        self.acceptor = Acceptor(app, self.partners, keys, self.writer.execute)
+        # A sale is answered once the home commits; the saga's last step is saved after.
+        self.acceptor = Acceptor(app, self.partners, keys, self.writer.execute, submit=self.writer.submit)
         self.ledger = RedemptionLedger()
         self.prizes = PrizeBook()
         # Where published figures (the equilibrium report) are drawn once and kept, and under
@@ -140,6 +141,7 @@ class CityNode:
         sweep_claims(self.app, self.prizes, self.app.clock(), lambda cmd: self.execute(self.app.job(cmd)))
 
     def close(self) -> None:
+        self.writer.close()  # what it queued is saved before the store closes
         for partner in self.partners.values():
             partner.close()
         shutil.rmtree(self.private_figures, ignore_errors=True)

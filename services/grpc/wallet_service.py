@@ -14,6 +14,7 @@ from services.appeals import filer
 from services.grpc import requests as rq
 from services.grpc.audit import Audit
 from services.grpc.calls import Calls, as_staff
+from services.grpc.language import award_explanation, reading_language
 from services.grpc.node import CityNode
 from services.history import history
 
@@ -70,6 +71,7 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
         r = c.request
         by = as_staff(c.who).ref
         fields = dict(r.fields)
+        language = reading_language(self.app.city.config.locale, request.language)
         out = self.node.execute(
             self.app.record_activity(c.key, r.wallet_id, r.activity, fields, r.activity_id or None, by)
         )
@@ -79,7 +81,7 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
             awarded=self.node.amount(out["amount"]),
             rule_id=out["rule_id"],
             rule_version=out["rule_version"],
-            explanation=out["explanation"],
+            explanation=award_explanation(out, language),
         )
 
     def Spend(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -122,6 +124,7 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
         # Staff read it only with a purpose, written to the person's access log first.
         c = self.call(context, request, rq.PersonRead, wallet=True)
         wallet = c.request.wallet_id
+        language = reading_language(self.app.city.config.locale, request.language)
         self.audit.read(context, c.who, W + "ListMyEvents", wallet, "read history", c.request.purpose)
         events = [
             wallet_pb2.WalletEvent(
@@ -134,7 +137,7 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
                 explanation=e.explanation,
                 aggregate_id=str(e.aggregate_id),
             )
-            for e in history(self.app, wallet)
+            for e in history(self.app, wallet, language)
         ]
         return wallet_pb2.ListMyEventsResponse(events=events)
 

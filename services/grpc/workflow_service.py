@@ -18,6 +18,7 @@ from civfed.v1 import workflow_pb2, workflow_pb2_grpc
 from services.grpc import requests as rq
 from services.grpc.audit import Audit, purpose_of
 from services.grpc.calls import Calls, as_staff, require_wallet
+from services.grpc.language import award_explanation, reading_language
 from services.grpc.node import CityNode
 from services.workflow import Workflow
 from services.workflow_report import equilibrium_report
@@ -111,9 +112,12 @@ class WorkflowService(workflow_pb2_grpc.WorkflowServiceServicer):
 
     def ApproveLog(self, request: Any, context: grpc.ServicerContext) -> Any:
         c = self.call(context, request, rq.ApproveLog)
+        language = reading_language(self.app.city.config.locale, request.language)
         out = self.node.execute(self.wf.approve_log(c.key, c.request.log_id, as_staff(c.who).ref))
         return workflow_pb2.WorkLogResponse(
-            log_id=out["log_id"], amount=self.node.amount(out["amount"]), explanation=out["explanation"]
+            log_id=out["log_id"],
+            amount=self.node.amount(out["amount"]),
+            explanation=award_explanation(out, language),
         )
 
     def RejectLog(self, request: Any, context: grpc.ServicerContext) -> Any:

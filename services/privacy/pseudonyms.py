@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from uuid import UUID
 
 from cryptography.hazmat.primitives import hashes
@@ -45,6 +45,10 @@ class Pseudonyms:
         self.recorded = recorded
         # Bounded like the key store's cache; the size is the key store's.
         self._erased: BoundedCache[UUID, str] = BoundedCache(keys.cache_size if keys else 1)
+        # wallet id -> (the key it was derived from, the pseudonym): a wallet names itself in
+        # many events, and deriving costs an HKDF and an HMAC. Used only while the key store
+        # still gives that same key, so an erasure ends it at once.
+        self._derived: BoundedCache[UUID, tuple[bytes, str]] = BoundedCache(keys.cache_size if keys else 1)
 
     def __call__(self, wallet_id: UUID) -> str:
         if self.keys is None:
@@ -52,7 +56,12 @@ class Pseudonyms:
             return str(wallet_id)
         key = self.keys.key_for(wallet_id, create=True)
         if key is not None:
-            return pseudonym_of(key, self.city, wallet_id)
+            derived = self._derived.get(wallet_id)
+            if derived is not None and derived[0] == key:
+                return derived[1]
+            fresh = pseudonym_of(key, self.city, wallet_id)
+            self._derived.put(wallet_id, (key, fresh))
+            return fresh
         name = self._erased.get(wallet_id)
         if name is None:
             # Erased: the name its erasure recorded; a wallet erased before erasures recorded
@@ -60,6 +69,11 @@ class Pseudonyms:
             name = self.recorded(wallet_id) or secrets.token_hex(32)
             self._erased.put(wallet_id, name)
         return name
+
+    def prefetch(self, wallet_ids: Iterable[UUID]) -> None:
+        """Read the keys of many wallets at once (a page of the log names hundreds)."""
+        if self.keys is not None:
+            self.keys.prefetch(wallet_ids)
 
     def of_owner(self, aggregate_id: UUID) -> str | None:
         """The pseudonym of the wallet that owns another aggregate (an appeal), if any."""

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
+from projections.integration import PUBLIC_FIELDS
 from services.privacy.keystore import KeyStore
 
 REDACTED = "[erased]"
@@ -31,10 +32,13 @@ SEALED_FIELDS = "_sealed"
 
 # Event type -> its personal fields. Anything written by or about one person
 # that is not an amount, a pseudonymous id or a closed-vocabulary code.
+# An award's explanation: its English text, and the message id and parameters it is read
+# from in other languages (a distance, a date, a mode: just as personal as the text).
+AWARD_FIELDS = ("activity_id", "explanation", "explanation_id", "explanation_args", "on", "claim_id")
 PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
-    "Wallet.Credited": ("activity_id", "explanation", "on", "claim_id"),
-    "Wallet.Progressed": ("activity_id", "explanation", "on", "claim_id"),
-    "Wallet.AwardRefused": ("activity_id", "reason", "on"),
+    "Wallet.Credited": AWARD_FIELDS,
+    "Wallet.Progressed": AWARD_FIELDS,
+    "Wallet.AwardRefused": ("activity_id", "reason", "reason_id", "reason_args", "on"),
     "Wallet.Spent": ("purchase_ref",),
     "Wallet.HoldSpent": ("purchase_ref",),
     "Wallet.CloseScheduled": ("reason",),
@@ -61,6 +65,13 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     # ids and reasons: sealed as the events they come from are.
     "Wallet.Snapshot": ("state.earned", "state.refused"),
 }
+# Event type -> its fields that are both public (projections/integration.py) and personal:
+# none so far, so publishing an event never needs its sealed fields opened.
+PUBLIC_AND_PERSONAL: dict[str, tuple[str, ...]] = {
+    name: both
+    for name, public in PUBLIC_FIELDS.items()
+    if (both := tuple(f for f in public if f in PERSONAL_FIELDS.get(name, ())))
+}
 # Fields that name the owner when the event is not the wallet's own.
 OWNER_FIELDS = ("wallet_id", "owner")
 
@@ -81,6 +92,9 @@ class ShreddingMapper(Mapper[UUID]):
                 if value != originator and not type_name.startswith("Receipt."):
                     self.keys.link(originator, value)
                 return value
+        if type_name.startswith("Receipt."):
+            # Its owner is in its own state or nowhere: no receipt is ever linked to one.
+            return None
         return self.keys.owner_of(originator)
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
@@ -119,7 +133,20 @@ class ShreddingMapper(Mapper[UUID]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        return self.open(super().to_domain_event(stored_event))
+
+    def to_public_domain_event(self, stored_event: StoredEvent) -> Any:
+        """The event with its personal fields left out, neither opened nor present: what
+        publishing it needs when none of its public fields is personal (the log source and
+        the relay), without a key lookup or a decryption per event."""
         event = super().to_domain_event(stored_event)
+        if not PUBLIC_AND_PERSONAL.get(_type_name(event)):
+            event.__dict__.pop(SEALED_FIELDS, None)
+            return event
+        return self.open(event)
+
+    def open(self, event: Any) -> Any:
+        """Open the personal fields of a decoded event, in place."""
         originator, version = event.originator_id, event.originator_version
         together = event.__dict__.pop(SEALED_FIELDS, None)
         if isinstance(together, dict) and together.get("seal") == SEALED_ALL:

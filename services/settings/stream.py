@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from projections.store import Store
 from services.settings.cities import Settings
-from services.settings.errors import ConfigError
+from services.settings.errors import ConfigError, describe
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -129,15 +129,6 @@ def kafka_settings(kafka: StreamSettings | str) -> StreamSettings:
     return load_stream_settings({"CIVFED_KAFKA_BOOTSTRAP": kafka})
 
 
-def describe(exc: ValidationError) -> str:
-    parts = []
-    for e in exc.errors():
-        where = ".".join(str(p) for p in e["loc"])
-        msg = str(e["msg"]).removeprefix("Value error, ")
-        parts.append(f"{where}: {msg}" if where else msg)
-    return "invalid stream settings: " + "; ".join(parts)
-
-
 def load_stream_settings(env: dict[str, str] | None = None) -> StreamSettings:
     try:
         if env is None:
@@ -146,7 +137,7 @@ def load_stream_settings(env: dict[str, str] | None = None) -> StreamSettings:
             {k: v for k, v in env.items() if k in StreamSettings.model_fields}
         )
     except ValidationError as exc:
-        raise ConfigError(describe(exc)) from None
+        raise ConfigError(describe(exc, "stream settings")) from None
 
 
 def read_model_store(settings: Settings, stream: StreamSettings) -> Store:

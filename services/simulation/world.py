@@ -3,7 +3,9 @@
 Every step is one random act of a resident, a shop, a node or the world: earning,
 spending, local vouchers, cross-city sales and their retries, sweeps, a crash between two
 saves (the node restarts from its store), held requests delivered late and out of order,
-the clock moved past a hold's expiry. After every step the books of every city are
+the clock moved past a hold's expiry. A sale is answered before its saga's last step is
+saved, as on a node: the step waits in its node's queue until a step saves it, and a
+crash loses it. After every step the books of every city are
 checked (services/simulation/checks.py); every `heal_every` steps, and at the end, the
 network heals and every hold must be resolved.
 
@@ -37,6 +39,7 @@ from services.federation.sweep import sweep
 from services.settings.cities import load_city, load_settings
 from services.simulation.checks import Books, SimulationFailure
 from services.simulation.network import Crash, Network
+from services.unit_of_work import Job
 
 T0 = dt.datetime(2030, 3, 4, 8, 0, tzinfo=dt.UTC)
 HOLD = dt.timedelta(seconds=120)
@@ -99,7 +102,9 @@ class SimNode:
         homes = ACCEPTS[self.key]
         partners: dict[str, Partner] = {h: self.network.partner(self.key, h) for h in homes}
         keys = {h: self.keys[h] for h in homes}
-        self.acceptor = Acceptor(self.app, partners, keys, self.app.execute, self.clock)
+        # Steps queued as a node's writer queues them, saved by `save_queued`, lost in a crash.
+        self.queued: list[Job] = []
+        self.acceptor = Acceptor(self.app, partners, keys, self.app.execute, self.clock, self.queued.append)
         self.served: dict[str, LocalPartner] = {}
 
     def serving(self, caller: str) -> LocalPartner:
@@ -116,6 +121,14 @@ class SimNode:
 
     def sweep(self) -> None:
         sweep(self.home, self.acceptor, self.ledger, self.app.execute)
+
+    def save_queued(self) -> int:
+        """Save what the acceptor queued, as the node's writer would with its next batch."""
+        saved = 0
+        while self.queued:
+            self.app.execute(self.queued.pop(0))
+            saved += 1
+        return saved
 
 
 @dataclass
@@ -230,6 +243,7 @@ class Simulation:
         ("sweep", 8),
         ("deliver_held", 5),
         ("crash", 4),
+        ("save_queued", 6),
         ("tick", 10),
         ("lapse", 2),
     )
@@ -395,6 +409,10 @@ class Simulation:
         saves = self.rng.randint(0, 3)
         self.nodes[city].app.crash_in = saves
         return f"{city} after {saves} saves"
+
+    def do_save_queued(self) -> str:
+        city = self.rng.choice(CITIES)
+        return f"{city} {self.nodes[city].save_queued()}"
 
     def do_tick(self) -> str:
         seconds = self.rng.randint(1, 240)

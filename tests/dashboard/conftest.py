@@ -54,4 +54,12 @@ def serving(store: Store, clock: Clock = utcnow) -> Iterator[str]:
         sock.close()
 
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+@pytest.fixture
+def empty_url(tmp_path: Path) -> Iterator[str]:
+    """The dashboard over a read-model store no projection has touched yet."""
+    with serving(Store(f"sqlite:///{tmp_path / 'read_models.sqlite'}")) as url:
+        yield url
+
+
+# Each page as headless Chromium draws it, written by every run of tests/dashboard (README).
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"

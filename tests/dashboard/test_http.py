@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 
 def get(url: str) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(url, timeout=10) as r:
+        with urllib.request.urlopen(url, timeout=60) as r:  # the first chart starts the engine
             return r.status, r.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
@@ -122,23 +123,79 @@ def test_federation_api_serves_redemptions_between_cities_per_closed_week(dashbo
             c["protection"]["method"] == "laplace" and c["protection"]["period"] == "closed week 2026-05-25"
         )
         assert cells[(home, acceptor)]["value"] == c["value"]
-    # Exact settlement (and net positions) is not published: partner nodes read it.
-    assert "net_positions" not in federation and "redemptions" not in federation
+    # Exact settlement is not published (partner nodes read it): each net position is computed
+    # from the published figures, both legs shown, in the city's own currency.
+    assert "redemptions" not in federation
+    rates = {("vienna", "rome"): (1, 2), ("rome", "vienna"): (2, 1)}  # acceptor, home -> rate
+    rates |= {("sint_niklaas", "vienna"): (50, 1), ("sint_niklaas", "rome"): (25, 1)}
+    nets = {(n["city"], n["partner"]): n for n in federation["net_positions"]}
+    assert len(nets) == 6
+    for (city, partner), n in nets.items():
+        assert n["currency"] == federation["currencies"][city]["name"]
+        credited, paid = n["credited_for_partner_tokens"], n["own_tokens_redeemed_at_partner"]
+        assert n["net"]["value"] == credited["value"] - paid["value"]
+        assert paid["value"] == (cells[(city, partner)]["value"] if (city, partner) in cells else 0)
+        if (partner, city) in cells:
+            numerator, denominator = rates[(city, partner)]
+            assert credited["value"] == cells[(partner, city)]["value"] * numerator // denominator
+            assert credited["protection"] == {"method": "derived from published cells"}
+    assert_protected(federation["net_positions"])
 
 
-@pytest.mark.parametrize("path", ["/", "/city/rome"])
+@pytest.mark.parametrize("path", ["/", "/city/rome", "/city/vienna?lang=en"])
 def test_pages_load_nothing_from_other_hosts(dashboard_url: str, path: str) -> None:
+    """Charts are drawn on the server as inline SVG: no script, and no address but the
+    SVG namespaces'."""
     status, page = get(dashboard_url + path)
     assert status == 200
-    assert '<script src="/static/charts.js">' in page
-    assert "http://" not in page and "https://" not in page
-    status, script = get(f"{dashboard_url}/static/charts.js")
-    assert status == 200 and "https://" not in script.replace("http://www.w3.org/2000/svg", "")
+    assert "<svg" in page and "<script" not in page
+    assert "http://" not in re.sub(r'xmlns(:xlink)?="http://www.w3.org/[^"]*"', "", page)
+    assert "https://" not in page
+    assert get(f"{dashboard_url}/static/charts.js")[0] == 404
 
 
 def test_unknown_city_is_404(dashboard_url: str) -> None:
     assert get(f"{dashboard_url}/api/city/atlantis")[0] == 404
     assert get(f"{dashboard_url}/city/atlantis")[0] == 404
+
+
+def test_city_api_states_names_currency_units_and_the_accepting_side(dashboard_url: str) -> None:
+    sint_niklaas = get_json(f"{dashboard_url}/api/city/sint_niklaas")
+    assert sint_niklaas["local_name"] == "Sint-Niklaas" and sint_niklaas["locale"] == "nl-BE"
+    assert sint_niklaas["currency"] == {"name": "Sengzen", "decimals": 2}
+    units = sint_niklaas["units"]
+    assert units["daily.issued"] == {"unit": "currency", "currency": "Sengzen", "smallest_unit_decimals": 2}
+    assert units["daily.active"] == {"unit": "people"} and units["mean_hours_to_decision"] == {
+        "unit": "hours"
+    }
+    # Every figure of the document has its unit stated.
+    for name in ("issued_by_rule", "spent_by_category", "vouchers_redeemed", "prizes_redeemed", "appeals"):
+        assert name in units, name
+    for name in sint_niklaas["daily"]:
+        assert f"daily.{name}" in units, name
+    for name in sint_niklaas["weekly"]:
+        assert f"weekly.{name}" in units, name
+    # Partner redemptions taken by Sint-Niklaas's shops: the home figure and the Sengzen credited.
+    accepted = sint_niklaas["accepted_from_partners"]
+    assert set(accepted) == {"rome", "vienna"}
+    assert accepted["vienna"]["home_currency"] == "Wienertoken" and accepted["vienna"]["rate"] == [50, 1]
+    for a in accepted.values():
+        numerator, denominator = a["rate"]
+        assert a["credited"]["value"] == a["home_amount"]["value"] * numerator // denominator
+    assert_protected(accepted)
+    vienna = get_json(f"{dashboard_url}/api/city/vienna")
+    assert vienna["units"]["daily.issued"]["currency"] == "Wienertoken" and vienna["local_name"] == "Wien"
+    # CO2 saved, derived from the published tokens of Vienna's CO2 rule at its 20 kg per token.
+    assert vienna["units"]["co2_saved_by_day"] == {"unit": "grams of CO2"}
+    co2 = vienna["co2_saved_by_day"]
+    assert set(co2) == {
+        d for d, cells in vienna["cells"]["issued_by_rule"].items() if "mobility-co2" in cells
+    }
+    for day, figure in co2.items():
+        cell = vienna["cells"]["issued_by_rule"][day]["mobility-co2"]
+        assert figure.get("value") == (cell["value"] * 20_000 if "value" in cell else None), day
+    assert_protected(co2)
+    assert "co2_saved_by_day" not in sint_niklaas
 
 
 def test_probes_report_live_and_ready(dashboard_url: str) -> None:
@@ -155,3 +212,68 @@ def test_readiness_fails_while_the_read_model_store_is_unreachable() -> None:
         status, body = get(f"{url}/readyz")
         assert status == 503 and json.loads(body)["status"] == "unavailable", body
         assert get_json(f"{url}/healthz") == {"status": "ok"}  # alive: no restart loop over a database
+
+
+def test_before_any_projection_every_page_says_no_data_yet_and_is_not_ready(empty_url: str) -> None:
+    status, body = get(f"{empty_url}/readyz")
+    assert status == 503 and json.loads(body)["status"] == "not ready", body
+    assert "rm_cells" in json.loads(body)["missing"]
+    assert get_json(f"{empty_url}/healthz") == {"status": "ok"}
+    for path, words in (
+        ("/", "No data yet."),
+        ("/?lang=it", "Ancora nessun dato."),
+        ("/city/vienna", "Noch keine Daten."),
+        ("/city/rome", "Ancora nessun dato."),
+        ("/city/sint_niklaas", "Nog geen gegevens."),
+        ("/city/sint_niklaas?lang=en", "No data yet."),
+    ):
+        status, page = get(empty_url + path)
+        assert status == 200 and words in page, (path, status, page[:300])
+    assert get(f"{empty_url}/city/atlantis")[0] == 404
+    cities = get_json(f"{empty_url}/api/cities")
+    assert cities["ready"] is False and "vienna" in cities["cities"]
+    assert cities["names"]["vienna"]["local_name"] == "Wien"
+    for path in ("/api/federation", "/api/city/vienna", "/api/city/zwolle"):
+        doc = get_json(empty_url + path)
+        assert doc["ready"] is False and doc["status"] == "no data yet", (path, doc)
+    assert get_json(f"{empty_url}/api/city/vienna")["message"].startswith("Noch keine Daten.")
+
+
+def test_ready_once_the_projector_has_made_the_read_models(tmp_path: Any) -> None:
+    """The projector makes the read models before its first event; from then on the store
+    answers for them, though there is nothing in them yet."""
+    from projections.projector import Projector
+    from projections.store import Store
+    from tests.dashboard.conftest import serving
+
+    store = Store(f"sqlite:///{tmp_path / 'read_models.sqlite'}")
+    with serving(store) as url:
+        assert get(f"{url}/readyz")[0] == 503
+        Projector(Store(store.url))
+        assert get_json(f"{url}/readyz") == {"status": "ok"}
+        status, page = get(f"{url}/city/vienna")
+        assert status == 200 and "Noch keine Daten." in page
+        doc = get_json(f"{url}/api/city/vienna")
+        assert doc["days"] == [] and doc["units"]["daily.issued"]["currency"] == "Wienertoken"
+        assert get_json(f"{url}/api/federation")["cities"] == []
+
+
+@pytest.mark.postgres
+def test_on_postgresql_not_ready_until_the_projector_made_the_read_models(pg_schemas: list[str]) -> None:
+    from projections.projector import Projector
+    from projections.store import Store
+    from tests.conftest import PG_URL, new_schema
+    from tests.dashboard.conftest import serving
+
+    schema = new_schema(pg_schemas)
+    with serving(Store(PG_URL, schema)) as url:
+        status, body = get(f"{url}/readyz")
+        assert status == 503 and json.loads(body)["status"] == "not ready", body
+        status, page = get(f"{url}/city/rome")
+        assert status == 200 and "Ancora nessun dato." in page
+        assert get_json(f"{url}/api/federation")["status"] == "no data yet"
+        projector_store = Store(PG_URL, schema)
+        Projector(projector_store)
+        projector_store.close()
+        assert get_json(f"{url}/readyz") == {"status": "ok"}
+        assert get(f"{url}/city/rome")[0] == 200

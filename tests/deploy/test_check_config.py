@@ -98,7 +98,7 @@ def test_a_missing_node_setting_is_named(tmp_path: Path) -> None:
     del env["CIVFED_SIGNING_KEY_FILE"]
     result = civfed("check-config", "--role", "node", env=env)
     assert result.returncode != 0
-    assert "CIVFED_SIGNING_KEY_FILE: Field required" in result.stderr
+    assert "CIVFED_SIGNING_KEY_FILE must be set" in result.stderr
     assert "db-s3cret-value" not in result.stderr + result.stdout  # secrets never echoed
 
 

@@ -143,5 +143,6 @@ def test_the_builder_stage_makes_a_wheel_with_the_generated_stubs(tmp_path: Path
     for contract in ("wallet", "merchant", "federation", "events", "common"):
         assert f"civfed/v1/{contract}_pb2.py" in names
     assert "civfed/v1/federation_pb2_grpc.py" in names
-    assert "services/dashboard/static/charts.js" in names
+    assert "services/dashboard/static/dashboard.css" in names
+    assert "services/i18n/locales/de/LC_MESSAGES/dashboard.po" in names
     assert "civfed = services.cli:main" in entry_points

@@ -78,14 +78,18 @@ def register_test_source(city: CityStubs, kinds: tuple[str, ...] = ("trip",)) ->
     city.sources.RegisterSource(req, metadata=city.staff, timeout=5)
 
 
-def attest(city: CityStubs, claim_id: str, wallet_id: str, activity: str, fields: dict[str, str]) -> Any:
+def attest(
+    city: CityStubs, claim_id: str, wallet_id: str, activity: str, fields: dict[str, str], language: str = ""
+) -> Any:
     """An activity as a registered source attests it: a signed claim, dated today (any
-    `date` in `fields` is dropped: a claim must be recent)."""
+    `date` in `fields` is dropped: a claim must be recent). The award's explanation comes in
+    `language`, by default the city's."""
     register_test_source(city, (activity,))
     body = {k: v for k, v in fields.items() if k != "date"}
     today = dt.datetime.now(dt.UTC).date()
     token = sign_claim(TEST_KEY, "t1", TEST_SOURCE, claim_id, wallet_id, activity, body, today)
-    return city.claims.SubmitClaim(claims_pb2.SubmitClaimRequest(claim=token), timeout=5)
+    request = claims_pb2.SubmitClaimRequest(claim=token, language=language)
+    return city.claims.SubmitClaim(request, timeout=5)
 
 
 def vienna_citizen(v: CityStubs, name: str, km_by_bike: int) -> Citizen:

@@ -367,3 +367,69 @@ def test_the_demo_reports_sint_niklaas_purchases_from_each_shops_till(twice: dic
     assert len(reports) == len(ours) and all(k.startswith("till-receipt:") for k in reports)
     assert not [k for k in receipts(events, "record_activity") if ":demo:buy" in k]
     assert twice["second"]["cities"]["sint_niklaas"] == twice["first"]["cities"]["sint_niklaas"]
+
+
+def test_the_demo_table_agrees_with_the_json_and_the_report_and_ends_with_a_working_command(
+    twice: dict[str, Any],
+) -> None:
+    """Run a third time on the same data, as text: every figure in the ledger table is the JSON
+    run's, in currency units; Zwolle's equilibrium table is `civfed workflow report --json`'s;
+    the outstanding-versus-supply difference is explained; the last line serves the dashboard."""
+    data = twice["data"]
+    civfed = Path(sys.executable).parent / "civfed"
+    out = subprocess.run(
+        [str(civfed), "demo", "--scale", "0.1", "--data-dir", str(data), "--lang", "en"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    assert "Traceback" not in out.stderr
+    cities = twice["second"]["cities"]
+    lines = out.stdout.splitlines()
+    start = lines.index("Ledger totals: the operator's own check of its stores (not published)") + 3
+    table = lines[start : start + len(cities)]
+    rows = {line[:14].strip(): line for line in table}
+    for row in cities.values():
+        line, d = rows[row["name"]], row["decimals"]
+        other = row["burned"] + row["lapsed"] + row["depreciated"] + row["tax_paid"]
+        shown = [line[44:53], line[53:65], line[65:77], line[77:89], line[89:102]]
+        assert [s.strip() for s in shown] == [
+            f"{row['wallets']:,}",
+            *(f"{v / 10**d:,.{d}f}" for v in (row["issued"], row["spent"], other, row["outstanding"])),
+        ], row["name"]
+        assert line[14:44].strip() == row["currency"]
+    assert "(smallest unit)" not in out.stdout
+    assert "The equilibrium report's supply below differs by definition" in out.stdout
+
+    report = json.loads(
+        subprocess.run(
+            [str(civfed), "workflow", "report", "--city", "Zwolle", "--data-dir", str(data), "--json"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
+    )
+    assert report == cities["zwolle"]["equilibrium"]
+    for month in report["months"]:
+        (line,) = [line for line in lines if line.startswith(month["month"])]
+        supply = month["supply"]
+        assert line.split()[-1] == (f"{supply['value'] / 100:,.2f}" if "value" in supply else "suppressed")
+
+    # The last line names the command that serves the dashboard; it works as printed.
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("To see the dashboards at http://127.0.0.1:8470/, run: ")
+    command = last.split("run: ", 1)[1].split()
+    assert command[1:] == ["dashboard", "--data-dir", str(data)]
+    server = subprocess.Popen(
+        [*command, "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        assert server.stdout.readline().startswith("Dashboard: http://127.0.0.1:")
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)

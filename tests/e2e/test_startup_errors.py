@@ -35,7 +35,7 @@ def civfed(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "services.cli", *args],
         cwd=ROOT,
-        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "CIVFED_LANG": "en", **env, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
         timeout=60,
@@ -259,6 +259,7 @@ def dashboard(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
 @pytest.mark.parametrize("named", ["--port", "CIVFED_DASHBOARD_PORT"])
 def test_a_busy_port_stops_the_dashboard_before_it_announces_an_address(named: str, tmp_path: Path) -> None:
     env = {"CIVFED_DATA_DIR": str(tmp_path / "data")}
+    (tmp_path / "data").mkdir()  # a data directory that does not exist is refused
     first = dashboard("--port", "0", env=env)
     try:
         assert first.stdout is not None

@@ -50,6 +50,7 @@ def report(
     cents: int = 5_000,
     key: str | None = None,
     date: str | None = None,
+    language: str = "",
 ) -> Any:
     req = cashback_pb2.ReportPurchaseRequest(
         idempotency_key=key or f"k:{uuid.uuid4()}",
@@ -58,6 +59,7 @@ def report(
         wallet_id=wallet_id,
         amount_cents=cents,
         date=date or today(),
+        language=language,
     )
     return sn.cashback.ReportPurchase(req, metadata=bearer(till_token), timeout=5)
 
@@ -85,7 +87,8 @@ def test_a_till_reports_the_same_receipt_twice_and_the_holder_is_credited_once(
     cafe, anna = shop(fed, sn, "Café De Reinaert"), holder(sn)
     first = report(sn, cafe.merchant_token, cafe.merchant_id, "R-0001", anna.wallet_id, key="a")
     assert first.awarded.units == 250 and first.awarded.currency == "Sengzen"  # 5 % of 50.00 EUR
-    assert first.rule_id == "local-cashback" and "5.00%" in first.explanation
+    # In Sint-Niklaas's language unless the till asks for another.
+    assert first.rule_id == "local-cashback" and "levert 5,00% = 250 op" in first.explanation
     # Again under another key, and from the shop's second till: the stored result, no credit.
     again = report(sn, cafe.merchant_token, cafe.merchant_id, "R-0001", anna.wallet_id, key="b")
     issue = credentials_pb2.IssueTillCredentialRequest(
@@ -94,6 +97,11 @@ def test_a_till_reports_the_same_receipt_twice_and_the_holder_is_credited_once(
     till2 = sn.credentials.IssueTillCredential(issue, metadata=fed.staff("mia", "merchant_admin"), timeout=5)
     third = report(sn, till2.credential, cafe.merchant_id, "R-0001", anna.wallet_id, key="c")
     assert again == first and third == first
+    # Asked in English, the same stored result answers in English.
+    english = report(
+        sn, cafe.merchant_token, cafe.merchant_id, "R-0001", anna.wallet_id, key="a", language="en"
+    )
+    assert english.awarded == first.awarded and "earns 5.00% = 250 (in hundredths" in english.explanation
     assert balance(sn, anna) == 250
     # The award names the till's shop as its source and the receipt as its claim id.
     [credited] = credits(sn, anna)

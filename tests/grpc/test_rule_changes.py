@@ -125,6 +125,12 @@ def test_a_cap_reached_on_one_day_refuses_further_awards_that_day_and_allows_the
         ("eco-actions", "per_wallet_per_day", "cap:2", "2026-05-04"),
         ("eco-actions", "per_wallet_per_day", "cap:3", "2026-05-04"),
     ]
+    # In Bologna's language, as every explanation the holder reads.
+    assert [e.explanation for e in events if e.type == "Wallet.AwardRefused"] == [
+        "accredito rifiutato: la regola eco-actions limita gli accrediti a 10 per portafoglio al giorno; "
+        f"8 già ottenuti il 4 maggio 2026, questo accredito di {amount} supererebbe il limite"
+        for amount in (8, 3)
+    ]
 
     # A refusal is appealed like any other, through FileAppeal, by the holder.
     filed = b.wallet.FileAppeal(

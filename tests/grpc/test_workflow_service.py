@@ -87,8 +87,8 @@ def claim_and_log(n: Node, key: str, task: str, wallet: Any, minutes: int, who: 
     return str(n.stubs.workflow.LogMinutes(log, metadata=who or meta, timeout=10).log_id)
 
 
-def approve(n: Node, key: str, log: str, who: Any) -> Any:
-    req = workflow_pb2.ApproveLogRequest(idempotency_key=key, log_id=log)
+def approve(n: Node, key: str, log: str, who: Any, language: str = "") -> Any:
+    req = workflow_pb2.ApproveLogRequest(idempotency_key=key, log_id=log, language=language)
     return n.stubs.workflow.ApproveLog(req, metadata=who, timeout=10)
 
 
@@ -227,8 +227,19 @@ def test_four_eyes_by_subject_whatever_name_the_token_shows(node: Node) -> None:
     assert ok.amount.units == 400
     approved = [e for e in n.app.events.get(UUID(log)) if type(e).__qualname__ == "WorkLog.Approved"]
     assert [e.approver for e in approved] == ["staff:carla"]
-    # A retry with the same key returns the same result; nothing is minted twice.
-    assert approve(n, "a4", log, n.coordinator("carla")).amount.units == 400
+    # The explanation in Zwolle's language.
+    assert (
+        ok.explanation.startswith("4 u 00 min goedgekeurd werk (")
+        and " levert 400 op (100 per uur" in ok.explanation
+    )
+    # A retry with the same key returns the same result; nothing is minted twice. Asked in
+    # English, the stored result answers in English.
+    retried = approve(n, "a4", log, n.coordinator("carla"), language="en")
+    assert retried.amount.units == 400
+    assert (
+        retried.explanation.startswith("4 h 00 min of approved ")
+        and " earns 400 (100 per hour" in retried.explanation
+    )
     assert n.app.wallet(UUID(worker.wallet_id)).balance == 400
 
     # A holder cannot approve their own minutes: approving is a coordinator's call.

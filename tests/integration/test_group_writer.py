@@ -175,3 +175,21 @@ def test_a_step_refused_part_way_saves_nothing_of_itself_and_fails_only_its_call
     assert stored.version == version + 2
     references = [e.reference for e in app.events.get(shop) if type(e).__name__ == "Paid"]
     assert sorted(references) == ["a", "b"]
+
+
+def test_a_submitted_command_is_saved_without_its_caller_and_before_close(app: CountingApp) -> None:
+    writer = GroupWriter(app, threading.Lock())
+    consent = app.city.config.consent_versions[-1]
+    done = writer.submit(app.open_wallet("later", "resident", consent))
+    wallet = UUID(done.result(timeout=10)["wallet_id"])  # the writer's own thread saved it
+    assert app.wallet(wallet).balance == 0
+    # Queued behind a held lock, it is saved by the next caller's batch or at close.
+    with writer.lock:
+        queued = [writer.submit(app.register_merchant(f"m{i}", "Coop", "food", True)) for i in range(3)]
+        assert not any(f.done() for f in queued)
+    writer.close()
+    assert all(f.done() for f in queued)
+    for f in queued:
+        assert isinstance(UnitOfWork(app).get(UUID(f.result()["merchant_id"]), Merchant, "m"), Merchant)
+    with pytest.raises(RuntimeError):
+        writer.submit(app.open_wallet("too-late", "resident", consent))

@@ -11,6 +11,7 @@ import pytest
 from aggregates.errors import InvalidInput, PreconditionFailed
 from aggregates.workflow import WorkLog
 from services.city import CityApplication
+from services.history import history
 from services.workflow import Workflow
 from tests.integration.zwolle_season import START, Clock, ok, open_wallets, store_env, zwolle
 
@@ -75,6 +76,14 @@ def test_an_upheld_appeal_mints_the_logged_minutes_through_the_rule(env: dict[st
         assert decided["remedy"]["amount"] == 225  # 135 minutes at 1.00 per hour = 2.25, in hundredths
         assert decided["remedy"]["explanation"].startswith(
             "appeal upheld against the rejection of these minutes: 2 h 15 min"
+        )
+        # The holder reads it in Zwolle's language, the award inside it too.
+        (minted,) = [e for e in history(app, wallet, "nl-NL") if e.type == "Wallet.Credited"]
+        assert minted.explanation.startswith(
+            "bezwaar gegrond tegen de afwijzing van deze minuten: 2 u 15 min goedgekeurd werk ("
+        )
+        assert (
+            " levert 225 op (100 per uur, naar rato per minuut, naar beneden afgerond)" in minted.explanation
         )
         assert app.wallet(wallet).balance == 225
         assert len(app.wallet(wallet).lots) == 1  # a lot like any other, from the decision day

@@ -114,7 +114,12 @@ def test_a_busy_metrics_port_stops_the_relay_and_the_projector_naming_the_settin
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env = {"CIVFED_DATA_DIR": str(tmp_path / "data"), "CIVFED_METRICS_PORT": str(port)}
+        (tmp_path / "data").mkdir()  # a data directory that does not exist is refused first
+        env = {
+            "CIVFED_DATA_DIR": str(tmp_path / "data"),
+            "CIVFED_METRICS_PORT": str(port),
+            "CIVFED_LANG": "en",
+        }
         result = subprocess.run(
             [sys.executable, "-m", "services.cli", *command, "--city", "vienna"],
             cwd=ROOT,
@@ -130,4 +135,4 @@ def test_a_busy_metrics_port_stops_the_relay_and_the_projector_naming_the_settin
         "civfed: configuration error: CIVFED_METRICS_PORT: "
         f"cannot listen on 127.0.0.1:{port} (address already in use)"
     ]
-    assert not (tmp_path / "data").exists()
+    assert list((tmp_path / "data").iterdir()) == []  # no store was opened

@@ -51,7 +51,7 @@ def test_dashboards_publish_only_figures_from_ten_or_more_people(tmp_path: Path)
             body = r.read().decode()
         with urllib.request.urlopen(f"{url}/api/federation", timeout=10) as r:
             federation = r.read().decode()
-        with urllib.request.urlopen(f"{url}/city/bologna", timeout=10) as r:
+        with urllib.request.urlopen(f"{url}/city/bologna?lang=en", timeout=10) as r:
             page = r.read().decode()
 
     board = json.loads(body)

@@ -44,11 +44,11 @@ PG = ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres"]
 
 
 def civfed(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The real command line, as an operator runs it."""
+    """The real command line, as an operator runs it (in English: the messages checked here)."""
     return subprocess.run(
         [sys.executable, "-m", "services.cli", *args],
         cwd=ROOT,
-        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "CIVFED_LANG": "en", **env, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
         timeout=120,

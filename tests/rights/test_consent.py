@@ -171,7 +171,7 @@ def test_retention_policy_runs_as_a_command_and_erases(
 
     monkeypatch.setenv("CIVFED_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CIVFED_CITIES_DIR", str(cities))
-    assert main(["retention", "run", "--city", "vienna"]) == 0  # today is long after 1 May 2026
+    assert main(["retention", "run", "--city", "vienna", "--json"]) == 0  # today is long after 1 May 2026
     assert '"erased": 3' in capsys.readouterr().out
 
     app = city_app("vienna", tmp_path / "data", env)

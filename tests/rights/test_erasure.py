@@ -104,6 +104,20 @@ def test_erasure_on_sqlite_leaves_totals_and_redacts_everything(tmp_path: Path) 
         ("mobility-co2", 1, 3),  # on appeal: about 66 kg + 10 kg carried
     ]
     assert {e.explanation for e in credited} == {REDACTED}
+    # The explanation's message id and parameters are as erased as its English text, so it
+    # reads as erased in every language.
+    assert [(e.fields["explanation_id"], e.fields["explanation_args"]) for e in credited] == [
+        (REDACTED, {"redacted": REDACTED})
+    ] * 2
+    for language in ("de-AT", "en", "it-IT"):
+        read = history(app, anna, language)
+        assert {e.explanation for e in read if e.type == "Wallet.Credited"} == {REDACTED}
+    in_german = [e for e in history(app, bert, "de-AT") if e.type == "Wallet.Credited"]
+    assert in_german and all(
+        " km mit dem Fahrrad am " in e.explanation or " km mit der Straßenbahn am " in e.explanation
+        for e in in_german
+    )
+    assert all(isinstance(e.fields["explanation_args"]["distance_m"], int) for e in in_german)
     everything = " ".join(f"{e.explanation} {e.fields}" for e in entries)
     assert found(anna_secrets, everything.encode()) == []
     assert REDACTED in everything

@@ -155,6 +155,12 @@ def test_one_erasure_officer_cannot_erase_without_a_second_officers_approval(fed
     third = fed.staff("officer-cem", "erasure_officer")
     again = approve(asked.request_id, "four1:cem")
     assert code_of(rights(fed).ApproveErasure, again, third) == grpc.StatusCode.FAILED_PRECONDITION
+    # Nor can a new request be opened for the erased wallet: there is nothing left to erase.
+    with pytest.raises(grpc.RpcError) as err:
+        request_erasure(fed, "four1:again", wallet, third)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "already erased" in (err.value.details() or "")
+    assert recorded(fed, asked.request_id) == ["ErasureRequest.Requested", "ErasureRequest.Approved"]
 
 
 def test_the_requester_may_withdraw_and_a_withdrawn_request_erases_nothing(fed: LocalFederation) -> None:
@@ -225,15 +231,17 @@ def test_civfed_erase_goes_through_the_node_as_two_officers_and_shreds_one_perso
 
     def secrets(wallet: str, holder: Any) -> list[str]:
         events = fed.stubs("vienna").wallet.ListMyEvents(
-            wallet_pb2.ListMyEventsRequest(wallet_id=wallet), metadata=holder, timeout=5
+            # In English: the text the events store (sealed), not a rendering of it.
+            wallet_pb2.ListMyEventsRequest(wallet_id=wallet, language="en"),
+            metadata=holder,
+            timeout=5,
         )
         credited = [e.explanation for e in events.events if e.type == "Wallet.Credited"]
         return [f"{'cli-anna' if wallet == anna else 'cli-bert'}-commute-7741", *credited]
 
     anna_secrets, bert_secrets = secrets(anna, anna_holder), secrets(bert, bert_holder)
     # The old direct path (one operator erasing from the data directory) is gone.
-    with pytest.raises(SystemExit):
-        main(["erase", "--city", "vienna", anna])
+    assert main(["erase", "--city", "vienna", anna]) == 2  # a usage error
     capsys.readouterr()
 
     tls = cli_env(fed, monkeypatch, fed.idp.token("officer-dora", ["erasure_officer"]))

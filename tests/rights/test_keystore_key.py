@@ -140,7 +140,7 @@ def test_a_wrong_key_store_key_stops_start_up_naming_the_setting(
     # The same through the command line: a configuration error, exit code 2, no traceback.
     for name, value in {**store.env(keks[1]), "CIVFED_DATA_DIR": str(store.data_dir)}.items():
         monkeypatch.setenv(name, value)
-    assert main(["retention", "run", "--city", "vienna"]) == 2
+    assert main(["retention", "run", "--city", "vienna", "--lang", "en"]) == 2
     assert f"configuration error: {SETTING}: this key-store key does not open" in capsys.readouterr().err
     assert store.rows() == before  # nothing was changed by the failed starts
 
@@ -180,7 +180,7 @@ def test_a_node_on_postgresql_without_the_key_does_not_start(
     monkeypatch.delenv(SETTING, raising=False)
     for name, value in fed.environment("vienna").items():
         monkeypatch.setenv(name, value)
-    assert main(["serve", "--city", "vienna"]) == 2
+    assert main(["serve", "--city", "vienna", "--lang", "en"]) == 2
     err = capsys.readouterr().err
     assert f"configuration error: {SETTING}: must be set when PERSISTENCE_MODULE is eventsourcing." in err
 

@@ -51,7 +51,8 @@ def test_a_real_redemption_reveals_no_identity_or_history(fed: LocalFederation) 
     v = fed.stubs("vienna")
     opened = open_wallet(v, "w")
     trip = {"mode": "bike", "distance_m": "300000", "date": "2026-05-03"}
-    award = attest(v, "trip-77x", opened.wallet_id, "trip", trip)
+    # In English: the explanation as the events store it.
+    award = attest(v, "trip-77x", opened.wallet_id, "trip", trip, language="en")
     holder = bearer(opened.holder_token)
     token = v.wallet.IssueRedemptionVoucher(
         wallet_pb2.IssueRedemptionVoucherRequest(idempotency_key="rv", wallet_id=opened.wallet_id, amount=2),

@@ -39,16 +39,21 @@ def test_an_events_fields_are_sealed_together_and_open_with_the_key(tmp_path: Pa
     state = json.loads(stored.state)
     envelope = state[SEALED_FIELDS]
     assert envelope["seal"] == SEALED_ALL and envelope["owner"] == str(w)
-    assert sorted(envelope["shapes"]) == ["activity_id", "claim_id", "explanation", "on"]
-    assert not {"activity_id", "explanation", "on", "claim_id"} & set(state)
+    personal = ["activity_id", "claim_id", "explanation", "explanation_args", "explanation_id", "on"]
+    assert sorted(envelope["shapes"]) == personal
+    assert not set(personal) & set(state)
     assert b"trip-ref-7741" not in stored.state and b"2026-05-03" not in stored.state
+    # The explanation's parameters (the distance, the mode) are sealed with its text.
+    assert b"212345" not in stored.state and b"bike" not in stored.state
     event = mapper(app).to_domain_event(stored)
     assert event.activity_id == "trip-ref-7741" and event.on == "2026-05-03"
+    assert event.explanation_args["distance_m"] == 212_345 and event.explanation_args["mode"] == "bike"
     assert SEALED_FIELDS not in vars(event)
     assert app.keys is not None
     app.keys.erase([w])
     gone = mapper(app).to_domain_event(stored)
     assert (gone.activity_id, gone.explanation, gone.on, gone.claim_id) == (REDACTED,) * 4
+    assert (gone.explanation_id, gone.explanation_args) == (REDACTED, {"redacted": REDACTED})
     assert gone.amount == event.amount  # the amount is not personal: it stays
     app.close()
 

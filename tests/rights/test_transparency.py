@@ -82,8 +82,9 @@ def test_holder_lists_own_events_and_appeals_over_grpc(fed: LocalFederation) -> 
     )
     assert (decided.status, decided.awarded.units) == ("upheld", 0)  # 8.5 kg: carried, not yet a token
 
+    # In English on request; by default in Vienna's language (below).
     events = v.wallet.ListMyEvents(
-        wallet_pb2.ListMyEventsRequest(wallet_id=wallet), metadata=holder, timeout=5
+        wallet_pb2.ListMyEventsRequest(wallet_id=wallet, language="en"), metadata=holder, timeout=5
     )
     by_type = {e.type: e for e in events.events}
     assert {"Wallet.Opened", "Wallet.Credited", "Wallet.Progressed", "Appeal.Filed", "Appeal.Decided"} <= set(
@@ -102,6 +103,16 @@ def test_holder_lists_own_events_and_appeals_over_grpc(fed: LocalFederation) -> 
         "appeal upheld by staff:officer-2: the trip is in the mobility app's log"
     )
     assert by_type["Appeal.Filed"].aggregate_id == filed.appeal_id
+    german = v.wallet.ListMyEvents(
+        wallet_pb2.ListMyEventsRequest(wallet_id=wallet), metadata=holder, timeout=5
+    )
+    in_german = {e.type: e.explanation for e in german.events}
+    assert in_german["Wallet.Credited"].startswith("225,0 km mit dem Fahrrad am ")
+    assert in_german["Appeal.Filed"].startswith("Einspruch gegen die fehlende Gutschrift ")
+    assert in_german["Appeal.Filed"].endswith(": my tram trip is missing")
+    assert in_german["Appeal.Decided"] == (
+        "Einspruch stattgegeben von staff:officer-2: the trip is in the mobility app's log"
+    )
 
     appeals = v.wallet.ListMyAppeals(
         wallet_pb2.ListMyAppealsRequest(wallet_id=wallet), metadata=holder, timeout=5

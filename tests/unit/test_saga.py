@@ -331,3 +331,62 @@ def test_a_crash_after_the_home_reserved_but_before_the_saga_saved_lets_the_hold
     world.vienna.sweep()
     assert world.holder() == (10, 0)
     assert world.vienna.count("Redemption.Expired") == 1
+
+
+def test_a_sale_answered_before_its_last_step_is_saved_is_finished_after_a_crash(world: World) -> None:
+    # The shop is answered once Vienna committed; the saga's last step is only queued, and
+    # the process dies before it is saved. Nothing the answer said is lost with it.
+    queued: list[Any] = []
+    world.sn.acceptor.submit = queued.append
+    token = world.voucher(3)
+    out = world.sell(token)
+    assert (out["credited"], out["home_amount"]) == (150, 3)
+    assert len(queued) == 1 and world.saga().state == "credited"
+    assert world.holder() == (7, 0) and world.shop_total() == 150  # burned at home, credited here
+    assert world.sell(token)["credited"] == 150  # the shop's retry: answered the same way
+    assert world.partner.calls == ["reserve", "commit", "commit"]
+    world.sn.restart()
+    world.wire()
+    world.clock.move(HOLD * 3)  # long past the hold: the commit is on record at home
+    world.sn.sweep()
+    assert world.saga().state == "committed"
+    assert world.partner.calls == ["commit"]  # the sweep asked again, and Vienna still accepts
+    assert world.vienna.count("Wallet.HoldBurned") == 1
+    assert world.sn.count("Merchant.PaymentReversed") == 0
+    assert world.shop_total() == 150
+    assert world.sell(token)["credited"] == 150
+
+
+def test_a_sale_answered_before_its_last_step_is_saved_commits_once_it_is(world: World) -> None:
+    queued: list[Any] = []
+    world.sn.acceptor.submit = queued.append
+    out = world.sell(world.voucher(4))
+    assert out["credited"] == 200 and world.saga().state == "credited"
+    (step,) = queued
+    world.sn.app.execute(step)  # the node's writer saves it with its next batch
+    assert world.saga().state == "committed"
+    world.sn.app.execute(step)  # saved twice (the sweep got there first): changes nothing
+    assert world.sn.count("ForeignRedemption.Committed") == 1
+    world.sn.sweep()
+    assert world.partner.calls == ["reserve", "commit"]  # nothing left to ask
+
+
+def test_a_sale_goes_on_from_the_saga_its_start_saved_and_a_retry_reads_it_back(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    given: list[ForeignRedemption | None] = []
+    advance = Acceptor._advance
+
+    def recorded(self: Acceptor, *args: Any) -> Any:
+        given.append(args[3] if len(args) > 3 else None)
+        return advance(self, *args)
+
+    monkeypatch.setattr(Acceptor, "_advance", recorded)
+    token = world.voucher(3)
+    assert world.sell(token)["credited"] == 150
+    first = given[0]
+    assert first is not None and first.id == world.saga().id
+    # The retry's start is its stored result: the saga is read as stored, already committed.
+    assert world.sell(token)["credited"] == 150
+    assert given[1] is None
+    assert world.partner.calls == ["reserve", "commit"]

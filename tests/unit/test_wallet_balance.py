@@ -201,3 +201,39 @@ def test_money_is_whole_numbers_only(amount: object) -> None:
         wallet.place_hold("h", amount, T0 + dt.timedelta(hours=1), "voucher", T0)  # type: ignore[arg-type]
     assert (wallet.balance, wallet.held) == (10, 0)
     assert wallet.collect_events() == []
+
+
+def test_an_award_keeps_its_explanation_as_a_message_id_and_parameters_and_older_events_replay() -> None:
+    inp = TripInput(mode="bike", distance_m=225_000, date=dt.date(2026, 5, 3))
+    award = measured_quantity(
+        {"factors_g_per_km": {"car": 200, "bike": 0}, "baseline_mode": "car", "unit_grams": 20000}, inp, 0
+    )
+    wallet = resident()
+    wallet.credit(
+        award.amount,
+        "mobility-co2",
+        1,
+        "t1",
+        award.explanation,
+        "mobility-co2",
+        award.carried_after,
+        award.quantity,
+        explanation_id=award.message,
+        explanation_args=award.args,
+    )
+    wallet.credit(0, "mobility-co2", 1, "t2", "1.0 km by bike", "mobility-co2", 5_200, 200)
+    events = wallet.collect_events()
+    credited, progressed = events[1], events[2]
+    assert (credited.explanation_id, credited.explanation_args) == (award.message, award.args)
+    assert credited.explanation == award.explanation
+    # An award without a message id records none (as every award did before there were ids).
+    assert (progressed.explanation_id, progressed.explanation_args) == ("", None)
+    # Events stored before explanations had ids lack those fields, and still replay.
+    for e in events[1:]:
+        vars(e).pop("explanation_id", None)
+        vars(e).pop("explanation_args", None)
+    replayed = None
+    for e in events:
+        replayed = e.mutate(replayed)
+    assert isinstance(replayed, Wallet)
+    assert (replayed.balance, replayed.carried) == (2, {"mobility-co2": 5_200})
