@@ -130,7 +130,7 @@ def render_table(report: dict[str, Any], _: Callable[[str], str] = str) -> str:
                 " noised for publication."
             )
         )
-    lines += ["", "Funds:  budget = awarded + remaining (awarded: issued less lapsed and depreciated)"]
+    lines += ["", "Funds: budget = awarded + remaining (awarded: issued less lapsed and depreciated)"]
     for row in report.values():
         d = row["decimals"]
         for f in row.get("funds", []):
