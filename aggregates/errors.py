@@ -203,3 +203,15 @@ class OverBound(PreconditionFailed):
 
 class NotDeskActivity(PreconditionFailed):
     """An activity staff may not record at a desk: it reaches the ledger only as a signed claim."""
+
+
+# -- funds and budgets (aggregates/fund.py) --------------------------------------------------
+
+
+class FundExhausted(AwardRefused):
+    """An award beyond the budget its rule's fund has left; recorded on the wallet like a
+    cap's refusal, and appealable like one."""
+
+
+class TopUpNotOpen(PreconditionFailed):
+    """A fund top-up proposal already decided is decided once."""

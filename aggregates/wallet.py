@@ -66,6 +66,8 @@ class Wallet(Aggregate):
         self.earned: dict[str, dict[str, int]] = {}
         # Awards refused by a rule's caps or dates, by activity id: the reason (appealable).
         self.refused: dict[str, str] = {}
+        # Which fund issued the tokens held, in minting order: [[fund, amount], ...].
+        self.fund_lots: list[list[Any]] = []
 
     @classmethod
     def open(
@@ -164,6 +166,7 @@ class Wallet(Aggregate):
         on: dt.date | None = None,
         source: str = "",
         claim_id: str = "",
+        fund: str = "",
         explanation_id: str = "",
         explanation_args: dict[str, Any] | None = None,
     ) -> None:
@@ -194,6 +197,8 @@ class Wallet(Aggregate):
             fields["explanation_id"] = explanation_id
             fields["explanation_args"] = dict(explanation_args or {})
         if amount:
+            if fund:
+                fields["fund"] = fund
             self._credited(amount=amount, **fields)
             if lot is not None:
                 self._lot_opened(amount, lot.on.isoformat(), lot.ends_on.isoformat())
@@ -214,10 +219,16 @@ class Wallet(Aggregate):
         on: str | None = None,
         source: str = "",
         claim_id: str = "",
+        fund: str = "",
         explanation_id: str = "",
         explanation_args: dict[str, Any] | None = None,
     ) -> None:
         self.balance += amount
+        lots = self._fund_lots()
+        if lots and lots[-1][0] == fund:
+            lots[-1][1] += amount
+        else:
+            lots.append([fund, amount])
         if carry_key is not None and carried_after is not None:
             self.carried[carry_key] = carried_after
         if on is not None:
@@ -278,11 +289,12 @@ class Wallet(Aggregate):
         if self.lots:
             lost = self.balance - self.held - total_at(self.lots, on)
             if lost > 0:
-                self._depreciated(lost, on.isoformat())
+                self._depreciated(lost, on.isoformat(), self.attribute(lost))
 
     @event("Depreciated")
-    def _depreciated(self, amount: int, on: str) -> None:
+    def _depreciated(self, amount: int, on: str, funds: dict[str, int] | None = None) -> None:
         self.balance -= amount
+        self._leave_funds(amount, funds)
         day = dt.date.fromisoformat(on)
         self.lots = [lot for lot in self.lots if value_at(lot, day) > 0]
 
@@ -302,6 +314,41 @@ class Wallet(Aggregate):
         if self.lots:
             raise HoldsNotOffered("holds are not offered in a depreciating currency; spend directly")
 
+    # -- funds: which fund issued the tokens that leave ------------------------
+    def _fund_lots(self) -> list[list[Any]]:
+        # A wallet restored from a snapshot taken before funds existed has none recorded.
+        lots: list[list[Any]] = self.__dict__.setdefault("fund_lots", [])
+        return lots
+
+    def attribute(self, amount: int) -> dict[str, int]:
+        """The funds `amount` leaving the wallet came from: the oldest tokens first (lots,
+        in a depreciating currency, lose their value oldest first as well). Tokens issued
+        before the city declared funds count under the empty name."""
+        out: dict[str, int] = {}
+        left = amount
+        for fund, held in self._fund_lots():
+            if left <= 0:
+                break
+            take = min(held, left)
+            if take > 0:
+                out[fund] = out.get(fund, 0) + take
+                left -= take
+        if left > 0:
+            out[""] = out.get("", 0) + left
+        return out
+
+    def _leave_funds(self, amount: int, funds: dict[str, int] | None) -> None:
+        """Applied with each event that takes tokens out: as the event names the funds, or
+        (an event from before funds existed) as attributed now."""
+        lots = self._fund_lots()
+        share = dict(funds) if funds is not None else self.attribute(amount)
+        for lot in lots:
+            take = min(lot[1], share.get(lot[0], 0))
+            if take > 0:
+                lot[1] -= take
+                share[lot[0]] -= take
+        lots[:] = [lot for lot in lots if lot[1] > 0]
+
     # -- spending -----------------------------------------------------------
     def spend(
         self,
@@ -317,7 +364,7 @@ class Wallet(Aggregate):
         self.check_active(now)
         self.check_available(amount, now.date())
         self.revalue(now.date())
-        self._spent(amount, merchant_id, purchase_ref, category, spent_for)
+        self._spent(amount, merchant_id, purchase_ref, category, spent_for, self.attribute(amount))
         self._draw_lots(amount, now, "spending")
 
     @event("Spent")
@@ -328,8 +375,10 @@ class Wallet(Aggregate):
         purchase_ref: str,
         category: str = "",
         spent_for: str = "purchase",
+        funds: dict[str, int] | None = None,
     ) -> None:
         self.balance -= amount
+        self._leave_funds(amount, funds)
 
     def pay_tax(self, amount: int, treasury_id: UUID, assessment_ref: str, now: dt.datetime) -> None:
         """Municipal tax paid from the wallet into the city treasury, against an assessment."""
@@ -337,12 +386,15 @@ class Wallet(Aggregate):
         self.check_active(now)
         self.check_available(amount, now.date())
         self.revalue(now.date())
-        self._tax_paid(amount, treasury_id, assessment_ref)
+        self._tax_paid(amount, treasury_id, assessment_ref, self.attribute(amount))
         self._draw_lots(amount, now, "tax")
 
     @event("TaxPaid")
-    def _tax_paid(self, amount: int, treasury_id: UUID, assessment_ref: str) -> None:
+    def _tax_paid(
+        self, amount: int, treasury_id: UUID, assessment_ref: str, funds: dict[str, int] | None = None
+    ) -> None:
         self.balance -= amount
+        self._leave_funds(amount, funds)
 
     def place_hold(
         self, hold_id: str, amount: int, expires_at: dt.datetime, purpose: str, now: dt.datetime
@@ -365,20 +417,35 @@ class Wallet(Aggregate):
         self, hold_id: str, merchant_id: UUID, purchase_ref: str, now: dt.datetime, category: str = ""
     ) -> None:
         self.check_hold(hold_id, now)
-        self._hold_spent(hold_id, merchant_id, purchase_ref, category)
+        self._hold_spent(
+            hold_id, merchant_id, purchase_ref, category, self.attribute(self.holds[hold_id].amount)
+        )
 
     @event("HoldSpent")
-    def _hold_spent(self, hold_id: str, merchant_id: UUID, purchase_ref: str, category: str = "") -> None:
-        self.balance -= self.holds.pop(hold_id).amount
+    def _hold_spent(
+        self,
+        hold_id: str,
+        merchant_id: UUID,
+        purchase_ref: str,
+        category: str = "",
+        funds: dict[str, int] | None = None,
+    ) -> None:
+        amount = self.holds.pop(hold_id).amount
+        self.balance -= amount
+        self._leave_funds(amount, funds)
 
     def burn_hold(self, hold_id: str, partner_city: str, redemption_id: UUID, now: dt.datetime) -> None:
         """Tokens redeemed at a partner city's shop leave this ledger for good."""
         self.check_hold(hold_id, now)
-        self._hold_burned(hold_id, partner_city, redemption_id)
+        self._hold_burned(hold_id, partner_city, redemption_id, self.attribute(self.holds[hold_id].amount))
 
     @event("HoldBurned")
-    def _hold_burned(self, hold_id: str, partner_city: str, redemption_id: UUID) -> None:
-        self.balance -= self.holds.pop(hold_id).amount
+    def _hold_burned(
+        self, hold_id: str, partner_city: str, redemption_id: UUID, funds: dict[str, int] | None = None
+    ) -> None:
+        amount = self.holds.pop(hold_id).amount
+        self.balance -= amount
+        self._leave_funds(amount, funds)
 
     def release_expired(self, now: dt.datetime) -> None:
         """Record the release of every lapsed hold, so events alone show it."""
@@ -453,13 +520,14 @@ class Wallet(Aggregate):
         self.close(reason)
         if self.balance:
             amount = self.balance
-            self._lapsed(amount)
+            self._lapsed(amount, self.attribute(amount))
             self._draw_lots(amount, now, "lapse")
 
     @event("Lapsed")
-    def _lapsed(self, amount: int) -> None:
+    def _lapsed(self, amount: int, funds: dict[str, int] | None = None) -> None:
         """The balance of a closed wallet leaves circulation, as the city's rules publish."""
         self.balance -= amount
+        self._leave_funds(amount, funds)
 
     def check_not_erased(self) -> None:
         if self.erased:

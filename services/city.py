@@ -13,6 +13,7 @@ from eventsourcing.persistence import JSONTranscoder, Mapper, Recording
 
 from aggregates import rules
 from aggregates.errors import DomainError, InvalidInput, NotFound, ParticipantNotAllowed
+from aggregates.fund import Fund
 from aggregates.merchant import Merchant, Prize
 from aggregates.receipt import SubjectClaim
 from aggregates.rulebook import Rulebook
@@ -27,6 +28,7 @@ from services.claims import ClaimCommands, desk_check
 from services.clock import Clock as Clock
 from services.clock import utcnow as utcnow
 from services.commands import Command
+from services.funds import FundCommands, fund_ids
 from services.identity.credentials import CredentialCommands
 from services.lots import new_lot
 from services.privacy.keystore import KeyStore, open_keystore
@@ -56,7 +58,7 @@ def app_name(city: str) -> str:
 
 
 class CityApplication(
-    AppealCommands, CredentialCommands, RuleChangeCommands, ClaimCommands, Application[UUID]
+    AppealCommands, CredentialCommands, RuleChangeCommands, ClaimCommands, FundCommands, Application[UUID]
 ):
     def __init__(self, city: City, env: dict[str, str] | None = None, clock: Clock = utcnow) -> None:
         self.city = city
@@ -69,7 +71,7 @@ class CityApplication(
         every = int((env or {}).get(SNAPSHOT_SETTING) or 0)
         if every > 0:
             # Read from the instance when saving; a setting, so set here, not on the class.
-            self.snapshotting_intervals = {Wallet: every}  # type: ignore[misc]
+            self.snapshotting_intervals = {Wallet: every, Fund: every}  # type: ignore[misc]
             env = {**(env or {}), "IS_SNAPSHOTTING_ENABLED": "y"}
         super().__init__(env)
         self.clock = clock
@@ -86,6 +88,10 @@ class CityApplication(
             self.appeal_remedies["work_log"] = self.workflow.remedy
         self.handlers = self._command_handlers()
         self.payouts = payouts.Payouts(self, self)
+        # Funds and budgets (services/funds.py).
+        self.declare_funds()
+        self.executor.after_each = self.settle_funds
+        self.executor.group_reads = fund_ids(city)
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         """After a save has committed: only stored events reach the listeners."""
@@ -172,6 +178,7 @@ class CityApplication(
         handlers.update(erasure.handlers(self))
         handlers.update(prizes.handlers(self))
         handlers.update(payouts.handlers(self, self))
+        handlers.update(self.fund_handlers())
         return handlers
 
     def add_handlers(
@@ -288,6 +295,7 @@ class CityApplication(
             claim = SubjectClaim(self.key, rule.rule_id, digest, wallet.id)
         if not waive_limits:
             check_limits(wallet, rule, on, award.amount, activity_id)
+        fund = self.draw_for(uow, wallet, rule, award.amount, activity_id, on, appealed=waive_limits)
         if claim is not None:
             uow.add(claim)
         carry_key = rule.rule_id if award.carried_after is not None else None
@@ -304,6 +312,7 @@ class CityApplication(
             on=on,
             source=source,
             claim_id=claim_id,
+            fund=fund,
             explanation_id=award.message,
             explanation_args=award.args,
         )

@@ -734,3 +734,24 @@ class RunPayouts(Command):
     name = "run_payouts"
     period: str
     run_by: str
+
+
+# -- funds and budgets (services/funds.py): one person proposes a top-up, another approves -----
+
+
+@dataclass(frozen=True)
+class ProposeFundTopUp(Command):
+    name = "propose_fund_top_up"
+    fund_id: str
+    amount: int
+    reason: str
+    proposed_by: str
+
+
+@dataclass(frozen=True)
+class ApproveFundTopUp(Command):
+    name = "approve_fund_top_up"
+    fund_id: str
+    proposal_id: str
+    decision_ref: str
+    approved_by: str

@@ -27,7 +27,7 @@ from aggregates.rules import Rule
 from aggregates.vocabulary import check_declared_kinds, check_vocabulary
 from aggregates.wallet import Wallet
 from services import commands as c
-from services.settings.cities import City, RuleSpec
+from services.settings.cities import City, RuleSpec, check_rule_funds
 from services.unit_of_work import Job, UnitOfWork
 
 # Who proposes the changes an edited rulebook file brings: the operator who deployed the
@@ -62,6 +62,7 @@ def check_city_rules(city: City) -> None:
         check_vocabulary(
             spec.id, spec.kind, spec.activity, spec.params, vocabulary.actions, vocabulary.events
         )
+    check_rule_funds(city)
 
 
 def _rule(spec: RuleSpec) -> Rule:

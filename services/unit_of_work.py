@@ -65,6 +65,9 @@ class UnitOfWork:
         self.seen: dict[UUID, Aggregate | None] = {}
         # The wallet the current command is about; its receipt is that person's data.
         self.owner: UUID | None = None
+        # How many of an aggregate's pending events a step after each command has seen
+        # (the city's funds: services/funds.py).
+        self.marks: dict[UUID, int] = {}
 
     def find(self, aggregate_id: UUID, cls: type[A]) -> A | None:
         if aggregate_id not in self.seen:
@@ -153,6 +156,10 @@ class IdempotentExecutor:
         self.city = city
         # What the group commits saved, kept for the next group (services/batch_reads.py).
         self.hot = batch_reads.HotAggregates()
+        # Run after each command that succeeded, into its unit of work (the city's funds).
+        self.after_each: Callable[[UnitOfWork], None] | None = None
+        # Aggregates every group reads (the city's funds): read ahead with the rest.
+        self.group_reads: list[UUID] = []
 
     def _apply(self, uow: UnitOfWork, cmd: Job, look_first: bool) -> dict[str, Any]:
         """Run one command into `uow`, adding its receipt.
@@ -164,11 +171,14 @@ class IdempotentExecutor:
         if not cmd.receipt:
             uow.owner = None
             try:
-                return cmd.handler(uow)
+                out = cmd.handler(uow)
             except DomainError as exc:
                 # It may have changed aggregates before refusing; unlike a command's
                 # refusal, nothing is recorded for it, so nothing of it is saved.
                 raise StepRefused(exc) from exc
+            if self.after_each is not None:
+                self.after_each(uow)
+            return out
         if not cmd.key:
             raise InvalidInput("idempotency_key", "required on every command")
         digest = cmd.fingerprint
@@ -186,9 +196,14 @@ class IdempotentExecutor:
                 self._replay_if_recorded(uow, cmd, digest)
             if isinstance(exc, PreconditionFailed | NotFound):
                 # Handlers run every check before they change anything, so only the
-                # refusal itself is recorded here.
+                # refusal itself is recorded here (and whatever a refusal records, which
+                # the step after each command sees like any change).
                 uow.add(Receipt(self.city, cmd.key, cmd.name, digest, refusal(exc), uow.owner))
+                if self.after_each is not None:
+                    self.after_each(uow)
             raise
+        if self.after_each is not None:
+            self.after_each(uow)
         uow.add(Receipt(self.city, cmd.key, cmd.name, digest, result, uow.owner))
         return result
 
@@ -243,7 +258,7 @@ class IdempotentExecutor:
         """Everything the group will read, in one round trip: each command's receipt (so a
         retried key is answered from memory, without a failed save) and the aggregates
         its command names; and the keys of the wallets concerned, in one query more."""
-        ids: list[UUID] = []
+        ids: list[UUID] = list(self.group_reads)
         owners: list[UUID] = []
         for cmd in cmds:
             if cmd.key:

@@ -15,7 +15,7 @@ from uuid import UUID
 from aggregates import rules
 from aggregates.appeal import Appeal
 from aggregates.depreciation import schedule
-from aggregates.errors import InvalidInput, NotFound, PreconditionFailed, WorkDayFull
+from aggregates.errors import AwardRefused, InvalidInput, NotFound, PreconditionFailed, WorkDayFull
 from aggregates.rulebook import Rulebook
 from aggregates.treasury import Treasury
 from aggregates.wallet import Wallet
@@ -42,6 +42,8 @@ class WorkflowHost(Protocol):
     def save(self, *aggregates: Any) -> Any: ...
 
     def job(self, command: Command) -> Job: ...
+
+    def draw(self, uow: UnitOfWork, rule: rules.Rule, amount: int, activity_id: str) -> str: ...
 
     @property
     def repository(self) -> Any: ...
@@ -190,10 +192,18 @@ class Workflow:
             # Recorded on the log (saved with the refusal's receipt), and open to appeal.
             log.refuse(cmd.approver, str(exc))
             raise WorkDayFull(f"{exc}; refusal recorded, appealable as work_log {str(log.id)!r}") from None
+        try:
+            fund = self.app.draw(uow, rule, award.amount, f"work-log:{log.id}")
+        except AwardRefused as exc:
+            # The fund behind the rule has too little left: refused like a full day.
+            log.refuse(cmd.approver, str(exc))
+            raise AwardRefused(f"{exc}; refusal recorded, appealable as work_log {str(log.id)!r}") from None
         log.approve(cmd.approver, award.amount)
         day.add(log.id, log.minutes)
         message, args = award.message, award.args
-        self._mint(wallet, rule, f"work-log:{log.id}", award.amount, award.explanation, now, message, args)
+        self._mint(
+            wallet, rule, f"work-log:{log.id}", award.amount, award.explanation, now, message, args, fund
+        )
         return {
             "log_id": str(log.id),
             "amount": award.amount,
@@ -242,12 +252,13 @@ class Workflow:
         wallet, rule, award = self._award(uow, log, worked_on, now)
         day = self._work_day(uow, log.wallet_id, worked_on)
         day.check_room(log.id, log.minutes)
+        fund = self.app.draw(uow, rule, award.amount, appeal_activity_id(appeal))
         log.reinstate(appeal.id, award.amount)
         day.add(log.id, log.minutes)
         explanation = f"appeal upheld against the rejection of these minutes: {award.explanation}"
         args: dict[str, Any] = {"explanation": {"id": award.message, "args": award.args}}
         activity_id = appeal_activity_id(appeal)
-        self._mint(wallet, rule, activity_id, award.amount, explanation, now, UPHELD_WORK, args)
+        self._mint(wallet, rule, activity_id, award.amount, explanation, now, UPHELD_WORK, args, fund)
         return {
             "log_id": str(log.id),
             "amount": award.amount,
@@ -289,6 +300,7 @@ class Workflow:
         now: dt.datetime,
         explanation_id: str,
         explanation_args: dict[str, Any],
+        fund: str = "",
     ) -> None:
         lot = new_lot(self.app.city.config.currency, now)
         wallet.credit(
@@ -300,6 +312,7 @@ class Workflow:
             lot=lot,
             explanation_id=explanation_id,
             explanation_args=explanation_args,
+            fund=fund,
         )
 
     # -- municipal tax --------------------------------------------------------

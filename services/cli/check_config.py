@@ -32,7 +32,14 @@ from services.identity.oidc import ALGORITHMS
 from services.privacy.journal import SETTING as JOURNAL
 from services.privacy.keystore import KEYSTORE_URL
 from services.privacy.keystore_key import SETTING
-from services.settings.cities import PACKAGED_CITIES, City, city_keys, load_city, load_settings
+from services.settings.cities import (
+    PACKAGED_CITIES,
+    City,
+    check_rule_funds,
+    city_keys,
+    load_city,
+    load_settings,
+)
 from services.settings.errors import ConfigError
 from services.settings.node import NodeSettings, load_node_settings
 from services.settings.stream import load_stream_settings
@@ -91,6 +98,10 @@ def check_rules(city: City) -> list[str]:
             problems.append(
                 f"{city.config.key}/rulebook.toml: rule {spec.id!r} rejected: malformed params ({exc})"
             )
+    try:
+        check_rule_funds(city)  # every rule draws on one of the city's funds
+    except ConfigError as exc:
+        problems.append(f"{city.config.key}/city.toml: {exc}")
     return problems
 
 

@@ -30,6 +30,7 @@ from civfed.v1 import (
     claims_pb2_grpc,
     credentials_pb2_grpc,
     federation_pb2_grpc,
+    funds_pb2_grpc,
     merchant_pb2_grpc,
     prizes_pb2_grpc,
     rulebook_pb2_grpc,
@@ -232,6 +233,7 @@ class CityStubs:
         self.claims: Any = claims_pb2_grpc.ClaimServiceStub(channel)
         self.workflow: Any = workflow_pb2_grpc.WorkflowServiceStub(channel)
         self.prizes: Any = prizes_pb2_grpc.PrizeServiceStub(channel)
+        self.funds: Any = funds_pb2_grpc.FundServiceStub(channel)
         self.staff = bearer(staff_token)
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ from services.demo.city_node import NodeScenario, demo_node
 from services.demo.clock import ScenarioClock, scenario_time
 from services.demo.progress import Phases
 from services.demo.scenario import OVER_GRPC, SCENARIOS, InProcess, estimate
+from services.event_log import event_type, read_events
 from services.grpc.workflow_service import report_dict
 from services.settings.cities import Settings, load_city
 from services.settings.disclosure import disclosure_policies
@@ -69,7 +70,21 @@ def figures(app: CityApplication, key: str) -> dict[str, Any]:
     totals = city_totals(app, key).summary()
     config = app.city.config
     totals.update(name=config.name, currency=config.currency.name, decimals=config.currency.decimals)
+    totals["funds"] = fund_figures(app)
     return totals
+
+
+def fund_figures(app: CityApplication) -> list[dict[str, Any]]:
+    """Each fund's figures, with the awards it refused and the top-ups it was given."""
+    refused: dict[str, int] = {}
+    for _, e in read_events(app):
+        limit = str(getattr(e, "limit", ""))
+        if event_type(e) == "Wallet.AwardRefused" and limit.startswith("fund:"):
+            refused[limit[5:]] = refused.get(limit[5:], 0) + 1
+    return [
+        {**r.as_dict(), "refused": refused.get(r.fund_id, 0), "topped_up": r.budget - r.declared}
+        for r in app.fund_reports()
+    ]
 
 
 def fmt_amount(value: int, decimals: int) -> str:
@@ -115,6 +130,17 @@ def render_table(report: dict[str, Any], _: Callable[[str], str] = str) -> str:
                 " noised for publication."
             )
         )
+    lines += ["", "Funds: budget = awarded + remaining (awarded: issued less lapsed and depreciated)"]
+    for row in report.values():
+        d = row["decimals"]
+        for f in row.get("funds", []):
+            line = (
+                f"{row['name']:<14}{f['name'][:38]:<40}budget {fmt_amount(f['budget'], d):>14}"
+                f"  awarded {fmt_amount(f['awarded'], d):>12}  remaining {fmt_amount(f['remaining'], d):>14}"
+            )
+            if f["refused"] or f["topped_up"]:
+                line += f"  ({f['refused']} awards refused; topped up by {fmt_amount(f['topped_up'], d)})"
+            lines.append(line)
     for row in report.values():
         if row.get("equilibrium"):
             lines += [

@@ -12,7 +12,9 @@ import random
 from collections.abc import Callable
 from uuid import UUID
 
+from aggregates.errors import FundExhausted
 from civfed.v1 import cashback_pb2, prizes_pb2
+from services import commands as c
 from services.city import CityApplication
 from services.demo.city_node import Call, DemoNode, Metadata, NodeScenario, answered
 from services.demo.clock import START, ScenarioClock
@@ -305,14 +307,42 @@ def bologna(app: CityApplication, clock: ScenarioClock, step: Step, people: int)
                     f"demo:clean{day}:{i}", w, "civic_event", {"subject": f"pulizia-{day}", "date": date}
                 )
                 for i, w in enumerate(wallets)
-                if rnd.random() < 0.2
+                if rnd.random() < 0.5
             ]
             cmds += [
                 app.spend(f"demo:spend{day}:{i}", w, shop, 20, f"scontrino-{day}-{i}")
                 for i, w in enumerate(wallets)
                 if i % 5 == 0
             ]
-        run_group(app, cmds, step)
+        results = run_group(app, cmds, step)
+        if any(isinstance(r, FundExhausted) for r in results):
+            top_up_used_up_funds(app, day)
+
+
+def top_up_used_up_funds(app: CityApplication, day: int) -> None:
+    """A fund the season used up (less than a tenth of its declared budget left) is topped up
+    by its declared budget again: proposed by the neighbourhood's officer, approved by the
+    Giunta, two people. Awards refused meanwhile stay refused (and appealable)."""
+    for fund in app.fund_reports():
+        if fund.remaining * 10 >= fund.declared:
+            continue
+        key = f"demo:top-up:{fund.fund_id}:{day}"
+        reason = "a busy season of neighbourhood clean-ups"
+        proposed = app.execute(
+            app.job(c.ProposeFundTopUp(key, fund.fund_id, fund.declared, reason, "staff:demo-quartiere"))
+        )
+        decision = f"Delibera di Giunta {day}/2026"
+        app.execute(
+            app.job(
+                c.ApproveFundTopUp(
+                    f"{key}:approved",
+                    fund.fund_id,
+                    str(proposed["proposal_id"]),
+                    decision,
+                    "staff:demo-giunta",
+                )
+            )
+        )
 
 
 InProcess = Callable[[CityApplication, ScenarioClock, Step, int], None]

@@ -397,3 +397,26 @@ class SetBankAccount(_Request):
     bic: Annotated[str, Field(max_length=11)] = ""
     account_holder: Annotated[str, Field(min_length=1, max_length=70)]
     sole_trader: bool = False
+
+
+# -- funds and budgets (services/grpc/fund_service.py) ---------------------------------------
+
+FundCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+
+class ProposeFundTopUp(_Request):
+    idempotency_key: Key
+    fund_id: FundCode
+    amount: Units
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class ApproveFundTopUp(_Request):
+    idempotency_key: Key
+    fund_id: FundCode
+    proposal_id: Annotated[str, Field(min_length=1, max_length=200)]
+    decision_ref: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class GetFundReport(_Request):
+    pass

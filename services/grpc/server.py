@@ -32,6 +32,8 @@ from civfed.v1 import (
     credentials_pb2_grpc,
     federation_pb2,
     federation_pb2_grpc,
+    funds_pb2,
+    funds_pb2_grpc,
     merchant_pb2,
     merchant_pb2_grpc,
     payouts_pb2,
@@ -58,6 +60,7 @@ from services.grpc.clearing_service import ClearingAdminService, ClearingService
 from services.grpc.credential_service import CredentialService
 from services.grpc.errors import ErrorInterceptor
 from services.grpc.federation_service import FederationService
+from services.grpc.fund_service import FundService
 from services.grpc.merchant_service import MerchantService
 from services.grpc.metrics import MetricsInterceptor
 from services.grpc.node import CityNode
@@ -94,6 +97,7 @@ SERVICES = [
     payouts_pb2.DESCRIPTOR.services_by_name["PayoutService"].full_name,
     clearing_pb2.DESCRIPTOR.services_by_name["ClearingService"].full_name,
     clearing_pb2.DESCRIPTOR.services_by_name["ClearingAdminService"].full_name,
+    funds_pb2.DESCRIPTOR.services_by_name["FundService"].full_name,
 ]
 
 
@@ -216,6 +220,7 @@ class RunningNode:
         payouts_pb2_grpc.add_PayoutServiceServicer_to_server(PayoutService(node), self.server)
         clearing_pb2_grpc.add_ClearingServiceServicer_to_server(ClearingService(node), self.server)
         clearing_pb2_grpc.add_ClearingAdminServiceServicer_to_server(ClearingAdminService(node), self.server)
+        funds_pb2_grpc.add_FundServiceServicer_to_server(FundService(node), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

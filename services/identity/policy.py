@@ -52,6 +52,7 @@ WF = "/civfed.v1.WorkflowService/"
 P = "/civfed.v1.PrizeService/"
 PO = "/civfed.v1.PayoutService/"
 CL, CLA = "/civfed.v1.ClearingService/", "/civfed.v1.ClearingAdminService/"
+FUND = "/civfed.v1.FundService/"
 
 POLICY: Mapping[str, Allowed] = {
     # Wallets. Staff reads of a person's data are allowed to the roles that need them and
@@ -157,6 +158,13 @@ POLICY: Mapping[str, Allowed] = {
     CL + "ProposeClearing": allow("partner"),
     CLA + "RunClearing": allow("council_approver"),
     CLA + "ListClearings": allow("council_approver", "auditor"),
+    # Funds and budgets: a top-up is proposed by whoever publishes the rules that draw on the
+    # fund (or a council approver) and approved by a council approver who is someone else (the
+    # fund checks the subjects differ); the funds' figures (never a person's) are for auditors
+    # and the council.
+    FUND + "ProposeFundTopUp": allow("rule_publisher", "council_approver"),
+    FUND + "ApproveFundTopUp": allow("council_approver"),
+    FUND + "GetFundReport": allow("auditor", "council_approver", "rule_publisher"),
     # Probes and tooling.
     "/grpc.health.v1.Health/Check": allow("anyone"),
     "/grpc.health.v1.Health/Watch": allow("anyone"),

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import re
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -322,6 +323,39 @@ class PayoutTerms(_Strict):
         return self
 
 
+FundCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+
+class FundSpec(_Strict):
+    """A fund behind a city's awards: who pays, how much per period, for which rules.
+
+    The budget is given in the currency's smallest unit (`budget`), or in euros at the
+    city's published rate (`budget_eur`), or both, which must then agree."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+    funder: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+    budget: int | None = Field(default=None, ge=0)
+    budget_eur: Decimal | None = Field(default=None, ge=0)
+    period: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+    rules: list[str] = []
+
+    def budget_units(self, euro_per_token: Decimal | None, decimals: int, fund_id: str = "") -> int:
+        """The budget in the currency's smallest unit."""
+        by_rate: int | None = None
+        if self.budget_eur is not None:
+            if euro_per_token is None:
+                raise ValueError(f"fund {fund_id!r}: budget_eur needs the city's euro_per_token")
+            by_rate = int(self.budget_eur / euro_per_token * 10**decimals)
+        if self.budget is None and by_rate is None:
+            raise ValueError(f"fund {fund_id!r}: give a budget (smallest units) or budget_eur")
+        if self.budget is not None and by_rate is not None and self.budget != by_rate:
+            raise ValueError(
+                f"fund {fund_id!r}: budget {self.budget} and budget_eur {self.budget_eur}"
+                f" ({by_rate} at the published rate) disagree"
+            )
+        return self.budget if self.budget is not None else int(by_rate or 0)
+
+
 class CityConfig(_Strict):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{1,30}$")
     # The English name; `local_name` is the one shown in the city's own language.
@@ -364,6 +398,50 @@ class CityConfig(_Strict):
     disclosure: DisclosureTerms = DisclosureTerms()
     # Shop payouts: the token's euro value and the city's account, or none.
     payouts: PayoutTerms | None = None
+
+    # -- funds and budgets (services/funds.py) ----------------------------------------------
+    # The euro value of one whole token, as the city publishes it; None for a currency with
+    # no euro value (Zwolle's hours). Funds' budgets and reports use it.
+    euro_per_token: Decimal | None = Field(default=None, gt=0)
+    # Who pays for the awards: each fund names the rules that draw on it.
+    funds: dict[FundCode, FundSpec] = {}
+
+    @model_validator(mode="after")
+    def _funds_priced(self) -> CityConfig:
+        seen: dict[str, str] = {}
+        for fund_id, fund in self.funds.items():
+            fund.budget_units(self.euro_per_token, self.currency.decimals, fund_id)
+            for rule_id in fund.rules:
+                if rule_id in seen:
+                    raise ValueError(
+                        f"rule {rule_id!r} draws on two funds: {seen[rule_id]!r} and {fund_id!r}"
+                    )
+                seen[rule_id] = fund_id
+        return self
+
+    @model_validator(mode="after")
+    def _one_euro_value(self) -> CityConfig:
+        """The funds' euro value of a token and the shops' payout rate are one published
+        figure: a city may not pay its shops at a rate its finance reports do not use."""
+        rate = self.payouts.euro_cents_per_token_unit if self.payouts else None
+        if rate and self.euro_per_token is not None:
+            from fractions import Fraction
+
+            per_unit = Fraction(self.euro_per_token) * 100 / 10**self.currency.decimals
+            if Fraction(rate.strip()) != per_unit:
+                raise ValueError(
+                    f"[payouts] euro_cents_per_token_unit {rate} disagrees with euro_per_token"
+                    f" {self.euro_per_token} ({per_unit} cents per smallest unit)"
+                )
+        return self
+
+    def fund_of(self, rule_id: str) -> str | None:
+        """The fund a rule draws on; None in a city that declares no funds, or for a rule
+        no fund names (refused at load for the rules in the file)."""
+        for fund_id, fund in self.funds.items():
+            if rule_id in fund.rules:
+                return fund_id
+        return None
 
 
 class RuleSpec(_Strict):
@@ -424,6 +502,21 @@ def load_city(key: str, cities_dir: Path = PACKAGED_CITIES) -> City:
     if config.key != key:
         raise ConfigError(f"{folder / 'city.toml'}: key {config.key!r} does not match folder {key!r}")
     return City(config=config, rules=rulebook.rules)
+
+
+def check_rule_funds(city: City) -> None:
+    """In a city that declares funds, every rule in the file draws on exactly one (checked
+    after the rules themselves: services/rule_changes.py). A fund may still name a rule the
+    file no longer has: its retirement is only proposed until approved, and it awards till then."""
+    config = city.config
+    if not config.funds:
+        return
+    for rule in city.rules:
+        if config.fund_of(rule.id) is None:
+            raise ConfigError(
+                f"{config.key}: rule {rule.id!r} draws on no fund;"
+                " in a city that declares funds every rule names exactly one"
+            )
 
 
 def city_keys(cities_dir: Path = PACKAGED_CITIES) -> list[str]:

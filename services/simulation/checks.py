@@ -23,6 +23,7 @@ from uuid import UUID
 from services.city import CityApplication
 from services.city_totals import CityTotals
 from services.event_log import event_type, read_events
+from services.funds import FundBooks
 
 LOCAL_KINDS = ("payment", "prize", "voucher")
 
@@ -65,6 +66,8 @@ class Books:
     shop_received: int = 0
     shop_paid_out: int = 0
     shops: dict[UUID, int] = field(default_factory=dict)
+    # Funds and budgets: each fund's figures from its events and the wallets' (services/funds.py).
+    funds: FundBooks = field(default_factory=FundBooks)
 
     def __post_init__(self) -> None:
         self.totals = CityTotals(self.city)
@@ -113,9 +116,12 @@ class Books:
         credited = self.saga_credit
         if self.redemption_credit != credited:
             self.fail(f"shops hold {self.redemption_credit} for redemptions, sagas credited {credited}")
+        for problem in self.funds.problems(app):
+            self.fail(problem)
 
     def apply(self, kind: str, e: Any) -> None:
         self.totals.apply(kind, e)
+        self.funds.apply(kind, e)
         sid = e.originator_id
         if kind == "Merchant.Paid":
             self.shop_received += e.amount

@@ -18,6 +18,7 @@ from services.city import CityApplication
 from services.city_totals import city_totals
 from services.demo.local_federation import CityStubs, LocalFederation
 from services.event_log import event_type, read_events
+from services.funds import FundBooks
 from services.payouts import shop_totals
 from services.settings.cities import load_city, load_settings
 
@@ -118,4 +119,16 @@ def conservation(app: CityApplication, city: str) -> dict[str, Any]:
     # Shops: tokens received - paid out = what each still has to be paid out.
     shops = shop_totals(app)
     assert shops.conserved, (city, shops)
+    # Funds: budget = awarded + remaining, the draws equal the credits, and each fund's
+    # outstanding tokens are what the wallets hold from it.
+    books = FundBooks()
+    for _, e in read_events(app):
+        books.apply(event_type(e), e)
+    assert books.problems(app) == [], (city, books.problems(app))
+    held: dict[str, int] = {}
+    for w in wallets:
+        for fund_id, amount in app.wallet(w).fund_lots:
+            held[fund_id] = held.get(fund_id, 0) + amount
+    for report in app.fund_reports():
+        assert report.outstanding == held.get(report.fund_id, 0), (city, report)
     return {"burned": totals.burned, "held": totals.held, "balances": balances}

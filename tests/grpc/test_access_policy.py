@@ -32,6 +32,8 @@ from civfed.v1 import (
     clearing_pb2,
     credentials_pb2,
     federation_pb2,
+    funds_pb2,
+    funds_pb2_grpc,
     merchant_pb2,
     payouts_pb2,
     prizes_pb2,
@@ -231,6 +233,15 @@ class World:
             idempotency_key=key, wallet_id=opened.wallet_id, prize_id=self.prize(f"{key}:prize")
         )
         return str(v.prizes.ClaimPrize(req, metadata=bearer(opened.holder_token), timeout=5).claim_id)
+
+    def top_up(self, key: str) -> str:
+        """A top-up of Vienna's fund proposed by a rule publisher the matrix does not call as."""
+        v = self.fed.stubs("vienna")
+        req = funds_pb2.ProposeFundTopUpRequest(
+            idempotency_key=key, fund_id="city", amount=1000, reason="more trips than planned"
+        )
+        meta = self.fed.staff("fin-a", "rule_publisher")
+        return str(funds_pb2_grpc.FundServiceStub(v.channel).ProposeFundTopUp(req, metadata=meta).proposal_id)
 
     def appeal(self, key: str) -> str:
         v = self.fed.stubs("vienna")
@@ -483,6 +494,16 @@ EXAMPLES: dict[str, Example] = {
         partner_city="sint_niklaas", period="2020-01"
     ),
     "ClearingAdminService/ListClearings": lambda w, n: clearing_pb2.ListClearingsRequest(),
+    "FundService/ProposeFundTopUp": lambda w, n: funds_pb2.ProposeFundTopUpRequest(
+        idempotency_key=f"top-up{n}", fund_id="city", amount=500, reason="a busy summer"
+    ),
+    "FundService/ApproveFundTopUp": lambda w, n: funds_pb2.ApproveFundTopUpRequest(
+        idempotency_key=f"approve-top-up{n}",
+        fund_id="city",
+        proposal_id=w.top_up(f"to-approve-top-up{n}"),
+        decision_ref="Gemeinderat 2026/17",
+    ),
+    "FundService/GetFundReport": lambda w, n: funds_pb2.GetFundReportRequest(),
 }
 # Calls whose success needs more than a caller (a partner's saga, or the end of the wallet):
 # for them, an admitted caller must simply not be refused as a caller.

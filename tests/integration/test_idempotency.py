@@ -467,6 +467,17 @@ def _reject_rule_change(cities: Cities) -> Example:
     return app, c.RejectRuleChange("k", proposal, "no budget", "staff:bruno")
 
 
+def _propose_fund_top_up(cities: Cities) -> Example:
+    app = cities.open("rome")
+    return app, c.ProposeFundTopUp("k", "partners", 10_000, "a new partner's prizes", "staff:anna")
+
+
+def _approve_fund_top_up(cities: Cities) -> Example:
+    app = cities.open("rome")
+    proposed = app.execute(app.job(c.ProposeFundTopUp("p", "city", 10_000, "more", "staff:anna")))
+    return app, c.ApproveFundTopUp("k", "city", str(proposed["proposal_id"]), "Delibera 13", "staff:bruno")
+
+
 def _record_access(cities: Cities) -> Example:
     app, w, _ = vienna(cities)
     return app, c.RecordAccess("k", w, "staff:eva", ("appeals_officer",), "read history", "appeal 17", True)
@@ -619,6 +630,8 @@ EXAMPLES: dict[type[c.Command], Callable[[Cities], Example]] = {
     c.ProposeRuleChange: _propose_rule_change,
     c.ApproveRuleChange: _approve_rule_change,
     c.RejectRuleChange: _reject_rule_change,
+    c.ProposeFundTopUp: _propose_fund_top_up,
+    c.ApproveFundTopUp: _approve_fund_top_up,
     c.RecordAccess: _record_access,
     c.EraseOwnWallet: _erase_own_wallet,
     c.RequestErasure: _request_erasure,

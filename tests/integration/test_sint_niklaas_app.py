@@ -67,7 +67,8 @@ def test_no_cashback_and_no_spending_at_a_non_local_merchant(cities: Cities) -> 
         app.execute(app.spend("s1", w, chain, 100, "r1"))
     before = log_count(app)
     assert app.execute(app.spend("s2", w, cafe, 100, "r2")) == {"spent": 100, "available": 150}
-    assert log_count(app) == before + 3  # Spent, the shop's Paid and the receipt, in one save
+    # Spent, the shop's Paid, the fund's Released (the tokens redeemed) and the receipt, in one save.
+    assert log_count(app) == before + 4
     assert wallet_state(app, w)["balance"] == 150
 
 

@@ -89,9 +89,11 @@ def test_an_upheld_appeal_mints_the_logged_minutes_through_the_rule(env: dict[st
         assert len(app.wallet(wallet).lots) == 1  # a lot like any other, from the decision day
         assert app.wallet(wallet).lots[0].base_on == clock().date()
         stored = app.notification_log.select(before + 1, 10)
-        # Decision, work log, the person's day, credit with its lot, and the receipt: one save.
+        # Decision, work log, the person's day, credit with its lot, the draw on the rule's
+        # fund and the receipt: one save.
         assert sorted(n.topic.split(":")[-1] for n in stored) == [
             "Appeal.Decided",
+            "Fund.Drawn",
             "Receipt.Recorded",
             "Wallet.Credited",
             "Wallet.LotOpened",

@@ -70,8 +70,9 @@ def test_decision_and_remedy_are_one_atomic_save(vienna: CityApplication) -> Non
     )
     stored = vienna.notification_log.select(before + 1, 10)
     types = sorted(n.topic.split(":")[-1] for n in stored)
-    # Appeal decided, wallet credited and the receipt: three events, one transaction.
-    assert types == ["Appeal.Decided", "Receipt.Recorded", "Wallet.Credited"]
+    # Appeal decided, wallet credited, the draw on the rule's fund and the receipt: four
+    # events, one transaction.
+    assert types == ["Appeal.Decided", "Fund.Drawn", "Receipt.Recorded", "Wallet.Credited"]
 
 
 def test_same_person_cannot_file_and_decide(vienna: CityApplication) -> None:

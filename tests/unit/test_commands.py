@@ -280,6 +280,15 @@ BEFORE: list[tuple[c.Command, dict[str, Any]]] = [
         {"period": "2026-W22", "proposed_by": "staff:ann"},
     ),
     (c.RunPayouts("k", "2026-W22", "staff:fin"), {"period": "2026-W22", "run_by": "staff:fin"}),
+    # Funds and budgets: a top-up is proposed by one person and approved by another.
+    (
+        c.ProposeFundTopUp("k", "eu_grant", 50_000, "second tranche", "staff:s1"),
+        {"fund_id": "eu_grant", "amount": 50_000, "reason": "second tranche", "proposed_by": "staff:s1"},
+    ),
+    (
+        c.ApproveFundTopUp("k", "eu_grant", "p1", "Delibera 7", "staff:s2"),
+        {"fund_id": "eu_grant", "proposal_id": "p1", "decision_ref": "Delibera 7", "approved_by": "staff:s2"},
+    ),
 ]
 
 
