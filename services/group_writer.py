@@ -126,6 +126,11 @@ class GroupWriter:
             if self._closing:
                 return
 
+    def settle(self) -> None:
+        """Wait until everything `submit` queued so far is saved: reads that must see every
+        step already answered for (a partner's settlement, a clearing) call this first."""
+        self._wait(list(self._later_now()))
+
     def close(self) -> None:
         """Save everything `submit` queued, then stop the writer's thread."""
         with self._queue_lock:

@@ -79,6 +79,8 @@ class FederationService(federation_pb2_grpc.FederationServiceServicer):
 
     def GetSettlement(self, request: Any, context: grpc.ServicerContext) -> Any:
         partner = as_partner(caller()).city
+        # A sale is answered before its last step is saved: count every answered one.
+        self.node.writer.settle()
         ledger = self.node.ledger.refresh(self.app)
         # A partner sees only its own position with this city.
         positions = [p for p in ledger.positions.values() if p.partner == partner]

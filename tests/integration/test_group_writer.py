@@ -193,3 +193,18 @@ def test_a_submitted_command_is_saved_without_its_caller_and_before_close(app: C
         assert isinstance(UnitOfWork(app).get(UUID(f.result()["merchant_id"]), Merchant, "m"), Merchant)
     with pytest.raises(RuntimeError):
         writer.submit(app.open_wallet("too-late", "resident", consent))
+
+
+def test_settle_returns_only_when_every_submitted_command_is_saved(app: CountingApp) -> None:
+    writer = GroupWriter(app, threading.Lock())
+    # Queued while another holds the write lock: nothing is saved yet.
+    with writer.lock:
+        queued = [writer.submit(app.register_merchant(f"s{i}", "Coop", "food", True)) for i in range(3)]
+        assert not any(f.done() for f in queued)
+    # A read that must see every answered step waits for them, and then finds them stored.
+    writer.settle()
+    assert all(f.done() for f in queued)
+    for f in queued:
+        assert isinstance(UnitOfWork(app).get(UUID(f.result()["merchant_id"]), Merchant, "m"), Merchant)
+    writer.settle()  # nothing queued: returns at once
+    writer.close()
