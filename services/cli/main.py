@@ -27,6 +27,7 @@ from services.cli.failures import (
     report,
     tracebacks_wanted,
 )
+from services.cli.finance import register as register_finance_commands
 from services.cli.funds import register as register_funds_commands
 from services.cli.keys import register as register_keys_commands
 from services.cli.lang import explicit_language, set_language
@@ -116,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_clearing_commands(sub)
     register_payout_commands(sub)
     register_funds_commands(sub)
+    register_finance_commands(sub)
     _finish(parser)
     return parser
 

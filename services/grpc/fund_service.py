@@ -10,6 +10,7 @@ import grpc
 
 from civfed.v1 import funds_pb2, funds_pb2_grpc
 from services import commands as c
+from services.finance import finance_report
 from services.funds import FIGURES, FundReport
 from services.grpc import requests as rq
 from services.grpc.calls import Calls, as_staff
@@ -41,6 +42,23 @@ class FundService(funds_pb2_grpc.FundServiceServicer):
             city=self.app.key,
             euro_per_token="" if rate is None else str(rate),
             funds=[report_message(r) for r in self.app.fund_reports()],
+        )
+
+    def GetFinanceReport(self, request: Any, context: grpc.ServicerContext) -> Any:
+        period = self.call(context, request, rq.GetFinanceReport).request.period
+        self.node.writer.settle()  # every command already answered is counted
+        report = finance_report(self.app, self.node.clearing, period)
+        cfg = self.app.city.config
+        rate = cfg.euro_per_token
+        return funds_pb2.FinanceReportResponse(
+            city=report.city,
+            period=report.period,
+            currency=cfg.currency.name,
+            decimals=cfg.currency.decimals,
+            euro_per_token="" if rate is None else str(rate),
+            funds=[funds_pb2.FinanceFund(**vars(f)) for f in report.funds],
+            periods=[funds_pb2.FinancePeriod(**vars(p)) for p in report.periods],
+            partners=[funds_pb2.FinancePartner(**vars(p)) for p in report.partners],
         )
 
 

@@ -420,3 +420,7 @@ class ApproveFundTopUp(_Request):
 
 class GetFundReport(_Request):
     pass
+
+
+class GetFinanceReport(_Request):
+    period: Annotated[str, Field(max_length=7, pattern=r"^(\d{4}-(0[1-9]|1[0-2]))?$")] = ""

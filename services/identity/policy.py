@@ -165,6 +165,9 @@ POLICY: Mapping[str, Allowed] = {
     FUND + "ProposeFundTopUp": allow("rule_publisher", "council_approver"),
     FUND + "ApproveFundTopUp": allow("council_approver"),
     FUND + "GetFundReport": allow("auditor", "council_approver", "rule_publisher"),
+    # The finance department's report (funds, payout and clearing totals; never a person's
+    # or a single shop's figures).
+    FUND + "GetFinanceReport": allow("auditor", "council_approver", "finance_officer"),
     # Probes and tooling.
     "/grpc.health.v1.Health/Check": allow("anyone"),
     "/grpc.health.v1.Health/Watch": allow("anyone"),

@@ -504,6 +504,7 @@ EXAMPLES: dict[str, Example] = {
         decision_ref="Gemeinderat 2026/17",
     ),
     "FundService/GetFundReport": lambda w, n: funds_pb2.GetFundReportRequest(),
+    "FundService/GetFinanceReport": lambda w, n: funds_pb2.GetFinanceReportRequest(period="2026-05"),
 }
 # Calls whose success needs more than a caller (a partner's saga, or the end of the wallet):
 # for them, an admitted caller must simply not be refused as a caller.
