@@ -260,6 +260,9 @@ def test_the_command_line_writes_csv_whose_totals_match_its_json(
     # No wallet and no shop appears anywhere in the report.
     text = out.read_text()
     assert "Bakker" not in text and "Van Damme" not in text
+    code, printed = cli(fed, monkeypatch, capsys, *args)
+    assert code == 0 and printed.startswith(f"Finance report of sint_niklaas, {PERIOD} (Sengzen)")
+    assert "paid_out" in printed and "EUR 1.50" in printed
     # The wrong city is said, not reported.
     code, printed = cli(fed, monkeypatch, capsys, "--city", "vienna")
     assert code != 0 and "sint_niklaas" in printed
