@@ -14,8 +14,10 @@ from google.protobuf.descriptor import FieldDescriptor
 from civfed.v1 import (
     cashback_pb2,
     claims_pb2,
+    clearing_pb2,
     credentials_pb2,
     federation_pb2,
+    funds_pb2,
     merchant_pb2,
     payouts_pb2,
     prizes_pb2,
@@ -40,6 +42,8 @@ FILES = {
     "civfed.v1.ClaimService": claims_pb2,
     "civfed.v1.PrizeService": prizes_pb2,
     "civfed.v1.PayoutService": payouts_pb2,
+    "civfed.v1.FundService": funds_pb2,
+    "civfed.v1.ClearingAdminService": clearing_pb2,
     "civfed.v1.CashbackService": cashback_pb2,
 }
 ODD_STRINGS = ["", " ", "not-a-uuid", "x" * 5000, "\u0000\u202e", "eyJ2IjoxfQ.AAAA", "-1", "1e309"]
