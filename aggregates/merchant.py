@@ -34,10 +34,14 @@ class Merchant(Aggregate):
         # carried from the last payout (aggregates/payout.py).
         self.to_pay_out = 0
         self.payout_carry = "0"
+        # Running totals for the statement, so reading one never replays the whole stream.
+        self.received = 0
+        self.paid_out_total = 0
         # Where its payouts go: set at registration or by a later recorded change.
         self.iban = ""
         self.bic = ""
         self.account_holder = ""
+        self.bank_owner: UUID | None = None
 
     @classmethod
     def admit(
@@ -72,6 +76,7 @@ class Merchant(Aggregate):
 
         def apply(self, aggregate: Merchant) -> None:
             aggregate.to_pay_out = getattr(aggregate, "to_pay_out", 0) + self.amount
+            aggregate.received = getattr(aggregate, "received", 0) + self.amount
 
     class PaymentReversed(Aggregate.Event):
         """A credit taken back because the sale behind it did not complete."""
@@ -82,6 +87,7 @@ class Merchant(Aggregate):
 
         def apply(self, aggregate: Merchant) -> None:
             aggregate.to_pay_out = getattr(aggregate, "to_pay_out", 0) - self.amount
+            aggregate.received = getattr(aggregate, "received", 0) - self.amount
 
     class PaidOut(Aggregate.Event):
         """Tokens moved to "paid out" by a payout run: `euro_cents` transferred to the
@@ -95,6 +101,7 @@ class Merchant(Aggregate):
 
         def apply(self, aggregate: Merchant) -> None:
             aggregate.to_pay_out = getattr(aggregate, "to_pay_out", 0) - self.amount
+            aggregate.paid_out_total = getattr(aggregate, "paid_out_total", 0) + self.amount
             aggregate.payout_carry = self.carry
 
     class BankAccountSet(Aggregate.Event):
@@ -110,6 +117,8 @@ class Merchant(Aggregate):
         def apply(self, aggregate: Merchant) -> None:
             aggregate.iban, aggregate.bic = self.iban, self.bic
             aggregate.account_holder = self.account_holder
+            # Who the account's fields belong to, so a snapshot of the shop seals them too.
+            aggregate.bank_owner = self.owner
 
     def set_bank_account(
         self, iban: str, bic: str, account_holder: str, sole_trader: bool, changed_by: str

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -36,19 +35,12 @@ from services.privacy.pseudonyms import Pseudonyms
 from services.privacy.sealing import ShreddingMapper
 from services.rule_changes import RuleChangeCommands, check_limits, sync_rulebook_file
 from services.settings.cities import City
+from services.shop_statement import StatementLine, StatementPage, statement_page
 from services.transcodings import LotAsDict
 from services.unit_of_work import IdempotentExecutor, Job, UnitOfWork
 from services.workflow import Workflow
 
 SNAPSHOT_SETTING = "CIVFED_SNAPSHOT_INTERVAL"
-
-
-@dataclass(frozen=True)
-class StatementLine:
-    kind: str  # one of PAYMENT_KINDS, or "reversal"
-    reference: str
-    amount: int
-    at: dt.datetime
 
 
 def app_name(city: str) -> str:
@@ -66,12 +58,12 @@ class CityApplication(
         self.name = app_name(self.key)
         # Told of every batch of events once it is stored (metrics count saga outcomes here).
         self.saved_listeners: list[Callable[[Sequence[Any]], None]] = []
-        # Wallets live for years: a snapshot every CIVFED_SNAPSHOT_INTERVAL of a wallet's
-        # events bounds what reading one that is not cached replays (sealed: sealing.py).
+        # Wallets, funds and shops live for years: a snapshot every CIVFED_SNAPSHOT_INTERVAL
+        # of their events bounds what reading one that is not cached replays (sealed: sealing.py).
         every = int((env or {}).get(SNAPSHOT_SETTING) or 0)
         if every > 0:
             # Read from the instance when saving; a setting, so set here, not on the class.
-            self.snapshotting_intervals = {Wallet: every, Fund: every}  # type: ignore[misc]
+            self.snapshotting_intervals = {Wallet: every, Fund: every, Merchant: every}  # type: ignore[misc]
             env = {**(env or {}), "IS_SNAPSHOTTING_ENABLED": "y"}
         super().__init__(env)
         self.clock = clock
@@ -463,3 +455,11 @@ class CityApplication(
             elif isinstance(e, Merchant.PaymentReversed):
                 lines.append(StatementLine("reversal", e.reference, -e.amount, e.timestamp))
         return lines
+
+    def statement_page(
+        self, merchant_id: UUID, size: int, token: str = "", newest_first: bool = False
+    ) -> StatementPage:
+        """One page of a shop's statement with its running totals: the shop comes from its
+        latest snapshot, and only the page's events are read."""
+        shop = UnitOfWork(self, for_reading=True).get(merchant_id, Merchant, "merchant")
+        return statement_page(shop, self.repository.event_store, size, token, newest_first)

@@ -160,17 +160,6 @@ def run_result(run: PayoutRun, already_run: bool, skipped: list[str] | None = No
     }
 
 
-@dataclass(frozen=True)
-class PayoutEntry:
-    """A payout on a shop's statement."""
-
-    run_id: str
-    period: str
-    tokens: int
-    euro_cents: int
-    at: dt.datetime
-
-
 class Payouts:
     """Reads for the payout service: the file of a run, the runs, a shop's payouts."""
 
@@ -193,13 +182,6 @@ class Payouts:
         uow = UnitOfWork(self.store, for_reading=True)
         ids = [event.originator_id for _, event in read_events(self.store, topics=RUNS)]
         return [uow.get(run_id, PayoutRun, "payout run") for run_id in ids]
-
-    def of_shop(self, merchant_id: UUID) -> list[PayoutEntry]:
-        return [
-            PayoutEntry(str(e.run_id), e.period, e.amount, e.euro_cents, e.timestamp)
-            for e in self.store.repository.event_store.get(merchant_id)
-            if isinstance(e, Merchant.PaidOut)
-        ]
 
 
 FLOWS = tuple(get_topic(kind) for kind in (Merchant.Paid, Merchant.PaymentReversed, Merchant.PaidOut))

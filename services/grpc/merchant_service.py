@@ -15,6 +15,7 @@ from services.grpc.access import caller
 from services.grpc.calls import Calls, as_staff, as_till
 from services.grpc.node import CityNode
 from services.payout_files import check_bic, check_iban
+from services.shop_statement import page_size
 
 
 class MerchantService(merchant_pb2_grpc.MerchantServiceServicer):
@@ -63,12 +64,10 @@ class MerchantService(merchant_pb2_grpc.MerchantServiceServicer):
         )
 
     def GetStatement(self, request: Any, context: grpc.ServicerContext) -> Any:
-        # What the calling shop was paid, and paid out, from its own stream.
+        # One page of what the calling shop was paid, and paid out, from its own stream.
         shop = as_till(caller()).merchant_id
-        lines = self.app.statement(shop)
-        payouts = self.app.payouts.of_shop(shop)
-        received = sum(line.amount for line in lines)
-        paid_out = sum(p.tokens for p in payouts)
+        size = page_size(request.page_size)
+        page = self.app.statement_page(shop, size, request.page_token, request.newest_first)
         return merchant_pb2.GetStatementResponse(
             lines=[
                 merchant_pb2.StatementLine(
@@ -77,9 +76,9 @@ class MerchantService(merchant_pb2_grpc.MerchantServiceServicer):
                     credited=self.node.amount(line.amount),
                     timestamp=line.at.isoformat(),
                 )
-                for line in lines
+                for line in page.lines
             ],
-            total=self.node.amount(received),
+            total=self.node.amount(page.received),
             payouts=[
                 merchant_pb2.PayoutLine(
                     run_id=p.run_id,
@@ -88,8 +87,9 @@ class MerchantService(merchant_pb2_grpc.MerchantServiceServicer):
                     euro_cents=p.euro_cents,
                     timestamp=p.at.isoformat(),
                 )
-                for p in payouts
+                for p in page.payouts
             ],
-            paid_out=self.node.amount(paid_out),
-            to_pay_out=self.node.amount(received - paid_out),
+            paid_out=self.node.amount(page.paid_out),
+            to_pay_out=self.node.amount(page.to_pay_out),
+            next_page_token=page.next_page_token,
         )

@@ -67,6 +67,8 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     # A sole trader's bank account (the event names the shop as `owner`); a company's
     # account names no owner and is not personal data, so it stays readable.
     "Merchant.BankAccountSet": ("iban", "bic", "account_holder"),
+    # A shop's snapshot copies its account: sealed when the account is a sole trader's.
+    "Merchant.Snapshot": ("state.iban", "state.bic", "state.account_holder"),
 }
 # Event type -> its fields that are both public (projections/integration.py) and personal:
 # none so far, so publishing an event never needs its sealed fields opened.
@@ -87,6 +89,10 @@ class ShreddingMapper(Mapper[UUID]):
     def _owner(self, type_name: str, originator: UUID, state: dict[str, Any]) -> UUID | None:
         if type_name.startswith("Wallet."):
             return originator
+        if type_name == "Merchant.Snapshot":
+            # The shop's state says whose account it holds; a company's names nobody.
+            owner = (state.get("state") or {}).get("bank_owner")
+            return owner if isinstance(owner, UUID) else None
         for name in OWNER_FIELDS:
             value = state.get(name)
             if isinstance(value, UUID):

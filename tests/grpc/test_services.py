@@ -268,6 +268,54 @@ def test_a_local_voucher_redemption_is_on_the_shops_statement(v: CityStubs) -> N
     assert (balance.balance.units, balance.held.units) == (2, 0)
 
 
+def test_a_shops_statement_comes_in_pages_and_refuses_a_page_it_did_not_hand_out(v: CityStubs) -> None:
+    holder_wallet = open_wallet(v, "paged-holder")
+    holder = bearer(holder_wallet.holder_token)
+    attest(v, "paged-trip", holder_wallet.wallet_id, "trip", {"mode": "bike", "distance_m": "500000"})
+    m = v.merchant.RegisterMerchant(
+        merchant_pb2.RegisterMerchantRequest(
+            idempotency_key="paged-shop", name="Kiosk", category="food", local=True
+        ),
+        metadata=v.staff,
+        timeout=5,
+    )
+    shop = bearer(m.merchant_token)
+    vouchers = []
+    for i in range(5):
+        voucher = v.wallet.IssueVoucher(
+            wallet_pb2.IssueVoucherRequest(
+                idempotency_key=f"pv{i}", wallet_id=holder_wallet.wallet_id, amount=1
+            ),
+            metadata=holder,
+            timeout=5,
+        )
+        v.merchant.AcceptVoucher(
+            merchant_pb2.AcceptVoucherRequest(idempotency_key=f"pt{i}", local_voucher_id=voucher.voucher_id),
+            metadata=shop,
+            timeout=5,
+        )
+        vouchers.append(voucher.voucher_id)
+    for newest_first, expected in ((False, vouchers), (True, vouchers[::-1])):
+        seen, token, pages = [], "", 0
+        while True:
+            ask = merchant_pb2.GetStatementRequest(page_size=2, page_token=token, newest_first=newest_first)
+            page = v.merchant.GetStatement(ask, metadata=shop, timeout=5)
+            assert len(page.lines) <= 2 and page.total.units == 5 and page.to_pay_out.units == 5
+            seen += [line.reference for line in page.lines]
+            pages, token = pages + 1, page.next_page_token
+            if not token:
+                break
+        assert (seen, pages) == (expected, 3)
+    # Nothing but its own pages, and no negative page size.
+    for bad, field in (
+        (merchant_pb2.GetStatementRequest(page_size=-1), "page_size"),
+        (merchant_pb2.GetStatementRequest(page_token="f:1; DROP"), "page_token"),
+        (merchant_pb2.GetStatementRequest(page_token=token or "b:3", newest_first=False), "page_token"),
+    ):
+        code, details = code_of(v.merchant.GetStatement, bad, metadata=shop)
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and field in details
+
+
 def test_the_caller_is_checked_before_the_body_except_on_calls_about_one_wallet(
     v: CityStubs, wallet: Any
 ) -> None:
