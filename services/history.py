@@ -7,6 +7,7 @@ and times stay, so the entry is still there.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -14,7 +15,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 
 from aggregates.credential import Keyring
-from aggregates.errors import not_found
+from aggregates.errors import InvalidInput, not_found
 from aggregates.wallet import Wallet
 from services.event_log import event_type
 from services.i18n import translations
@@ -126,6 +127,62 @@ def history(app: Application[UUID], wallet_id: UUID, language: str | None = None
     """The wallet's events, each appeal's and the wallet's credentials' (issued, rotated,
     revoked, recovered: never a hash), in the order they were recorded. Explanations read
     in `language` (a BCP 47 tag); without one, in English as stored."""
+    entries = [
+        (vars(e)["timestamp"], i, _entry(aggregate_id, e, language))
+        for i, aggregate_id in enumerate(_streams(app, wallet_id))
+        for e in app.events.get(aggregate_id)
+    ]
+    # The order pages come in: by time, then by stream and version.
+    return [entry for _, _, entry in sorted(entries, key=lambda t: (t[0], t[1], t[2].version))]
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    entries: list[Entry]
+    # Where the next page starts, or "" when this one reached the end.
+    next_page_token: str
+
+
+def history_page(
+    app: Application[UUID], wallet_id: UUID, size: int, token: str = "", language: str | None = None
+) -> HistoryPage:
+    """Up to `size` entries of `history`, from where `token` left off.
+
+    Each stream (the wallet, its credentials, each appeal) is read from its own position,
+    at most `size` events of each, and the heads merged by time: a page costs its size
+    times the number of streams, however long the wallet's history."""
+    streams = _streams(app, wallet_id)
+    positions = _positions(token, len(streams))
+    heads: list[tuple[dt.datetime, int, Entry]] = []
+    full: set[int] = set()
+    for i, aggregate_id in enumerate(streams):
+        read = list(app.events.get(aggregate_id, gt=positions[i] or None, limit=size))
+        if len(read) == size:
+            full.add(i)  # there may be more after these
+        heads += [(vars(e)["timestamp"], i, _entry(aggregate_id, e, language)) for e in read]
+    heads.sort(key=lambda head: (head[0], head[1], head[2].version))
+    taken, left = heads[:size], heads[size:]
+    for _, i, entry in taken:
+        positions[i] = entry.version
+    more = bool(left) or bool(full)
+    next_token = "h:" + ",".join(map(str, positions)) if more else ""
+    return HistoryPage([entry for _, _, entry in taken], next_token)
+
+
+def _positions(token: str, streams: int) -> list[int]:
+    """The last version read of each stream; a wallet's appeals only ever grow in number."""
+    if not token:
+        return [0] * streams
+    kind, _, rest = token.partition(":")
+    parts = rest.split(",")
+    if kind != "h" or len(parts) > streams or not all(p.isdigit() and len(p) <= 18 for p in parts):
+        raise InvalidInput("page_token", "not a token this history handed out")
+    return [int(p) for p in parts] + [0] * (streams - len(parts))
+
+
+def _streams(app: Application[UUID], wallet_id: UUID) -> list[UUID]:
+    """The wallet, its credentials, then its appeals in the order they were filed (so a
+    page token's positions keep their places when another appeal is filed)."""
     try:
         # Read only (its appeals' ids): the cached wallet itself, not a copy of it.
         wallet: Any = app.repository.get(wallet_id, deepcopy_from_cache=False)
@@ -133,22 +190,20 @@ def history(app: Application[UUID], wallet_id: UUID, language: str | None = None
         wallet = None
     if not isinstance(wallet, Wallet):
         raise not_found("wallet", wallet_id)
-    entries: list[tuple[str, Entry]] = []
     keyring = Keyring.create_id(str(getattr(app, "key", "")), "holder", wallet_id)
-    for aggregate_id in [wallet_id, *wallet.appeals, keyring]:
-        for e in app.events.get(aggregate_id):
-            fields = {k: v for k, v in vars(e).items() if k not in HIDDEN + NEVER_SHOWN}
-            kind = event_type(e)
-            stamp = vars(e)["timestamp"].isoformat()
-            entry = Entry(
-                aggregate_id=aggregate_id,
-                version=e.originator_version,
-                type=kind,
-                timestamp=stamp,
-                rule_id=str(fields.get("rule_id") or ""),
-                rule_version=int(fields.get("rule_version") or 0),
-                explanation=describe(kind, fields, language),
-                fields=fields,
-            )
-            entries.append((stamp, entry))
-    return [entry for _, entry in sorted(entries, key=lambda pair: pair[0])]
+    return [wallet_id, keyring, *wallet.appeals]
+
+
+def _entry(aggregate_id: UUID, e: Any, language: str | None) -> Entry:
+    fields = {k: v for k, v in vars(e).items() if k not in HIDDEN + NEVER_SHOWN}
+    kind = event_type(e)
+    return Entry(
+        aggregate_id=aggregate_id,
+        version=e.originator_version,
+        type=kind,
+        timestamp=vars(e)["timestamp"].isoformat(),
+        rule_id=str(fields.get("rule_id") or ""),
+        rule_version=int(fields.get("rule_version") or 0),
+        explanation=describe(kind, fields, language),
+        fields=fields,
+    )

@@ -15,9 +15,6 @@ from typing import Any
 from aggregates.errors import InvalidInput
 from aggregates.merchant import Merchant
 
-DEFAULT_PAGE = 100
-MAX_PAGE = 1000
-
 
 @dataclass(frozen=True)
 class StatementLine:
@@ -48,13 +45,6 @@ class StatementPage:
     to_pay_out: int
     # Where the next page starts, or "" when this one reached the end.
     next_page_token: str
-
-
-def page_size(asked: int) -> int:
-    """0 asks for the default; more than the most a page holds gets that most."""
-    if asked < 0:
-        raise InvalidInput("page_size", "must not be negative")
-    return min(asked or DEFAULT_PAGE, MAX_PAGE)
 
 
 def _cursor(token: str, newest_first: bool) -> int | None:

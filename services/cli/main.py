@@ -44,7 +44,9 @@ from services.settings.stream import load_stream_settings
 from services.workflow_report import register as register_workflow_commands
 
 # Commands that make their data directory when it is missing; every other one refuses it.
-CREATES_DATA_DIR = {"demo"}
+# The simulation keeps scratch stores (in a temporary folder unless --data-dir names one), so
+# it neither reads an existing federation nor needs CIVFED_DATA_DIR to exist.
+CREATES_DATA_DIR = {"demo", "simulate"}
 
 
 class Parser(argparse.ArgumentParser):

@@ -25,6 +25,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 f"  step {n}/{args.steps} ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True
             )
 
+    if args.data_dir is not None:
+        args.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         result = simulate(seed, args.steps, args.data_dir, progress)
     except SimulationFailure as failure:

@@ -14,8 +14,8 @@ from services.grpc import requests as rq
 from services.grpc.access import caller
 from services.grpc.calls import Calls, as_staff, as_till
 from services.grpc.node import CityNode
+from services.paging import page_size
 from services.payout_files import check_bic, check_iban
-from services.shop_statement import page_size
 
 
 class MerchantService(merchant_pb2_grpc.MerchantServiceServicer):

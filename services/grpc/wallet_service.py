@@ -16,7 +16,8 @@ from services.grpc.audit import Audit
 from services.grpc.calls import Calls, as_staff
 from services.grpc.language import award_explanation, reading_language
 from services.grpc.node import CityNode
-from services.history import history
+from services.history import history_page
+from services.paging import page_size
 
 W = "/civfed.v1.WalletService/"
 
@@ -126,6 +127,7 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
         wallet = c.request.wallet_id
         language = reading_language(self.app.city.config.locale, request.language)
         self.audit.read(context, c.who, W + "ListMyEvents", wallet, "read history", c.request.purpose)
+        page = history_page(self.app, wallet, page_size(request.page_size), request.page_token, language)
         events = [
             wallet_pb2.WalletEvent(
                 version=e.version,
@@ -137,9 +139,9 @@ class WalletService(wallet_pb2_grpc.WalletServiceServicer):
                 explanation=e.explanation,
                 aggregate_id=str(e.aggregate_id),
             )
-            for e in history(self.app, wallet, language)
+            for e in page.entries
         ]
-        return wallet_pb2.ListMyEventsResponse(events=events)
+        return wallet_pb2.ListMyEventsResponse(events=events, next_page_token=page.next_page_token)
 
     def FileAppeal(self, request: Any, context: grpc.ServicerContext) -> Any:
         c = self.call(context, request, rq.FileAppeal, wallet=True)

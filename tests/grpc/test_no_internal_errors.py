@@ -48,6 +48,7 @@ FILES = {
 }
 ODD_STRINGS = ["", " ", "not-a-uuid", "x" * 5000, "\u0000\u202e", "eyJ2IjoxfQ.AAAA", "-1", "1e309"]
 ODD_INTS = [0, -1, 2**63 - 1, -(2**63)]
+ODD_INT32S = [0, -1, 2**31 - 1, -(2**31)]
 
 
 def odd_requests(message: Any) -> list[Any]:
@@ -59,8 +60,10 @@ def odd_requests(message: Any) -> list[Any]:
         for f in fields:
             if f.type == FieldDescriptor.TYPE_STRING:
                 setattr(req, f.name, ODD_STRINGS[n])
-            elif f.type in (FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_INT32):
+            elif f.type == FieldDescriptor.TYPE_INT64:
                 setattr(req, f.name, ODD_INTS[n % len(ODD_INTS)])
+            elif f.type == FieldDescriptor.TYPE_INT32:
+                setattr(req, f.name, ODD_INT32S[n % len(ODD_INT32S)])
             elif f.type == FieldDescriptor.TYPE_BOOL:
                 setattr(req, f.name, bool(n % 2))
         out.append(req)

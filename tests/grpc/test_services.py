@@ -339,3 +339,36 @@ def test_the_caller_is_checked_before_the_body_except_on_calls_about_one_wallet(
     )
     assert code_of(v.wallet.Spend, spend, metadata=v.staff)[0] == grpc.StatusCode.PERMISSION_DENIED
     assert code_of(v.wallet.Spend, spend)[0] == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_holders_history_comes_in_pages_that_make_the_whole_of_it(v: CityStubs) -> None:
+    opened = open_wallet(v, "paged-history")
+    holder = bearer(opened.holder_token)
+    for i in range(4):
+        attest(v, f"paged-history-{i}", opened.wallet_id, "trip", {"mode": "bike", "distance_m": "30000"})
+
+    def ask(**kw: Any) -> Any:
+        req = wallet_pb2.ListMyEventsRequest(wallet_id=opened.wallet_id, **kw)
+        return v.wallet.ListMyEvents(req, metadata=holder, timeout=5)
+
+    whole = ask()
+    assert whole.next_page_token == ""
+    assert {"Keyring.Created", "Wallet.Opened"} <= {e.type for e in whole.events}
+    seen: list[tuple[str, int]] = []
+    token, pages = "", 0
+    while True:
+        page = ask(page_size=3, page_token=token)
+        assert len(page.events) <= 3
+        seen += [(e.aggregate_id, e.version) for e in page.events]
+        pages, token = pages + 1, page.next_page_token
+        if not token:
+            break
+    assert seen == [(e.aggregate_id, e.version) for e in whole.events]
+    assert pages >= len(whole.events) // 3 >= 2
+    for bad, field in (({"page_size": -5}, "page_size"), ({"page_token": "h:x"}, "page_token")):
+        code, details = code_of(
+            v.wallet.ListMyEvents,
+            wallet_pb2.ListMyEventsRequest(wallet_id=opened.wallet_id, **bad),
+            metadata=holder,
+        )
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and field in details

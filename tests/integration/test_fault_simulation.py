@@ -10,6 +10,7 @@ import os
 import random
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -102,3 +103,17 @@ def test_the_simulation_finds_a_refused_commit_retry_reversing_a_burned_credit()
             assert again.value.step == failure.step
             return
     pytest.fail("the simulation did not find the reversed credit")
+
+
+def test_the_simulation_needs_no_data_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Its stores are scratch: a federation's data directory that is not there is no mistake here.
+    missing = tmp_path / "no-federation-here"
+    monkeypatch.setenv("CIVFED_DATA_DIR", str(missing))
+    assert main(["simulate", "--seed", "7", "--steps", "20", "--quiet"]) == 0
+    assert "seed 7: 20 steps" in capsys.readouterr().out
+    assert not missing.exists()
+    kept = tmp_path / "kept"
+    assert main(["simulate", "--seed", "7", "--steps", "20", "--quiet", "--data-dir", str(kept)]) == 0
+    assert any(kept.glob("*.sqlite"))

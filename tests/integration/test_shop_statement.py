@@ -13,8 +13,8 @@ import pytest
 from aggregates.errors import InvalidInput
 from services import commands as c
 from services.city import CityApplication
+from services.paging import MAX_PAGE, page_size
 from services.settings.cities import load_city, load_settings
-from services.shop_statement import MAX_PAGE, page_size
 
 EVERY = 5
 SALES = 23
@@ -90,7 +90,7 @@ def test_a_token_is_refused_in_the_other_order_or_when_made_up(app: CityApplicat
     with pytest.raises(InvalidInput) as err:
         page_size(-1)
     assert err.value.field == "page_size"
-    assert (page_size(0), page_size(10**6)) == (100, MAX_PAGE)
+    assert (page_size(0), page_size(7), page_size(10**6)) == (MAX_PAGE, 7, MAX_PAGE)
 
 
 def test_a_shop_read_from_its_snapshot_is_the_shop_its_events_make(
