@@ -38,6 +38,10 @@ class Merchant(Aggregate):
         self.iban = ""
         self.bic = ""
         self.account_holder = ""
+        # How many times the account was set, and when last (payout runs pay an account only
+        # as it stood when the run was proposed, and the file names the one the run paid).
+        self.account_version = 0
+        self.account_set_at: dt.datetime | None = None
 
     @classmethod
     def admit(
@@ -110,6 +114,8 @@ class Merchant(Aggregate):
         def apply(self, aggregate: Merchant) -> None:
             aggregate.iban, aggregate.bic = self.iban, self.bic
             aggregate.account_holder = self.account_holder
+            aggregate.account_version = getattr(aggregate, "account_version", 0) + 1
+            aggregate.account_set_at = self.timestamp
 
     def set_bank_account(
         self, iban: str, bic: str, account_holder: str, sole_trader: bool, changed_by: str

@@ -72,6 +72,10 @@ class PayoutLine:
     tokens: int
     cents: int
     carry: str
+    # Which of the shop's bank accounts was paid: how many times its account had been set
+    # (`Merchant.account_version`; 0 in runs recorded before this was kept). A number, never
+    # the account itself, which may be a sole trader's personal data.
+    account: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -79,12 +83,14 @@ class PayoutLine:
             "tokens": self.tokens,
             "cents": self.cents,
             "carry": self.carry,
+            "account": self.account,
         }
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> PayoutLine:
         merchant = UUID(str(data["merchant_id"]))
-        return cls(merchant, int(data["tokens"]), int(data["cents"]), str(data["carry"]))
+        account = int(data.get("account", 0))
+        return cls(merchant, int(data["tokens"]), int(data["cents"]), str(data["carry"]), account)
 
 
 class PayoutRun(Aggregate):
@@ -110,6 +116,25 @@ class PayoutRun(Aggregate):
     def check_approver(self, approved_by: str) -> None:
         if approved_by == self.proposed_by:
             raise SelfApproval("four eyes: whoever proposed a payout run cannot approve it")
+
+    def pays_account(self, account_set_at: dt.datetime | None) -> bool:
+        """Whether a shop's account, set at `account_set_at`, is one this run may pay: only
+        an account that stood when the run was proposed, so the officer who runs it pays
+        what the proposer saw. A shop whose account changed since waits for the next run."""
+        return account_set_at is not None and account_set_at <= self.created_on
+
+    def check_account_unchanged(self, line: PayoutLine, account_version: int) -> None:
+        """The run's transfer file is written again only to the accounts the run paid."""
+        if line.account and line.account != account_version:
+            raise PreconditionFailed(
+                f"the bank account of shop {line.merchant_id} changed after payout run {self.period} "
+                "paid it; its transfer file is not written again to another account"
+            )
+
+    def message_id(self) -> str:
+        """The transfer file's message id (pain.001 MsgId, at most 35 characters): the same
+        for every copy of this run's file, so a bank refuses a second copy as a duplicate."""
+        return f"CIVFED-{self.id.hex[:28]}"
 
     def record(self, rate: str, execution_date: str, approved_by: str, lines: list[dict[str, Any]]) -> None:
         """Paid: the lines the approval moved to paid out (Merchant.PaidOut, in the same save)."""

@@ -7,12 +7,13 @@ sepaxml, which checks each one against the pain.001 schema it ships before handi
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 from sepaxml import SepaTransfer
-from sepaxml.validation import ValidationError
+from sepaxml.validation import ValidationError, try_valid_xml
 
 from aggregates.errors import InvalidInput, PreconditionFailed
 
@@ -60,10 +61,15 @@ def credit_transfer_file(
     debtor_bic: str,
     execution_date: dt.date,
     transfers: list[Transfer],
+    message_id: str = "",
+    created_at: dt.datetime | None = None,
 ) -> bytes:
     """A pain.001 file of `transfers` from the city's account, checked against the schema.
-    The message id is sepaxml's own, new for every file, as banks expect. No transfers: no
-    file (b""), as the schema has no empty one."""
+    With `message_id` (at most 35 characters) and `created_at`, the file's message id, its
+    payment information id and creation time are those, so the same run's file is the same
+    bytes every time it is written, and a bank refuses a second copy as a duplicate; without
+    them, sepaxml's own, new for every file. No transfers: no file (b""), as the schema has
+    no empty one."""
     if not transfers:
         return b""
     config = {"name": debtor_name, "IBAN": debtor_iban, "batch": True, "currency": "EUR"}
@@ -83,8 +89,30 @@ def credit_transfer_file(
             payment["BIC"] = t.bic
         sepa.add_payment(payment)
     try:
-        out: bytes = sepa.export(validate=True)
+        out: bytes = sepa.export(validate=not message_id)
+        if message_id:
+            out = _fixed_ids(out, message_id, created_at or dt.datetime.now(dt.UTC))
+            try_valid_xml(out, SCHEMA)
     except ValidationError as exc:
         cause = exc.__cause__ or exc
         raise PreconditionFailed(f"the payout file does not meet the {SCHEMA} schema: {cause}") from None
     return out
+
+
+def _fixed_ids(out: bytes, message_id: str, created_at: dt.datetime) -> bytes:
+    """sepaxml's random ids and clock time replaced by the given ones."""
+    if not _ID.fullmatch(message_id):
+        raise ValueError(f"a message id is 1 to 35 letters, digits or dashes, not {message_id!r}")
+    ids = iter(range(1, 1_000_000))
+    out = re.sub(rb"<MsgId>[^<]*</MsgId>", b"<MsgId>" + message_id.encode() + b"</MsgId>", out, count=1)
+    created = created_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S").encode()
+    out = re.sub(rb"<CreDtTm>[^<]*</CreDtTm>", b"<CreDtTm>" + created + b"</CreDtTm>", out, count=1)
+    # One payment information block per execution date: numbered within the message.
+    return re.sub(
+        rb"<PmtInfId>[^<]*</PmtInfId>",
+        lambda _: f"<PmtInfId>{message_id[:28]}-{next(ids)}</PmtInfId>".encode(),
+        out,
+    )
+
+
+_ID = re.compile(r"[A-Za-z0-9-]{1,35}")

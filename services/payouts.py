@@ -100,18 +100,19 @@ def handlers(app: CityLike, store: Application[UUID]) -> dict[type[c.Command], H
             shop = uow.get(merchant_id, Merchant, "merchant")
             if shop.to_pay_out <= 0:
                 continue
-            if not valid_iban(shop.iban):
-                # No account (or an erased one): its tokens wait for the next run.
+            if not valid_iban(shop.iban) or not proposal.pays_account(shop.account_set_at):
+                # No account (or an erased one), or one set since the run was proposed: its
+                # tokens wait for the next run.
                 skipped.append(str(shop.id))
                 continue
             cents, carry = euro_cents(shop.to_pay_out, rate, Fraction(shop.payout_carry))
-            line = PayoutLine(shop.id, shop.to_pay_out, cents, str(carry))
+            line = PayoutLine(shop.id, shop.to_pay_out, cents, str(carry), shop.account_version)
             shop.paid_out(run_id, cmd.period, line.tokens, line.cents, line.carry)
             lines.append(line)
             if cents > 0:
                 transfers.append(transfer(shop, line, cmd.period, app.city.config.name))
         # Built now so a file the schema refuses stops the run before anything is saved.
-        build_file(terms, today, transfers)
+        build_file(terms, today, transfers, proposal.message_id(), app.clock())
         proposal.record(str(rate), today.isoformat(), cmd.run_by, [x.as_dict() for x in lines])
         return run_result(proposal, already_run=False, skipped=skipped)
 
@@ -133,13 +134,17 @@ def transfer(shop: Merchant, line: PayoutLine, period: str, city_name: str) -> T
     )
 
 
-def build_file(terms: PayoutTerms, execution_date: dt.date, transfers: list[Transfer]) -> bytes:
+def build_file(
+    terms: PayoutTerms, execution_date: dt.date, transfers: list[Transfer], message_id: str, at: dt.datetime
+) -> bytes:
     return credit_transfer_file(
         terms.debtor_name or "",
         check_iban(terms.debtor_iban or ""),
         check_bic(terms.debtor_bic) if terms.debtor_bic else "",
         execution_date,
         transfers,
+        message_id,
+        at,
     )
 
 
@@ -178,16 +183,19 @@ class Payouts:
         self.app, self.store = app, store
 
     def file(self, run_id: UUID) -> bytes:
-        """The run's credit transfer file, from the run and the shops' accounts."""
+        """The run's credit transfer file, from the run and the accounts it paid: the same
+        bytes every time (its message id is the run's), and refused if a shop's account
+        changed since the run, rather than written to another account."""
         uow = UnitOfWork(self.store, for_reading=True)
         run = uow.get(run_id, PayoutRun, "payout run")
         transfers = []
         for line in run.payout_lines:
             if line.cents > 0:
                 shop = uow.get(line.merchant_id, Merchant, "merchant")
+                run.check_account_unchanged(line, shop.account_version)
                 transfers.append(transfer(shop, line, run.period, self.app.city.config.name))
         on = dt.date.fromisoformat(run.execution_date)
-        return build_file(terms_of(self.app.city), on, transfers)
+        return build_file(terms_of(self.app.city), on, transfers, run.message_id(), run.modified_on)
 
     def runs(self) -> list[PayoutRun]:
         uow = UnitOfWork(self.store, for_reading=True)

@@ -27,6 +27,7 @@ from aggregates.clearing import (
     Line,
     PartnerExposure,
     check_clearable,
+    check_lines,
     describe_difference,
     pair_of,
     period_end,
@@ -239,6 +240,7 @@ class Clearing:
         check_signature(figures, signature, partner_key, partner)
         if len(theirs) > MAX_LINES:
             raise InvalidInput("lines", f"at most {MAX_LINES} lines")
+        check_lines(theirs)
         if theirs and Figures.of(figures.city_a, figures.city_b, figures.period, theirs) != figures:
             raise InvalidInput("lines", "the lines do not add up to the signed figures")
         done = self.recorded(partner, figures.period)
