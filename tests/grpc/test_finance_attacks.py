@@ -705,3 +705,66 @@ def test_concurrent_redemptions_never_take_a_partner_over_its_exposure_limit(
         outcomes = list(pool.map(sale, range(8)))
     assert outcomes.count("accepted") == room // 10
     assert exposure(fed) == LIMIT - room + 10 * (room // 10) <= LIMIT
+
+
+GOOD_FIGURES = {
+    "city_a": SN,
+    "city_b": "vienna",
+    "period": "2026-02",
+    "owed_by_a": 0,
+    "owed_by_b": 0,
+    "redemptions": 0,
+    "digest": "0" * 64,
+}
+
+
+@pytest.mark.parametrize(
+    ("figures", "line", "signature", "field"),
+    [
+        ({"period": "2026-13"}, None, 64, "period"),
+        ({"period": "2026-2"}, None, 64, "period"),
+        ({"city_a": "Sint Niklaas"}, None, 64, "city_a"),
+        ({"owed_by_a": -1}, None, 64, "owed_by_a"),
+        ({"owed_by_b": 2**63 - 1}, None, 64, "owed_by_b"),
+        ({"redemptions": -3}, None, 64, "redemptions"),
+        ({"digest": "zz"}, None, 64, "digest"),
+        ({}, None, 0, "signature"),
+        ({}, None, 63, "signature"),
+        ({}, {"redemption_id": "not-a-uuid"}, 64, "redemption_id"),
+        ({}, {"amount": 0}, 64, "amount"),
+        ({}, {"amount": -5}, 64, "amount"),
+        ({}, {"home_city": ""}, 64, "home_city"),
+        ({}, {"recorded_at": "yesterday"}, 64, "recorded_at"),
+    ],
+)
+def test_a_malformed_clearing_proposal_is_refused_naming_its_field(
+    world: tuple[LocalFederation, MovableClock],
+    figures: dict[str, Any],
+    line: dict[str, Any] | None,
+    signature: int,
+    field: str,
+) -> None:
+    fed, _ = world
+    sent = clearing_pb2.ClearingFigures(**{**GOOD_FIGURES, **figures})
+    lines = []
+    if line is not None:
+        good = {"redemption_id": str(uuid.uuid4()), "home_city": "vienna", "amount": 5, "recorded_at": ""}
+        lines.append(clearing_pb2.ClearingLine(**{**good, **line}))
+    request = clearing_pb2.ProposeClearingRequest(figures=sent, signature=b"s" * signature, lines=lines)
+    stub = clearing_pb2_grpc.ClearingServiceStub(as_partner(fed, "vienna", SN))
+    code, details = refused(stub.ProposeClearing, request)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and field in details, details
+    assert "2026-02" not in [s.figures.period for s in statements(fed, SN)]
+
+
+@pytest.mark.parametrize("period", ["2026-13", "2026-1", "May 2026", "2026-05-01"])
+def test_a_finance_report_for_a_malformed_month_is_refused(
+    world: tuple[LocalFederation, MovableClock], period: str
+) -> None:
+    fed, _ = world
+    code, details = refused(
+        fed.stubs(SN).funds.GetFinanceReport,
+        funds_pb2.GetFinanceReportRequest(period=period),
+        metadata=fed.staff("aud", "auditor"),
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "period" in details
