@@ -43,8 +43,9 @@ from services.settings.errors import ConfigError
 from services.settings.stream import load_stream_settings
 from services.workflow_report import register as register_workflow_commands
 
-# Commands that make their data directory when it is missing; every other one refuses it.
-CREATES_DATA_DIR = {"demo"}
+# Commands that make their data directory when it is missing (the simulation's own folder,
+# a temporary one unless --data-dir names it); every other one refuses it.
+CREATES_DATA_DIR = {"demo", "simulate"}
 
 
 class Parser(argparse.ArgumentParser):

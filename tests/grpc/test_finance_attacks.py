@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from concurrent import futures
@@ -18,7 +19,7 @@ from xml.etree import ElementTree
 import grpc
 import pytest
 
-from aggregates.clearing import Figures, PartnerExposure
+from aggregates.clearing import Figures, Line, PartnerExposure
 from aggregates.fund import Fund
 from civfed.v1 import (
     clearing_pb2,
@@ -34,12 +35,13 @@ from civfed.v1 import (
 )
 from services.clock import utcnow
 from services.demo.local_federation import LocalFederation
+from services.federation.clearing import records
 from services.federation.vouchers import load_private_key
 from services.grpc.auth import bearer
 from services.grpc.clearing_client import figures_message, line_message
 from services.settings.cities import PACKAGED_CITIES
 from tests.e2e.cluster import conservation
-from tests.e2e.flows import CONSENT, accept, open_wallet, shop, vienna_citizen
+from tests.e2e.flows import CONSENT, accept, open_wallet, rome_citizen, shop, vienna_citizen
 
 LIMIT = 40  # Vienna tokens Sint-Niklaas lets Vienna owe it, uncleared
 SN = "sint_niklaas"
@@ -768,3 +770,54 @@ def test_a_finance_report_for_a_malformed_month_is_refused(
         metadata=fed.staff("aud", "auditor"),
     )
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "period" in details
+
+
+def test_two_proposals_sent_at_once_get_one_statement_and_one_countersignature(
+    world: tuple[LocalFederation, MovableClock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rome sends Sint-Niklaas two different statements for last month at once, both of
+    which Sint-Niklaas's records bear out (one also counts this month's redemptions, recorded
+    after last month's end). Only one may be recorded and countersigned: a countersignature
+    on the other would let Rome record a statement Sint-Niklaas did not, and the two cities'
+    open positions would part for good."""
+    fed, _ = world
+    r, sn = fed.stubs("rome"), fed.stubs(SN)
+    _, till = shop(sn, "Two Proposals Shop")
+    rosa = rome_citizen(r, "two-proposals-rosa", 3)
+    for i, amount in enumerate((10, 12)):
+        accept(sn, till, rosa.voucher(amount, f"two:v{i}"), f"two:sale{i}")
+    node = fed.running[SN].node
+    node.writer.settle()  # every sale answered is saved
+    lines = records(node.app, "rome").open
+    assert sorted(line.amount for line in lines) == [10, 12]
+    first_of_month = utcnow().replace(day=1)
+    last_month = (first_of_month - dt.timedelta(days=1)).strftime("%Y-%m")
+    rome_key = signer(fed, "rome")
+    empty = Figures.of("rome", SN, last_month, [])
+    pulled = Figures.of("rome", SN, last_month, lines)
+
+    # Both proposals pass the "not yet recorded" check before either is recorded.
+    barrier = threading.Barrier(2, timeout=20)
+    original = node.clearing.recorded
+
+    def recorded_then_wait(partner: str, period: str) -> Any:
+        found = original(partner, period)
+        if found is None:
+            barrier.wait()
+        return found
+
+    monkeypatch.setattr(node.clearing, "recorded", recorded_then_wait)
+
+    def send(figures: Figures, sent: list[Line]) -> Any:
+        stub, request = propose_to(fed, "rome", SN, figures, rome_key.sign(figures.payload()), sent)
+        return stub.ProposeClearing(request, timeout=30)
+
+    with futures.ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda args: send(*args), [(empty, []), (pulled, lines)]))
+    monkeypatch.undo()
+    [statement] = [s for s in statements(fed, SN) if s.figures.city_a == "rome"]
+    agreed = [a for a in answers if a.agreed]
+    assert len(agreed) == 1
+    [refused_answer] = [a for a in answers if not a.agreed]
+    assert refused_answer.recorded == statement.figures
+    assert agreed[0].countersignature == statement.signature_b  # city_b is Sint-Niklaas
