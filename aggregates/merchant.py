@@ -38,10 +38,9 @@ class Merchant(Aggregate):
         self.iban = ""
         self.bic = ""
         self.account_holder = ""
-        # How many times the account was set, and when last (payout runs pay an account only
-        # as it stood when the run was proposed, and the file names the one the run paid).
+        # How many times the account was set: a payout run pays the account its proposal
+        # named, and its file is written again only to the account it paid.
         self.account_version = 0
-        self.account_set_at: dt.datetime | None = None
 
     @classmethod
     def admit(
@@ -115,7 +114,6 @@ class Merchant(Aggregate):
             aggregate.iban, aggregate.bic = self.iban, self.bic
             aggregate.account_holder = self.account_holder
             aggregate.account_version = getattr(aggregate, "account_version", 0) + 1
-            aggregate.account_set_at = self.timestamp
 
     def set_bank_account(
         self, iban: str, bic: str, account_holder: str, sole_trader: bool, changed_by: str

@@ -112,16 +112,41 @@ class PayoutRun(Aggregate):
         self.execution_date = ""
         self.recorded_by = ""
         self.lines: list[dict[str, Any]] = []
+        # What the proposer put up for approval (`Planned`): per shop, the tokens it had to
+        # be paid out and which of its accounts (`Merchant.account_version`). None in runs
+        # proposed before plans were kept: those pay what the shops have when run.
+        self.planned: list[dict[str, Any]] | None = None
 
     def check_approver(self, approved_by: str) -> None:
         if approved_by == self.proposed_by:
             raise SelfApproval("four eyes: whoever proposed a payout run cannot approve it")
 
-    def pays_account(self, account_set_at: dt.datetime | None) -> bool:
-        """Whether a shop's account, set at `account_set_at`, is one this run may pay: only
-        an account that stood when the run was proposed, so the officer who runs it pays
-        what the proposer saw. A shop whose account changed since waits for the next run."""
-        return account_set_at is not None and account_set_at <= self.created_on
+    def plan(self, lines: list[dict[str, Any]]) -> None:
+        """The shops, tokens and accounts the proposal puts up, once, before it is run."""
+        if self.planned is not None or self.paid:
+            raise PreconditionFailed(f"payout run {self.period} was planned already")
+        for line in lines:
+            if int(line["tokens"]) <= 0:
+                raise InvalidInput("tokens", "a planned payout is a positive number of tokens")
+        self._planned(lines)
+
+    @event("Planned")
+    def _planned(self, lines: list[dict[str, Any]]) -> None:
+        self.planned = lines
+
+    def approved_share(self, merchant_id: UUID, to_pay_out: int, account_version: int) -> int:
+        """How many of a shop's tokens the run pays: what the proposal put up for it, at most
+        what it still has, and nothing if its account is not the one proposed (its tokens
+        then wait for the next run). The officer who runs it thus pays only what the
+        proposer saw: neither tokens received since nor an account changed since."""
+        if self.planned is None:
+            return to_pay_out
+        for line in self.planned:
+            if line["merchant_id"] == str(merchant_id):
+                if int(line["account"]) != account_version:
+                    return 0
+                return min(int(line["tokens"]), to_pay_out)
+        return 0
 
     def check_account_unchanged(self, line: PayoutLine, account_version: int) -> None:
         """The run's transfer file is written again only to the accounts the run paid."""

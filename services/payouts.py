@@ -70,12 +70,30 @@ def handlers(app: CityLike, store: Application[UUID]) -> dict[type[c.Command], H
         return terms
 
     def propose(cmd: c.ProposePayoutRun, uow: UnitOfWork) -> dict[str, Any]:
-        open_period(cmd.period)
+        terms = open_period(cmd.period)
         run_id = PayoutRun.create_id(app.key, cmd.period)
         done = uow.find(run_id, PayoutRun)
         if done is not None:
             return run_result(done, already_run=True)
         proposal = PayoutRun(app.key, cmd.period, cmd.proposed_by)
+        # What the approver will pay, and no more: each shop's tokens now, to its account now
+        # (the euros at today's rate, shown to the approver; the run pays at its own).
+        rate = parse_rate(terms.euro_cents_per_token_unit or "")
+        plan = []
+        for merchant_id in merchant_ids(store):
+            shop = uow.get(merchant_id, Merchant, "merchant")
+            if shop.to_pay_out > 0 and valid_iban(shop.iban):
+                cents, _ = euro_cents(shop.to_pay_out, rate, Fraction(shop.payout_carry))
+                plan.append(
+                    {
+                        "merchant_id": str(shop.id),
+                        "tokens": shop.to_pay_out,
+                        "cents": cents,
+                        "carry": "",
+                        "account": shop.account_version,
+                    }
+                )
+        proposal.plan(plan)
         uow.add(proposal)
         return run_result(proposal, already_run=False)
 
@@ -100,13 +118,14 @@ def handlers(app: CityLike, store: Application[UUID]) -> dict[type[c.Command], H
             shop = uow.get(merchant_id, Merchant, "merchant")
             if shop.to_pay_out <= 0:
                 continue
-            if not valid_iban(shop.iban) or not proposal.pays_account(shop.account_set_at):
-                # No account (or an erased one), or one set since the run was proposed: its
-                # tokens wait for the next run.
+            tokens = proposal.approved_share(shop.id, shop.to_pay_out, shop.account_version)
+            if tokens <= 0 or not valid_iban(shop.iban):
+                # No account (or an erased one), or none the proposal put up (the account
+                # changed since, or the tokens came after): its tokens wait for the next run.
                 skipped.append(str(shop.id))
                 continue
-            cents, carry = euro_cents(shop.to_pay_out, rate, Fraction(shop.payout_carry))
-            line = PayoutLine(shop.id, shop.to_pay_out, cents, str(carry), shop.account_version)
+            cents, carry = euro_cents(tokens, rate, Fraction(shop.payout_carry))
+            line = PayoutLine(shop.id, tokens, cents, str(carry), shop.account_version)
             shop.paid_out(run_id, cmd.period, line.tokens, line.cents, line.carry)
             lines.append(line)
             if cents > 0:
@@ -149,6 +168,8 @@ def build_file(
 
 
 def run_result(run: PayoutRun, already_run: bool, skipped: list[str] | None = None) -> dict[str, Any]:
+    """A run as paid, or as proposed: then its lines are what the proposal put up."""
+    lines = run.lines if run.paid else (run.planned or [])
     return {
         "run_id": str(run.id),
         "period": run.period,
@@ -158,9 +179,9 @@ def run_result(run: PayoutRun, already_run: bool, skipped: list[str] | None = No
         "rate": run.rate,
         "execution_date": run.execution_date,
         "recorded_by": run.recorded_by,
-        "lines": run.lines,
-        "tokens": run.total_tokens,
-        "cents": run.total_cents,
+        "lines": lines,
+        "tokens": sum(int(line["tokens"]) for line in lines),
+        "cents": sum(int(line["cents"]) for line in lines),
         "skipped": skipped or [],
     }
 

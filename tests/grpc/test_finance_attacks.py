@@ -821,3 +821,28 @@ def test_two_proposals_sent_at_once_get_one_statement_and_one_countersignature(
     [refused_answer] = [a for a in answers if not a.agreed]
     assert refused_answer.recorded == statement.figures
     assert agreed[0].countersignature == statement.signature_b  # city_b is Sint-Niklaas
+
+
+def test_a_run_pays_what_its_proposal_put_up_and_no_tokens_that_came_after(
+    world: tuple[LocalFederation, MovableClock],
+) -> None:
+    fed, _ = world
+    stub = payouts(fed)
+    deli = register(fed, "Pinned Deli", iban=IBAN_A, account_holder="Deli BV")
+    paid_at(fed, deli, 120)
+    proposed = propose_run(fed, "2026-W14", fed.staff("ann", "finance_officer"))
+    # The approver sees what the proposal puts up: this shop's 120 tokens, 60 cents.
+    [line] = [x for x in proposed.run.lines if x.merchant_id == deli.merchant_id]
+    assert (proposed.run.state, line.tokens, line.euro_cents) == ("proposed", 120, 60)
+    # More tokens arrive before the run: they are not in what was approved.
+    paid_at(fed, deli, 80)
+    ran = stub.RunPayouts(run_request("2026-W14"), metadata=fed.staff("ben", "finance_officer"), timeout=10)
+    [line] = [x for x in ran.run.lines if x.merchant_id == deli.merchant_id]
+    assert (line.tokens, line.euro_cents) == (120, 60)
+    assert ran.run.tokens == proposed.run.tokens
+    assert to_pay_out(fed, deli.merchant_id) == 80  # waiting for the next run
+    propose_run(fed, "2026-W15", fed.staff("ann", "finance_officer"))
+    ran = stub.RunPayouts(run_request("2026-W15"), metadata=fed.staff("ben", "finance_officer"), timeout=10)
+    [line] = [x for x in ran.run.lines if x.merchant_id == deli.merchant_id]
+    assert (line.tokens, line.euro_cents) == (80, 40)
+    assert to_pay_out(fed, deli.merchant_id) == 0
