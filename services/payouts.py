@@ -26,7 +26,15 @@ from aggregates.merchant import Merchant
 from aggregates.payout import PayoutLine, PayoutRun, euro_cents, parse_rate, period_end
 from services import commands as c
 from services.event_log import read_events
-from services.payout_files import Transfer, check_bic, check_iban, credit_transfer_file, valid_iban
+from services.payout_files import (
+    Transfer,
+    check_account_holder,
+    check_bic,
+    check_iban,
+    credit_transfer_file,
+    valid_iban,
+    writable_name,
+)
 from services.settings.cities import City, PayoutTerms
 from services.unit_of_work import UnitOfWork
 
@@ -57,7 +65,8 @@ def handlers(app: CityLike, store: Application[UUID]) -> dict[type[c.Command], H
         merchant = uow.get(cmd.merchant_id, Merchant, "merchant")
         iban = check_iban(cmd.iban)
         bic = check_bic(cmd.bic) if cmd.bic else ""
-        merchant.set_bank_account(iban, bic, cmd.account_holder, cmd.sole_trader, cmd.changed_by)
+        holder = check_account_holder(cmd.account_holder)
+        merchant.set_bank_account(iban, bic, holder, cmd.sole_trader, cmd.changed_by)
         # The account itself is not repeated: receipts keep results, and it may be personal.
         return {"merchant_id": str(merchant.id), "bank_account_set": True}
 
@@ -82,7 +91,7 @@ def handlers(app: CityLike, store: Application[UUID]) -> dict[type[c.Command], H
         plan = []
         for merchant_id in merchant_ids(store):
             shop = uow.get(merchant_id, Merchant, "merchant")
-            if shop.to_pay_out > 0 and valid_iban(shop.iban):
+            if shop.to_pay_out > 0 and valid_iban(shop.iban) and writable_name(shop.account_holder):
                 cents, _ = euro_cents(shop.to_pay_out, rate, Fraction(shop.payout_carry))
                 plan.append(
                     {
@@ -119,9 +128,10 @@ def handlers(app: CityLike, store: Application[UUID]) -> dict[type[c.Command], H
             if shop.to_pay_out <= 0:
                 continue
             tokens = proposal.approved_share(shop.id, shop.to_pay_out, shop.account_version)
-            if tokens <= 0 or not valid_iban(shop.iban):
-                # No account (or an erased one), or none the proposal put up (the account
-                # changed since, or the tokens came after): its tokens wait for the next run.
+            if tokens <= 0 or not valid_iban(shop.iban) or not writable_name(shop.account_holder):
+                # No account (or an erased one, or one whose holder a transfer cannot name), or
+                # none the proposal put up (the account changed since, or the tokens came
+                # after): its tokens wait for the next run.
                 skipped.append(str(shop.id))
                 continue
             cents, carry = euro_cents(tokens, rate, Fraction(shop.payout_carry))

@@ -487,6 +487,10 @@ def test_this_weeks_run_is_refused_until_the_week_is_over(
         ("not an iban", "", "x", "iban"),
         (IBAN_A, "NOTABIC", "x", "bic"),
         (IBAN_A, "", "", "account_holder"),
+        (IBAN_A, "", "   ", "account_holder"),
+        # Nothing of it left in a transfer file's Latin letters: the schema would refuse the
+        # file, and with it every other shop's payout in the run.
+        (IBAN_A, "", "\U0001f642\U0001f4b6", "account_holder"),
         ("", "", "x", "iban"),
     ],
 )
@@ -846,3 +850,47 @@ def test_a_run_pays_what_its_proposal_put_up_and_no_tokens_that_came_after(
     [line] = [x for x in ran.run.lines if x.merchant_id == deli.merchant_id]
     assert (line.tokens, line.euro_cents) == (80, 40)
     assert to_pay_out(fed, deli.merchant_id) == 0
+
+
+def test_a_holder_name_a_transfer_cannot_carry_is_refused_at_registration(
+    world: tuple[LocalFederation, MovableClock],
+) -> None:
+    fed, _ = world
+    code, details = refused(
+        fed.stubs(SN).merchant.RegisterMerchant,
+        merchant_pb2.RegisterMerchantRequest(
+            idempotency_key=key(),
+            name="Emoji Shop",
+            category="food",
+            local=True,
+            iban=IBAN_A,
+            account_holder="\U0001f642",
+        ),
+        metadata=fed.staff("mia", "merchant_admin"),
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "account_holder" in details
+
+
+def test_a_stored_name_a_transfer_cannot_carry_holds_back_that_shop_only(
+    world: tuple[LocalFederation, MovableClock],
+) -> None:
+    """An account stored before names were checked: its shop waits, the others are paid."""
+    fed, _ = world
+    app = fed.running[SN].node.app
+    odd, fine = (
+        register(fed, "Odd Name Shop"),
+        register(fed, "Fine Name Shop", iban=IBAN_A, account_holder="Fine"),
+    )
+    paid_at(fed, odd, 10)
+    paid_at(fed, fine, 10)
+    fed.running[SN].node.writer.settle()
+    stored = app.repository.get(uuid.UUID(odd.merchant_id))
+    stored.set_bank_account(IBAN_B, "", "\U0001f642", False, "staff:before-checks")
+    app.save(stored)
+    propose_run(fed, "2026-W16", fed.staff("ann", "finance_officer"))
+    ran = payouts(fed).RunPayouts(
+        run_request("2026-W16"), metadata=fed.staff("ben", "finance_officer"), timeout=10
+    )
+    assert credited(ran.sepa_file)[IBAN_A] == "0.05"
+    assert odd.merchant_id in ran.skipped_merchant_ids and IBAN_B not in credited(ran.sepa_file)
+    assert to_pay_out(fed, odd.merchant_id) == 10 and to_pay_out(fed, fine.merchant_id) == 0
