@@ -22,11 +22,15 @@ SCHEMA = "pain.001.001.03"
 
 
 def check_iban(text: str) -> str:
-    """The IBAN in its compact form, or InvalidInput (the refusal does not repeat it)."""
+    """The IBAN in its compact form, or InvalidInput (the refusal does not repeat it). Only
+    an account in the SEPA zone: a SEPA credit transfer reaches no other."""
     try:
-        return str(IBAN(text).compact)
+        iban = IBAN(text)
     except (SchwiftyException, ValueError):
         raise InvalidInput("iban", "not a valid IBAN (country, length or check digits)") from None
+    if not iban.in_sepa_zone:
+        raise InvalidInput("iban", "outside the SEPA zone, where a SEPA credit transfer cannot pay")
+    return str(iban.compact)
 
 
 def check_bic(text: str) -> str:

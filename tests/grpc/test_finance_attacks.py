@@ -484,6 +484,7 @@ def test_this_weeks_run_is_refused_until_the_week_is_over(
     [
         ("BE71096123456768", "", "x", "iban"),  # a check digit off
         ("US12345678901234", "", "x", "iban"),
+        ("SA0380000000608010167519", "", "x", "SEPA"),  # a valid IBAN a SEPA transfer cannot pay
         ("not an iban", "", "x", "iban"),
         (IBAN_A, "NOTABIC", "x", "bic"),
         (IBAN_A, "", "", "account_holder"),
