@@ -44,6 +44,18 @@ def period_end(period: str, every: str) -> dt.date:
     return first_next - dt.timedelta(days=1)
 
 
+def check_after_last_paid(period: str, end: dt.date, last: tuple[str, dt.date] | None) -> None:
+    """A run pays what shops collected up to the day it is run, whatever its period, so a
+    period that ends before the last one paid would only label later tokens with an earlier
+    period (and the finance report's month with them): refused. `last`: the latest paid
+    period and its last day, if any."""
+    if last is not None and end <= last[1]:
+        raise PreconditionFailed(
+            f"period {period} does not end after {last[0]}, which was paid already; "
+            "a payout run is for a period after the last one paid"
+        )
+
+
 def parse_rate(text: str) -> Fraction:
     """An exact rate: `3`, or `1/2` (euro cents per smallest token unit), positive."""
     try:

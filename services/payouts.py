@@ -11,6 +11,7 @@ none = ...`) refuses every run with its reason.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,9 +22,16 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.utils import get_topic
 
-from aggregates.errors import PreconditionFailed
+from aggregates.errors import InvalidInput, PreconditionFailed
 from aggregates.merchant import Merchant
-from aggregates.payout import PayoutLine, PayoutRun, euro_cents, parse_rate, period_end
+from aggregates.payout import (
+    PayoutLine,
+    PayoutRun,
+    check_after_last_paid,
+    euro_cents,
+    parse_rate,
+    period_end,
+)
 from services import commands as c
 from services.event_log import read_events
 from services.payout_files import (
@@ -70,16 +78,20 @@ def handlers(app: CityLike, store: Application[UUID]) -> dict[type[c.Command], H
         # The account itself is not repeated: receipts keep results, and it may be personal.
         return {"merchant_id": str(merchant.id), "bank_account_set": True}
 
-    def open_period(period: str) -> PayoutTerms:
-        """The city's terms, once the period is a well-formed one that has ended."""
+    def open_period(period: str, uow: UnitOfWork) -> PayoutTerms:
+        """The city's terms, once the period is a well-formed one that has ended, after the
+        last period paid."""
         terms = terms_of(app.city)
         end = period_end(period, terms.period)
         if end >= app.clock().date():
             raise PreconditionFailed(f"period {period} is not over yet: it ends on {end.isoformat()}")
+        done = uow.find(PayoutRun.create_id(app.key, period), PayoutRun)
+        if done is None or not done.paid:  # a period paid is answered as such
+            check_after_last_paid(period, end, last_paid(uow, terms.period))
         return terms
 
     def propose(cmd: c.ProposePayoutRun, uow: UnitOfWork) -> dict[str, Any]:
-        terms = open_period(cmd.period)
+        terms = open_period(cmd.period, uow)
         run_id = PayoutRun.create_id(app.key, cmd.period)
         done = uow.find(run_id, PayoutRun)
         if done is not None:
@@ -107,7 +119,7 @@ def handlers(app: CityLike, store: Application[UUID]) -> dict[type[c.Command], H
         return run_result(proposal, already_run=False)
 
     def run(cmd: c.RunPayouts, uow: UnitOfWork) -> dict[str, Any]:
-        terms = open_period(cmd.period)
+        terms = open_period(cmd.period, uow)
         run_id = PayoutRun.create_id(app.key, cmd.period)
         proposal = uow.find(run_id, PayoutRun)
         if proposal is None:
@@ -144,6 +156,16 @@ def handlers(app: CityLike, store: Application[UUID]) -> dict[type[c.Command], H
         build_file(terms, today, transfers, proposal.message_id(), app.clock())
         proposal.record(str(rate), today.isoformat(), cmd.run_by, [x.as_dict() for x in lines])
         return run_result(proposal, already_run=False, skipped=skipped)
+
+    def last_paid(uow: UnitOfWork, every: str) -> tuple[str, dt.date] | None:
+        """The latest period paid, and its last day."""
+        ends = []
+        for run_id in {event.originator_id for _, event in read_events(store, topics=RUNS)}:
+            found = uow.get(run_id, PayoutRun, "payout run")
+            if found.paid:
+                with contextlib.suppress(InvalidInput):  # a period of another kind of terms
+                    ends.append((period_end(found.period, every), found.period))
+        return (max(ends)[1], max(ends)[0]) if ends else None
 
     return {c.SetBankAccount: set_bank_account, c.ProposePayoutRun: propose, c.RunPayouts: run}
 

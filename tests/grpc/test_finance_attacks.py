@@ -895,3 +895,31 @@ def test_a_stored_name_a_transfer_cannot_carry_holds_back_that_shop_only(
     assert credited(ran.sepa_file)[IBAN_A] == "0.05"
     assert odd.merchant_id in ran.skipped_merchant_ids and IBAN_B not in credited(ran.sepa_file)
     assert to_pay_out(fed, odd.merchant_id) == 10 and to_pay_out(fed, fine.merchant_id) == 0
+
+
+def test_an_earlier_period_is_not_run_after_a_later_one_was_paid(
+    world: tuple[LocalFederation, MovableClock],
+) -> None:
+    """A run pays what the shops collected up to the day it runs: run for an earlier period
+    after a later one was paid, it would label later tokens (and the finance report's month)
+    with that earlier period."""
+    fed, _ = world
+    stub = payouts(fed)
+    ann, ben = fed.staff("ann", "finance_officer"), fed.staff("ben", "finance_officer")
+    propose_run(fed, "2026-W30", ann)  # proposed, not run yet
+    propose_run(fed, "2026-W31", ann)
+    stub.RunPayouts(run_request("2026-W31"), metadata=ben, timeout=10)
+    for period in ("2026-W30", "2026-W05", "1999-W01"):
+        for fn, request in (
+            (
+                stub.ProposePayoutRun,
+                payouts_pb2.ProposePayoutRunRequest(idempotency_key=key(), period=period),
+            ),
+            (stub.RunPayouts, run_request(period)),
+        ):
+            code, details = refused(fn, request, metadata=ben)
+            assert code == grpc.StatusCode.FAILED_PRECONDITION and "2026-W31" in details, details
+    # A period paid before is still answered as paid, and a later one runs.
+    assert stub.RunPayouts(run_request("2026-W31"), metadata=ben, timeout=10).already_run
+    propose_run(fed, "2026-W32", ann)
+    assert not stub.RunPayouts(run_request("2026-W32"), metadata=ben, timeout=10).already_run
