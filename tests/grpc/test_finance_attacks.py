@@ -266,6 +266,12 @@ def test_a_top_up_needs_two_people_and_a_reused_key_or_approval_moves_nothing(
         stub.ApproveFundTopUp, approve_request("bea:2", proposed.proposal_id), metadata=bea
     )
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "already approved" in details
+    # The decision that approved the first top-up, given again (respelt) for another amount.
+    code, details = refused(
+        stub.ApproveFundTopUp, approve_request("bea:4", other.proposal_id, ref="  besluit  7 "), metadata=bea
+    )
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "already approved top-up" in details
+    assert fund(fed).top_up(other.proposal_id).status == "proposed"  # type: ignore[union-attr]
     # A proposal of one fund approved under another fund's name: not found there.
     code, _ = refused(
         stub.ApproveFundTopUp, approve_request("bea:3", other.proposal_id, "flemish_grant"), metadata=bea
