@@ -160,14 +160,6 @@ class PayoutRun(Aggregate):
                 return min(int(line["tokens"]), to_pay_out)
         return 0
 
-    def check_account_unchanged(self, line: PayoutLine, account_version: int) -> None:
-        """The run's transfer file is written again only to the accounts the run paid."""
-        if line.account and line.account != account_version:
-            raise PreconditionFailed(
-                f"the bank account of shop {line.merchant_id} changed after payout run {self.period} "
-                "paid it; its transfer file is not written again to another account"
-            )
-
     def message_id(self) -> str:
         """The transfer file's message id (pain.001 MsgId, at most 35 characters): the same
         for every copy of this run's file, so a bank refuses a second copy as a duplicate."""

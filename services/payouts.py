@@ -151,7 +151,7 @@ def handlers(app: CityLike, store: Application[UUID]) -> dict[type[c.Command], H
             shop.paid_out(run_id, cmd.period, line.tokens, line.cents, line.carry)
             lines.append(line)
             if cents > 0:
-                transfers.append(transfer(shop, line, cmd.period, app.city.config.name))
+                transfers.append(transfer(shop, line, cmd.period, app.city.config.name, Account.of(shop)))
         # Built now so a file the schema refuses stops the run before anything is saved.
         build_file(terms, today, transfers, proposal.message_id(), app.clock())
         proposal.record(str(rate), today.isoformat(), cmd.run_by, [x.as_dict() for x in lines])
@@ -174,11 +174,22 @@ def merchant_ids(store: Application[UUID]) -> list[UUID]:
     return [event.originator_id for _, event in read_events(store, topics=MERCHANTS)]
 
 
-def transfer(shop: Merchant, line: PayoutLine, period: str, city_name: str) -> Transfer:
+@dataclass(frozen=True)
+class Account:
+    iban: str
+    bic: str
+    holder: str
+
+    @classmethod
+    def of(cls, shop: Merchant) -> Account:
+        return cls(shop.iban, shop.bic, shop.account_holder)
+
+
+def transfer(shop: Merchant, line: PayoutLine, period: str, city_name: str, account: Account) -> Transfer:
     return Transfer(
-        name=shop.account_holder,
-        iban=shop.iban,
-        bic=shop.bic,
+        name=account.holder,
+        iban=account.iban,
+        bic=account.bic,
         cents=line.cents,
         description=f"{city_name} token payout {period}",
         end_to_end_id=f"{period}-{str(shop.id)[:24]}",
@@ -236,19 +247,31 @@ class Payouts:
         self.app, self.store = app, store
 
     def file(self, run_id: UUID) -> bytes:
-        """The run's credit transfer file, from the run and the accounts it paid: the same
-        bytes every time (its message id is the run's), and refused if a shop's account
-        changed since the run, rather than written to another account."""
+        """The run's credit transfer file, from the run and the accounts it paid (each as
+        the shop's own record of it has it, opened with its key), even if a shop's account
+        changed since: the same bytes every time, its message id the run's."""
         uow = UnitOfWork(self.store, for_reading=True)
         run = uow.get(run_id, PayoutRun, "payout run")
         transfers = []
         for line in run.payout_lines:
             if line.cents > 0:
                 shop = uow.get(line.merchant_id, Merchant, "merchant")
-                run.check_account_unchanged(line, shop.account_version)
-                transfers.append(transfer(shop, line, run.period, self.app.city.config.name))
+                # Runs recorded before lines named the account paid: the shop's account now.
+                paid = self.account(shop.id, line.account) if line.account else Account.of(shop)
+                transfers.append(transfer(shop, line, run.period, self.app.city.config.name, paid))
         on = dt.date.fromisoformat(run.execution_date)
         return build_file(terms_of(self.app.city), on, transfers, run.message_id(), run.modified_on)
+
+    def account(self, merchant_id: UUID, version: int) -> Account:
+        """The shop's account as the `version`-th setting of it recorded it."""
+        found = [
+            Account(e.iban, e.bic, e.account_holder)
+            for e in self.store.repository.event_store.get(merchant_id)
+            if isinstance(e, Merchant.BankAccountSet)
+        ]
+        if not 0 < version <= len(found):
+            raise PreconditionFailed(f"shop {merchant_id} has no bank account number {version}")
+        return found[version - 1]
 
     def runs(self) -> list[PayoutRun]:
         uow = UnitOfWork(self.store, for_reading=True)
