@@ -584,8 +584,12 @@ def statements(fed: LocalFederation, city: str) -> list[Any]:
 
 
 def exposure(fed: LocalFederation) -> int:
+    """Vienna's tokens taken at Sint-Niklaas and not cleared (none before the first)."""
     app = fed.running[SN].node.app
-    return int(app.repository.get(PartnerExposure.create_id(SN, "vienna")).open)
+    exposure_id = PartnerExposure.create_id(SN, "vienna")
+    if not app.recorder.select_events(exposure_id):
+        return 0
+    return int(app.repository.get(exposure_id).open)
 
 
 def test_clearing_refuses_early_foreign_duplicated_and_second_statements(
@@ -929,3 +933,32 @@ def test_an_earlier_period_is_not_run_after_a_later_one_was_paid(
     assert stub.RunPayouts(run_request("2026-W31"), metadata=ben, timeout=10).already_run
     propose_run(fed, "2026-W32", ann)
     assert not stub.RunPayouts(run_request("2026-W32"), metadata=ben, timeout=10).already_run
+
+
+def test_a_reused_key_with_other_content_is_refused_for_proposals_and_accounts(
+    world: tuple[LocalFederation, MovableClock],
+) -> None:
+    fed, _ = world
+    stub = payouts(fed)
+    ann, mia = fed.staff("ann", "finance_officer"), fed.staff("mia", "merchant_admin")
+    propose_run(fed, "2026-W40", ann, "ann:reused")
+    code, details = refused(
+        stub.ProposePayoutRun,
+        payouts_pb2.ProposePayoutRunRequest(idempotency_key="ann:reused", period="2026-W41"),
+        metadata=ann,
+    )
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "idempotency key" in details
+    listed = stub.ListPayoutRuns(payouts_pb2.ListPayoutRunsRequest(), metadata=ann)
+    assert "2026-W41" not in [r.period for r in listed.runs]
+
+    shop_ = register(fed, "Reused Key Shop", iban=IBAN_A, account_holder="Reused BV")
+    first = payouts_pb2.SetBankAccountRequest(
+        idempotency_key="mia:acct", merchant_id=shop_.merchant_id, iban=IBAN_B, account_holder="Reused BV"
+    )
+    stub.SetBankAccount(first, metadata=mia, timeout=5)
+    other = payouts_pb2.SetBankAccountRequest(
+        idempotency_key="mia:acct", merchant_id=shop_.merchant_id, iban=IBAN_A, account_holder="Reused BV"
+    )
+    code, details = refused(stub.SetBankAccount, other, metadata=mia)
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "idempotency key" in details
+    assert fed.running[SN].node.app.repository.get(uuid.UUID(shop_.merchant_id)).iban == IBAN_B
