@@ -140,6 +140,16 @@ def first_difference(ours: Sequence[Line], theirs: Sequence[Line]) -> Difference
     return None
 
 
+def check_lines(lines: Sequence[Line]) -> None:
+    """A partner's list counts each redemption once: a redemption listed twice would add
+    to the signed figures twice while matching this city's one record of it."""
+    seen: set[str] = set()
+    for line in lines:
+        if line.redemption_id in seen:
+            raise InvalidInput("lines", f"redemption {line.redemption_id} is listed more than once")
+        seen.add(line.redemption_id)
+
+
 def reconcile(proposed: Sequence[Line], ours: Sequence[Line], end: dt.datetime) -> Difference | None:
     """Whether a partner's proposed lines are a statement this city can sign: every line one
     this city recorded too (at any time: a redemption committed at the period's end may be

@@ -215,3 +215,7 @@ class FundExhausted(AwardRefused):
 
 class TopUpNotOpen(PreconditionFailed):
     """A fund top-up proposal already decided is decided once."""
+
+
+class DecisionReused(PreconditionFailed):
+    """A decision reference that already approved one top-up of a fund, given for another."""

@@ -22,7 +22,14 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from aggregates.errors import FundExhausted, InvalidInput, NotFound, SelfApproval, TopUpNotOpen
+from aggregates.errors import (
+    DecisionReused,
+    FundExhausted,
+    InvalidInput,
+    NotFound,
+    SelfApproval,
+    TopUpNotOpen,
+)
 
 RELEASES = ("redeemed", "lapsed", "depreciated")
 
@@ -146,7 +153,19 @@ class Fund(Aggregate):
             )
         if not decision_ref.strip():
             raise InvalidInput("decision_ref", "a decision reference is required")
+        self.check_decision_unused(decision_ref)
         return top_up
+
+    def check_decision_unused(self, decision_ref: str) -> None:
+        """One decision approves one top-up of this fund: a reference that approved another
+        one (spelt the same up to case and spacing) does not approve a second amount."""
+        wanted = _decision_key(decision_ref)
+        for other in self.top_ups.values():
+            if other["status"] == "approved" and _decision_key(other["decision_ref"]) == wanted:
+                raise DecisionReused(
+                    f"decision {decision_ref.strip()!r} already approved top-up {other['proposal_id']} "
+                    f"of fund {self.fund_id!r}; each top-up needs its own decision"
+                )
 
     def approve_top_up(self, proposal_id: str, approved_by: str, decision_ref: str) -> TopUp:
         top_up = self.check_approvable(proposal_id, approved_by, decision_ref)
@@ -159,3 +178,7 @@ class Fund(Aggregate):
             status="approved", approved_by=approved_by, decision_ref=decision_ref
         )
         self.budget += amount
+
+
+def _decision_key(decision_ref: str) -> str:
+    return " ".join(decision_ref.split()).casefold()

@@ -42,6 +42,9 @@ class Merchant(Aggregate):
         self.bic = ""
         self.account_holder = ""
         self.bank_owner: UUID | None = None
+        # How many times the account was set: a payout run pays the account its proposal
+        # named, and its file is written again only to the account it paid.
+        self.account_version = 0
 
     @classmethod
     def admit(
@@ -119,6 +122,7 @@ class Merchant(Aggregate):
             aggregate.account_holder = self.account_holder
             # Who the account's fields belong to, so a snapshot of the shop seals them too.
             aggregate.bank_owner = self.owner
+            aggregate.account_version = getattr(aggregate, "account_version", 0) + 1
 
     def set_bank_account(
         self, iban: str, bic: str, account_holder: str, sole_trader: bool, changed_by: str

@@ -44,6 +44,18 @@ def period_end(period: str, every: str) -> dt.date:
     return first_next - dt.timedelta(days=1)
 
 
+def check_after_last_paid(period: str, end: dt.date, last: tuple[str, dt.date] | None) -> None:
+    """A run pays what shops collected up to the day it is run, whatever its period, so a
+    period that ends before the last one paid would only label later tokens with an earlier
+    period (and the finance report's month with them): refused. `last`: the latest paid
+    period and its last day, if any."""
+    if last is not None and end <= last[1]:
+        raise PreconditionFailed(
+            f"period {period} does not end after {last[0]}, which was paid already; "
+            "a payout run is for a period after the last one paid"
+        )
+
+
 def parse_rate(text: str) -> Fraction:
     """An exact rate: `3`, or `1/2` (euro cents per smallest token unit), positive."""
     try:
@@ -72,6 +84,10 @@ class PayoutLine:
     tokens: int
     cents: int
     carry: str
+    # Which of the shop's bank accounts was paid: how many times its account had been set
+    # (`Merchant.account_version`; 0 in runs recorded before this was kept). A number, never
+    # the account itself, which may be a sole trader's personal data.
+    account: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -79,12 +95,14 @@ class PayoutLine:
             "tokens": self.tokens,
             "cents": self.cents,
             "carry": self.carry,
+            "account": self.account,
         }
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> PayoutLine:
         merchant = UUID(str(data["merchant_id"]))
-        return cls(merchant, int(data["tokens"]), int(data["cents"]), str(data["carry"]))
+        account = int(data.get("account", 0))
+        return cls(merchant, int(data["tokens"]), int(data["cents"]), str(data["carry"]), account)
 
 
 class PayoutRun(Aggregate):
@@ -106,10 +124,46 @@ class PayoutRun(Aggregate):
         self.execution_date = ""
         self.recorded_by = ""
         self.lines: list[dict[str, Any]] = []
+        # What the proposer put up for approval (`Planned`): per shop, the tokens it had to
+        # be paid out and which of its accounts (`Merchant.account_version`). None in runs
+        # proposed before plans were kept: those pay what the shops have when run.
+        self.planned: list[dict[str, Any]] | None = None
 
     def check_approver(self, approved_by: str) -> None:
         if approved_by == self.proposed_by:
             raise SelfApproval("four eyes: whoever proposed a payout run cannot approve it")
+
+    def plan(self, lines: list[dict[str, Any]]) -> None:
+        """The shops, tokens and accounts the proposal puts up, once, before it is run."""
+        if self.planned is not None or self.paid:
+            raise PreconditionFailed(f"payout run {self.period} was planned already")
+        for line in lines:
+            if int(line["tokens"]) <= 0:
+                raise InvalidInput("tokens", "a planned payout is a positive number of tokens")
+        self._planned(lines)
+
+    @event("Planned")
+    def _planned(self, lines: list[dict[str, Any]]) -> None:
+        self.planned = lines
+
+    def approved_share(self, merchant_id: UUID, to_pay_out: int, account_version: int) -> int:
+        """How many of a shop's tokens the run pays: what the proposal put up for it, at most
+        what it still has, and nothing if its account is not the one proposed (its tokens
+        then wait for the next run). The officer who runs it thus pays only what the
+        proposer saw: neither tokens received since nor an account changed since."""
+        if self.planned is None:
+            return to_pay_out
+        for line in self.planned:
+            if line["merchant_id"] == str(merchant_id):
+                if int(line["account"]) != account_version:
+                    return 0
+                return min(int(line["tokens"]), to_pay_out)
+        return 0
+
+    def message_id(self) -> str:
+        """The transfer file's message id (pain.001 MsgId, at most 35 characters): the same
+        for every copy of this run's file, so a bank refuses a second copy as a duplicate."""
+        return f"CIVFED-{self.id.hex[:28]}"
 
     def record(self, rate: str, execution_date: str, approved_by: str, lines: list[dict[str, Any]]) -> None:
         """Paid: the lines the approval moved to paid out (Merchant.PaidOut, in the same save)."""

@@ -11,6 +11,7 @@ none = ...`) refuses every run with its reason.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,12 +22,27 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.utils import get_topic
 
-from aggregates.errors import PreconditionFailed
+from aggregates.errors import InvalidInput, PreconditionFailed
 from aggregates.merchant import Merchant
-from aggregates.payout import PayoutLine, PayoutRun, euro_cents, parse_rate, period_end
+from aggregates.payout import (
+    PayoutLine,
+    PayoutRun,
+    check_after_last_paid,
+    euro_cents,
+    parse_rate,
+    period_end,
+)
 from services import commands as c
 from services.event_log import read_events
-from services.payout_files import Transfer, check_bic, check_iban, credit_transfer_file, valid_iban
+from services.payout_files import (
+    Transfer,
+    check_account_holder,
+    check_bic,
+    check_iban,
+    credit_transfer_file,
+    valid_iban,
+    writable_name,
+)
 from services.settings.cities import City, PayoutTerms
 from services.unit_of_work import UnitOfWork
 
@@ -57,30 +73,53 @@ def handlers(app: CityLike, store: Application[UUID]) -> dict[type[c.Command], H
         merchant = uow.get(cmd.merchant_id, Merchant, "merchant")
         iban = check_iban(cmd.iban)
         bic = check_bic(cmd.bic) if cmd.bic else ""
-        merchant.set_bank_account(iban, bic, cmd.account_holder, cmd.sole_trader, cmd.changed_by)
+        holder = check_account_holder(cmd.account_holder)
+        merchant.set_bank_account(iban, bic, holder, cmd.sole_trader, cmd.changed_by)
         # The account itself is not repeated: receipts keep results, and it may be personal.
         return {"merchant_id": str(merchant.id), "bank_account_set": True}
 
-    def open_period(period: str) -> PayoutTerms:
-        """The city's terms, once the period is a well-formed one that has ended."""
+    def open_period(period: str, uow: UnitOfWork) -> PayoutTerms:
+        """The city's terms, once the period is a well-formed one that has ended, after the
+        last period paid."""
         terms = terms_of(app.city)
         end = period_end(period, terms.period)
         if end >= app.clock().date():
             raise PreconditionFailed(f"period {period} is not over yet: it ends on {end.isoformat()}")
+        done = uow.find(PayoutRun.create_id(app.key, period), PayoutRun)
+        if done is None or not done.paid:  # a period paid is answered as such
+            check_after_last_paid(period, end, last_paid(uow, terms.period))
         return terms
 
     def propose(cmd: c.ProposePayoutRun, uow: UnitOfWork) -> dict[str, Any]:
-        open_period(cmd.period)
+        terms = open_period(cmd.period, uow)
         run_id = PayoutRun.create_id(app.key, cmd.period)
         done = uow.find(run_id, PayoutRun)
         if done is not None:
             return run_result(done, already_run=True)
         proposal = PayoutRun(app.key, cmd.period, cmd.proposed_by)
+        # What the approver will pay, and no more: each shop's tokens now, to its account now
+        # (the euros at today's rate, shown to the approver; the run pays at its own).
+        rate = parse_rate(terms.euro_cents_per_token_unit or "")
+        plan = []
+        for merchant_id in merchant_ids(store):
+            shop = uow.get(merchant_id, Merchant, "merchant")
+            if shop.to_pay_out > 0 and valid_iban(shop.iban) and writable_name(shop.account_holder):
+                cents, _ = euro_cents(shop.to_pay_out, rate, Fraction(shop.payout_carry))
+                plan.append(
+                    {
+                        "merchant_id": str(shop.id),
+                        "tokens": shop.to_pay_out,
+                        "cents": cents,
+                        "carry": "",
+                        "account": shop.account_version,
+                    }
+                )
+        proposal.plan(plan)
         uow.add(proposal)
         return run_result(proposal, already_run=False)
 
     def run(cmd: c.RunPayouts, uow: UnitOfWork) -> dict[str, Any]:
-        terms = open_period(cmd.period)
+        terms = open_period(cmd.period, uow)
         run_id = PayoutRun.create_id(app.key, cmd.period)
         proposal = uow.find(run_id, PayoutRun)
         if proposal is None:
@@ -100,20 +139,33 @@ def handlers(app: CityLike, store: Application[UUID]) -> dict[type[c.Command], H
             shop = uow.get(merchant_id, Merchant, "merchant")
             if shop.to_pay_out <= 0:
                 continue
-            if not valid_iban(shop.iban):
-                # No account (or an erased one): its tokens wait for the next run.
+            tokens = proposal.approved_share(shop.id, shop.to_pay_out, shop.account_version)
+            if tokens <= 0 or not valid_iban(shop.iban) or not writable_name(shop.account_holder):
+                # No account (or an erased one, or one whose holder a transfer cannot name), or
+                # none the proposal put up (the account changed since, or the tokens came
+                # after): its tokens wait for the next run.
                 skipped.append(str(shop.id))
                 continue
-            cents, carry = euro_cents(shop.to_pay_out, rate, Fraction(shop.payout_carry))
-            line = PayoutLine(shop.id, shop.to_pay_out, cents, str(carry))
+            cents, carry = euro_cents(tokens, rate, Fraction(shop.payout_carry))
+            line = PayoutLine(shop.id, tokens, cents, str(carry), shop.account_version)
             shop.paid_out(run_id, cmd.period, line.tokens, line.cents, line.carry)
             lines.append(line)
             if cents > 0:
-                transfers.append(transfer(shop, line, cmd.period, app.city.config.name))
+                transfers.append(transfer(shop, line, cmd.period, app.city.config.name, Account.of(shop)))
         # Built now so a file the schema refuses stops the run before anything is saved.
-        build_file(terms, today, transfers)
+        build_file(terms, today, transfers, proposal.message_id(), app.clock())
         proposal.record(str(rate), today.isoformat(), cmd.run_by, [x.as_dict() for x in lines])
         return run_result(proposal, already_run=False, skipped=skipped)
+
+    def last_paid(uow: UnitOfWork, every: str) -> tuple[str, dt.date] | None:
+        """The latest period paid, and its last day."""
+        ends = []
+        for run_id in {event.originator_id for _, event in read_events(store, topics=RUNS)}:
+            found = uow.get(run_id, PayoutRun, "payout run")
+            if found.paid:
+                with contextlib.suppress(InvalidInput):  # a period of another kind of terms
+                    ends.append((period_end(found.period, every), found.period))
+        return (max(ends)[1], max(ends)[0]) if ends else None
 
     return {c.SetBankAccount: set_bank_account, c.ProposePayoutRun: propose, c.RunPayouts: run}
 
@@ -122,28 +174,45 @@ def merchant_ids(store: Application[UUID]) -> list[UUID]:
     return [event.originator_id for _, event in read_events(store, topics=MERCHANTS)]
 
 
-def transfer(shop: Merchant, line: PayoutLine, period: str, city_name: str) -> Transfer:
+@dataclass(frozen=True)
+class Account:
+    iban: str
+    bic: str
+    holder: str
+
+    @classmethod
+    def of(cls, shop: Merchant) -> Account:
+        return cls(shop.iban, shop.bic, shop.account_holder)
+
+
+def transfer(shop: Merchant, line: PayoutLine, period: str, city_name: str, account: Account) -> Transfer:
     return Transfer(
-        name=shop.account_holder,
-        iban=shop.iban,
-        bic=shop.bic,
+        name=account.holder,
+        iban=account.iban,
+        bic=account.bic,
         cents=line.cents,
         description=f"{city_name} token payout {period}",
         end_to_end_id=f"{period}-{str(shop.id)[:24]}",
     )
 
 
-def build_file(terms: PayoutTerms, execution_date: dt.date, transfers: list[Transfer]) -> bytes:
+def build_file(
+    terms: PayoutTerms, execution_date: dt.date, transfers: list[Transfer], message_id: str, at: dt.datetime
+) -> bytes:
     return credit_transfer_file(
         terms.debtor_name or "",
         check_iban(terms.debtor_iban or ""),
         check_bic(terms.debtor_bic) if terms.debtor_bic else "",
         execution_date,
         transfers,
+        message_id,
+        at,
     )
 
 
 def run_result(run: PayoutRun, already_run: bool, skipped: list[str] | None = None) -> dict[str, Any]:
+    """A run as paid, or as proposed: then its lines are what the proposal put up."""
+    lines = run.lines if run.paid else (run.planned or [])
     return {
         "run_id": str(run.id),
         "period": run.period,
@@ -153,9 +222,9 @@ def run_result(run: PayoutRun, already_run: bool, skipped: list[str] | None = No
         "rate": run.rate,
         "execution_date": run.execution_date,
         "recorded_by": run.recorded_by,
-        "lines": run.lines,
-        "tokens": run.total_tokens,
-        "cents": run.total_cents,
+        "lines": lines,
+        "tokens": sum(int(line["tokens"]) for line in lines),
+        "cents": sum(int(line["cents"]) for line in lines),
         "skipped": skipped or [],
     }
 
@@ -167,16 +236,31 @@ class Payouts:
         self.app, self.store = app, store
 
     def file(self, run_id: UUID) -> bytes:
-        """The run's credit transfer file, from the run and the shops' accounts."""
+        """The run's credit transfer file, from the run and the accounts it paid (each as
+        the shop's own record of it has it, opened with its key), even if a shop's account
+        changed since: the same bytes every time, its message id the run's."""
         uow = UnitOfWork(self.store, for_reading=True)
         run = uow.get(run_id, PayoutRun, "payout run")
         transfers = []
         for line in run.payout_lines:
             if line.cents > 0:
                 shop = uow.get(line.merchant_id, Merchant, "merchant")
-                transfers.append(transfer(shop, line, run.period, self.app.city.config.name))
+                # Runs recorded before lines named the account paid: the shop's account now.
+                paid = self.account(shop.id, line.account) if line.account else Account.of(shop)
+                transfers.append(transfer(shop, line, run.period, self.app.city.config.name, paid))
         on = dt.date.fromisoformat(run.execution_date)
-        return build_file(terms_of(self.app.city), on, transfers)
+        return build_file(terms_of(self.app.city), on, transfers, run.message_id(), run.modified_on)
+
+    def account(self, merchant_id: UUID, version: int) -> Account:
+        """The shop's account as the `version`-th setting of it recorded it."""
+        found = [
+            Account(e.iban, e.bic, e.account_holder)
+            for e in self.store.repository.event_store.get(merchant_id)
+            if isinstance(e, Merchant.BankAccountSet)
+        ]
+        if not 0 < version <= len(found):
+            raise PreconditionFailed(f"shop {merchant_id} has no bank account number {version}")
+        return found[version - 1]
 
     def runs(self) -> list[PayoutRun]:
         uow = UnitOfWork(self.store, for_reading=True)

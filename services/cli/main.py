@@ -43,9 +43,8 @@ from services.settings.errors import ConfigError
 from services.settings.stream import load_stream_settings
 from services.workflow_report import register as register_workflow_commands
 
-# Commands that make their data directory when it is missing; every other one refuses it.
-# The simulation keeps scratch stores (in a temporary folder unless --data-dir names one), so
-# it neither reads an existing federation nor needs CIVFED_DATA_DIR to exist.
+# Commands that make their data directory when it is missing (the simulation's own folder,
+# a temporary one unless --data-dir names it); every other one refuses it.
 CREATES_DATA_DIR = {"demo", "simulate"}
 
 
@@ -154,16 +153,23 @@ def _settings(args: argparse.Namespace) -> Settings | None:
 
 def _check_data_dir(args: argparse.Namespace, settings: Settings) -> None:
     """A data directory that does not exist is a mistake for every command but the demo: it
-    would silently start an empty federation. `serve` is checked when --data-dir names it."""
+    would silently start an empty federation, or a node with an empty store beside the one
+    meant. Refused alike whether --data-dir or CIVFED_DATA_DIR names it."""
     if args.command in CREATES_DATA_DIR:
-        return
-    if args.command == "serve" and not getattr(args, "data_dir", None):
         return
     path = settings.CIVFED_DATA_DIR
     named = "--data-dir" if getattr(args, "data_dir", None) else "CIVFED_DATA_DIR"
     if not path.exists():
         if settings.PERSISTENCE_MODULE != "eventsourcing.sqlite" and not getattr(args, "data_dir", None):
             return  # the stores are in PostgreSQL; the folder holds only what is made on demand
+        if args.command == "serve":
+            raise Failure(
+                _(
+                    "{named}: the data directory {path} does not exist; check the path, "
+                    "or create the directory for a new node"
+                ).format(named=named, path=path),
+                USAGE,
+            )
         raise Failure(
             _(
                 "{named}: the data directory {path} does not exist; check the path, "

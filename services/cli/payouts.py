@@ -46,7 +46,10 @@ def cmd_propose(args: argparse.Namespace) -> int:
         elif response.already_proposed:
             print(f"{r.period} has a run already ({r.state}, proposed by {r.proposed_by}): nothing new.")
         else:
-            print(f"Payout run {r.period} proposed by {r.proposed_by}; another finance officer runs it.")
+            print(
+                f"Payout run {r.period} proposed by {r.proposed_by}: {len(r.lines)} shops, {r.tokens} units, "
+                f"{_euros(r.euro_cents)} at today's rate; another finance officer runs it, paying no more."
+            )
 
     return call_node("payouts", args, run)
 

@@ -121,7 +121,10 @@ class LocalFederation:
         self.health_ports.pop(city, None)
 
     def environment(self, city: str, partners: Iterable[str] | None = None) -> dict[str, str]:
+        """`city`'s node settings. Its data directory is made here, as an operator makes a new
+        node's: `civfed serve` refuses one that does not exist."""
         f = self.files[city]
+        (self.folder / "data" / city).mkdir(parents=True, exist_ok=True)
         others = [c for c in (self.cities if partners is None else partners) if c != city]
         return {
             "CIVFED_CITY": city,

@@ -27,6 +27,7 @@ from aggregates.clearing import (
     Line,
     PartnerExposure,
     check_clearable,
+    check_lines,
     describe_difference,
     pair_of,
     period_end,
@@ -239,17 +240,12 @@ class Clearing:
         check_signature(figures, signature, partner_key, partner)
         if len(theirs) > MAX_LINES:
             raise InvalidInput("lines", f"at most {MAX_LINES} lines")
+        check_lines(theirs)
         if theirs and Figures.of(figures.city_a, figures.city_b, figures.period, theirs) != figures:
             raise InvalidInput("lines", "the lines do not add up to the signed figures")
         done = self.recorded(partner, figures.period)
         if done is not None:
-            countersignature = signature_bytes(done.signature_of(self.key))
-            if done.figures == figures:
-                return Answer(True, countersignature)
-            proposer = signature_bytes(done.signature_of(partner))
-            return Answer(
-                False, countersignature, recorded=(done.figures, proposer, tuple(done.redemption_ids))
-            )
+            return self._as_recorded(partner, done, figures)
         ours, lines, found = self.draft(partner, figures.period)
         # Lines sent (an empty list is sent as a statement of no redemptions): compared one by one.
         if theirs or figures.redemptions == 0:
@@ -260,8 +256,18 @@ class Clearing:
         elif ours != figures:
             return Answer(False, differing_figures=tuple(ours.differences(figures)))
         countersignature = sign(figures, self.signing_key)
-        self._record(partner, figures, {self.key: countersignature, partner: signature}, lines)
-        return Answer(True, countersignature)
+        recorded = self._record(partner, figures, {self.key: countersignature, partner: signature}, lines)
+        # Another proposal for the period may have been recorded since the check above (two
+        # sent at once): that statement stands, and this one's countersignature is not given out.
+        return self._as_recorded(partner, recorded, figures)
+
+    def _as_recorded(self, partner: str, done: ClearingStatement, figures: Figures) -> Answer:
+        """The answer to a proposal of `figures` once `done` is the period's statement."""
+        countersignature = signature_bytes(done.signature_of(self.key))
+        if done.figures == figures:
+            return Answer(True, countersignature)
+        proposer = signature_bytes(done.signature_of(partner))
+        return Answer(False, countersignature, recorded=(done.figures, proposer, tuple(done.redemption_ids)))
 
     def _record(
         self, partner: str, figures: Figures, signatures: Mapping[str, bytes], lines: Sequence[Line]

@@ -15,7 +15,7 @@ from services.grpc.access import caller
 from services.grpc.calls import Calls, as_staff, as_till
 from services.grpc.node import CityNode
 from services.paging import page_size
-from services.payout_files import check_bic, check_iban
+from services.payout_files import check_account_holder, check_bic, check_iban
 
 
 class MerchantService(merchant_pb2_grpc.MerchantServiceServicer):
@@ -32,8 +32,7 @@ class MerchantService(merchant_pb2_grpc.MerchantServiceServicer):
             check_iban(r.iban)
             if r.bic:
                 check_bic(r.bic)
-            if not r.account_holder.strip():
-                raise InvalidInput("account_holder", "an account needs the name of its holder")
+            check_account_holder(r.account_holder)
         job = self.app.register_merchant(c.key, r.name, r.category, r.local, r.basic_economy)
         out = self.node.execute(job)
         if r.iban:

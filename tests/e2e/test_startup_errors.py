@@ -162,7 +162,24 @@ def test_a_wrong_file_stops_serve_naming_its_setting(name: str, fed: LocalFedera
     assert result.returncode == 2, result.stderr
     assert one_line(result) == f"civfed: configuration error: {message}"
     if "CIVFED_DATA_DIR" not in change:  # key and certificate files are checked before the store opens
-        assert not Path(env["CIVFED_DATA_DIR"]).exists()
+        assert list(Path(env["CIVFED_DATA_DIR"]).iterdir()) == []
+
+
+@pytest.mark.parametrize("named", ["--data-dir", "CIVFED_DATA_DIR"])
+def test_a_missing_data_directory_stops_serve_however_it_is_named(
+    named: str, fed: LocalFederation, tmp_path: Path
+) -> None:
+    """A mistyped path would start a node with an empty store beside the real one."""
+    missing = tmp_path / "no-such-data"
+    env = {**fed.environment("vienna"), "CIVFED_DATA_DIR": str(missing)}
+    args = ("--data-dir", str(missing)) if named == "--data-dir" else ()
+    result = civfed("serve", "--city", "vienna", *args, env=env)
+    assert result.returncode == 2, result.stderr
+    assert one_line(result) == (
+        f"civfed: {named}: the data directory {missing} does not exist; check the path, "
+        "or create the directory for a new node"
+    )
+    assert not missing.exists()
 
 
 @pytest.fixture
@@ -232,6 +249,7 @@ def test_a_port_a_grpc_server_listens_on_stops_a_second_serve(
     else:
         busy = plain_grpc_server
     # A second Vienna on the same host, its own store; its other port is any free one.
+    (tmp_path / "second").mkdir()
     env = {**fed.environment("vienna"), "CIVFED_DATA_DIR": str(tmp_path / "second"), setting: str(busy)}
     result = civfed("serve", "--city", "vienna", env=env)
     assert result.returncode == 2, result.stderr
@@ -240,7 +258,7 @@ def test_a_port_a_grpc_server_listens_on_stops_a_second_serve(
         f"civfed: configuration error: {setting}: cannot listen on 127.0.0.1:{busy}"
         " (in use, or not an address of this host)"
     )
-    assert not (tmp_path / "second").exists()  # the ports are bound before the store is opened
+    assert list((tmp_path / "second").iterdir()) == []  # the ports are bound before the store is opened
     assert serving(fed)  # the first node was not disturbed
     assert node.procs["vienna"].poll() is None
 

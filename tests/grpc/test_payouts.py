@@ -285,6 +285,8 @@ def test_the_command_line_runs_a_period_once_writes_the_file_and_lists_the_runs(
     period = ["--city", "sint-niklaas", "--period", "2026-W30", "--out", str(out)]
     code, printed = cli(fed, monkeypatch, capsys, "propose", *period[:4], who="ann")
     assert code == 0 and "proposed" in printed and "another finance officer" in printed
+    # The proposal shows what the other officer will pay, and no more.
+    assert "paying no more" in printed and " units, EUR " in printed
     code, printed = cli(fed, monkeypatch, capsys, "run", *period, "--json")
     assert code == 0, printed
     shown = json.loads(printed)
