@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -36,7 +37,7 @@ from aggregates.clearing import (
 from aggregates.errors import InvalidInput, NoAgreement
 from aggregates.redemption import ForeignRedemption, Redemption
 from services.city import CityApplication
-from services.event_log import event_type, read_events, topics_of
+from services.event_log import event_type, follow, read_events, topics_of
 from services.unit_of_work import Job, UnitOfWork
 
 REDEMPTIONS = topics_of(Redemption, ForeignRedemption)
@@ -66,15 +67,15 @@ class ClearingPartner(Protocol):
 
 @dataclass
 class Records:
-    """What this city's store holds about the redemptions with one partner."""
+    """What this city's store holds about the redemptions with one partner: those no
+    statement has cleared yet, and the pair's statements."""
 
     lines: list[Line] = field(default_factory=list)
-    cleared: set[str] = field(default_factory=set)
     statements: list[ClearingStatement] = field(default_factory=list)
 
     @property
     def open(self) -> list[Line]:
-        return [line for line in self.lines if line.redemption_id not in self.cleared]
+        return self.lines
 
     @property
     def last_period(self) -> str | None:
@@ -88,32 +89,74 @@ def records(app: CityApplication, partner: str) -> Records:
 
 
 def all_records(app: CityApplication) -> dict[str, Records]:
-    """`records` for every partner, in one read of the store."""
-    out: dict[str, Records] = {}
-    home_ids: dict[UUID, UUID] = {}  # accepting side: saga -> the home's redemption id
-    for _, e in read_events(app, topics=REDEMPTIONS):
+    """`records` for every partner, in one read of the whole store (ClearingBook follows it)."""
+    return ClearingBook().refresh(app)
+
+
+# A saga's events before it ends; any other but Committed ends it without a redemption.
+SAGA_GOING_ON = (
+    "ForeignRedemption.Started",
+    "ForeignRedemption.Reserved",
+    "ForeignRedemption.MerchantCredited",
+)
+
+
+class ClearingBook:
+    """The open redemptions and the statements with each partner, followed from the store.
+
+    Each call reads only what was recorded since the last, so a partner's proposals cost
+    what happened since, not the city's whole history; a statement's lines leave the book
+    once it is recorded, so it holds the open months only. Redemption ids are not personal
+    data, and the book keeps no wallet."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._position = 0
+        self._home_ids: dict[UUID, UUID] = {}  # accepting side: saga -> the home's redemption id
+        self._open: dict[str, dict[str, Line]] = {}
+        self._statements: dict[str, list[ClearingStatement]] = {}
+
+    def refresh(self, app: CityApplication) -> dict[str, Records]:
+        with self._lock:
+            upto, events = follow(app, self._position, REDEMPTIONS + STATEMENTS)
+            for _, e in events:
+                self._apply(app, e)
+            self._position = upto
+            partners = set(self._open) | set(self._statements)
+            return {
+                partner: Records(
+                    lines=sorted(self._open.get(partner, {}).values()),
+                    statements=list(self._statements.get(partner, [])),
+                )
+                for partner in partners
+            }
+
+    def _apply(self, app: CityApplication, e: Any) -> None:
         kind = event_type(e)
         if kind == "Redemption.Committed":
-            partner = e.acceptor  # type: ignore[attr-defined]
-            line = Line(str(e.originator_id), app.key, e.amount, e.timestamp)  # type: ignore[attr-defined]
-            out.setdefault(partner, Records()).lines.append(line)
+            line = Line(str(e.originator_id), app.key, e.amount, e.timestamp)
+            self._open.setdefault(e.acceptor, {})[line.redemption_id] = line
         elif kind == "ForeignRedemption.Reserved":
-            home_ids[e.originator_id] = e.home_redemption_id  # type: ignore[attr-defined]
+            self._home_ids[e.originator_id] = e.home_redemption_id
         elif kind == "ForeignRedemption.Committed":
-            partner = e.home_city  # type: ignore[attr-defined]
-            rid = str(home_ids[e.originator_id])
-            line = Line(rid, partner, e.home_amount, e.timestamp)  # type: ignore[attr-defined]
-            out.setdefault(partner, Records()).lines.append(line)
-    for _, e in read_events(app, topics=STATEMENTS):
-        statement = app.repository.get(e.originator_id)
-        assert isinstance(statement, ClearingStatement)
-        partner = statement.city_b if statement.city_a == app.key else statement.city_a
-        found = out.setdefault(partner, Records())
-        found.statements.append(statement)
-        found.cleared.update(statement.redemption_ids)
-    for found in out.values():
-        found.lines.sort()
-    return out
+            home_id = self._home_ids.pop(e.originator_id, None)
+            if home_id is None:  # reserved before a restart of this book's reading: ask the saga
+                saga = app.repository.get(e.originator_id)
+                home_id = saga.home_redemption_id
+            rid = str(home_id)
+            line = Line(rid, e.home_city, e.home_amount, e.timestamp)
+            self._open.setdefault(e.home_city, {})[rid] = line
+        elif kind.startswith("ForeignRedemption.") and kind not in SAGA_GOING_ON:
+            self._home_ids.pop(e.originator_id, None)  # ended without a commit
+        elif kind.startswith("ClearingStatement."):
+            statement = app.repository.get(e.originator_id)
+            assert isinstance(statement, ClearingStatement)
+            partner = statement.city_b if statement.city_a == app.key else statement.city_a
+            self._statements.setdefault(partner, []).append(statement)
+            # A statement clears only redemptions recorded here before it (it was drawn from them).
+            lines = self._open.get(partner, {})
+            for rid in statement.redemption_ids:
+                lines.pop(rid, None)
 
 
 def sign(figures: Figures, key: Ed25519PrivateKey) -> bytes:
@@ -154,6 +197,7 @@ class Clearing:
         self.partners = partners
         self.execute = execute
         self.clock = clock or app.clock
+        self.book = ClearingBook()
 
     def _partner_key(self, partner: str) -> Ed25519PublicKey:
         key = self.keys.get(partner)
@@ -164,7 +208,7 @@ class Clearing:
     def draft(self, partner: str, period: str) -> tuple[Figures, list[Line], Records]:
         """This city's figures for `period` with `partner`: every redemption between them it
         recorded before the period's end that no earlier statement cleared."""
-        found = records(self.app, partner)
+        found = self.book.refresh(self.app).get(partner) or Records()
         end = check_clearable(period, self.clock(), found.last_period)
         lines = [line for line in found.open if line.at is None or line.at < end]
         a, b = pair_of(self.key, partner)
@@ -313,7 +357,7 @@ class Clearing:
     def open_positions(self) -> dict[str, tuple[int, int, int]]:
         """partner -> (owed by this city, owed by the partner, redemptions), uncleared."""
         out: dict[str, tuple[int, int, int]] = {}
-        found = all_records(self.app)
+        found = self.book.refresh(self.app)
         for partner in sorted(self.keys):
             lines = found[partner].open if partner in found else []
             ours = sum(line.amount for line in lines if line.home == self.key)

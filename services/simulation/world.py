@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from aggregates.clearing import Figures, Line, period_end
 from aggregates.errors import DomainError
+from aggregates.payout import period_end as last_day
 from services import commands as cmds
 from services.city import CityApplication
 from services.clock import utcnow
@@ -54,9 +55,10 @@ ACCEPTS = {"vienna": ["rome"], "rome": ["vienna"], "sint_niklaas": ["vienna", "r
 CITIES = list(ACCEPTS)
 RESIDENTS = 6
 SHOPS = 2
-# Shop payouts: the shops' account, and the first week paid out.
+# Shop payouts: the shops' account, and the first week paid out: each run pays the next week,
+# and there are enough weeks before T0 for a run every step of the longest simulation.
 PAYEE = "BE71096123456769"
-PAYOUT_WEEKS = dt.date(2029, 1, 1)
+PAYOUT_WEEKS = dt.date(1970, 1, 5)
 
 
 class SimClock:
@@ -455,6 +457,8 @@ class Simulation:
         # Weeks long past: a run pays what shops collected up to it, whatever its period.
         week = (PAYOUT_WEEKS + dt.timedelta(weeks=self.payout_runs)).isocalendar()
         period = f"{week.year}-W{week.week:02d}"
+        if last_day(period, "weekly") >= self.clock().date():
+            return f"{period} not over yet: nothing to run"
         app.execute(cmds.ProposePayoutRun(f"sim:propose:{period}", period, "staff:sim-a"))
         out = app.execute(cmds.RunPayouts(f"sim:run:{period}:{self.step_no}", period, "staff:sim-b"))
         self.payout_runs += 1

@@ -29,7 +29,7 @@ from civfed.v1 import (
 from services.cli.main import main
 from services.clock import utcnow
 from services.demo.local_federation import LocalFederation
-from services.federation.clearing import records
+from services.federation.clearing import all_records, records
 from services.federation.vouchers import load_private_key, load_public_key
 from services.grpc.clearing_client import figures_message, line_message
 from services.settings.cities import PACKAGED_CITIES
@@ -108,6 +108,10 @@ def check_conservation(fed: LocalFederation) -> None:
     for city in ("vienna", "sint_niklaas"):
         cleared, open_, _ = cleared_and_open(fed, city)
         assert cleared + open_ == home_total, city
+        # The node's book, followed call by call, is what one read of its whole store finds.
+        app = fed.running[city].node.app
+        followed = fed.running[city].node.clearing.book.refresh(app)
+        assert followed == all_records(app), city
 
 
 def month(at: dt.datetime) -> str:
