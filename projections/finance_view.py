@@ -10,8 +10,11 @@ on: post-processing of what is already public, which spends no privacy budget an
 differenced to anything those cells do not already show. Only closed months are shown. A
 month's redemptions are shown only when at least k distinct shops were paid in it, so no
 figure is a single shop's takings (a shop reads its own on its statement, with its own
-credential). Payouts to shops are not shown per shop or per month here: the finance
-department reads them from the node.
+credential); that decision is taken once per closed month and kept
+(`rm_published_thresholds`, which a rebuild leaves alone, like `rm_published_cells`), so a
+late payment cannot make a withheld month appear, nor a shown one disappear. Payouts to
+shops are not shown per shop or per month here: the finance department reads them from the
+node (`civfed finance report`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,29 @@ SEVERAL = "(several funds)"  # a rule moved between funds: its awards are not sp
 
 def _month_closed(month: str, now: dt.datetime, policy: Policy) -> bool:
     return Period("month", dt.date.fromisoformat(month + "-01")).closed(now, policy.grace)
+
+
+THRESHOLDS_DDL = (
+    "CREATE TABLE IF NOT EXISTS rm_published_thresholds (city TEXT NOT NULL, period TEXT NOT NULL, "
+    "metric TEXT NOT NULL, shown BOOLEAN NOT NULL, k INTEGER NOT NULL, drawn_at TEXT NOT NULL, "
+    "PRIMARY KEY (city, period, metric))"
+)
+
+
+def decided_once(tx: Tx, city: str, month: str, metric: str, count: int, k: int, now: dt.datetime) -> bool:
+    """Whether a closed month's figure of `metric` is shown (`count` at least `k`), decided
+    at its first reading and kept: a later reading returns the stored decision."""
+    tx.execute(THRESHOLDS_DDL)
+    key = (city, f"month:{month}-01", metric)
+    tx.execute(
+        "INSERT INTO rm_published_thresholds VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (city, period, metric) DO NOTHING",
+        (*key, count >= k, k, now.isoformat()),
+    )
+    row = tx.one(
+        "SELECT shown FROM rm_published_thresholds WHERE city = ? AND period = ? AND metric = ?", key
+    )
+    return bool(row[0]) if row is not None else False
 
 
 def shops_per_month(tx: Tx, city: str) -> dict[str, int]:
@@ -91,7 +117,7 @@ def finance_dashboard(
                     cells.setdefault(fund_of.get(rule, SEVERAL), []).append(figure)
         for fund, figures in cells.items():
             awarded.setdefault(fund, {})[month] = total(figures)
-        if shops.get(month, 0) < policy.k:
+        if not decided_once(tx, city, month, "redeemed_shops", shops.get(month, 0), policy.k, now):
             redeemed[month] = {"suppressed": True, "reason": f"fewer than {policy.k} shops"}
         else:
             redeemed[month] = total(

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+CENT = Decimal("0.01")
+
 
 def get(url: str) -> tuple[int, str]:
     try:
@@ -291,7 +293,7 @@ def test_the_finance_page_shows_budgets_exactly_and_monthly_figures_protected(da
         if "budget" in f:
             assert f["protection"] == {"method": "public council decision, exact"}
             assert f["budget"] == f["declared"] + sum(t["amount"] for t in f["top_ups"])
-            assert Decimal(f["budget_eur"]) == Decimal(f["budget"]) / 200
+            assert Decimal(f["budget_eur"]) == (Decimal(f["budget"]) / 200).quantize(CENT)
     # Each closed month's award per fund is the sum of the city page's published daily cells of
     # the fund's rules: nothing is measured anew.
     assert d["months"]
@@ -309,7 +311,7 @@ def test_the_finance_page_shows_budgets_exactly_and_monthly_figures_protected(da
             if shown:
                 assert figure["value"] == sum(shown)
                 assert figure["protection"]["method"] == "sum of published cells"
-                assert Decimal(figure["eur"]["value"]) == Decimal(figure["value"]) / 200
+                assert Decimal(figure["eur"]["value"]) == (Decimal(figure["value"]) / 200).quantize(CENT)
             else:
                 assert figure["suppressed"] is True
     for month, figure in d["redeemed_by_month"].items():
@@ -327,6 +329,8 @@ def test_the_finance_page_shows_budgets_exactly_and_monthly_figures_protected(da
     assert status == 200 and 'href="/city/sint_niklaas/finance' in page
     status, page = get(f"{dashboard_url}/city/sint_niklaas/finance")
     assert status == 200 and 'data-ready="yes"' in page and "Fondsen en budgetten" in page
+    assert "<h1>Sint-Niklaas: fondsen en waarvoor ze betaalden</h1>" in page
+    assert re.search(r'data-chart="awarded-by-fund"[^>]*data-points="[1-9]', page), "no awards drawn"
     status, english = get(f"{dashboard_url}/city/sint_niklaas/finance?lang=en")
     assert status == 200 and "Funds and budgets" in english and "<svg" in english
     # No shop appears: no merchant id or shop name, only month totals.

@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import urllib.request
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -73,7 +74,7 @@ def test_an_open_month_shows_nothing_and_a_late_action_changes_no_closed_month(c
     board = city.read("/api/city/bologna", MAY_CLOSED)
     cell = board["cells"]["issued_by_rule"]["2026-05-04"]["eco-actions"]
     assert cell["protection"]["method"] == "laplace" and may["value"] == cell["value"]
-    assert may["eur"]["value"] == f"{may['value'] * 0.10:.2f}"  # Bologna's 0.10 euro a point
+    assert Decimal(may["eur"]["value"]) == Decimal(may["value"]) / 10  # Bologna's 0.10 euro a point
 
     # One person acts on 20 May; the event reaches the read models after the first reading.
     with scenario_time(lambda: DURING_MAY):
@@ -108,3 +109,30 @@ def test_a_single_shops_takings_are_never_shown_however_many_customers(city: Fin
         "eur": {"suppressed": True, "reason": "fewer than 10 shops"},
     }
     assert str(shop) not in json.dumps(finance) and "Forno" not in json.dumps(finance)
+
+
+def test_whether_a_months_redemptions_are_shown_is_decided_once(city: FinanceCity) -> None:
+    """Ten more shops paid late in a closed month do not make its withheld redemptions
+    appear: that would show the month's spending before and after, one shop's worth apart."""
+    for days in range(4):  # 12 points each
+        city.bus_rides(MAY_4 + dt.timedelta(days=days), 12)
+    first = UUID(city.app.execute(city.app.register_merchant("m0", "Forno", "food", True))["merchant_id"])
+    with scenario_time(lambda: MAY_4 + dt.timedelta(hours=3)):
+        for i, wallet in enumerate(city.wallets[:12]):
+            city.app.execute(city.app.spend(f"s{i}", wallet, first, 1, f"receipt-{i}"))
+    withheld = city.finance(MAY_CLOSED)["redeemed_by_month"]["2026-05"]
+    assert withheld["suppressed"] is True
+    # Late deliveries: ten other shops each paid on another May day, read after the decision.
+    shops = [
+        UUID(city.app.execute(city.app.register_merchant(f"m{n}", f"Shop {n}", "food", True))["merchant_id"])
+        for n in range(1, 11)
+    ]
+    with scenario_time(lambda: MAY_4 + dt.timedelta(days=2)):
+        for n, shop in enumerate(shops):
+            for i, wallet in enumerate(city.wallets[:12]):
+                city.app.execute(city.app.spend(f"late{n}-{i}", wallet, shop, 1, f"late-{n}-{i}"))
+    again = city.finance(MAY_CLOSED)
+    assert (
+        city.raw("SELECT COUNT(DISTINCT merchant_id) FROM rm_statement_lines WHERE day LIKE '2026-05%'") == 11
+    )
+    assert again["redeemed_by_month"]["2026-05"] == withheld
