@@ -14,7 +14,8 @@ Amounts are in units of the city's currency (with its decimals), and in euros at
 city's published rate where it publishes one (the payouts in the euros actually paid). A
 partner's side of a clearing is in the partner's own smallest unit (`..._partner_units`),
 in euros at the partner's published rate, or, where the partner's currency has no euro
-value, with a note saying so instead (`partner_euro_note`).
+value, with a row saying so instead (`partner_has_no_euro_value`, or `partner_rate_unknown`
+where this node knows no rate for the partner) and no euro figure for its side.
 The CSV has one row per figure: section, period, subject, figure, amount, eur.
 """
 
@@ -32,6 +33,7 @@ import grpc
 
 from civfed.v1 import funds_pb2, funds_pb2_grpc
 from services.cli.staff import call_node, connection_arguments
+from services.finance import NO_EURO_VALUE
 from services.settings.errors import ConfigError
 
 HEADER = ("section", "period", "subject", "figure", "amount", "eur")
@@ -123,10 +125,17 @@ def rows(r: Any) -> list[tuple[str, str, str, str, str, str]]:
             )
         )
         count("partner", partner, "open_redemptions", p.open_redemptions)
+        # The partner's euro value of a token, or, where there is none, a row saying so
+        # (its figure names why; no amount is made up for it).
         if p.partner_euro_per_token:
             out.append(("partner", r.period, partner, "partner_euro_per_token", p.partner_euro_per_token, ""))
         else:
-            out.append(("partner", r.period, partner, "partner_euro_note", p.partner_euro_note, ""))
+            why = (
+                "partner_has_no_euro_value"
+                if p.partner_euro_note == NO_EURO_VALUE
+                else "partner_rate_unknown"
+            )
+            out.append(("partner", r.period, partner, why, "", ""))
         totals["open_owed_by_us"] += p.open_owed_by_us
     for figure in TOTALS:
         eur = cents(paid_cents) if figure == "paid_out" else m.eur(totals[figure])

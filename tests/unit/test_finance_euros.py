@@ -34,3 +34,34 @@ def test_a_partner_without_a_euro_value_is_said_so_and_given_no_euros() -> None:
     assert unknown.partner_euro_note == NO_RATE_KNOWN and unknown.cleared_owed_by_partner_eur == ""
     # Zwolle's own side, were it the reporting city, has no euros either.
     assert euros(100, rates["zwolle"].euro_per_token, 2) == ""
+
+
+def test_the_csv_says_a_partner_has_no_euro_value_and_keeps_its_amounts_numbers() -> None:
+    from civfed.v1 import funds_pb2
+    from services.cli.finance import rows
+
+    report = funds_pb2.FinanceReportResponse(
+        city="sint_niklaas",
+        period="2026-05",
+        currency="Sengzen",
+        decimals=2,
+        euro_per_token="0.50",
+        partners=[
+            funds_pb2.FinancePartner(
+                partner_city="zwolle", cleared_owed_by_partner=300, partner_euro_note=NO_EURO_VALUE
+            ),
+            funds_pb2.FinancePartner(
+                partner_city="vienna",
+                cleared_owed_by_partner=1234,
+                partner_euro_per_token="0.01",
+                cleared_owed_by_partner_eur="12.34",
+            ),
+        ],
+    )
+    found = {(subject, figure): (amount, eur) for _, _, subject, figure, amount, eur in rows(report)}
+    assert found[("zwolle", "partner_has_no_euro_value")] == ("", "")
+    assert found[("zwolle", "cleared_owed_by_partner_partner_units")] == ("300", "")
+    assert found[("vienna", "partner_euro_per_token")] == ("0.01", "")
+    assert found[("vienna", "cleared_owed_by_partner_partner_units")] == ("1234", "12.34")
+    for amount, _ in found.values():
+        assert amount == "" or Decimal(amount) >= 0  # every amount a number, or empty
