@@ -1,8 +1,8 @@
 """The city's funds as the public stream shows them: each fund's declared budget and every
 top-up the council decided (`Fund.Declared`, `Fund.ToppedUp`), and which fund each rule's
 awards drew on (`Wallet.Credited`'s `fund`). No person is in any of these tables: a fund is
-the city's, a top-up carries its amount and decision reference only, and the rule-to-fund
-pairs carry no wallet.
+the city's, a top-up carries its amount and day only, and the rule-to-fund pairs carry no
+wallet. A fund's name, funder and period are the city's published city.toml's.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from projections.batch import Batch
 from projections.model import day_of
 from projections.store import Tx
 
-_FUND = "INSERT INTO rm_funds VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (city, aggregate_id) DO NOTHING"
+_FUND = "INSERT INTO rm_funds VALUES (?, ?, ?, ?, ?) ON CONFLICT (city, aggregate_id) DO NOTHING"
 _TOP_UP = (
-    "INSERT INTO rm_fund_top_ups VALUES (?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (city, aggregate_id, version) DO NOTHING"
+    "INSERT INTO rm_fund_top_ups VALUES (?, ?, ?, ?, ?) ON CONFLICT (city, aggregate_id, version) DO NOTHING"
 )
 _RULE = "INSERT INTO rm_rule_funds VALUES (?, ?, ?) ON CONFLICT (city, rule_id, fund_id) DO NOTHING"
 
@@ -25,24 +24,9 @@ _RULE = "INSERT INTO rm_rule_funds VALUES (?, ?, ?) ON CONFLICT (city, rule_id, 
 def _rows(e: events_pb2.Event) -> tuple[str, tuple[Any, ...]] | None:
     refs, amounts = e.payload.refs, e.payload.amounts
     if e.type == "Fund.Declared":
-        return _FUND, (
-            e.city,
-            e.aggregate_id,
-            refs.get("fund_id", ""),
-            refs.get("funder", ""),
-            refs.get("period", ""),
-            amounts.get("budget", 0),
-            day_of(e),
-        )
+        return _FUND, (e.city, e.aggregate_id, refs.get("fund_id", ""), amounts.get("budget", 0), day_of(e))
     if e.type == "Fund.ToppedUp":
-        return _TOP_UP, (
-            e.city,
-            e.aggregate_id,
-            e.version,
-            amounts.get("amount", 0),
-            refs.get("decision_ref", ""),
-            day_of(e),
-        )
+        return _TOP_UP, (e.city, e.aggregate_id, e.version, amounts.get("amount", 0), day_of(e))
     if e.type == "Wallet.Credited" and refs.get("fund"):
         return _RULE, (e.city, refs.get("rule_id", ""), refs["fund"])
     return None
@@ -53,10 +37,9 @@ class Funds:
     tables = ("rm_funds", "rm_fund_top_ups", "rm_rule_funds")
     ddl = (
         "CREATE TABLE IF NOT EXISTS rm_funds (city TEXT NOT NULL, aggregate_id TEXT NOT NULL, "
-        "fund_id TEXT NOT NULL, funder TEXT NOT NULL, period TEXT NOT NULL, budget BIGINT NOT NULL, "
-        "day TEXT NOT NULL, PRIMARY KEY (city, aggregate_id))",
+        "fund_id TEXT NOT NULL, budget BIGINT NOT NULL, day TEXT NOT NULL, PRIMARY KEY (city, aggregate_id))",
         "CREATE TABLE IF NOT EXISTS rm_fund_top_ups (city TEXT NOT NULL, aggregate_id TEXT NOT NULL, "
-        "version BIGINT NOT NULL, amount BIGINT NOT NULL, decision_ref TEXT NOT NULL, day TEXT NOT NULL, "
+        "version BIGINT NOT NULL, amount BIGINT NOT NULL, day TEXT NOT NULL, "
         "PRIMARY KEY (city, aggregate_id, version))",
         "CREATE TABLE IF NOT EXISTS rm_rule_funds (city TEXT NOT NULL, rule_id TEXT NOT NULL, "
         "fund_id TEXT NOT NULL, PRIMARY KEY (city, rule_id, fund_id))",
@@ -79,32 +62,24 @@ class Funds:
 
 
 def funds_of(tx: Tx, city: str) -> list[dict[str, Any]]:
-    """Each fund: its funder, period, declared budget, top-ups and budget now (exact)."""
+    """Each fund: its declared budget, its top-ups (amount and day) and its budget now (exact)."""
     funds = tx.all(
-        "SELECT aggregate_id, fund_id, funder, period, budget, day FROM rm_funds WHERE city = ? "
-        "ORDER BY fund_id",
-        (city,),
+        "SELECT aggregate_id, fund_id, budget, day FROM rm_funds WHERE city = ? ORDER BY fund_id", (city,)
     )
     out = []
-    for aggregate_id, fund_id, funder, period, budget, day in funds:
-        top_ups = [
-            {"amount": int(amount), "decision_ref": str(ref), "day": str(d)}
-            for amount, ref, d in tx.all(
-                "SELECT amount, decision_ref, day FROM rm_fund_top_ups WHERE city = ? AND aggregate_id = ? "
-                "ORDER BY version",
-                (city, aggregate_id),
-            )
-        ]
-        declared = int(budget)
+    for aggregate_id, fund_id, budget, day in funds:
+        rows = tx.all(
+            "SELECT amount, day FROM rm_fund_top_ups WHERE city = ? AND aggregate_id = ? ORDER BY version",
+            (city, aggregate_id),
+        )
+        top_ups = [(int(amount), str(d)) for amount, d in rows]
         out.append(
             {
                 "fund_id": str(fund_id),
-                "funder": str(funder),
-                "period": str(period),
-                "declared": declared,
+                "declared": int(budget),
                 "declared_on": str(day),
-                "top_ups": top_ups,
-                "budget": declared + sum(int(str(t["amount"])) for t in top_ups),
+                "top_ups": [{"amount": amount, "day": d} for amount, d in top_ups],
+                "budget": int(budget) + sum(amount for amount, _ in top_ups),
             }
         )
     return out

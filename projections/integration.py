@@ -95,11 +95,11 @@ PUBLIC_FIELDS: dict[str, tuple[str, ...]] = {
     # The accepting city's settlement claim: the home city, the home amount and
     # what its shop was credited. No voucher, shop or wallet.
     "ForeignRedemption.Committed": ("home_city", "home_amount", "credit"),
-    # A fund's budget and its top-ups are public decisions of the council: the fund, its
-    # funder, period and budget; a top-up's amount and decision reference. Never who
-    # proposed or approved it, nor the proposal's free-text reason.
-    "Fund.Declared": ("fund_id", "funder", "period", "budget"),
-    "Fund.ToppedUp": ("amount", "decision_ref"),
+    # A fund's budget and its top-ups are public decisions of the council: the fund and its
+    # budget; a top-up's amount. Never who proposed or approved it, nor any free text (the
+    # reason, the decision reference): the fund's name, funder and period are in city.toml.
+    "Fund.Declared": ("fund_id", "budget"),
+    "Fund.ToppedUp": ("amount",),
 }
 
 

@@ -70,9 +70,10 @@ class CityInfo:
     redeemable_at: tuple[str, ...] = ()
     # rule id -> grams of CO2 per smallest unit awarded, for each rule that rewards CO2 saved
     co2_rules: Mapping[str, int] = field(default_factory=dict)
-    # The published euro value of a token (None: the currency has none), and fund id -> name.
+    # The published euro value of a token (None: the currency has none), and fund id ->
+    # (name, funder, period), from city.toml.
     euro_per_token: Decimal | None = None
-    funds: Mapping[str, str] = field(default_factory=dict)
+    funds: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
 
     @staticmethod
     def of(config: CityConfig, rules: list[RuleSpec] | None = None) -> CityInfo:
@@ -95,7 +96,7 @@ class CityInfo:
                 if r.kind == "measured_quantity" and "unit_grams" in r.params
             },
             euro_per_token=config.euro_per_token,
-            funds={fund_id: spec.name for fund_id, spec in config.funds.items()},
+            funds={fund_id: (spec.name, spec.funder, spec.period) for fund_id, spec in config.funds.items()},
         )
 
 
@@ -982,7 +983,7 @@ def create_app(
             decimals=info.decimals,
         )
         for f in data["funds"]:
-            f["name"] = info.funds.get(f["fund_id"], f["fund_id"])
+            f["name"], f["funder"], f["period"] = info.funds.get(f["fund_id"], (f["fund_id"], "", ""))
         data["currency"] = {"name": info.currency, "decimals": info.decimals}
         data["units"] = {
             "budget, declared, top_ups, awarded_by_month, redeemed_by_month": (
@@ -1054,7 +1055,7 @@ def create_app(
 
         points: list[Point] = []
         for f in d["funds"]:
-            label = info.funds.get(f["fund_id"], f["fund_id"])
+            label = f["name"]
             for month, c in f["awarded_by_month"].items():
                 value = c["value"] / scale if "value" in c else None
                 points.append(Point(f"{month} · {label}", "", value, page.figure(c, money)))
@@ -1089,7 +1090,7 @@ def create_app(
             eur = page.euros(f["budget_eur"])
             rows.append(
                 "<tr>"
-                f"<td>{html.escape(info.funds.get(f['fund_id'], f['fund_id']))}</td>"
+                f"<td>{html.escape(f['name'])}</td>"
                 f"<td>{html.escape(f['funder'])}</td><td>{html.escape(f['period'])}</td>"
                 f'<td class="num">{html.escape(page.amount(f["declared"], info))}</td>'
                 f'<td class="num">{html.escape(page.number(len(f["top_ups"])))}</td>'
