@@ -8,7 +8,8 @@ published daily cells of that month (`projections.dashboard_view`: k people per 
 discrete Laplace noise drawn once and stored), grouped by the fund each rule's awards drew
 on: post-processing of what is already public, which spends no privacy budget and cannot be
 differenced to anything those cells do not already show. Only closed months are shown. A
-month's redemptions are shown only when at least k distinct shops were paid in it, so no
+month's redemptions are shown only when at least k distinct shops were paid the city's own
+tokens in it (`LOCAL_KINDS`), so no
 figure is a single shop's takings (a shop reads its own on its statement, with its own
 credential); that decision is taken once per closed month and kept
 (`rm_published_thresholds`, which a rebuild leaves alone, like `rm_published_cells`), so a
@@ -59,12 +60,17 @@ def decided_once(tx: Tx, city: str, month: str, metric: str, count: int, k: int,
     return bool(row[0]) if row is not None else False
 
 
+# The kinds of a shop's payment that the month's redemptions add up (a holder's spend, a
+# prize, a local voucher): a partner city's redemption credited to a shop is not in them.
+LOCAL_KINDS = ("payment", "prize", "voucher")
+
+
 def shops_per_month(tx: Tx, city: str) -> dict[str, int]:
-    """Per month, how many distinct shops were paid tokens in it (never which)."""
+    """Per month, how many distinct shops were paid the city's own tokens in it (never which)."""
     rows = tx.all(
         "SELECT substr(day, 1, 7), COUNT(DISTINCT merchant_id) FROM rm_statement_lines "
-        "WHERE city = ? AND amount > 0 GROUP BY substr(day, 1, 7)",
-        (city,),
+        "WHERE city = ? AND amount > 0 AND kind IN (?, ?, ?) GROUP BY substr(day, 1, 7)",
+        (city, *LOCAL_KINDS),
     )
     return {str(m): int(n) for m, n in rows}
 
