@@ -31,6 +31,7 @@ from projections.funds import funds_of, rule_funds
 from projections.store import Tx
 
 SEVERAL = "(several funds)"  # a rule moved between funds: its awards are not split by guess
+UNKNOWN = "(no fund recorded)"  # awards projected before the stream named their fund
 
 
 def _month_closed(month: str, now: dt.datetime, policy: Policy) -> bool:
@@ -120,7 +121,7 @@ def finance_dashboard(
         for day, by_key in issued.items():
             if day[:7] == month:
                 for rule, figure in by_key.items():
-                    cells.setdefault(fund_of.get(rule, SEVERAL), []).append(figure)
+                    cells.setdefault(fund_of.get(rule, UNKNOWN), []).append(figure)
         for fund, figures in cells.items():
             awarded.setdefault(fund, {})[month] = total(figures)
         if not decided_once(tx, city, month, "redeemed_shops", shops.get(month, 0), policy.k, now):
@@ -147,8 +148,9 @@ def finance_dashboard(
                 "awarded_by_month": with_euros(awarded.get(b["fund_id"], {})),
             }
         )
-    for fund in fund_ids[len(budgets) :]:
-        funds.append({"fund_id": fund, "awarded_by_month": with_euros(awarded.get(fund, {}))})
+    declared = {b["fund_id"] for b in budgets}
+    for fund in sorted(set(awarded) - declared):
+        funds.append({"fund_id": fund, "awarded_by_month": with_euros(awarded[fund])})
     return {
         "city": city,
         "k": policy.k,
