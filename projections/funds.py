@@ -3,6 +3,10 @@ top-up the council decided (`Fund.Declared`, `Fund.ToppedUp`), and which fund ea
 awards drew on (`Wallet.Credited`'s `fund`). No person is in any of these tables: a fund is
 the city's, a top-up carries its amount and day only, and the rule-to-fund pairs carry no
 wallet. A fund's name, funder and period are the city's published city.toml's.
+
+A read-model store made before this model existed gains its tables when a projector opens
+it; the funds declared and the awards projected before then are filled by a rebuild
+(`civfed projections rebuild`), as with every new read model.
 """
 
 from __future__ import annotations
