@@ -12,6 +12,10 @@ so they release it: they return to what the fund has left.
 
 A city tops a fund up by a decision of two people: one proposes (`propose_top_up`),
 another approves with a decision reference (`approve_top_up`).
+
+Each draw and release records the day it was booked (`on`, ISO date on the city's clock),
+so the finance report can give every figure per month from the fund's own events. Events
+stored before `on` was recorded have it empty; their month is the event's timestamp's.
 """
 
 from __future__ import annotations
@@ -93,29 +97,29 @@ class Fund(Aggregate):
                 f" the award of {amount} is refused"
             )
 
-    def draw(self, amount: int, rule_id: str) -> None:
+    def draw(self, amount: int, rule_id: str, on: str = "") -> None:
         """An award under `rule_id`. The fund names no wallet and no activity: which award
         it was is the wallet's record (its credit names the fund), sealed with the person's
         key; the fund's events stay figures only."""
         if type(amount) is not int or amount <= 0:
             raise InvalidInput("amount", "must be a positive whole number")
         self.check_covers(amount)
-        self._drawn(amount, rule_id)
+        self._drawn(amount, rule_id, on)
 
     @event("Drawn")
-    def _drawn(self, amount: int, rule_id: str) -> None:
+    def _drawn(self, amount: int, rule_id: str, on: str = "") -> None:
         self.issued += amount
 
-    def release(self, how: str, amount: int) -> None:
+    def release(self, how: str, amount: int, on: str = "") -> None:
         """Tokens this fund issued left circulation: spent (`redeemed`), or lapsed or
         depreciated, which gives the budget back."""
         if how not in RELEASES:
             raise InvalidInput("how", f"one of {RELEASES}")
         if amount > 0:
-            self._released(how, amount)
+            self._released(how, amount, on)
 
     @event("Released")
-    def _released(self, how: str, amount: int) -> None:
+    def _released(self, how: str, amount: int, on: str = "") -> None:
         setattr(self, how, getattr(self, how) + amount)
 
     # -- top-ups: four eyes ---------------------------------------------------------------------

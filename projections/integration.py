@@ -23,7 +23,7 @@ from civfed.v1 import events_pb2
 
 # "home_amount" is in the home city's units and "credit" in the accepting
 # city's; every other amount is in the units of the city that emits the event.
-AMOUNT_FIELDS = ("amount", "cost", "rule_version", "home_amount", "credit")
+AMOUNT_FIELDS = ("amount", "cost", "rule_version", "home_amount", "credit", "budget")
 
 # Refs that hold a wallet id: published as the wallet's pseudonym.
 WALLET_REFS = ("wallet_id",)
@@ -65,7 +65,8 @@ class CityLog(Protocol):
 # hold with its release, spend or burn inside one wallet's stream.
 PUBLIC_FIELDS: dict[str, tuple[str, ...]] = {
     "Wallet.Opened": ("participant_kind",),
-    "Wallet.Credited": ("amount", "rule_id", "rule_version"),
+    # `fund`: the fund the award drew on, which its rule already determines (city.toml).
+    "Wallet.Credited": ("amount", "rule_id", "rule_version", "fund"),
     "Wallet.Progressed": ("rule_id", "rule_version"),
     "Wallet.LotOpened": ("amount", "on", "ends_on"),
     "Wallet.Depreciated": ("amount", "on"),
@@ -94,6 +95,11 @@ PUBLIC_FIELDS: dict[str, tuple[str, ...]] = {
     # The accepting city's settlement claim: the home city, the home amount and
     # what its shop was credited. No voucher, shop or wallet.
     "ForeignRedemption.Committed": ("home_city", "home_amount", "credit"),
+    # A fund's budget and its top-ups are public decisions of the council: the fund and its
+    # budget; a top-up's amount. Never who proposed or approved it, nor any free text (the
+    # reason, the decision reference): the fund's name, funder and period are in city.toml.
+    "Fund.Declared": ("fund_id", "budget"),
+    "Fund.ToppedUp": ("amount",),
 }
 
 

@@ -31,6 +31,7 @@ from projections.balances import Balances
 from projections.batch import Batch, runs
 from projections.dashboard import Dashboard
 from projections.erasure import ERASED, with_token
+from projections.funds import Funds
 from projections.lookups import Lookups
 from projections.model import BatchModel, ReadModel
 from projections.settlement import Settlement
@@ -41,7 +42,16 @@ from projections.workflow import WorkflowMoney
 
 def default_models() -> list[ReadModel]:
     # Lookups first: later models in the same transaction join against them.
-    return [Lookups(), Balances(), Dashboard(), Statements(), Settlement(), Appeals(), WorkflowMoney()]
+    return [
+        Lookups(),
+        Balances(),
+        Dashboard(),
+        Statements(),
+        Settlement(),
+        Appeals(),
+        WorkflowMoney(),
+        Funds(),
+    ]
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from uuid import UUID, uuid4
 from eventsourcing.persistence import IntegrityError
 
 from aggregates.errors import AwardRefused, NotFound
-from aggregates.fund import Fund
+from aggregates.fund import RELEASES, Fund
 from aggregates.rules import Rule
 from aggregates.wallet import Wallet
 from services import commands as c
@@ -63,6 +63,8 @@ FIGURES = ("budget", "issued", "redeemed", "lapsed", "depreciated", "outstanding
 class FundsLike(Protocol):
     city: City
     key: str
+
+    def clock(self) -> dt.datetime: ...
 
     def save(self, *aggregates: Any) -> Any: ...
 
@@ -122,6 +124,65 @@ class FundReport:
         return out
 
 
+@dataclass
+class FundMonth:
+    """One fund's month: what it issued, what of its tokens were redeemed, lapsed or
+    depreciated in it, and what was outstanding at the month's end."""
+
+    fund_id: str
+    period: str  # "2026-05"
+    issued: int = 0
+    redeemed: int = 0
+    lapsed: int = 0
+    depreciated: int = 0
+    outstanding: int = 0
+
+
+def month_of(e: Any) -> str:
+    """The month a fund's draw or release was booked in: its recorded day, or for one
+    stored before days were recorded, its timestamp's month (UTC)."""
+    on = getattr(e, "on", "") or ""
+    if on:
+        return str(on)[:7]
+    stamp: dt.datetime = e.timestamp
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(dt.UTC)
+    return stamp.strftime("%Y-%m")
+
+
+def months_of(fund_id: str, events: Any) -> list[FundMonth]:
+    """A fund's months from its events, each month from its first to its last, even one
+    with nothing booked (its outstanding carried)."""
+    found: dict[str, FundMonth] = {}
+    for e in events:
+        kind = type(e).__qualname__.rsplit(".", 1)[-1]
+        if kind == "Drawn":
+            line = found.setdefault(month_of(e), FundMonth(fund_id, month_of(e)))
+            line.issued += e.amount
+        elif kind == "Released" and e.how in RELEASES:
+            line = found.setdefault(month_of(e), FundMonth(fund_id, month_of(e)))
+            setattr(line, e.how, getattr(line, e.how) + e.amount)
+    out: list[FundMonth] = []
+    outstanding = 0
+    for month in _every_month(sorted(found)):
+        line = found.get(month) or FundMonth(fund_id, month)
+        outstanding += line.issued - line.redeemed - line.lapsed - line.depreciated
+        line.outstanding = outstanding
+        out.append(line)
+    return out
+
+
+def _every_month(months: list[str]) -> list[str]:
+    if not months:
+        return []
+    year, month = int(months[0][:4]), int(months[0][5:7])
+    out = []
+    while (text := f"{year:04d}-{month:02d}") <= months[-1]:
+        out.append(text)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
 def fund_ids(city: City) -> list[UUID]:
     return [Fund.create_id(city.config.key, fund_id) for fund_id in city.config.funds]
 
@@ -178,13 +239,14 @@ class FundCommands:
         fund = uow.find(Fund.create_id(self.key, fund_id), Fund) if fund_id is not None else None
         if fund is None:
             raise AwardRefused(f"rule {rule.rule_id!r} draws on no fund of {cfg.name}")
-        fund.draw(amount, rule.rule_id)
+        fund.draw(amount, rule.rule_id, self.clock().date().isoformat())
         return fund.fund_id
 
     def settle_funds(self: FundsLike, uow: UnitOfWork) -> None:
         """After a command: the funds whose tokens left a wallet in it are told how."""
         if not self.city.config.funds:
             return
+        today = ""
         for aggregate in list(uow.seen.values()):
             if not isinstance(aggregate, Wallet) or not aggregate.pending_events:
                 continue
@@ -199,7 +261,8 @@ class FundCommands:
                 for fund_id, amount in funds.items():
                     fund = uow.find(Fund.create_id(self.key, fund_id), Fund) if fund_id else None
                     if fund is not None:
-                        fund.release(how, amount)
+                        today = today or self.clock().date().isoformat()
+                        fund.release(how, amount, today)
 
     # -- top-ups ----------------------------------------------------------------------------
     def _fund(self: FundsLike, uow: UnitOfWork, fund_id: str) -> Fund:
@@ -247,6 +310,24 @@ class FundCommands:
                     cfg.currency.decimals,
                 )
             )
+        return out
+
+    def fund_months(self: FundsLike, period: str = "") -> dict[str, list[FundMonth]]:
+        """Per fund, its months from its own events (`period`: that month only, with what
+        was outstanding at its end even if nothing was booked in it)."""
+        cfg = self.city.config
+        out: dict[str, list[FundMonth]] = {}
+        for fund_id in cfg.funds:
+            lines = months_of(fund_id, self.repository.event_store.get(Fund.create_id(self.key, fund_id)))
+            if period:
+                before = [line for line in lines if line.period <= period]
+                if not before:
+                    lines = [FundMonth(fund_id, period)]
+                elif before[-1].period == period:
+                    lines = [before[-1]]
+                else:
+                    lines = [FundMonth(fund_id, period, outstanding=before[-1].outstanding)]
+            out[fund_id] = lines
         return out
 
 

@@ -4,13 +4,18 @@ finance officer, an auditor or a council approver gets it:
 
   civfed finance report --city sint-niklaas [--period 2026-05] [--csv FILE | --json]
 
-Per fund: issued, redeemed and outstanding (to date, as `civfed funds report`); per month:
-the totals of the shop payouts and of the clearings with partner cities; per partner: what
-was cleared and what is open now. Aggregates only: no wallet's and no single shop's figure.
+Per fund: issued, redeemed, lapsed, depreciated and outstanding (to date, as `civfed funds
+report`), and per fund and month the same figures booked in the month (outstanding at its
+end); per month: the totals of the shop payouts and of the clearings with partner cities;
+per partner: what was cleared and what is open now. Aggregates only: no wallet's and no
+single shop's figure.
 
 Amounts are in units of the city's currency (with its decimals), and in euros at the
 city's published rate where it publishes one (the payouts in the euros actually paid). A
-partner's side of a clearing is in the partner's own smallest unit (`..._partner_units`).
+partner's side of a clearing is in the partner's own smallest unit (`..._partner_units`),
+in euros at the partner's published rate, or, where the partner's currency has no euro
+value, with a row saying so instead (`partner_has_no_euro_value`, or `partner_rate_unknown`
+where this node knows no rate for the partner) and no euro figure for its side.
 The CSV has one row per figure: section, period, subject, figure, amount, eur.
 """
 
@@ -28,9 +33,11 @@ import grpc
 
 from civfed.v1 import funds_pb2, funds_pb2_grpc
 from services.cli.staff import call_node, connection_arguments
+from services.finance import NO_EURO_VALUE
 from services.settings.errors import ConfigError
 
 HEADER = ("section", "period", "subject", "figure", "amount", "eur")
+FUND_MONTH = ("issued", "redeemed", "lapsed", "depreciated", "outstanding")
 TOTALS = ("issued", "redeemed", "outstanding", "paid_out", "cleared_owed_by_us", "open_owed_by_us")
 
 
@@ -67,9 +74,14 @@ def rows(r: Any) -> list[tuple[str, str, str, str, str, str]]:
         out.append((section, r.period, subject, figure, str(n), ""))
 
     for f in r.funds:
-        for figure in ("issued", "redeemed", "outstanding"):
+        for figure in ("issued", "redeemed", "lapsed", "depreciated", "outstanding"):
             money("fund", f.fund_id, figure, getattr(f, figure))
-            totals[figure] += getattr(f, figure)
+            if figure in totals:
+                totals[figure] += getattr(f, figure)
+    for fp in r.fund_periods:
+        for figure in FUND_MONTH:
+            amount = getattr(fp, figure)
+            out.append(("fund_period", fp.period, fp.fund_id, figure, m.units(amount), m.eur(amount)))
     for p in r.periods:
         out.append(("period", p.period, "", "paid_out", m.units(p.paid_out), cents(p.paid_out_euro_cents)))
         out.append(("period", p.period, "", "payout_runs", str(p.payout_runs), ""))
@@ -90,10 +102,40 @@ def rows(r: Any) -> list[tuple[str, str, str, str, str, str]]:
     for p in r.partners:
         for figure in ("cleared_owed_by_us", "open_owed_by_us"):
             money("partner", p.partner_city, figure, getattr(p, figure))
-        count("partner", p.partner_city, "cleared_owed_by_partner_partner_units", p.cleared_owed_by_partner)
-        count("partner", p.partner_city, "cleared_redemptions", p.cleared_redemptions)
-        count("partner", p.partner_city, "open_owed_by_partner_partner_units", p.open_owed_by_partner)
-        count("partner", p.partner_city, "open_redemptions", p.open_redemptions)
+        partner = p.partner_city
+        out.append(
+            (
+                "partner",
+                r.period,
+                partner,
+                "cleared_owed_by_partner_partner_units",
+                str(p.cleared_owed_by_partner),
+                p.cleared_owed_by_partner_eur,
+            )
+        )
+        count("partner", partner, "cleared_redemptions", p.cleared_redemptions)
+        out.append(
+            (
+                "partner",
+                r.period,
+                partner,
+                "open_owed_by_partner_partner_units",
+                str(p.open_owed_by_partner),
+                p.open_owed_by_partner_eur,
+            )
+        )
+        count("partner", partner, "open_redemptions", p.open_redemptions)
+        # The partner's euro value of a token, or, where there is none, a row saying so
+        # (its figure names why; no amount is made up for it).
+        if p.partner_euro_per_token:
+            out.append(("partner", r.period, partner, "partner_euro_per_token", p.partner_euro_per_token, ""))
+        else:
+            why = (
+                "partner_has_no_euro_value"
+                if p.partner_euro_note == NO_EURO_VALUE
+                else "partner_rate_unknown"
+            )
+            out.append(("partner", r.period, partner, why, "", ""))
         totals["open_owed_by_us"] += p.open_owed_by_us
     for figure in TOTALS:
         eur = cents(paid_cents) if figure == "paid_out" else m.eur(totals[figure])
@@ -113,6 +155,7 @@ def as_json(r: Any) -> dict[str, Any]:
         "decimals": r.decimals,
         "euro_per_token": r.euro_per_token or None,
         "funds": {},
+        "fund_periods": {},
         "periods": {},
         "partners": {},
         "totals": {},
@@ -123,6 +166,8 @@ def as_json(r: Any) -> dict[str, Any]:
             value["eur"] = eur
         if section == "fund":
             out["funds"].setdefault(subject, {})[figure] = value
+        elif section == "fund_period":
+            out["fund_periods"].setdefault(subject, {}).setdefault(period, {})[figure] = value
         elif section == "period":
             out["periods"].setdefault(period, {})[figure] = value
         elif section == "partner":

@@ -1,10 +1,11 @@
 """Starlette app over the read-model store. Every figure is published by `projections.disclosure`:
 closed periods only, k people per cell, Laplace noise drawn once and stored (the one write).
 
-Routes: `/` (federation page), `/city/{city}` (city page), `/api/cities`,
-`/api/city/{city}`, `/api/federation`, `/static/...` (the style sheet), and `/healthz` (the
-process answers) and `/readyz` (the read models exist and the store answers) for liveness and
-readiness probes.
+Routes: `/` (federation page), `/city/{city}` (city page), `/city/{city}/finance` (the
+city's funds and what they paid for, projections/finance_view.py), `/api/cities`,
+`/api/city/{city}`, `/api/city/{city}/finance`, `/api/federation`, `/static/...` (the style
+sheet), and `/healthz` (the process answers) and `/readyz` (the read models exist and the
+store answers) for liveness and readiness probes.
 
 Pages are written on the server in the city's language (`?lang=en` for English) from the
 `dashboard` gettext domain, with each city's name, currency name and decimals from its
@@ -20,6 +21,7 @@ import html
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from starlette.staticfiles import StaticFiles
 
 from projections.dashboard_view import cities, city_dashboard, federation_dashboard
 from projections.disclosure import Policy
+from projections.finance_view import finance_dashboard
 from projections.projector import default_models
 from projections.store import Store
 from services.clock import Clock, utcnow
@@ -67,6 +70,10 @@ class CityInfo:
     redeemable_at: tuple[str, ...] = ()
     # rule id -> grams of CO2 per smallest unit awarded, for each rule that rewards CO2 saved
     co2_rules: Mapping[str, int] = field(default_factory=dict)
+    # The published euro value of a token (None: the currency has none), and fund id ->
+    # (name, funder, period), from city.toml.
+    euro_per_token: Decimal | None = None
+    funds: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
 
     @staticmethod
     def of(config: CityConfig, rules: list[RuleSpec] | None = None) -> CityInfo:
@@ -88,6 +95,8 @@ class CityInfo:
                 for r in rules or []
                 if r.kind == "measured_quantity" and "unit_grams" in r.params
             },
+            euro_per_token=config.euro_per_token,
+            funds={fund_id: (spec.name, spec.funder, spec.period) for fund_id, spec in config.funds.items()},
         )
 
 
@@ -261,6 +270,12 @@ class Page:
     def epsilon(self, value: float) -> str:
         return format_decimal(value, format="0.0##", locale=parse_locale(self.tag))
 
+    def euros(self, text: str | None) -> str:
+        """Decimal text of euros, as the page's language writes them; "–" for none."""
+        if text is None:
+            return "–"
+        return "€ " + format_decimal(Decimal(text), format="#,##0.00", locale=parse_locale(self.tag))
+
     def figure(self, f: Mapping[str, Any], show: Callable[[int], str]) -> str:
         if "value" in f:
             return show(int(f["value"]))
@@ -372,7 +387,11 @@ def create_app(
         return shell(page, title, city_body(page, info, data, terms.get(city) or Policy()), "yes", links)
 
     def city_body(page: Page, info: CityInfo, d: dict[str, Any], policy: Policy) -> str:
-        parts = [protection_note(page, policy)]
+        finance_link = (
+            f'<p class="finance-link"><a href="/city/{html.escape(info.key)}/finance?lang={page.language}">'
+            f"{html.escape(page.t('Funds: where the tokens come from'))}</a></p>"
+        )
+        parts = [finance_link, protection_note(page, policy)]
         if not d["days"] and not d.get("equilibrium"):
             return "".join(parts) + no_data(page)
         money_title = page.t(info.currency)
@@ -954,6 +973,169 @@ def create_app(
         }
         return JSONResponse(data)
 
+    def finance_data(tx: Any, info: CityInfo) -> dict[str, Any]:
+        data = finance_dashboard(
+            tx,
+            info.key,
+            terms.get(info.key),
+            clock(),
+            euro_per_token=info.euro_per_token,
+            decimals=info.decimals,
+        )
+        for f in data["funds"]:
+            f["name"], f["funder"], f["period"] = info.funds.get(f["fund_id"], (f["fund_id"], "", ""))
+        data["currency"] = {"name": info.currency, "decimals": info.decimals}
+        data["units"] = {
+            "budget, declared, top_ups, awarded_by_month, redeemed_by_month": (
+                f"{info.currency}, in its smallest unit (10^{info.decimals} to one)"
+            ),
+            "eur, budget_eur": "euros, at the city's published euro value of a token"
+            if info.euro_per_token is not None
+            else "none: the city's currency has no euro value",
+        }
+        return data
+
+    async def api_finance(request: Request) -> Response:
+        city = request.path_params["city"]
+        if city not in known():
+            return JSONResponse({"error": f"unknown city {city!r}"}, status_code=404)
+        info = info_of(city)
+        if not ready():
+            return not_ready_json(Page(_chosen_language(request, info.locale)))
+        with store.transaction() as tx:
+            data = finance_data(tx, info)
+        return JSONResponse(data)
+
+    async def finance_page(request: Request) -> Response:
+        city = request.path_params["city"]
+        if city not in known():
+            return HTMLResponse("unknown city", status_code=404)
+        info = info_of(city)
+        page = Page(_chosen_language(request, info.locale))
+        title = page.t("{city}: funds and what they paid for", city=info.local_name)
+        links = language_links(f"/city/{html.escape(city)}/finance", info.locale)
+        if not ready():
+            return shell(page, title, no_data(page), "no-data", links)
+        with store.transaction() as tx:
+            data = finance_data(tx, info)
+        return shell(page, title, finance_body(page, info, data, terms.get(city) or Policy()), "yes", links)
+
+    def finance_body(page: Page, info: CityInfo, d: Mapping[str, Any], policy: Policy) -> str:
+        back = (
+            f'<p><a href="/city/{html.escape(info.key)}?lang={page.language}">'
+            f"{html.escape(page.t('Back to the city dashboard'))}</a></p>"
+        )
+        parts = [back, protection_note(page, policy)]
+        if info.euro_per_token is None:
+            parts.append(
+                section(
+                    page.t("Euros"), page.t("This city's currency has no euro value: no euro figures."), ""
+                )
+            )
+        else:
+            parts.append(
+                section(
+                    page.t("Euros"),
+                    page.t(
+                        "One {currency} is worth {rate} euros (published by the city).",
+                        currency=page.t(info.currency),
+                        rate=format_decimal(info.euro_per_token, locale=parse_locale(page.tag)),
+                    ),
+                    "",
+                )
+            )
+        parts.append(budgets_section(page, info, d))
+        if not d["months"]:
+            return "".join(parts) + no_data(page)
+        suppressed = page.t("suppressed: fewer than {k} people", k=policy.k)
+        scale = 10**info.decimals
+
+        def money(value: int) -> str:
+            return page.amount(value, info)
+
+        points: list[Point] = []
+        for f in d["funds"]:
+            label = f["name"]
+            for month, c in f["awarded_by_month"].items():
+                value = c["value"] / scale if "value" in c else None
+                points.append(Point(f"{month} · {label}", "", value, page.figure(c, money)))
+        money_title = page.t(info.currency)
+        parts.append(
+            section(
+                page.t("Tokens awarded per fund per closed month, in {currency}", currency=money_title),
+                page.t("Each figure is the sum of that month's published daily figures of the fund's rules."),
+                chart_or_empty(
+                    page,
+                    charts.bars(
+                        points,
+                        x_title=money_title,
+                        label_title=page.t("fund"),
+                        x_format=charts.d3_format(info.decimals),
+                        noised_label=page.t("published with noise"),
+                        suppressed_label=suppressed,
+                    ),
+                    "awarded-by-fund",
+                    points,
+                ),
+            )
+        )
+        parts.append(redeemed_section(page, info, d, policy))
+        return "".join(parts)
+
+    def budgets_section(page: Page, info: CityInfo, d: Mapping[str, Any]) -> str:
+        rows = []
+        for f in d["funds"]:
+            if "budget" not in f:
+                continue
+            eur = page.euros(f["budget_eur"])
+            rows.append(
+                "<tr>"
+                f"<td>{html.escape(f['name'])}</td>"
+                f"<td>{html.escape(f['funder'])}</td><td>{html.escape(f['period'])}</td>"
+                f'<td class="num">{html.escape(page.amount(f["declared"], info))}</td>'
+                f'<td class="num">{html.escape(page.number(len(f["top_ups"])))}</td>'
+                f'<td class="num">{html.escape(page.amount(f["budget"], info))}</td>'
+                f'<td class="num">{html.escape(eur)}</td>'
+                "</tr>"
+            )
+        head = "".join(
+            f"<th>{html.escape(page.t(h))}</th>"
+            for h in ("fund", "funder", "period", "declared budget", "top-ups", "budget now", "euros")
+        )
+        table = f'<table class="funds"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        return section(
+            page.t("Funds and budgets"),
+            page.t("Budgets and top-ups are public decisions of the council, shown exactly."),
+            table if rows else f'<p class="empty">{html.escape(page.t("No data yet."))}</p>',
+        )
+
+    def redeemed_section(page: Page, info: CityInfo, d: Mapping[str, Any], policy: Policy) -> str:
+        rows = []
+        for month, f in d["redeemed_by_month"].items():
+            if "value" in f:
+                shown = page.amount(int(f["value"]), info)
+            elif "shops" in f.get("reason", ""):
+                shown = page.t("suppressed: fewer than {k} shops", k=policy.k)
+            else:
+                shown = page.t("suppressed")
+            euro = page.euros((f.get("eur") or {}).get("value"))
+            rows.append(
+                f'<tr><td>{html.escape(month)}</td><td class="num">{html.escape(shown)}</td>'
+                f'<td class="num">{html.escape(euro)}</td></tr>'
+            )
+        head = "".join(
+            f"<th>{html.escape(page.t(h))}</th>" for h in ("month (UTC)", "redeemed at shops", "euros")
+        )
+        return section(
+            page.t("Tokens redeemed at the city's shops per closed month"),
+            page.t(
+                "Shown only for a month in which at least {k} shops were paid; "
+                "a shop reads its own payments on its statement.",
+                k=policy.k,
+            ),
+            f'<table class="redeemed"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>',
+        )
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -976,8 +1158,10 @@ def create_app(
             Route("/readyz", readyz),
             Route("/", federation_page),
             Route("/city/{city}", city_page),
+            Route("/city/{city}/finance", finance_page),
             Route("/api/cities", api_cities),
             Route("/api/city/{city}", api_city),
+            Route("/api/city/{city}/finance", api_finance),
             Route("/api/federation", api_federation),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]

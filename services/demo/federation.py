@@ -17,7 +17,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from civfed.v1 import claims_pb2, federation_pb2, federation_pb2_grpc, merchant_pb2, sources_pb2, wallet_pb2
+from civfed.v1 import (
+    claims_pb2,
+    clearing_pb2,
+    clearing_pb2_grpc,
+    federation_pb2,
+    federation_pb2_grpc,
+    merchant_pb2,
+    payouts_pb2,
+    payouts_pb2_grpc,
+    sources_pb2,
+    wallet_pb2,
+)
 from projections.disclosure import K_MIN as K_ANONYMITY
 from services.demo.cashback import Shoppers, render_cashback
 from services.demo.city_node import Phones, store_env
@@ -209,6 +220,8 @@ def render_federation(report: dict[str, Any], settings: Settings, _: Callable[[s
     ]
     if "cashback" in report:
         lines.append(render_cashback(report["cashback"], configs["sint_niklaas"].currency.decimals))
+    if "payout" in report:
+        lines += render_settled(report, configs, amount, _)
     lines += [
         "",
         _(
@@ -228,7 +241,113 @@ def render_federation(report: dict[str, Any], settings: Settings, _: Callable[[s
     return "\n".join(lines)
 
 
+def render_settled(
+    report: dict[str, Any],
+    configs: dict[str, Any],
+    amount: Callable[[str, int], str],
+    _: Callable[[str], str],
+) -> list[str]:
+    """The payout run and the clearing, a line each."""
+    pay, clear = report["payout"], report["clearing"]
+    again = _(" (run before: nothing paid twice)") if pay["already_run"] else ""
+    return [
+        _(
+            "  Payout run {period} in {city}: {shops} shop(s) paid {tokens} {currency} as EUR {euros}"
+            " (SEPA pain.001){again}"
+        ).format(
+            period=pay["period"],
+            city=configs[pay["city"]].name,
+            shops=pay["shops"],
+            tokens=amount(pay["city"], pay["tokens"]),
+            currency=configs[pay["city"]].currency.name,
+            euros=f"{pay['euro_cents'] / 100:,.2f}",
+            again=again,
+        ),
+        _(
+            "  Clearing {period} {a} <-> {b}: {a} owes {owed_a} {currency_a}, {b} owes {owed_b} {currency_b}"
+            " over {n} redemption(s); {signed}"
+        ).format(
+            period=clear["period"],
+            a=configs[clear["city_a"]].name,
+            b=configs[clear["city_b"]].name,
+            owed_a=amount(clear["city_a"], clear["owed_by_a"]),
+            currency_a=configs[clear["city_a"]].currency.name,
+            owed_b=amount(clear["city_b"], clear["owed_by_b"]),
+            currency_b=configs[clear["city_b"]].currency.name,
+            n=clear["redemptions"],
+            signed=_("signed by both nodes") if clear["signed_by_both"] else _("not signed by both"),
+        ),
+    ]
+
+
 DAYS = WEEKS * 7
+# After the season: Sint-Niklaas pays its shops for the week the visitors redeemed in (ISO week
+# 22 of 2026: 25 to 31 May) and clears May with Vienna. The shops' accounts (valid IBANs of
+# no real shop) are set by the city's shop registration staff.
+PAYOUT_CITY, CLEARING_PARTNER = "sint_niklaas", "vienna"
+PAYOUT_WEEK, CLEARING_MONTH = "2026-W22", "2026-05"
+SHOP_ACCOUNTS = ("BE71096123456769", "BE68539007547034")
+
+
+def pay_and_clear(fed: LocalFederation, stubs: dict[str, CityStubs], pairs: list[Visitors]) -> dict[str, Any]:
+    """Once the season's month is over: one payout run for Sint-Niklaas's shops (proposed by
+    one finance officer, run by another) and one clearing of May between Sint-Niklaas and
+    Vienna, signed by both nodes. Run again, both find what they recorded and pay or clear
+    nothing twice."""
+    sn = stubs[PAYOUT_CITY]
+    payouts: Any = payouts_pb2_grpc.PayoutServiceStub(sn.channel)
+    shops = [p.shop for p in pairs if p.names[1] == PAYOUT_CITY]
+    for shop, iban in zip(shops, SHOP_ACCOUNTS, strict=False):
+        payouts.SetBankAccount(
+            payouts_pb2.SetBankAccountRequest(
+                idempotency_key=f"{KEY}:bank:{shop.merchant_id}",
+                merchant_id=shop.merchant_id,
+                iban=iban,
+                account_holder="Visitors' café BV",
+            ),
+            metadata=fed.staff("demo-shops", "merchant_admin"),
+            timeout=5,
+        )
+    payouts.ProposePayoutRun(
+        payouts_pb2.ProposePayoutRunRequest(idempotency_key=f"{KEY}:payout:propose", period=PAYOUT_WEEK),
+        metadata=fed.staff("demo-finance-1", "finance_officer"),
+        timeout=10,
+    )
+    paid = payouts.RunPayouts(
+        payouts_pb2.RunPayoutsRequest(idempotency_key=f"{KEY}:payout:run", period=PAYOUT_WEEK),
+        metadata=fed.staff("demo-finance-2", "finance_officer"),
+        timeout=30,
+    )
+    cleared = (
+        clearing_pb2_grpc.ClearingAdminServiceStub(sn.channel)
+        .RunClearing(
+            clearing_pb2.RunClearingRequest(partner_city=CLEARING_PARTNER, period=CLEARING_MONTH),
+            metadata=fed.staff("demo-council", "council_approver"),
+            timeout=60,
+        )
+        .statement
+    )
+    f = cleared.figures
+    return {
+        "payout": {
+            "city": PAYOUT_CITY,
+            "period": paid.run.period,
+            "shops": len(paid.run.lines),
+            "tokens": paid.run.tokens,
+            "euro_cents": paid.run.euro_cents,
+            "sepa_file_bytes": len(paid.sepa_file),
+            "already_run": paid.already_run,
+        },
+        "clearing": {
+            "city_a": f.city_a,
+            "city_b": f.city_b,
+            "period": f.period,
+            "owed_by_a": f.owed_by_a,
+            "owed_by_b": f.owed_by_b,
+            "redemptions": f.redemptions,
+            "signed_by_both": bool(cleared.signature_a and cleared.signature_b),
+        },
+    }
 
 
 def run_federation_demo(settings: Settings, step: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
@@ -265,9 +384,16 @@ def run_federation_demo(settings: Settings, step: Callable[[int], None] = lambda
                     shoppers.play(day, date, EARNING_DAYS)
                     step(1)
                 sales = [pair.sale() for pair in pairs]
+                clock.day(DAYS + 7)  # a week into June: the payout week and May are over
+                settled = pay_and_clear(fed, stubs, pairs)
             finally:
                 for s in stubs.values():
                     s.close()
-            return {"sales": sales, "positions": positions(fed), "cashback": shoppers.summary()}
+            return {
+                "sales": sales,
+                "positions": positions(fed),
+                "cashback": shoppers.summary(),
+                **settled,
+            }
         finally:
             fed.stop_all()

@@ -47,7 +47,7 @@ class FundService(funds_pb2_grpc.FundServiceServicer):
     def GetFinanceReport(self, request: Any, context: grpc.ServicerContext) -> Any:
         period = self.call(context, request, rq.GetFinanceReport).request.period
         self.node.writer.settle()  # every command already answered is counted
-        report = finance_report(self.app, self.node.clearing, period)
+        report = finance_report(self.app, self.node.clearing, period, self.node.euro_rates)
         cfg = self.app.city.config
         rate = cfg.euro_per_token
         return funds_pb2.FinanceReportResponse(
@@ -59,6 +59,7 @@ class FundService(funds_pb2_grpc.FundServiceServicer):
             funds=[funds_pb2.FinanceFund(**vars(f)) for f in report.funds],
             periods=[funds_pb2.FinancePeriod(**vars(p)) for p in report.periods],
             partners=[funds_pb2.FinancePartner(**vars(p)) for p in report.partners],
+            fund_periods=[funds_pb2.FinanceFundPeriod(**vars(m)) for m in report.fund_periods],
         )
 
 

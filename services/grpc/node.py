@@ -25,6 +25,7 @@ from services.federation.outcomes import count_outcomes
 from services.federation.partner import Partner
 from services.federation.sweep import sweep
 from services.federation.vouchers import load_private_key, load_public_key
+from services.finance import Rate, published_rates
 from services.group_writer import GroupWriter
 from services.grpc.access import Authenticator
 from services.grpc.clearing_client import GrpcClearingPartner
@@ -111,6 +112,9 @@ class CityNode:
             f"sqlite:///{self.private_figures / 'figures.sqlite'}"
         )
         self.disclosure = policy_for(app.city.config, [app.city.config])
+        # City -> its published euro value, for the finance report's partner positions
+        # (`start_node` gives every city in the cities folder).
+        self.euro_rates: dict[str, Rate] = published_rates([app.city.config])
 
     def execute(self, cmd: Job) -> dict[str, Any]:
         return self.writer.execute(cmd)

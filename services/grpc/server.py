@@ -53,6 +53,7 @@ from civfed.v1 import (
 )
 from services.city import CityApplication
 from services.clock import Clock, OffsetClock, utcnow
+from services.finance import published_rates
 from services.grpc.access import AccessInterceptor
 from services.grpc.cashback_service import CashbackService
 from services.grpc.claim_service import ClaimService
@@ -74,7 +75,7 @@ from services.grpc.wallet_service import WalletService
 from services.grpc.workflow_service import WorkflowService
 from services.metrics import MetricsServer, NodeMetrics, serve_metrics
 from services.privacy.reapply import refuse_restored_keys
-from services.settings.cities import City, Settings, load_city, load_settings
+from services.settings.cities import City, Settings, city_keys, load_city, load_settings
 from services.settings.disclosure import disclosure_policies
 from services.settings.errors import ConfigError
 from services.settings.node import NodeSettings, load_node_settings
@@ -325,6 +326,11 @@ def start_node(
             stream = load_stream_settings(env)
             node.figures = lambda: read_model_store(city_settings, stream)
             node.disclosure = disclosure_policies(city_settings.CIVFED_CITIES_DIR)[city.config.key]
+            # Partner cities' published euro values, from their files beside this city's.
+            node.euro_rates = published_rates(
+                load_city(key, city_settings.CIVFED_CITIES_DIR).config
+                for key in city_keys(city_settings.CIVFED_CITIES_DIR)
+            )
         except BaseException:
             app.close()
             raise

@@ -258,3 +258,16 @@ def test_an_empty_store_says_no_data_yet(empty_url: str, tmp_path: Path) -> None
         assert 'data-ready="no-data"' in page.dom and words in page.dom, path
         assert page.console == [] and foreign(page.requests) == []
         screenshot(empty_url + path, tmp_path / f"{name}-shot", name)
+
+
+def test_the_finance_page_in_the_citys_language_with_its_chart_and_nothing_from_elsewhere(
+    dashboard_url: str, tmp_path: Path
+) -> None:
+    page = load(f"{dashboard_url}/city/sint_niklaas/finance", tmp_path / "dom", "--dump-dom")
+    assert 'data-ready="yes"' in page.dom and '<html lang="nl-BE">' in page.dom
+    assert "<h1>Sint-Niklaas: fondsen en waarvoor ze betaalden</h1>" in page.dom
+    assert "Fondsen en budgetten" in page.dom and "Sengzen" in page.dom
+    assert page.console == [], page.console
+    assert page.requests and foreign(page.requests) == [], page.requests
+    assert charts(page.dom).get("awarded-by-fund", 0) > 0, charts(page.dom)
+    screenshot(f"{dashboard_url}/city/sint_niklaas/finance", tmp_path / "shot", "finance-sint_niklaas")

@@ -6,9 +6,12 @@ import json
 import re
 import urllib.error
 import urllib.request
+from decimal import Decimal
 from typing import Any
 
 import pytest
+
+CENT = Decimal("0.01")
 
 
 def get(url: str) -> tuple[int, str]:
@@ -277,3 +280,68 @@ def test_on_postgresql_not_ready_until_the_projector_made_the_read_models(pg_sch
         projector_store.close()
         assert get_json(f"{url}/readyz") == {"status": "ok"}
         assert get(f"{url}/city/rome")[0] == 200
+
+
+def test_the_finance_page_shows_budgets_exactly_and_monthly_figures_protected(dashboard_url: str) -> None:
+    city = get_json(f"{dashboard_url}/api/city/sint_niklaas")
+    d = get_json(f"{dashboard_url}/api/city/sint_niklaas/finance")
+    assert d["city"] == "sint_niklaas" and d["euro_per_token"] == "0.50" and d["k"] >= 10
+    # Budgets: the council's decisions, exact, with the euros at the published rate.
+    funds = {f["fund_id"]: f for f in d["funds"]}
+    assert {"flemish_grant", "city"} <= set(funds)
+    for f in funds.values():
+        if "budget" in f:
+            assert f["protection"] == {"method": "public council decision, exact"}
+            assert f["budget"] == f["declared"] + sum(t["amount"] for t in f["top_ups"])
+            assert Decimal(f["budget_eur"]) == (Decimal(f["budget"]) / 200).quantize(CENT)
+    # Each closed month's award per fund is the sum of the city page's published daily cells of
+    # the fund's rules: nothing is measured anew.
+    assert d["months"]
+    cells = city["cells"]["issued_by_rule"]
+    rules = {"flemish_grant": {"event-attendance", "local-cashback"}, "city": {"bike-engraving"}}
+    for fund_id, fund_rules in rules.items():
+        for month, figure in funds[fund_id]["awarded_by_month"].items():
+            shown = [
+                c["value"]
+                for day, by_rule in cells.items()
+                if day[:7] == month
+                for rule, c in by_rule.items()
+                if rule in fund_rules and "value" in c
+            ]
+            if shown:
+                assert figure["value"] == sum(shown)
+                assert figure["protection"]["method"] == "sum of published cells"
+                assert Decimal(figure["eur"]["value"]) == (Decimal(figure["value"]) / 200).quantize(CENT)
+            else:
+                assert figure["suppressed"] is True
+    for month, figure in d["redeemed_by_month"].items():
+        assert month in d["months"]
+        if "value" not in figure:
+            assert set(figure) - {"eur"} == {"suppressed", "reason"}
+    monthly = [
+        {k: v for k, v in f.items() if k != "eur"}
+        for fund in d["funds"]
+        for f in fund["awarded_by_month"].values()
+    ] + [{k: v for k, v in f.items() if k != "eur"} for f in d["redeemed_by_month"].values()]
+    assert_protected(monthly)
+    # The page: linked from the city page, in the city's language and in English.
+    status, page = get(f"{dashboard_url}/city/sint_niklaas")
+    assert status == 200 and 'href="/city/sint_niklaas/finance' in page
+    status, page = get(f"{dashboard_url}/city/sint_niklaas/finance")
+    assert status == 200 and 'data-ready="yes"' in page and "Fondsen en budgetten" in page
+    assert "<h1>Sint-Niklaas: fondsen en waarvoor ze betaalden</h1>" in page
+    assert re.search(r'data-chart="awarded-by-fund"[^>]*data-points="[1-9]', page), "no awards drawn"
+    status, english = get(f"{dashboard_url}/city/sint_niklaas/finance?lang=en")
+    assert status == 200 and "Funds and budgets" in english and "<svg" in english
+    # No shop appears: no merchant id or shop name, only month totals.
+    assert "merchant" not in json.dumps(d)
+    status, _ = get(f"{dashboard_url}/city/atlantis/finance")
+    assert status == 404
+
+
+def test_a_city_without_a_euro_value_says_so_on_its_finance_page(dashboard_url: str) -> None:
+    d = get_json(f"{dashboard_url}/api/city/zwolle/finance")
+    assert d["euro_per_token"] is None
+    assert all(f.get("budget_eur") is None for f in d["funds"])
+    status, english = get(f"{dashboard_url}/city/zwolle/finance?lang=en")
+    assert status == 200 and "has no euro value" in english

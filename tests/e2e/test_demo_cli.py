@@ -166,6 +166,35 @@ def test_demo_settles_redemptions_between_cities_on_its_own_stores(twice: dict[s
     assert twice["board_again"] == board
 
 
+def test_demo_pays_sint_niklaas_shops_once_and_clears_may_with_vienna(twice: dict[str, Any]) -> None:
+    """After the season, through the nodes' contracts: one payout run of the week the visitors
+    redeemed in, paying the two shops that took them, and May cleared between Sint-Niklaas
+    and Vienna with a statement both nodes signed; run again, both replay what was recorded."""
+    fed = twice["first"]["federation"]
+    credited = sum(s["credited"] for s in fed["sales"] if s["acceptor"] == "sint_niklaas")
+    pay = fed["payout"]
+    assert (pay["city"], pay["period"], pay["shops"], pay["already_run"]) == (
+        "sint_niklaas",
+        "2026-W22",
+        2,
+        False,
+    )
+    # Every Sengzen the shops were credited that week, at 1/2 euro cent a hundredth.
+    assert pay["tokens"] == credited > 0 and pay["euro_cents"] == credited // 2 and pay["sepa_file_bytes"] > 0
+    (vienna_here,) = [s for s in fed["sales"] if (s["home"], s["acceptor"]) == ("vienna", "sint_niklaas")]
+    assert fed["clearing"] == {
+        "city_a": "sint_niklaas",
+        "city_b": "vienna",
+        "period": "2026-05",
+        "owed_by_a": 0,
+        "owed_by_b": vienna_here["tokens"],
+        "redemptions": vienna_here["people"],
+        "signed_by_both": True,
+    }
+    assert twice["second"]["federation"]["payout"] == pay
+    assert twice["second"]["federation"]["clearing"] == fed["clearing"]
+
+
 def test_vienna_tokens_equal_floor_of_co2_per_wallet(tmp_path: Path) -> None:
     reported = run_demo(tmp_path)["vienna"]
     settings = load_settings({"CIVFED_DATA_DIR": str(tmp_path)})

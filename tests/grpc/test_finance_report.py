@@ -185,10 +185,32 @@ def test_the_report_gives_the_fund_reports_figures_and_the_payout_and_clearing_t
         == (0, 3, 1)
     )
 
+    # Per fund and month, exactly what the fund's own events booked: the month's figures
+    # add up to the fund's to date here (every award and spend of this test is this month).
+    assert sorted(m.fund_id for m in r.fund_periods) == sorted(f.fund_id for f in r.funds)
+    months = {m.fund_id: m for m in r.fund_periods}
+    for f in r.funds:
+        m = months[f.fund_id]
+        assert m.period == PERIOD
+        assert (m.issued, m.redeemed, m.lapsed, m.depreciated, m.outstanding) == (
+            f.issued,
+            f.redeemed,
+            f.lapsed,
+            f.depreciated,
+            f.outstanding,
+        )
+    # The partner's side in euros at Vienna's published rate (0.01 a token, no decimals);
+    # this city's side at its own.
+    assert (partner.partner_euro_per_token, partner.partner_euro_note) == ("0.01", "")
+    assert (partner.cleared_owed_by_partner_eur, partner.open_owed_by_partner_eur) == ("0.12", "0.03")
+    assert (partner.cleared_owed_by_us_eur, partner.open_owed_by_us_eur) == ("0.00", "0.00")
+
     # A month with neither payouts nor clearings: the funds, zero totals, the open position.
     quiet = report(fed, "2020-01")
     assert [(p.period, p.paid_out, p.clearings) for p in quiet.periods] == [("2020-01", 0, 0)]
     assert quiet.funds == r.funds and quiet.partners[0].cleared_redemptions == 0
+    # Before any award: every fund's month is empty, nothing outstanding at its end.
+    assert {(m.issued, m.outstanding) for m in quiet.fund_periods} == {(0, 0)}
 
 
 def test_a_caller_without_a_finance_role_is_refused_and_a_period_is_a_month(fed: LocalFederation) -> None:
@@ -256,7 +278,15 @@ def test_the_command_line_writes_csv_whose_totals_match_its_json(
         for row in rows
         if row["section"] == "partner" and row["figure"] == "open_owed_by_partner_partner_units"
     )
-    assert (open_["subject"], open_["amount"]) == ("vienna", "3")
+    assert (open_["subject"], open_["amount"], open_["eur"]) == ("vienna", "3", "0.03")
+    for figure in ("issued", "redeemed", "outstanding"):
+        months = sum(
+            Decimal(row["amount"])
+            for row in rows
+            if row["section"] == "fund_period" and row["figure"] == figure and row["period"] == PERIOD
+        )
+        assert months == Decimal(shown["totals"][figure]["amount"]), figure
+    assert set(shown["fund_periods"]) == {f.fund_id for f in r.funds}
     # No wallet and no shop appears anywhere in the report.
     text = out.read_text()
     assert "Bakker" not in text and "Van Damme" not in text

@@ -305,3 +305,31 @@ def test_the_command_line_runs_a_period_once_writes_the_file_and_lists_the_runs(
     wrong = ["--city", "zwolle", "--period", "2026-W31", "--out", str(out)]
     code, printed = cli(fed, monkeypatch, capsys, "run", *wrong)
     assert code == 1 and "INVALID_ARGUMENT" in printed and "sint_niklaas" in printed
+
+
+def test_one_shop_cannot_read_another_shops_payouts(
+    fed: LocalFederation, sn: CityStubs, shops: dict[str, Any]
+) -> None:
+    """A statement is the calling till's own shop, whatever the request: the request names no
+    shop, so a shop's credential reads its own payouts only, and no other caller reads any."""
+    company, kiosk = shops["company"], shops["no_account"]
+    run(fed, sn, "2026-W22")
+    paid = statement(sn, company)
+    assert paid.payouts and paid.paid_out.units > 0
+    # The kiosk, trying to name the company in the request, gets its own statement only.
+    assert [f.name for f in merchant_pb2.GetStatementRequest.DESCRIPTOR.fields] == []
+    own = statement(sn, kiosk)
+    assert list(own.payouts) == [] and own.paid_out.units == 0
+    assert {p.run_id for p in own.payouts}.isdisjoint({p.run_id for p in paid.payouts})
+    # Neither a holder nor finance, audit or shop-registration staff reads a shop's statement.
+    anna = shops["anna"]
+    for metadata in (
+        bearer(anna.holder_token),
+        fed.staff("fien", "finance_officer"),
+        fed.staff("aud", "auditor"),
+        fed.staff("mia", "merchant_admin"),
+    ):
+        code, _ = refused(
+            sn.merchant.GetStatement, merchant_pb2.GetStatementRequest(), metadata=metadata, timeout=5
+        )
+        assert code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED)

@@ -327,3 +327,55 @@ def test_the_demo_season_uses_up_a_fund_and_a_top_up_lets_awards_continue(tmp_pa
         check_conservation(app)
     finally:
         app.close()
+
+
+def test_each_fund_month_is_counted_exactly_from_the_funds_own_events(cities: Cities, tmp_path: Path) -> None:
+    """The finance report's months: each draw and release booked on its day on the city's
+    clock; the months add up to the fund's running totals, and a month's outstanding is
+    what the fund had out at its end."""
+    app = cities.open("bologna", small_city(tmp_path, 100))
+    ann, bob = open_wallet(app, "w1"), open_wallet(app, "w2")
+    shop = UUID(app.execute(app.register_merchant("m1", "Forno", "food", True))["merchant_id"])
+    first = cities.clock().strftime("%Y-%m")
+    for i, who in enumerate((ann, ann, bob)):
+        eco(app, f"a{i}", who, "recycling_drop_off")
+    cities.clock.advance(days=62)  # two months on: the month between has nothing booked
+    later = cities.clock().strftime("%Y-%m")
+    app.execute(app.spend("s1", ann, shop, 5, "receipt-1"))
+    app.execute(app.close_wallet("c1", bob))  # lapses bob's 8
+    eco(app, "a3", ann, "bike_to_work")
+    months = app.fund_months()["eu_grant"]
+    assert months[0].period == first and months[-1].period == later and len(months) == 3
+    assert (months[0].issued, months[0].redeemed, months[0].lapsed, months[0].outstanding) == (24, 0, 0, 24)
+    assert (months[1].issued, months[1].redeemed, months[1].outstanding) == (0, 0, 24)
+    assert (months[2].issued, months[2].redeemed, months[2].lapsed, months[2].outstanding) == (6, 5, 8, 17)
+    r = report(app)
+    for figure in ("issued", "redeemed", "lapsed", "depreciated"):
+        assert sum(getattr(m, figure) for m in months) == getattr(r, figure), figure
+    assert months[-1].outstanding == r.outstanding
+    # One month asked: that month's line, or an empty one carrying what was outstanding.
+    assert app.fund_months(later)["eu_grant"] == [months[2]]
+    (quiet,) = app.fund_months("2099-01")["eu_grant"]
+    assert (quiet.issued, quiet.redeemed, quiet.outstanding) == (0, 0, 17)
+    (before,) = app.fund_months("2000-01")["eu_grant"]
+    assert (before.issued, before.outstanding) == (0, 0)
+    check_conservation(app)
+
+
+def test_fund_events_stored_before_days_were_recorded_still_load_and_count_by_their_time() -> None:
+    fund = Fund.declare("bologna", "eu_grant", "EU grant", "European Union", 100, "2026")
+    fund.draw(10, "eco-actions", "2026-05-04")
+    fund.release("redeemed", 4, "2026-06-01")
+    events = fund.collect_events()
+    for e in events[1:]:
+        vars(e).pop("on")  # as stored before the field existed
+    replayed = None
+    for e in events:
+        replayed = e.mutate(replayed)
+    assert isinstance(replayed, Fund)
+    assert (replayed.issued, replayed.redeemed, replayed.outstanding) == (10, 4, 6)
+    from services.funds import months_of
+
+    (line,) = months_of("eu_grant", events)
+    assert line.period == events[1].timestamp.strftime("%Y-%m")
+    assert (line.issued, line.redeemed, line.outstanding) == (10, 4, 6)

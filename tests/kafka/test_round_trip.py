@@ -40,7 +40,7 @@ def test_published_events_carry_no_personal_data(
     season(bologna, "pd", people=3, days=1)
     _, records = relay_once(bologna, "bologna", broker.bootstrap, read_store)
     events = [decode(r.value) for r in records]
-    allowed = {"amount", "quantity", "cost", "rule_version"}
+    allowed = {"amount", "quantity", "cost", "rule_version", "budget"}  # budget: a fund's, the council's
     for e in events:
         assert set(e.payload.amounts) <= allowed
         for name, value in e.payload.refs.items():
