@@ -59,7 +59,8 @@ def test_a_complete_node_environment_passes(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "node configuration is valid: vienna (1 rule)" in result.stdout
     assert "warning" not in result.stderr  # both partners named in [federation] are configured
-    assert not (tmp_path / "data").exists()
+    # The node's data directory (made, empty, with its settings) stays empty: nothing was opened.
+    assert [p.name for p in (tmp_path / "data").rglob("*")] == ["vienna"]
 
 
 def test_a_negative_award_is_rejected_naming_the_rule_and_the_field(cities: Path) -> None:
