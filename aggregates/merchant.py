@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -42,6 +43,8 @@ class Merchant(Aggregate):
         self.bic = ""
         self.account_holder = ""
         self.bank_owner: UUID | None = None
+        # A change entered by one person, waiting for a second to enter the same account.
+        self.pending_account: dict[str, Any] | None = None
         # How many times the account was set: a payout run pays the account its proposal
         # named, and its file is written again only to the account it paid.
         self.account_version = 0
@@ -123,16 +126,62 @@ class Merchant(Aggregate):
             # Who the account's fields belong to, so a snapshot of the shop seals them too.
             aggregate.bank_owner = self.owner
             aggregate.account_version = getattr(aggregate, "account_version", 0) + 1
+            aggregate.pending_account = None
+
+    class BankAccountEntered(Aggregate.Event):
+        """A change to an account already set, as one person entered it. It takes effect
+        only when someone else enters the same account (dual entry): until then payouts
+        go to the account set, so no one person can send a shop's money elsewhere. Sealed
+        like BankAccountSet when the account is a sole trader's."""
+
+        iban: str
+        bic: str
+        account_holder: str
+        owner: UUID | None
+        entered_by: str
+
+        def apply(self, aggregate: Merchant) -> None:
+            aggregate.pending_account = {
+                "iban": self.iban,
+                "bic": self.bic,
+                "account_holder": self.account_holder,
+                "owner": self.owner,
+                "entered_by": self.entered_by,
+            }
 
     def set_bank_account(
         self, iban: str, bic: str, account_holder: str, sole_trader: bool, changed_by: str
-    ) -> None:
-        """`iban` already checked (its checksum) and in its compact form."""
+    ) -> str:
+        """`iban` already checked (its checksum) and in its compact form. The first account
+        is set at once; a change needs a second person to enter the same account. Returns
+        "set", "unchanged" or "awaiting_second_entry"."""
         if not iban:
             raise InvalidInput("iban", "an account needs an IBAN")
         if not account_holder.strip():
             raise InvalidInput("account_holder", "an account needs the name of its holder")
         owner = self.id if sole_trader else None
+        wanted = (iban, bic, account_holder.strip(), owner)
+        if (self.iban, self.bic, self.account_holder, getattr(self, "bank_owner", None)) == wanted:
+            return "unchanged"
+        pending = getattr(self, "pending_account", None)
+        same_as_entered = pending is not None and wanted == (
+            pending["iban"],
+            pending["bic"],
+            pending["account_holder"],
+            pending["owner"],
+        )
+        confirmed = same_as_entered and pending is not None and pending["entered_by"] != changed_by
+        if self.iban and not confirmed:
+            if not same_as_entered:
+                self.trigger_event(
+                    self.BankAccountEntered,
+                    iban=iban,
+                    bic=bic,
+                    account_holder=account_holder.strip(),
+                    owner=owner,
+                    entered_by=changed_by,
+                )
+            return "awaiting_second_entry"
         self.trigger_event(
             self.BankAccountSet,
             iban=iban,
@@ -141,6 +190,7 @@ class Merchant(Aggregate):
             owner=owner,
             changed_by=changed_by,
         )
+        return "set"
 
     def paid_out(self, run_id: UUID, period: str, amount: int, euro_cents: int, carry: str) -> None:
         if amount <= 0 or amount > self.to_pay_out:

@@ -74,9 +74,13 @@ def handlers(app: CityLike, store: Application[UUID]) -> dict[type[c.Command], H
         iban = check_iban(cmd.iban)
         bic = check_bic(cmd.bic) if cmd.bic else ""
         holder = check_account_holder(cmd.account_holder)
-        merchant.set_bank_account(iban, bic, holder, cmd.sole_trader, cmd.changed_by)
+        outcome = merchant.set_bank_account(iban, bic, holder, cmd.sole_trader, cmd.changed_by)
         # The account itself is not repeated: receipts keep results, and it may be personal.
-        return {"merchant_id": str(merchant.id), "bank_account_set": True}
+        return {
+            "merchant_id": str(merchant.id),
+            "bank_account_set": outcome != "awaiting_second_entry",
+            "awaiting_second_entry": outcome == "awaiting_second_entry",
+        }
 
     def open_period(period: str, uow: UnitOfWork) -> PayoutTerms:
         """The city's terms, once the period is a well-formed one that has ended, after the

@@ -61,7 +61,9 @@ class PayoutService(payouts_pb2_grpc.PayoutServiceServicer):
             c.key, r.merchant_id, r.iban, r.bic, r.account_holder, r.sole_trader, as_staff(c.who).ref
         )
         out = self.node.execute(self.app.job(cmd))
-        return payouts_pb2.SetBankAccountResponse(merchant_id=out["merchant_id"])
+        return payouts_pb2.SetBankAccountResponse(
+            merchant_id=out["merchant_id"], awaiting_second_entry=bool(out.get("awaiting_second_entry"))
+        )
 
 
 def run_message(out: dict[str, Any]) -> Any:

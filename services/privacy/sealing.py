@@ -67,8 +67,10 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     # A sole trader's bank account (the event names the shop as `owner`); a company's
     # account names no owner and is not personal data, so it stays readable.
     "Merchant.BankAccountSet": ("iban", "bic", "account_holder"),
-    # A shop's snapshot copies its account: sealed when the account is a sole trader's.
-    "Merchant.Snapshot": ("state.iban", "state.bic", "state.account_holder"),
+    "Merchant.BankAccountEntered": ("iban", "bic", "account_holder"),
+    # A shop's snapshot copies its account, and a change waiting for a second entry: sealed
+    # when either is a sole trader's.
+    "Merchant.Snapshot": ("state.iban", "state.bic", "state.account_holder", "state.pending_account"),
 }
 # Event type -> its fields that are both public (projections/integration.py) and personal:
 # none so far, so publishing an event never needs its sealed fields opened.
@@ -91,7 +93,8 @@ class ShreddingMapper(Mapper[UUID]):
             return originator
         if type_name == "Merchant.Snapshot":
             # The shop's state says whose account it holds; a company's names nobody.
-            owner = (state.get("state") or {}).get("bank_owner")
+            shop = state.get("state") or {}
+            owner = shop.get("bank_owner") or (shop.get("pending_account") or {}).get("owner")
             return owner if isinstance(owner, UUID) else None
         for name in OWNER_FIELDS:
             value = state.get(name)

@@ -533,6 +533,8 @@ def test_an_account_changed_after_the_proposal_is_not_paid_by_that_run(
         idempotency_key=key(), merchant_id=grocer.merchant_id, iban=IBAN_B, account_holder="Someone Else"
     )
     stub.SetBankAccount(changed, metadata=fed.staff("mia", "merchant_admin"), timeout=5)
+    confirmed = stub.SetBankAccount(changed, metadata=fed.staff("max", "merchant_admin"), timeout=5)
+    assert not confirmed.awaiting_second_entry  # a second person entered the same account
     ran = stub.RunPayouts(run_request("2026-W12"), metadata=fed.staff("ben", "finance_officer"), timeout=10)
     assert grocer.merchant_id in ran.skipped_merchant_ids
     assert grocer.merchant_id not in [line.merchant_id for line in ran.run.lines]
@@ -550,6 +552,7 @@ def test_an_account_changed_after_the_proposal_is_not_paid_by_that_run(
         idempotency_key=key(), merchant_id=grocer.merchant_id, iban=IBAN_A, account_holder="Grocer BV"
     )
     stub.SetBankAccount(back, metadata=fed.staff("mia", "merchant_admin"), timeout=5)
+    stub.SetBankAccount(back, metadata=fed.staff("max", "merchant_admin"), timeout=5)
     again = stub.RunPayouts(run_request("2026-W13", "ben:w13"), metadata=ben, timeout=10)
     assert again.sepa_file == ran.sepa_file and credited(again.sepa_file)[IBAN_B] == "1.00"
     assert to_pay_out(fed, grocer.merchant_id) == 0
@@ -961,4 +964,49 @@ def test_a_reused_key_with_other_content_is_refused_for_proposals_and_accounts(
     )
     code, details = refused(stub.SetBankAccount, other, metadata=mia)
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "idempotency key" in details
-    assert fed.running[SN].node.app.repository.get(uuid.UUID(shop_.merchant_id)).iban == IBAN_B
+    # The first entry stands, waiting for a second person; the account is still the one set.
+    shop_state = fed.running[SN].node.app.repository.get(uuid.UUID(shop_.merchant_id))
+    assert (shop_state.iban, shop_state.pending_account["iban"]) == (IBAN_A, IBAN_B)
+
+
+def test_no_one_person_can_send_a_shops_payouts_to_another_account(
+    world: tuple[LocalFederation, MovableClock],
+) -> None:
+    """Dual entry: a change to an account already set waits until a second person enters the
+    same account; payouts go to the account set meanwhile, whatever the first person does."""
+    fed, _ = world
+    stub = payouts(fed)
+    ann, ben = fed.staff("ann", "finance_officer"), fed.staff("ben", "finance_officer")
+    grocer = register(fed, "Dual Entry Grocer", iban=IBAN_A, account_holder="Grocer BV")
+    paid_at(fed, grocer, 100)
+
+    def enter(who: Any, iban: str, holder: str = "Grocer BV") -> Any:
+        req = payouts_pb2.SetBankAccountRequest(
+            idempotency_key=key(), merchant_id=grocer.merchant_id, iban=iban, account_holder=holder
+        )
+        return stub.SetBankAccount(req, metadata=who, timeout=5)
+
+    # One merchant administrator enters another account, then again, and with a second token.
+    mia = fed.staff("mia", "merchant_admin")
+    assert enter(mia, IBAN_B).awaiting_second_entry
+    assert enter(mia, IBAN_B).awaiting_second_entry
+    assert enter(fed.staff("mia", "merchant_admin", "finance_officer"), IBAN_B).awaiting_second_entry
+    propose_run(fed, "2026-W44", ann)
+    ran = stub.RunPayouts(run_request("2026-W44"), metadata=ben, timeout=10)
+    assert credited(ran.sepa_file)[IBAN_A] == "0.50" and IBAN_B not in credited(ran.sepa_file)
+
+    # A second person entering a different account does not confirm the first: it replaces it.
+    max_ = fed.staff("max", "merchant_admin")
+    assert enter(max_, IBAN_B, "Someone Else").awaiting_second_entry
+    shop_state = fed.running[SN].node.app.repository.get(uuid.UUID(grocer.merchant_id))
+    assert shop_state.iban == IBAN_A and shop_state.pending_account["entered_by"].endswith("max")
+    # The same account entered by someone else than the one who entered it: now it is set.
+    set_ = enter(mia, IBAN_B, "Someone Else")
+    assert not set_.awaiting_second_entry
+    shop_state = fed.running[SN].node.app.repository.get(uuid.UUID(grocer.merchant_id))
+    assert (shop_state.iban, shop_state.pending_account) == (IBAN_B, None)
+    assert not enter(max_, IBAN_B, "Someone Else").awaiting_second_entry  # already so: unchanged
+    paid_at(fed, grocer, 100)
+    propose_run(fed, "2026-W45", ann)
+    ran = stub.RunPayouts(run_request("2026-W45"), metadata=ben, timeout=10)
+    assert credited(ran.sepa_file)[IBAN_B] == "0.50" and IBAN_A not in credited(ran.sepa_file)

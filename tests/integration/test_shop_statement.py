@@ -141,3 +141,28 @@ def test_a_companys_account_is_not_personal_data_and_stays_readable_in_the_snaps
     with sqlite3.connect(tmp_path / "vienna.sqlite") as db:
         states = [bytes(r[0]) for r in db.execute("SELECT state FROM stored_snapshots")]
     assert any(IBAN.encode() in s for s in states)
+
+
+def test_an_account_change_waiting_for_a_second_entry_is_sealed_in_the_snapshot_too(
+    app: CityApplication, tmp_path: Path
+) -> None:
+    shop = busy_shop(app, sole_trader=True)
+    other = "NL91ABNA0417164300"
+    change = c.SetBankAccount("change", shop, other, "", "Anna Greissler", True, "clerk-2")
+    assert app.execute(app.job(change))["awaiting_second_entry"]
+    consent = app.city.config.consent_versions[-1]
+    wallet = UUID(app.execute(app.open_wallet("w2", "resident", consent))["wallet_id"])
+    trip = {"mode": "bike", "distance_m": "900000", "date": app.clock().date().isoformat()}
+    app.execute(app.record_activity("trip-more", wallet, "trip", trip))
+    for i in range(EVERY):  # past the next snapshot
+        app.execute(app.spend(f"more-{i}", wallet, shop, 1, f"more-{i}"))
+    with sqlite3.connect(tmp_path / "vienna.sqlite") as db:
+        states = [bytes(r[0]) for r in db.execute("SELECT state FROM stored_snapshots")]
+    assert any(b'"pending_account"' in s for s in states)
+    assert all(other.encode() not in s for s in states)
+    fresh = open_app(tmp_path, EVERY)
+    try:
+        read = fresh.repository.get(shop)
+        assert (read.iban, read.pending_account["iban"]) == (IBAN, other)
+    finally:
+        fresh.close()
