@@ -95,7 +95,7 @@ class Dashboard:
 
     def apply_batch(self, tx: Tx, batch: Batch) -> None:
         cells: dict[tuple[str, str, str, str], int] = {}
-        people: dict[tuple[str, str, str, str, str], int] = {}
+        people: dict[tuple[str, str, str, str], dict[str, int]] = {}  # cell -> wallet -> its part
         days: dict[int, str] = {}  # UTC day number -> its date: a batch spans few days
         held_by, counted = batch.hold, COUNTED
         for e in batch.events:
@@ -107,11 +107,18 @@ class Dashboard:
             for metric, key, value in additions(e, held_by):
                 cell = (city, day, metric, key)
                 cells[cell] = cells.get(cell, 0) + value
-                person = (city, day, metric, key, wallet)
-                people[person] = people.get(person, 0) + value
+                parts = people.get(cell)
+                if parts is None:
+                    parts = people[cell] = {}
+                parts[wallet] = parts.get(wallet, 0) + value
         tx.many(_ADD_CELL, [(*cell, value) for cell, value in cells.items()])
-        # Sorted: the same rows in the same order every time.
-        tx.many(_ADD_PERSON, [(*person, value) for person, value in sorted(people.items())])
+        # Sorted by (cell, wallet): the same rows in the same order every time. Cells are few,
+        # so sorting each one's wallets compares strings, not five-part keys.
+        rows = []
+        for cell in sorted(people):
+            parts = people[cell]
+            rows += [(*cell, wallet, parts[wallet]) for wallet in sorted(parts)]
+        tx.many(_ADD_PERSON, rows)
 
 
 # The events `additions` counts, beside the holds consumed.
