@@ -111,7 +111,10 @@ class KafkaSource:
         stored = self._stored()
         messages: Callable[[], tuple[Any, ...]]
         if self.process:
-            child = subprocess.Popen(COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            # A session of its own: a terminal's Ctrl-C reaches the projector alone, which then
+            # closes the source (and so the reader) in order.
+            pipe = subprocess.PIPE
+            child = subprocess.Popen(COMMAND, stdin=pipe, stdout=pipe, start_new_session=True)
             self._child = child
             try:
                 assert child.stdin is not None and child.stdout is not None

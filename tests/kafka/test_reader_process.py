@@ -28,6 +28,7 @@ from tests.conftest import free_port
 from tests.kafka.activity import balances_from_app, season
 from tests.kafka.conftest import Broker, snapshot
 from tests.kafka.test_failures import project, relay_all
+from tests.kafka.test_lag_metrics import PROJECTION_LAG, until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -143,3 +144,46 @@ def test_the_reader_ends_with_the_source_and_with_the_projecting_process(
     assert done.returncode == -9, done.stderr.decode()[-2000:]
     reader = int(done.stdout.decode().split()[0])
     assert gone(reader)
+
+
+def children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return [int(c) for task in tasks for c in (task / "children").read_text().split()]
+
+
+def test_ctrl_c_stops_a_following_projector_and_its_reader_in_order(
+    broker: Broker, bologna: CityApplication, pg_env: dict[str, str], read_store: Store
+) -> None:
+    published(broker, bologna, read_store, "ctrlc")
+    port = free_port()
+    env = {
+        **os.environ,
+        **pg_env,
+        "PYTHONPATH": str(ROOT),
+        "CIVFED_KAFKA_BOOTSTRAP": broker.bootstrap,
+        "CIVFED_READ_MODELS_URL": read_store.url,
+        "POSTGRES_SCHEMA": read_store.schema,
+        "CIVFED_METRICS_PORT": str(port),
+    }
+    args = [sys.executable, "-m", "services.cli", "project", "--follow", "--city", "bologna"]
+    # Its own process group, as a terminal's foreground job: Ctrl-C signals the whole group.
+    pipe = subprocess.PIPE
+    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=pipe, stderr=pipe, start_new_session=True)
+    try:
+        assert until(port, PROJECTION_LAG, {"source": "civfed.bologna.events"}, lambda v: v == 0) == 0
+        readers = children(proc.pid)
+        assert len(readers) == 1
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # Stopped by the user either way, never by its reader's end: following, it returns what it
+    # applied; still catching up, it is interrupted (CLI exit code 130, nothing half-written).
+    assert "reader" not in err.decode()
+    if proc.returncode == 0:
+        assert out.decode().startswith("applied ")
+    else:
+        assert proc.returncode == 130, err.decode()[-2000:]
+    assert gone(readers[0])
