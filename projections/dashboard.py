@@ -17,7 +17,7 @@ a shop beside a wallet, so a shop cannot find its customers' histories there.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from civfed.v1 import events_pb2
 from projections.batch import Batch
@@ -94,25 +94,44 @@ class Dashboard:
             tx.execute(_ADD_PERSON, (e.city, day, metric, key, e.aggregate_id, value))
 
     def apply_batch(self, tx: Tx, batch: Batch) -> None:
-        cells: dict[tuple[str, str, str, str], int] = {}
-        people: dict[tuple[str, str, str, str, str], int] = {}
+        # cell (city, day, metric, key) -> wallet -> its part; a cell's value is their sum
+        people: dict[tuple[str, str, str, str], dict[str, int]] = {}
         days: dict[int, str] = {}  # UTC day number -> its date: a batch spans few days
         held_by, counted = batch.hold, COUNTED
         for e in batch.events:
-            if e.type not in counted and not is_hold_consumed(e.type):
+            kind = e.type
+            if kind not in counted and not is_hold_consumed(kind):
                 continue
             number = e.time.seconds // 86400
             day = days.get(number) or days.setdefault(number, day_of(e))
             city, wallet = e.city, e.aggregate_id
-            for metric, key, value in additions(e, held_by):
+            found: Iterable[tuple[str, str, int]]
+            if kind in ISSUING:  # most events: `additions` inlined
+                found = _ONLY_ACTIVE
+                if amount := e.payload.amounts.get("amount", 0):
+                    rule = e.payload.refs.get("rule_id", "")
+                    found = (("issued", "", amount), ("issued_by_rule", rule, amount), _ACTIVE)
+            else:
+                found = additions(e, held_by)
+            for metric, key, value in found:
                 cell = (city, day, metric, key)
-                cells[cell] = cells.get(cell, 0) + value
-                person = (city, day, metric, key, wallet)
-                people[person] = people.get(person, 0) + value
-        tx.many(_ADD_CELL, [(*cell, value) for cell, value in cells.items()])
-        # Sorted: the same rows in the same order every time.
-        tx.many(_ADD_PERSON, [(*person, value) for person, value in sorted(people.items())])
+                parts = people.get(cell)
+                if parts is None:
+                    parts = people[cell] = {}
+                parts[wallet] = parts.get(wallet, 0) + value
+        tx.many(_ADD_CELL, [(*cell, sum(parts.values())) for cell, parts in people.items()])
+        # Sorted by (cell, wallet): the same rows in the same order every time. Cells are few,
+        # so sorting each one's wallets compares strings, not five-part keys.
+        rows = []
+        for cell in sorted(people):
+            parts = people[cell]
+            rows += [(*cell, wallet, parts[wallet]) for wallet in sorted(parts)]
+        tx.many(_ADD_PERSON, rows)
 
 
 # The events `additions` counts, beside the holds consumed.
 COUNTED = frozenset(("Wallet.Credited", "Wallet.Progressed", "Wallet.Spent"))
+# Those that issue tokens: what `additions` gives them, inlined in `apply_batch`.
+ISSUING = frozenset(("Wallet.Credited", "Wallet.Progressed"))
+_ACTIVE = ("active", "", 0)
+_ONLY_ACTIVE = (_ACTIVE,)

@@ -3,44 +3,54 @@
 No consumer group: offsets live in the read-model store, written in the same
 transaction as the read-model change they produced.
 
-A reader thread owns the consumer: it polls and decodes the next batches (at most
-`AHEAD` polls ahead) while the caller's thread applies the current one, so fetching
-and checking records overlaps with writing the read models. The offsets the reader has
-reached are never stored: each applied batch stores its own, in its transaction. A batch
-that fails to apply stops the reader; the next poll drops what was read ahead and seeks
-every partition back to the offsets stored, so nothing is skipped or applied twice.
+A reader process owns the consumer (projections/kafka_reader.py): kafka-python parses and
+checks each record batch in Python, so in this process it would take turns with the fold
+for the interpreter lock. The reader polls and hands each poll's raw records over a pipe; a
+thread here decodes them (at most `AHEAD` polls ahead) while the caller's thread applies
+the current batch. The offsets the reader has reached are never stored: each applied batch
+stores its own, in its transaction. A batch that fails to apply stops the reader; the next
+poll drops what was read ahead and starts a reader at the offsets stored, so nothing is
+skipped or applied twice. A reader that dies (killed, or stopped on an error) is an error
+of the next poll, with its message, and the poll after it starts a new one the same way.
+The reader exits when its pipe from here closes: when the source is closed, or this process
+dies. `process=False` keeps the consumer in a thread of this process instead.
 """
 
 from __future__ import annotations
 
 import contextlib
+import pickle
 import queue
+import signal
+import subprocess
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from kafka import KafkaConsumer, TopicPartition
 
 from projections.integration import decode, topic_for
+from projections.kafka_reader import (
+    CHUNK,
+    COMMAND,
+    FETCH,
+    OffsetBeyondLog,
+    ReaderFailed,
+    assign,
+    open_consumer,
+    polls,
+    receive,
+    widen,
+)
 from projections.projector import Delivery, Projector
 
-# Large fetches: a catch-up reads many thousands of events per poll, and each poll is one
-# transaction per topic, so fewer, larger batches mean fewer round trips to the store.
-FETCH = {
-    "max_poll_records": 20_000,
-    "max_partition_fetch_bytes": 16 * 1024 * 1024,
-    "fetch_max_bytes": 64 * 1024 * 1024,
-    "receive_buffer_bytes": 4 * 1024 * 1024,
-}
+__all__ = ["AHEAD", "FETCH", "KafkaSource", "OffsetBeyondLog", "ReaderFailed", "topic_ends"]
 
-
-class OffsetBeyondLog(RuntimeError):
-    """A stored offset past the end of the topic: the topic was reset or replaced."""
-
-
-# Polls read ahead of the one being applied.
-AHEAD = 2
+# Records read ahead of the batch being applied, in polls of up to CHUNK records.
+AHEAD = 2 * FETCH["max_poll_records"] // CHUNK
+# How long a reader process may take to exit once its pipe is closed.
+EXIT_S = 10.0
 
 
 @dataclass
@@ -52,91 +62,110 @@ class _Polled:
     at_end: bool = False  # nothing came, and every partition was read to its end
     error: BaseException | None = None
 
+    def join(self, later: _Polled) -> _Polled:
+        """This poll and the one after it, as one."""
+        for topic, deliveries in later.by_topic.items():
+            self.by_topic.setdefault(topic, []).extend(deliveries)
+        self.seen += later.seen
+        self.at_end = later.at_end
+        return self
+
 
 class KafkaSource:
-    def __init__(self, client: Mapping[str, Any] | str, cities: Sequence[str], projector: Projector) -> None:
+    def __init__(
+        self,
+        client: Mapping[str, Any] | str,
+        cities: Sequence[str],
+        projector: Projector,
+        process: bool = True,
+    ) -> None:
         """`client` holds the Kafka client settings (address, TLS, SASL) that whoever builds
-        the source resolved, or a plain bootstrap address."""
+        the source resolved, or a plain bootstrap address. `process=False`: the consumer
+        lives in a thread of this process rather than in a reader process."""
         self.projector = projector
         self.topics = [topic_for(c) for c in cities]
         self.applied = 0
-        settings = {"bootstrap_servers": client} if isinstance(client, str) else dict(client)
-        self.consumer: Any = KafkaConsumer(
-            **{**FETCH, **settings},
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="none",  # never jump silently: an out-of-range offset raises
-            consumer_timeout_ms=1000,
-        )
-        self._assign()
+        self.client = {"bootstrap_servers": client} if isinstance(client, str) else dict(client)
+        self.process = process
         self._ahead: queue.Queue[_Polled] = queue.Queue(maxsize=AHEAD)
         self._stop = threading.Event()
         self._reader: threading.Thread | None = None
+        self._child: subprocess.Popen[bytes] | None = None
+        self._consumer: Any = None
         self._reseek = False  # a batch failed: what was read ahead must be read again
+        self._pending: _Polled | None = None  # taken from the queue, for the next batch
         self._at_end_seen = False
+        self._start_reader()  # an offset beyond a topic's log stops here
 
-    def _assign(self) -> None:
-        parts: list[TopicPartition] = []
-        for topic in self.topics:
-            found = self.consumer.partitions_for_topic(topic) or set()
-            stored = self.projector.positions(topic)
-            missing = sorted({p for p in stored if p >= 0} - found)
-            if missing:
-                raise OffsetBeyondLog(
-                    f"{topic}: partitions {missing} were read before but are gone; the topic was reset "
-                    "or replaced. Run `civfed projections rebuild` to recompute from the cities' stores."
-                )
-            parts += [TopicPartition(topic, p) for p in sorted(found)]
-        positions = {tp: self.projector.positions(tp.topic).get(tp.partition, (0, 0))[0] for tp in parts}
-        for tp, position in positions.items():
-            self._check_within_log(tp, position)
-        self.consumer.assign(parts)
-        for tp, position in positions.items():
-            if position == 0:
-                # Never read: from the oldest message the topic still keeps (retention is finite).
-                self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, position)
+    @property
+    def reader_pid(self) -> int | None:
+        """The reader process's id while one runs (none with `process=False`)."""
+        return self._child.pid if self._child is not None else None
 
-    def _check_within_log(self, tp: TopicPartition, position: int) -> None:
-        if position == 0:
-            return
-        start = self.consumer.beginning_offsets([tp])[tp]
-        if position < start:
-            # Messages the read models never applied are past the topic's retention.
-            raise OffsetBeyondLog(
-                f"{tp.topic}[{tp.partition}]: stored offset {position} is older than the oldest "
-                f"message the topic keeps ({start}). Run `civfed projections rebuild` to recompute "
-                "the read models from the cities' stores."
-            )
-        end = self.consumer.end_offsets([tp])[tp]
-        if end >= position:
-            return
-        # Some brokers report the last batch's base offset + 1 as the end, so
-        # confirm by fetching the last record the projection says it applied.
-        self.consumer.assign([tp])
-        self.consumer.seek(tp, position - 1)
-        records = self.consumer.poll(timeout_ms=3000).get(tp, [])
-        if not any(r.offset == position - 1 for r in records):
-            raise OffsetBeyondLog(
-                f"{tp.topic}[{tp.partition}]: stored offset {position} is beyond the end of the log "
-                f"({end}); the topic was reset or replaced. Run `civfed projections rebuild` to "
-                "recompute the read models from the cities' stores."
-            )
+    def _stored(self) -> dict[str, dict[int, int]]:
+        """topic -> partition -> the offset the read models stored (partitions below 0 mark)."""
+        positions = {t: self.projector.positions(t) for t in self.topics}
+        return {t: {p: position for p, (position, _) in parts.items()} for t, parts in positions.items()}
+
+    def _start_reader(self) -> None:
+        stored = self._stored()
+        messages: Callable[[], tuple[Any, ...]]
+        if self.process:
+            # A session of its own: a terminal's Ctrl-C reaches the projector alone, which then
+            # closes the source (and so the reader) in order.
+            pipe = subprocess.PIPE
+            child = subprocess.Popen(COMMAND, stdin=pipe, stdout=pipe, start_new_session=True)
+            self._child = child
+            try:
+                assert child.stdin is not None and child.stdout is not None
+                widen(child.stdout.fileno())
+                child.stdin.write(pickle.dumps({"client": self.client, "stored": stored}))
+                child.stdin.flush()
+                messages = _receiver(child, child.stdout)
+                ready = messages()
+                if ready[0] == "error":
+                    raise ready[1]
+            except BaseException:
+                self._end_child()
+                raise
+        else:
+            consumer = self._consumer = open_consumer(self.client)
+            try:
+                assign(consumer, stored)
+            except BaseException:
+                self._consumer = None
+                consumer.close()
+                raise
+            messages = polls(consumer).__next__
+        self._stop.clear()
+        self._reader = threading.Thread(target=self._read, args=(messages,), name="kafka-reader", daemon=True)
+        self._reader.start()
 
     def poll_once(self, timeout_ms: int = 500) -> int:
-        """Apply one polled batch, one transaction per topic; returns records seen."""
+        """Apply what was polled, one transaction per topic; returns records seen. What
+        is already waiting joins the batch, up to the consumer's max_poll_records."""
         if self._reseek:
             self._stop_reader()
-            self._assign()  # back to the stored offsets
+            self._start_reader()  # back to the stored offsets
             self._reseek = False
-        if self._reader is None:
-            self._start_reader(timeout_ms)
-        try:
-            polled = self._ahead.get(timeout=timeout_ms / 1000 + 1.0)
-        except queue.Empty:
-            self._at_end_seen = False
-            return 0
+        polled = self._pending
+        self._pending = None
+        if polled is None:
+            try:
+                polled = self._ahead.get(timeout=timeout_ms / 1000 + 1.0)
+            except queue.Empty:
+                self._at_end_seen = False
+                return 0
+        batch = int(self.client.get("max_poll_records", FETCH["max_poll_records"]))
+        while polled.error is None and polled.seen < batch:
+            try:
+                more = self._ahead.get_nowait()
+            except queue.Empty:
+                break
+            if more.error is not None or polled.seen + more.seen > batch:
+                self._pending = more  # the next poll's
+                break
+            polled = polled.join(more)
         try:
             if polled.error is not None:
                 raise polled.error
@@ -148,25 +177,21 @@ class KafkaSource:
         self._at_end_seen = polled.at_end
         return polled.seen
 
-    def _start_reader(self, timeout_ms: int) -> None:
-        self._stop.clear()
-        self._reader = threading.Thread(
-            target=self._read, args=(timeout_ms,), name="kafka-reader", daemon=True
-        )
-        self._reader.start()
-
-    def _read(self, timeout_ms: int) -> None:
-        """The reader thread: poll, decode, hand over; the only user of the consumer meanwhile."""
+    def _read(self, messages: Callable[[], tuple[Any, ...]]) -> None:
+        """The reader thread: receive, decode, hand over."""
         while not self._stop.is_set():
             polled = _Polled()
             try:
-                for tp, records in self.consumer.poll(timeout_ms=timeout_ms).items():
-                    deliveries = polled.by_topic.setdefault(tp.topic, [])
-                    for r in records:
-                        event = decode(r.value)
-                        deliveries.append(Delivery(tp.partition, r.offset + 1, event, event.notification_id))
-                    polled.seen += len(records)
-                polled.at_end = polled.seen == 0 and self._at_end()
+                message = messages()
+                if message[0] == "error":
+                    raise message[1]
+                _, records, polled.at_end = message
+                for topic, part, offsets, values in records:
+                    deliveries = polled.by_topic.setdefault(topic, [])
+                    for offset, value in zip(offsets, values, strict=True):
+                        event = decode(value)
+                        deliveries.append(Delivery(part, offset + 1, event, event.notification_id))
+                    polled.seen += len(offsets)
             except BaseException as exc:
                 polled.error = exc
             while not self._stop.is_set():
@@ -178,14 +203,33 @@ class KafkaSource:
 
     def _stop_reader(self) -> None:
         self._stop.set()
+        self._end_child()  # its pipe ends: a thread waiting on it wakes
         if self._reader is not None:
             self._reader.join()
             self._reader = None
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+        self._pending = None
         while True:
             try:
                 self._ahead.get_nowait()
             except queue.Empty:
                 break
+
+    def _end_child(self) -> None:
+        """Close the reader process's pipe and wait for it to exit (killed if it does not)."""
+        child, self._child = self._child, None
+        if child is None:
+            return
+        assert child.stdin is not None
+        with contextlib.suppress(OSError):
+            child.stdin.close()
+        try:
+            child.wait(timeout=EXIT_S)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
     def catch_up(self, idle_polls: int = 2) -> int:
         """Poll until `idle_polls` polls in a row bring nothing; returns events applied."""
@@ -194,17 +238,35 @@ class KafkaSource:
             idle = idle + 1 if self.poll_once() == 0 and self._at_end_seen else 0
         return self.applied - before
 
-    def _at_end(self) -> bool:
-        parts = self.consumer.assignment()
-        return all(self.consumer.position(tp) >= self.consumer.end_offsets([tp])[tp] for tp in parts)
-
     def follow(self, stop: threading.Event) -> None:
         while not stop.is_set():
             self.poll_once()
 
     def close(self) -> None:
         self._stop_reader()
-        self.consumer.close()
+
+
+def _receiver(child: subprocess.Popen[bytes], out: IO[bytes]) -> Callable[[], tuple[Any, ...]]:
+    """The next message of a reader process; its end is an error naming how it ended."""
+
+    def next_message() -> tuple[Any, ...]:
+        try:
+            return receive(out)
+        except (EOFError, OSError, ValueError, pickle.UnpicklingError):
+            raise ReaderFailed(f"the Kafka reader process ended: {_ended(child)}") from None
+
+    return next_message
+
+
+def _ended(child: subprocess.Popen[bytes]) -> str:
+    try:
+        code = child.wait(timeout=EXIT_S)
+    except subprocess.TimeoutExpired:
+        return "its pipe closed"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
 
 
 def topic_ends(client: Mapping[str, Any] | str, cities: Sequence[str]) -> dict[str, dict[int, int]]:

@@ -57,10 +57,19 @@ class _Cursor:
         match = _ONE_ROW.search(sql)
         if match is None:
             raise ValueError(f"not an INSERT with one VALUES row: {sql}")
-        columns = list(zip(*rows, strict=True))
-        arrays = ", ".join(f"%b::{_pg_array_type(column)}" for column in columns)  # binary: no quoting
-        select = f"SELECT * FROM unnest({arrays}) WHERE true"  # WHERE: ON CONFLICT is not a join
-        self.cursor.execute(sql[: match.start()] + select + sql[match.end() :], [list(c) for c in columns])
+        arrays: list[str] = []
+        params: list[Any] = []
+        for column in zip(*rows, strict=True):
+            joined = _joined(column) if len(rows) > 1 else None
+            if joined is not None:
+                # One string, split by the server: psycopg builds an array param item by item.
+                arrays.append(f"string_to_array(%s, %s)::{_pg_array_type(column)}")
+                params += [joined, _SEP]
+            else:
+                arrays.append(f"%b::{_pg_array_type(column)}")  # binary: no quoting
+                params.append(list(column))
+        select = f"SELECT * FROM unnest({', '.join(arrays)}) WHERE true"  # WHERE: ON CONFLICT is not a join
+        self.cursor.execute(sql[: match.start()] + select + sql[match.end() :], params)
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         self.cursor.execute(self._sql(sql), tuple(params))
@@ -81,6 +90,22 @@ def _pg_array_type(column: Sequence[Any]) -> str:
     if all(isinstance(v, int) and not isinstance(v, bool) for v in column):
         return "bigint[]"
     return "text[]"
+
+
+# Between a column's values when it is sent as one string (no value may hold it).
+_SEP = "\x1f"
+
+
+def _joined(column: Sequence[Any]) -> str | None:
+    """A column of two or more whole numbers, or of strings none of which holds _SEP, as one
+    string; None for any other column (it goes as an array)."""
+    kinds = set(map(type, column))
+    if kinds == {int}:
+        return _SEP.join(map(str, column))
+    if kinds != {str}:
+        return None
+    joined = _SEP.join(column)
+    return joined if joined.count(_SEP) == len(column) - 1 else None
 
 
 class Store:

@@ -31,5 +31,7 @@ class DieAfter:
 if __name__ == "__main__":
     bootstrap, url, schema, n = sys.argv[1:5]
     projector = Projector(Store(url, schema), [*default_models(), DieAfter(int(n))])
-    KafkaSource(bootstrap, ["bologna"], projector).catch_up()
+    source = KafkaSource(bootstrap, ["bologna"], projector)
+    print(source.reader_pid, flush=True)  # the test checks that it ends with this process
+    source.catch_up()
     sys.exit("the projection was expected to be killed before the end of its first batch")

@@ -1,6 +1,7 @@
-"""The Kafka source reads ahead in a thread while a batch is applied. A batch that fails to
-apply must not let the batches read after it take effect: the next poll reads again from the
-offsets stored with the read models, so every event still counts exactly once."""
+"""The Kafka source reads ahead (in a reader process, or a thread) while a batch is applied.
+A batch that fails to apply must not let the batches read after it take effect: the next
+poll reads again from the offsets stored with the read models, so every event still counts
+exactly once."""
 
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ def readers() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "kafka-reader"]
 
 
+@pytest.mark.parametrize("process", [True, False], ids=["reader-process", "reader-thread"])
 def test_a_batch_that_fails_to_apply_is_read_again_and_counts_once(
-    broker: Broker, bologna: CityApplication, read_store: Store, fresh_store: Store
+    broker: Broker, bologna: CityApplication, read_store: Store, fresh_store: Store, process: bool
 ) -> None:
     wallets = season(bologna, "ahead", people=12, days=3)
     relay = Relay(bologna, "bologna", broker.bootstrap, read_store, partitions=3, timeout_ms=3000)
@@ -47,7 +49,7 @@ def test_a_batch_that_fails_to_apply_is_read_again_and_counts_once(
     projector.apply_batch = fail_third  # type: ignore[method-assign]
     # Small polls: many batches, several of them read ahead when the third fails.
     client: dict[str, Any] = {"bootstrap_servers": broker.bootstrap, "max_poll_records": 7}
-    source = KafkaSource(client, ["bologna"], projector)
+    source = KafkaSource(client, ["bologna"], projector, process=process)
     try:
         with pytest.raises(RuntimeError, match="went away"):
             source.catch_up()
