@@ -13,25 +13,14 @@ from aggregates.errors import InvalidInput
 from services import commands as c
 from services.city import CityApplication
 from services.history import Entry, history, history_page
-from services.settings.cities import load_city, load_settings
+from tests.integration.vienna_app import long_lived, open_app
 
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[CityApplication]:
-    settings = load_settings({"CIVFED_DATA_DIR": str(tmp_path), "CIVFED_SNAPSHOT_INTERVAL": "4"})
-    city = CityApplication(load_city("vienna"), settings.eventsourcing_env("vienna"))
+    city = open_app(tmp_path, 4)
     yield city
     city.close()
-
-
-def busy_wallet(app: CityApplication, trips: int) -> UUID:
-    consent = app.city.config.consent_versions[-1]
-    wallet = UUID(app.execute(app.open_wallet("w", "resident", consent))["wallet_id"])
-    today = app.clock().date().isoformat()
-    for i in range(trips):
-        trip = {"mode": "bike", "distance_m": "30000", "date": today}
-        app.execute(app.record_activity(f"trip-{i}", wallet, "trip", trip))
-    return wallet
 
 
 def appeal(app: CityApplication, wallet: UUID, n: int) -> None:
@@ -61,7 +50,7 @@ def read_all(app: CityApplication, wallet: UUID, size: int, between: int = -1) -
 
 
 def test_pages_make_the_whole_history_in_its_order(app: CityApplication) -> None:
-    wallet = busy_wallet(app, 9)
+    wallet = long_lived(app, 9)
     appeal(app, wallet, 1)
     whole = history(app, wallet)
     assert {"Wallet.Credited", "Appeal.Filed"} <= {e.type for e in whole}
@@ -73,7 +62,7 @@ def test_pages_make_the_whole_history_in_its_order(app: CityApplication) -> None
 
 
 def test_an_appeal_filed_between_two_pages_is_on_a_later_page(app: CityApplication) -> None:
-    wallet = busy_wallet(app, 6)
+    wallet = long_lived(app, 6)
     appeal(app, wallet, 1)
     seen, _ = read_all(app, wallet, 3, between=1)
     after = history(app, wallet)
@@ -82,7 +71,7 @@ def test_an_appeal_filed_between_two_pages_is_on_a_later_page(app: CityApplicati
 
 
 def test_a_made_up_token_is_refused_with_the_field_named(app: CityApplication) -> None:
-    wallet = busy_wallet(app, 2)
+    wallet = long_lived(app, 2)
     for made_up in ("x:1", "h:1,a", "h:" + ",".join(["1"] * 9), "h:" + "9" * 30, "h:-1"):
         with pytest.raises(InvalidInput) as err:
             history_page(app, wallet, 5, made_up)

@@ -14,17 +14,12 @@ from aggregates.errors import InvalidInput
 from services import commands as c
 from services.city import CityApplication
 from services.paging import MAX_PAGE, page_size
-from services.settings.cities import load_city, load_settings
+from tests.integration.vienna_app import long_lived, open_app
 
 EVERY = 5
 SALES = 23
 IBAN = "BE68539007547034"
 AMOUNTS = [i % 3 + 1 for i in range(SALES)]
-
-
-def open_app(folder: Path, every: int) -> CityApplication:
-    settings = load_settings({"CIVFED_DATA_DIR": str(folder), "CIVFED_SNAPSHOT_INTERVAL": str(every)})
-    return CityApplication(load_city("vienna"), settings.eventsourcing_env("vienna"))
 
 
 @pytest.fixture
@@ -36,12 +31,7 @@ def app(tmp_path: Path) -> Iterator[CityApplication]:
 
 def busy_shop(app: CityApplication, sole_trader: bool = False) -> UUID:
     """A shop with SALES sales (AMOUNTS) and a bank account set after the first."""
-    consent = app.city.config.consent_versions[-1]
-    wallet = UUID(app.execute(app.open_wallet("w", "resident", consent))["wallet_id"])
-    today = app.clock().date().isoformat()
-    for i in range(SALES):
-        trip = {"mode": "bike", "distance_m": "900000", "date": today}
-        app.execute(app.record_activity(f"trip-{i}", wallet, "trip", trip))
+    wallet = long_lived(app, SALES, distance_m="900000")
     shop = UUID(app.execute(app.register_merchant("shop", "Greissler", "food", True))["merchant_id"])
     for i in range(SALES):
         app.execute(app.spend(f"sale-{i}", wallet, shop, AMOUNTS[i], f"receipt-{i}"))

@@ -5,20 +5,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from uuid import UUID
 
 import pytest
 
 from services import commands as c
 from services.city import CityApplication
-from services.settings.cities import load_city, load_settings
+from tests.integration.vienna_app import long_lived, open_app
 
 EVERY = 5
-
-
-def open_app(folder: Path, every: int) -> CityApplication:
-    settings = load_settings({"CIVFED_DATA_DIR": str(folder), "CIVFED_SNAPSHOT_INTERVAL": str(every)})
-    return CityApplication(load_city("vienna"), settings.eventsourcing_env("vienna"))
 
 
 @pytest.fixture
@@ -26,16 +20,6 @@ def app(tmp_path: Path) -> Iterator[CityApplication]:
     city = open_app(tmp_path, EVERY)
     yield city
     city.close()
-
-
-def long_lived(app: CityApplication, trips: int) -> UUID:
-    consent = app.city.config.consent_versions[-1]
-    wallet = UUID(app.execute(app.open_wallet("w", "resident", consent))["wallet_id"])
-    today = app.clock().date().isoformat()
-    for i in range(trips):
-        trip = {"mode": "bike", "distance_m": "30000", "date": today}
-        app.execute(app.record_activity(f"trip-{i}", wallet, "trip", trip))
-    return wallet
 
 
 def test_a_wallet_read_from_its_snapshot_is_the_wallet_its_events_make(
