@@ -34,3 +34,14 @@ class OffsetClock:
 
     def __call__(self) -> dt.datetime:
         return utcnow() + dt.timedelta(seconds=self.offset())
+
+
+class MovableClock:
+    """Wall time plus an offset held in memory: for nodes run in the same process as the
+    test that moves their time (set `offset`)."""
+
+    def __init__(self) -> None:
+        self.offset = dt.timedelta()
+
+    def __call__(self) -> dt.datetime:
+        return utcnow() + self.offset

@@ -27,7 +27,7 @@ from civfed.v1 import (
     wallet_pb2,
 )
 from services.cli.main import main
-from services.clock import utcnow
+from services.clock import MovableClock, utcnow
 from services.demo.local_federation import LocalFederation
 from services.federation.clearing import all_records, records
 from services.federation.vouchers import load_private_key, load_public_key
@@ -37,14 +37,6 @@ from tests.e2e.cluster import conservation
 from tests.e2e.flows import accept, shop, vienna_citizen
 
 LIMIT = 30  # Vienna tokens Sint-Niklaas lets Vienna owe it, uncleared
-
-
-class MovableClock:
-    def __init__(self) -> None:
-        self.offset = dt.timedelta()
-
-    def __call__(self) -> dt.datetime:
-        return utcnow() + self.offset
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ from civfed.v1 import (
     payouts_pb2_grpc,
     wallet_pb2,
 )
-from services.clock import utcnow
+from services.clock import MovableClock, utcnow
 from services.demo.local_federation import LocalFederation
 from services.federation.clearing import records
 from services.federation.vouchers import load_private_key
@@ -47,14 +47,6 @@ LIMIT = 40  # Vienna tokens Sint-Niklaas lets Vienna owe it, uncleared
 SN = "sint_niklaas"
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"}
 IBAN_A, IBAN_B = "BE71096123456769", "NL91ABNA0417164300"
-
-
-class MovableClock:
-    def __init__(self) -> None:
-        self.offset = dt.timedelta()
-
-    def __call__(self) -> dt.datetime:
-        return utcnow() + self.offset
 
 
 @pytest.fixture(scope="module")

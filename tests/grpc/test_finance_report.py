@@ -30,21 +30,12 @@ from civfed.v1 import (
 )
 from services.cli.desk import TOKEN
 from services.cli.main import main
-from services.clock import utcnow
+from services.clock import MovableClock, utcnow
 from services.demo.local_federation import LocalFederation
 from services.finance import month_of_payout
 from services.grpc.auth import bearer
 from tests.e2e.cluster import conservation
 from tests.e2e.flows import CONSENT, accept, open_wallet, shop, vienna_citizen
-
-
-class MovableClock:
-    def __init__(self) -> None:
-        self.offset = dt.timedelta()
-
-    def __call__(self) -> dt.datetime:
-        return utcnow() + self.offset
-
 
 PERIOD = utcnow().strftime("%Y-%m")
 # A week whose last day is in PERIOD: the one holding the month's 8th.
