@@ -82,12 +82,6 @@ def read_many(
     return found
 
 
-def stored(app: Application[UUID], ids: Iterable[UUID]) -> set[UUID]:
-    """Those of `ids` that have any event stored, in one query (nothing is decoded)."""
-    wanted = dict.fromkeys(ids, 0)
-    return set(_newer_events(app, wanted)) if wanted else set()
-
-
 def _newer_events(app: Application[UUID], after: dict[UUID, int]) -> dict[UUID, list[StoredEvent]]:
     """Stored events of each id past the version given, in order."""
     recorder: Any = app.recorder

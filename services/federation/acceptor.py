@@ -23,34 +23,22 @@ import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from eventsourcing.domain import Aggregate
 
 from aggregates.clearing import PartnerExposure
-from aggregates.errors import (
-    DomainError,
-    InvalidInput,
-    NoAgreement,
-    PreconditionFailed,
-    VoucherAlreadyRedeemed,
-)
+from aggregates.errors import InvalidInput, NoAgreement, PreconditionFailed, VoucherAlreadyRedeemed
 from aggregates.merchant import Merchant
-from aggregates.receipt import Receipt
 from aggregates.redemption import DailyAllowance, ForeignRedemption, check_buys_something
-from services import batch_reads
 from services import commands as c
 from services.city import CityApplication
-from services.federation.partner import Partner, PartnerRefusedCall, PartnerUnreachable, Reservation
-from services.federation.vouchers import RedemptionVoucher, peek, peek_home, verify
-from services.settings.cities import AcceptedToken
+from services.federation.partner import Partner, PartnerRefusedCall, PartnerUnreachable
+from services.federation.vouchers import peek, peek_home, verify
 from services.unit_of_work import Job, UnitOfWork
 
 log = logging.getLogger("civfed.saga")
-
-A = TypeVar("A", bound=Aggregate)
 
 
 class Acceptor:
@@ -94,26 +82,15 @@ class Acceptor:
             DailyAllowance.create_id(self.key, voucher.home, day),
         )
 
-    def _checked(self, token: str) -> tuple[RedemptionVoucher, AcceptedToken]:
-        """The voucher, signed by a city this one takes tokens from, and that city's terms."""
-        home = peek_home(token)
+    def _start(self, cmd: c.AcceptForeignVoucher, uow: UnitOfWork) -> dict[str, Any]:
+        home = peek_home(cmd.token)
         terms = self.app.city.config.federation.accepts.get(home)
         public_key = self.keys.get(home)
         if terms is None or public_key is None or home not in self.partners:
             raise NoAgreement(f"{self.app.city.config.name} does not accept tokens from {home}")
-        return verify(token, public_key), terms
-
-    def _start(self, cmd: c.AcceptForeignVoucher, uow: UnitOfWork) -> dict[str, Any]:
-        voucher, terms = self._checked(cmd.token)
-        return self._open(voucher, terms, cmd.merchant_id, uow)
-
-    def _open(
-        self, voucher: RedemptionVoucher, terms: AcceptedToken, merchant_id: UUID, uow: UnitOfWork
-    ) -> dict[str, Any]:
-        """Every check of a start, then the saga opened and the voucher counted against the
-        day's allowance (and the partner's exposure)."""
+        voucher = verify(cmd.token, public_key)
         home = voucher.home
-        merchant = uow.get(merchant_id, Merchant, "merchant")
+        merchant = uow.get(cmd.merchant_id, Merchant, "merchant")
         saga_id = ForeignRedemption.create_id(self.key, home, voucher.voucher_id)
         if uow.find(saga_id, ForeignRedemption) is not None:
             # The same sale retried with its own key replays its receipt before this
@@ -122,7 +99,9 @@ class Acceptor:
         now = self.clock()
         voucher.check_unexpired(now)
         # Refused before anything is held: a credit of nothing would burn the holder's tokens.
-        credit = self._credit_for(voucher, terms)
+        credit = check_buys_something(
+            voucher.amount, terms.rate_numerator, terms.rate_denominator, self.app.city.config.name
+        )
         day = now.date().isoformat()
         allowance_id = DailyAllowance.create_id(self.key, home, day)
         allowance = uow.find(allowance_id, DailyAllowance) or DailyAllowance(self.key, home, day)
@@ -145,11 +124,6 @@ class Acceptor:
         )
         return {"saga_id": str(saga_id)}
 
-    def _credit_for(self, voucher: RedemptionVoucher, terms: AcceptedToken) -> int:
-        return check_buys_something(
-            voucher.amount, terms.rate_numerator, terms.rate_denominator, self.app.city.config.name
-        )
-
     def advance(self, saga_id: UUID, token: str | None = None) -> ForeignRedemption:
         """Move the saga on until it is finished, or its outcome waits on a partner.
 
@@ -164,13 +138,10 @@ class Acceptor:
         token: str | None,
         submit: Callable[[Job], object] | None,
         known: ForeignRedemption | None = None,
-        asked: Callable[[], Reservation] | None = None,
     ) -> tuple[ForeignRedemption, bool]:
         """`advance`, and whether the home committed. With `submit`, a commit the home
         accepted is queued to be saved, and the saga is given back still credited.
-        `known` is the saga as this call's own start just saved it; `asked` gives the
-        home's answer to this saga's reserve when it was asked before the start was saved
-        (or raises what asking raised), so a started saga does not ask again."""
+        `known` is the saga as this call's own start just saved it."""
         # The saga as a step just saved it; read from the store only when no step ran or
         # another writer moved it first.
         while True:
@@ -178,7 +149,7 @@ class Acceptor:
             known = None
             partner = self.partners[saga.home]
             if saga.state == "started":
-                known, asked = self._reserve(saga, partner, token, asked), None
+                known = self._reserve(saga, partner, token)
             elif saga.state == "reserved":
                 known = self._transition(saga, "reserved", self._credit)
             elif saga.state == "credited":
@@ -202,20 +173,15 @@ class Acceptor:
                 return saga, saga.state == "committed"
 
     def _reserve(
-        self,
-        saga: ForeignRedemption,
-        partner: Partner,
-        token: str | None,
-        asked: Callable[[], Reservation] | None = None,
+        self, saga: ForeignRedemption, partner: Partner, token: str | None
     ) -> ForeignRedemption | None:
-        """Ask the home for the hold (unless `asked` has its answer); the saga as saved
-        after, or None if another writer moved it."""
+        """Ask the home for the hold; the saga as saved after, or None if another writer moved it."""
         saga_id = saga.id
         if token is None:
             # Only a shop holds the token; without it, the home hold simply lapses.
             return self._refuse(saga, "started", "voucher not presented again")
         try:
-            answer = asked() if asked is not None else partner.reserve(f"reserve:{saga_id}", token)
+            answer = partner.reserve(f"reserve:{saga_id}", token)
         except PartnerRefusedCall as exc:
             return self._refuse(saga, "started", str(exc))
         if not answer.decision.accepted:
@@ -310,26 +276,6 @@ class Acceptor:
         return Job.step(f"saga:{expected}", step, reads=(saga_id, saga.merchant_id, allowance))
 
     def accept(self, key: str, merchant_id: UUID, token: str) -> dict[str, Any]:
-        at_once = self._start_reserved(key, merchant_id, token)
-        if isinstance(at_once, tuple):
-            saga_id, opened = at_once
-            saga, committed = self._advance(saga_id, token, self.submit, opened)
-        else:
-            saga, committed = self._start_then_advance(key, merchant_id, token, at_once)
-        if not committed:
-            raise PreconditionFailed(f"redemption {saga.state}: the home city did not accept it")
-        return {
-            "credited": saga.credit,
-            "home_city": saga.home,
-            "home_amount": saga.home_amount,
-            "home_currency": self.partners[saga.home].published_terms().currency,
-            "redemption_id": str(saga.id),
-        }
-
-    def _start_then_advance(
-        self, key: str, merchant_id: UUID, token: str, asked: Callable[[], Reservation] | None
-    ) -> tuple[ForeignRedemption, bool]:
-        """The saga's start saved on its own, then each step after it."""
         job = self.start(key, merchant_id, token)
         # The saga this call's start opened, as saved: no need to read it back. Known only
         # when the result is the one that run gave, not a retried key's stored result.
@@ -342,97 +288,13 @@ class Acceptor:
 
         started = self.execute(dataclasses.replace(job, handler=start))
         opened = ran[-1][1] if ran and ran[-1][0] is started else None
-        return self._advance(UUID(started["saga_id"]), token, self.submit, opened, asked)
-
-    def _start_reserved(
-        self, key: str, merchant_id: UUID, token: str
-    ) -> tuple[UUID, ForeignRedemption | None] | Callable[[], Reservation] | None:
-        """A new sale's start, the home's hold and the shop's credit in one save.
-
-        The home is asked to reserve first, once every check a start makes has passed on
-        what this node holds, and the start is saved with the hold and the credit, with
-        every check made again. A crash before that save leaves the hold to lapse at home
-        (as a crash after a saved start did); a retry of the sale asks the same reserve
-        (its key comes from the voucher) and is answered as before. A second presentation
-        of the voucher racing this one finds the saga saved and is refused, leaving the hold
-        to the saga that holds it.
-
-        Gives the saga's id and the saga as saved (None if the key's stored result was
-        replayed). Anything but a new sale the home accepted goes step by step, as it
-        always did: a retried key or a presented voucher (None), a refused check (None:
-        the start refuses it, on record), or the home's answer, refusal or failure to
-        answer (a callable giving it, so the started saga does not ask again).
-        """
-        try:
-            voucher, terms = self._checked(token)
-            now = self.clock()
-            voucher.check_unexpired(now)
-            self._credit_for(voucher, terms)
-            home = voucher.home
-            day = now.date().isoformat()
-            self._check_room(home, day, voucher.amount, terms)
-        except DomainError:
-            return None
-        saga_id = ForeignRedemption.create_id(self.key, home, voucher.voucher_id)
-        if batch_reads.stored(self.app, (Receipt.create_id(self.key, key), saga_id)):
-            return None
-        partner = self.partners[home]
-        try:
-            answer = partner.reserve(f"reserve:{saga_id}", token)
-        except (PartnerUnreachable, PartnerRefusedCall) as exc:
-            failure = exc
-
-            def failed() -> Reservation:
-                raise failure
-
-            return failed
-        if not answer.decision.accepted or answer.redemption_id is None:
-            return lambda: answer
-        rid = answer.redemption_id
-        ran: list[tuple[dict[str, Any], ForeignRedemption]] = []
-
-        def open_reserved_credited(cmd: c.AcceptForeignVoucher, uow: UnitOfWork) -> dict[str, Any]:
-            result = self._open(voucher, terms, cmd.merchant_id, uow)
-            saga = uow.get(saga_id, ForeignRedemption, "redemption")
-            saga.reserved(rid)
-            self._credit(saga, uow)
-            ran.append((result, saga))
-            return result
-
-        job = Job.of(c.AcceptForeignVoucher(key, merchant_id, token), open_reserved_credited)
-        job = dataclasses.replace(
-            job, reads=(merchant_id, saga_id, DailyAllowance.create_id(self.key, home, day))
-        )
-        try:
-            started = self.execute(job)
-        except VoucherAlreadyRedeemed:
-            raise  # another presentation saved its saga first: the hold is that saga's
-        except DomainError:
-            # Refused at the save (the day's cap or the partner's exposure filled
-            # meanwhile): nothing was credited, and the hold goes back now.
-            try:
-                partner.cancel(f"cancel:{saga_id}", rid, "sale abandoned")
-            except (PartnerUnreachable, PartnerRefusedCall) as exc:
-                log.info("hold of saga %s left to lapse: %s", saga_id, exc)
-            raise
-        opened = ran[-1][1] if ran and ran[-1][0] is started else None
-        return UUID(started["saga_id"]), opened
-
-    def _check_room(self, home: str, day: str, amount: int, terms: AcceptedToken) -> None:
-        """The day's allowance and the partner's exposure checked, before the home is asked
-        to hold anything, as the node's writer last saved them (the save checks again)."""
-        allowance = self._saved(DailyAllowance.create_id(self.key, home, day), DailyAllowance)
-        (allowance or DailyAllowance(self.key, home, day)).check_room(
-            amount, terms.per_redemption_cap, terms.daily_cap
-        )
-        if terms.exposure_limit is not None:
-            exposure = self._saved(PartnerExposure.create_id(self.key, home), PartnerExposure)
-            if exposure is not None:
-                exposure.check_room(amount, terms.exposure_limit)
-
-    def _saved(self, aggregate_id: UUID, cls: type[A]) -> A | None:
-        """The aggregate as the writer last saved it, else as stored: only to look at."""
-        held = self.app.executor.hot.peek(aggregate_id)
-        if isinstance(held, cls):
-            return held
-        return UnitOfWork(self.app, for_reading=True).find(aggregate_id, cls)
+        saga, committed = self._advance(UUID(started["saga_id"]), token, self.submit, opened)
+        if not committed:
+            raise PreconditionFailed(f"redemption {saga.state}: the home city did not accept it")
+        return {
+            "credited": saga.credit,
+            "home_city": saga.home,
+            "home_amount": saga.home_amount,
+            "home_currency": self.partners[saga.home].published_terms().currency,
+            "redemption_id": str(saga.id),
+        }
