@@ -50,12 +50,10 @@ class GroupWriter:
         self._wake = threading.Event()
         self._closing = False
         self._flusher: threading.Thread | None = None
-        # Callers waiting for the write lock, oldest first: each with the event that wakes
-        # it and the results it waits for. A batch over wakes only the callers it answered
-        # (through their results) and one caller still waiting, who writes the next batch;
-        # not every waiting thread, each to find the lock taken again.
-        self._turns: list[tuple[threading.Event, list[Future[dict[str, Any]]]]] = []
-        self._turns_lock = threading.Lock()
+        # Told each time a batch is over, so a caller waits for its own result without
+        # taking the write lock only to find it written (one hand-off per caller per batch).
+        self._batch_over = threading.Condition()
+        self._batches = 0
 
     def execute(self, cmd: Job | Command) -> dict[str, Any]:
         job = self.app.job(cmd)
@@ -99,49 +97,24 @@ class GroupWriter:
 
     def _wait(self, waiting: list[Future[dict[str, Any]]]) -> None:
         """Until every one of `waiting` has its result: write the next batch whenever the
-        write lock is free, else wait until a result comes or it is this caller's turn."""
-        wake = threading.Event()
-        for done in waiting:
-            done.add_done_callback(lambda _: wake.set())
-        turn = (wake, waiting)
+        write lock is free, else wait for the batch being written to be over."""
         while not all(done.done() for done in waiting):
-            # In line before the lock is tried: whoever releases it after this finds this
-            # caller waiting, and wakes it if its results are not all in.
-            with self._turns_lock:
-                self._turns.append(turn)
+            with self._batch_over:
+                seen = self._batches
             if self.lock.acquire(blocking=False):
-                self._leave(turn)
                 try:
                     if not all(done.done() for done in waiting):  # written meanwhile?
                         self._write_batch()
                 finally:
                     self.lock.release()
-                    self._pass_turn()
+                    with self._batch_over:
+                        self._batches += 1
+                        self._batch_over.notify_all()
                 continue
-            # The timeout covers a holder of the lock that is not this writer.
-            wake.wait(0.05)
-            wake.clear()
-            self._leave(turn)
-
-    def _leave(self, turn: tuple[threading.Event, list[Future[dict[str, Any]]]]) -> None:
-        with self._turns_lock:
-            for i, waiting in enumerate(self._turns):
-                if waiting is turn:  # by identity: a caller may wait for the same results twice
-                    del self._turns[i]
-                    break
-
-    def _pass_turn(self) -> None:
-        """With commands still queued, wake the longest-waiting caller whose results are not
-        all in, to write the next batch (the others were woken by their results)."""
-        with self._queue_lock:
-            if not self._queue:
-                return
-        with self._turns_lock:
-            while self._turns:
-                wake, waiting = self._turns.pop(0)
-                if not all(done.done() for done in waiting):
-                    wake.set()
-                    return
+            with self._batch_over:
+                # The timeout covers a holder of the lock that is not this writer.
+                while self._batches == seen and not all(done.done() for done in waiting):
+                    self._batch_over.wait(0.05)
 
     def _flush(self) -> None:
         """Save what `submit` queued, unless a caller's batch takes it first."""
