@@ -8,8 +8,10 @@ process, as deployed, and call each other over mutual TLS; the echo is a trivial
 in a process of its own on the same TLS, so it is the floor a redemption (a shop call,
 plus Reserve and Commit between the two nodes) stands on. Per store kind (SQLite files;
 PostgreSQL databases made for the run and dropped after): sequential calls first, then
-T shop tills at once against the echo called by T threads. `--profile` samples both
-nodes with py-spy during the concurrent redemptions.
+T shop tills at once against the echo called by T threads. Over the concurrent
+redemptions it notes the CPU seconds each node, the tills and, on PostgreSQL, the
+server's processes for the two databases used, so a figure's cost per sale can be split
+between them. `--profile` samples both nodes with py-spy meanwhile.
 """
 
 from __future__ import annotations
@@ -32,13 +34,14 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import psycopg
 
 # The project root first: this folder's projections.py would shadow the package.
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.figures import Figure, figure  # noqa: E402
-from benchmarks.processes import NodeProcesses, postgres_databases  # noqa: E402
+from benchmarks.processes import PG_ADMIN_URL, NodeProcesses, postgres_databases  # noqa: E402
 from civfed.v1 import claims_pb2, merchant_pb2, sources_pb2, wallet_pb2  # noqa: E402
 from services.claims import new_source_key, public_pem, sign_claim  # noqa: E402
 from services.demo.local_federation import LocalFederation  # noqa: E402
@@ -254,6 +257,22 @@ def machine_cpu() -> tuple[float, float]:
     return (sum(fields) - idle) / tick, sum(fields) / tick
 
 
+def store_cpu(databases: list[str]) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL server process serving one of `databases`
+    (the local server's backends, from its activity view and Linux /proc)."""
+    if not databases:
+        return {}
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s)", (databases,)
+        ).fetchall()
+    found = {}
+    for (pid,) in rows:
+        with contextlib.suppress(OSError):  # a backend that ended meanwhile
+            found[int(pid)] = cpu_seconds(int(pid))
+    return found
+
+
 def own_cpu() -> float:
     """User and system CPU time of this process (the tills) so far."""
     t = os.times()
@@ -262,11 +281,17 @@ def own_cpu() -> float:
 
 @contextlib.contextmanager
 def measured(
-    folder: Path | None, pids: dict[str, int], metrics: dict[str, int], seen: dict[str, Any]
+    folder: Path | None,
+    pids: dict[str, int],
+    metrics: dict[str, int],
+    seen: dict[str, Any],
+    databases: list[str] | None = None,
 ) -> Iterator[None]:
-    """Each node's CPU seconds and mean write batch, the tills' CPU seconds and how busy
-    the machine's cores were, over the timed calls, into `seen`; sampled by py-spy with a
-    folder."""
+    """Each node's CPU seconds and mean write batch, the tills' CPU seconds, the CPU
+    seconds of the PostgreSQL server processes serving the nodes' `databases`, and how
+    busy the machine's cores were, over the timed calls, into `seen`; sampled by py-spy
+    with a folder."""
+    store = store_cpu(databases or [])
     cpu = {city: cpu_seconds(pid) for city, pid in pids.items()}
     saved = {city: batches(port) for city, port in metrics.items()}
     tills, (busy, total) = own_cpu(), machine_cpu()
@@ -276,6 +301,10 @@ def measured(
     # What else used the cores meanwhile: the tills' own process, and the whole machine
     # (the store, the profiler, and whatever else runs beside the benchmark).
     seen["tills_cpu_seconds"] = round(own_cpu() - tills, 2)
+    if databases:
+        # A backend opened during the calls counts from its start.
+        after_store = store_cpu(databases)
+        seen["store_cpu_seconds"] = round(sum(t - store.get(pid, 0.0) for pid, t in after_store.items()), 2)
     busy_after, total_after = machine_cpu()
     seen["machine_cpu_busy"] = round((busy_after - busy) / max(total_after - total, 1e-9), 2)
     after = {city: batches(port) for city, port in metrics.items()}
@@ -304,7 +333,8 @@ def on_backend(folder: Path, backend: str, n: int, threads: int, profile: Path |
         redeem = redemptions(fed, n)
         concurrent_echo = echo_baseline(fed, echo, n * 5, threads)
         seen: dict[str, Any] = {}
-        spy = measured(profile and profile / backend, pids, procs.metrics_ports, seen)
+        databases = [env["POSTGRES_DBNAME"] for env in city_env.values()]
+        spy = measured(profile and profile / backend, pids, procs.metrics_ports, seen, databases)
         concurrent: dict[str, Any] = {
             **redemptions(fed, n, threads, tag="concurrent", during=spy),
             "nodes": seen,
