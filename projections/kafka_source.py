@@ -8,10 +8,10 @@ checks each record batch in Python, so in this process it would take turns with 
 for the interpreter lock. The reader polls and hands each poll's raw records over a pipe; a
 thread here decodes them (at most `AHEAD` polls ahead) while the caller's thread applies
 the current batch. Each poll also says how many records the broker held past it (by the
-high-water marks of the last fetches): while there are some and the batch is not full
-(max_poll_records), the batch waits for the next polls, a bounded while. A catch-up so
-applies full batches and writes each wallet's and cell's rows once per batch rather than
-once per poll; at the head of the topic a poll is applied at once. The offsets the reader
+high-water marks of the last fetches): while they would fill the batch (max_poll_records),
+the batch waits for the next polls, a bounded while. A catch-up so applies full batches and
+writes each wallet's and cell's rows once per batch rather than once per poll; near the
+head of the topic a poll is applied at once. The offsets the reader
 has reached are never stored: each applied batch stores its own, in its transaction. A
 batch that fails to apply stops the reader; the next poll drops what was read ahead and
 starts a reader at the offsets stored, so nothing is skipped or applied twice. A reader
@@ -165,13 +165,15 @@ class KafkaSource:
                 self._at_end_seen = False
                 return 0
         batch = int(self.client.get("max_poll_records", FETCH["max_poll_records"]))
-        # While the broker holds more than the batch has, wait for it (a bounded while): a
+        # While the broker holds enough to fill the batch, wait for it (a bounded while): a
         # catch-up then applies full batches, and each wallet's or cell's rows are written
-        # once per batch rather than once per poll. At the head of the topic, nothing waits.
+        # once per batch rather than once per poll. Near the head of the topic nothing waits:
+        # the last records of a catch-up are applied as they come, while the rest is read.
         deadline = time.monotonic() + timeout_ms / 1000
         while polled.error is None and polled.seen < batch:
             try:
-                wait = deadline - time.monotonic() if polled.behind else 0.0
+                fills = polled.behind >= batch - polled.seen
+                wait = deadline - time.monotonic() if fills else 0.0
                 more = self._ahead.get(timeout=wait) if wait > 0 else self._ahead.get_nowait()
             except queue.Empty:
                 break
