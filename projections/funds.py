@@ -55,12 +55,17 @@ class Funds:
 
     def apply_batch(self, tx: Tx, batch: Batch) -> None:
         found: dict[str, dict[tuple[Any, ...], None]] = {}
+        rules: dict[tuple[Any, ...], None] = {}
         for e in batch.events:
-            if (
-                e.type in ("Fund.Declared", "Fund.ToppedUp", "Wallet.Credited")
-                and (row := _rows(e)) is not None
-            ):
+            kind = e.type
+            if kind == "Wallet.Credited":  # most events: what `_rows` gives them, inlined
+                refs = e.payload.refs
+                if fund := refs.get("fund"):
+                    rules[(e.city, refs.get("rule_id", ""), fund)] = None
+            elif kind in ("Fund.Declared", "Fund.ToppedUp") and (row := _rows(e)) is not None:
                 found.setdefault(row[0], {})[row[1]] = None
+        if rules:
+            found[_RULE] = rules
         for sql, rows in found.items():
             tx.many(sql, list(rows))
 

@@ -8,7 +8,7 @@ read models stored), assigns and seeks every partition to those offsets with the
 checks as ever, then writes one pickle per poll to its stdout:
 
     ("ready",)                                   assigned, positions within the logs
-    ("records", [(topic, part, offsets, values)], at_end)   one poll
+    ("records", [(topic, part, offsets, values)], at_end, behind)   one poll
     ("error", exception)                         the reader stopped on it
 
 It stores nothing: the offsets the read models keep are written by the projecting process
@@ -122,6 +122,17 @@ def at_end(consumer: Any) -> bool:
     return all(consumer.position(tp) >= consumer.end_offsets([tp])[tp] for tp in parts)
 
 
+def behind(consumer: Any) -> int:
+    """Records the broker already had past the consumer's position, by the high-water marks
+    of the last fetches (no request to the broker): what the next polls bring at once."""
+    waiting = 0
+    for tp in consumer.assignment():
+        highwater = consumer.highwater(tp)
+        if highwater is not None:
+            waiting += max(0, highwater - consumer.position(tp))
+    return waiting
+
+
 def polls(consumer: Any) -> Iterator[tuple[Any, ...]]:
     """Poll forever: one message per poll."""
     chunk = min(CHUNK, consumer.config["max_poll_records"])
@@ -131,7 +142,7 @@ def polls(consumer: Any) -> Iterator[tuple[Any, ...]]:
         for tp, records in consumer.poll(timeout_ms=POLL_MS, max_records=chunk).items():
             polled.append((tp.topic, tp.partition, [r.offset for r in records], [r.value for r in records]))
             seen += len(records)
-        yield ("records", polled, seen == 0 and at_end(consumer))
+        yield ("records", polled, seen == 0 and at_end(consumer), behind(consumer))
 
 
 def send(out: BinaryIO, message: tuple[Any, ...]) -> None:

@@ -7,13 +7,18 @@ A reader process owns the consumer (projections/kafka_reader.py): kafka-python p
 checks each record batch in Python, so in this process it would take turns with the fold
 for the interpreter lock. The reader polls and hands each poll's raw records over a pipe; a
 thread here decodes them (at most `AHEAD` polls ahead) while the caller's thread applies
-the current batch. The offsets the reader has reached are never stored: each applied batch
-stores its own, in its transaction. A batch that fails to apply stops the reader; the next
-poll drops what was read ahead and starts a reader at the offsets stored, so nothing is
-skipped or applied twice. A reader that dies (killed, or stopped on an error) is an error
-of the next poll, with its message, and the poll after it starts a new one the same way.
-The reader exits when its pipe from here closes: when the source is closed, or this process
-dies. `process=False` keeps the consumer in a thread of this process instead.
+the current batch. Each poll also says how many records the broker held past it (by the
+high-water marks of the last fetches): while they would fill the batch (max_poll_records),
+the batch waits for the next polls, a bounded while. A catch-up so applies full batches and
+writes each wallet's and cell's rows once per batch rather than once per poll; near the
+head of the topic a poll is applied at once. The offsets the reader
+has reached are never stored: each applied batch stores its own, in its transaction. A
+batch that fails to apply stops the reader; the next poll drops what was read ahead and
+starts a reader at the offsets stored, so nothing is skipped or applied twice. A reader
+that dies (killed, or stopped on an error) is an error of the next poll, with its message,
+and the poll after it starts a new one the same way. The reader exits when its pipe from
+here closes: when the source is closed, or this process dies. `process=False` keeps the
+consumer in a thread of this process instead.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import queue
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -60,6 +66,7 @@ class _Polled:
     seen: int = 0
     by_topic: dict[str, list[Delivery]] = field(default_factory=dict)
     at_end: bool = False  # nothing came, and every partition was read to its end
+    behind: int = 0  # records the broker had past this poll: the next polls bring them at once
     error: BaseException | None = None
 
     def join(self, later: _Polled) -> _Polled:
@@ -68,6 +75,7 @@ class _Polled:
             self.by_topic.setdefault(topic, []).extend(deliveries)
         self.seen += later.seen
         self.at_end = later.at_end
+        self.behind = later.behind
         return self
 
 
@@ -157,9 +165,16 @@ class KafkaSource:
                 self._at_end_seen = False
                 return 0
         batch = int(self.client.get("max_poll_records", FETCH["max_poll_records"]))
+        # While the broker holds enough to fill the batch, wait for it (a bounded while): a
+        # catch-up then applies full batches, and each wallet's or cell's rows are written
+        # once per batch rather than once per poll. Near the head of the topic nothing waits:
+        # the last records of a catch-up are applied as they come, while the rest is read.
+        deadline = time.monotonic() + timeout_ms / 1000
         while polled.error is None and polled.seen < batch:
             try:
-                more = self._ahead.get_nowait()
+                fills = polled.behind >= batch - polled.seen
+                wait = deadline - time.monotonic() if fills else 0.0
+                more = self._ahead.get(timeout=wait) if wait > 0 else self._ahead.get_nowait()
             except queue.Empty:
                 break
             if more.error is not None or polled.seen + more.seen > batch:
@@ -185,7 +200,7 @@ class KafkaSource:
                 message = messages()
                 if message[0] == "error":
                     raise message[1]
-                _, records, polled.at_end = message
+                _, records, polled.at_end, polled.behind = message
                 for topic, part, offsets, values in records:
                     deliveries = polled.by_topic.setdefault(topic, [])
                     for offset, value in zip(offsets, values, strict=True):

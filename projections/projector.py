@@ -23,7 +23,7 @@ erased wallet's rows, so the outcome is the same as applying every event alone
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from civfed.v1 import events_pb2
 from projections.appeals import Appeals
@@ -54,9 +54,9 @@ def default_models() -> list[ReadModel]:
     ]
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """One event as a source delivered it: where it sat and what comes next."""
+class Delivery(NamedTuple):
+    """One event as a source delivered it: where it sat and what comes next. A named tuple:
+    a source makes one per event, and a frozen dataclass takes twice as long to make."""
 
     part: int
     next_position: int

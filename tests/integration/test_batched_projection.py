@@ -32,6 +32,9 @@ from tests.conftest import PG_URL, new_schema
 CITIES = ("alpha", "beta")
 PARTS = 3
 START = dt.datetime(2026, 5, 1, 8, tzinfo=dt.UTC)
+# The funds an award may name, hostile ones among them: a quote, the separator a PostgreSQL
+# batch write splits a column on, a semicolon, letters beyond ASCII.
+FUNDS = ("", "parks", "it's\x1f; DROP TABLE rm_funds", "fondo-città")
 
 
 def event(city: str, aggregate: str, type_name: str, when: dt.datetime, **fields: Any) -> events_pb2.Event:
@@ -62,7 +65,8 @@ def wallet_stream(rng: random.Random, city: str, n: int) -> Iterator[tuple[str, 
     for step in range(rng.randrange(2, 14)):
         roll = rng.random()
         if roll < 0.3:
-            yield at("Wallet.Credited", amount=rng.randrange(1, 50), rule_id=rng.choice(("eco", "civic")))
+            rule_id, fund = rng.choice(("eco", "civic")), rng.choice(FUNDS)  # "": no fund named
+            yield at("Wallet.Credited", amount=rng.randrange(1, 50), rule_id=rule_id, fund=fund)
         elif roll < 0.35:
             yield at("Wallet.Progressed", rule_id="eco")
         elif roll < 0.45:
@@ -108,6 +112,21 @@ def wallet_stream(rng: random.Random, city: str, n: int) -> Iterator[tuple[str, 
             yield at("Wallet.Closed")
 
 
+def fund_stream(rng: random.Random, city: str, n: int) -> Iterator[tuple[str, events_pb2.Event]]:
+    """A fund declared, then topped up a few times."""
+    fund = f"{city}-fund{n}"
+    when = START + dt.timedelta(hours=rng.randrange(24))
+    budget = rng.randrange(1, 10**6)
+    declared = event(city, fund, "Fund.Declared", when, fund_id=FUNDS[1 + n % 3], budget=budget)
+    declared.version = 1
+    yield fund, declared
+    for version in range(2, rng.randrange(2, 6)):
+        when += dt.timedelta(hours=rng.randrange(1, 48))
+        top_up = event(city, fund, "Fund.ToppedUp", when, amount=rng.randrange(1, 10**4))
+        top_up.version = version
+        yield fund, top_up
+
+
 def shop_stream(rng: random.Random, city: str, n: int) -> Iterator[tuple[str, events_pb2.Event]]:
     shop = f"{city}-shop{n}"
     for i in range(rng.randrange(1, 8)):
@@ -132,6 +151,7 @@ def deliveries(seed: int, wallets: int = 60) -> list[Delivery]:
     rng = random.Random(seed)
     streams = [wallet_stream(rng, c, i) for c in CITIES for i in range(wallets)]
     streams += [shop_stream(rng, c, i) for c in CITIES for i in range(4)]
+    streams += [fund_stream(rng, c, i) for c in CITIES for i in range(2)]
     published: list[Delivery] = []
     offsets = [0] * PARTS
     nid = 0
@@ -202,6 +222,7 @@ def check(seed: int, batched_store: Store, one_by_one_store: Store) -> None:
     expected = project(one_by_one_store, stream, None)
     got = project(batched_store, stream, random.Random(seed))
     assert expected["rm_balances"] and expected["rm_cells"] and expected["rm_wf_lots"]
+    assert expected["rm_rule_funds"] and expected["rm_funds"] and expected["rm_fund_top_ups"]
     assert got == expected
 
 

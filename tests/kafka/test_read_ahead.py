@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from projections import kafka_reader
 from projections.balances import balances
 from projections.integration import topic_for
 from projections.kafka_source import KafkaSource
@@ -63,4 +64,46 @@ def test_a_batch_that_fails_to_apply_is_read_again_and_counts_once(
     with read_store.transaction() as tx:
         assert balances(tx, "bologna") == balances_from_app(bologna, wallets)
     assert total == project(broker.bootstrap, fresh_store)
+    assert snapshot(read_store) == snapshot(fresh_store)
+
+
+def test_a_catch_up_waits_for_what_the_broker_holds_and_applies_full_batches(
+    broker: Broker,
+    bologna: CityApplication,
+    read_store: Store,
+    fresh_store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Polls of 5 records, batches of up to 20: while the broker holds enough to fill a batch,
+    the source waits for the next polls rather than applying each poll alone; what is left
+    at the end is applied as it comes. The read models come out as the defaults make them."""
+    wallets = season(bologna, "full", people=12, days=3)
+    relay = Relay(bologna, "bologna", broker.bootstrap, read_store, partitions=1, timeout_ms=3000)
+    relay_all(relay, bologna)
+    relay.close()
+
+    expected = project(broker.bootstrap, fresh_store)  # one source's defaults: a poll or two
+    monkeypatch.setattr(kafka_reader, "CHUNK", 5)
+    projector = Projector(read_store)
+    applied = projector.apply_batch
+    sizes: list[int] = []
+
+    def counted(source: str, deliveries: list[Delivery]) -> int:
+        sizes.append(len(deliveries))
+        return applied(source, deliveries)
+
+    projector.apply_batch = counted  # type: ignore[method-assign]
+    client: dict[str, Any] = {"bootstrap_servers": broker.bootstrap, "max_poll_records": 20}
+    source = KafkaSource(client, ["bologna"], projector, process=False)
+    try:
+        while source.applied < expected:
+            source.poll_once(timeout_ms=10_000)  # a generous bound on each wait
+    finally:
+        source.close()
+    assert sum(sizes) == source.applied == expected > 60
+    left = [expected - sum(sizes[:i]) for i in range(len(sizes))]  # before each batch
+    assert [size for size, more in zip(sizes, left, strict=True) if more >= 20] == [20] * (expected // 20)
+    assert all(0 < size <= 20 for size in sizes)
+    with read_store.transaction() as tx:
+        assert balances(tx, "bologna") == balances_from_app(bologna, wallets)
     assert snapshot(read_store) == snapshot(fresh_store)
