@@ -8,7 +8,9 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import JSONTranscoder, Mapper, Recording
+from eventsourcing.persistence import ApplicationRecorder, JSONTranscoder, Mapper, Recording
+from eventsourcing.postgres import PostgresFactory
+from eventsourcing.utils import get_topic
 
 from aggregates import rules
 from aggregates.errors import DomainError, InvalidInput, NotFound, ParticipantNotAllowed
@@ -30,6 +32,7 @@ from services.commands import Command
 from services.funds import FundCommands, fund_ids
 from services.identity.credentials import CredentialCommands
 from services.lots import new_lot
+from services.pg_events import ArraysApplicationRecorder
 from services.privacy.keystore import KeyStore, open_keystore
 from services.privacy.pseudonyms import Pseudonyms
 from services.privacy.sealing import ShreddingMapper
@@ -104,6 +107,14 @@ class CityApplication(
             return self.factory.mapper(transcoder=transcoder)
         self.keys = open_keystore(self.env, self.name)
         return ShreddingMapper(transcoder, self.keys)
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        """On PostgreSQL, events are written as plain arrays (services/pg_events.py), unless
+        the environment names another recorder."""
+        topic = self.factory.APPLICATION_RECORDER_TOPIC
+        if isinstance(self.factory, PostgresFactory) and not self.factory.env.get(topic):
+            self.factory.env[topic] = get_topic(ArraysApplicationRecorder)
+        return super().construct_recorder()
 
     def _sync_rulebook(self) -> Rulebook:
         """The rulebook file at start: the founding version of a new city; afterwards an
