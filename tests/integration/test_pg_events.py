@@ -11,6 +11,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 
+from services import batch_reads
 from services.city import CityApplication
 from services.pg_events import ArraysApplicationRecorder
 from services.settings.cities import load_city, load_settings
@@ -88,5 +89,25 @@ def test_a_city_reads_what_eventsourcings_own_insert_wrote(pg_env: dict[str, str
             assert sum(fresh.wallet(i).balance for i in ids) > 0
         finally:
             fresh.close()
+    finally:
+        app.close()
+
+
+def test_a_group_reads_its_aggregates_in_one_query_not_one_each(
+    pg_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = city_app(pg_env)
+    try:
+        consent = app.city.config.consent_versions[-1]
+        opened = app.execute_group([app.open_wallet(f"w{i}", "resident", consent) for i in range(3)])
+        ids = [uuid.UUID(r["wallet_id"]) for r in opened]  # type: ignore[index]
+
+        def one_at_a_time(*args: object, **kwargs: object) -> None:
+            raise AssertionError("read one aggregate at a time")
+
+        monkeypatch.setattr(app.recorder, "select_events", one_at_a_time)
+        found = batch_reads.read_many(app, [*ids, uuid.uuid4()], batch_reads.HotAggregates())
+        assert [found[i].id for i in ids] == ids  # type: ignore[union-attr]
+        assert list(found.values())[-1] is None
     finally:
         app.close()
