@@ -55,7 +55,18 @@ def _pattern(decimals: int) -> NumberPattern:
     return parse_pattern("#,##0" + ("." + "0" * decimals if decimals else ""))
 
 
+@lru_cache(maxsize=64)
+def _separators(locale: Locale) -> dict[int, str]:
+    """Python's grouping comma and decimal point, as the locale writes them."""
+    symbols = locale.number_symbols["latn"]
+    return str.maketrans({",": symbols["group"], ".": symbols["decimal"]})
+
+
 def _number(value: Decimal | int, locale: Locale, decimals: int = 0) -> str:
+    if value >= 0:
+        # What Babel writes for "#,##0.0…" in Latin digits (grouped by three, rounded half to
+        # even), without its pattern machinery: a distance, a weight or an amount per award.
+        return f"{value:,.{decimals}f}".translate(_separators(locale))
     return format_decimal(value, format=_pattern(decimals), locale=locale)
 
 
