@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import random
 import uuid
+from typing import Any
 
+import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
@@ -37,7 +39,18 @@ def test_events_are_stored_as_given_in_order_and_read_back(pg_env: dict[str, str
             for v, n in ((1, 0), (2, 1), (3, 700), (4, 5000))
         ] + [StoredEvent(uuid.uuid4(), 1, 'a "topic", {x}\\y', b'\\x00"{},\\')]
         before = app.recorder.max_notification_id() or 0
+        # Readers that follow the log are woken as before.
+        recorder: Any = app.recorder
+        listener = psycopg.connect(
+            dbname=pg_env["POSTGRES_DBNAME"],
+            host=pg_env["POSTGRES_HOST"],
+            user=pg_env["POSTGRES_USER"],
+            autocommit=True,
+        )
+        listener.execute(f'LISTEN "{recorder.channel_name}"')
         ids = app.recorder.insert_events(events)
+        assert [n.channel for n in listener.notifies(timeout=10, stop_after=1)] == [recorder.channel_name]
+        listener.close()
         assert ids == list(range(before + 1, before + 1 + len(events)))
         for e in events:
             assert app.recorder.select_events(e.originator_id) == [e]
