@@ -23,6 +23,11 @@ def params_hash(command: str, params: dict[str, Any]) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+@lru_cache(maxsize=4096)  # a command asks for the same id several times
+def _receipt_id(city: str, key: str) -> UUID:
+    return uuid5(NAMESPACE_URL, f"civfed:{city}:receipt:{key}")
+
+
 class Receipt(Aggregate):
     """The outcome of one command: its result, or the refusal it met.
 
@@ -31,9 +36,9 @@ class Receipt(Aggregate):
     """
 
     @staticmethod
-    @lru_cache(maxsize=4096)  # a command asks for the same id several times
     def create_id(city: str, key: str) -> UUID:
-        return uuid5(NAMESPACE_URL, f"civfed:{city}:receipt:{key}")
+        # Named or not (eventsourcing names them when it creates the receipt), one cache entry.
+        return _receipt_id(city, key)
 
     @event("Recorded")
     def __init__(

@@ -23,6 +23,8 @@ from uuid import UUID
 from eventsourcing.application import Application, LRUCache
 from eventsourcing.domain import Aggregate, CanMutateProtocol
 from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresAggregateRecorder
+from eventsourcing.sqlite import SQLiteAggregateRecorder
 
 from aggregates.receipt import Receipt
 
@@ -86,9 +88,9 @@ def _newer_events(app: Application[UUID], after: dict[UUID, int]) -> dict[UUID, 
     """Stored events of each id past the version given, in order."""
     recorder: Any = app.recorder
     out: dict[UUID, list[StoredEvent]] = {}
-    module = type(recorder).__module__
-    if module in ("eventsourcing.postgres", "eventsourcing.sqlite"):
-        select = _select_postgres if module == "eventsourcing.postgres" else _select_sqlite
+    # Subclasses too: the city's own PostgreSQL recorder (services/pg_events.py) is one.
+    if isinstance(recorder, PostgresAggregateRecorder | SQLiteAggregateRecorder):
+        select = _select_postgres if isinstance(recorder, PostgresAggregateRecorder) else _select_sqlite
         for e in select(recorder, after):
             out.setdefault(_uuid(e.originator_id), []).append(e)
         return out

@@ -27,9 +27,14 @@ from functools import lru_cache, partial
 from typing import Annotated, Any, Protocol
 from uuid import UUID
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
+from joserfc.util import urlsafe_b64decode
+from nacl.exceptions import CryptoError
+from nacl.signing import VerifyKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aggregates.errors import (
@@ -146,7 +151,7 @@ def verify_claim(registry: SourceRegistry, token: str) -> c.SubmitClaim:
         raise ClaimNotAuthentic("retired_key", str(exc)) from None
     try:
         # The token parsed above is verified as it is, not parsed again.
-        valid = jws.validate_compact(unverified, _public_key(pem), registry=_REGISTRY)
+        valid = _verify(unverified, pem)
     except (JoseError, ValueError):
         valid = False
     if not valid:
@@ -164,6 +169,32 @@ def verify_claim(registry: SourceRegistry, token: str) -> c.SubmitClaim:
         dict(payload.fields),
         payload.date.isoformat(),
     )
+
+
+def _verify(unverified: jws.CompactSignature, pem: str) -> bool:
+    """The claim's signature checked under the registered key. An Ed25519 key, as every
+    source's is, is checked with libsodium, a few times faster than through joserfc,
+    once the header has passed joserfc's checks as it would there; any other key goes
+    through joserfc as it is."""
+    fast = _sodium_key(pem)
+    if fast is None:
+        return jws.validate_compact(unverified, _public_key(pem), registry=_REGISTRY)
+    _REGISTRY.check_header(unverified.headers())
+    segments = unverified.segments
+    try:
+        fast.verify(segments["header"] + b"." + segments["payload"], urlsafe_b64decode(segments["signature"]))
+    except (CryptoError, TypeError, ValueError):
+        return False
+    return True
+
+
+@lru_cache(maxsize=256)
+def _sodium_key(pem: str) -> VerifyKey | None:
+    """A registered Ed25519 key, for libsodium; None for a key of any other kind."""
+    raw = _public_key(pem).public_key
+    if not isinstance(raw, Ed25519PublicKey):
+        return None
+    return VerifyKey(raw.public_bytes(Encoding.Raw, PublicFormat.Raw))
 
 
 @lru_cache(maxsize=256)

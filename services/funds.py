@@ -247,7 +247,8 @@ class FundCommands:
         if not self.city.config.funds:
             return
         today = ""
-        for aggregate in list(uow.seen.values()):
+        # Only what this command (or a refused one before it) found can have changed.
+        for aggregate in uow.take_touched():
             if not isinstance(aggregate, Wallet) or not aggregate.pending_events:
                 continue
             pending = aggregate.pending_events

@@ -68,6 +68,9 @@ class UnitOfWork:
         # How many of an aggregate's pending events a step after each command has seen
         # (the city's funds: services/funds.py).
         self.marks: dict[UUID, int] = {}
+        # What commands found or added since that step last looked: a group of hundreds
+        # of commands holds a thousand aggregates, and the step needs only these.
+        self.touched: dict[UUID, Aggregate] = {}
 
     def find(self, aggregate_id: UUID, cls: type[A]) -> A | None:
         if aggregate_id not in self.seen:
@@ -78,7 +81,10 @@ class UnitOfWork:
             except AggregateNotFoundError:
                 self.seen[aggregate_id] = None
         found = self.seen[aggregate_id]
-        if found is not None and not isinstance(found, cls):
+        if found is None:
+            return None
+        self.touched[aggregate_id] = found
+        if not isinstance(found, cls):
             return None
         return found
 
@@ -90,6 +96,12 @@ class UnitOfWork:
 
     def add(self, aggregate: Aggregate) -> None:
         self.seen[aggregate.id] = aggregate
+        self.touched[aggregate.id] = aggregate
+
+    def take_touched(self) -> list[Aggregate]:
+        """The aggregates found or added since the last call: only they can have changed."""
+        touched, self.touched = list(self.touched.values()), {}
+        return touched
 
     def changed(self) -> list[Aggregate]:
         return [a for a in self.seen.values() if a is not None and a.pending_events]

@@ -32,7 +32,7 @@ from typing import Any
 
 from babel import Locale
 from babel.dates import format_date, format_skeleton
-from babel.numbers import format_decimal
+from babel.numbers import NumberPattern, format_decimal, parse_pattern
 
 from services.i18n import ENGLISH, parse_locale, translations
 from services.privacy.sealing import REDACTED
@@ -49,9 +49,25 @@ def _locale(tag: str) -> Locale:
     return ENGLISH_DATES if locale.language == ENGLISH and not locale.territory else locale
 
 
+@lru_cache(maxsize=8)
+def _pattern(decimals: int) -> NumberPattern:
+    """Parsed once: Babel would parse the pattern again for every number."""
+    return parse_pattern("#,##0" + ("." + "0" * decimals if decimals else ""))
+
+
+@lru_cache(maxsize=64)
+def _separators(locale: Locale) -> dict[int, str]:
+    """Python's grouping comma and decimal point, as the locale writes them."""
+    symbols = locale.number_symbols["latn"]
+    return str.maketrans({",": symbols["group"], ".": symbols["decimal"]})
+
+
 def _number(value: Decimal | int, locale: Locale, decimals: int = 0) -> str:
-    pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
-    return format_decimal(value, format=pattern, locale=locale)
+    if value >= 0:
+        # What Babel writes for "#,##0.0…" in Latin digits (grouped by three, rounded half to
+        # even), without its pattern machinery: a distance, a weight or an amount per award.
+        return f"{value:,.{decimals}f}".translate(_separators(locale))
+    return format_decimal(value, format=_pattern(decimals), locale=locale)
 
 
 def _code(context: str, code: str, tr: gettext.NullTranslations) -> str:
@@ -61,10 +77,18 @@ def _code(context: str, code: str, tr: gettext.NullTranslations) -> str:
 
 def format_arg(name: str, value: Any, tag: str) -> str:
     """One parameter, written in the locale of `tag` (see the module's description)."""
-    locale = _locale(tag)
-    tr = translations(tag, "messages")
     if isinstance(value, dict) and "id" in value:
         return render(str(value["id"]), value.get("args") or {}, tag)
+    tr = translations(tag, "messages")
+    if isinstance(value, int | str):
+        # Dates, modes and the usual distances repeat from one award to the next. Keyed by
+        # the catalogue too, so a catalogue read again (a corrected translation) is used.
+        return _scalar(name, value, tag, tr)
+    return _format(name, value, tag, tr)
+
+
+def _format(name: str, value: Any, tag: str, tr: gettext.NullTranslations) -> str:
+    locale = _locale(tag)
     if name in CODE_CONTEXTS:
         return _code(CODE_CONTEXTS[name], str(value), tr)
     if isinstance(value, bool) or not isinstance(value, int | str):
@@ -94,6 +118,10 @@ def format_arg(name: str, value: Any, tag: str) -> str:
     if name == "minutes":
         return format_decimal(value, format="00", locale=locale)
     return _number(value, locale)
+
+
+# Keyed by the value's type as well: True is written as itself, 1 as a number.
+_scalar = lru_cache(maxsize=4096, typed=True)(_format)
 
 
 def render(message_id: str, args: dict[str, Any], tag: str) -> str:

@@ -176,7 +176,10 @@ class ShreddingMapper(Mapper[UUID]):
 
     def _aad(self, owner: UUID, originator: UUID, version: int, name: str) -> bytes:
         # Binds the ciphertext to its place: it cannot be moved to another event or field.
-        return f"{owner}|{originator}|{version}|{name}".encode()
+        who = str(owner)
+        # A wallet's own events are owned by the wallet: its id is written out once.
+        where = who if originator == owner else str(originator)
+        return f"{who}|{where}|{version}|{name}".encode()
 
     def _seal(
         self, key: bytes | None, owner: UUID, originator: UUID, version: int, name: str, value: Any

@@ -7,6 +7,7 @@ Babel in the reader's locale; English reads as the text the events have always s
 from __future__ import annotations
 
 import datetime as dt
+import random
 import re
 import string
 import uuid
@@ -374,3 +375,24 @@ def test_a_refused_award_reads_its_reason_in_the_language_asked() -> None:
     old = {"limit": day[0], "reason": day[1]}
     assert history.describe("Wallet.AwardRefused", old, "it-IT") == f"accredito rifiutato: {day[1]}"
     assert history.describe("Wallet.AwardRefused", old) == "AwardRefused"
+
+
+@pytest.mark.parametrize("tag", ["de-AT", "it-IT", "nl-BE", "nl-NL", "fr-BE", "en-GB", "en"])
+def test_numbers_read_as_babel_writes_them(tag: str) -> None:
+    from decimal import Decimal
+
+    from babel.numbers import format_decimal
+
+    from services.i18n.explanations import _locale, _number
+
+    locale = _locale(tag)
+    rnd = random.Random(tag)
+    values = [0, 1, 5, 999, 1000, 1005, 999_999, 12_345_678, 10**15]
+    values += [rnd.randrange(10 ** rnd.randrange(1, 12)) for _ in range(300)]
+    for value in values:
+        for decimals in (0, 1, 2):
+            for number in (value, Decimal(value).scaleb(-decimals - 1), Decimal(value).scaleb(-decimals)):
+                pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+                assert _number(number, locale, decimals) == format_decimal(
+                    number, format=pattern, locale=locale
+                )
