@@ -247,9 +247,7 @@ class FundCommands:
         if not self.city.config.funds:
             return
         today = ""
-        for aggregate in list(uow.seen.values()):
-            if not isinstance(aggregate, Wallet) or not aggregate.pending_events:
-                continue
+        for aggregate in uow.take_touched(lambda a: isinstance(a, Wallet) and bool(a.pending_events)):
             pending = aggregate.pending_events
             start = uow.marks.get(aggregate.id, 0)
             uow.marks[aggregate.id] = len(pending)

@@ -68,6 +68,10 @@ class UnitOfWork:
         # How many of an aggregate's pending events a step after each command has seen
         # (the city's funds: services/funds.py).
         self.marks: dict[UUID, int] = {}
+        # The aggregates handed out or added since that step last looked: only these can
+        # have changed, so it never walks everything a group commit holds (which made a
+        # group's cost grow with the square of its size).
+        self.touched: dict[UUID, None] = {}
 
     def find(self, aggregate_id: UUID, cls: type[A]) -> A | None:
         if aggregate_id not in self.seen:
@@ -78,6 +82,7 @@ class UnitOfWork:
             except AggregateNotFoundError:
                 self.seen[aggregate_id] = None
         found = self.seen[aggregate_id]
+        self.touched[aggregate_id] = None
         if found is not None and not isinstance(found, cls):
             return None
         return found
@@ -90,9 +95,19 @@ class UnitOfWork:
 
     def add(self, aggregate: Aggregate) -> None:
         self.seen[aggregate.id] = aggregate
+        self.touched[aggregate.id] = None
 
     def changed(self) -> list[Aggregate]:
         return [a for a in self.seen.values() if a is not None and a.pending_events]
+
+    def take_touched(self, keep: Callable[[Aggregate], bool]) -> list[Aggregate]:
+        """The aggregates handed out or added since the last call that `keep` keeps, in the
+        order they were first seen; forgets them all."""
+        touched, self.touched = self.touched, {}
+        kept = {i for i in touched if (a := self.seen.get(i)) is not None and keep(a)}
+        if len(kept) <= 1:
+            return [a for i in kept if (a := self.seen[i]) is not None]
+        return [a for i, a in self.seen.items() if a is not None and i in kept]
 
 
 @dataclass(frozen=True)
