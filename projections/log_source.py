@@ -15,8 +15,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from eventsourcing.domain import DomainEvent
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import InterfaceError, Notification, OperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.utils import retry
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
@@ -70,6 +71,12 @@ def _select(recorder: Any, after: int, page: int) -> Sequence[Notification]:
             start=after, limit=page, inclusive_of_start=False
         )
         return rows
+    kept: list[Notification] = _select_kept(recorder, after, page)
+    return kept
+
+
+@retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the recorder's own reads
+def _select_kept(recorder: PostgresApplicationRecorder, after: int, page: int) -> list[Notification]:
     statement = SQL(
         "SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{} "
         "WHERE notification_id > %s AND topic <> ALL(%s) ORDER BY notification_id LIMIT %s"
