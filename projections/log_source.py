@@ -14,8 +14,15 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from eventsourcing.domain import DomainEvent
+from eventsourcing.persistence import InterfaceError, Notification, OperationalError
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.utils import retry
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier
+
 from civfed.v1 import events_pb2
-from projections.integration import CityLog, integration_events
+from projections.integration import PUBLIC_FIELDS, CityLog, integration_events, is_public
 from projections.pg_notify import NotifyListener, listens
 from projections.projector import Delivery, Projector
 
@@ -49,8 +56,54 @@ Page = tuple[Sequence[Any], list[events_pb2.Event | None]]
 
 
 def _read(app: CityLog, city: str, after: int, page: int) -> Page:
-    rows = app.recorder.select_notifications(start=after, limit=page, inclusive_of_start=False)
+    rows = _select(app.recorder, after, page)
     return rows, integration_events(city, rows, app) if rows else []
+
+
+def _select(recorder: Any, after: int, page: int) -> Sequence[Notification]:
+    """Up to `page` notifications after id `after`, in order. From PostgreSQL, without the
+    events known to stay internal (receipts, a fund's draws: more than half of a city's
+    log, and its largest rows), which the store then neither sends nor are decoded here.
+    What is left out only advances the position, so a page that skips them ends at the
+    last event it kept: the next read starts there, as it would have."""
+    if not isinstance(recorder, PostgresApplicationRecorder):
+        rows: Sequence[Notification] = recorder.select_notifications(
+            start=after, limit=page, inclusive_of_start=False
+        )
+        return rows
+    kept: list[Notification] = _select_kept(recorder, after, page)
+    return kept
+
+
+@retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the recorder's own reads
+def _select_kept(recorder: PostgresApplicationRecorder, after: int, page: int) -> list[Notification]:
+    statement = SQL(
+        "SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{} "
+        "WHERE notification_id > %s AND topic <> ALL(%s) ORDER BY notification_id LIMIT %s"
+    ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+    with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(statement, (after, internal_topics(), page), prepare=True)
+        return [
+            Notification(id=nid, originator_id=oid, originator_version=v, topic=topic, state=bytes(state))
+            for nid, oid, v, topic, state in cur.fetchall()
+        ]
+
+
+def internal_topics() -> list[str]:
+    """The topics of every event class loaded here that never becomes a public event. A
+    topic missing from it is only read and left out later (`is_public`), never lost."""
+    found: set[str] = set()
+    classes: list[type] = [DomainEvent]
+    while classes:
+        cls = classes.pop()
+        classes.extend(cls.__subclasses__())
+        if cls.__qualname__ in PUBLIC_FIELDS or not cls.__module__.startswith(("aggregates.", "services.")):
+            continue
+        topic = f"{cls.__module__}:{cls.__qualname__}"  # what eventsourcing records
+        with contextlib.suppress(Exception):  # a class no topic resolves to: kept, to be safe
+            if not is_public(topic):
+                found.add(topic)
+    return sorted(found)
 
 
 def _pages(app: CityLog, city: str, after: int, page: int) -> Iterator[Page]:
