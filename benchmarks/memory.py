@@ -67,6 +67,20 @@ def proc_mb(pid: int) -> dict[str, float]:
     return {"rss_mb": fields["VmRSS"], "peak_mb": fields["VmHWM"]}
 
 
+def scheduled(pid: int) -> tuple[int, int]:
+    """Nanoseconds a process's threads have run on a CPU, and waited for one while ready to
+    run (the kernel's run-queue delay), from /proc/PID/task/*/schedstat; (0, 0) where the
+    kernel does not keep them."""
+    ran = waited = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            on_cpu, delay, _ = stat.read_text().split()
+        except (OSError, ValueError):
+            continue  # a thread that ended meanwhile
+        ran, waited = ran + int(on_cpu), waited + int(delay)
+    return ran, waited
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 2)
@@ -216,22 +230,32 @@ class Node:
         self.fed.gone(CITY)
 
 
-def timed(calls: list[Any], warm: int = 0) -> dict[str, float]:
+def timed(calls: list[Any], warm: int = 0, node: int | None = None) -> dict[str, float]:
     """p50, p99, p99.9 and the slowest of the calls, made one at a time, in ms; the first
-    `warm` calls are made but not counted."""
+    `warm` calls are made but not counted. With the node's pid, also what the counted calls
+    cost the node and this process on average: time on a CPU, and time ready to run but
+    waiting for one (on a shared machine, what the slowest calls mostly wait for)."""
     took = []
-    for call in calls:
+    for n, call in enumerate(calls):
+        if n == warm and node is not None:
+            before = {"node": scheduled(node), "client": scheduled(os.getpid())}
         started = time.perf_counter()
         call()
         took.append(time.perf_counter() - started)
     took = took[warm:]
-    return {
+    out = {
         "p50_ms": percentile(took, 0.5),
         "p99_ms": percentile(took, 0.99),
         "p999_ms": percentile(took, 0.999),
         "max_ms": round(max(took) * 1000, 2),
         "calls": len(took),
     }
+    if node is not None:
+        for who, pid in (("node", node), ("client", os.getpid())):
+            ran, waited = scheduled(pid)
+            out[f"{who}_cpu_ms_per_call"] = round((ran - before[who][0]) / len(took) / 1e6, 3)
+            out[f"{who}_runqueue_wait_ms_per_call"] = round((waited - before[who][1]) / len(took) / 1e6, 3)
+    return out
 
 
 def measure(fed: Any, creds: dict[str, Any], calls: int = CALLS) -> dict[str, Any]:
@@ -276,9 +300,9 @@ def measure(fed: Any, creds: dict[str, Any], calls: int = CALLS) -> dict[str, An
             "node_after_start": after_start,
             "holders": len(holders),
             "balance_first_read": first,
-            "balance": timed([balance(i) for i in anyone(warm + calls)], warm),
-            "history": timed([events(i) for i in anyone(warm + calls)], warm),
-            "statement": timed([statement(i) for i in range(warm + calls)], warm),
+            "balance": timed([balance(i) for i in anyone(warm + calls)], warm, node.proc.pid),
+            "history": timed([events(i) for i in anyone(warm + calls)], warm, node.proc.pid),
+            "statement": timed([statement(i) for i in range(warm + calls)], warm, node.proc.pid),
             "statement_lines": statement_lines,
             "node": proc_mb(node.proc.pid),
             # The machine's 1-minute load while measuring: p99s on a shared machine say more with it.
