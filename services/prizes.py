@@ -228,6 +228,9 @@ class ClaimIndex:
             rows = cursor.fetchall()
         return [next(iter(row.values())) if isinstance(row, dict) else row[0] for row in rows]
 
+    def clear(self) -> None:
+        self._write([(f"DELETE FROM {t}", None) for t in (self._positions, self._prizes, self._claims)])
+
     def position(self) -> int:
         found = self._column(f"SELECT notification_id FROM {self._positions} WHERE name = ?", ("log",))
         return int(found[0]) if found else 0
@@ -291,9 +294,15 @@ class PrizeBook:
 
     def _bound(self, app: Application[UUID]) -> ClaimIndex:
         if self._index is None:
-            self._index = ClaimIndex(app.recorder)
-            self._saved = self._index.position()
+            index = ClaimIndex(app.recorder)
+            self._saved = index.position()
+            if self._saved > (app.recorder.max_notification_id() or 0):
+                # Ahead of the log it was read from: the log was replaced under it (a store
+                # restored without its index). Read again from the start.
+                index.clear()
+                self._saved = 0
             self.position = max(self.position, self._saved)
+            self._index = index
         return self._index
 
     @property

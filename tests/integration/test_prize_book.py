@@ -134,3 +134,21 @@ def test_two_books_on_one_store_agree_whatever_order_they_read_in(cities: Cities
         t.join()
     assert ahead.of_wallet(w) == [first, second, third]
     assert ahead.lapsed(cities.clock() + dt.timedelta(days=30)) == [second, third]
+
+
+def test_an_index_ahead_of_its_log_is_read_again_from_the_start(cities: Cities) -> None:
+    """A log replaced under its index (a store restored without it) leaves no stale claims."""
+    app = cities.open("rome")
+    w = funded(app, "w")
+    shop = merchant(app, "shop")
+    prize = UUID(app.execute(app.offer_prize("p", shop, "Gelato", 1, 20))["prize_id"])
+    made = claim(app, "c0", w, prize)
+    book = prizes.PrizeBook().refresh(app)
+    ahead = (app.recorder.max_notification_id() or 0) + 100
+    stale = ("00000000-0000-0000-0000-000000000001", str(w), str(shop), 0, ahead)
+    book.index.record([], [stale], [], ahead)
+    assert len(book.of_wallet(w)) == 2
+    fresh = prizes.PrizeBook().refresh(app)
+    assert fresh.position == app.recorder.max_notification_id()
+    assert fresh.of_wallet(w) == [made]
+    assert fresh.prize_ids() == [prize]
