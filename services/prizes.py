@@ -145,6 +145,8 @@ SWEEP_BATCH = 1000
 # The book's position is saved with every change it applies and, with none, once the log
 # moved this far past it: a restarted node re-reads at most this much of the log.
 SAVE_EVERY = 10_000
+# Rows written together while catching up with a long log: the book never holds more.
+CHUNK = 5000
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
@@ -318,7 +320,13 @@ class PrizeBook:
             prizes: list[tuple[str, str, int]] = []
             made: list[tuple[str, str, str, int, int]] = []
             closed: list[tuple[str]] = []
+            caught_up = False
             for seq, e in events:
+                if len(prizes) + len(made) + len(closed) >= CHUNK:
+                    # Everything up to this event is in the rows: save them, and this far.
+                    index.record(prizes, made, closed, seq - 1)
+                    self._saved, caught_up = seq - 1, True
+                    prizes, made, closed = [], [], []
                 kind = event_type(e)
                 if kind == "Prize.Offered":
                     prizes.append((str(e.originator_id), str(e.merchant_id), seq))  # type: ignore[attr-defined]
@@ -334,7 +342,7 @@ class PrizeBook:
                     )
                 elif kind in ("PrizeClaim.HandedOver", "PrizeClaim.Cancelled", "PrizeClaim.Expired"):
                     closed.append((str(e.originator_id),))
-            if prizes or made or closed or upto - self._saved >= SAVE_EVERY:
+            if prizes or made or closed or caught_up or upto - self._saved >= SAVE_EVERY:
                 index.record(prizes, made, closed, upto)
                 self._saved = upto
             self.position = upto

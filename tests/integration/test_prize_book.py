@@ -152,3 +152,18 @@ def test_an_index_ahead_of_its_log_is_read_again_from_the_start(cities: Cities) 
     assert fresh.position == app.recorder.max_notification_id()
     assert fresh.of_wallet(w) == [made]
     assert fresh.prize_ids() == [prize]
+
+
+def test_a_long_log_is_caught_up_in_chunks(cities: Cities, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = cities.open("rome")
+    w = funded(app, "w")
+    shop = merchant(app, "shop")
+    prize = UUID(app.execute(app.offer_prize("p", shop, "Gelato", 1, 20))["prize_id"])
+    made = [claim(app, f"c{n}", w, prize) for n in range(4)]
+    app.execute(c.CancelPrizeClaim("x", shop, made[1], "closed today"))
+    monkeypatch.setattr(prizes, "CHUNK", 2)
+    book = prizes.PrizeBook().refresh(app)
+    assert book.position == app.recorder.max_notification_id() == book.index.position()
+    assert book.of_wallet(w) == made
+    later = app.city.config.prize_claim_hours + 1
+    assert book.lapsed(cities.clock() + dt.timedelta(hours=later)) == [made[0], *made[2:]]
