@@ -43,7 +43,7 @@ SCALES: dict[str, dict[str, dict[str, Any]]] = {
         "rebuild": {"people": 4, "days": 1, "store_kind": "sqlite"},
         "redeem": {"n": 10, "threads": 2},
         "approvals": {"n": 50, "group": 25, "backends": "sqlite"},
-        "memory": {"wallets": 200, "group": 100, "small": 100},
+        "memory": {"wallets": 200, "group": 100, "small": 100, "sample": 20, "calls": 50},
     },
     "default": {name: {} for name in BENCHMARKS},
     "large": {

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
@@ -141,61 +140,228 @@ def claim_result(claim: PrizeClaim) -> dict[str, Any]:
     }
 
 
-@dataclass
-class ClaimEntry:
-    wallet_id: UUID
-    merchant_id: UUID
-    expires_at: dt.datetime
-    open: bool = True
+# Lapsed claims released in one sweep round; the rest wait for the next round.
+SWEEP_BATCH = 1000
+# The book's position is saved with every change it applies and, with none, once the log
+# moved this far past it: a restarted node re-reads at most this much of the log.
+SAVE_EVERY = 10_000
+# Rows written together while catching up with a long log: the book never holds more.
+CHUNK = 5000
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-@dataclass
+def _micros(at: dt.datetime) -> int:
+    """Microseconds since 1970 (UTC): compared exactly, as the claims' datetimes are."""
+    aware = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+    return (aware - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+class ClaimIndex:
+    """Which prizes and claims exist, and which claims are still open, in tables beside the
+    city's own events (the same SQLite file or PostgreSQL schema): a node keeps none of it
+    in memory, and a wallet's or a shop's claims are one indexed read at any size."""
+
+    def __init__(self, recorder: Any) -> None:
+        self._datastore = recorder.datastore
+        self._postgres = type(self._datastore).__module__ == "eventsourcing.postgres"
+        name = recorder.events_table_name
+        if self._postgres:
+            schema = self._datastore.schema
+            self._positions = f'"{schema}"."{name}_prize_book"'
+            self._prizes = f'"{schema}"."{name}_prizes"'
+            self._claims = f'"{schema}"."{name}_prize_claims"'
+        else:
+            self._positions = f'"{name}_prize_book"'
+            self._prizes = f'"{name}_prizes"'
+            self._claims = f'"{name}_prize_claims"'
+        self._write(
+            [
+                (
+                    f"CREATE TABLE IF NOT EXISTS {self._positions} "
+                    "(name TEXT PRIMARY KEY, notification_id BIGINT NOT NULL)",
+                    None,
+                ),
+                (
+                    f"CREATE TABLE IF NOT EXISTS {self._prizes} (prize_id TEXT PRIMARY KEY, "
+                    "merchant_id TEXT NOT NULL, seq BIGINT NOT NULL)",
+                    None,
+                ),
+                (
+                    f"CREATE TABLE IF NOT EXISTS {self._claims} (claim_id TEXT PRIMARY KEY, "
+                    "wallet_id TEXT NOT NULL, merchant_id TEXT NOT NULL, expires_us BIGINT NOT NULL, "
+                    "open INTEGER NOT NULL, seq BIGINT NOT NULL)",
+                    None,
+                ),
+                (
+                    f"CREATE INDEX IF NOT EXISTS {name}_prize_claims_wallet "
+                    f"ON {self._claims} (wallet_id, seq)",
+                    None,
+                ),
+                (
+                    f"CREATE INDEX IF NOT EXISTS {name}_prize_claims_merchant "
+                    f"ON {self._claims} (merchant_id, seq)",
+                    None,
+                ),
+                (
+                    f"CREATE INDEX IF NOT EXISTS {name}_prize_claims_open "
+                    f"ON {self._claims} (expires_us, seq) WHERE open = 1",
+                    None,
+                ),
+            ]
+        )
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", "%s") if self._postgres else statement
+
+    def _write(self, statements: list[tuple[str, list[tuple[Any, ...]] | None]]) -> None:
+        """All in one transaction; a statement with rows runs once per row."""
+        with self._datastore.transaction(commit=True) as cursor:
+            for statement, rows in statements:
+                if rows is None:
+                    cursor.execute(self._sql(statement))
+                else:
+                    for row in rows:
+                        cursor.execute(self._sql(statement), row)
+
+    def _column(self, statement: str, args: tuple[Any, ...]) -> list[Any]:
+        """The first column of every row the query answers."""
+        with self._datastore.transaction(commit=False) as cursor:
+            cursor.execute(self._sql(statement), args)
+            rows = cursor.fetchall()
+        return [next(iter(row.values())) if isinstance(row, dict) else row[0] for row in rows]
+
+    def clear(self) -> None:
+        self._write([(f"DELETE FROM {t}", None) for t in (self._positions, self._prizes, self._claims)])
+
+    def position(self) -> int:
+        found = self._column(f"SELECT notification_id FROM {self._positions} WHERE name = ?", ("log",))
+        return int(found[0]) if found else 0
+
+    def record(
+        self,
+        prizes: list[tuple[str, str, int]],
+        made: list[tuple[str, str, str, int, int]],
+        closed: list[tuple[str]],
+        position: int,
+    ) -> None:
+        """Apply what the log added, and the position reached, at once. Applying it again
+        (another replica of the node sharing the store, or a restart) changes nothing."""
+        biggest = "GREATEST" if self._postgres else "MAX"
+        self._write(
+            [
+                (f"INSERT INTO {self._prizes} VALUES (?, ?, ?) ON CONFLICT DO NOTHING", prizes),
+                (f"INSERT INTO {self._claims} VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT DO NOTHING", made),
+                (f"UPDATE {self._claims} SET open = 0 WHERE claim_id = ?", closed),
+                (
+                    f"INSERT INTO {self._positions} AS t VALUES (?, ?) ON CONFLICT (name) DO UPDATE "
+                    f"SET notification_id = {biggest}(t.notification_id, excluded.notification_id)",
+                    [("log", position)],
+                ),
+            ]
+        )
+
+    def lapsed(self, now: dt.datetime, limit: int | None) -> list[UUID]:
+        statement = (
+            f"SELECT claim_id FROM {self._claims} WHERE open = 1 AND expires_us <= ? ORDER BY expires_us, seq"
+        )
+        args: tuple[Any, ...] = (_micros(now),)
+        if limit is not None:
+            statement, args = statement + " LIMIT ?", (*args, limit)
+        return [UUID(c) for c in self._column(statement, args)]
+
+    def claims_of(self, column: str, owner: UUID) -> list[UUID]:
+        statement = f"SELECT claim_id FROM {self._claims} WHERE {column} = ? ORDER BY seq"
+        return [UUID(c) for c in self._column(statement, (str(owner),))]
+
+    def prize_ids(self, merchant_id: UUID | None) -> list[UUID]:
+        if merchant_id is None:
+            found = self._column(f"SELECT prize_id FROM {self._prizes} ORDER BY seq", ())
+        else:
+            statement = f"SELECT prize_id FROM {self._prizes} WHERE merchant_id = ? ORDER BY seq"
+            found = self._column(statement, (str(merchant_id),))
+        return [UUID(p) for p in found]
+
+
 class PrizeBook:
     """Which prizes and claims exist, followed from the notification log (`refresh` reads
-    only what is new); their current state is read from each aggregate."""
+    only what is new) into the node's claim index (`ClaimIndex`); their current state is read
+    from each aggregate. The book itself holds only its position in the log: a claim, open or
+    closed, takes no memory, and a restarted node carries on from where it left off."""
 
-    position: int = 0
-    prizes: dict[UUID, UUID] = field(default_factory=dict)  # prize -> merchant
-    claims: dict[UUID, ClaimEntry] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
+    def __init__(self) -> None:
+        self.position = 0
+        self._saved = 0  # the position last saved in the index
+        self._index: ClaimIndex | None = None
         self._lock = threading.Lock()
+
+    def _bound(self, app: Application[UUID]) -> ClaimIndex:
+        if self._index is None:
+            index = ClaimIndex(app.recorder)
+            self._saved = index.position()
+            if self._saved > (app.recorder.max_notification_id() or 0):
+                # Ahead of the log it was read from: the log was replaced under it (a store
+                # restored without its index). Read again from the start.
+                index.clear()
+                self._saved = 0
+            self.position = max(self.position, self._saved)
+            self._index = index
+        return self._index
+
+    @property
+    def index(self) -> ClaimIndex:
+        if self._index is None:
+            raise RuntimeError("the prize book is read after its first refresh")
+        return self._index
 
     def refresh(self, app: Application[UUID]) -> PrizeBook:
         with self._lock:
+            index = self._bound(app)
             upto, events = follow(app, self.position, TOPICS)
-            for _, e in events:
+            prizes: list[tuple[str, str, int]] = []
+            made: list[tuple[str, str, str, int, int]] = []
+            closed: list[tuple[str]] = []
+            caught_up = False
+            for seq, e in events:
+                if len(prizes) + len(made) + len(closed) >= CHUNK:
+                    # Everything up to this event is in the rows: save them, and this far.
+                    index.record(prizes, made, closed, seq - 1)
+                    self._saved, caught_up = seq - 1, True
+                    prizes, made, closed = [], [], []
                 kind = event_type(e)
                 if kind == "Prize.Offered":
-                    self.prizes[e.originator_id] = e.merchant_id  # type: ignore[attr-defined]
+                    prizes.append((str(e.originator_id), str(e.merchant_id), seq))  # type: ignore[attr-defined]
                 elif kind == "PrizeClaim.Made":
-                    self.claims[e.originator_id] = ClaimEntry(
-                        e.wallet_id,  # type: ignore[attr-defined]
-                        e.merchant_id,  # type: ignore[attr-defined]
-                        e.expires_at,  # type: ignore[attr-defined]
+                    made.append(
+                        (
+                            str(e.originator_id),
+                            str(e.wallet_id),  # type: ignore[attr-defined]
+                            str(e.merchant_id),  # type: ignore[attr-defined]
+                            _micros(e.expires_at),  # type: ignore[attr-defined]
+                            seq,
+                        )
                     )
                 elif kind in ("PrizeClaim.HandedOver", "PrizeClaim.Cancelled", "PrizeClaim.Expired"):
-                    entry = self.claims.get(e.originator_id)
-                    if entry is not None:
-                        entry.open = False
+                    closed.append((str(e.originator_id),))
+            if prizes or made or closed or caught_up or upto - self._saved >= SAVE_EVERY:
+                index.record(prizes, made, closed, upto)
+                self._saved = upto
             self.position = upto
         return self
 
-    def lapsed(self, now: dt.datetime) -> list[UUID]:
-        with self._lock:
-            return [cid for cid, e in self.claims.items() if e.open and now >= e.expires_at]
+    def lapsed(self, now: dt.datetime, limit: int | None = None) -> list[UUID]:
+        """Open claims whose time ran out by `now`, the earliest first."""
+        return self.index.lapsed(now, limit)
 
     def of_wallet(self, wallet_id: UUID) -> list[UUID]:
-        with self._lock:
-            return [cid for cid, e in self.claims.items() if e.wallet_id == wallet_id]
+        """Every claim the wallet made, open or closed, oldest first."""
+        return self.index.claims_of("wallet_id", wallet_id)
 
     def of_merchant(self, merchant_id: UUID) -> list[UUID]:
-        with self._lock:
-            return [cid for cid, e in self.claims.items() if e.merchant_id == merchant_id]
+        """Every claim on the shop's prizes, open or closed, oldest first."""
+        return self.index.claims_of("merchant_id", merchant_id)
 
     def prize_ids(self, merchant_id: UUID | None = None) -> list[UUID]:
-        with self._lock:
-            return [p for p, m in self.prizes.items() if merchant_id is None or m == merchant_id]
+        return self.index.prize_ids(merchant_id)
 
 
 def current_prizes(app: Application[UUID], book: PrizeBook, merchant_id: UUID | None = None) -> list[Prize]:
@@ -216,9 +382,10 @@ def sweep_claims(
     now: dt.datetime,
     run: Callable[[c.Command], dict[str, Any]],
 ) -> int:
-    """Release every claim whose time ran out by `now` (the city's clock); the number released."""
+    """Release the claims whose time ran out by `now` (the city's clock), at most
+    `SWEEP_BATCH` a round; the number released."""
     released = 0
-    for claim_id in book.refresh(app).lapsed(now):
+    for claim_id in book.refresh(app).lapsed(now, SWEEP_BATCH):
         try:
             run(c.ExpirePrizeClaim(f"sweep:expire-prize-claim:{claim_id}", claim_id))
             released += 1

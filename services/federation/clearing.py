@@ -68,18 +68,14 @@ class ClearingPartner(Protocol):
 @dataclass
 class Records:
     """What this city's store holds about the redemptions with one partner: those no
-    statement has cleared yet, and the pair's statements."""
+    statement has cleared yet, and the last period the pair's statements cleared."""
 
     lines: list[Line] = field(default_factory=list)
-    statements: list[ClearingStatement] = field(default_factory=list)
+    last_period: str | None = None
 
     @property
     def open(self) -> list[Line]:
         return self.lines
-
-    @property
-    def last_period(self) -> str | None:
-        return max((s.period for s in self.statements), default=None)
 
 
 def records(app: CityApplication, partner: str) -> Records:
@@ -106,15 +102,16 @@ class ClearingBook:
 
     Each call reads only what was recorded since the last, so a partner's proposals cost
     what happened since, not the city's whole history; a statement's lines leave the book
-    once it is recorded, so it holds the open months only. Redemption ids are not personal
-    data, and the book keeps no wallet."""
+    once it is recorded, so it holds the open months only, and of the statements only each
+    partner's last period (a statement, with its cleared redemptions, is read from the store
+    when asked for). Redemption ids are not personal data, and the book keeps no wallet."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._position = 0
-        self._home_ids: dict[UUID, UUID] = {}  # accepting side: saga -> the home's redemption id
+        self._home_ids: dict[UUID, UUID] = {}  # accepting side: open saga -> the home's redemption id
         self._open: dict[str, dict[str, Line]] = {}
-        self._statements: dict[str, list[ClearingStatement]] = {}
+        self._last: dict[str, str] = {}  # partner -> the last period a statement cleared
 
     def refresh(self, app: CityApplication) -> dict[str, Records]:
         with self._lock:
@@ -122,11 +119,10 @@ class ClearingBook:
             for _, e in events:
                 self._apply(app, e)
             self._position = upto
-            partners = set(self._open) | set(self._statements)
+            partners = set(self._open) | set(self._last)
             return {
                 partner: Records(
-                    lines=sorted(self._open.get(partner, {}).values()),
-                    statements=list(self._statements.get(partner, [])),
+                    lines=sorted(self._open.get(partner, {}).values()), last_period=self._last.get(partner)
                 )
                 for partner in partners
             }
@@ -152,7 +148,7 @@ class ClearingBook:
             statement = app.repository.get(e.originator_id)
             assert isinstance(statement, ClearingStatement)
             partner = statement.city_b if statement.city_a == app.key else statement.city_a
-            self._statements.setdefault(partner, []).append(statement)
+            self._last[partner] = max(self._last.get(partner, statement.period), statement.period)
             # A statement clears only redemptions recorded here before it (it was drawn from them).
             lines = self._open.get(partner, {})
             for rid in statement.redemption_ids:

@@ -29,7 +29,7 @@ from civfed.v1 import (
 from services.cli.main import main
 from services.clock import MovableClock, utcnow
 from services.demo.local_federation import LocalFederation
-from services.federation.clearing import all_records, records
+from services.federation.clearing import Records, all_records, records
 from services.federation.vouchers import load_private_key, load_public_key
 from services.grpc.clearing_client import figures_message, line_message
 from services.settings.cities import PACKAGED_CITIES
@@ -158,6 +158,11 @@ def test_two_nodes_clear_a_month_and_record_the_same_signed_statement(
         _, open_, statements = cleared_and_open(fed, city)
         assert statements == [statement]
         assert open_ == 0  # the next period starts at zero
+        # The node's book keeps only the last period cleared with each partner, not the
+        # statements and their redemptions: a statement is read from the store when listed.
+        node = fed.running[city].node
+        partner = "vienna" if city == "sint_niklaas" else "sint_niklaas"
+        assert node.clearing.book.refresh(node.app)[partner] == Records([], period)
     # Again: the same statement, nothing recorded twice; from the other side too.
     assert admin(fed, "vienna").RunClearing(run, metadata=v.staff, timeout=30).statement == statement
     back = clearing_pb2.RunClearingRequest(partner_city="vienna", period=period)
