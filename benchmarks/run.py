@@ -50,7 +50,7 @@ SCALES: dict[str, dict[str, dict[str, Any]]] = {
         "ingest": {"n": 100_000, "group": 1000, "rounds": 3, "claims": 100_000, "batch": 500},
         # The benchmarks' season gives about 11 public events per person from ten days on (awards
         # are capped): 18,500 people make about 203,500 events.
-        "projections": {"people": 18_500, "days": 10},
+        "projections": {"people": 18_500, "days": 10, "rounds": 3},
         # 910,000 people: about 10 million public events in one city's PostgreSQL store.
         "rebuild": {"people": 910_000, "days": 10},
         "redeem": {"n": 5000, "threads": 32},
