@@ -149,12 +149,17 @@ def _catch_up(bootstrap: str, topic: str, published: int, kind: str, tmp: Path) 
     """Raw consumption of the topic, then the projection's catch-up into fresh read models."""
     consume_rate = raw_consume(bootstrap, topic, published)
     postgres = kind == "postgres"
-    store = Store(PG_URL, _pg_schema()) if postgres else Store(f"sqlite:///{tmp / 'rm.sqlite'}")
+    # Fresh read models each round: a file of its own (the last round's is at the topic's end).
+    sqlite = tmp / f"rm-{len(list(tmp.glob('rm-*.sqlite')))}.sqlite"
+    store = Store(PG_URL, _pg_schema()) if postgres else Store(f"sqlite:///{sqlite}")
     try:
         source = KafkaSource(bootstrap, ["bologna"], Projector(store))
         start = time.perf_counter()
+        idle = 0
         while source.applied < published:
-            source.poll_once()
+            idle = idle + 1 if source.poll_once() == 0 else 0
+            if idle >= STALLED_POLLS:
+                raise RuntimeError(f"catch-up stalled: {source.applied} of {published} events applied")
         project_rate = source.applied / (time.perf_counter() - start)
         source.close()
     finally:
@@ -188,6 +193,8 @@ def figures(report: dict[str, Any]) -> list[Figure]:
     return found
 
 
+# Empty polls in a row after which a catch-up that has not applied every event fails loudly.
+STALLED_POLLS = 20
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
