@@ -77,6 +77,34 @@ class Template:
     aliases: list[tuple[UUID, UUID]]  # (subject, owner), both of `made`
     stored: int = 0  # how many stored events one season is
     fund_draws: dict[UUID, int] = field(default_factory=dict)
+    # Per event: the names of its fields that hold an id, a key or an id's text (the only
+    # ones a clone changes), and for a receipt the command it records.
+    plans: list[tuple[tuple[str, ...], Command | None]] = field(default_factory=list)
+
+    def plan(self) -> None:
+        texts = {str(i) for i in self.made}
+        prefix = f"{self.tag}:"
+
+        def names(value: Any) -> bool:
+            if isinstance(value, UUID):
+                return value in self.made
+            if isinstance(value, str):
+                return value.startswith(prefix) or value in texts
+            if isinstance(value, dict):
+                return any(names(k) or names(v) for k, v in value.items())
+            if isinstance(value, list | tuple):
+                return any(names(v) for v in value)
+            return False
+
+        self.plans = []
+        for event in self.events:
+            fields = tuple(n for n, v in vars(event).items() if n != "originator_id" and names(v))
+            cmd = None
+            if type(event).__qualname__ == "Receipt.Recorded":
+                cmd = self.commands.get(event.key)
+                if cmd is None:
+                    raise ValueError(f"no command kept for the receipt of {event.key!r}")
+            self.plans.append((fields, cmd))
 
 
 def build_template(app: CityApplication, tag: str, people: int, days: int) -> Template:
@@ -123,7 +151,8 @@ def read_template(app: CityApplication, tag: str, after: int, commands: dict[str
         start = rows[-1].id
     keys = mapper.keys
     wanted = [str(i) for i in made]
-    owned = {str(r[0]) for r in _rows(keys, f"SELECT owner_id FROM {keys._keys}") if str(r[0]) in set(wanted)}
+    known = set(wanted)
+    owned = {str(r[0]) for r in _rows(keys, f"SELECT owner_id FROM {keys._keys}") if str(r[0]) in known}
     aliases = [
         (UUID(str(s)), UUID(str(o)))
         for s, o in _rows(keys, f"SELECT subject_id, owner_id FROM {keys._aliases}")
@@ -133,7 +162,7 @@ def read_template(app: CityApplication, tag: str, after: int, commands: dict[str
     for event in events:
         if event.originator_id in shared and type(event).__qualname__ == "Fund.Drawn":
             draws[event.originator_id] = draws.get(event.originator_id, 0) + int(event.amount)
-    return Template(
+    template = Template(
         city=app.key,
         tag=tag,
         events=events,
@@ -145,6 +174,8 @@ def read_template(app: CityApplication, tag: str, after: int, commands: dict[str
         stored=len(events),
         fund_draws=draws,
     )
+    template.plan()
+    return template
 
 
 def _rows(keys: Any, sql: str) -> list[tuple[Any, ...]]:
@@ -197,15 +228,16 @@ class Clone:
         changes = {f.name: self.value(getattr(cmd, f.name)) for f in dataclasses.fields(cmd)}
         return dataclasses.replace(cmd, **changes)
 
-    def event(self, template: Template, event: Any) -> Any:
-        state = {name: self.value(v) for name, v in vars(event).items()}
-        state["originator_version"] = event.originator_version + self.version_offset.get(
-            event.originator_id, 0
-        )
-        if "params_hash" in state and type(event).__qualname__ == "Receipt.Recorded":
-            cmd = template.commands.get(event.key)
-            if cmd is None:
-                raise ValueError(f"no command kept for the receipt of {event.key!r}")
+    def event(self, event: Any, plan: tuple[tuple[str, ...], Command | None]) -> Any:
+        """The template's event as this clone's: `plan` names what changes (Template.plan)."""
+        fields, cmd = plan
+        state = dict(vars(event))
+        old = event.originator_id
+        state["originator_id"] = self.ids.get(old, old)
+        state["originator_version"] = event.originator_version + self.version_offset.get(old, 0)
+        for name in fields:
+            state[name] = self.value(state[name])
+        if cmd is not None:
             state["params_hash"] = self.command(cmd).fingerprint()
         clone = object.__new__(type(event))
         clone.__dict__.update(state)
@@ -248,8 +280,8 @@ def encode(
             batch.keys.append((str(new), wrapper.wrap(str(new), key)))
             keys._cache.put(new, (key, now))  # what key_for would read back
         batch.aliases += [(str(clone.ids[s]), str(clone.ids[o])) for s, o in template.aliases]
-        for event in template.events:
-            stored = mapper.to_stored_event(clone.event(template, event))
+        for event, plan in zip(template.events, template.plans, strict=True):
+            stored = mapper.to_stored_event(clone.event(event, plan))
             batch.events.append((stored.originator_id, stored.originator_version, stored.topic, stored.state))
         if len(batch.events) >= rows:
             yield batch
