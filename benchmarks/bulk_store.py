@@ -17,9 +17,10 @@ clone after clone of it:
 - each clone wallet gets its own new key in the key store (wrapped by the key-store key,
   as the key store wraps them), and the events are encoded again by the application's own
   mapper, so every personal field is sealed under the clone's key, bound to the clone's ids;
-- the stored events go in with COPY into the recorder's own table, in the template's order,
-  one clone after another, so notification ids number them in that order; the keys go in
-  with COPY into the key store's table in the same transaction.
+- the stored events go in with COPY into the recorder's own table (under the recorder's own
+  table lock), in the template's order, one clone after another, so notification ids number
+  them in that order; the keys go in with COPY into the key store's table in the same
+  transaction.
 
 One thing the application would do differently at scale: a fund's budget. The clones draw
 on the city's funds as the template did; when the draws of all the clones would exceed what
@@ -28,23 +29,30 @@ person and approved by another), by what the clones will draw, so the store stay
 application could have written (a city that tops up its grant), rather than a season
 refused for an exhausted fund.
 
-Encoding runs in a second process while this one copies, when `workers` > 0.
+Snapshots are written as the application writes them (every CIVFED_SNAPSHOT_INTERVAL
+events of a wallet, a fund or a shop): those of the aggregates the season made are cloned
+with them, and the funds' are taken from the fund's state as each clone's events move it on,
+at the versions the application would take them.
+
+One process encodes and copies: a second one encoding while this one copied was no faster
+on two cores (PostgreSQL's COPY keeps the other one busy).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing as mp
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from copy import deepcopy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import psycopg
+from eventsourcing.persistence import StoredEvent
 from psycopg.sql import SQL, Identifier
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,8 +64,7 @@ from services.commands import Command  # noqa: E402
 from services.privacy.key_wrapping import KEY_BYTES  # noqa: E402
 from services.privacy.sealing import ShreddingMapper  # noqa: E402
 
-RECEIPT_TOPIC = "aggregates.receipt:Receipt"
-# Clones encoded per batch handed from the encoding process to the copying one.
+# Stored events copied per transaction (whole clones; at least this many).
 BATCH_ROWS = 50_000
 
 
@@ -80,6 +87,7 @@ class Template:
     # Per event: the names of its fields that hold an id, a key or an id's text (the only
     # ones a clone changes), and for a receipt the command it records.
     plans: list[tuple[tuple[str, ...], Command | None]] = field(default_factory=list)
+    snapshots: list[Any] = field(default_factory=list)  # of the aggregates it made
 
     def plan(self) -> None:
         texts = {str(i) for i in self.made}
@@ -175,7 +183,26 @@ def read_template(app: CityApplication, tag: str, after: int, commands: dict[str
         fund_draws=draws,
     )
     template.plan()
+    if app.snapshots is not None:
+        template.snapshots = _snapshots_of(app, list(made))
     return template
+
+
+def _snapshots_of(app: CityApplication, ids: list[UUID]) -> list[Any]:
+    """The stored snapshots of these aggregates, decoded and opened."""
+    recorder: Any = app.snapshots.recorder if app.snapshots is not None else None
+    sql = SQL(
+        "SELECT originator_id, originator_version, topic, state FROM {}.{} WHERE originator_id = ANY(%s) "
+        "ORDER BY originator_id, originator_version"
+    ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+    with psycopg.connect(_dsn(app)) as conn:
+        rows = conn.execute(sql, (ids,)).fetchall()
+    return [
+        app.mapper.to_domain_event(
+            StoredEvent(originator_id=o, originator_version=v, topic=t, state=bytes(b))
+        )
+        for o, v, t, b in rows
+    ]
 
 
 def _rows(keys: Any, sql: str) -> list[tuple[Any, ...]]:
@@ -224,6 +251,12 @@ class Clone:
             return tuple(self.value(v) for v in value)
         return value
 
+    def snapshot(self, snapshot: Any) -> Any:
+        """A snapshot of an aggregate the season made, as this clone's."""
+        clone = object.__new__(type(snapshot))
+        clone.__dict__.update({name: self.value(v) for name, v in vars(snapshot).items()})
+        return clone
+
     def command(self, cmd: Command) -> Command:
         changes = {f.name: self.value(getattr(cmd, f.name)) for f in dataclasses.fields(cmd)}
         return dataclasses.replace(cmd, **changes)
@@ -256,9 +289,30 @@ Row = tuple[UUID, int, str, bytes]
 
 @dataclass
 class Batch:
-    events: list[Row]
-    keys: list[tuple[str, bytes]]
-    aliases: list[tuple[str, str]]
+    events: list[Row] = field(default_factory=list)
+    snapshots: list[Row] = field(default_factory=list)
+    keys: list[tuple[str, bytes]] = field(default_factory=list)
+    aliases: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Shared:
+    """The aggregates the clones add to but did not make (the funds), as the clones move
+    them on, to snapshot them where the application would."""
+
+    def __init__(self, app: CityApplication, ids: Iterable[UUID]) -> None:
+        self.app = app
+        # Copies: moving them on must not touch what the application's repository holds.
+        self.aggregates = {oid: deepcopy(app.repository.get(oid)) for oid in ids}
+
+    def apply(self, event: Any) -> Any | None:
+        """The event applied; the snapshot the application would take after it, if any."""
+        aggregate = event.mutate(self.aggregates[event.originator_id])
+        self.aggregates[event.originator_id] = aggregate
+        interval = self.app.snapshotting_intervals.get(type(aggregate))
+        if self.app.snapshots is None or not interval or event.originator_version % interval:
+            return None
+        snapshot_class = getattr(type(aggregate), "Snapshot", type(self.app).snapshot_class)
+        return snapshot_class.take(aggregate)
 
 
 def encode(
@@ -270,7 +324,8 @@ def encode(
     assert isinstance(mapper, ShreddingMapper)
     keys = mapper.keys
     wrapper = keys._wrapper
-    batch = Batch([], [], [])
+    shared = Shared(app, template.shared)
+    batch = Batch()
     for n in numbers:
         clone = Clone(template, n, extra)
         now = time.monotonic()
@@ -281,13 +336,20 @@ def encode(
             keys._cache.put(new, (key, now))  # what key_for would read back
         batch.aliases += [(str(clone.ids[s]), str(clone.ids[o])) for s, o in template.aliases]
         for event, plan in zip(template.events, template.plans, strict=True):
-            stored = mapper.to_stored_event(clone.event(event, plan))
-            batch.events.append((stored.originator_id, stored.originator_version, stored.topic, stored.state))
+            cloned = clone.event(event, plan)
+            batch.events.append(_row(mapper.to_stored_event(cloned)))
+            if event.originator_id in template.shared and (snapshot := shared.apply(cloned)) is not None:
+                batch.snapshots.append(_row(mapper.to_stored_event(snapshot)))
+        batch.snapshots += [_row(mapper.to_stored_event(clone.snapshot(s))) for s in template.snapshots]
         if len(batch.events) >= rows:
             yield batch
-            batch = Batch([], [], [])
+            batch = Batch()
     if batch.events:
         yield batch
+
+
+def _row(stored: StoredEvent) -> Row:
+    return (stored.originator_id, stored.originator_version, stored.topic, stored.state)
 
 
 def copy(conn: psycopg.Connection[Any], app: CityApplication, batch: Batch) -> None:
@@ -298,6 +360,9 @@ def copy(conn: psycopg.Connection[Any], app: CityApplication, batch: Batch) -> N
     assert isinstance(mapper, ShreddingMapper)
     keys_table, aliases_table = mapper.keys._keys, mapper.keys._aliases
     with conn.transaction(), conn.cursor() as cur:
+        # The recorder's own lock and notice: notification ids in commit order, listeners told.
+        recorder._lock_table(cur)
+        recorder._notify_channel(cur)
         with cur.copy(SQL("COPY {} (owner_id, key) FROM STDIN").format(_qualified(keys_table))) as out:
             out.set_types(["text", "bytea"])
             for row in batch.keys:
@@ -313,6 +378,13 @@ def copy(conn: psycopg.Connection[Any], app: CityApplication, batch: Batch) -> N
             out.set_types(["uuid", "int8", "text", "bytea"])
             for event in batch.events:
                 out.write_row(event)
+        if batch.snapshots:
+            snapshots: Any = app.snapshots.recorder if app.snapshots is not None else None
+            table = Identifier(snapshots.datastore.schema), Identifier(snapshots.events_table_name)
+            with cur.copy(sql.format(*table)) as out:
+                out.set_types(["uuid", "int8", "text", "bytea"])
+                for snapshot in batch.snapshots:
+                    out.write_row(snapshot)
 
 
 def _qualified(name: str) -> Any:
@@ -355,7 +427,6 @@ def build(
     people: int,
     days: int,
     tag: str = "bench0",
-    workers: int = 0,
     events: int = 0,
     progress: bool = True,
 ) -> tuple[int, int]:
@@ -372,7 +443,7 @@ def build(
     written = template.stored
     started = time.perf_counter()
     with psycopg.connect(dsn) as conn:
-        for batch in _batches(app, template, range(1, seasons), extra, workers):
+        for batch in encode(app, template, range(1, seasons), extra):
             copy(conn, app, batch)
             written += len(batch.events)
             if progress:
@@ -402,54 +473,3 @@ def _dsn(app: CityApplication) -> str:
         f"user={env.get('POSTGRES_USER', 'postgres')} dbname={env.get('POSTGRES_DBNAME', 'postgres')}"
         + (f" password={env['POSTGRES_PASSWORD']}" if env.get("POSTGRES_PASSWORD") else "")
     )
-
-
-def _batches(
-    app: CityApplication, template: Template, numbers: range, extra: dict[UUID, int], workers: int
-) -> Iterator[Batch]:
-    """The clones' batches in order: encoded here, or by `workers` processes taking turns."""
-    if workers <= 0 or len(numbers) < 2:
-        yield from encode(app, template, numbers, extra)
-        return
-    ctx = mp.get_context("fork")  # the template is inherited, not sent
-    queues = [ctx.Queue(maxsize=2) for _ in range(workers)]
-    # Worker w encodes clones w, w + workers, ...; each batch one clone, so taking one
-    # batch from each worker in turn keeps the clones in order.
-    procs = [
-        ctx.Process(
-            target=_encoder, args=(app.env, app.city, template, numbers[w::workers], extra, q), daemon=True
-        )
-        for w, q in enumerate(queues)
-    ]
-    for p in procs:
-        p.start()
-    try:
-        done = [False] * workers
-        while not all(done):
-            for w, q in enumerate(queues):
-                if done[w]:
-                    continue
-                item = q.get()
-                if item is None:
-                    done[w] = True
-                elif isinstance(item, str):
-                    raise RuntimeError(f"encoding failed: {item}")
-                else:
-                    yield item
-    finally:
-        for p in procs:
-            p.join(timeout=5)
-            if p.is_alive():
-                p.kill()
-
-
-def _encoder(
-    env: dict[str, str], city: Any, template: Template, numbers: range, extra: dict[UUID, int], out: Any
-) -> None:
-    try:
-        app = CityApplication(city, env)
-        for batch in encode(app, template, numbers, extra, rows=1):
-            out.put(batch)
-        out.put(None)
-    except BaseException as exc:
-        out.put(f"{type(exc).__name__}: {exc}")

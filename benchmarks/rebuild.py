@@ -8,7 +8,7 @@ known to stay internal, which PostgreSQL leaves out itself), then runs the rebui
 empty the read models and replay the log through the batched projector, read models in the same database.
 
     python -m benchmarks.rebuild [--people 400] [--days 5] [--store postgres|sqlite]
-                                 [--build app|bulk] [--events N] [--workers 0|1]
+                                 [--build app|bulk] [--events N]
 
 The store is built either through the application (`--build app`: seasons of 2,000 people,
 one group commit per day; some 2,400 stored events a second), or (`--build bulk`,
@@ -67,13 +67,8 @@ def main() -> None:
     parser.add_argument("--store", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument("--build", choices=("app", "bulk"), default="app", help="how the store is built")
     parser.add_argument("--events", type=int, default=0, help="bulk: at least this many stored events")
-    parser.add_argument(
-        "--workers", type=int, default=0, help="bulk: processes encoding while this one copies"
-    )
     args = parser.parse_args()
-    print(
-        json.dumps(run(args.people, args.days, args.store, args.build, args.events, args.workers), indent=2)
-    )
+    print(json.dumps(run(args.people, args.days, args.store, args.build, args.events), indent=2))
 
 
 def run(
@@ -82,7 +77,6 @@ def run(
     store_kind: str = "postgres",
     build: str = "app",
     events: int = 0,
-    workers: int = 0,
 ) -> dict[str, Any]:
     """The whole report. Public events: about 11 per person from ten days on."""
     if build == "bulk" and store_kind != "postgres":
@@ -104,9 +98,7 @@ def run(
             start = time.perf_counter()
             if build == "bulk":
                 size = min(CHUNK, people)
-                seasons, _ = bulk_store.build(
-                    app, -(-people // size), size, days, workers=workers, events=events
-                )
+                seasons, _ = bulk_store.build(app, -(-people // size), size, days, events=events)
                 people = seasons * size
             else:
                 for n, first in enumerate(range(0, people, CHUNK)):

@@ -3,7 +3,9 @@
 Four seasons of six people over two days, once through the application (seasons `bench0` to
 `bench3`, as the benchmark's application path runs them) and once in bulk (`bench0` through
 the application, the other three cloned from it). Both stores must hold the same events of
-each type, the same keys and links, and give the same read models when rebuilt (per table:
+each type, the same keys and links, the same snapshots (every third event of a wallet, a
+shop or a fund; a fund's, taken as the clones move it on, with the same state), and give
+the same read models when rebuilt (per table:
 rows and the sum of each number; the balances as a multiset, since every wallet goes by a
 pseudonym of its own). The clones must be the application's own: each loads through it with
 its template's balance, its sealed fields open under its own key and name its own season,
@@ -36,6 +38,7 @@ from tests.kafka.activity import season
 
 CITY = "bologna"
 PEOPLE, DAYS, SEASONS = 6, 2, 4
+SNAPSHOT_EVERY = 3
 
 
 def _env(schemas: list[str], folder: Path) -> dict[str, str]:
@@ -49,6 +52,8 @@ def _env(schemas: list[str], folder: Path) -> dict[str, str]:
         "POSTGRES_USER": "postgres",
         "POSTGRES_SCHEMA": new_schema(schemas),
         "CIVFED_KEYSTORE_KEY_FILE": str(write_kek(folder / "keystore.key")),
+        # Every third event of a wallet, a shop or a fund: snapshots of all three.
+        "CIVFED_SNAPSHOT_INTERVAL": str(SNAPSHOT_EVERY),
     }
 
 
@@ -56,12 +61,9 @@ def _app(env: dict[str, str]) -> CityApplication:
     return CityApplication(load_city(CITY), load_settings(env).eventsourcing_env(CITY))
 
 
-@pytest.fixture(params=[0, 1], ids=["encoded-here", "encoded-by-a-worker"])
-def stores(
-    request: pytest.FixtureRequest, pg_schemas: list[str], tmp_path: Path
-) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
-    """The application's store and the bulk one (its clones encoded in this process or in
-    another), each built and closed."""
+@pytest.fixture
+def stores(pg_schemas: list[str], tmp_path: Path) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
+    """The application's store and the bulk one, each built and closed."""
     by_app, in_bulk = _env(pg_schemas, tmp_path / "app"), _env(pg_schemas, tmp_path / "bulk")
     app = _app(by_app)
     try:
@@ -71,7 +73,7 @@ def stores(
         app.close()
     app = _app(in_bulk)
     try:
-        seasons, written = bulk_store.build(app, SEASONS, PEOPLE, DAYS, workers=request.param, progress=False)
+        seasons, written = bulk_store.build(app, SEASONS, PEOPLE, DAYS, progress=False)
         assert seasons == SEASONS and written == app.recorder.max_notification_id() - _setup(app)
     finally:
         app.close()
@@ -113,7 +115,33 @@ def _store_figures(schema: str) -> dict[str, Any]:
         ),
         "keys": _sql(schema, "SELECT COUNT(*), COUNT(key) FROM civfed_bologna_keys"),
         "aliases": _sql(schema, "SELECT COUNT(*) FROM civfed_bologna_keys_aliases"),
+        # Per kind of aggregate (the class its first event names) and version.
+        "snapshots": sorted(
+            _sql(
+                schema,
+                "SELECT split_part(split_part(e.topic, ':', 2), '.', 1), s.originator_version, COUNT(*) "
+                "FROM civfed_bologna_snapshots s JOIN civfed_bologna_events e "
+                "ON e.originator_id = s.originator_id AND e.originator_version = 1 GROUP BY 1, 2",
+            )
+        ),
     }
+
+
+def _fund_snapshots(env: dict[str, str]) -> list[tuple[int, dict[str, Any]]]:
+    """Each fund's snapshots: version and state (but when it was taken)."""
+    app = _app(env)
+    try:
+        assert app.snapshots is not None
+        return [
+            (
+                s.originator_version,
+                {k: v for k, v in s.state.items() if k not in ("_created_on", "_modified_on")},
+            )
+            for fund_id in app.city.config.funds
+            for s in app.snapshots.get(Fund.create_id(app.key, fund_id))
+        ]
+    finally:
+        app.close()
 
 
 def _read_models(schema: str) -> dict[str, list[Any]]:
@@ -153,7 +181,11 @@ def _wallets(app: CityApplication) -> list[list[UUID]]:
 def test_the_bulk_store_is_what_the_application_writes(stores: tuple[dict[str, str], dict[str, str]]) -> None:
     by_app, in_bulk = stores
     app_schema, bulk_schema = by_app["POSTGRES_SCHEMA"], in_bulk["POSTGRES_SCHEMA"]
-    assert _store_figures(bulk_schema) == _store_figures(app_schema)
+    figures = _store_figures(bulk_schema)
+    assert figures == _store_figures(app_schema)
+    assert {kind for kind, _, _ in figures["snapshots"]} == {"Wallet", "Merchant", "Fund"}
+    funds = _fund_snapshots(in_bulk)
+    assert len(funds) >= SEASONS and funds == _fund_snapshots(by_app)
 
     applied = [rebuild(load_settings(env), load_stream_settings(env), [CITY]) for env in (by_app, in_bulk)]
     assert applied[0] == applied[1] > SEASONS * PEOPLE * DAYS
