@@ -11,7 +11,7 @@ empty the read models and replay the log through the batched projector, read mod
                                  [--build app|bulk] [--events N]
 
 The store is built either through the application (`--build app`: seasons of 2,000 people,
-one group commit per day; some 2,400 stored events a second), or (`--build bulk`,
+one group commit per day; some 6,200 stored events a second up to a million), or (`--build bulk`,
 PostgreSQL only) one season through the application and the rest cloned from it as the
 application would have written them (benchmarks/bulk_store.py). With `--events N` the bulk
 build makes as many seasons as give at least N stored events, whatever `--people` says.
