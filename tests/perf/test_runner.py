@@ -57,6 +57,9 @@ def test_only_names_a_benchmark_and_every_scale_sets_every_benchmark() -> None:
     assert SCALES["large"]["memory"]["wallets"] == 1_000_000
     people, days = SCALES["large"]["projections"]["people"], SCALES["large"]["projections"]["days"]
     assert people * (days + 1.5) >= 200_000
+    # The rebuild at scale: at least ten million stored events, the store built in bulk.
+    assert SCALES["large"]["rebuild"]["events"] >= 10_000_000
+    assert SCALES["large"]["rebuild"]["build"] == "bulk"
 
 
 def test_each_benchmark_still_runs_as_a_module() -> None:
