@@ -24,6 +24,18 @@ def funded(app: CityApplication, key: str) -> UUID:
     return w
 
 
+def one_prize(cities: Cities) -> tuple[CityApplication, UUID, UUID, UUID]:
+    """Rome with one funded resident and one shop offering one prize: (app, wallet, shop, prize)."""
+    app = cities.open("rome")
+    w = funded(app, "w")
+    shop = merchant(app, "shop")
+    return app, w, shop, offer(app, "p", shop, "Gelato")
+
+
+def offer(app: CityApplication, key: str, shop: UUID, name: str) -> UUID:
+    return UUID(app.execute(app.offer_prize(key, shop, name, 1, 20))["prize_id"])
+
+
 def claim(app: CityApplication, key: str, wallet: UUID, prize: UUID) -> UUID:
     return UUID(app.execute(c.PlacePrizeClaim(key, wallet, prize))["claim_id"])
 
@@ -32,8 +44,7 @@ def test_a_wallets_and_a_shops_claims_are_all_listed_after_a_restart(cities: Cit
     app = cities.open("rome")
     a, b = funded(app, "a"), funded(app, "b")
     shop, other = merchant(app, "shop"), merchant(app, "other", name="Other")
-    prize = UUID(app.execute(app.offer_prize("p", shop, "Gelato", 1, 20))["prize_id"])
-    theirs = UUID(app.execute(app.offer_prize("q", other, "Pizza", 1, 20))["prize_id"])
+    prize, theirs = offer(app, "p", shop, "Gelato"), offer(app, "q", other, "Pizza")
     handed, cancelled, held = (claim(app, f"a{n}", a, prize) for n in range(3))
     b_held = claim(app, "b0", b, prize)
     elsewhere = claim(app, "b1", b, theirs)
@@ -92,10 +103,7 @@ def test_a_closed_claim_takes_no_memory_in_the_book(cities: Cities) -> None:
 
 
 def test_the_sweep_releases_a_bounded_number_a_round(cities: Cities, monkeypatch: pytest.MonkeyPatch) -> None:
-    app = cities.open("rome")
-    w = funded(app, "w")
-    shop = merchant(app, "shop")
-    prize = UUID(app.execute(app.offer_prize("p", shop, "Gelato", 1, 20))["prize_id"])
+    app, w, _, prize = one_prize(cities)
     made = [claim(app, f"c{n}", w, prize) for n in range(3)]
     cities.clock.advance(hours=app.city.config.prize_claim_hours)
     monkeypatch.setattr(prizes, "SWEEP_BATCH", 2)
@@ -109,10 +117,7 @@ def test_the_sweep_releases_a_bounded_number_a_round(cities: Cities, monkeypatch
 def test_two_books_on_one_store_agree_whatever_order_they_read_in(cities: Cities) -> None:
     """Replicas of a node share the store and its claim index: applying the same events
     twice, or a claim's opening after its closing was applied, changes nothing."""
-    app = cities.open("rome")
-    w = funded(app, "w")
-    shop = merchant(app, "shop")
-    prize = UUID(app.execute(app.offer_prize("p", shop, "Gelato", 1, 20))["prize_id"])
+    app, w, shop, prize = one_prize(cities)
     first = claim(app, "c0", w, prize)
     app.execute(c.CancelPrizeClaim("x0", shop, first, "closed today"))
     second = claim(app, "c1", w, prize)
@@ -138,10 +143,7 @@ def test_two_books_on_one_store_agree_whatever_order_they_read_in(cities: Cities
 
 def test_an_index_ahead_of_its_log_is_read_again_from_the_start(cities: Cities) -> None:
     """A log replaced under its index (a store restored without it) leaves no stale claims."""
-    app = cities.open("rome")
-    w = funded(app, "w")
-    shop = merchant(app, "shop")
-    prize = UUID(app.execute(app.offer_prize("p", shop, "Gelato", 1, 20))["prize_id"])
+    app, w, shop, prize = one_prize(cities)
     made = claim(app, "c0", w, prize)
     book = prizes.PrizeBook().refresh(app)
     ahead = (app.recorder.max_notification_id() or 0) + 100
@@ -155,10 +157,7 @@ def test_an_index_ahead_of_its_log_is_read_again_from_the_start(cities: Cities) 
 
 
 def test_a_long_log_is_caught_up_in_chunks(cities: Cities, monkeypatch: pytest.MonkeyPatch) -> None:
-    app = cities.open("rome")
-    w = funded(app, "w")
-    shop = merchant(app, "shop")
-    prize = UUID(app.execute(app.offer_prize("p", shop, "Gelato", 1, 20))["prize_id"])
+    app, w, shop, prize = one_prize(cities)
     made = [claim(app, f"c{n}", w, prize) for n in range(4)]
     app.execute(c.CancelPrizeClaim("x", shop, made[1], "closed today"))
     monkeypatch.setattr(prizes, "CHUNK", 2)
