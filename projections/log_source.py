@@ -8,6 +8,7 @@ Following wakes on PostgreSQL's LISTEN/NOTIFY; SQLite logs are polled.
 from __future__ import annotations
 
 import contextlib
+import functools
 import queue
 import threading
 import time
@@ -71,7 +72,7 @@ def _select(recorder: Any, after: int, page: int) -> Sequence[Notification]:
             start=after, limit=page, inclusive_of_start=False
         )
         return rows
-    kept: list[Notification] = _select_kept(recorder, after, page)
+    kept: list[Notification] = _select_kept(recorder, after, page)  # `retry` drops the type
     return kept
 
 
@@ -89,9 +90,11 @@ def _select_kept(recorder: PostgresApplicationRecorder, after: int, page: int) -
         ]
 
 
+@functools.cache
 def internal_topics() -> list[str]:
-    """The topics of every event class loaded here that never becomes a public event. A
-    topic missing from it is only read and left out later (`is_public`), never lost."""
+    """The topics of every event class loaded here that never becomes a public event, found
+    once (every page's query sends them). A topic missing from it is only read and left out
+    later (`is_public`), never lost."""
     found: set[str] = set()
     classes: list[type] = [DomainEvent]
     while classes:
